@@ -1,1 +1,206 @@
-fn main() {}
+//! The core's speed, side by side with the alternatives in one run (issue #2):
+//!
+//! - `seq_read_1GiB`: sum a 1 GiB cached file through a fresh mmf view, a fresh memmap2
+//!   map, mmf's safe `read_at` in 1 MiB copies, and `read()` with a 1 MiB buffer;
+//! - `random_read_8B`: one million 8-byte reads at random offsets of the same file through
+//!   a view's `read_at`, vs `pread`;
+//! - `map_unmap_64KiB`: map and unmap a 64 KiB view of a mapping, vs raw `mmap`/`munmap`
+//!   and memmap2.
+//!
+//! `cargo bench -p mmf-bench --bench core`, then `scripts/bench-ratios.py` prints the
+//! ratios of the medians. The data file is made once under Cargo's target temp dir.
+
+// criterion_group! generates undocumented public functions.
+#![allow(missing_docs)]
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mmf::{Access, Mapping};
+
+const GIB: u64 = 1 << 30;
+const MIB: usize = 1 << 20;
+
+/// A 1 GiB file of non-zero bytes, read once so that it sits in the page cache.
+fn data_file() -> File {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mmf-bench-1GiB.bin");
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(GIB) {
+        let chunk: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8 + 1).collect();
+        let mut out = std::io::BufWriter::new(File::create(&path).expect("create data file"));
+        for _ in 0..GIB as usize / MIB {
+            std::io::Write::write_all(&mut out, &chunk).expect("write data file");
+        }
+    }
+    let mut file = File::open(&path).expect("open data file");
+    let mut buf = vec![0; MIB];
+    while file.read(&mut buf).expect("warm the page cache") > 0 {}
+    file
+}
+
+/// The work done on every byte: a wrapping sum of little-endian u64 words, in four
+/// independent lanes so that it runs faster than memory delivers (one accumulator would
+/// make every contestant compute-bound and hide the differences being measured).
+fn sum(bytes: &[u8]) -> u64 {
+    let mut lanes = [0u64; 4];
+    let mut chunks = bytes.chunks_exact(32);
+    for chunk in &mut chunks {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let word = u64::from_le_bytes(chunk[i * 8..i * 8 + 8].try_into().unwrap());
+            *lane = lane.wrapping_add(word);
+        }
+    }
+    let rest = chunks.remainder().iter().map(|&b| u64::from(b));
+    lanes.into_iter().chain(rest).fold(0, u64::wrapping_add)
+}
+
+fn seq_read(c: &mut Criterion, file: &File) {
+    let mut g = c.benchmark_group("seq_read_1GiB");
+    g.throughput(Throughput::Bytes(GIB)).sample_size(20).measurement_time(Duration::from_secs(8));
+    g.bench_function("mmf_view", |b| {
+        b.iter(|| {
+            let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..).unwrap();
+            // SAFETY: nothing writes or truncates the benchmark's file while it runs.
+            sum(unsafe { view.as_slice() })
+        })
+    });
+    g.bench_function("memmap2", |b| {
+        b.iter(|| {
+            // SAFETY: as above.
+            let map = unsafe { memmap2::Mmap::map(file) }.unwrap();
+            sum(&map)
+        })
+    });
+    let mut buf = vec![0u8; MIB];
+    g.bench_function("mmf_read_at_1MiB", |b| {
+        b.iter(|| {
+            let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..).unwrap();
+            let mut total = 0u64;
+            for at in (0..view.len()).step_by(MIB) {
+                view.read_at(at, &mut buf).unwrap();
+                total = total.wrapping_add(sum(&buf));
+            }
+            total
+        })
+    });
+    g.bench_function("read_1MiB", |b| {
+        b.iter(|| {
+            let mut f = file;
+            f.seek(SeekFrom::Start(0)).unwrap();
+            let mut total = 0u64;
+            loop {
+                let n = f.read(&mut buf).unwrap();
+                if n == 0 {
+                    break total;
+                }
+                total = total.wrapping_add(sum(&buf[..n]));
+            }
+        })
+    });
+    g.finish();
+}
+
+/// One million offsets spread over the file (xorshift; 8-byte aligned).
+fn random_offsets() -> Vec<u64> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..1_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % (GIB / 8)) * 8
+        })
+        .collect()
+}
+
+fn random_read(c: &mut Criterion, file: &File) {
+    let offsets = random_offsets();
+    let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..).unwrap();
+    let mut g = c.benchmark_group("random_read_8B");
+    g.throughput(Throughput::Elements(offsets.len() as u64)).sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    g.bench_function("mmf_read_at", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            let mut word = [0u8; 8];
+            for &off in &offsets {
+                view.read_at(off as usize, &mut word).unwrap();
+                total = total.wrapping_add(u64::from_le_bytes(word));
+            }
+            total
+        })
+    });
+    g.bench_function("pread", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            let mut word = [0u8; 8];
+            for &off in &offsets {
+                file.read_exact_at(&mut word, off).unwrap();
+                total = total.wrapping_add(u64::from_le_bytes(word));
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn map_unmap(c: &mut Criterion, file: &File) {
+    const LEN: usize = 64 * 1024;
+    let mapping = Mapping::from_file(file, Access::ReadOnly).unwrap();
+    let mut g = c.benchmark_group("map_unmap_64KiB");
+    let mut i = 0u64;
+    let mut next_offset = move || {
+        i = (i + 1) % (GIB / LEN as u64);
+        i * LEN as u64
+    };
+    g.bench_function("mmf_view", |b| {
+        b.iter(|| {
+            let off = next_offset();
+            black_box(mapping.view(off..off + LEN as u64).unwrap());
+        })
+    });
+    g.bench_function("raw_mmap_munmap", |b| {
+        b.iter(|| {
+            let off = next_offset();
+            // SAFETY: a new shared read-only mapping at an address of the kernel's choosing
+            // changes no existing mapping.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    LEN,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    file.as_raw_fd(),
+                    off as libc::off_t,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            black_box(p);
+            // SAFETY: `p` is the mapping just created and nothing refers to it.
+            assert_eq!(unsafe { libc::munmap(p, LEN) }, 0);
+        })
+    });
+    g.bench_function("memmap2", |b| {
+        b.iter(|| {
+            let off = next_offset();
+            // SAFETY: nothing writes or truncates the benchmark's file while it runs.
+            black_box(unsafe { memmap2::MmapOptions::new().offset(off).len(LEN).map(file) }.unwrap());
+        })
+    });
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let file = data_file();
+    seq_read(c, &file);
+    random_read(c, &file);
+    map_unmap(c, &file);
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);

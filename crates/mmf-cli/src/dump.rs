@@ -1,0 +1,46 @@
+//! `mmf dump`: a range of a file as `hexdump -C` shows it, read through a view.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use mmf::{Access, Mapping};
+
+use crate::hexdump::HexDump;
+
+/// Bytes copied out of the view at a time.
+const CHUNK: usize = 1 << 20;
+
+pub fn run(path: &Path, offset: u64, len: Option<u64>) -> Result<(), String> {
+    let shown = path.display();
+    let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?;
+    if meta.is_dir() {
+        return Err(format!("{shown} is a directory: give a file"));
+    }
+    let size = meta.len();
+    if len == Some(0) || (size == 0 && offset == 0) {
+        return Ok(()); // nothing to show, as hexdump shows nothing
+    }
+    if offset >= size {
+        return Err(format!(
+            "offset {offset} is past the end of {shown} ({size} bytes): give an offset below {size}"
+        ));
+    }
+    let end = len.map_or(size, |len| offset.saturating_add(len).min(size));
+    let mapping = Mapping::from_file(&file, Access::ReadOnly)
+        .map_err(|e| format!("cannot map {shown}: {e}"))?;
+    let view = mapping.view(offset..end).map_err(|e| format!("cannot map {shown}: {e}"))?;
+
+    let mut dump = HexDump::new(BufWriter::new(std::io::stdout().lock()), offset);
+    let mut buf = vec![0; CHUNK.min(view.len())];
+    let result = (|| {
+        for at in (0..view.len()).step_by(CHUNK) {
+            let n = CHUNK.min(view.len() - at);
+            view.read_at(at, &mut buf[..n]).map_err(std::io::Error::from)?;
+            dump.write(&buf[..n])?;
+        }
+        dump.finish()?.flush()
+    })();
+    crate::stdout_result(result)
+}

@@ -1,0 +1,145 @@
+//! The real `mmf` binary: the seed's example, `dump` against `hexdump -C`, and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mmf(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mmf")).args(args).current_dir(cwd).output().expect("run mmf")
+}
+
+fn hexdump(args: &[&str], file: &Path) -> String {
+    let out =
+        Command::new("hexdump").arg("-C").args(args).arg(file).output().expect(
+            "hexdump (Debian package bsdextrautils) must be installed: .ci/run installs it",
+        );
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A failed run: the given exit status, one line on stderr, no panic or backtrace.
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    if code == 1 {
+        assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn hello_writes_the_seeds_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mmf(&["hello"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = dir.path().join("mm.file");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 20_971_520);
+    let text: Vec<u8> = "HELLO, WORLD!".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    assert_eq!(&bytes[..26], &text[..]);
+    assert!(bytes[26..].iter().all(|&b| b == 0));
+    let shown = stdout(&out);
+    assert!(shown.contains("mm.file: 20971520 bytes"), "{shown}");
+    assert!(shown.ends_with(&hexdump(&[], &path)), "{shown}");
+}
+
+#[test]
+fn hello_replaces_an_existing_file_and_takes_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.bin");
+    std::fs::write(&path, vec![0xff; 30 << 20]).unwrap();
+    let out = mmf(&["hello", "--path", path.to_str().unwrap()], dir.path());
+    assert!(out.status.success());
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 20_971_520);
+    assert!(bytes[26..].iter().all(|&b| b == 0));
+    assert!(!dir.path().join("mm.file").exists());
+}
+
+#[test]
+fn hello_into_a_missing_directory_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mmf(&["hello", "--path", "no/such/dir/mm.file"], dir.path());
+    assert_fails(&out, 1, "cannot create no/such/dir/mm.file");
+}
+
+#[test]
+fn dump_equals_hexdump_on_every_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    // Text, runs of identical lines (folded into '*'), and a ragged end.
+    let mut bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    bytes.extend(std::iter::repeat_n(0u8, 5000));
+    bytes.extend(b"the end, not aligned to 16".iter());
+    bytes.extend(std::iter::repeat_n(b'x', 70_000));
+    std::fs::write(&path, &bytes).unwrap();
+    let size = bytes.len() as u64;
+    let ranges: &[(u64, Option<u64>)] = &[
+        (0, None),
+        (1, None),
+        (15, Some(1)),
+        (17, Some(33)),
+        (999, Some(5100)),
+        (4095, Some(4097)),
+        (6000, Some(50)),
+        (size - 1, None),
+        (size - 100, Some(1000)),
+        (70_000, None),
+    ];
+    for &(offset, len) in ranges {
+        let (o, l) = (offset.to_string(), len.map(|l| l.to_string()));
+        let mut args = vec!["dump", path.to_str().unwrap(), "--offset", &o];
+        let mut hd_args = vec!["-s", &o];
+        if let Some(l) = &l {
+            args.extend(["--len", l]);
+            hd_args.extend(["-n", l]);
+        }
+        let out = mmf(&args, dir.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout(&out), hexdump(&hd_args, &path), "offset {offset} len {len:?}");
+    }
+    // Sizes in the documented forms.
+    let out =
+        mmf(&["dump", path.to_str().unwrap(), "--offset", "0x1000", "--len", "1KiB"], dir.path());
+    assert_eq!(stdout(&out), hexdump(&["-s", "4096", "-n", "1024"], &path));
+}
+
+#[test]
+fn dump_of_an_empty_file_prints_nothing_like_hexdump() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty");
+    std::fs::write(&path, b"").unwrap();
+    let out = mmf(&["dump", path.to_str().unwrap()], dir.path());
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), hexdump(&[], &path));
+}
+
+#[test]
+fn dump_refuses_bad_input_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small");
+    std::fs::write(&path, b"0123456789").unwrap();
+    let p = path.to_str().unwrap();
+    assert_fails(&mmf(&["dump", "missing.bin"], dir.path()), 1, "cannot open missing.bin");
+    assert_fails(&mmf(&["dump", "."], dir.path()), 1, "is a directory");
+    assert_fails(&mmf(&["dump", p, "--offset", "10"], dir.path()), 1, "past the end");
+    assert_fails(&mmf(&["dump", p, "--offset", "1Q"], dir.path()), 2, "invalid size '1Q'");
+    assert_fails(&mmf(&["dump", p, "--len=-5"], dir.path()), 2, "invalid size '-5'");
+    assert_fails(&mmf(&["dump"], dir.path()), 2, "Usage");
+    assert_fails(&mmf(&["frobnicate"], dir.path()), 2, "unrecognized subcommand");
+}
+
+#[test]
+fn every_subcommand_has_help_with_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["hello", "dump"] {
+        let out = mmf(&[sub, "--help"], dir.path());
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("Examples:"), "{sub}");
+    }
+}

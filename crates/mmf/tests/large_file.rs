@@ -1,0 +1,172 @@
+//! Large-file tools: flushing, advice, prefetch, populate, lock and residency, checked
+//! against what the kernel reports (`/proc/self/smaps` dirty counts, `mincore`).
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use common::{dirty_kb, file_with, pattern};
+use mmf::{Access, Advice, Advised, Mapping, MappingOptions, ViewOptions};
+
+const MIB: usize = 1 << 20;
+
+/// Drops the file's clean pages from the page cache (after making them clean).
+fn evict(file: &std::fs::File) {
+    file.sync_all().unwrap();
+    // SAFETY: posix_fadvise only changes page-cache state of this descriptor's file.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0);
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn flush_writes_dirty_pages_back_and_flush_range_only_its_range() {
+    let file = tempfile::tempfile().unwrap();
+    let mapping = MappingOptions::new()
+        .access(Access::ReadWrite)
+        .size(8 * MIB as u64)
+        .map_file(&file)
+        .unwrap();
+    let mut view = mapping.view_mut(..).unwrap();
+    view.write_at(100, &[7; 64 * 1024]).unwrap();
+    view.write_at(6 * MIB + 3, b"far away").unwrap();
+    assert!(dirty_kb(view.as_ptr()) >= 64, "writes should dirty pages");
+    // Flushing only the far range leaves the first one dirty...
+    view.flush_range(6 * MIB, 100).unwrap();
+    let after_range = dirty_kb(view.as_ptr());
+    assert!(after_range >= 64, "flush_range must not clean other ranges: {after_range} kB dirty");
+    // ...and a full flush cleans everything.
+    view.flush().unwrap();
+    assert_eq!(dirty_kb(view.as_ptr()), 0);
+    // The bytes are in the file for any reader.
+    let mut buf = [0u8; 8];
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, 6 * MIB as u64 + 3).unwrap();
+    assert_eq!(&buf, b"far away");
+}
+
+#[test]
+fn flush_async_starts_write_back_without_waiting() {
+    let file = tempfile::tempfile().unwrap();
+    let mapping = MappingOptions::new()
+        .access(Access::ReadWrite)
+        .size(4 * MIB as u64)
+        .map_file(&file)
+        .unwrap();
+    let mut view = mapping.view_mut(..).unwrap();
+    view.write_at(0, &vec![1; 4 * MIB]).unwrap();
+    assert!(dirty_kb(view.as_ptr()) > 0);
+    view.flush_async().unwrap();
+    // The kernel's periodic write-back would take up to 30 s; started write-back is done
+    // in well under the timeout.
+    wait_until("write-back started by flush_async", || dirty_kb(view.as_ptr()) == 0);
+}
+
+#[test]
+fn anonymous_and_read_only_views_flush_as_no_ops() {
+    let mapping = Mapping::anonymous(65536).unwrap();
+    let view = mapping.view_mut(..).unwrap();
+    view.flush().unwrap();
+    view.flush_async().unwrap();
+    let (_dir, _path, file) = file_with(65536, pattern);
+    let ro = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    ro.flush().unwrap();
+    ro.flush_range(5, 10).unwrap();
+    ro.flush_async_range(5, 10).unwrap();
+}
+
+#[test]
+fn residency_follows_what_was_touched() {
+    let pages = 64;
+    let page = mmf::page_size();
+    let (_dir, _path, file) = file_with(pages * page, pattern);
+    evict(&file);
+    let view = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    assert_eq!(view.advise(Advice::Random).unwrap(), Advised::Applied); // no read-ahead
+    let before = view.residency().unwrap();
+    assert_eq!((before.pages(), before.resident_pages(), before.page_size()), (pages, 0, page));
+    let mut byte = [0];
+    view.read_at(3 * page + 1, &mut byte).unwrap();
+    view.read_at(40 * page, &mut byte).unwrap();
+    let after = view.residency().unwrap();
+    assert!(after.is_resident(3) && after.is_resident(40), "{:?}", after.as_slice());
+    assert!(after.is_byte_resident(40 * page + 5));
+    assert!(!after.is_resident(20) && !after.is_resident(63), "{:?}", after.as_slice());
+    assert!(!after.is_resident(pages), "past the end is not resident");
+}
+
+#[test]
+fn residency_of_a_view_at_an_odd_offset_counts_its_pages() {
+    let page = mmf::page_size();
+    let (_dir, _path, file) = file_with(10 * page, pattern);
+    let mapping = Mapping::from_file(&file, Access::ReadOnly).unwrap();
+    let view = mapping.view(page as u64 + 10..3 * page as u64 + 20).unwrap();
+    let r = view.residency().unwrap();
+    assert_eq!(r.pages(), 3); // pages 1, 2 and 3 of the file
+}
+
+#[test]
+fn populate_brings_the_whole_view_in_at_map_time() {
+    let (_dir, _path, file) = file_with(2 * MIB, pattern);
+    evict(&file);
+    let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+    let view = ViewOptions::new().populate(true).map(&mapping).unwrap();
+    let r = view.residency().unwrap();
+    assert_eq!(r.resident_pages(), r.pages());
+    evict(&file);
+    let view = ViewOptions::new().populate(true).map_mut(&mapping).unwrap();
+    let r = view.residency().unwrap();
+    assert_eq!(r.resident_pages(), r.pages());
+}
+
+#[test]
+fn prefetch_reads_the_range_in_the_background() {
+    let (_dir, _path, file) = file_with(4 * MIB, pattern);
+    evict(&file);
+    let view = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    assert_eq!(view.residency().unwrap().resident_pages(), 0);
+    assert_eq!(view.prefetch(MIB, MIB).unwrap(), Advised::Applied);
+    let page = mmf::page_size();
+    wait_until("prefetched pages", || {
+        let r = view.residency().unwrap();
+        (MIB / page..2 * MIB / page).all(|p| r.is_resident(p))
+    });
+}
+
+#[test]
+fn lock_keeps_the_view_in_ram() {
+    let (_dir, _path, file) = file_with(MIB, pattern);
+    evict(&file);
+    let view = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    view.lock().unwrap();
+    let r = view.residency().unwrap();
+    assert_eq!(r.resident_pages(), r.pages());
+    // Locked pages survive an eviction request.
+    // SAFETY: posix_fadvise only changes page-cache state.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(view.residency().unwrap().resident_pages(), r.pages());
+    view.unlock().unwrap();
+}
+
+#[test]
+fn every_advice_is_accepted_on_linux() {
+    let (_dir, _path, file) = file_with(4 * MIB, pattern);
+    let view = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    for advice in [Advice::Sequential, Advice::Random, Advice::WillNeed, Advice::Normal] {
+        assert_eq!(view.advise(advice).unwrap(), Advised::Applied, "{advice:?}");
+    }
+    // Transparent huge pages: applied where the kernel has them, reported otherwise.
+    let thp = std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists();
+    let expected = if thp { Advised::Applied } else { Advised::NotSupported };
+    let anon = Mapping::anonymous(4 * MIB as u64).unwrap().view_mut(..).unwrap();
+    assert_eq!(anon.advise(Advice::HugePages).unwrap(), expected);
+    assert_eq!(anon.advise(Advice::NoHugePages).unwrap(), expected);
+}

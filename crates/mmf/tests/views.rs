@@ -1,0 +1,218 @@
+//! Views (`MapViewOfFile`/`Ex`, `UnmapViewOfFile`): offsets, kinds, addresses, refusals.
+
+mod common;
+
+use common::{file_with, pattern};
+use mmf::{Access, Error, Mapping, ViewOptions};
+
+fn read(view: &mmf::View, offset: usize, len: usize) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    view.read_at(offset, &mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn views_at_any_byte_offset_see_the_right_bytes() {
+    let size = 5 * 65536 + 123;
+    let (_dir, _path, file) = file_with(size, pattern);
+    let mapping = Mapping::from_file(&file, Access::ReadOnly).unwrap();
+    let granularity = mmf::allocation_granularity();
+    for offset in [0, 1, 7, 4095, 4096, 4097, 65535, 65536, 65537, 3 * 65536 + 999, size - 1] {
+        for len in [1, 2, 100, 4096, 70_000] {
+            let Some(end) = Some(offset + len).filter(|&e| e <= size) else { continue };
+            let view = mapping.view(offset as u64..end as u64).unwrap();
+            assert_eq!((view.offset(), view.len()), (offset as u64, len));
+            assert_eq!(view.as_ptr() as usize % granularity, offset % granularity);
+            let got = read(&view, 0, len);
+            assert!(
+                got.iter().enumerate().all(|(i, &b)| b == pattern(offset + i)),
+                "{offset}+{len}"
+            );
+        }
+        let to_end = mapping.view(offset as u64..).unwrap();
+        assert_eq!(to_end.len(), size - offset);
+        assert_eq!(read(&to_end, to_end.len() - 1, 1)[0], pattern(size - 1));
+    }
+}
+
+#[test]
+fn overlapping_views_see_each_others_writes() {
+    let (_dir, path, file) = file_with(4 * 65536, |_| 0);
+    let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+    let mut a = mapping.view_mut(1000..200_000).unwrap();
+    let mut b = mapping.view_mut(70_000..).unwrap();
+    let c = mapping.view(..).unwrap();
+    a.write_at(100_000 - 1000, b"from-a").unwrap(); // file offset 100_000
+    assert_eq!(read(&b, 30_000, 6), b"from-a");
+    b.write_at(0, b"from-b").unwrap(); // file offset 70_000
+    assert_eq!(read(&a, 69_000, 6), b"from-b");
+    assert_eq!(read(&c, 70_000, 6), b"from-b");
+    assert_eq!(read(&c, 100_000, 6), b"from-a");
+    drop((a, b, c));
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[70_000..70_006], b"from-b");
+}
+
+#[test]
+fn copy_on_write_views_keep_their_writes_private() {
+    let (_dir, path, file) = file_with(3 * 4096, pattern);
+    let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+    let shared = mapping.view(..).unwrap();
+    let mut private = mapping.view_copy(4096..).unwrap();
+    private.write_at(10, b"private").unwrap();
+    private.flush().unwrap(); // nothing to write back
+    assert_eq!(read(&private, 10, 7), b"private");
+    assert_eq!(read(&shared, 4106, 7), (4106..4113).map(pattern).collect::<Vec<_>>());
+    drop(private);
+    assert_eq!(&std::fs::read(&path).unwrap()[4106..4113], &read(&shared, 4106, 7)[..]);
+    // A copy-on-write mapping allows copy-on-write views, and its file never changes.
+    let cow = Mapping::from_file(&file, Access::CopyOnWrite).unwrap();
+    cow.view_copy(..).unwrap().write_at(0, b"nope").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap()[0], pattern(0));
+}
+
+#[test]
+fn unsafe_slices_read_and_write_the_same_bytes() {
+    let mapping = Mapping::anonymous(10_000).unwrap();
+    let mut view = mapping.view_mut(3..).unwrap();
+    // SAFETY: this test owns the only views of the mapping and makes no other access
+    // while the slice lives.
+    let slice = unsafe { view.as_mut_slice() };
+    slice[..5].copy_from_slice(b"slice");
+    let mut got = [0; 5];
+    view.read_at(0, &mut got).unwrap();
+    assert_eq!(&got, b"slice");
+    // SAFETY: as above.
+    assert_eq!(&unsafe { view.as_slice() }[..5], b"slice");
+}
+
+#[test]
+fn explicit_unmap_reports_success_and_views_drop_cleanly() {
+    let mapping = Mapping::anonymous(65536).unwrap();
+    let view = mapping.view(..).unwrap();
+    view.unmap().unwrap();
+    let mut view = mapping.view_mut(..).unwrap();
+    view.write_at(0, b"x").unwrap();
+    view.unmap().unwrap();
+    assert_eq!(read(&mapping.view(..1).unwrap(), 0, 1), b"x");
+}
+
+#[test]
+fn views_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<mmf::View>();
+    check::<mmf::ViewMut>();
+    check::<Mapping>();
+    let mapping = Mapping::anonymous(4096).unwrap();
+    let mut view = mapping.view_mut(..).unwrap();
+    std::thread::spawn(move || view.write_at(0, b"thread").unwrap()).join().unwrap();
+    assert_eq!(read(&mapping.view(..).unwrap(), 0, 6), b"thread");
+}
+
+// ---- requested addresses (MapViewOfFileEx) ----
+
+/// An address range that was free a moment ago: map a probe view there and unmap it.
+fn free_address(len: u64) -> usize {
+    let probe = Mapping::anonymous(len).unwrap();
+    let view = probe.view(..).unwrap();
+    let addr = view.as_ptr() as usize;
+    view.unmap().unwrap();
+    addr
+}
+
+#[test]
+fn a_view_goes_exactly_where_it_is_asked() {
+    let granularity = mmf::allocation_granularity();
+    let (_dir, _path, file) = file_with(4 * 65536, pattern);
+    let mapping = Mapping::from_file(&file, Access::ReadOnly).unwrap();
+    let addr = free_address(4 * 65536);
+    let view = ViewOptions::new().address(addr).map(&mapping).unwrap();
+    assert_eq!(view.as_ptr() as usize, addr);
+    assert_eq!(read(&view, 5, 3), [pattern(5), pattern(6), pattern(7)]);
+    drop(view);
+    // A byte offset needs an address the same distance past the granularity.
+    let offset = granularity as u64 + 100;
+    let view = ViewOptions::new().offset(offset).len(50).address(addr + 100).map(&mapping).unwrap();
+    assert_eq!(view.as_ptr() as usize, addr + 100);
+    assert_eq!(read(&view, 0, 1)[0], pattern(offset as usize));
+}
+
+#[test]
+fn a_taken_address_is_refused_and_left_alone() {
+    let mapping = Mapping::anonymous(65536).unwrap();
+    let mut existing = mapping.view_mut(..).unwrap();
+    existing.write_at(0, b"keep me").unwrap();
+    let other = Mapping::anonymous(65536).unwrap();
+    for addr in
+        [existing.as_ptr() as usize, existing.as_ptr() as usize + mmf::allocation_granularity()]
+    {
+        let err = ViewOptions::new().address(addr).map(&other).unwrap_err();
+        assert!(matches!(err, Error::AddressTaken { .. }), "{err:?}");
+        assert!(err.to_string().contains("already in use"), "{err}");
+    }
+    assert_eq!(read(&existing, 0, 7), b"keep me");
+}
+
+#[test]
+fn a_misaligned_address_is_refused() {
+    let mapping = Mapping::anonymous(65536).unwrap();
+    let addr = free_address(65536);
+    let err = ViewOptions::new().address(addr + 1).map(&mapping).unwrap_err();
+    assert!(
+        matches!(err, Error::AddressMisaligned { address, expected_remainder: 0, .. } if address == addr + 1)
+    );
+    let err = ViewOptions::new().offset(8).address(addr).map(&mapping).unwrap_err();
+    assert!(matches!(err, Error::AddressMisaligned { expected_remainder: 8, .. }), "{err:?}");
+    assert!(err.to_string().contains("past a multiple of"), "{err}");
+}
+
+// ---- bad ranges ----
+
+#[test]
+fn offsets_past_the_end_are_refused() {
+    let mapping = Mapping::anonymous(10_000).unwrap();
+    for (offset, len) in [(10_000, None), (10_001, None), (9_999, Some(2)), (0, Some(10_001))] {
+        let mut opts = ViewOptions::new();
+        opts.offset(offset);
+        if let Some(len) = len {
+            opts.len(len);
+        }
+        let err = opts.map(&mapping).unwrap_err();
+        assert!(matches!(err, Error::OutOfRange { size: 10_000, .. }), "{offset} {len:?}: {err:?}");
+        assert!(err.to_string().contains("past the end"), "{err}");
+    }
+}
+
+#[test]
+fn offset_plus_length_overflowing_is_refused() {
+    let mapping = Mapping::anonymous(10_000).unwrap();
+    let err = ViewOptions::new().offset(u64::MAX - 5).len(10).map(&mapping).unwrap_err();
+    assert!(
+        matches!(err, Error::Overflow { offset, len: 10 } if offset == u64::MAX - 5),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("overflows"), "{err}");
+    let err = mapping.view(..=u64::MAX).unwrap_err();
+    assert!(matches!(err, Error::Overflow { .. }), "{err:?}");
+}
+
+#[test]
+fn empty_views_are_refused() {
+    let mapping = Mapping::anonymous(10_000).unwrap();
+    assert!(matches!(mapping.view(5..5), Err(Error::EmptyRange)));
+    assert!(matches!(ViewOptions::new().len(0).map(&mapping), Err(Error::EmptyRange)));
+}
+
+#[test]
+fn copies_outside_the_view_are_refused() {
+    let mapping = Mapping::anonymous(10_000).unwrap();
+    let mut view = mapping.view_mut(100..200).unwrap();
+    let mut buf = [0; 10];
+    assert!(matches!(view.read_at(91, &mut buf), Err(Error::OutOfRange { size: 100, .. })));
+    assert!(matches!(view.write_at(95, b"123456"), Err(Error::OutOfRange { .. })));
+    assert!(matches!(view.read_at(usize::MAX, &mut buf), Err(Error::Overflow { .. })));
+    view.read_at(90, &mut buf).unwrap();
+    view.write_at(94, b"123456").unwrap();
+    assert!(matches!(view.flush_range(50, 51), Err(Error::OutOfRange { .. })));
+    assert!(matches!(view.prefetch(101, 0), Err(Error::OutOfRange { .. })));
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Prints the medians of the last `cargo bench` run and the ratios the issues ask for.
+
+Reads Criterion's estimates under target/criterion. A ratio is "how many times faster mmf
+is" (the alternative's median time / mmf's), except for map+unmap, where it is mmf's time
+over the raw syscall pair (lower is better)."""
+import json
+import pathlib
+import sys
+
+root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
+
+
+def median_ns(group, name):
+    path = root / group / name / "new" / "estimates.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["median"]["point_estimate"]
+
+
+def fmt(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+# (group, mmf's bench, the alternative, goal, "speedup" or "slowdown")
+RATIOS = [
+    ("seq_read_1GiB", "mmf_view", "memmap2", 0.97, "speedup"),
+    ("seq_read_1GiB", "mmf_view", "read_1MiB", 1.5, "speedup"),
+    ("seq_read_1GiB", "mmf_read_at_1MiB", "read_1MiB", None, "speedup"),
+    ("random_read_8B", "mmf_read_at", "pread", 10.0, "speedup"),
+    ("map_unmap_64KiB", "mmf_view", "raw_mmap_munmap", 1.15, "slowdown"),
+    ("map_unmap_64KiB", "memmap2", "raw_mmap_munmap", None, "slowdown"),
+    ("cp_2GiB", "mmf_cp", "cp", 1.0, "speedup"),
+    ("touch_2GiB", "mmf_touch", "vmtouch_t", 1.0, "speedup"),
+]
+
+print("| benchmark | mmf | alternative | ratio | goal |")
+print("|---|---|---|---|---|")
+for group, ours, theirs, goal, kind in RATIOS:
+    a, b = median_ns(group, ours), median_ns(group, theirs)
+    if a is None or b is None:
+        continue
+    if kind == "speedup":
+        ratio, ok = b / a, goal is None or b / a >= goal
+        goal_text = f">= {goal}x" if goal else "-"
+    else:
+        ratio, ok = a / b, goal is None or a / b <= goal
+        goal_text = f"<= {goal}x" if goal else "-"
+    mark = "" if goal is None else (" ✓" if ok else " ✗")
+    print(f"| {group} | {ours} {fmt(a)} | {theirs} {fmt(b)} | {ratio:.3f}x{mark} | {goal_text} |")

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the Linux tests need and a fresh Debian 12 machine may lack:
+# `hexdump` (the CLI's dump is compared with it) and `fincore` (residency counts).
+set -euo pipefail
+need=()
+command -v hexdump >/dev/null || need+=(bsdextrautils)
+command -v fincore >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+echo "ok: hexdump, fincore, rustfmt, clippy"
