@@ -26,12 +26,6 @@ pub enum Advice {
     NoHugePages,
 }
 
-impl Advice {
-    pub(crate) fn is_huge_pages(self) -> bool {
-        matches!(self, Advice::HugePages | Advice::NoHugePages)
-    }
-}
-
 /// Whether advice took effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]

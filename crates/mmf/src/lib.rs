@@ -57,6 +57,11 @@ pub use view::{View, ViewMut, ViewOptions};
 
 pub(crate) use view::ViewKind;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The largest size a mapping or view may have: what fits in the address space
 /// (`isize::MAX` bytes).
 pub const MAX_SIZE: u64 = isize::MAX as u64;

@@ -335,7 +335,7 @@ impl View {
         // SAFETY: offset <= len of this live view.
         let addr = unsafe { self.data.add(offset) };
         let file_offset = self.offset + offset as u64;
-        sys::flush_async(addr, len, self.file.as_deref(), file_offset, len as u64)
+        sys::flush_async(addr, len, self.file.as_deref(), file_offset)
     }
 
     /// Tells the OS how the view will be used (`madvise` on Linux). Advice the platform

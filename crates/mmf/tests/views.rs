@@ -139,7 +139,7 @@ fn a_view_goes_exactly_where_it_is_asked() {
 
 #[test]
 fn a_taken_address_is_refused_and_left_alone() {
-    let mapping = Mapping::anonymous(65536).unwrap();
+    let mapping = Mapping::anonymous(4 * 65536).unwrap();
     let mut existing = mapping.view_mut(..).unwrap();
     existing.write_at(0, b"keep me").unwrap();
     let other = Mapping::anonymous(65536).unwrap();

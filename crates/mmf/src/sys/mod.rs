@@ -10,5 +10,7 @@ mod unix;
 #[cfg(unix)]
 pub(crate) use unix::*;
 
-#[cfg(not(unix))]
-compile_error!("mmf's Windows backend (sys/windows.rs) has not landed yet");
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;

@@ -151,10 +151,9 @@ pub(crate) fn flush(addr: *const u8, len: usize, _file: Option<&File>) -> Result
 /// (`msync(MS_ASYNC)` is a no-op on Linux since 2.6.19, so it would start nothing.)
 pub(crate) fn flush_async(
     _addr: *const u8,
-    _len: usize,
+    len: usize,
     file: Option<&File>,
     offset: u64,
-    len: u64,
 ) -> Result<()> {
     let Some(file) = file else { return Ok(()) };
     let (off, n) = (offset as libc::off64_t, len as libc::off64_t);
@@ -180,7 +179,10 @@ pub(crate) fn advise(addr: *const u8, len: usize, advice: Advice) -> Result<Advi
     // MADV_FREE, which can, are not offered); on an unmapped range madvise fails.
     match cvt(unsafe { libc::madvise(start, len, flag) }) {
         Ok(_) => Ok(Advised::Applied),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && advice.is_huge_pages() => {
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINVAL)
+                && matches!(advice, Advice::HugePages | Advice::NoHugePages) =>
+        {
             Ok(Advised::NotSupported)
         }
         Err(e) => Err(Error::Os { op: "madvise", source: e }),

@@ -1,17 +1,4 @@
-//! The core's speed, side by side with the alternatives in one run (issue #2):
-//!
-//! - `seq_read_1GiB`: sum a 1 GiB cached file through a fresh mmf view, a fresh memmap2
-//!   map, mmf's safe `read_at` in 1 MiB copies, and `read()` with a 1 MiB buffer;
-//! - `random_read_8B`: one million 8-byte reads at random offsets of the same file through
-//!   a view's `read_at`, vs `pread`;
-//! - `map_unmap_64KiB`: map and unmap a 64 KiB view of a mapping, vs raw `mmap`/`munmap`
-//!   and memmap2.
-//!
-//! `cargo bench -p mmf-bench --bench core`, then `scripts/bench-ratios.py` prints the
-//! ratios of the medians. The data file is made once under Cargo's target temp dir.
-
-// criterion_group! generates undocumented public functions.
-#![allow(missing_docs)]
+//! The benchmarks themselves (Linux: they compare with Linux system calls).
 
 use std::fs::File;
 use std::hint::black_box;
@@ -21,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use mmf::{Access, Mapping};
 
 const GIB: u64 = 1 << 30;
@@ -189,7 +176,9 @@ fn map_unmap(c: &mut Criterion, file: &File) {
         b.iter(|| {
             let off = next_offset();
             // SAFETY: nothing writes or truncates the benchmark's file while it runs.
-            black_box(unsafe { memmap2::MmapOptions::new().offset(off).len(LEN).map(file) }.unwrap());
+            black_box(
+                unsafe { memmap2::MmapOptions::new().offset(off).len(LEN).map(file) }.unwrap(),
+            );
         })
     });
     g.finish();
@@ -203,4 +192,3 @@ fn benches(c: &mut Criterion) {
 }
 
 criterion_group!(core, benches);
-criterion_main!(core);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The Windows leg: builds the workspace for x86_64-pc-windows-gnu with Debian's Rust 1.96
+# and mingw, lints it, and runs the whole test suite under Wine 8. Installs what it needs on a
+# fresh Debian 12 machine (root or sudo). Facts behind each step: ../shared/WINDOWS-LEG.md.
+#
+#   scripts/test-windows.sh            # clippy + tests + `mmf hello` compared with Linux's
+#   MMF_WINDOWS_TARGET_DIR=DIR ...     # where the Windows build and its Wine prefix live
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+target=x86_64-pc-windows-gnu
+target_dir=${MMF_WINDOWS_TARGET_DIR:-$root/target/windows}
+start=$(date +%s)
+
+# 1. Debian packages: Rust 1.96 with std's source (for -Zbuild-std), clippy, mingw, Wine.
+pkgs=(rustc-web cargo-web rust-web-src rust-web-clippy gcc-mingw-w64-x86-64 wine64)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+wine=$(dpkg -L wine64 | grep -E '/wine64$' | grep -v '/share/' | head -n1)
+[ -x "$wine" ] || { echo "wine64 loader not found in package wine64" >&2; exit 1; }
+
+# 2. A Wine prefix of our own, with the ProcessPrng shim Rust's std needs under Wine 8.
+export WINEPREFIX=$target_dir/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+mkdir -p "$target_dir"
+shim=$target_dir/bcryptprimitives.dll
+if [ ! -f "$shim" ] || [ scripts/windows/processprng.c -nt "$shim" ]; then
+    x86_64-w64-mingw32-gcc -O2 -shared -o "$shim" scripts/windows/processprng.c -ladvapi32
+fi
+if [ ! -d "$WINEPREFIX/drive_c/windows/system32" ]; then
+    echo "setting up the Wine prefix (first run only)"
+    "$wine" cmd /c exit >/dev/null 2>&1 || true
+    "$root/scripts/windows/wait-wineserver.sh" "$wine"
+fi
+cp "$shim" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+
+# 3. Build, lint, test with Debian's toolchain and Wine as the runner. /usr/bin goes first
+#    on PATH for these commands only, so that `cargo clippy` finds Debian's cargo-clippy
+#    and clippy-driver (rustup's 1.95 ones reject a std built by rustc 1.96).
+export RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$wine
+wcargo() { PATH=/usr/bin:$PATH /usr/bin/cargo "$1" -Zbuild-std --target "$target" --target-dir "$target_dir" "${@:2}"; }
+
+echo "== Windows: clippy -D warnings =="
+wcargo clippy --workspace --all-targets -- -D warnings
+
+echo "== Windows: tests under Wine =="
+wcargo test --workspace --no-fail-fast
+
+echo "== Windows: mmf hello is byte-identical to Linux's =="
+wcargo build -p mmf-cli --release
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && "$wine" "$target_dir/$target/release/mmf.exe" hello --path win.file >/dev/null)
+cargo run -q --release -p mmf-cli -- hello --path "$work/linux.file" >/dev/null
+cmp "$work/win.file" "$work/linux.file"
+echo "identical: $(stat -c %s "$work/win.file") bytes"
+
+echo "Windows leg: $(( $(date +%s) - start )) s"
