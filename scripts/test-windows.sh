@@ -62,4 +62,14 @@ cargo run -q --release -p mmf-cli -- hello --path "$work/linux.file" >/dev/null
 cmp "$work/win.file" "$work/linux.file"
 echo "identical: $(stat -c %s "$work/win.file") bytes"
 
+echo "== Windows: mmf dump is byte-identical to hexdump -C =="
+head -c 100000 /dev/urandom > "$work/data"
+head -c 5000 /dev/zero >> "$work/data"
+for range in "0 100" "1 33" "4095 4097" "99990 200" "100001 3000" "0 105000"; do
+    set -- $range
+    diff <(cd "$work" && "$wine" "$target_dir/$target/release/mmf.exe" dump data --offset "$1" --len "$2") \
+        <(hexdump -C -s "$1" -n "$2" "$work/data")
+done
+echo "identical on 6 ranges"
+
 echo "Windows leg: $(( $(date +%s) - start )) s"

@@ -13,12 +13,12 @@ const CHUNK: usize = 1 << 20;
 
 pub fn run(path: &Path, offset: u64, len: Option<u64>) -> Result<(), String> {
     let shown = path.display();
-    let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?;
-    if meta.is_dir() {
+    // Asked before opening: Windows refuses to open a directory as a file at all.
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
         return Err(format!("{shown} is a directory: give a file"));
     }
-    let size = meta.len();
+    let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let size = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?.len();
     if len == Some(0) || (size == 0 && offset == 0) {
         return Ok(()); // nothing to show, as hexdump shows nothing
     }

@@ -7,6 +7,11 @@ fn mmf(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mmf")).args(args).current_dir(cwd).output().expect("run mmf")
 }
 
+/// The real `hexdump -C`. A Windows test binary under Wine cannot run it (Wine starts the
+/// Linux program but cannot hand it the test's pipes), so the comparisons with it are Linux
+/// tests here, and `scripts/test-windows.sh` compares the Windows `mmf.exe dump` with
+/// `hexdump -C` from the shell.
+#[cfg(unix)]
 fn hexdump(args: &[&str], file: &Path) -> String {
     let out =
         Command::new("hexdump").arg("-C").args(args).arg(file).output().expect(
@@ -45,7 +50,9 @@ fn hello_writes_the_seeds_file() {
     assert!(bytes[26..].iter().all(|&b| b == 0));
     let shown = stdout(&out);
     assert!(shown.contains("mm.file: 20971520 bytes"), "{shown}");
+    #[cfg(unix)]
     assert!(shown.ends_with(&hexdump(&[], &path)), "{shown}");
+    assert!(shown.ends_with("*\n01400000\n"), "{shown}");
 }
 
 #[test]
@@ -69,6 +76,7 @@ fn hello_into_a_missing_directory_fails_cleanly() {
 }
 
 #[test]
+#[cfg(unix)]
 fn dump_equals_hexdump_on_every_range() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
@@ -116,6 +124,8 @@ fn dump_of_an_empty_file_prints_nothing_like_hexdump() {
     std::fs::write(&path, b"").unwrap();
     let out = mmf(&["dump", path.to_str().unwrap()], dir.path());
     assert!(out.status.success());
+    assert_eq!(stdout(&out), "");
+    #[cfg(unix)]
     assert_eq!(stdout(&out), hexdump(&[], &path));
 }
 

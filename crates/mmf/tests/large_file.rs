@@ -8,6 +8,7 @@ mod common;
 
 #[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
+#[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
 #[cfg(target_os = "linux")]
@@ -26,6 +27,7 @@ fn evict(file: &std::fs::File) {
     assert_eq!(rc, 0);
 }
 
+#[cfg(target_os = "linux")]
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
@@ -262,4 +264,49 @@ fn advice_is_applied_or_reported_as_not_supported() {
     }
     assert_eq!(view.advise(Advice::WillNeed).unwrap(), Advised::Applied);
     assert_eq!(view.prefetch(4096, 8192).unwrap(), Advised::Applied);
+}
+
+/// Sizes and offsets past 4 GiB: on Windows they travel as two 32-bit halves
+/// (`dwMaximumSizeHigh`/`Low`, `dwFileOffsetHigh`/`Low`), so a mistake in the split shows
+/// here as wrong bytes. The file is sparse: nothing but the written pages takes space.
+#[test]
+fn views_past_4_gib_of_a_sparse_file() {
+    const GIB: u64 = 1 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sparse");
+    let file =
+        std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).unwrap();
+    file.set_len(4 * GIB + 100).unwrap(); // sparse
+    // The mapping grows the file past 5 GiB itself.
+    let size = 5 * GIB + 12_345;
+    let mapping =
+        MappingOptions::new().access(Access::ReadWrite).size(size).map_file(&file).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+    for offset in [4 * GIB - 3, 4 * GIB, 4 * GIB + 65_536 * 3 + 17, 5 * GIB + 12_000] {
+        let mut view = mapping.view_mut(offset..offset + 300).unwrap();
+        let tag = format!("at {offset}");
+        view.write_at(0, tag.as_bytes()).unwrap();
+        view.flush().unwrap();
+        let mut got = vec![0; tag.len()];
+        read_file_at(&file, offset, &mut got);
+        assert_eq!(got, tag.as_bytes(), "{offset}");
+        if offset >= 4 * GIB {
+            // Nothing landed at the offset truncated to 32 bits.
+            let mut low = vec![0; tag.len()];
+            read_file_at(&file, offset % (4 * GIB), &mut low);
+            assert_ne!(low, tag.as_bytes(), "{offset} must not wrap around 4 GiB");
+        }
+    }
+    let last = mapping.view(size - 1..).unwrap();
+    assert_eq!((last.offset(), last.len()), (size - 1, 1));
+}
+
+fn read_file_at(file: &std::fs::File, offset: u64, buf: &mut [u8]) {
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset).unwrap();
+    #[cfg(windows)]
+    {
+        let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset).unwrap();
+        assert_eq!(n, buf.len());
+    }
 }
