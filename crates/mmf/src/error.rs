@@ -89,6 +89,66 @@ pub enum Error {
         /// The number of bytes that had to be free there.
         len: usize,
     },
+    /// A name that cannot be used for a named mapping.
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// [`CreationMode::CreateNew`](crate::CreationMode::CreateNew) and the name exists
+    /// (possibly planted by someone else).
+    AlreadyExists {
+        /// The name.
+        name: String,
+    },
+    /// No object has this name.
+    NotFound {
+        /// The name.
+        name: String,
+    },
+    /// The object under the name is not a regular shared-memory object (a symlink, a
+    /// directory, a device...).
+    NotRegularFile {
+        /// The name.
+        name: String,
+    },
+    /// The object under the name belongs to another user.
+    ForeignOwner {
+        /// The name.
+        name: String,
+        /// The owner's user id.
+        owner: u32,
+    },
+    /// The object is smaller than the size asked for.
+    TooSmall {
+        /// The name.
+        name: String,
+        /// Its size.
+        size: u64,
+        /// The size asked for.
+        asked: u64,
+    },
+    /// The object or file was truncated under a view, and a guarded copy touched a page
+    /// that no longer exists (SIGBUS caught).
+    Truncated {
+        /// Offset in the view of the copy that faulted.
+        offset: usize,
+        /// Length of that copy.
+        len: usize,
+    },
+    /// An atomic or typed access at an offset that is not aligned for its type.
+    Misaligned {
+        /// The offset in the view.
+        offset: usize,
+        /// The alignment the type needs.
+        align: usize,
+    },
+    /// The operation has no equivalent on this platform.
+    Unsupported {
+        /// What, and why.
+        what: &'static str,
+    },
     /// The OS refused an operation.
     Os {
         /// The operation, in the OS's terms (`"mmap"`, `"MapViewOfFile"`, ...).
@@ -112,7 +172,11 @@ impl Error {
                 K::PermissionDenied
             }
             Error::IsDirectory => K::IsADirectory,
-            Error::AddressTaken { .. } => K::AlreadyExists,
+            Error::AddressTaken { .. } | Error::AlreadyExists { .. } => K::AlreadyExists,
+            Error::NotFound { .. } => K::NotFound,
+            Error::ForeignOwner { .. } => K::PermissionDenied,
+            Error::Truncated { .. } => K::UnexpectedEof,
+            Error::Unsupported { .. } => K::Unsupported,
             Error::TooLarge { .. } => K::OutOfMemory,
             _ => K::InvalidInput,
         }
@@ -175,6 +239,49 @@ impl fmt::Display for Error {
                  or let the system choose one",
                 address.saturating_add(*len)
             ),
+            Error::InvalidName { name, reason } => write!(
+                f,
+                "invalid name {name:?}: {reason}; use 1 to 200 characters from A-Z a-z 0-9 . _ - \
+                 (not starting with '.')"
+            ),
+            Error::AlreadyExists { name } => write!(
+                f,
+                "a named object {name:?} already exists: choose another name, open it instead, \
+                 or remove it if it is stale and yours"
+            ),
+            Error::NotFound { name } => write!(
+                f,
+                "no named object {name:?} exists: create it first (its last holder may have \
+                 closed it)"
+            ),
+            Error::NotRegularFile { name } => write!(
+                f,
+                "the object under the name {name:?} is not a regular shared-memory object (a \
+                 symlink or something planted there?): refusing to use it; remove it or choose \
+                 another name"
+            ),
+            Error::ForeignOwner { name, owner } => write!(
+                f,
+                "the object {name:?} belongs to user {owner}, not to you: refusing to use it; \
+                 allow foreign owners explicitly if you trust that user"
+            ),
+            Error::TooSmall { name, size, asked } => write!(
+                f,
+                "the object {name:?} has {size} bytes, less than the {asked} asked for: ask for \
+                 at most {size} bytes"
+            ),
+            Error::Truncated { offset, len } => write!(
+                f,
+                "the object or file was truncated under the view: the copy of {len} bytes at \
+                 offset {offset} touched a page that no longer exists; map a new view within \
+                 its current size"
+            ),
+            Error::Misaligned { offset, align } => write!(
+                f,
+                "offset {offset} is not a multiple of {align}, which this type needs: use an \
+                 aligned offset"
+            ),
+            Error::Unsupported { what } => write!(f, "not supported on this platform: {what}"),
             Error::Os { op, source } => write!(f, "{op} failed: {source}"),
         }
     }

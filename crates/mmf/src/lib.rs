@@ -46,6 +46,7 @@ mod advice;
 mod copy;
 mod error;
 mod mapping;
+pub mod named;
 mod span;
 mod sys;
 mod view;
@@ -53,6 +54,7 @@ mod view;
 pub use advice::{Advice, Advised, Residency};
 pub use error::{Error, Result};
 pub use mapping::{Access, Mapping, MappingOptions};
+pub use named::CreationMode;
 pub use view::{View, ViewMut, ViewOptions};
 
 pub(crate) use view::ViewKind;

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::named::{CreationMode, Named, NamedSpec, validate_name};
 use crate::view::{View, ViewKind, ViewMut, ViewOptions};
 use crate::{MAX_SIZE, sys};
 
@@ -57,16 +58,120 @@ impl fmt::Display for Access {
 /// assert_eq!(file.metadata()?.len(), 1 << 20);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MappingOptions {
     access: Access,
     size: Option<u64>,
+    name: Option<String>,
+    creation: CreationMode,
+    permissions: u32,
+    foreign_owner: bool,
+    global: bool,
+}
+
+impl Default for MappingOptions {
+    fn default() -> Self {
+        MappingOptions {
+            access: Access::ReadOnly,
+            size: None,
+            name: None,
+            creation: CreationMode::OpenOrCreate,
+            permissions: 0o600,
+            foreign_owner: false,
+            global: false,
+        }
+    }
 }
 
 impl MappingOptions {
-    /// Read-only access, size of the file.
+    /// Read-only access, size of the file, no name.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Give the mapping a name that other processes open it by (`lpName` of
+    /// `CreateFileMapping`): `shm_open("/NAME")` on Linux, `Local\NAME` on Windows, so
+    /// programs that do not use mmf share the same object. See [`crate::named`] for the
+    /// lifetime and security rules.
+    ///
+    /// ```
+    /// use mmf::{Access, CreationMode, Mapping, MappingOptions};
+    ///
+    /// # let name = format!("mmf-doc-{}", std::process::id());
+    /// let shared = MappingOptions::new()
+    ///     .access(Access::ReadWrite)
+    ///     .size(4096)
+    ///     .name(&name)
+    ///     .creation(CreationMode::CreateNew)
+    ///     .map_anonymous()?;
+    /// shared.view_mut(..)?.write_at(0, b"hi")?;
+    /// // Another process would do this:
+    /// let opened = Mapping::open(&name, Access::ReadOnly)?;
+    /// let mut buf = [0; 2];
+    /// opened.view(..)?.read_at(0, &mut buf)?;
+    /// assert_eq!(&buf, b"hi");
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    pub fn name(&mut self, name: &str) -> &mut Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    /// What to do when the name exists or not (default [`CreationMode::OpenOrCreate`], as
+    /// `CreateFileMapping` does).
+    pub fn creation(&mut self, creation: CreationMode) -> &mut Self {
+        self.creation = creation;
+        self
+    }
+
+    /// Linux: permission bits of a new named object (default `0o600`, owner only), set
+    /// exactly whatever the umask. Only read and write bits are used. Ignored on Windows,
+    /// where the object always gets an owner-only DACL.
+    pub fn permissions(&mut self, mode: u32) -> &mut Self {
+        self.permissions = mode & 0o666;
+        self
+    }
+
+    /// Linux: accept a named object owned by another user (refused by default).
+    pub fn allow_foreign_owner(&mut self, allow: bool) -> &mut Self {
+        self.foreign_owner = allow;
+        self
+    }
+
+    /// Windows: use the `Global\` namespace (visible to all sessions; needs
+    /// `SeCreateGlobalPrivilege` to create) instead of the session's `Local\`. No effect on
+    /// Linux, which has one namespace.
+    pub fn global(&mut self, global: bool) -> &mut Self {
+        self.global = global;
+        self
+    }
+
+    fn spec<'a>(&self, name: &'a str) -> Result<NamedSpec<'a>> {
+        validate_name(name)?;
+        Ok(NamedSpec {
+            name,
+            creation: self.creation,
+            access: self.access,
+            size: self.size.filter(|&s| s > 0),
+            permissions: self.permissions,
+            foreign_owner: self.foreign_owner,
+            global: self.global,
+        })
+    }
+
+    /// `OpenFileMapping(name)`: opens an existing named mapping — pagefile-backed, or a
+    /// file's mapping by its name alone. The [`access`](Self::access) is the access asked
+    /// for; a [`size`](Self::size), if given, is the least size accepted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::NotFound`], [`Error::NotRegularFile`],
+    /// [`Error::ForeignOwner`], [`Error::TooSmall`], or the OS's refusal.
+    #[doc(alias = "OpenFileMapping")]
+    #[doc(alias = "OpenFileMappingW")]
+    #[doc(alias = "shm_open")]
+    pub fn open_named(&self, name: &str) -> Result<Mapping> {
+        let spec = self.spec(name)?;
+        Ok(Mapping::from_named(sys::named::open(&spec)?, name, self.access))
     }
 
     /// The mapping's protection (default [`Access::ReadOnly`]).
@@ -120,16 +225,24 @@ impl MappingOptions {
             return Err(Error::SizePastEnd { size, file_len, access: self.access });
         }
         let file = Arc::new(file.try_clone().map_err(Error::os("dup"))?);
+        if let Some(name) = &self.name {
+            let mut spec = self.spec(name)?;
+            spec.size = Some(size);
+            let opened = sys::named::create(&spec, Some((&file, file_len)))?;
+            return Ok(Mapping::from_named(opened, name, self.access));
+        }
         let section = sys::Section::from_file(&file, self.access, size, file_len)?;
-        Ok(Mapping { section, file: Some(file), size, access: self.access })
+        Ok(Mapping { section, file: Some(file), size, access: self.access, named: None })
     }
 
     /// `CreateFileMapping(INVALID_HANDLE_VALUE, ...)`: a pagefile-backed mapping of the
     /// given [`size`](Self::size), zero-filled, shared by all of its views (on Linux a
-    /// `memfd`).
+    /// `memfd`, or with a [`name`](Self::name) a `shm_open` object).
     ///
     /// # Errors
-    /// [`Error::ZeroSize`] without a size, [`Error::TooLarge`], or the OS's refusal.
+    /// [`Error::ZeroSize`] without a size, [`Error::TooLarge`], or the OS's refusal; with a
+    /// name also [`Error::AlreadyExists`] ([`CreationMode::CreateNew`]) and the errors of
+    /// [`open_named`](Self::open_named).
     pub fn map_anonymous(&self) -> Result<Mapping> {
         let size = self.size.unwrap_or(0);
         if size == 0 {
@@ -138,8 +251,12 @@ impl MappingOptions {
         if size > MAX_SIZE {
             return Err(Error::TooLarge { size });
         }
+        if let Some(name) = &self.name {
+            let opened = sys::named::create(&self.spec(name)?, None)?;
+            return Ok(Mapping::from_named(opened, name, self.access));
+        }
         let section = sys::Section::anonymous(size)?;
-        Ok(Mapping { section, file: None, size, access: self.access })
+        Ok(Mapping { section, file: None, size, access: self.access, named: None })
     }
 }
 
@@ -167,6 +284,7 @@ pub struct Mapping {
     file: Option<Arc<File>>,
     size: u64,
     access: Access,
+    named: Option<Arc<Named>>,
 }
 
 impl Mapping {
@@ -180,6 +298,40 @@ impl Mapping {
     /// [`MappingOptions::map_anonymous`].
     pub fn anonymous(size: u64) -> Result<Mapping> {
         MappingOptions::new().access(Access::ReadWrite).size(size).map_anonymous()
+    }
+
+    /// `OpenFileMapping(access, name)`: opens the named mapping another process created;
+    /// see [`MappingOptions::open_named`].
+    ///
+    /// # Errors
+    /// As [`MappingOptions::open_named`].
+    #[doc(alias = "OpenFileMapping")]
+    #[doc(alias = "OpenFileMappingW")]
+    pub fn open(name: &str, access: Access) -> Result<Mapping> {
+        MappingOptions::new().access(access).open_named(name)
+    }
+
+    fn from_named(opened: sys::named::Opened, name: &str, access: Access) -> Mapping {
+        let named = Named { name: name.to_owned(), created: opened.created, _hold: opened.hold };
+        Mapping {
+            section: opened.section,
+            file: opened.file,
+            size: opened.size,
+            access,
+            named: Some(Arc::new(named)),
+        }
+    }
+
+    /// The name, for a named mapping.
+    pub fn name(&self) -> Option<&str> {
+        self.named.as_deref().map(|n| n.name.as_str())
+    }
+
+    /// Whether this call created the named object (`false` when it opened an existing one,
+    /// and for unnamed mappings) — what `GetLastError() != ERROR_ALREADY_EXISTS` tells after
+    /// `CreateFileMapping`.
+    pub fn created(&self) -> bool {
+        self.named.as_deref().is_some_and(|n| n.created)
     }
 
     /// The mapping's size in bytes: views must lie inside it.
@@ -225,5 +377,9 @@ impl Mapping {
 
     pub(crate) fn file(&self) -> Option<&Arc<File>> {
         self.file.as_ref()
+    }
+
+    pub(crate) fn named(&self) -> Option<&Arc<Named>> {
+        self.named.as_ref()
     }
 }

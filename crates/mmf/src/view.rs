@@ -5,6 +5,7 @@ use std::ops::{Deref, RangeBounds};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::named::Named;
 use crate::{Advice, Advised, Mapping, Residency, copy, span, sys};
 
 /// The kind of a view, as `FILE_MAP_READ` / `FILE_MAP_WRITE` / `FILE_MAP_COPY`.
@@ -169,6 +170,7 @@ impl ViewOptions {
             offset: self.offset,
             kind,
             file: mapping.file().cloned(),
+            _named: mapping.named().cloned(),
         };
         if self.populate {
             sys::populate(view.data, view.len, kind != ViewKind::Read)?;
@@ -231,6 +233,8 @@ pub struct View {
     offset: u64,
     kind: ViewKind,
     file: Option<Arc<File>>,
+    /// Keeps a named object alive while the view exists, as on Windows.
+    _named: Option<Arc<Named>>,
 }
 
 // SAFETY: a View owns its mapping; shared access only reads through volatile copies or raw

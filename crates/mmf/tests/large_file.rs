@@ -288,25 +288,15 @@ fn views_past_4_gib_of_a_sparse_file() {
         view.write_at(0, tag.as_bytes()).unwrap();
         view.flush().unwrap();
         let mut got = vec![0; tag.len()];
-        read_file_at(&file, offset, &mut got);
+        common::read_file_at(&file, offset, &mut got);
         assert_eq!(got, tag.as_bytes(), "{offset}");
         if offset >= 4 * GIB {
             // Nothing landed at the offset truncated to 32 bits.
             let mut low = vec![0; tag.len()];
-            read_file_at(&file, offset % (4 * GIB), &mut low);
+            common::read_file_at(&file, offset % (4 * GIB), &mut low);
             assert_ne!(low, tag.as_bytes(), "{offset} must not wrap around 4 GiB");
         }
     }
     let last = mapping.view(size - 1..).unwrap();
     assert_eq!((last.offset(), last.len()), (size - 1, 1));
-}
-
-fn read_file_at(file: &std::fs::File, offset: u64, buf: &mut [u8]) {
-    #[cfg(unix)]
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset).unwrap();
-    #[cfg(windows)]
-    {
-        let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset).unwrap();
-        assert_eq!(n, buf.len());
-    }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod roles;
+
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -48,4 +50,15 @@ pub fn dirty_kb(addr: *const u8) -> u64 {
         }
     }
     dirty
+}
+
+/// Reads `buf.len()` bytes of `file` at `offset` with the file API (not a mapping).
+pub fn read_file_at(file: &File, offset: u64, buf: &mut [u8]) {
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset).unwrap();
+    #[cfg(windows)]
+    {
+        let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset).unwrap();
+        assert_eq!(n, buf.len());
+    }
 }

@@ -14,8 +14,11 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 use crate::{Access, Advice, Advised, ViewKind};
 
+pub(crate) mod named;
+mod reaper;
+
 /// `-1` → the last OS error; everything else passes through.
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub(super) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret == -1 { Err(io::Error::last_os_error()) } else { Ok(ret) }
 }
 
@@ -49,6 +52,9 @@ pub(crate) fn file_access(file: &File) -> io::Result<Option<(bool, bool)>> {
 #[derive(Debug)]
 pub(crate) struct Section {
     fd: Arc<File>,
+    /// Views are not inherited by `fork` (`MADV_DONTFORK`): a named object's views hold
+    /// its lifetime lock, which a forked reaper must not keep.
+    dontfork: bool,
 }
 
 impl Section {
@@ -58,7 +64,7 @@ impl Section {
         if access == Access::ReadWrite && size > len {
             file.set_len(size).map_err(Error::os("ftruncate"))?;
         }
-        Ok(Section { fd: Arc::clone(file) })
+        Ok(Section { fd: Arc::clone(file), dontfork: false })
     }
 
     /// A pagefile-backed mapping: a `memfd` of `size` zero bytes, so that every view of it
@@ -73,7 +79,12 @@ impl Section {
             Some(libc::EFBIG) | Some(libc::ENOSPC) | Some(libc::ENOMEM) => Error::TooLarge { size },
             _ => Error::Os { op: "ftruncate", source: e },
         })?;
-        Ok(Section { fd: Arc::new(file) })
+        Ok(Section { fd: Arc::new(file), dontfork: false })
+    }
+
+    /// The mapping object of a named shared-memory object.
+    pub(crate) fn shared(fd: Arc<File>) -> Self {
+        Section { fd, dontfork: true }
     }
 
     /// `mmap` of `len` bytes at the granularity-aligned file `offset`, at `address` if given
@@ -114,6 +125,14 @@ impl Section {
                 // SAFETY: `ptr..ptr+len` is the mapping just created, not yet shared.
                 let _ = unsafe { unmap(ptr.cast(), len) };
                 return Err(Error::AddressTaken { address, len });
+            }
+        }
+        if self.dontfork {
+            // SAFETY: MADV_DONTFORK only changes what a future fork copies.
+            if let Err(e) = cvt(unsafe { libc::madvise(ptr, len, libc::MADV_DONTFORK) }) {
+                // SAFETY: the mapping just created, not yet shared.
+                let _ = unsafe { unmap(ptr.cast(), len) };
+                return Err(Error::Os { op: "madvise(MADV_DONTFORK)", source: e });
             }
         }
         Ok(ptr.cast())

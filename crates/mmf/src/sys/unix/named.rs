@@ -1,0 +1,332 @@
+//! Named mappings on Linux: `shm_open("/NAME")` objects with the lifetime of Windows named
+//! objects (see the `named` module's docs for the design).
+//!
+//! - Every holder keeps a shared `flock` on the object. The kernel releases it when the
+//!   holder's last descriptor closes, however the process ends.
+//! - An object mmf created carries the extended attribute `user.mmf` (`mmf1 pagefile`, or
+//!   `mmf1 file DEV INO SIZE\nPATH` for a file's mapping opened by name).
+//! - The last holder to let go in order takes the lock exclusively and unlinks the name;
+//!   the creator's reaper process (blocked on the exclusive lock) does it when the last
+//!   holder died instead. An opener re-checks the link count after its lock is granted, so
+//!   it never uses an object that was unlinked while it waited.
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Section, cvt};
+use crate::Access;
+use crate::error::{Error, Result};
+use crate::named::{Backing, CreationMode, NamedInfo, NamedSpec};
+
+const SHM_DIR: &str = "/dev/shm";
+const MARK: &CStr = c"user.mmf";
+const MARK_PAGEFILE: &str = "mmf1 pagefile";
+
+/// What a named create or open produced.
+pub(crate) struct Opened {
+    pub section: Section,
+    pub size: u64,
+    pub file: Option<Arc<File>>,
+    pub hold: Hold,
+    pub created: bool,
+}
+
+/// A holder's share of a named object: the locked descriptor. Dropping the last one in
+/// the process lets the object go (and unlinks it if this was the last holder anywhere).
+#[derive(Debug)]
+pub(crate) struct Hold {
+    lock: Arc<File>,
+    name: String,
+    /// mmf created the object (so mmf may remove it).
+    ours: bool,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if self.ours {
+            // Errors are ignored: the reaper (or the next `list`) removes what we could not.
+            let _ = unlink_if_unheld(&self.lock, &self.name);
+        }
+    }
+}
+
+fn shm_name(name: &str) -> CString {
+    CString::new(format!("/{name}")).expect("validated names have no NUL")
+}
+
+fn shm_path(name: &str) -> PathBuf {
+    Path::new(SHM_DIR).join(name)
+}
+
+fn fstat(file: &File) -> io::Result<libc::stat> {
+    // SAFETY: `stat` is plain data that fstat fills.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a pointer to a stat buffer.
+    cvt(unsafe { libc::fstat(file.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
+    loop {
+        // SAFETY: flock only changes the lock state of our descriptor's open file.
+        match cvt(unsafe { libc::flock(file.as_raw_fd(), op) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// Whether `name` still names the inode `st` describes.
+fn names_inode(name: &str, st: &libc::stat) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(shm_path(name))
+        .is_ok_and(|m| m.dev() == st.st_dev && m.ino() == st.st_ino)
+}
+
+/// Takes the lock exclusively without waiting; if nobody else holds the object and the
+/// name still refers to it, unlinks the name. Returns whether it did.
+fn unlink_if_unheld(file: &File, name: &str) -> io::Result<bool> {
+    if flock(file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
+        return Ok(false); // someone still holds it
+    }
+    let st = fstat(file)?;
+    if st.st_nlink == 0 || !names_inode(name, &st) {
+        return Ok(false);
+    }
+    // SAFETY: a NUL-terminated name.
+    cvt(unsafe { libc::shm_unlink(shm_name(name).as_ptr()) })?;
+    Ok(true)
+}
+
+fn read_mark(file: &File) -> Option<String> {
+    let mut buf = vec![0u8; 4096 + 64];
+    // SAFETY: the buffer is writable for its length.
+    let n = unsafe {
+        libc::fgetxattr(file.as_raw_fd(), MARK.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+    };
+    let n = usize::try_from(n).ok()?;
+    String::from_utf8(buf[..n].to_vec()).ok().filter(|m| m.starts_with("mmf1 "))
+}
+
+fn write_mark(file: &File, mark: &str) -> io::Result<()> {
+    // SAFETY: the value pointer and length describe `mark`'s bytes.
+    cvt(unsafe {
+        libc::fsetxattr(file.as_raw_fd(), MARK.as_ptr(), mark.as_ptr().cast(), mark.len(), 0)
+    })
+    .map(drop)
+}
+
+/// A file mapping's record: (dev, ino, size, path).
+fn parse_file_mark(mark: &str) -> Option<(u64, u64, u64, PathBuf)> {
+    let rest = mark.strip_prefix("mmf1 file ")?;
+    let (head, path) = rest.split_once('\n')?;
+    let mut nums = head.split(' ').map(|n| n.parse::<u64>().ok());
+    let (dev, ino, size) = (nums.next()??, nums.next()??, nums.next()??);
+    Some((dev, ino, size, PathBuf::from(path)))
+}
+
+fn open_flags(access: Access) -> libc::c_int {
+    let rw = if access == Access::ReadWrite { libc::O_RDWR } else { libc::O_RDONLY };
+    rw | libc::O_NOFOLLOW | libc::O_CLOEXEC
+}
+
+fn shm_open(name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<File> {
+    // SAFETY: a NUL-terminated name; shm_open returns a new descriptor we then own.
+    let fd = cvt(unsafe { libc::shm_open(shm_name(name).as_ptr(), flags, mode) })?;
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// `CreateFileMapping` with a name: create (or open, per the creation mode) the object.
+pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> Result<Opened> {
+    let size = spec.size.ok_or(Error::ZeroSize)?;
+    for _ in 0..16 {
+        let flags =
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        match shm_open(spec.name, flags, spec.permissions as libc::mode_t) {
+            Ok(object) => return init(spec, object, size, file),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(Error::Os { op: "shm_open(O_CREAT|O_EXCL)", source: e }),
+        }
+        match spec.creation {
+            CreationMode::CreateNew if !reclaim_if_dead(spec.name) => {
+                return Err(Error::AlreadyExists { name: spec.name.into() });
+            }
+            CreationMode::CreateNew => continue, // a dead object of ours was removed
+            _ => match open(spec) {
+                Err(Error::NotFound { .. }) => continue, // it went away meanwhile: create it
+                other => return other,
+            },
+        }
+    }
+    Err(Error::AlreadyExists { name: spec.name.into() })
+}
+
+/// Sets a new object up; on failure the incomplete object is unlinked again.
+fn init(
+    spec: &NamedSpec<'_>,
+    object: File,
+    size: u64,
+    file: Option<(&Arc<File>, u64)>,
+) -> Result<Opened> {
+    let object = Arc::new(object);
+    setup(spec, &object, size, file).inspect_err(|_| {
+        // SAFETY: a NUL-terminated name; the object is ours and incomplete.
+        unsafe { libc::shm_unlink(shm_name(spec.name).as_ptr()) };
+    })
+}
+
+/// Everything happens under an exclusive lock, so openers wait until the object is whole.
+fn setup(
+    spec: &NamedSpec<'_>,
+    object: &Arc<File>,
+    size: u64,
+    file: Option<(&Arc<File>, u64)>,
+) -> Result<Opened> {
+    flock(object, libc::LOCK_EX).map_err(Error::os("flock"))?;
+    // Exactly the permissions asked for, whatever the umask.
+    // SAFETY: fchmod on our own descriptor.
+    cvt(unsafe { libc::fchmod(object.as_raw_fd(), spec.permissions as libc::mode_t) })
+        .map_err(Error::os("fchmod"))?;
+    let (section, data, mark) = match file {
+        None => {
+            object.set_len(size).map_err(Error::os("ftruncate"))?;
+            (Section::shared(Arc::clone(object)), None, MARK_PAGEFILE.to_owned())
+        }
+        Some((data, file_len)) => {
+            let section = Section::from_file(data, spec.access, size, file_len)?;
+            let st = fstat(data).map_err(Error::os("fstat"))?;
+            let path = std::fs::read_link(format!("/proc/self/fd/{}", data.as_raw_fd()))
+                .map_err(Error::os("readlink(/proc/self/fd)"))?;
+            let mark = format!("mmf1 file {} {} {size}\n{}", st.st_dev, st.st_ino, path.display());
+            (section, Some(Arc::clone(data)), mark)
+        }
+    };
+    // Without user xattrs (tmpfs before Linux 6.6) only the creator and its reaper know
+    // the object is ours: openers then never unlink it, the reaper still does.
+    let _ = write_mark(object, &mark);
+    flock(object, libc::LOCK_SH).map_err(Error::os("flock"))?;
+    let st = fstat(object).map_err(Error::os("fstat"))?;
+    super::reaper::spawn(&shm_path(spec.name), st.st_dev, st.st_ino);
+    let hold = Hold { lock: Arc::clone(object), name: spec.name.into(), ours: true };
+    Ok(Opened { section, size, file: data, hold, created: true })
+}
+
+/// Removes `name` if it is an mmf object whose every holder died. Returns whether the name
+/// is now free.
+fn reclaim_if_dead(name: &str) -> bool {
+    let Ok(object) = shm_open(name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0) else {
+        return false;
+    };
+    read_mark(&object).is_some() && unlink_if_unheld(&object, name).unwrap_or(false)
+}
+
+/// `OpenFileMapping`: open an existing object by name.
+pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
+    let name = spec.name;
+    let object =
+        shm_open(name, open_flags(spec.access), 0).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => Error::NotFound { name: name.into() },
+            Some(libc::ELOOP) => Error::NotRegularFile { name: name.into() },
+            _ => Error::Os { op: "shm_open", source: e },
+        })?;
+    let st = fstat(&object).map_err(Error::os("fstat"))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Error::NotRegularFile { name: name.into() });
+    }
+    // SAFETY: geteuid cannot fail.
+    if st.st_uid != unsafe { libc::geteuid() } && !spec.foreign_owner {
+        return Err(Error::ForeignOwner { name: name.into(), owner: st.st_uid });
+    }
+    flock(&object, libc::LOCK_SH).map_err(Error::os("flock"))?;
+    // Unlinked while we waited for the lock: its last holder let it go.
+    if fstat(&object).map_err(Error::os("fstat"))?.st_nlink == 0 {
+        return Err(Error::NotFound { name: name.into() });
+    }
+    let mark = read_mark(&object);
+    let object = Arc::new(object);
+    let (section, size, file) = match mark.as_deref().and_then(parse_file_mark) {
+        Some((dev, ino, size, path)) => {
+            let data = open_backing_file(name, &path, spec.access, dev, ino)?;
+            let section = Section::from_file(&data, spec.access, size, size)?;
+            (section, size, Some(data))
+        }
+        None => (Section::shared(Arc::clone(&object)), st.st_size as u64, None),
+    };
+    let asked = spec.size.unwrap_or(1).max(1);
+    if size < asked {
+        return Err(Error::TooSmall { name: name.into(), size, asked });
+    }
+    let hold = Hold { lock: object, name: name.into(), ours: mark.is_some() };
+    Ok(Opened { section, size, file, hold, created: false })
+}
+
+fn open_backing_file(
+    name: &str,
+    path: &Path,
+    access: Access,
+    dev: u64,
+    ino: u64,
+) -> Result<Arc<File>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(access == Access::ReadWrite)
+        .open(path)
+        .map_err(|e| Error::Os { op: "open (the file behind the named mapping)", source: e })?;
+    let st = fstat(&file).map_err(Error::os("fstat"))?;
+    if st.st_dev != dev || st.st_ino != ino {
+        // The path now names another file: the one that was mapped is gone.
+        return Err(Error::NotFound { name: name.into() });
+    }
+    Ok(Arc::new(file))
+}
+
+/// The live objects mmf created; dead ones are removed on the way.
+pub(crate) fn list() -> Result<Vec<NamedInfo>> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(SHM_DIR).map_err(Error::os("opendir(/dev/shm)"))?;
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        if crate::named::validate_name(&name).is_err() {
+            continue;
+        }
+        let Ok(object) = shm_open(&name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)
+        else {
+            continue;
+        };
+        let Some(mark) = read_mark(&object) else { continue };
+        if unlink_if_unheld(&object, &name).unwrap_or(false) {
+            continue; // every holder had died
+        }
+        let Ok(st) = fstat(&object) else { continue };
+        let (size, backing) = match parse_file_mark(&mark) {
+            Some((_, _, size, path)) => (size, Backing::File(path)),
+            None => (st.st_size as u64, Backing::Pagefile),
+        };
+        found.push(NamedInfo { name, size, owner: Some(st.st_uid), backing });
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// `shm_unlink`.
+pub(crate) fn remove(name: &str) -> Result<()> {
+    // SAFETY: a NUL-terminated name.
+    cvt(unsafe { libc::shm_unlink(shm_name(name).as_ptr()) }).map(drop).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOENT) {
+            Error::NotFound { name: name.into() }
+        } else {
+            Error::Os { op: "shm_unlink", source: e }
+        }
+    })
+}
+
+/// The path of `/dev/shm/NAME` as bytes, for the reaper.
+pub(crate) fn path_bytes(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).expect("validated names have no NUL")
+}

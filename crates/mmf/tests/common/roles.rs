@@ -1,0 +1,97 @@
+//! Multi-process tests re-run the test binary: the parent runs one test with `MMF_ROLE`
+//! set, and that test, seeing the variable, plays the role instead of the test.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+pub const ROLE: &str = "MMF_ROLE";
+
+/// The role this process plays, if it is a child: `(role, argument)`.
+pub fn role() -> Option<(String, String)> {
+    let value = std::env::var(ROLE).ok()?;
+    let (role, arg) = value.split_once(':').unwrap_or((&value, ""));
+    Some((role.to_owned(), arg.to_owned()))
+}
+
+/// A child process playing `role` in the test `test`, talking over its stdin/stdout.
+pub struct Peer {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    pub fn spawn(test: &str, role: &str, arg: &str) -> Peer {
+        Self::spawn_with(test, role, arg, |_| {})
+    }
+
+    pub fn spawn_with(test: &str, role: &str, arg: &str, setup: impl FnOnce(&mut Command)) -> Peer {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(ROLE, format!("{role}:{arg}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        setup(&mut command);
+        let mut child = command.spawn().expect("spawn the test binary as a peer");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Peer { child, stdin, stdout }
+    }
+
+    /// Waits for the peer to [`tell`] a line starting with `prefix`; returns the rest.
+    pub fn expect(&mut self, prefix: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "peer ended before saying {prefix:?}");
+            if let Some(rest) =
+                line.trim_end().strip_prefix(MARK).and_then(|l| l.strip_prefix(prefix))
+            {
+                return rest.trim().to_owned();
+            }
+        }
+    }
+
+    pub fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL / TerminateProcess
+        self.child.wait().unwrap();
+    }
+
+    pub fn wait_success(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "peer failed: {status}");
+    }
+}
+
+/// Marks the lines a child means for its parent, apart from the test harness's output.
+const MARK: &str = "@mmf ";
+
+/// In a child: say a line to the parent.
+pub fn tell(line: &str) {
+    // On a line of its own: the harness has printed "test NAME ... " without a newline.
+    println!("\n{MARK}{line}");
+    std::io::stdout().flush().unwrap();
+}
+
+/// In a child: wait for a line from the parent (`None` when the parent closed stdin).
+pub fn hear() -> Option<String> {
+    let mut line = String::new();
+    let n = std::io::stdin().read_line(&mut line).unwrap();
+    (n > 0).then(|| line.trim_end().to_owned())
+}
+
+/// A name no other test or run uses.
+pub fn unique_name(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("mmf-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,112 @@
+//! Named mappings are secure by default (Linux): exact owner-only permissions whatever the
+//! umask, and squatters (objects or symlinks planted under the name, objects of other
+//! users) make creation and opening fail instead of being used.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+
+use common::roles::{Peer, role, tell, unique_name};
+use mmf::{Access, CreationMode, Error, Mapping, MappingOptions};
+
+fn shm(name: &str) -> PathBuf {
+    PathBuf::from("/dev/shm").join(name)
+}
+
+fn create_new(name: &str) -> mmf::Result<Mapping> {
+    MappingOptions::new()
+        .access(Access::ReadWrite)
+        .size(4096)
+        .name(name)
+        .creation(CreationMode::CreateNew)
+        .map_anonymous()
+}
+
+/// umask is per process: each umask is tried in a child of its own.
+#[test]
+fn new_objects_are_exactly_0600_under_any_umask() {
+    if let Some((_, umask)) = role() {
+        let umask = u32::from_str_radix(&umask, 8).unwrap();
+        // SAFETY: umask only changes this (child) process's file-creation mask.
+        unsafe { libc::umask(umask) };
+        let name = unique_name("umask");
+        let _m = create_new(&name).unwrap();
+        let mode = std::fs::metadata(shm(&name)).unwrap().permissions().mode() & 0o777;
+        tell(&format!("mode {mode:o}"));
+        let wide = unique_name("umask-wide");
+        let _w = MappingOptions::new()
+            .access(Access::ReadWrite)
+            .size(4096)
+            .name(&wide)
+            .permissions(0o660)
+            .map_anonymous()
+            .unwrap();
+        let mode = std::fs::metadata(shm(&wide)).unwrap().permissions().mode() & 0o777;
+        tell(&format!("wide {mode:o}"));
+        return;
+    }
+    for umask in ["000", "077", "022"] {
+        let mut child = Peer::spawn("new_objects_are_exactly_0600_under_any_umask", "umask", umask);
+        assert_eq!(child.expect("mode"), "600", "umask {umask}");
+        assert_eq!(child.expect("wide"), "660", "umask {umask}");
+        child.wait_success();
+    }
+}
+
+#[test]
+fn a_planted_object_makes_create_new_fail() {
+    let name = unique_name("squat");
+    std::fs::write(shm(&name), vec![0u8; 4096]).unwrap();
+    std::fs::set_permissions(shm(&name), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let err = create_new(&name).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
+    // Not ours (no mark), so mmf never removes it.
+    assert!(shm(&name).exists());
+    std::fs::remove_file(shm(&name)).unwrap();
+}
+
+#[test]
+fn a_planted_symlink_is_never_followed() {
+    let name = unique_name("symlink");
+    let target = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(target.path(), vec![7u8; 4096]).unwrap();
+    std::os::unix::fs::symlink(target.path(), shm(&name)).unwrap();
+    let err = create_new(&name).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
+    let err = Mapping::open(&name, Access::ReadOnly).unwrap_err();
+    assert!(matches!(err, Error::NotRegularFile { .. }), "{err:?}");
+    assert!(err.to_string().contains("symlink"), "{err}");
+    assert_eq!(std::fs::read(target.path()).unwrap(), vec![7u8; 4096], "target untouched");
+    std::fs::remove_file(shm(&name)).unwrap();
+}
+
+#[test]
+fn a_directory_under_the_name_is_refused() {
+    let name = unique_name("dir");
+    std::fs::create_dir(shm(&name)).unwrap();
+    let err = Mapping::open(&name, Access::ReadOnly).unwrap_err();
+    assert!(matches!(err, Error::NotRegularFile { .. } | Error::Os { .. }), "{err:?}");
+    std::fs::remove_dir(shm(&name)).unwrap();
+}
+
+#[test]
+fn an_object_of_another_user_is_refused_unless_allowed() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root to give a file away; ran the opener-side checks only");
+        return;
+    }
+    let name = unique_name("foreign");
+    std::fs::write(shm(&name), vec![1u8; 4096]).unwrap();
+    std::os::unix::fs::chown(shm(&name), Some(65534), Some(65534)).unwrap();
+    let err = Mapping::open(&name, Access::ReadOnly).unwrap_err();
+    assert!(matches!(err, Error::ForeignOwner { owner: 65534, .. }), "{err:?}");
+    let opened = MappingOptions::new().allow_foreign_owner(true).open_named(&name).unwrap();
+    assert_eq!(opened.size(), 4096);
+    drop(opened);
+    assert!(shm(&name).exists(), "not ours: never removed");
+    assert_eq!(std::fs::metadata(shm(&name)).unwrap().uid(), 65534);
+    std::fs::remove_file(shm(&name)).unwrap();
+}
