@@ -37,8 +37,10 @@ use windows_sys::Win32::System::Threading::{
 use crate::error::{Error, Result};
 use crate::{Access, Advice, Advised, ViewKind};
 
+pub(crate) mod named;
+
 /// A Win32 `BOOL` result: `FALSE` → the thread's last error.
-fn cvt(ok: i32) -> io::Result<()> {
+pub(super) fn cvt(ok: i32) -> io::Result<()> {
     if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
@@ -96,7 +98,7 @@ pub(crate) fn file_access(file: &File) -> io::Result<Option<(bool, bool)>> {
 /// A file-mapping object (section) handle; `CloseHandle` on drop.
 #[derive(Debug)]
 pub(crate) struct Section {
-    handle: HANDLE,
+    pub(super) handle: HANDLE,
 }
 
 // SAFETY: a section handle may be used and closed from any thread.
@@ -112,7 +114,7 @@ impl Drop for Section {
     }
 }
 
-fn split(n: u64) -> (u32, u32) {
+pub(super) fn split(n: u64) -> (u32, u32) {
     ((n >> 32) as u32, n as u32)
 }
 

@@ -1,0 +1,263 @@
+//! Named mappings on Windows: `CreateFileMappingW` / `OpenFileMappingW` with the name
+//! `Local\NAME` (or `Global\NAME`). Windows keeps a named section exactly as long as a
+//! handle or a view of it exists, in any process, so nothing here manages lifetime.
+//! Created objects get an explicit owner-only DACL; handles are not inheritable.
+
+use std::fs::File;
+use std::io;
+use std::os::windows::io::AsRawHandle;
+use std::sync::Arc;
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, DUPLICATE_SAME_ACCESS, DuplicateHandle, ERROR_ALREADY_EXISTS,
+    ERROR_FILE_NOT_FOUND, GENERIC_ALL, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+};
+use windows_sys::Win32::Security::{
+    ACCESS_ALLOWED_ACE, ACL, ACL_REVISION, AddAccessAllowedAce, GetLengthSid, GetTokenInformation,
+    InitializeAcl, InitializeSecurityDescriptor, SECURITY_ATTRIBUTES, SECURITY_DESCRIPTOR,
+    SetSecurityDescriptorDacl, TOKEN_QUERY, TOKEN_USER, TokenUser,
+};
+use windows_sys::Win32::System::Memory::{
+    CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, OpenFileMappingW, PAGE_READONLY,
+    PAGE_READWRITE, PAGE_WRITECOPY, SECTION_QUERY,
+};
+use windows_sys::Win32::System::SystemServices::SECURITY_DESCRIPTOR_REVISION;
+use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+use super::{Section, cvt, split};
+use crate::Access;
+use crate::error::{Error, Result};
+use crate::named::{CreationMode, NamedInfo, NamedSpec};
+
+/// What a named create or open produced.
+pub(crate) struct Opened {
+    pub section: Section,
+    pub size: u64,
+    pub file: Option<Arc<File>>,
+    pub hold: Hold,
+    pub created: bool,
+}
+
+/// A duplicate of the section handle, kept by the mapping and by every view. Windows
+/// removes a name when the last *handle* closes, even while views remain; holding a handle
+/// as long as a view exists gives the lifetime mmf promises on every platform: the name
+/// lives while anyone holds a mapping or a view.
+#[derive(Debug)]
+pub(crate) struct Hold {
+    _handle: Section,
+}
+
+// SAFETY: a section handle may be used and closed from any thread.
+unsafe impl Send for Hold {}
+// SAFETY: the handle is only closed, on drop.
+unsafe impl Sync for Hold {}
+
+impl Hold {
+    fn of(section: &Section) -> Result<Hold> {
+        let mut dup: HANDLE = std::ptr::null_mut();
+        // SAFETY: duplicates our own open handle within this process, not inheritable.
+        cvt(unsafe {
+            DuplicateHandle(
+                GetCurrentProcess(),
+                section.handle,
+                GetCurrentProcess(),
+                &mut dup,
+                0,
+                0,
+                DUPLICATE_SAME_ACCESS,
+            )
+        })
+        .map_err(Error::os("DuplicateHandle"))?;
+        Ok(Hold { _handle: Section { handle: dup } })
+    }
+}
+
+fn wide_name(spec: &NamedSpec<'_>) -> Vec<u16> {
+    let namespace = if spec.global { "Global" } else { "Local" };
+    format!("{namespace}\\{}", spec.name).encode_utf16().chain([0]).collect()
+}
+
+/// An owner-only security descriptor: a DACL with one ACE granting the current user all
+/// access (never a NULL DACL, which would grant everyone everything).
+struct OwnerOnly {
+    sd: Box<SECURITY_DESCRIPTOR>,
+    _acl: Vec<u64>,
+    _user: Vec<u64>,
+}
+
+impl OwnerOnly {
+    fn new() -> io::Result<OwnerOnly> {
+        let mut token: HANDLE = std::ptr::null_mut();
+        // SAFETY: the current-process pseudo-handle and an out-pointer to a local.
+        cvt(unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) })?;
+        let mut len = 0u32;
+        // SAFETY: asks for the size only (the call fails with ERROR_INSUFFICIENT_BUFFER).
+        unsafe { GetTokenInformation(token, TokenUser, std::ptr::null_mut(), 0, &mut len) };
+        let mut user = vec![0u64; (len as usize).div_ceil(8)];
+        // SAFETY: `user` has at least `len` bytes, 8-aligned for TOKEN_USER.
+        let got = cvt(unsafe {
+            GetTokenInformation(token, TokenUser, user.as_mut_ptr().cast(), len, &mut len)
+        });
+        // SAFETY: the token handle is ours and closed once.
+        unsafe { CloseHandle(token) };
+        got?;
+        // SAFETY: GetTokenInformation(TokenUser) filled `user` with a TOKEN_USER whose SID
+        // points into the same buffer, which lives as long as `self`.
+        let sid = unsafe { (*user.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+        // SAFETY: `sid` is a valid SID (above).
+        let sid_len = unsafe { GetLengthSid(sid) } as usize;
+        let acl_len = size_of::<ACL>() + size_of::<ACCESS_ALLOWED_ACE>() + sid_len;
+        let mut acl = vec![0u64; acl_len.div_ceil(8)];
+        let acl_ptr = acl.as_mut_ptr().cast::<ACL>();
+        // SAFETY: `acl` has `acl_len` writable bytes, 8-aligned.
+        cvt(unsafe { InitializeAcl(acl_ptr, acl_len as u32, ACL_REVISION) })?;
+        // SAFETY: the ACL was initialised with room for one ACE with this SID.
+        cvt(unsafe { AddAccessAllowedAce(acl_ptr, ACL_REVISION, GENERIC_ALL, sid) })?;
+        // SAFETY: SECURITY_DESCRIPTOR is plain data that the call initialises.
+        let mut sd: Box<SECURITY_DESCRIPTOR> = Box::new(unsafe { std::mem::zeroed() });
+        let sd_ptr = (&raw mut *sd).cast();
+        // SAFETY: `sd` is a writable SECURITY_DESCRIPTOR.
+        cvt(unsafe { InitializeSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION) })?;
+        // SAFETY: `acl` outlives the descriptor (both are owned by the returned value).
+        cvt(unsafe { SetSecurityDescriptorDacl(sd_ptr, 1, acl_ptr, 0) })?;
+        Ok(OwnerOnly { sd, _acl: acl, _user: user })
+    }
+
+    fn attributes(&mut self) -> SECURITY_ATTRIBUTES {
+        SECURITY_ATTRIBUTES {
+            nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
+            lpSecurityDescriptor: (&raw mut *self.sd).cast(),
+            bInheritHandle: 0,
+        }
+    }
+}
+
+/// `SECTION_BASIC_INFORMATION`, which `windows-sys` does not carry.
+#[repr(C)]
+struct SectionBasicInformation {
+    base_address: *mut core::ffi::c_void,
+    allocation_attributes: u32,
+    maximum_size: i64,
+}
+
+// `NtQuerySection` is documented for drivers only, and `windows-sys` does not carry it.
+windows_link::link!("ntdll.dll" "system" fn NtQuerySection(
+    section: HANDLE,
+    class: i32,
+    info: *mut core::ffi::c_void,
+    len: u32,
+    returned: *mut u32,
+) -> i32);
+
+/// The size of a section: `NtQuerySection(SectionBasicInformation)`.
+fn section_size(section: &Section) -> Result<u64> {
+    let mut info = SectionBasicInformation {
+        base_address: std::ptr::null_mut(),
+        allocation_attributes: 0,
+        maximum_size: 0,
+    };
+    // SAFETY: class 0 (SectionBasicInformation) fills a buffer of exactly this layout and
+    // size; the handle is open.
+    let status = unsafe {
+        NtQuerySection(
+            section.handle,
+            0,
+            (&raw mut info).cast(),
+            size_of::<SectionBasicInformation>() as u32,
+            std::ptr::null_mut(),
+        )
+    };
+    if status < 0 {
+        let source = io::Error::other(format!("NTSTATUS {status:#x}"));
+        return Err(Error::Os { op: "NtQuerySection", source });
+    }
+    Ok(info.maximum_size as u64)
+}
+
+fn check_size(spec: &NamedSpec<'_>, size: u64) -> Result<()> {
+    let asked = spec.size.unwrap_or(1).max(1);
+    if size < asked {
+        return Err(Error::TooSmall { name: spec.name.into(), size, asked });
+    }
+    Ok(())
+}
+
+/// `CreateFileMappingW` with a name and an owner-only DACL.
+pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> Result<Opened> {
+    let size = spec.size.ok_or(Error::ZeroSize)?;
+    if spec.creation == CreationMode::OpenExisting {
+        return open(spec);
+    }
+    let protect = match spec.access {
+        Access::ReadOnly => PAGE_READONLY,
+        Access::ReadWrite => PAGE_READWRITE,
+        Access::CopyOnWrite => PAGE_WRITECOPY,
+    };
+    let mut security = OwnerOnly::new().map_err(Error::os("building an owner-only DACL"))?;
+    let attributes = security.attributes();
+    let source = file.map_or(INVALID_HANDLE_VALUE, |(f, _)| f.as_raw_handle() as HANDLE);
+    let (high, low) = split(size);
+    let name = wide_name(spec);
+    // SAFETY: an open file handle or INVALID_HANDLE_VALUE, security attributes that live
+    // through the call, and a NUL-terminated UTF-16 name.
+    let handle =
+        unsafe { CreateFileMappingW(source, &attributes, protect, high, low, name.as_ptr()) };
+    // SAFETY: read at once, before any other call can change it.
+    let last = unsafe { GetLastError() };
+    if handle.is_null() {
+        return Err(Error::Os {
+            op: "CreateFileMappingW",
+            source: io::Error::from_raw_os_error(last as i32),
+        });
+    }
+    let section = Section { handle };
+    if last == ERROR_ALREADY_EXISTS {
+        if spec.creation == CreationMode::CreateNew {
+            return Err(Error::AlreadyExists { name: spec.name.into() });
+        }
+        let size = section_size(&section)?;
+        check_size(spec, size)?;
+        let hold = Hold::of(&section)?;
+        return Ok(Opened { section, size, file: None, hold, created: false });
+    }
+    let file = file.map(|(f, _)| Arc::clone(f));
+    let hold = Hold::of(&section)?;
+    Ok(Opened { section, size, file, hold, created: true })
+}
+
+/// `OpenFileMappingW`.
+pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
+    // SECTION_QUERY too, so that NtQuerySection can tell the size.
+    let access: FILE_MAP = SECTION_QUERY
+        | match spec.access {
+            Access::ReadWrite => FILE_MAP_READ | FILE_MAP_WRITE,
+            Access::ReadOnly | Access::CopyOnWrite => FILE_MAP_READ,
+        };
+    let name = wide_name(spec);
+    // SAFETY: a NUL-terminated UTF-16 name; the handle is not inheritable.
+    let handle = unsafe { OpenFileMappingW(access, 0, name.as_ptr()) };
+    if handle.is_null() {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(ERROR_FILE_NOT_FOUND as i32) {
+            return Err(Error::NotFound { name: spec.name.into() });
+        }
+        return Err(Error::Os { op: "OpenFileMappingW", source: err });
+    }
+    let section = Section { handle };
+    let size = section_size(&section)?;
+    check_size(spec, size)?;
+    let hold = Hold::of(&section)?;
+    Ok(Opened { section, size, file: None, hold, created: false })
+}
+
+pub(crate) fn list() -> Result<Vec<NamedInfo>> {
+    Err(Error::Unsupported {
+        what: "listing named mappings: Win32 has no call that enumerates named section objects",
+    })
+}
+
+pub(crate) fn remove(_name: &str) -> Result<()> {
+    Err(Error::Unsupported {
+        what: "removing a name: on Windows a name lives exactly as long as its handles and views",
+    })
+}
