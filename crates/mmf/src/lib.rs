@@ -47,6 +47,7 @@ mod copy;
 mod error;
 mod mapping;
 pub mod named;
+mod shared;
 mod span;
 mod sys;
 mod view;
@@ -55,6 +56,7 @@ pub use advice::{Advice, Advised, Residency};
 pub use error::{Error, Result};
 pub use mapping::{Access, Mapping, MappingOptions};
 pub use named::CreationMode;
+pub use shared::Shared;
 pub use view::{View, ViewMut, ViewOptions};
 
 pub(crate) use view::ViewKind;

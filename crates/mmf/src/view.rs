@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::ops::{Deref, RangeBounds};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::named::Named;
@@ -171,6 +172,7 @@ impl ViewOptions {
             kind,
             file: mapping.file().cloned(),
             _named: mapping.named().cloned(),
+            broken: AtomicBool::new(false),
         };
         if self.populate {
             sys::populate(view.data, view.len, kind != ViewKind::Read)?;
@@ -235,6 +237,9 @@ pub struct View {
     file: Option<Arc<File>>,
     /// Keeps a named object alive while the view exists, as on Windows.
     _named: Option<Arc<Named>>,
+    /// A guarded copy caught a truncation: some pages are now private zero pages, so every
+    /// later copy is refused rather than silently reading zeros or losing writes.
+    broken: AtomicBool,
 }
 
 // SAFETY: a View owns its mapping; shared access only reads through volatile copies or raw
@@ -268,12 +273,36 @@ impl View {
 
     /// Copies `buf.len()` bytes starting `offset` bytes into the view.
     ///
+    /// Guarded: if a peer truncated the file or object so that part of the range no longer
+    /// exists, this returns [`Error::Truncated`] instead of the process dying of SIGBUS (on
+    /// Linux; Windows refuses to truncate mapped files and sections). The view is then
+    /// broken: every later copy through it returns [`Error::Truncated`] too; map a new view
+    /// within the object's current size.
+    ///
     /// # Errors
-    /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view.
+    /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
+    /// [`Error::Truncated`] as above.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         span::check_sub(offset, buf.len(), self.len)?;
         // SAFETY: the range was checked to lie inside this live view.
-        unsafe { copy::read_volatile(self.data.add(offset), buf) };
+        let src = unsafe { self.data.add(offset) };
+        let len = buf.len();
+        // SAFETY: `src..src+len` is mapped and readable for the whole copy; if a peer
+        // truncated the object, the guard turns the fault into `faulted`.
+        self.guard(offset, len, || unsafe { copy::read_volatile(src, buf) })
+    }
+
+    /// Runs a copy of `len` bytes at `offset` under the fault guard.
+    fn guard(&self, offset: usize, len: usize, copy: impl FnOnce()) -> Result<()> {
+        if self.broken.load(Ordering::Relaxed) {
+            return Err(Error::Truncated { offset, len });
+        }
+        // SAFETY: callers pass ranges checked to lie inside this view.
+        let start = unsafe { self.data.add(offset) };
+        if sys::guarded(start, len, copy) {
+            self.broken.store(true, Ordering::Relaxed);
+            return Err(Error::Truncated { offset, len });
+        }
         Ok(())
     }
 
@@ -441,14 +470,20 @@ impl Deref for ViewMut {
 impl ViewMut {
     /// Copies `data` into the view starting `offset` bytes in.
     ///
+    /// Guarded like [`View::read_at`]: writes past a peer's truncation are lost and
+    /// reported as [`Error::Truncated`].
+    ///
     /// # Errors
-    /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view.
+    /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
+    /// [`Error::Truncated`] as above.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
         span::check_sub(offset, data.len(), self.view.len)?;
-        // SAFETY: the range was checked to lie inside this live, writable view, and
-        // `&mut self` means no slice from `as_mut_slice` is alive.
-        unsafe { copy::write_volatile(self.view.data.add(offset), data) };
-        Ok(())
+        // SAFETY: the range was checked to lie inside this live view.
+        let dst = unsafe { self.view.data.add(offset) };
+        let len = data.len();
+        // SAFETY: `dst..dst+len` is mapped and writable, and `&mut self` means no slice
+        // from `as_mut_slice` is alive; a fault from a truncating peer is caught.
+        self.view.guard(offset, len, || unsafe { copy::write_volatile(dst, data) })
     }
 
     /// Address of the view's first byte, for writing.

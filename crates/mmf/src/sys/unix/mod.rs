@@ -14,8 +14,11 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 use crate::{Access, Advice, Advised, ViewKind};
 
+mod fault;
 pub(crate) mod named;
 mod reaper;
+
+pub(crate) use fault::guarded;
 
 /// `-1` → the last OS error; everything else passes through.
 pub(super) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {

@@ -39,6 +39,14 @@ use crate::{Access, Advice, Advised, ViewKind};
 
 pub(crate) mod named;
 
+/// Runs a copy. Windows refuses to truncate a file or section while it is mapped, so the
+/// faults the Linux guard catches do not arise from truncation; in-page I/O errors (a
+/// failing disk or network share) are not caught.
+pub(crate) fn guarded(_start: *const u8, _len: usize, copy: impl FnOnce()) -> bool {
+    copy();
+    false
+}
+
 /// A Win32 `BOOL` result: `FALSE` → the thread's last error.
 pub(super) fn cvt(ok: i32) -> io::Result<()> {
     if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }

@@ -1,0 +1,111 @@
+//! Typed access to memory that peers change: atomics at aligned offsets, and `#[repr(C)]`
+//! types made of atomics, marked by the `unsafe` trait [`Shared`].
+
+use std::sync::atomic::{
+    AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize, AtomicU8, AtomicU16, AtomicU32,
+    AtomicU64, AtomicUsize,
+};
+
+use crate::error::{Error, Result};
+use crate::{ViewMut, span};
+
+/// A type that may be placed in memory that other views and processes change while a
+/// `&Self` to it exists.
+///
+/// # Safety
+///
+/// Implement it only for a type that
+/// - has a defined layout (`#[repr(C)]` or `#[repr(transparent)]`) that every peer agrees
+///   on, and contains no pointers or references;
+/// - is valid for every bit pattern (a peer may write any bytes), so no `bool`, `char`,
+///   enums, or `AtomicBool`;
+/// - can be changed behind a shared reference only through interior mutability: every field
+///   that a peer may write while `&Self` is held is an atomic (or made of them). Plain
+///   integer fields are allowed only if no peer changes them while the value is shared
+///   (written once before publishing, for example).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+/// use mmf::{Mapping, Shared};
+///
+/// #[repr(C)]
+/// struct Header {
+///     sequence: AtomicU64,
+///     readers: AtomicU32,
+///     flags: AtomicU32,
+/// }
+/// // SAFETY: repr(C), atomics only, every bit pattern valid.
+/// unsafe impl Shared for Header {}
+///
+/// let mapping = Mapping::anonymous(4096)?;
+/// let view = mapping.view_mut(..)?;
+/// let header: &Header = view.get(64)?;
+/// header.sequence.fetch_add(1, Ordering::AcqRel);
+/// assert_eq!(view.atomic_u64(64)?.load(Ordering::Acquire), 1);
+/// # Ok::<(), mmf::Error>(())
+/// ```
+pub unsafe trait Shared: Sync {}
+
+macro_rules! shared_atomics {
+    ($($t:ty),*) => {
+        // SAFETY: atomics are UnsafeCell-based, repr(transparent) over an integer of the
+        // same size, and valid for every bit pattern.
+        $(unsafe impl Shared for $t {})*
+    };
+}
+shared_atomics!(
+    AtomicU8,
+    AtomicU16,
+    AtomicU32,
+    AtomicU64,
+    AtomicUsize,
+    AtomicI8,
+    AtomicI16,
+    AtomicI32,
+    AtomicI64,
+    AtomicIsize
+);
+
+// SAFETY: an array of `Shared` elements has no padding between them and inherits each
+// element's guarantees.
+unsafe impl<T: Shared, const N: usize> Shared for [T; N] {}
+
+impl ViewMut {
+    /// A `&T` over the bytes at `offset`: bounds and alignment checked, lifetime tied to
+    /// the view. Only writable views hand these out, since atomics may store.
+    ///
+    /// A peer that truncates the object under the view makes an access through it raise
+    /// SIGBUS (only the copies of `read_at`/`write_at` are guarded).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] or [`Error::Overflow`] if `T` does not fit at `offset`;
+    /// [`Error::Misaligned`] if `offset` does not give `T` its alignment.
+    pub fn get<T: Shared>(&self, offset: usize) -> Result<&T> {
+        span::check_sub(offset, size_of::<T>(), self.len())?;
+        // SAFETY: `offset` is inside the view (checked above).
+        let ptr = unsafe { self.as_ptr().add(offset) };
+        if (ptr as usize) % align_of::<T>() != 0 {
+            return Err(Error::Misaligned { offset, align: align_of::<T>() });
+        }
+        // SAFETY: the bytes are inside this live, writable view, aligned for T; T: Shared
+        // makes any bit pattern valid and admits changes by peers through shared
+        // references (interior mutability only); the borrow of `self` keeps the view mapped.
+        Ok(unsafe { &*ptr.cast::<T>() })
+    }
+
+    /// The `AtomicU64` at `offset` (a multiple of 8 bytes into the view's alignment).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
+        self.get(offset)
+    }
+
+    /// The `AtomicU32` at `offset`.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
+        self.get(offset)
+    }
+}

@@ -1,0 +1,167 @@
+//! Safe access to memory that peers change: atomics and `Shared` types across real
+//! processes, and the fault guard that turns a peer's truncation into an error.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use common::roles::{Peer, hear, role, tell, unique_name};
+use mmf::{Access, CreationMode, Error, Mapping, MappingOptions, Shared};
+
+#[repr(C)]
+struct Counters {
+    hits: AtomicU64,
+    owner: AtomicU32,
+    spare: AtomicU32,
+}
+// SAFETY: repr(C), atomics only, valid for every bit pattern.
+unsafe impl Shared for Counters {}
+
+const ROUNDS: u64 = 20_000;
+
+#[test]
+fn atomics_count_correctly_across_processes() {
+    if let Some((_, name)) = role() {
+        let mapping = Mapping::open(&name, Access::ReadWrite).unwrap();
+        let view = mapping.view_mut(..).unwrap();
+        let counters: &Counters = view.get(128).unwrap();
+        tell("ready");
+        hear();
+        for _ in 0..ROUNDS {
+            counters.hits.fetch_add(1, Ordering::AcqRel);
+        }
+        counters.owner.store(2, Ordering::Release);
+        return;
+    }
+    let name = unique_name("atomics");
+    let mapping = MappingOptions::new()
+        .access(Access::ReadWrite)
+        .size(4096)
+        .name(&name)
+        .creation(CreationMode::CreateNew)
+        .map_anonymous()
+        .unwrap();
+    let view = mapping.view_mut(..).unwrap();
+    let counters: &Counters = view.get(128).unwrap();
+    let mut child = Peer::spawn("atomics_count_correctly_across_processes", "adder", &name);
+    child.expect("ready");
+    child.say("go");
+    for _ in 0..ROUNDS {
+        counters.hits.fetch_add(1, Ordering::AcqRel);
+    }
+    child.wait_success();
+    assert_eq!(counters.hits.load(Ordering::Acquire), 2 * ROUNDS);
+    assert_eq!(view.atomic_u32(136).unwrap().load(Ordering::Acquire), 2);
+    assert_eq!(counters.spare.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn typed_access_checks_bounds_and_alignment() {
+    let mapping = Mapping::anonymous(4096).unwrap();
+    let view = mapping.view_mut(8..108).unwrap(); // 100 bytes, data 8-aligned
+    assert!(view.atomic_u64(0).is_ok());
+    assert!(view.atomic_u64(88).is_ok());
+    assert!(matches!(view.atomic_u64(96), Err(Error::OutOfRange { .. })));
+    assert!(matches!(view.atomic_u64(4), Err(Error::Misaligned { offset: 4, align: 8 })));
+    assert!(matches!(view.atomic_u32(2), Err(Error::Misaligned { align: 4, .. })));
+    assert!(matches!(view.get::<[AtomicU64; 13]>(0), Err(Error::OutOfRange { .. })));
+    assert!(view.get::<[AtomicU64; 12]>(0).is_ok());
+    assert!(matches!(view.get::<AtomicU64>(usize::MAX), Err(Error::Overflow { .. })));
+    let err = view.atomic_u64(4).unwrap_err();
+    assert!(err.to_string().contains("not a multiple of 8"), "{err}");
+}
+
+/// The peer truncates files on request, one trial at a time.
+#[cfg(unix)]
+fn truncating_peer() -> Peer {
+    Peer::spawn("a_peer_truncating_under_the_view_gives_errors_not_sigbus", "truncator", "")
+}
+
+#[test]
+#[cfg(unix)]
+fn a_peer_truncating_under_the_view_gives_errors_not_sigbus() {
+    if role().is_some() {
+        while let Some(line) = hear() {
+            let (path, len) = line.rsplit_once(' ').unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            file.set_len(len.parse().unwrap()).unwrap();
+            tell("done");
+        }
+        return;
+    }
+    const SIZE: usize = 64 * 4096;
+    let trials: usize =
+        std::env::var("MMF_TRUNCATE_TRIALS").ok().and_then(|n| n.parse().ok()).unwrap_or(100);
+    let mut peer = truncating_peer();
+    let dir = tempfile::tempdir().unwrap();
+    for trial in 0..trials {
+        // Alternate a named shared-memory object and a plain file, zero and half.
+        let named = trial % 2 == 0;
+        let keep = if trial % 4 < 2 { 0 } else { SIZE / 2 };
+        let (mapping, path) = if named {
+            let name = unique_name("truncate");
+            let mapping = MappingOptions::new()
+                .access(Access::ReadWrite)
+                .size(SIZE as u64)
+                .name(&name)
+                .creation(CreationMode::CreateNew)
+                .map_anonymous()
+                .unwrap();
+            (mapping, format!("/dev/shm/{name}"))
+        } else {
+            let path = dir.path().join(format!("file{trial}"));
+            std::fs::write(&path, vec![7u8; SIZE]).unwrap();
+            let file = common::open_rw(&path);
+            (Mapping::from_file(&file, Access::ReadWrite).unwrap(), path.display().to_string())
+        };
+        let mut view = mapping.view_mut(..).unwrap();
+        view.write_at(0, &vec![9u8; SIZE]).unwrap();
+        peer.say(&format!("{path} {keep}"));
+        peer.expect("done");
+
+        let mut buf = vec![0u8; SIZE];
+        let err = view.read_at(0, &mut buf).unwrap_err();
+        assert!(matches!(err, Error::Truncated { offset: 0, len: SIZE }), "trial {trial}: {err:?}");
+        assert!(err.to_string().contains("truncated"), "{err}");
+        // The view is broken from now on: no copy silently reads zeros or loses writes.
+        let err = view.write_at(SIZE - 10, b"lost").unwrap_err();
+        assert!(matches!(err, Error::Truncated { .. }), "trial {trial}: {err:?}");
+        assert!(view.read_at(0, &mut [0u8; 1]).is_err());
+        // A new view of what is still there reads the bytes written before.
+        if keep > 0 {
+            let mut head = vec![0u8; keep];
+            mapping.view(..keep as u64).unwrap().read_at(0, &mut head).unwrap();
+            assert!(head.iter().all(|&b| b == 9), "trial {trial}");
+        }
+    }
+    peer.wait_success();
+}
+
+/// A SIGBUS outside a guarded copy keeps its default action: the process dies of it.
+#[test]
+#[cfg(unix)]
+fn a_sigbus_outside_the_guard_is_still_fatal() {
+    if role().is_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![1u8; 8192]).unwrap();
+        let file = common::open_rw(&path);
+        let view = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+        let mut byte = [0];
+        view.read_at(0, &mut byte).unwrap(); // the guard's handler is installed now
+        file.set_len(0).unwrap();
+        tell("truncated");
+        // SAFETY: deliberately breaks the promise (the file shrank) to check that the
+        // unguarded access still dies of SIGBUS.
+        let slice = unsafe { view.as_slice() };
+        // SAFETY: the element is inside the slice; reading it is what must fault.
+        let value = unsafe { std::ptr::read_volatile(&slice[4096]) };
+        tell(&format!("survived {value}"));
+        return;
+    }
+    let mut child = Peer::spawn("a_sigbus_outside_the_guard_is_still_fatal", "victim", "");
+    child.expect("truncated");
+    let status = child.child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
+}
