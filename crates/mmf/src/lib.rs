@@ -43,6 +43,7 @@
 //! Linux and 64 KiB on Windows; views hide it.
 
 mod advice;
+pub mod cache;
 mod copy;
 mod error;
 mod mapping;

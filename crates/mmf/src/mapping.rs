@@ -67,6 +67,7 @@ pub struct MappingOptions {
     permissions: u32,
     foreign_owner: bool,
     global: bool,
+    keep: bool,
 }
 
 impl Default for MappingOptions {
@@ -79,6 +80,7 @@ impl Default for MappingOptions {
             permissions: 0o600,
             foreign_owner: false,
             global: false,
+            keep: false,
         }
     }
 }
@@ -146,6 +148,15 @@ impl MappingOptions {
         self
     }
 
+    /// Linux: a named object created with this stays after its last holder lets go, until
+    /// [`named::remove`](crate::named::remove) (what `shm_open` objects do by default, and
+    /// what `mmf shm create` without `--hold` does). Windows cannot keep a name without a
+    /// holder: creating with `keep` there is [`Error::Unsupported`].
+    pub fn keep(&mut self, keep: bool) -> &mut Self {
+        self.keep = keep;
+        self
+    }
+
     fn spec<'a>(&self, name: &'a str) -> Result<NamedSpec<'a>> {
         validate_name(name)?;
         Ok(NamedSpec {
@@ -156,6 +167,7 @@ impl MappingOptions {
             permissions: self.permissions,
             foreign_owner: self.foreign_owner,
             global: self.global,
+            keep: self.keep,
         })
     }
 

@@ -64,6 +64,8 @@ pub(crate) struct NamedSpec<'a> {
     /// Windows: the `Global\` namespace instead of `Local\`.
     #[cfg_attr(unix, allow(dead_code))]
     pub global: bool,
+    /// The object outlives its holders until removed (Linux only).
+    pub keep: bool,
 }
 
 /// A named mapping's name and its share of the object's lifetime; kept alive by the
@@ -126,6 +128,9 @@ pub struct NamedInfo {
     pub owner: Option<u32>,
     /// What backs it.
     pub backing: Backing,
+    /// Created with [`MappingOptions::keep`](crate::MappingOptions::keep): it stays until
+    /// [`remove`]d, holders or not.
+    pub kept: bool,
 }
 
 /// The named objects mmf created that exist now (Linux: those under `/dev/shm` with mmf's

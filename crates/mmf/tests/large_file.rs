@@ -300,3 +300,40 @@ fn views_past_4_gib_of_a_sparse_file() {
     let last = mapping.view(size - 1..).unwrap();
     assert_eq!((last.offset(), last.len()), (size - 1, 1));
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn data_ranges_skip_the_holes_of_a_sparse_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sparse");
+    let file =
+        std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).unwrap();
+    file.set_len(8 * MIB as u64).unwrap();
+    let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+    let mut view = mapping.view_mut(..).unwrap();
+    view.write_at(0, &[1; 4096]).unwrap();
+    view.write_at(5 * MIB, &[2; 8192]).unwrap();
+    view.flush().unwrap();
+    let ranges = mmf::cache::data_ranges(&file).unwrap();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert!(
+        ranges[0].start == 0 && ranges[0].end >= 4096 && ranges[0].end <= MIB as u64,
+        "{ranges:?}"
+    );
+    assert!(
+        ranges[1].start <= 5 * MIB as u64 && ranges[1].end >= 5 * MIB as u64 + 8192,
+        "{ranges:?}"
+    );
+    assert!(ranges[1].start > MIB as u64, "{ranges:?}");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn evict_drops_a_files_pages_from_the_cache() {
+    let (_dir, _path, file) = file_with(4 * MIB, pattern);
+    file.sync_all().unwrap();
+    let view = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    assert!(view.residency().unwrap().resident_pages() > 0);
+    mmf::cache::evict(&file).unwrap();
+    assert_eq!(view.residency().unwrap().resident_pages(), 0);
+}

@@ -287,3 +287,30 @@ fn remove_takes_the_name_but_holders_keep_their_views() {
         Err(e) => panic!("{e}"),
     }
 }
+
+#[test]
+fn a_kept_object_outlives_its_holders_until_removed() {
+    let name = unique_name("kept");
+    let made = MappingOptions::new()
+        .access(Access::ReadWrite)
+        .size(4096)
+        .name(&name)
+        .creation(CreationMode::CreateNew)
+        .keep(true)
+        .map_anonymous();
+    #[cfg(windows)]
+    {
+        let err = made.unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+        assert!(err.to_string().contains("--hold"), "{err}");
+    }
+    #[cfg(unix)]
+    {
+        made.unwrap().view_mut(..).unwrap().write_at(0, b"kept").unwrap();
+        assert_eq!(read(&Mapping::open(&name, Access::ReadOnly).unwrap(), 0, 4), b"kept");
+        let listed = mmf::named::list().unwrap();
+        assert!(listed.iter().any(|o| o.name == name && o.kept), "{listed:?}");
+        mmf::named::remove(&name).unwrap();
+        assert!(!exists(&name));
+    }
+}

@@ -258,3 +258,42 @@ pub(crate) fn residency(addr: *const u8, len: usize) -> Result<Vec<bool>> {
         .map_err(Error::os("mincore"))?;
     Ok(vec.into_iter().map(|b| b & 1 == 1).collect())
 }
+
+/// `posix_fadvise(POSIX_FADV_DONTNEED)` over the whole file.
+pub(crate) fn evict(file: &File) -> Result<()> {
+    // SAFETY: advice about our own descriptor's page cache; no memory is touched.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(Error::Os { op: "posix_fadvise", source: io::Error::from_raw_os_error(rc) });
+    }
+    Ok(())
+}
+
+/// Data ranges by `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)`.
+pub(crate) fn data_ranges(file: &File) -> Result<Vec<std::ops::Range<u64>>> {
+    let len = file.metadata().map_err(Error::os("fstat"))?.len();
+    let seek = |offset: u64, whence| -> io::Result<Option<u64>> {
+        // SAFETY: lseek only moves our descriptor's offset (callers use positioned I/O).
+        let at = unsafe { libc::lseek(file.as_raw_fd(), offset as libc::off_t, whence) };
+        match at {
+            -1 if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => Ok(None),
+            -1 => Err(io::Error::last_os_error()),
+            at => Ok(Some(at as u64)),
+        }
+    };
+    let mut ranges = Vec::new();
+    let mut at = 0;
+    while at < len {
+        let start = match seek(at, libc::SEEK_DATA) {
+            Ok(Some(start)) => start,
+            Ok(None) => break, // only a hole up to the end
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(std::iter::once(0..len).collect()),
+            Err(e) => return Err(Error::Os { op: "lseek(SEEK_DATA)", source: e }),
+        };
+        let end =
+            seek(start, libc::SEEK_HOLE).map_err(Error::os("lseek(SEEK_HOLE)"))?.unwrap_or(len);
+        ranges.push(start..end.min(len));
+        at = end;
+    }
+    Ok(ranges)
+}

@@ -25,7 +25,52 @@ use crate::named::{Backing, CreationMode, NamedInfo, NamedSpec};
 
 const SHM_DIR: &str = "/dev/shm";
 const MARK: &CStr = c"user.mmf";
-const MARK_PAGEFILE: &str = "mmf1 pagefile";
+
+/// mmf's mark on an object: `mmf1 LIFETIME pagefile` or `mmf1 LIFETIME file DEV INO SIZE\nPATH`,
+/// where LIFETIME is `scoped` (gone with its last holder) or `kept` (until removed).
+#[derive(Debug)]
+struct Mark {
+    kept: bool,
+    /// For a file's mapping: (dev, ino, size, path).
+    file: Option<(u64, u64, u64, PathBuf)>,
+}
+
+impl Mark {
+    fn parse(text: &str) -> Option<Mark> {
+        let (head, path) = match text.split_once('\n') {
+            Some((head, path)) => (head, Some(path)),
+            None => (text, None),
+        };
+        let mut words = head.split(' ');
+        if words.next()? != "mmf1" {
+            return None;
+        }
+        let kept = match words.next()? {
+            "kept" => true,
+            "scoped" => false,
+            _ => return None,
+        };
+        let file = match (words.next()?, path) {
+            ("pagefile", None) => None,
+            ("file", Some(path)) => {
+                let mut num = || words.next()?.parse::<u64>().ok();
+                Some((num()?, num()?, num()?, PathBuf::from(path)))
+            }
+            _ => return None,
+        };
+        Some(Mark { kept, file })
+    }
+
+    fn render(&self) -> String {
+        let lifetime = if self.kept { "kept" } else { "scoped" };
+        match &self.file {
+            None => format!("mmf1 {lifetime} pagefile"),
+            Some((dev, ino, size, path)) => {
+                format!("mmf1 {lifetime} file {dev} {ino} {size}\n{}", path.display())
+            }
+        }
+    }
+}
 
 /// What a named create or open produced.
 pub(crate) struct Opened {
@@ -103,14 +148,14 @@ fn unlink_if_unheld(file: &File, name: &str) -> io::Result<bool> {
     Ok(true)
 }
 
-fn read_mark(file: &File) -> Option<String> {
+fn read_mark(file: &File) -> Option<Mark> {
     let mut buf = vec![0u8; 4096 + 64];
     // SAFETY: the buffer is writable for its length.
     let n = unsafe {
         libc::fgetxattr(file.as_raw_fd(), MARK.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
     };
     let n = usize::try_from(n).ok()?;
-    String::from_utf8(buf[..n].to_vec()).ok().filter(|m| m.starts_with("mmf1 "))
+    Mark::parse(std::str::from_utf8(&buf[..n]).ok()?)
 }
 
 fn write_mark(file: &File, mark: &str) -> io::Result<()> {
@@ -119,15 +164,6 @@ fn write_mark(file: &File, mark: &str) -> io::Result<()> {
         libc::fsetxattr(file.as_raw_fd(), MARK.as_ptr(), mark.as_ptr().cast(), mark.len(), 0)
     })
     .map(drop)
-}
-
-/// A file mapping's record: (dev, ino, size, path).
-fn parse_file_mark(mark: &str) -> Option<(u64, u64, u64, PathBuf)> {
-    let rest = mark.strip_prefix("mmf1 file ")?;
-    let (head, path) = rest.split_once('\n')?;
-    let mut nums = head.split(' ').map(|n| n.parse::<u64>().ok());
-    let (dev, ino, size) = (nums.next()??, nums.next()??, nums.next()??);
-    Some((dev, ino, size, PathBuf::from(path)))
 }
 
 fn open_flags(access: Access) -> libc::c_int {
@@ -193,27 +229,28 @@ fn setup(
     // SAFETY: fchmod on our own descriptor.
     cvt(unsafe { libc::fchmod(object.as_raw_fd(), spec.permissions as libc::mode_t) })
         .map_err(Error::os("fchmod"))?;
-    let (section, data, mark) = match file {
+    let (section, data, file_mark) = match file {
         None => {
             object.set_len(size).map_err(Error::os("ftruncate"))?;
-            (Section::shared(Arc::clone(object)), None, MARK_PAGEFILE.to_owned())
+            (Section::shared(Arc::clone(object)), None, None)
         }
         Some((data, file_len)) => {
             let section = Section::from_file(data, spec.access, size, file_len)?;
             let st = fstat(data).map_err(Error::os("fstat"))?;
             let path = std::fs::read_link(format!("/proc/self/fd/{}", data.as_raw_fd()))
                 .map_err(Error::os("readlink(/proc/self/fd)"))?;
-            let mark = format!("mmf1 file {} {} {size}\n{}", st.st_dev, st.st_ino, path.display());
-            (section, Some(Arc::clone(data)), mark)
+            (section, Some(Arc::clone(data)), Some((st.st_dev, st.st_ino, size, path)))
         }
     };
     // Without user xattrs (tmpfs before Linux 6.6) only the creator and its reaper know
     // the object is ours: openers then never unlink it, the reaper still does.
-    let _ = write_mark(object, &mark);
+    let _ = write_mark(object, &Mark { kept: spec.keep, file: file_mark }.render());
     flock(object, libc::LOCK_SH).map_err(Error::os("flock"))?;
-    let st = fstat(object).map_err(Error::os("fstat"))?;
-    super::reaper::spawn(&shm_path(spec.name), st.st_dev, st.st_ino);
-    let hold = Hold { lock: Arc::clone(object), name: spec.name.into(), ours: true };
+    if !spec.keep {
+        let st = fstat(object).map_err(Error::os("fstat"))?;
+        super::reaper::spawn(&shm_path(spec.name), st.st_dev, st.st_ino);
+    }
+    let hold = Hold { lock: Arc::clone(object), name: spec.name.into(), ours: !spec.keep };
     Ok(Opened { section, size, file: data, hold, created: true })
 }
 
@@ -223,7 +260,7 @@ fn reclaim_if_dead(name: &str) -> bool {
     let Ok(object) = shm_open(name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0) else {
         return false;
     };
-    read_mark(&object).is_some() && unlink_if_unheld(&object, name).unwrap_or(false)
+    read_mark(&object).is_some_and(|m| !m.kept) && unlink_if_unheld(&object, name).unwrap_or(false)
 }
 
 /// `OpenFileMapping`: open an existing object by name.
@@ -250,7 +287,7 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
     }
     let mark = read_mark(&object);
     let object = Arc::new(object);
-    let (section, size, file) = match mark.as_deref().and_then(parse_file_mark) {
+    let (section, size, file) = match mark.as_ref().and_then(|m| m.file.clone()) {
         Some((dev, ino, size, path)) => {
             let data = open_backing_file(name, &path, spec.access, dev, ino)?;
             let section = Section::from_file(&data, spec.access, size, size)?;
@@ -262,7 +299,8 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
     if size < asked {
         return Err(Error::TooSmall { name: name.into(), size, asked });
     }
-    let hold = Hold { lock: object, name: name.into(), ours: mark.is_some() };
+    let ours = mark.is_some_and(|m| !m.kept);
+    let hold = Hold { lock: object, name: name.into(), ours };
     Ok(Opened { section, size, file, hold, created: false })
 }
 
@@ -300,15 +338,15 @@ pub(crate) fn list() -> Result<Vec<NamedInfo>> {
             continue;
         };
         let Some(mark) = read_mark(&object) else { continue };
-        if unlink_if_unheld(&object, &name).unwrap_or(false) {
+        if !mark.kept && unlink_if_unheld(&object, &name).unwrap_or(false) {
             continue; // every holder had died
         }
         let Ok(st) = fstat(&object) else { continue };
-        let (size, backing) = match parse_file_mark(&mark) {
+        let (size, backing) = match mark.file {
             Some((_, _, size, path)) => (size, Backing::File(path)),
             None => (st.st_size as u64, Backing::Pagefile),
         };
-        found.push(NamedInfo { name, size, owner: Some(st.st_uid), backing });
+        found.push(NamedInfo { name, size, owner: Some(st.st_uid), backing, kept: mark.kept });
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)

@@ -331,3 +331,14 @@ pub(crate) fn residency(addr: *const u8, len: usize) -> Result<Vec<bool>> {
     // SAFETY: `Flags` is the whole bit field of the union; bit 0 is `Valid`.
     Ok(entries.iter().map(|e| unsafe { e.VirtualAttributes.Flags } & 1 == 1).collect())
 }
+
+/// Windows has no call that drops one file's pages from the cache.
+pub(crate) fn evict(_file: &File) -> Result<()> {
+    Err(Error::Unsupported { what: "evicting a file from the cache: Windows has no such call" })
+}
+
+/// The whole file: sparse ranges are not asked for on Windows.
+pub(crate) fn data_ranges(file: &File) -> Result<Vec<std::ops::Range<u64>>> {
+    let len = file.metadata().map_err(Error::os("GetFileSizeEx"))?.len();
+    Ok(std::iter::once(0..len).filter(|r| !r.is_empty()).collect())
+}

@@ -188,6 +188,12 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
     if spec.creation == CreationMode::OpenExisting {
         return open(spec);
     }
+    if spec.keep {
+        return Err(Error::Unsupported {
+            what: "keeping a named mapping without a holder: Windows removes a name with its \
+                   last handle; keep a process holding it (`mmf shm create --hold`)",
+        });
+    }
     let protect = match spec.access {
         Access::ReadOnly => PAGE_READONLY,
         Access::ReadWrite => PAGE_READWRITE,

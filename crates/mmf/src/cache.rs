@@ -1,0 +1,46 @@
+//! The page cache of whole files: eviction and where a sparse file holds data. (Residency
+//! is [`View::residency`](crate::View::residency); bringing pages in is
+//! [`ViewOptions::populate`](crate::ViewOptions::populate) and
+//! [`View::prefetch`](crate::View::prefetch).)
+
+use std::fs::File;
+use std::ops::Range;
+
+use crate::error::Result;
+use crate::sys;
+
+/// Drops the file's clean pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`,
+/// what `vmtouch -e` does). Dirty pages stay until written back; pages that a process has
+/// locked stay.
+///
+/// ```
+/// let file = tempfile::tempfile()?;
+/// mmf::cache::evict(&file)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// The OS's refusal; [`Error::Unsupported`](crate::Error::Unsupported) on Windows, which has
+/// no call that drops one file's cached pages.
+#[doc(alias = "posix_fadvise")]
+pub fn evict(file: &File) -> Result<()> {
+    sys::evict(file)
+}
+
+/// The byte ranges of the file that hold data, in order (`lseek(SEEK_DATA / SEEK_HOLE)`):
+/// the holes of a sparse file are left out. Where the file system does not tell, and on
+/// Windows, the whole file is one range.
+///
+/// ```
+/// let file = tempfile::tempfile()?;
+/// file.set_len(1 << 30)?; // a 1 GiB hole
+/// assert!(mmf::cache::data_ranges(&file)?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// The OS's refusal.
+#[doc(alias = "SEEK_DATA")]
+pub fn data_ranges(file: &File) -> Result<Vec<Range<u64>>> {
+    sys::data_ranges(file)
+}
