@@ -32,7 +32,13 @@ pub fn run(path: &Path, offset: u64, len: Option<u64>) -> Result<(), String> {
         .map_err(|e| format!("cannot map {shown}: {e}"))?;
     let view = mapping.view(offset..end).map_err(|e| format!("cannot map {shown}: {e}"))?;
 
-    let mut dump = HexDump::new(BufWriter::new(std::io::stdout().lock()), offset);
+    view_to_stdout(&view, offset).map_err(|e| format!("cannot read {shown}: {e}"))
+}
+
+/// Writes `hexdump -C` lines for the whole view, whose first byte is at `start`, to stdout.
+/// A closed pipe (`mmf dump big | head`) ends the output quietly.
+pub fn view_to_stdout(view: &mmf::View, start: u64) -> Result<(), mmf::Error> {
+    let mut dump = HexDump::new(BufWriter::new(std::io::stdout().lock()), start);
     let mut buf = vec![0; CHUNK.min(view.len())];
     let result = (|| {
         for at in (0..view.len()).step_by(CHUNK) {
@@ -42,5 +48,9 @@ pub fn run(path: &Path, offset: u64, len: Option<u64>) -> Result<(), String> {
         }
         dump.finish()?.flush()
     })();
-    crate::stdout_result(result)
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(mmf::Error::Os { op: "writing the dump", source: e }),
+        Ok(()) => Ok(()),
+    }
 }

@@ -1,9 +1,15 @@
 //! `mmf`: memory-mapped files from a shell. `mmf hello` runs the seed's example.
 #![forbid(unsafe_code)]
 
+mod cache;
+mod cp;
 mod dump;
+mod files;
 mod hello;
 mod hexdump;
+mod input;
+mod progress;
+mod shm;
 mod size;
 
 use std::path::PathBuf;
@@ -25,12 +31,36 @@ enum Command {
     ///
     /// Creates the file (replacing it), maps 20 MiB of it read-write, writes the string at
     /// offset 0 through the view, flushes it durably, unmaps, closes, and prints the file's
-    /// size and a hex dump of its first bytes.
+    /// size and a hex dump of it.
     #[command(after_help = "Examples:\n  mmf hello\n  mmf hello --path /tmp/mm.file")]
     Hello {
         /// Where to create the file.
         #[arg(long, default_value = "mm.file")]
         path: PathBuf,
+    },
+    /// Create a file, or grow it, to SIZE bytes through a mapping (durably).
+    #[command(
+        after_help = "Examples:\n  mmf create big.bin --size 2GiB\n  mmf create small.bin --size 4096"
+    )]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// Its size: 4096, 0x1000, 64KiB, 20MiB, 1G ...
+        #[arg(long, value_parser = size::parse_nonzero)]
+        size: u64,
+    },
+    /// Write bytes into a file through a view and flush them durably.
+    #[command(
+        after_help = "Examples:\n  mmf write mm.file --text hi\n  mmf write mm.file --offset 0x20 --utf16 'HELLO'\n  mmf write mm.file --offset 1MiB --from data.bin"
+    )]
+    Write {
+        /// The file (it must exist; writing past its end grows it).
+        path: PathBuf,
+        /// Where to write.
+        #[arg(long, default_value = "0", value_parser = size::parse)]
+        offset: u64,
+        #[command(flatten)]
+        input: input::Input,
     },
     /// Print a range of a file as a hex dump, in the layout of `hexdump -C`.
     #[command(
@@ -46,13 +76,72 @@ enum Command {
         #[arg(long, value_parser = size::parse)]
         len: Option<u64>,
     },
+    /// Size, page size and page-cache residency of a file (as `fincore` counts it).
+    #[command(
+        after_help = "Examples:\n  mmf info big.bin\n  mmf info big.bin --map\n  mmf info big.bin --json"
+    )]
+    Info {
+        /// The file.
+        path: PathBuf,
+        /// A wider picture: 16 rows of 64 cells (# resident, o partly, . not).
+        #[arg(long)]
+        map: bool,
+        /// One JSON object: {"path", "size", "page_size", "pages", "resident_pages",
+        /// "resident_bytes", "map"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring a file into the page cache (as `vmtouch -t`).
+    #[command(after_help = "Examples:\n  mmf touch big.bin")]
+    Touch {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Drop a file's pages from the page cache (as `vmtouch -e`).
+    #[command(after_help = "Examples:\n  mmf evict big.bin")]
+    Evict {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Lock a file in RAM and hold it until interrupted (as `vmtouch -l`).
+    #[command(after_help = "Examples:\n  mmf lock hot.bin")]
+    Lock {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Copy a file through mappings; holes and runs of zeros stay sparse.
+    #[command(
+        after_help = "Examples:\n  mmf cp big.bin copy.bin\n  mmf cp big.bin copy.bin --sync"
+    )]
+    Cp {
+        /// The file to copy.
+        src: PathBuf,
+        /// The copy (replaced if it exists).
+        dst: PathBuf,
+        /// Flush the copy durably before exiting.
+        #[arg(long)]
+        sync: bool,
+    },
+    /// Named shared-memory objects: create, write, dump, list, rm.
+    #[command(subcommand)]
+    Shm(shm::Shm),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hello { path } => hello::run(&path),
+        Command::Create { path, size } => files::create(&path, size),
+        Command::Write { path, offset, input } => {
+            input.bytes().and_then(|data| files::write(&path, offset, &data))
+        }
         Command::Dump { path, offset, len } => dump::run(&path, offset, len),
+        Command::Info { path, map, json } => cache::info(&path, map, json),
+        Command::Touch { path } => cache::touch(&path),
+        Command::Evict { path } => cache::evict(&path),
+        Command::Lock { path } => cache::lock(&path),
+        Command::Cp { src, dst, sync } => cp::run(&src, &dst, sync),
+        Command::Shm(command) => shm::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,5 +157,14 @@ fn stdout_result(result: std::io::Result<()>) -> Result<(), String> {
     match result {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(|e| format!("cannot write the output: {e}")),
+    }
+}
+
+/// Waits until the process is interrupted (Ctrl-C / SIGTERM end it, releasing what it holds).
+fn hold_until_interrupted() -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
     }
 }

@@ -32,9 +32,23 @@ pub fn parse(text: &str) -> Result<u64, String> {
     n.checked_mul(multiplier).ok_or_else(|| format!("size '{text}' is larger than 2^64 bytes"))
 }
 
+/// A size that must not be 0.
+pub fn parse_nonzero(text: &str) -> Result<u64, String> {
+    match parse(text)? {
+        0 => Err(format!("invalid size '{text}': it must be at least 1 byte")),
+        n => Ok(n),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{parse, parse_nonzero};
+
+    #[test]
+    fn zero_is_refused_where_a_size_is_needed() {
+        assert!(parse_nonzero("0").unwrap_err().contains("at least 1 byte"));
+        assert_eq!(parse_nonzero("1k"), Ok(1024));
+    }
 
     #[test]
     fn accepts_the_documented_forms() {

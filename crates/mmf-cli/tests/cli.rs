@@ -1,11 +1,11 @@
 //! The real `mmf` binary: the seed's example, `dump` against `hexdump -C`, and bad input.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn mmf(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mmf")).args(args).current_dir(cwd).output().expect("run mmf")
-}
+use std::path::Path;
+use std::process::Command;
+
+use common::{assert_fails, mmf, stdout};
 
 /// The real `hexdump -C`. A Windows test binary under Wine cannot run it (Wine starts the
 /// Linux program but cannot hand it the test's pipes), so the comparisons with it are Linux
@@ -19,22 +19,6 @@ fn hexdump(args: &[&str], file: &Path) -> String {
         );
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// A failed run: the given exit status, one line on stderr, no panic or backtrace.
-fn assert_fails(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
-    assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
-    if code == 1 {
-        assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr}");
-        assert!(out.stdout.is_empty());
-    }
 }
 
 #[test]

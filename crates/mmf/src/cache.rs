@@ -9,9 +9,9 @@ use std::ops::Range;
 use crate::error::Result;
 use crate::sys;
 
-/// Drops the file's clean pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`,
-/// what `vmtouch -e` does). Dirty pages stay until written back; pages that a process has
-/// locked stay.
+/// Drops the file's pages from the page cache: writes dirty pages back first
+/// (`fdatasync`), then `posix_fadvise(POSIX_FADV_DONTNEED)` (what `vmtouch -e` does, which
+/// alone would leave dirty pages in). Pages that a process has locked stay.
 ///
 /// ```
 /// let file = tempfile::tempfile()?;

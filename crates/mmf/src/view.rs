@@ -393,6 +393,21 @@ impl View {
         sys::advise(unsafe { self.data.add(offset) }, len, Advice::WillNeed)
     }
 
+    /// Faults `len` bytes from `offset` in now and waits for them (`MADV_POPULATE_READ` /
+    /// `_WRITE` on Linux; prefetch and touch on Windows): what
+    /// [`ViewOptions::populate`] does at map time, for any part of the view.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
+    pub fn populate(&self, offset: usize, len: usize) -> Result<()> {
+        span::check_sub(offset, len, self.len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: offset <= len of this live view.
+        sys::populate(unsafe { self.data.add(offset) }, len, self.kind != ViewKind::Read)
+    }
+
     /// Faults the view in and keeps it in RAM (`mlock` / `VirtualLock`) until
     /// [`unlock`](Self::unlock) or unmap.
     ///

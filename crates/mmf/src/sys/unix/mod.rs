@@ -259,8 +259,9 @@ pub(crate) fn residency(addr: *const u8, len: usize) -> Result<Vec<bool>> {
     Ok(vec.into_iter().map(|b| b & 1 == 1).collect())
 }
 
-/// `posix_fadvise(POSIX_FADV_DONTNEED)` over the whole file.
+/// `fdatasync`, then `posix_fadvise(POSIX_FADV_DONTNEED)` over the whole file.
 pub(crate) fn evict(file: &File) -> Result<()> {
+    file.sync_data().map_err(Error::os("fdatasync"))?;
     // SAFETY: advice about our own descriptor's page cache; no memory is touched.
     let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     if rc != 0 {
@@ -287,7 +288,9 @@ pub(crate) fn data_ranges(file: &File) -> Result<Vec<std::ops::Range<u64>>> {
         let start = match seek(at, libc::SEEK_DATA) {
             Ok(Some(start)) => start,
             Ok(None) => break, // only a hole up to the end
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(std::iter::once(0..len).collect()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                return Ok(std::iter::once(0..len).collect());
+            }
             Err(e) => return Err(Error::Os { op: "lseek(SEEK_DATA)", source: e }),
         };
         let end =
