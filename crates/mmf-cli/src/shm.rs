@@ -96,6 +96,7 @@ pub fn run(command: Shm) -> Result<(), String> {
 }
 
 fn create(name: &str, size: u64, hold: bool, mode: u32) -> Result<(), String> {
+    mmf::named::validate_name(name).map_err(|e| format!("cannot create {name}: {e}"))?;
     if !hold && cfg!(windows) {
         return Err(format!(
             "Windows removes a name with its last handle, so {name} would vanish when this \

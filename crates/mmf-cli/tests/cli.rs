@@ -2,7 +2,9 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::path::Path;
+#[cfg(unix)]
 use std::process::Command;
 
 use common::{assert_fails, mmf, stdout};
