@@ -109,7 +109,7 @@ enum Command {
         /// The file.
         path: PathBuf,
     },
-    /// Copy a file through mappings; holes and runs of zeros stay sparse.
+    /// Copy a file through mappings; the holes of a sparse file stay holes.
     #[command(
         after_help = "Examples:\n  mmf cp big.bin copy.bin\n  mmf cp big.bin copy.bin --sync"
     )]

@@ -58,7 +58,7 @@ fn cp_copies_exactly_and_keeps_holes() {
         let blocks = std::fs::metadata(&dst).unwrap().blocks() * 512;
         assert!(blocks < 4 << 20, "the copy must stay sparse: {blocks} bytes allocated");
     }
-    // A dense source with zeros inside: the zero chunks become holes too.
+    // A dense source with zeros inside is copied byte for byte.
     let dense = dir.path().join("dense.bin");
     let mut data = vec![0u8; 8 << 20];
     data[0] = 1;

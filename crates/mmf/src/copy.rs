@@ -60,6 +60,38 @@ pub(crate) unsafe fn write_volatile(dst: *mut u8, src: &[u8]) {
     }
 }
 
+/// Copies `len` bytes from `src` to `dst`, both mapped memory, in one pass (forward).
+///
+/// # Safety
+/// `src..src+len` must be readable and `dst..dst+len` writable for the whole call, with no
+/// Rust reference live over the destination.
+pub(crate) unsafe fn copy_volatile(src: *const u8, dst: *mut u8, len: usize) {
+    if src.align_offset(WORD) != dst.align_offset(WORD) {
+        // Different alignments: through a small buffer, each side with aligned words.
+        let mut buf = [0u8; 4096];
+        for at in (0..len).step_by(buf.len()) {
+            let n = buf.len().min(len - at);
+            // SAFETY: `at + n <= len`, inside both ranges the caller vouches for.
+            unsafe {
+                read_volatile(src.add(at), &mut buf[..n]);
+                write_volatile(dst.add(at), &buf[..n]);
+            }
+        }
+        return;
+    }
+    let head = src.align_offset(WORD).min(len);
+    let words = (len - head) / WORD;
+    for i in (0..head).chain(head + words * WORD..len) {
+        // SAFETY: i < len.
+        unsafe { ptr::write_volatile(dst.add(i), ptr::read_volatile(src.add(i))) };
+    }
+    let (s, d) = (src.wrapping_add(head).cast::<u64>(), dst.wrapping_add(head).cast::<u64>());
+    for w in 0..words {
+        // SAFETY: both are 8-aligned past the head and `head + (w + 1) * 8 <= len`.
+        unsafe { ptr::write_volatile(d.add(w), ptr::read_volatile(s.add(w))) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +110,20 @@ mod tests {
                 // SAFETY: as above.
                 unsafe { read_volatile(base.add(start), &mut out) };
                 assert_eq!(out, data, "start {start} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn direct_copies_are_exact_at_every_alignment_pair() {
+        let src: Vec<u8> = (0..5000u32).map(|i| (i * 13 + 7) as u8).collect();
+        for (s, d) in [(0, 0), (3, 3), (1, 2), (0, 5), (7, 0)] {
+            for len in [0, 1, 7, 8, 9, 63, 4097, 4990] {
+                let mut dst = vec![0u8; 5100];
+                // SAFETY: s + len <= 5000 and d + len <= 5100; `dst` is not borrowed.
+                unsafe { copy_volatile(src.as_ptr().add(s), dst.as_mut_ptr().add(d), len) };
+                assert_eq!(&dst[d..d + len], &src[s..s + len], "{s} {d} {len}");
+                assert!(dst[..d].iter().chain(&dst[d + len..]).all(|&b| b == 0));
             }
         }
     }

@@ -299,7 +299,7 @@ impl View {
         }
         // SAFETY: callers pass ranges checked to lie inside this view.
         let start = unsafe { self.data.add(offset) };
-        if sys::guarded(start, len, copy) {
+        if sys::guarded([(start, len), (std::ptr::null(), 0)], copy) != 0 {
             self.broken.store(true, Ordering::Relaxed);
             return Err(Error::Truncated { offset, len });
         }
@@ -499,6 +499,57 @@ impl ViewMut {
         // SAFETY: `dst..dst+len` is mapped and writable, and `&mut self` means no slice
         // from `as_mut_slice` is alive; a fault from a truncating peer is caught.
         self.view.guard(offset, len, || unsafe { copy::write_volatile(dst, data) })
+    }
+
+    /// Copies `len` bytes from `src` (at `src_offset`) into this view (at `offset`) in one
+    /// pass, without a buffer in between: the fast way to move bytes between two mappings.
+    /// Guarded like [`View::read_at`] on both sides. If both views show the same bytes of one
+    /// mapping, overlapping parts are copied forward, as if byte by byte.
+    ///
+    /// ```
+    /// use mmf::Mapping;
+    ///
+    /// let (a, b) = (Mapping::anonymous(8192)?, Mapping::anonymous(8192)?);
+    /// let mut src = a.view_mut(..)?;
+    /// src.write_at(100, b"moved")?;
+    /// let mut dst = b.view_mut(..)?;
+    /// dst.copy_from(4000, &src, 100, 5)?;
+    /// let mut buf = [0; 5];
+    /// dst.read_at(4000, &mut buf)?;
+    /// assert_eq!(&buf, b"moved");
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] or [`Error::Overflow`] if either range is not inside its view;
+    /// [`Error::Truncated`] if either view's object was truncated under it (the view that
+    /// faulted is broken from then on).
+    pub fn copy_from(
+        &mut self,
+        offset: usize,
+        src: &View,
+        src_offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        span::check_sub(offset, len, self.view.len)?;
+        span::check_sub(src_offset, len, src.len)?;
+        if self.view.broken.load(Ordering::Relaxed) || src.broken.load(Ordering::Relaxed) {
+            return Err(Error::Truncated { offset, len });
+        }
+        // SAFETY: both offsets were checked to lie inside their live views.
+        let (from, to) = unsafe { (src.data.add(src_offset), self.view.data.add(offset)) };
+        // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy, and
+        // `&mut self` means no slice from `as_mut_slice` is alive; faults are caught.
+        let faulted = sys::guarded([(to, len), (from, len)], || unsafe {
+            copy::copy_volatile(from, to, len)
+        });
+        if faulted & 1 != 0 {
+            self.view.broken.store(true, Ordering::Relaxed);
+        }
+        if faulted & 2 != 0 {
+            src.broken.store(true, Ordering::Relaxed);
+        }
+        if faulted != 0 { Err(Error::Truncated { offset, len }) } else { Ok(()) }
     }
 
     /// Address of the view's first byte, for writing.

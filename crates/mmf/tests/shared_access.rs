@@ -127,6 +127,9 @@ fn a_peer_truncating_under_the_view_gives_errors_not_sigbus() {
         let err = view.write_at(SIZE - 10, b"lost").unwrap_err();
         assert!(matches!(err, Error::Truncated { .. }), "trial {trial}: {err:?}");
         assert!(view.read_at(0, &mut [0u8; 1]).is_err());
+        let other = Mapping::anonymous(SIZE as u64).unwrap();
+        let err = other.view_mut(..).unwrap().copy_from(0, &view, 0, 10).unwrap_err();
+        assert!(matches!(err, Error::Truncated { .. }), "trial {trial}: {err:?}");
         // A new view of what is still there reads the bytes written before.
         if keep > 0 {
             let mut head = vec![0u8; keep];
@@ -135,6 +138,23 @@ fn a_peer_truncating_under_the_view_gives_errors_not_sigbus() {
         }
     }
     peer.wait_success();
+}
+
+/// A copy from a view whose file shrank reports it; the destination stays usable.
+#[test]
+#[cfg(unix)]
+fn copy_from_a_truncated_source_is_an_error() {
+    let (_dir, _path, file) = common::file_with(64 * 4096, |_| 5);
+    let src = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    let target = Mapping::anonymous(64 * 4096).unwrap();
+    let mut dst = target.view_mut(..).unwrap();
+    dst.copy_from(0, &src, 0, 64 * 4096).unwrap();
+    file.set_len(4096).unwrap();
+    let err = dst.copy_from(0, &src, 0, 64 * 4096).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+    // Only the source broke.
+    dst.write_at(0, b"fine").unwrap();
+    assert!(src.read_at(0, &mut [0u8; 1]).is_err());
 }
 
 /// A SIGBUS outside a guarded copy keeps its default action: the process dies of it.

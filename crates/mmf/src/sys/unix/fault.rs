@@ -16,16 +16,18 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-/// The range of the guarded copy on this thread (start, end) and whether it faulted.
+/// The ranges of the guarded copy on this thread (start, end), and which of them faulted
+/// (bit 0 the first, bit 1 the second).
 #[derive(Clone, Copy)]
 struct Guard {
-    start: usize,
-    end: usize,
-    faulted: bool,
+    ranges: [(usize, usize); 2],
+    faulted: u8,
 }
 
+const IDLE: Guard = Guard { ranges: [(0, 0); 2], faulted: 0 };
+
 thread_local! {
-    static GUARD: Cell<Guard> = const { Cell::new(Guard { start: 0, end: 0, faulted: false }) };
+    static GUARD: Cell<Guard> = const { Cell::new(IDLE) };
 }
 
 /// The SIGBUS action that was in place before ours.
@@ -54,11 +56,12 @@ fn install() {
     });
 }
 
-/// Runs `copy` over `start..start+len`; `true` if a SIGBUS inside that range was caught.
-pub(crate) fn guarded(start: *const u8, len: usize, copy: impl FnOnce()) -> bool {
+/// Runs `copy`, which touches the given ranges (`(start, len)`; a second range of length
+/// 0 for none). Returns which ranges had a SIGBUS caught: bit 0 the first, bit 1 the second.
+pub(crate) fn guarded(ranges: [(*const u8, usize); 2], copy: impl FnOnce()) -> u8 {
     install();
-    let range = Guard { start: start as usize, end: start as usize + len, faulted: false };
-    let outer = GUARD.replace(range);
+    let ranges = ranges.map(|(start, len)| (start as usize, start as usize + len));
+    let outer = GUARD.replace(Guard { ranges, faulted: 0 });
     copy();
     GUARD.replace(outer).faulted
 }
@@ -67,7 +70,8 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize;
     let guard = GUARD.with(Cell::get);
-    if guard.start <= addr && addr < guard.end {
+    let hit = guard.ranges.iter().position(|&(start, end)| start <= addr && addr < end);
+    if let Some(which) = hit {
         let page = PAGE.get().copied().unwrap_or(4096);
         let at = (addr & !(page - 1)) as *mut libc::c_void;
         let flags = libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
@@ -76,7 +80,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         // copy, which then reads or writes zeros instead of faulting again.
         let p = unsafe { libc::mmap(at, page, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
         if p != libc::MAP_FAILED {
-            GUARD.set(Guard { faulted: true, ..guard });
+            GUARD.set(Guard { faulted: guard.faulted | 1 << which, ..guard });
             return;
         }
     }

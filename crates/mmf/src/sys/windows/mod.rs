@@ -42,9 +42,9 @@ pub(crate) mod named;
 /// Runs a copy. Windows refuses to truncate a file or section while it is mapped, so the
 /// faults the Linux guard catches do not arise from truncation; in-page I/O errors (a
 /// failing disk or network share) are not caught.
-pub(crate) fn guarded(_start: *const u8, _len: usize, copy: impl FnOnce()) -> bool {
+pub(crate) fn guarded(_ranges: [(*const u8, usize); 2], copy: impl FnOnce()) -> u8 {
     copy();
-    false
+    0
 }
 
 /// A Win32 `BOOL` result: `FALSE` → the thread's last error.

@@ -1,0 +1,105 @@
+//! The benchmarks themselves.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group};
+
+const SIZE: u64 = 2 << 30;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn mmf_bin() -> PathBuf {
+    std::env::var_os("MMF_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/mmf"))
+}
+
+fn run(program: &Path, args: &[&Path]) {
+    let status = Command::new(program).args(args).status().expect("run the command");
+    assert!(status.success(), "{} failed", program.display());
+}
+
+/// A 2 GiB file of incompressible bytes (not sparse), made once.
+fn source() -> PathBuf {
+    let path = dir().join("mmf-bench-2GiB.bin");
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(SIZE) {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let chunk: Vec<u8> = (0..(1 << 20) / 8)
+            .flat_map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()
+            })
+            .collect();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for i in 0..SIZE >> 20 {
+            let mut c = chunk.clone();
+            c[..8].copy_from_slice(&i.to_le_bytes());
+            std::io::Write::write_all(&mut out, &c).unwrap();
+        }
+    }
+    path
+}
+
+fn evict(path: &Path) {
+    let file = std::fs::File::open(path).unwrap();
+    mmf::cache::evict(&file).unwrap();
+}
+
+fn sync() {
+    run(Path::new("sync"), &[]);
+}
+
+fn cp(c: &mut Criterion) {
+    let src = source();
+    let dst = dir().join("mmf-bench-copy.bin");
+    std::io::copy(&mut std::fs::File::open(&src).unwrap(), &mut std::io::sink()).unwrap(); // into the page cache
+    let mmf = mmf_bin();
+    let mut g = c.benchmark_group("cp_2GiB");
+    g.sample_size(10).measurement_time(Duration::from_secs(15));
+    let fresh = || {
+        let _ = std::fs::remove_file(&dst);
+        sync();
+    };
+    g.bench_function("cp", |b| {
+        b.iter_batched(fresh, |()| run(Path::new("cp"), &[&src, &dst]), BatchSize::PerIteration)
+    });
+    g.bench_function("mmf_cp", |b| {
+        b.iter_batched(
+            fresh,
+            |()| run(&mmf, &[Path::new("cp"), &src, &dst]),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    let _ = std::fs::remove_file(&dst);
+}
+
+fn touch(c: &mut Criterion) {
+    let src = source();
+    let mmf = mmf_bin();
+    let mut g = c.benchmark_group("touch_2GiB");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("vmtouch_t", |b| {
+        b.iter_batched(
+            || evict(&src),
+            |()| run(Path::new("vmtouch"), &[Path::new("-tq"), &src]),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("mmf_touch", |b| {
+        b.iter_batched(
+            || evict(&src),
+            |()| run(&mmf, &[Path::new("touch"), &src]),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(cli, cp, touch);
