@@ -15,6 +15,7 @@ const WORD: usize = size_of::<u64>();
 ///
 /// # Safety
 /// `src..src+dst.len()` must be mapped and readable for the whole call.
+#[inline]
 pub(crate) unsafe fn read_volatile(src: *const u8, dst: &mut [u8]) {
     let n = dst.len();
     let head = src.align_offset(WORD).min(n);
@@ -40,6 +41,7 @@ pub(crate) unsafe fn read_volatile(src: *const u8, dst: &mut [u8]) {
 /// # Safety
 /// `dst..dst+src.len()` must be mapped and writable for the whole call, and no Rust
 /// reference may be live over it.
+#[inline]
 pub(crate) unsafe fn write_volatile(dst: *mut u8, src: &[u8]) {
     let n = src.len();
     let head = dst.align_offset(WORD).min(n);

@@ -70,6 +70,7 @@ pub(crate) fn place(
 }
 
 /// Checks a sub-range `offset..offset+len` of something `size` bytes long (a view).
+#[inline]
 pub(crate) fn check_sub(offset: usize, len: usize, size: usize) -> Result<()> {
     match offset.checked_add(len) {
         Some(end) if end <= size => Ok(()),

@@ -282,6 +282,7 @@ impl View {
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
     /// [`Error::Truncated`] as above.
+    #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         span::check_sub(offset, buf.len(), self.len)?;
         // SAFETY: the range was checked to lie inside this live view.
@@ -293,6 +294,7 @@ impl View {
     }
 
     /// Runs a copy of `len` bytes at `offset` under the fault guard.
+    #[inline]
     fn guard(&self, offset: usize, len: usize, copy: impl FnOnce()) -> Result<()> {
         if self.broken.load(Ordering::Relaxed) {
             return Err(Error::Truncated { offset, len });
@@ -491,6 +493,7 @@ impl ViewMut {
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
     /// [`Error::Truncated`] as above.
+    #[inline]
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
         span::check_sub(offset, data.len(), self.view.len)?;
         // SAFETY: the range was checked to lie inside this live view.
