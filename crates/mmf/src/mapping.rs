@@ -323,7 +323,7 @@ impl Mapping {
         MappingOptions::new().access(access).open_named(name)
     }
 
-    fn from_named(opened: sys::named::Opened, name: &str, access: Access) -> Mapping {
+    fn from_named(opened: crate::named::Opened, name: &str, access: Access) -> Mapping {
         let named = Named { name: name.to_owned(), created: opened.created, _hold: opened.hold };
         Mapping {
             section: opened.section,

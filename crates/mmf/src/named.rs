@@ -68,6 +68,15 @@ pub(crate) struct NamedSpec<'a> {
     pub keep: bool,
 }
 
+/// What a platform's named create or open produced.
+pub(crate) struct Opened {
+    pub section: sys::Section,
+    pub size: u64,
+    pub file: Option<std::sync::Arc<std::fs::File>>,
+    pub hold: sys::named::Hold,
+    pub created: bool,
+}
+
 /// A named mapping's name and its share of the object's lifetime; kept alive by the
 /// [`Mapping`] and by every view of it.
 #[derive(Debug)]

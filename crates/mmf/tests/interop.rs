@@ -7,8 +7,8 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::roles::unique_name;
-use mmf::{Access, CreationMode, Mapping, MappingOptions};
+use common::roles::{create_named, unique_name};
+use mmf::{Access, Mapping};
 
 fn python() -> Command {
     let mut command = Command::new("python3");
@@ -19,13 +19,7 @@ fn python() -> Command {
 #[test]
 fn python_reads_what_mmf_wrote() {
     let name = unique_name("py-reads");
-    let mapping = MappingOptions::new()
-        .access(Access::ReadWrite)
-        .size(10_000)
-        .name(&name)
-        .creation(CreationMode::CreateNew)
-        .map_anonymous()
-        .unwrap();
+    let mapping = create_named(&name, 10_000).unwrap();
     mapping.view_mut(..).unwrap().write_at(4000, b"written by mmf").unwrap();
     let script = format!(
         r#"

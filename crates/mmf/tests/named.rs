@@ -5,17 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::roles::{Peer, hear, role, tell, unique_name};
+use common::roles::{Peer, create_named, hear, role, tell, unique_name};
 use mmf::{Access, CreationMode, Error, Mapping, MappingOptions};
 
 fn create(name: &str, size: u64) -> Mapping {
-    MappingOptions::new()
-        .access(Access::ReadWrite)
-        .size(size)
-        .name(name)
-        .creation(CreationMode::CreateNew)
-        .map_anonymous()
-        .unwrap()
+    create_named(name, size).unwrap()
 }
 
 /// The size an opener learns of a pagefile-backed object: exact on Linux; Windows keeps
@@ -168,13 +162,7 @@ fn many_create_then_sigkill_cycles_leave_dev_shm_as_it_was() {
 fn create_new_refuses_an_existing_name_and_open_existing_a_missing_one() {
     let name = unique_name("exists");
     let _first = create(&name, 4096);
-    let err = MappingOptions::new()
-        .access(Access::ReadWrite)
-        .size(4096)
-        .name(&name)
-        .creation(CreationMode::CreateNew)
-        .map_anonymous()
-        .unwrap_err();
+    let err = create_named(&name, 4096).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
     assert!(err.to_string().contains("already exists"), "{err}");
     // OpenOrCreate opens it.

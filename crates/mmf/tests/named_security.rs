@@ -8,20 +8,15 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
-use common::roles::{Peer, role, tell, unique_name};
-use mmf::{Access, CreationMode, Error, Mapping, MappingOptions};
+use common::roles::{Peer, create_named, role, tell, unique_name};
+use mmf::{Access, Error, Mapping, MappingOptions};
 
 fn shm(name: &str) -> PathBuf {
     PathBuf::from("/dev/shm").join(name)
 }
 
 fn create_new(name: &str) -> mmf::Result<Mapping> {
-    MappingOptions::new()
-        .access(Access::ReadWrite)
-        .size(4096)
-        .name(name)
-        .creation(CreationMode::CreateNew)
-        .map_anonymous()
+    create_named(name, 4096)
 }
 
 /// umask is per process: each umask is tried in a child of its own.

@@ -5,8 +5,8 @@ mod common;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use common::roles::{Peer, hear, role, tell, unique_name};
-use mmf::{Access, CreationMode, Error, Mapping, MappingOptions, Shared};
+use common::roles::{Peer, create_named, hear, role, tell, unique_name};
+use mmf::{Access, Error, Mapping, Shared};
 
 #[repr(C)]
 struct Counters {
@@ -34,13 +34,7 @@ fn atomics_count_correctly_across_processes() {
         return;
     }
     let name = unique_name("atomics");
-    let mapping = MappingOptions::new()
-        .access(Access::ReadWrite)
-        .size(4096)
-        .name(&name)
-        .creation(CreationMode::CreateNew)
-        .map_anonymous()
-        .unwrap();
+    let mapping = create_named(&name, 4096).unwrap();
     let view = mapping.view_mut(..).unwrap();
     let counters: &Counters = view.get(128).unwrap();
     let mut child = Peer::spawn("atomics_count_correctly_across_processes", "adder", &name);
@@ -100,13 +94,7 @@ fn a_peer_truncating_under_the_view_gives_errors_not_sigbus() {
         let keep = if trial % 4 < 2 { 0 } else { SIZE / 2 };
         let (mapping, path) = if named {
             let name = unique_name("truncate");
-            let mapping = MappingOptions::new()
-                .access(Access::ReadWrite)
-                .size(SIZE as u64)
-                .name(&name)
-                .creation(CreationMode::CreateNew)
-                .map_anonymous()
-                .unwrap();
+            let mapping = create_named(&name, SIZE as u64).unwrap();
             (mapping, format!("/dev/shm/{name}"))
         } else {
             let path = dir.path().join(format!("file{trial}"));

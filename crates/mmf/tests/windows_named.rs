@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::roles::{Peer, role, tell, unique_name};
-use mmf::{Access, CreationMode, Mapping, MappingOptions};
+use common::roles::{Peer, create_named, role, tell, unique_name};
+use mmf::{Access, Mapping};
 use windows_sys::Win32::Foundation::CloseHandle;
 use windows_sys::Win32::System::Memory::{
     FILE_MAP_READ, MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFile, OpenFileMappingW, UnmapViewOfFile,
@@ -45,13 +45,7 @@ fn a_plain_win32_client_reads_what_mmf_wrote_by_name() {
         return;
     }
     let name = unique_name("win32");
-    let mapping = MappingOptions::new()
-        .access(Access::ReadWrite)
-        .size(0x1000)
-        .name(&name)
-        .creation(CreationMode::CreateNew)
-        .map_anonymous()
-        .unwrap();
+    let mapping = create_named(&name, 0x1000).unwrap();
     let text: Vec<u8> = "HELLO, WORLD!".encode_utf16().flat_map(u16::to_le_bytes).collect();
     mapping.view_mut(..).unwrap().write_at(0, &text).unwrap();
     let mut client =

@@ -95,3 +95,13 @@ pub fn unique_name(tag: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     format!("mmf-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Creates a new read-write pagefile-backed named mapping (`CreationMode::CreateNew`).
+pub fn create_named(name: &str, size: u64) -> mmf::Result<mmf::Mapping> {
+    mmf::MappingOptions::new()
+        .access(mmf::Access::ReadWrite)
+        .size(size)
+        .name(name)
+        .creation(mmf::CreationMode::CreateNew)
+        .map_anonymous()
+}

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::{Section, cvt};
 use crate::Access;
 use crate::error::{Error, Result};
-use crate::named::{Backing, CreationMode, NamedInfo, NamedSpec};
+use crate::named::{Backing, CreationMode, NamedInfo, NamedSpec, Opened};
 
 const SHM_DIR: &str = "/dev/shm";
 const MARK: &CStr = c"user.mmf";
@@ -70,15 +70,6 @@ impl Mark {
             }
         }
     }
-}
-
-/// What a named create or open produced.
-pub(crate) struct Opened {
-    pub section: Section,
-    pub size: u64,
-    pub file: Option<Arc<File>>,
-    pub hold: Hold,
-    pub created: bool,
 }
 
 /// A holder's share of a named object: the locked descriptor. Dropping the last one in

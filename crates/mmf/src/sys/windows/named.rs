@@ -27,16 +27,7 @@ use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken}
 use super::{Section, cvt, split};
 use crate::Access;
 use crate::error::{Error, Result};
-use crate::named::{CreationMode, NamedInfo, NamedSpec};
-
-/// What a named create or open produced.
-pub(crate) struct Opened {
-    pub section: Section,
-    pub size: u64,
-    pub file: Option<Arc<File>>,
-    pub hold: Hold,
-    pub created: bool,
-}
+use crate::named::{CreationMode, NamedInfo, NamedSpec, Opened};
 
 /// A duplicate of the section handle, kept by the mapping and by every view. Windows
 /// removes a name when the last *handle* closes, even while views remain; holding a handle
