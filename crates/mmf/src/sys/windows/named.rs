@@ -258,3 +258,69 @@ pub(crate) fn remove(_name: &str) -> Result<()> {
         what: "removing a name: on Windows a name lives exactly as long as its handles and views",
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use windows_sys::Win32::Foundation::{GetHandleInformation, HANDLE_FLAG_INHERIT, LocalFree};
+    use windows_sys::Win32::Security::Authorization::{GetSecurityInfo, SE_KERNEL_OBJECT};
+    use windows_sys::Win32::Security::{DACL_SECURITY_INFORMATION, EqualSid, GetAce, PSID};
+
+    use super::*;
+
+    /// The DACL Windows reports for a new named object: exactly one ACE, allowing the
+    /// current user; and the handles are not inheritable.
+    #[test]
+    fn new_objects_get_an_owner_only_dacl_and_private_handles() {
+        let name = format!("mmf-dacl-{}", std::process::id());
+        let spec = NamedSpec {
+            name: &name,
+            creation: CreationMode::CreateNew,
+            access: Access::ReadWrite,
+            size: Some(4096),
+            permissions: 0o600,
+            foreign_owner: false,
+            global: false,
+            keep: false,
+        };
+        let opened = create(&spec, None).unwrap();
+        let mut dacl: *mut ACL = std::ptr::null_mut();
+        let mut descriptor = std::ptr::null_mut();
+        // SAFETY: an open section handle and out-pointers; the descriptor is freed below.
+        let rc = unsafe {
+            GetSecurityInfo(
+                opened.section.handle,
+                SE_KERNEL_OBJECT,
+                DACL_SECURITY_INFORMATION,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut dacl,
+                std::ptr::null_mut(),
+                &mut descriptor,
+            )
+        };
+        assert_eq!(rc, 0, "GetSecurityInfo");
+        assert!(!dacl.is_null(), "never a NULL DACL (which would allow everyone)");
+        // SAFETY: `dacl` points into the descriptor GetSecurityInfo returned.
+        assert_eq!(unsafe { (*dacl).AceCount }, 1);
+        let mut ace = std::ptr::null_mut();
+        // SAFETY: index 0 exists (AceCount is 1).
+        cvt(unsafe { GetAce(dacl, 0, &mut ace) }).unwrap();
+        let ace = ace.cast::<ACCESS_ALLOWED_ACE>();
+        // SAFETY: an ACCESS_ALLOWED_ACE (type 0) whose SID starts at `SidStart`.
+        let (kind, sid) = unsafe { ((*ace).Header.AceType, (&raw const (*ace).SidStart) as PSID) };
+        assert_eq!(kind, 0, "ACCESS_ALLOWED_ACE_TYPE");
+        let me = OwnerOnly::new().unwrap();
+        // SAFETY: `_user` holds the TOKEN_USER that OwnerOnly::new read.
+        let my_sid = unsafe { (*me._user.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+        // SAFETY: two valid SIDs.
+        assert_ne!(unsafe { EqualSid(sid, my_sid) }, 0, "the ACE is for the current user");
+        // SAFETY: the descriptor GetSecurityInfo allocated, freed once.
+        unsafe { LocalFree(descriptor) };
+        for handle in [opened.section.handle, opened.hold._handle.handle] {
+            let mut flags = 0u32;
+            // SAFETY: an open handle and an out-pointer.
+            cvt(unsafe { GetHandleInformation(handle, &mut flags) }).unwrap();
+            assert_eq!(flags & HANDLE_FLAG_INHERIT, 0, "handles are not inheritable");
+        }
+    }
+}
