@@ -83,15 +83,18 @@ pub(crate) unsafe fn copy_volatile(src: *const u8, dst: *mut u8, len: usize) {
     }
     let head = src.align_offset(WORD).min(len);
     let words = (len - head) / WORD;
-    for i in (0..head).chain(head + words * WORD..len) {
+    let byte = |i: usize| {
         // SAFETY: i < len.
-        unsafe { ptr::write_volatile(dst.add(i), ptr::read_volatile(src.add(i))) };
-    }
+        unsafe { ptr::write_volatile(dst.add(i), ptr::read_volatile(src.add(i))) }
+    };
+    // Head, words, tail: strictly forward.
+    (0..head).for_each(byte);
     let (s, d) = (src.wrapping_add(head).cast::<u64>(), dst.wrapping_add(head).cast::<u64>());
     for w in 0..words {
         // SAFETY: both are 8-aligned past the head and `head + (w + 1) * 8 <= len`.
         unsafe { ptr::write_volatile(d.add(w), ptr::read_volatile(s.add(w))) };
     }
+    (head + words * WORD..len).for_each(byte);
 }
 
 #[cfg(test)]

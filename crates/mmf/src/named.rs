@@ -18,10 +18,13 @@
 //!
 //! # Security
 //!
-//! Linux: created with `O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC` and mode exactly `0600`
-//! whatever the umask (wider only through [`MappingOptions::permissions`]); an object under
-//! the name that is not a regular file, is owned by another user (unless
-//! [`MappingOptions::allow_foreign_owner`]) or is smaller than asked is refused.
+//! Linux: built whole as an unnamed `O_TMPFILE|O_CLOEXEC` file in `/dev/shm` with mode
+//! exactly `0600` whatever the umask (wider only through [`MappingOptions::permissions`]),
+//! then named with `linkat`, which like `O_CREAT|O_EXCL|O_NOFOLLOW` fails on any existing
+//! name, symlink included; openers use `O_NOFOLLOW|O_CLOEXEC`. An object under the name that
+//! is not a regular file, is owned by another user (unless
+//! [`MappingOptions::allow_foreign_owner`]) or is smaller than asked is refused. A process
+//! that forks without exec shares its parent's hold (the locked descriptor) until it exits.
 //! Windows: an explicit owner-only DACL, handles not inheritable, and
 //! [`CreationMode::CreateNew`] refuses a name that exists.
 //!

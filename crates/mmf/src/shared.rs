@@ -75,13 +75,19 @@ impl ViewMut {
     /// the view. Only writable views hand these out, since atomics may store.
     ///
     /// A peer that truncates the object under the view makes an access through it raise
-    /// SIGBUS (only the copies of `read_at`/`write_at` are guarded).
+    /// SIGBUS (only the copies of `read_at`/`write_at`/`copy_from` are guarded). A view a
+    /// guarded copy found truncated refuses to hand out references; ones handed out before
+    /// then point at private zero pages where the object was cut.
     ///
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`] if `T` does not fit at `offset`;
-    /// [`Error::Misaligned`] if `offset` does not give `T` its alignment.
+    /// [`Error::Misaligned`] if `offset` does not give `T` its alignment;
+    /// [`Error::Truncated`] if the view is broken.
     pub fn get<T: Shared>(&self, offset: usize) -> Result<&T> {
         span::check_sub(offset, size_of::<T>(), self.len())?;
+        if self.is_broken() {
+            return Err(Error::Truncated { offset, len: size_of::<T>() });
+        }
         // SAFETY: `offset` is inside the view (checked above).
         let ptr = unsafe { self.as_ptr().add(offset) };
         if (ptr as usize) % align_of::<T>() != 0 {

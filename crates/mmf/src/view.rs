@@ -266,6 +266,12 @@ impl View {
         self.offset
     }
 
+    /// Whether a guarded copy found the object truncated under this view; every copy
+    /// through it then fails with [`Error::Truncated`]. Map a new view.
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::SeqCst)
+    }
+
     /// Address of the view's first byte.
     pub fn as_ptr(&self) -> *const u8 {
         self.data
@@ -301,8 +307,10 @@ impl View {
         }
         // SAFETY: callers pass ranges checked to lie inside this view.
         let start = unsafe { self.data.add(offset) };
-        if sys::guarded([(start, len), (std::ptr::null(), 0)], copy) != 0 {
-            self.broken.store(true, Ordering::Relaxed);
+        let range = sys::Guarded { start, len, broken: &self.broken };
+        // A fault on this thread, or on another that broke the view meanwhile (its zero
+        // pages may have fed this copy).
+        if sys::guarded(range, None, copy) != 0 || self.broken.load(Ordering::SeqCst) {
             return Err(Error::Truncated { offset, len });
         }
         Ok(())
@@ -506,8 +514,9 @@ impl ViewMut {
 
     /// Copies `len` bytes from `src` (at `src_offset`) into this view (at `offset`) in one
     /// pass, without a buffer in between: the fast way to move bytes between two mappings.
-    /// Guarded like [`View::read_at`] on both sides. If both views show the same bytes of one
-    /// mapping, overlapping parts are copied forward, as if byte by byte.
+    /// Guarded like [`View::read_at`] on both sides. If both views show overlapping bytes
+    /// of one mapping, what the overlap holds afterwards is unspecified (as with `memcpy`;
+    /// every other byte is copied exactly).
     ///
     /// ```
     /// use mmf::Mapping;
@@ -541,18 +550,16 @@ impl ViewMut {
         }
         // SAFETY: both offsets were checked to lie inside their live views.
         let (from, to) = unsafe { (src.data.add(src_offset), self.view.data.add(offset)) };
-        // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy, and
-        // `&mut self` means no slice from `as_mut_slice` is alive; faults are caught.
-        let faulted = sys::guarded([(to, len), (from, len)], || unsafe {
-            copy::copy_volatile(from, to, len)
-        });
-        if faulted & 1 != 0 {
-            self.view.broken.store(true, Ordering::Relaxed);
-        }
-        if faulted & 2 != 0 {
-            src.broken.store(true, Ordering::Relaxed);
-        }
-        if faulted != 0 { Err(Error::Truncated { offset, len }) } else { Ok(()) }
+        let first = sys::Guarded { start: to, len, broken: &self.view.broken };
+        let second = sys::Guarded { start: from, len, broken: &src.broken };
+        let copy = || {
+            // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy,
+            // and `&mut self` means no slice from `as_mut_slice` is alive; faults are caught.
+            unsafe { copy::copy_volatile(from, to, len) }
+        };
+        let faulted = sys::guarded(first, Some(second), copy);
+        let broken = self.view.broken.load(Ordering::SeqCst) || src.broken.load(Ordering::SeqCst);
+        if faulted != 0 || broken { Err(Error::Truncated { offset, len }) } else { Ok(()) }
     }
 
     /// Address of the view's first byte, for writing.

@@ -314,7 +314,11 @@ fn data_ranges_skip_the_holes_of_a_sparse_file() {
     view.write_at(0, &[1; 4096]).unwrap();
     view.write_at(5 * MIB, &[2; 8192]).unwrap();
     view.flush().unwrap();
+    use std::io::Seek;
+    let mut cursor = &file;
+    cursor.seek(std::io::SeekFrom::Start(123)).unwrap();
     let ranges = mmf::cache::data_ranges(&file).unwrap();
+    assert_eq!(cursor.stream_position().unwrap(), 123, "the caller's file offset must not move");
     assert_eq!(ranges.len(), 2, "{ranges:?}");
     assert!(
         ranges[0].start == 0 && ranges[0].end >= 4096 && ranges[0].end <= MIB as u64,

@@ -175,6 +175,15 @@ fn create_new_refuses_an_existing_name_and_open_existing_a_missing_one() {
     assert!(!again.created());
     assert_eq!(again.size(), opened_size(4096));
     let missing = unique_name("missing");
+    // OpenExisting through the create path opens only, never creates.
+    let err = MappingOptions::new()
+        .access(Access::ReadWrite)
+        .size(100)
+        .name(&missing)
+        .creation(CreationMode::OpenExisting)
+        .map_anonymous()
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     let err = Mapping::open(&missing, Access::ReadOnly).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("create it first"), "{err}");

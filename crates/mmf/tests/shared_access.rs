@@ -111,7 +111,10 @@ fn a_peer_truncating_under_the_view_gives_errors_not_sigbus() {
         let err = view.read_at(0, &mut buf).unwrap_err();
         assert!(matches!(err, Error::Truncated { offset: 0, len: SIZE }), "trial {trial}: {err:?}");
         assert!(err.to_string().contains("truncated"), "{err}");
-        // The view is broken from now on: no copy silently reads zeros or loses writes.
+        // The view is broken from now on: no copy silently reads zeros or loses writes,
+        // and no new references are handed out.
+        assert!(view.is_broken());
+        assert!(matches!(view.atomic_u64(0), Err(Error::Truncated { .. })));
         let err = view.write_at(SIZE - 10, b"lost").unwrap_err();
         assert!(matches!(err, Error::Truncated { .. }), "trial {trial}: {err:?}");
         assert!(view.read_at(0, &mut [0u8; 1]).is_err());
@@ -143,6 +146,37 @@ fn copy_from_a_truncated_source_is_an_error() {
     // Only the source broke.
     dst.write_at(0, b"fine").unwrap();
     assert!(src.read_at(0, &mut [0u8; 1]).is_err());
+}
+
+/// A SIGBUS sent with kill() is not a fault the guard may claim: the process handles it
+/// exactly as it would without mmf's handler. (Rust's std installs its own SIGBUS handler,
+/// which resets the default action on the first signal, so a process dies on the second.)
+#[test]
+#[cfg(unix)]
+fn a_sigbus_sent_by_kill_is_handled_as_without_the_guard() {
+    if let Some((_, guard)) = role() {
+        if guard == "guard" {
+            let mapping = Mapping::anonymous(4096).unwrap();
+            mapping.view(..).unwrap().read_at(0, &mut [0u8; 8]).unwrap(); // guard installed
+        }
+        for round in 0..2 {
+            tell(&format!("raising {round}"));
+            // SAFETY: raise only sends a signal to this process.
+            unsafe { libc::raise(libc::SIGBUS) };
+        }
+        tell("survived");
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let outcome = |guard: &str| {
+        let test = "a_sigbus_sent_by_kill_is_handled_as_without_the_guard";
+        let mut child = Peer::spawn(test, "raiser", guard);
+        child.expect("raising 0");
+        child.child.wait().unwrap().signal()
+    };
+    let without = outcome("none");
+    assert_eq!(outcome("guard"), without);
+    assert_eq!(without, Some(libc::SIGBUS), "a second SIGBUS kills");
 }
 
 /// A SIGBUS outside a guarded copy keeps its default action: the process dies of it.

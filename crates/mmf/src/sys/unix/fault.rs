@@ -15,15 +15,26 @@
 
 use std::cell::Cell;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering, compiler_fence};
 
 // The guarded copy on this thread: up to two ranges `[start, end)` (an empty range has
 // `end == 0`), and which of them faulted (bit 0 the first, bit 1 the second). Separate
 // cells, written as little as possible: a random 8-byte `read_at` is dominated by a cache
 // miss, and every extra store here costs memory-level parallelism.
+// Each range also names its view's `broken` flag, which the handler raises first, so that
+// other threads copying through the same view see the breakage too.
 thread_local! {
     static FIRST: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     static SECOND: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    static FLAGS: Cell<[*const AtomicBool; 2]> = const { Cell::new([std::ptr::null(); 2]) };
     static FAULTED: Cell<u8> = const { Cell::new(0) };
+}
+
+/// A range a guarded copy touches, and the flag of the view it belongs to.
+pub(crate) struct Guarded<'a> {
+    pub start: *const u8,
+    pub len: usize,
+    pub broken: &'a AtomicBool,
 }
 
 /// The SIGBUS action that was in place before ours.
@@ -53,20 +64,25 @@ fn install() {
     });
 }
 
-/// Runs `copy`, which touches the given ranges (`(start, len)`; a second range of length
-/// 0 for none). Returns which ranges had a SIGBUS caught: bit 0 the first, bit 1 the second.
-/// Copies do not nest.
+/// Runs `copy`, which touches `first` (and `second`, if given). Returns which ranges had a
+/// SIGBUS caught: bit 0 the first, bit 1 the second. Copies do not nest.
 #[inline]
-pub(crate) fn guarded(ranges: [(*const u8, usize); 2], copy: impl FnOnce()) -> u8 {
+pub(crate) fn guarded(first: Guarded<'_>, second: Option<Guarded<'_>>, copy: impl FnOnce()) -> u8 {
     install();
-    let [(a, a_len), (b, b_len)] = ranges;
-    FIRST.set((a as usize, a as usize + a_len));
-    if b_len != 0 {
-        SECOND.set((b as usize, b as usize + b_len));
+    let span = |g: &Guarded<'_>| (g.start as usize, g.start as usize + g.len);
+    FIRST.set(span(&first));
+    if let Some(second) = &second {
+        SECOND.set(span(second));
+        FLAGS.set([first.broken, second.broken]);
+    } else {
+        FLAGS.set([first.broken, std::ptr::null()]);
     }
+    // The copy's accesses stay between arming and disarming the guard.
+    compiler_fence(Ordering::SeqCst);
     copy();
+    compiler_fence(Ordering::SeqCst);
     FIRST.set((0, 0));
-    if b_len != 0 {
+    if second.is_some() {
         SECOND.set((0, 0));
     }
     match FAULTED.get() {
@@ -77,9 +93,12 @@ pub(crate) fn guarded(ranges: [(*const u8, usize); 2], copy: impl FnOnce()) -> u
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
     let inside = |(start, end): (usize, usize)| start <= addr && addr < end;
-    let hit = if inside(FIRST.get()) {
+    // Only a real access fault (not a kill()) at an address of the copy is ours.
+    let hit = if code != libc::BUS_ADRERR {
+        None
+    } else if inside(FIRST.get()) {
         Some(0)
     } else if inside(SECOND.get()) {
         Some(1)
@@ -90,9 +109,15 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         let page = PAGE.get().copied().unwrap_or(4096);
         let at = (addr & !(page - 1)) as *mut libc::c_void;
         let flags = libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let broken = FLAGS.get()[which];
+        if !broken.is_null() {
+            // SAFETY: the flag belongs to a view borrowed for the whole guarded copy.
+            unsafe { (*broken).store(true, Ordering::SeqCst) };
+        }
         // SAFETY: replaces one page of the view being copied (the page that no longer has
-        // a backing object) with a private zero page; nothing else refers to it but the
-        // copy, which then reads or writes zeros instead of faulting again.
+        // a backing object) with a private zero page. The copy then reads or writes zeros
+        // instead of faulting again; the view's flag, raised above, makes every copy through
+        // it (on any thread) report the breakage instead of trusting those zeros.
         let p = unsafe { libc::mmap(at, page, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
         if p != libc::MAP_FAILED {
             FAULTED.set(FAULTED.get() | 1 << which);
@@ -104,7 +129,9 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     let default: libc::sigaction = unsafe { std::mem::zeroed() };
     let previous = PREVIOUS.get().unwrap_or(&default);
     let action = previous.sa_sigaction;
-    if action == libc::SIG_DFL || action == libc::SIG_IGN {
+    if action == libc::SIG_IGN && code <= 0 {
+        // An ignored SIGBUS sent by kill(): ignore it, and keep our handler in place.
+    } else if action == libc::SIG_DFL || action == libc::SIG_IGN {
         // SAFETY: restores the previous disposition; a fault re-executes the instruction
         // and gets it; a signal sent by kill() is raised again so it is not lost.
         unsafe {

@@ -18,7 +18,11 @@ mod fault;
 pub(crate) mod named;
 mod reaper;
 
-pub(crate) use fault::guarded;
+pub(crate) use fault::{Guarded, guarded};
+
+/// Held for reading while a named object's view is mapped and marked `MADV_DONTFORK`, and
+/// for writing while the reaper forks.
+pub(super) static FORK: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// `-1` → the last OS error; everything else passes through.
 pub(super) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -108,6 +112,9 @@ impl Section {
             flags |= libc::MAP_FIXED_NOREPLACE;
         }
         let hint = address.unwrap_or(0) as *mut libc::c_void;
+        // A named object's view and its MADV_DONTFORK are made together, never across a
+        // reaper's fork (which would copy the view and with it the object's lock).
+        let _no_fork = self.dontfork.then(|| FORK.read().unwrap_or_else(|e| e.into_inner()));
         let off = libc::off_t::try_from(offset).map_err(|_| Error::TooLarge { size: offset })?;
         // SAFETY: with no address this creates a new mapping wherever the kernel chooses,
         // which never touches an existing one; with an address, MAP_FIXED_NOREPLACE makes
@@ -273,8 +280,12 @@ pub(crate) fn evict(file: &File) -> Result<()> {
 /// Data ranges by `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)`.
 pub(crate) fn data_ranges(file: &File) -> Result<Vec<std::ops::Range<u64>>> {
     let len = file.metadata().map_err(Error::os("fstat"))?.len();
+    // lseek moves the file offset: seek on an open file description of our own, so that
+    // the caller's offset stays where it was.
+    let own = File::open(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    let file = own.as_ref().unwrap_or(file);
     let seek = |offset: u64, whence| -> io::Result<Option<u64>> {
-        // SAFETY: lseek only moves our descriptor's offset (callers use positioned I/O).
+        // SAFETY: lseek only moves the offset of a descriptor we are allowed to move.
         let at = unsafe { libc::lseek(file.as_raw_fd(), offset as libc::off_t, whence) };
         match at {
             -1 if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => Ok(None),

@@ -170,15 +170,28 @@ fn shm_open(name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<Fi
 }
 
 /// `CreateFileMapping` with a name: create (or open, per the creation mode) the object.
+///
+/// The object is built whole — size, permissions, mark, shared lock — as an unnamed
+/// `O_TMPFILE` in `/dev/shm`, and only then given its name with `linkat`, which fails if
+/// the name exists. So no opener ever sees a half-made object, and no lock changes type.
 pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> Result<Opened> {
+    if spec.creation == CreationMode::OpenExisting {
+        return open(spec);
+    }
     let size = spec.size.ok_or(Error::ZeroSize)?;
+    let (object, section, data) = build(spec, size, file)?;
     for _ in 0..16 {
-        let flags =
-            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        match shm_open(spec.name, flags, spec.permissions as libc::mode_t) {
-            Ok(object) => return init(spec, object, size, file),
+        match link(&object, spec.name) {
+            Ok(()) => {
+                if !spec.keep {
+                    let st = fstat(&object).map_err(Error::os("fstat"))?;
+                    super::reaper::spawn(&shm_path(spec.name), st.st_dev, st.st_ino);
+                }
+                let hold = Hold { lock: object, name: spec.name.into(), ours: !spec.keep };
+                return Ok(Opened { section, size, file: data, hold, created: true });
+            }
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
-            Err(e) => return Err(Error::Os { op: "shm_open(O_CREAT|O_EXCL)", source: e }),
+            Err(e) => return Err(Error::Os { op: "linkat(/dev/shm)", source: e }),
         }
         match spec.creation {
             CreationMode::CreateNew if !reclaim_if_dead(spec.name) => {
@@ -194,28 +207,20 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
     Err(Error::AlreadyExists { name: spec.name.into() })
 }
 
-/// Sets a new object up; on failure the incomplete object is unlinked again.
-fn init(
+/// The complete, locked, still unnamed object.
+fn build(
     spec: &NamedSpec<'_>,
-    object: File,
     size: u64,
     file: Option<(&Arc<File>, u64)>,
-) -> Result<Opened> {
-    let object = Arc::new(object);
-    setup(spec, &object, size, file).inspect_err(|_| {
-        // SAFETY: a NUL-terminated name; the object is ours and incomplete.
-        unsafe { libc::shm_unlink(shm_name(spec.name).as_ptr()) };
-    })
-}
-
-/// Everything happens under an exclusive lock, so openers wait until the object is whole.
-fn setup(
-    spec: &NamedSpec<'_>,
-    object: &Arc<File>,
-    size: u64,
-    file: Option<(&Arc<File>, u64)>,
-) -> Result<Opened> {
-    flock(object, libc::LOCK_EX).map_err(Error::os("flock"))?;
+) -> Result<(Arc<File>, Section, Option<Arc<File>>)> {
+    let dir = CString::new(SHM_DIR).expect("no NUL");
+    let flags = libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated path; open returns a new descriptor that we then own.
+    let fd = cvt(unsafe { libc::open(dir.as_ptr(), flags, spec.permissions as libc::c_uint) })
+        .map_err(Error::os("open(/dev/shm, O_TMPFILE)"))?;
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    let object = Arc::new(unsafe { File::from_raw_fd(fd) });
+    flock(&object, libc::LOCK_SH).map_err(Error::os("flock"))?;
     // Exactly the permissions asked for, whatever the umask.
     // SAFETY: fchmod on our own descriptor.
     cvt(unsafe { libc::fchmod(object.as_raw_fd(), spec.permissions as libc::mode_t) })
@@ -223,7 +228,7 @@ fn setup(
     let (section, data, file_mark) = match file {
         None => {
             object.set_len(size).map_err(Error::os("ftruncate"))?;
-            (Section::shared(Arc::clone(object)), None, None)
+            (Section::shared(Arc::clone(&object)), None, None)
         }
         Some((data, file_len)) => {
             let section = Section::from_file(data, spec.access, size, file_len)?;
@@ -233,16 +238,36 @@ fn setup(
             (section, Some(Arc::clone(data)), Some((st.st_dev, st.st_ino, size, path)))
         }
     };
-    // Without user xattrs (tmpfs before Linux 6.6) only the creator and its reaper know
-    // the object is ours: openers then never unlink it, the reaper still does.
-    let _ = write_mark(object, &Mark { kept: spec.keep, file: file_mark }.render());
-    flock(object, libc::LOCK_SH).map_err(Error::os("flock"))?;
-    if !spec.keep {
-        let st = fstat(object).map_err(Error::os("fstat"))?;
-        super::reaper::spawn(&shm_path(spec.name), st.st_dev, st.st_ino);
+    let is_file = file_mark.is_some();
+    // Without user xattrs (tmpfs before Linux 6.6) only the creator and its reaper know a
+    // pagefile object is ours: openers then never unlink it, the reaper still does. A
+    // file's mapping cannot be opened by name without its record, so that is an error.
+    if let Err(e) = write_mark(&object, &Mark { kept: spec.keep, file: file_mark }.render()) {
+        if is_file {
+            return Err(Error::Os {
+                op: "fsetxattr(user.mmf) for a named file mapping",
+                source: e,
+            });
+        }
     }
-    let hold = Hold { lock: Arc::clone(object), name: spec.name.into(), ours: !spec.keep };
-    Ok(Opened { section, size, file: data, hold, created: true })
+    Ok((object, section, data))
+}
+
+/// Gives the unnamed object its name; `EEXIST` if the name is taken.
+fn link(object: &File, name: &str) -> io::Result<()> {
+    let from = CString::new(format!("/proc/self/fd/{}", object.as_raw_fd())).expect("no NUL");
+    let to = path_bytes(&shm_path(name));
+    // SAFETY: two NUL-terminated paths; linkat creates a name and fails if it exists.
+    cvt(unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    })
+    .map(drop)
 }
 
 /// Removes `name` if it is an mmf object whose every holder died. Returns whether the name
@@ -273,7 +298,8 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
     }
     flock(&object, libc::LOCK_SH).map_err(Error::os("flock"))?;
     // Unlinked while we waited for the lock: its last holder let it go.
-    if fstat(&object).map_err(Error::os("fstat"))?.st_nlink == 0 {
+    let st = fstat(&object).map_err(Error::os("fstat"))?;
+    if st.st_nlink == 0 {
         return Err(Error::NotFound { name: name.into() });
     }
     let mark = read_mark(&object);

@@ -21,6 +21,8 @@ use std::path::Path;
 pub(crate) fn spawn(path: &Path, dev: u64, ino: u64) {
     let path = super::named::path_bytes(path);
     let max_fd = max_fd();
+    // No named view is half made (mapped but not yet MADV_DONTFORK) while we fork.
+    let _no_maps = super::FORK.write().unwrap_or_else(|e| e.into_inner());
     // SAFETY: fork duplicates this process; the child runs only `intermediate`, which makes
     // async-signal-safe calls on `path`, `dev`, `ino` and `max_fd` (prepared before the
     // fork) and ends in `_exit`.
@@ -58,10 +60,11 @@ fn max_fd() -> libc::c_int {
 /// # Safety
 /// Only in a freshly forked child.
 unsafe fn intermediate(path: &CStr, dev: u64, ino: u64, max_fd: libc::c_int) -> ! {
-    // SAFETY: setsid, fork and _exit are async-signal-safe.
+    // SAFETY: setsid, the raw fork system call (no pthread_atfork handlers, which need
+    // not be async-signal-safe) and _exit are async-signal-safe.
     unsafe {
         libc::setsid();
-        if libc::fork() == 0 {
+        if libc::syscall(libc::SYS_fork) == 0 {
             reap(path, dev, ino, max_fd);
         }
         libc::_exit(0)

@@ -42,9 +42,23 @@ pub(crate) mod named;
 /// Runs a copy. Windows refuses to truncate a file or section while it is mapped, so the
 /// faults the Linux guard catches do not arise from truncation; in-page I/O errors (a
 /// failing disk or network share) are not caught.
-pub(crate) fn guarded(_ranges: [(*const u8, usize); 2], copy: impl FnOnce()) -> u8 {
+pub(crate) fn guarded(
+    _first: Guarded<'_>,
+    _second: Option<Guarded<'_>>,
+    copy: impl FnOnce(),
+) -> u8 {
     copy();
     0
+}
+
+/// A range a copy touches and its view's flag (the Linux guard's argument; unused here).
+pub(crate) struct Guarded<'a> {
+    #[allow(dead_code)]
+    pub start: *const u8,
+    #[allow(dead_code)]
+    pub len: usize,
+    #[allow(dead_code)]
+    pub broken: &'a std::sync::atomic::AtomicBool,
 }
 
 /// A Win32 `BOOL` result: `FALSE` → the thread's last error.
