@@ -349,11 +349,17 @@ impl View {
     #[doc(alias = "FlushViewOfFile")]
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
         span::check_sub(offset, len, self.len)?;
-        if len == 0 || self.kind == ViewKind::CopyOnWrite || self.file.is_none() {
+        if len == 0 || !self.writes_back() {
             return Ok(());
         }
         // SAFETY: offset <= len of this live view.
         sys::flush(unsafe { self.data.add(offset) }, len, self.file.as_deref())
+    }
+
+    /// Whether flushing this view has anything to write: copy-on-write pages never reach
+    /// the file, and anonymous memory has no file.
+    fn writes_back(&self) -> bool {
+        self.kind != ViewKind::CopyOnWrite && self.file.is_some()
     }
 
     /// Starts writing the view's changes back without waiting (`sync_file_range` on Linux,
@@ -372,7 +378,7 @@ impl View {
     /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
     pub fn flush_async_range(&self, offset: usize, len: usize) -> Result<()> {
         span::check_sub(offset, len, self.len)?;
-        if len == 0 || self.kind == ViewKind::CopyOnWrite || self.file.is_none() {
+        if len == 0 || !self.writes_back() {
             return Ok(());
         }
         // SAFETY: offset <= len of this live view.
