@@ -1,13 +1,14 @@
 //! The real `mmf` binary: the seed's example, `dump` against `hexdump -C`, and bad input.
 
-mod common;
-
 #[cfg(unix)]
 use std::path::Path;
 #[cfg(unix)]
 use std::process::Command;
 
-use common::{assert_fails, mmf, stdout};
+use mmf_testkit::cli::{Tool, assert_fails, stdout};
+
+/// The `mmf` binary of this crate.
+const MMF: Tool = Tool(env!("CARGO_BIN_EXE_mmf"));
 
 /// The real `hexdump -C`. A Windows test binary under Wine cannot run it (Wine starts the
 /// Linux program but cannot hand it the test's pipes), so the comparisons with it are Linux
@@ -26,7 +27,7 @@ fn hexdump(args: &[&str], file: &Path) -> String {
 #[test]
 fn hello_writes_the_seeds_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mmf(&["hello"], dir.path());
+    let out = MMF.run(&["hello"], dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let path = dir.path().join("mm.file");
     let bytes = std::fs::read(&path).unwrap();
@@ -46,7 +47,7 @@ fn hello_replaces_an_existing_file_and_takes_a_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.bin");
     std::fs::write(&path, vec![0xff; 30 << 20]).unwrap();
-    let out = mmf(&["hello", "--path", path.to_str().unwrap()], dir.path());
+    let out = MMF.run(&["hello", "--path", path.to_str().unwrap()], dir.path());
     assert!(out.status.success());
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(bytes.len(), 20_971_520);
@@ -57,7 +58,7 @@ fn hello_replaces_an_existing_file_and_takes_a_path() {
 #[test]
 fn hello_into_a_missing_directory_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mmf(&["hello", "--path", "no/such/dir/mm.file"], dir.path());
+    let out = MMF.run(&["hello", "--path", "no/such/dir/mm.file"], dir.path());
     assert_fails(&out, 1, "cannot create no/such/dir/mm.file");
 }
 
@@ -93,13 +94,13 @@ fn dump_equals_hexdump_on_every_range() {
             args.extend(["--len", l]);
             hd_args.extend(["-n", l]);
         }
-        let out = mmf(&args, dir.path());
+        let out = MMF.run(&args, dir.path());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(stdout(&out), hexdump(&hd_args, &path), "offset {offset} len {len:?}");
     }
     // Sizes in the documented forms.
-    let out =
-        mmf(&["dump", path.to_str().unwrap(), "--offset", "0x1000", "--len", "1KiB"], dir.path());
+    let out = MMF
+        .run(&["dump", path.to_str().unwrap(), "--offset", "0x1000", "--len", "1KiB"], dir.path());
     assert_eq!(stdout(&out), hexdump(&["-s", "4096", "-n", "1024"], &path));
 }
 
@@ -108,7 +109,7 @@ fn dump_of_an_empty_file_prints_nothing_like_hexdump() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty");
     std::fs::write(&path, b"").unwrap();
-    let out = mmf(&["dump", path.to_str().unwrap()], dir.path());
+    let out = MMF.run(&["dump", path.to_str().unwrap()], dir.path());
     assert!(out.status.success());
     assert_eq!(stdout(&out), "");
     #[cfg(unix)]
@@ -121,20 +122,20 @@ fn dump_refuses_bad_input_with_one_line() {
     let path = dir.path().join("small");
     std::fs::write(&path, b"0123456789").unwrap();
     let p = path.to_str().unwrap();
-    assert_fails(&mmf(&["dump", "missing.bin"], dir.path()), 1, "cannot open missing.bin");
-    assert_fails(&mmf(&["dump", "."], dir.path()), 1, "is a directory");
-    assert_fails(&mmf(&["dump", p, "--offset", "10"], dir.path()), 1, "past the end");
-    assert_fails(&mmf(&["dump", p, "--offset", "1Q"], dir.path()), 2, "invalid size '1Q'");
-    assert_fails(&mmf(&["dump", p, "--len=-5"], dir.path()), 2, "invalid size '-5'");
-    assert_fails(&mmf(&["dump"], dir.path()), 2, "Usage");
-    assert_fails(&mmf(&["frobnicate"], dir.path()), 2, "unrecognized subcommand");
+    assert_fails(&MMF.run(&["dump", "missing.bin"], dir.path()), 1, "cannot open missing.bin");
+    assert_fails(&MMF.run(&["dump", "."], dir.path()), 1, "is a directory");
+    assert_fails(&MMF.run(&["dump", p, "--offset", "10"], dir.path()), 1, "past the end");
+    assert_fails(&MMF.run(&["dump", p, "--offset", "1Q"], dir.path()), 2, "invalid size '1Q'");
+    assert_fails(&MMF.run(&["dump", p, "--len=-5"], dir.path()), 2, "invalid size '-5'");
+    assert_fails(&MMF.run(&["dump"], dir.path()), 2, "Usage");
+    assert_fails(&MMF.run(&["frobnicate"], dir.path()), 2, "unrecognized subcommand");
 }
 
 #[test]
 fn every_subcommand_has_help_with_examples() {
     let dir = tempfile::tempdir().unwrap();
     for sub in ["hello", "dump"] {
-        let out = mmf(&[sub, "--help"], dir.path());
+        let out = MMF.run(&[sub, "--help"], dir.path());
         assert!(out.status.success());
         assert!(stdout(&out).contains("Examples:"), "{sub}");
     }

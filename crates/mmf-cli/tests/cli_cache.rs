@@ -2,12 +2,13 @@
 //! `fincore` (util-linux) on the same file.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{arg, assert_fails, mmf, mmf_ok, spawn_mmf};
+use mmf_testkit::cli::{Tool, arg, assert_fails};
+
+/// The `mmf` binary of this crate.
+const MMF: Tool = Tool(env!("CARGO_BIN_EXE_mmf"));
 
 /// (resident pages, resident bytes) as `fincore` counts them.
 fn fincore(path: &Path) -> (u64, u64) {
@@ -23,7 +24,7 @@ fn fincore(path: &Path) -> (u64, u64) {
 
 /// (resident pages, resident bytes, pages) as `mmf info --json` reports them.
 fn info(path: &Path) -> (u64, u64, u64) {
-    let out = mmf_ok(&["info", arg(path), "--json"], Path::new("/"));
+    let out = MMF.ok(&["info", arg(path), "--json"], Path::new("/"));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {out}"));
     assert_eq!(v["path"], arg(path));
@@ -45,15 +46,15 @@ fn info_agrees_with_fincore_after_touch_evict_and_half() {
     let total = info(&path).2;
     assert_eq!(total, (64 << 20) / 4096);
 
-    let out = mmf_ok(&["evict", arg(&path)], dir.path());
+    let out = MMF.ok(&["evict", arg(&path)], dir.path());
     assert!(out.contains("evicted"), "{out}");
     assert_eq!(same_counts(&path, "after evict"), 0);
 
-    let out = mmf_ok(&["touch", arg(&path)], dir.path());
+    let out = MMF.ok(&["touch", arg(&path)], dir.path());
     assert!(out.contains(&format!("{total} pages resident")), "{out}");
     assert_eq!(same_counts(&path, "after touch"), total);
 
-    mmf_ok(&["evict", arg(&path)], dir.path());
+    MMF.ok(&["evict", arg(&path)], dir.path());
     // Read the first half with plain reads (read-ahead may add a little past it).
     let half = std::fs::File::open(&path).unwrap();
     let mut buf = vec![0; 32 << 20];
@@ -67,12 +68,12 @@ fn info_shows_a_bar_and_a_map() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data.bin");
     std::fs::write(&path, vec![1u8; 1 << 20]).unwrap();
-    mmf_ok(&["touch", arg(&path)], dir.path());
-    let out = mmf_ok(&["info", arg(&path)], dir.path());
+    MMF.ok(&["touch", arg(&path)], dir.path());
+    let out = MMF.ok(&["info", arg(&path)], dir.path());
     assert!(out.contains("1048576 bytes, 256 pages of 4096 bytes"), "{out}");
     assert!(out.contains("resident: 256 pages, 1048576 bytes (100.0%)"), "{out}");
     assert!(out.contains(&format!("[{}]", "#".repeat(64))), "{out}");
-    let map = mmf_ok(&["info", arg(&path), "--map"], dir.path());
+    let map = MMF.ok(&["info", arg(&path), "--map"], dir.path());
     assert!(map.lines().filter(|l| l.contains('|')).count() >= 4, "{map}");
     let empty = dir.path().join("empty");
     std::fs::write(&empty, b"").unwrap();
@@ -84,8 +85,8 @@ fn lock_holds_the_file_in_ram_until_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hot.bin");
     std::fs::write(&path, vec![3u8; 8 << 20]).unwrap();
-    mmf_ok(&["evict", arg(&path)], dir.path());
-    let (mut child, line) = spawn_mmf(&["lock", arg(&path)], dir.path());
+    MMF.ok(&["evict", arg(&path)], dir.path());
+    let (mut child, line) = MMF.spawn(&["lock", arg(&path)], dir.path());
     assert!(line.contains("8388608 bytes locked in RAM"), "{line}");
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     let locked_kb: u64 = status
@@ -95,7 +96,7 @@ fn lock_holds_the_file_in_ram_until_interrupted() {
         .unwrap();
     assert!(locked_kb >= 8 << 10, "VmLck {locked_kb} kB");
     // Locked pages are not evicted.
-    mmf_ok(&["evict", arg(&path)], dir.path());
+    MMF.ok(&["evict", arg(&path)], dir.path());
     assert_eq!(same_counts(&path, "while locked"), 2048);
     child.kill().unwrap(); // interrupted
     child.wait().unwrap();
@@ -106,12 +107,12 @@ fn cache_commands_refuse_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for cmd in ["info", "touch", "evict", "lock"] {
-        assert_fails(&mmf(&[cmd, "missing.bin"], d), 1, "cannot open missing.bin");
-        assert_fails(&mmf(&[cmd, "."], d), 1, "is a directory");
-        assert_fails(&mmf(&[cmd], d), 2, "PATH");
+        assert_fails(&MMF.run(&[cmd, "missing.bin"], d), 1, "cannot open missing.bin");
+        assert_fails(&MMF.run(&[cmd, "."], d), 1, "is a directory");
+        assert_fails(&MMF.run(&[cmd], d), 2, "PATH");
     }
     let empty = d.join("empty");
     std::fs::write(&empty, b"").unwrap();
-    assert_fails(&mmf(&["lock", arg(&empty)], d), 1, "nothing to lock");
-    mmf_ok(&["touch", arg(&empty)], d);
+    assert_fails(&MMF.run(&["lock", arg(&empty)], d), 1, "nothing to lock");
+    MMF.ok(&["touch", arg(&empty)], d);
 }

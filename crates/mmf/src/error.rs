@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::Access;
+use crate::sys::map::Access;
 
 /// What went wrong creating a mapping or a view, or using one.
 ///
@@ -144,6 +144,13 @@ pub enum Error {
         /// The alignment the type needs.
         align: usize,
     },
+    /// Locking pages in memory was refused by the process's limit of locked memory.
+    LockLimit {
+        /// The number of bytes asked to lock.
+        len: usize,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// The operation has no equivalent on this platform.
     Unsupported {
         /// What, and why.
@@ -167,7 +174,7 @@ impl Error {
     pub fn kind(&self) -> io::ErrorKind {
         use io::ErrorKind as K;
         match self {
-            Error::Os { source, .. } => source.kind(),
+            Error::Os { source, .. } | Error::LockLimit { source, .. } => source.kind(),
             Error::FileNotWritable | Error::FileNotReadable | Error::AccessDenied { .. } => {
                 K::PermissionDenied
             }
@@ -281,6 +288,12 @@ impl fmt::Display for Error {
                 "offset {offset} is not a multiple of {align}, which this type needs: use an \
                  aligned offset"
             ),
+            Error::LockLimit { len, source } => write!(
+                f,
+                "locking {len} bytes in memory was refused ({source}): the process's limit of \
+                 locked memory is too low; raise it (Linux: RLIMIT_MEMLOCK, `ulimit -l`; \
+                 Windows: the working-set quota) or lock less"
+            ),
             Error::Unsupported { what } => write!(f, "not supported on this platform: {what}"),
             Error::Os { op, source } => write!(f, "{op} failed: {source}"),
         }
@@ -290,7 +303,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Os { source, .. } => Some(source),
+            Error::Os { source, .. } | Error::LockLimit { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -42,25 +42,26 @@
 //! Win32 calls named in each item's docs). The allocation granularity is the page size on
 //! Linux and 64 KiB on Windows; views hide it.
 
-mod advice;
-pub mod cache;
-mod copy;
+//!
+//! # Layout
+//!
+//! One module per layer, each using only the ones below it: [`named`] (names, lifetime)
+//! over `map` (mappings, views, copies; re-exported at the crate root) over `sys`, the only
+//! place that calls the OS. See `docs/design-notes.md`.
+
 mod error;
-mod mapping;
+mod map;
 pub mod named;
-mod shared;
-mod span;
+#[allow(dead_code, unused_imports, reason = "the atomics the sync and channel layers will use")]
+mod primitive;
 mod sys;
-mod view;
 
-pub use advice::{Advice, Advised, Residency};
 pub use error::{Error, Result};
-pub use mapping::{Access, Mapping, MappingOptions};
+pub use map::cache;
+pub use map::{
+    Access, Advice, Advised, Mapping, MappingOptions, Residency, Shared, View, ViewMut, ViewOptions,
+};
 pub use named::CreationMode;
-pub use shared::Shared;
-pub use view::{View, ViewMut, ViewOptions};
-
-pub(crate) use view::ViewKind;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -79,7 +80,7 @@ pub const MAX_SIZE: u64 = isize::MAX as u64;
 #[doc(alias = "GetSystemInfo")]
 #[doc(alias = "sysconf")]
 pub fn page_size() -> usize {
-    sys::page_size()
+    sys::map::page_size()
 }
 
 /// The granularity at which the OS places views: the page size on Linux, 64 KiB on Windows
@@ -90,5 +91,5 @@ pub fn page_size() -> usize {
 /// ```
 #[doc(alias = "dwAllocationGranularity")]
 pub fn allocation_granularity() -> usize {
-    sys::allocation_granularity()
+    sys::map::allocation_granularity()
 }

@@ -2,13 +2,11 @@
 //! what mmf created, and mmf opens what Python created (and never removes it).
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::roles::{create_named, unique_name};
 use mmf::{Access, Mapping};
+use mmf_testkit::{create_named, unique_name};
 
 fn python() -> Command {
     let mut command = Command::new("python3");

@@ -4,17 +4,15 @@
 //! `cfg(target_os = "linux")`, and the others run on Windows too, where residency is the
 //! process's working set (`QueryWorkingSetEx`).
 
-mod common;
-
 #[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
 #[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
-#[cfg(target_os = "linux")]
-use common::dirty_kb;
-use common::{file_with, pattern};
 use mmf::{Access, Advice, Advised, Mapping, MappingOptions, ViewOptions};
+#[cfg(target_os = "linux")]
+use mmf_testkit::files::dirty_kb;
+use mmf_testkit::{file_with, pattern};
 
 const MIB: usize = 1 << 20;
 
@@ -288,12 +286,12 @@ fn views_past_4_gib_of_a_sparse_file() {
         view.write_at(0, tag.as_bytes()).unwrap();
         view.flush().unwrap();
         let mut got = vec![0; tag.len()];
-        common::read_file_at(&file, offset, &mut got);
+        mmf_testkit::read_file_at(&file, offset, &mut got);
         assert_eq!(got, tag.as_bytes(), "{offset}");
         if offset >= 4 * GIB {
             // Nothing landed at the offset truncated to 32 bits.
             let mut low = vec![0; tag.len()];
-            common::read_file_at(&file, offset % (4 * GIB), &mut low);
+            mmf_testkit::read_file_at(&file, offset % (4 * GIB), &mut low);
             assert_ne!(low, tag.as_bytes(), "{offset} must not wrap around 4 GiB");
         }
     }

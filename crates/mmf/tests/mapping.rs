@@ -1,11 +1,9 @@
 //! Mapping objects (`CreateFileMapping`): sizes, growth, access, and every refusal.
 
-mod common;
-
 use std::fs::{File, OpenOptions};
 
-use common::{file_with, pattern};
 use mmf::{Access, Error, Mapping, MappingOptions, ViewOptions};
+use mmf_testkit::{file_with, pattern};
 
 #[test]
 fn no_size_means_the_file_size() {

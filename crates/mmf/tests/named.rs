@@ -1,12 +1,10 @@
 //! Named mappings between real processes: create/open, lifetime (also after SIGKILL),
 //! security, file-backed names, listing. Children are this test binary re-run in a role.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::roles::{Peer, create_named, hear, role, tell, unique_name};
 use mmf::{Access, CreationMode, Error, Mapping, MappingOptions};
+use mmf_testkit::{Peer, create_named, hear, role, tell, unique_name};
 
 fn create(name: &str, size: u64) -> Mapping {
     create_named(name, size).unwrap()
@@ -227,7 +225,7 @@ fn a_files_mapping_is_opened_by_its_name_alone() {
         mapping.view_mut(..).unwrap().write_at(100, b"child").unwrap();
         return;
     }
-    let (_dir, path, file) = common::file_with(100_000, |_| b'.');
+    let (_dir, path, file) = mmf_testkit::file_with(100_000, |_| b'.');
     std::fs::write(&path, [vec![b'.'; 70_000], b"file data".to_vec(), vec![b'.'; 30_000]].concat())
         .unwrap();
     let name = unique_name("file");
@@ -244,7 +242,7 @@ fn a_files_mapping_is_opened_by_its_name_alone() {
     child.wait_success();
     assert_eq!(read(&mapping, 100, 5), b"child");
     let mut buf = [0; 5];
-    common::read_file_at(&file, 100, &mut buf);
+    mmf_testkit::read_file_at(&file, 100, &mut buf);
     assert_eq!(&buf, b"child", "the child's write reached the file");
     drop(mapping);
     assert!(!exists(&name));
@@ -299,7 +297,7 @@ fn a_kept_object_outlives_its_holders_until_removed() {
     {
         let err = made.unwrap_err();
         assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
-        assert!(err.to_string().contains("--hold"), "{err}");
+        assert!(err.to_string().contains("holds the mapping"), "{err}");
     }
     #[cfg(unix)]
     {

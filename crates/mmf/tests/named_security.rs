@@ -3,13 +3,11 @@
 //! users) make creation and opening fail instead of being used.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
-use common::roles::{Peer, create_named, role, tell, unique_name};
 use mmf::{Access, Error, Mapping, MappingOptions};
+use mmf_testkit::{Peer, create_named, role, tell, unique_name};
 
 fn shm(name: &str) -> PathBuf {
     PathBuf::from("/dev/shm").join(name)

@@ -1,12 +1,10 @@
 //! Safe access to memory that peers change: atomics and `Shared` types across real
 //! processes, and the fault guard that turns a peer's truncation into an error.
 
-mod common;
-
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use common::roles::{Peer, create_named, hear, role, tell, unique_name};
 use mmf::{Access, Error, Mapping, Shared};
+use mmf_testkit::{Peer, create_named, hear, role, tell, unique_name};
 
 #[repr(C)]
 struct Counters {
@@ -99,7 +97,7 @@ fn a_peer_truncating_under_the_view_gives_errors_not_sigbus() {
         } else {
             let path = dir.path().join(format!("file{trial}"));
             std::fs::write(&path, vec![7u8; SIZE]).unwrap();
-            let file = common::open_rw(&path);
+            let file = mmf_testkit::open_rw(&path);
             (Mapping::from_file(&file, Access::ReadWrite).unwrap(), path.display().to_string())
         };
         let mut view = mapping.view_mut(..).unwrap();
@@ -135,7 +133,7 @@ fn a_peer_truncating_under_the_view_gives_errors_not_sigbus() {
 #[test]
 #[cfg(unix)]
 fn copy_from_a_truncated_source_is_an_error() {
-    let (_dir, _path, file) = common::file_with(64 * 4096, |_| 5);
+    let (_dir, _path, file) = mmf_testkit::file_with(64 * 4096, |_| 5);
     let src = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
     let target = Mapping::anonymous(64 * 4096).unwrap();
     let mut dst = target.view_mut(..).unwrap();
@@ -187,7 +185,7 @@ fn a_sigbus_outside_the_guard_is_still_fatal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, vec![1u8; 8192]).unwrap();
-        let file = common::open_rw(&path);
+        let file = mmf_testkit::open_rw(&path);
         let view = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
         let mut byte = [0];
         view.read_at(0, &mut byte).unwrap(); // the guard's handler is installed now

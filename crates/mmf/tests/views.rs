@@ -1,9 +1,7 @@
 //! Views (`MapViewOfFile`/`Ex`, `UnmapViewOfFile`): offsets, kinds, addresses, refusals.
 
-mod common;
-
-use common::{file_with, pattern};
 use mmf::{Access, Error, Mapping, ViewOptions};
+use mmf_testkit::{file_with, pattern};
 
 fn read(view: &mmf::View, offset: usize, len: usize) -> Vec<u8> {
     let mut buf = vec![0; len];

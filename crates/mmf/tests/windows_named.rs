@@ -3,10 +3,8 @@
 //! is why the Linux fault guard has nothing to catch there.
 #![cfg(windows)]
 
-mod common;
-
-use common::roles::{Peer, create_named, role, tell, unique_name};
 use mmf::{Access, Mapping};
+use mmf_testkit::{Peer, create_named, role, tell, unique_name};
 use windows_sys::Win32::Foundation::CloseHandle;
 use windows_sys::Win32::System::Memory::{
     FILE_MAP_READ, MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFile, OpenFileMappingW, UnmapViewOfFile,
@@ -56,7 +54,7 @@ fn a_plain_win32_client_reads_what_mmf_wrote_by_name() {
 
 #[test]
 fn windows_refuses_to_truncate_a_mapped_file() {
-    let (_dir, _path, file) = common::file_with(65_536, |_| 1);
+    let (_dir, _path, file) = mmf_testkit::file_with(65_536, |_| 1);
     let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
     let view = mapping.view(..).unwrap();
     let err = file.set_len(100).unwrap_err();

@@ -16,7 +16,7 @@ const WORD: usize = size_of::<u64>();
 /// # Safety
 /// `src..src+dst.len()` must be mapped and readable for the whole call.
 #[inline]
-pub(crate) unsafe fn read_volatile(src: *const u8, dst: &mut [u8]) {
+pub(crate) unsafe fn copy_out(src: *const u8, dst: &mut [u8]) {
     let n = dst.len();
     let head = src.align_offset(WORD).min(n);
     let words = (n - head) / WORD;
@@ -42,7 +42,7 @@ pub(crate) unsafe fn read_volatile(src: *const u8, dst: &mut [u8]) {
 /// `dst..dst+src.len()` must be mapped and writable for the whole call, and no Rust
 /// reference may be live over it.
 #[inline]
-pub(crate) unsafe fn write_volatile(dst: *mut u8, src: &[u8]) {
+pub(crate) unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
     let n = src.len();
     let head = dst.align_offset(WORD).min(n);
     let words = (n - head) / WORD;
@@ -67,7 +67,7 @@ pub(crate) unsafe fn write_volatile(dst: *mut u8, src: &[u8]) {
 /// # Safety
 /// `src..src+len` must be readable and `dst..dst+len` writable for the whole call, with no
 /// Rust reference live over the destination.
-pub(crate) unsafe fn copy_volatile(src: *const u8, dst: *mut u8, len: usize) {
+pub(crate) unsafe fn copy_across(src: *const u8, dst: *mut u8, len: usize) {
     if src.align_offset(WORD) != dst.align_offset(WORD) {
         // Different alignments: through a small buffer, each side with aligned words.
         let mut buf = [0u8; 4096];
@@ -75,8 +75,8 @@ pub(crate) unsafe fn copy_volatile(src: *const u8, dst: *mut u8, len: usize) {
             let n = buf.len().min(len - at);
             // SAFETY: `at + n <= len`, inside both ranges the caller vouches for.
             unsafe {
-                read_volatile(src.add(at), &mut buf[..n]);
-                write_volatile(dst.add(at), &buf[..n]);
+                copy_out(src.add(at), &mut buf[..n]);
+                copy_in(dst.add(at), &buf[..n]);
             }
         }
         return;
@@ -110,10 +110,10 @@ mod tests {
             for len in 0..40 {
                 let data: Vec<u8> = (0..len).map(|i| (i * 7 + start + 1) as u8).collect();
                 // SAFETY: start + len <= 56 < 64 bytes of `mem`, and no reference is live.
-                unsafe { write_volatile(base.add(start), &data) };
+                unsafe { copy_in(base.add(start), &data) };
                 let mut out = vec![0; len];
                 // SAFETY: as above.
-                unsafe { read_volatile(base.add(start), &mut out) };
+                unsafe { copy_out(base.add(start), &mut out) };
                 assert_eq!(out, data, "start {start} len {len}");
             }
         }
@@ -126,7 +126,7 @@ mod tests {
             for len in [0, 1, 7, 8, 9, 63, 4097, 4990] {
                 let mut dst = vec![0u8; 5100];
                 // SAFETY: s + len <= 5000 and d + len <= 5100; `dst` is not borrowed.
-                unsafe { copy_volatile(src.as_ptr().add(s), dst.as_mut_ptr().add(d), len) };
+                unsafe { copy_across(src.as_ptr().add(s), dst.as_mut_ptr().add(d), len) };
                 assert_eq!(&dst[d..d + len], &src[s..s + len], "{s} {d} {len}");
                 assert!(dst[..d].iter().chain(&dst[d + len..]).all(|&b| b == 0));
             }

@@ -28,7 +28,7 @@ use crate::sys;
 /// no call that drops one file's cached pages.
 #[doc(alias = "posix_fadvise")]
 pub fn evict(file: &File) -> Result<()> {
-    sys::evict(file)
+    sys::cache::evict(file)
 }
 
 /// The byte ranges of the file that hold data, in order (`lseek(SEEK_DATA / SEEK_HOLE)`):
@@ -49,5 +49,5 @@ pub fn evict(file: &File) -> Result<()> {
 /// The OS's refusal.
 #[doc(alias = "SEEK_DATA")]
 pub fn data_ranges(file: &File) -> Result<Vec<Range<u64>>> {
-    sys::data_ranges(file)
+    sys::cache::data_ranges(file)
 }

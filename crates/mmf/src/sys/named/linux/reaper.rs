@@ -13,34 +13,30 @@
 //! data prepared before the fork: the parent may have other threads holding locks.
 
 use std::ffi::CStr;
-use std::path::Path;
+
+use crate::sys::pal::cvt_r;
 
 /// Starts the reaper for the object at `path` (`/dev/shm/NAME`) with the given identity.
 /// If it cannot be started, the last orderly holder (or `named::list`) still removes the
 /// name; only holders that all die abruptly would then leave it behind.
-pub(crate) fn spawn(path: &Path, dev: u64, ino: u64) {
-    let path = super::named::path_bytes(path);
+pub(super) fn spawn(path: &CStr, dev: u64, ino: u64) {
     let max_fd = max_fd();
     // No named view is half made (mapped but not yet MADV_DONTFORK) while we fork.
-    let _no_maps = super::FORK.write().unwrap_or_else(|e| e.into_inner());
+    let _no_maps = crate::sys::pal::forking_now();
     // SAFETY: fork duplicates this process; the child runs only `intermediate`, which makes
     // async-signal-safe calls on `path`, `dev`, `ino` and `max_fd` (prepared before the
     // fork) and ends in `_exit`.
     let pid = unsafe { libc::fork() };
     match pid {
         // SAFETY: in the child, as said above.
-        0 => unsafe { intermediate(&path, dev, ino, max_fd) },
+        0 => unsafe { intermediate(path, dev, ino, max_fd) },
         -1 => {}
         child => {
             let mut status = 0;
             // SAFETY: waits for our own child, which exits at once.
-            while unsafe { libc::waitpid(child, &mut status, 0) } == -1 && interrupted() {}
+            let _ = cvt_r(|| unsafe { libc::waitpid(child, &mut status, 0) });
         }
     }
-}
-
-fn interrupted() -> bool {
-    std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
 }
 
 /// The highest descriptor number to close when `close_range` is missing (Linux < 5.9).
@@ -93,10 +89,9 @@ unsafe fn reap(path: &CStr, dev: u64, ino: u64, max_fd: libc::c_int) -> ! {
         if libc::fstat(fd, &mut st) != 0 || st.st_dev != dev || st.st_ino != ino {
             libc::_exit(0); // the name already names another object
         }
-        while libc::flock(fd, libc::LOCK_EX) != 0 {
-            if *libc::__errno_location() != libc::EINTR {
-                libc::_exit(1);
-            }
+        // (cvt_r reads errno into an `io::Error` without allocating: async-signal-safe.)
+        if cvt_r(|| libc::flock(fd, libc::LOCK_EX)).is_err() {
+            libc::_exit(1);
         }
         let mut now: libc::stat = std::mem::zeroed();
         if libc::lstat(path.as_ptr(), &mut now) == 0 && now.st_dev == dev && now.st_ino == ino {

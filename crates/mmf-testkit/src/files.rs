@@ -1,7 +1,5 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
-
-pub mod roles;
+//! Temporary files with a known pattern, reading files without a mapping, and the dirty
+//! pages of a mapping.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -17,6 +15,7 @@ pub fn file_with(len: usize, byte: impl Fn(usize) -> u8) -> (tempfile::TempDir, 
     (dir, path, file)
 }
 
+/// Opens `path` for reading and writing.
 pub fn open_rw(path: &Path) -> File {
     OpenOptions::new().read(true).write(true).open(path).expect("open read-write")
 }

@@ -9,25 +9,16 @@ use std::os::windows::io::AsRawHandle;
 use std::sync::Arc;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, DUPLICATE_SAME_ACCESS, DuplicateHandle, ERROR_ALREADY_EXISTS,
-    ERROR_FILE_NOT_FOUND, GENERIC_ALL, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
-};
-use windows_sys::Win32::Security::{
-    ACCESS_ALLOWED_ACE, ACL, ACL_REVISION, AddAccessAllowedAce, GetLengthSid, GetTokenInformation,
-    InitializeAcl, InitializeSecurityDescriptor, SECURITY_ATTRIBUTES, SECURITY_DESCRIPTOR,
-    SetSecurityDescriptorDacl, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::System::Memory::{
-    CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, OpenFileMappingW, PAGE_READONLY,
-    PAGE_READWRITE, PAGE_WRITECOPY, SECTION_QUERY,
+    CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, OpenFileMappingW, SECTION_QUERY,
 };
-use windows_sys::Win32::System::SystemServices::SECURITY_DESCRIPTOR_REVISION;
-use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
-use super::{Section, cvt, split};
-use crate::Access;
+use super::{CreationMode, NamedInfo, NamedSpec, Opened, check_size};
 use crate::error::{Error, Result};
-use crate::named::{CreationMode, NamedInfo, NamedSpec, Opened};
+use crate::sys::map::{Access, Section, protection};
+use crate::sys::pal::{OwnerOnly, split, wide};
 
 /// A duplicate of the section handle, kept by the mapping and by every view. Windows
 /// removes a name when the last *handle* closes, even while views remain; holding a handle
@@ -38,89 +29,17 @@ pub(crate) struct Hold {
     _handle: Section,
 }
 
-// SAFETY: a section handle may be used and closed from any thread.
-unsafe impl Send for Hold {}
-// SAFETY: the handle is only closed, on drop.
-unsafe impl Sync for Hold {}
-
 impl Hold {
+    /// A non-inheritable duplicate of the section's handle (`DuplicateHandle`).
     fn of(section: &Section) -> Result<Hold> {
-        let mut dup: HANDLE = std::ptr::null_mut();
-        // SAFETY: duplicates our own open handle within this process, not inheritable.
-        cvt(unsafe {
-            DuplicateHandle(
-                GetCurrentProcess(),
-                section.handle,
-                GetCurrentProcess(),
-                &mut dup,
-                0,
-                0,
-                DUPLICATE_SAME_ACCESS,
-            )
-        })
-        .map_err(Error::os("DuplicateHandle"))?;
-        Ok(Hold { _handle: Section { handle: dup } })
+        Ok(Hold { _handle: section.try_clone()? })
     }
 }
 
+/// `Local\NAME` or `Global\NAME`, as UTF-16.
 fn wide_name(spec: &NamedSpec<'_>) -> Vec<u16> {
     let namespace = if spec.global { "Global" } else { "Local" };
-    format!("{namespace}\\{}", spec.name).encode_utf16().chain([0]).collect()
-}
-
-/// An owner-only security descriptor: a DACL with one ACE granting the current user all
-/// access (never a NULL DACL, which would grant everyone everything).
-struct OwnerOnly {
-    sd: Box<SECURITY_DESCRIPTOR>,
-    _acl: Vec<u64>,
-    _user: Vec<u64>,
-}
-
-impl OwnerOnly {
-    fn new() -> io::Result<OwnerOnly> {
-        let mut token: HANDLE = std::ptr::null_mut();
-        // SAFETY: the current-process pseudo-handle and an out-pointer to a local.
-        cvt(unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) })?;
-        let mut len = 0u32;
-        // SAFETY: asks for the size only (the call fails with ERROR_INSUFFICIENT_BUFFER).
-        unsafe { GetTokenInformation(token, TokenUser, std::ptr::null_mut(), 0, &mut len) };
-        let mut user = vec![0u64; (len as usize).div_ceil(8)];
-        // SAFETY: `user` has at least `len` bytes, 8-aligned for TOKEN_USER.
-        let got = cvt(unsafe {
-            GetTokenInformation(token, TokenUser, user.as_mut_ptr().cast(), len, &mut len)
-        });
-        // SAFETY: the token handle is ours and closed once.
-        unsafe { CloseHandle(token) };
-        got?;
-        // SAFETY: GetTokenInformation(TokenUser) filled `user` with a TOKEN_USER whose SID
-        // points into the same buffer, which lives as long as `self`.
-        let sid = unsafe { (*user.as_ptr().cast::<TOKEN_USER>()).User.Sid };
-        // SAFETY: `sid` is a valid SID (above).
-        let sid_len = unsafe { GetLengthSid(sid) } as usize;
-        let acl_len = size_of::<ACL>() + size_of::<ACCESS_ALLOWED_ACE>() + sid_len;
-        let mut acl = vec![0u64; acl_len.div_ceil(8)];
-        let acl_ptr = acl.as_mut_ptr().cast::<ACL>();
-        // SAFETY: `acl` has `acl_len` writable bytes, 8-aligned.
-        cvt(unsafe { InitializeAcl(acl_ptr, acl_len as u32, ACL_REVISION) })?;
-        // SAFETY: the ACL was initialised with room for one ACE with this SID.
-        cvt(unsafe { AddAccessAllowedAce(acl_ptr, ACL_REVISION, GENERIC_ALL, sid) })?;
-        // SAFETY: SECURITY_DESCRIPTOR is plain data that the call initialises.
-        let mut sd: Box<SECURITY_DESCRIPTOR> = Box::new(unsafe { std::mem::zeroed() });
-        let sd_ptr = (&raw mut *sd).cast();
-        // SAFETY: `sd` is a writable SECURITY_DESCRIPTOR.
-        cvt(unsafe { InitializeSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION) })?;
-        // SAFETY: `acl` outlives the descriptor (both are owned by the returned value).
-        cvt(unsafe { SetSecurityDescriptorDacl(sd_ptr, 1, acl_ptr, 0) })?;
-        Ok(OwnerOnly { sd, _acl: acl, _user: user })
-    }
-
-    fn attributes(&mut self) -> SECURITY_ATTRIBUTES {
-        SECURITY_ATTRIBUTES {
-            nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
-            lpSecurityDescriptor: (&raw mut *self.sd).cast(),
-            bInheritHandle: 0,
-        }
-    }
+    wide(&format!("{namespace}\\{}", spec.name))
 }
 
 /// `SECTION_BASIC_INFORMATION`, which `windows-sys` does not carry.
@@ -151,7 +70,7 @@ fn section_size(section: &Section) -> Result<u64> {
     // size; the handle is open.
     let status = unsafe {
         NtQuerySection(
-            section.handle,
+            section.handle(),
             0,
             (&raw mut info).cast(),
             size_of::<SectionBasicInformation>() as u32,
@@ -165,31 +84,16 @@ fn section_size(section: &Section) -> Result<u64> {
     Ok(info.maximum_size as u64)
 }
 
-fn check_size(spec: &NamedSpec<'_>, size: u64) -> Result<()> {
-    let asked = spec.size.unwrap_or(1).max(1);
-    if size < asked {
-        return Err(Error::TooSmall { name: spec.name.into(), size, asked });
-    }
-    Ok(())
-}
-
 /// `CreateFileMappingW` with a name and an owner-only DACL.
 pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> Result<Opened> {
     let size = spec.size.ok_or(Error::ZeroSize)?;
-    if spec.creation == CreationMode::OpenExisting {
-        return open(spec);
-    }
     if spec.keep {
         return Err(Error::Unsupported {
             what: "keeping a named mapping without a holder: Windows removes a name with its \
-                   last handle; keep a process holding it (`mmf shm create --hold`)",
+                   last handle, so keep a process that holds the mapping open",
         });
     }
-    let protect = match spec.access {
-        Access::ReadOnly => PAGE_READONLY,
-        Access::ReadWrite => PAGE_READWRITE,
-        Access::CopyOnWrite => PAGE_WRITECOPY,
-    };
+    let protect = protection(spec.access);
     let mut security = OwnerOnly::new().map_err(Error::os("building an owner-only DACL"))?;
     let attributes = security.attributes();
     let source = file.map_or(INVALID_HANDLE_VALUE, |(f, _)| f.as_raw_handle() as HANDLE);
@@ -207,7 +111,8 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
             source: io::Error::from_raw_os_error(last as i32),
         });
     }
-    let section = Section { handle };
+    // SAFETY: a new section handle that nothing else owns.
+    let section = unsafe { Section::from_raw(handle) };
     if last == ERROR_ALREADY_EXISTS {
         if spec.creation == CreationMode::CreateNew {
             return Err(Error::AlreadyExists { name: spec.name.into() });
@@ -240,19 +145,22 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
         }
         return Err(Error::Os { op: "OpenFileMappingW", source: err });
     }
-    let section = Section { handle };
+    // SAFETY: a new section handle that nothing else owns.
+    let section = unsafe { Section::from_raw(handle) };
     let size = section_size(&section)?;
     check_size(spec, size)?;
     let hold = Hold::of(&section)?;
     Ok(Opened { section, size, file: None, hold, created: false })
 }
 
-pub(crate) fn list() -> Result<Vec<NamedInfo>> {
+/// Win32 cannot enumerate named sections.
+pub(crate) fn list(_accept: impl Fn(&str) -> bool) -> Result<Vec<NamedInfo>> {
     Err(Error::Unsupported {
         what: "listing named mappings: Win32 has no call that enumerates named section objects",
     })
 }
 
+/// A name lives exactly as long as its handles and views.
 pub(crate) fn remove(_name: &str) -> Result<()> {
     Err(Error::Unsupported {
         what: "removing a name: on Windows a name lives exactly as long as its handles and views",
@@ -263,9 +171,12 @@ pub(crate) fn remove(_name: &str) -> Result<()> {
 mod tests {
     use windows_sys::Win32::Foundation::{GetHandleInformation, HANDLE_FLAG_INHERIT, LocalFree};
     use windows_sys::Win32::Security::Authorization::{GetSecurityInfo, SE_KERNEL_OBJECT};
-    use windows_sys::Win32::Security::{DACL_SECURITY_INFORMATION, EqualSid, GetAce, PSID};
+    use windows_sys::Win32::Security::{
+        ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, EqualSid, GetAce, PSID,
+    };
 
     use super::*;
+    use crate::sys::pal::cvt;
 
     /// The DACL Windows reports for a new named object: exactly one ACE, allowing the
     /// current user; and the handles are not inheritable.
@@ -288,7 +199,7 @@ mod tests {
         // SAFETY: an open section handle and out-pointers; the descriptor is freed below.
         let rc = unsafe {
             GetSecurityInfo(
-                opened.section.handle,
+                opened.section.handle(),
                 SE_KERNEL_OBJECT,
                 DACL_SECURITY_INFORMATION,
                 std::ptr::null_mut(),
@@ -310,13 +221,12 @@ mod tests {
         let (kind, sid) = unsafe { ((*ace).Header.AceType, (&raw const (*ace).SidStart) as PSID) };
         assert_eq!(kind, 0, "ACCESS_ALLOWED_ACE_TYPE");
         let me = OwnerOnly::new().unwrap();
-        // SAFETY: `_user` holds the TOKEN_USER that OwnerOnly::new read.
-        let my_sid = unsafe { (*me._user.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+        let my_sid = me.user_sid();
         // SAFETY: two valid SIDs.
         assert_ne!(unsafe { EqualSid(sid, my_sid) }, 0, "the ACE is for the current user");
         // SAFETY: the descriptor GetSecurityInfo allocated, freed once.
         unsafe { LocalFree(descriptor) };
-        for handle in [opened.section.handle, opened.hold._handle.handle] {
+        for handle in [opened.section.handle(), opened.hold._handle.handle()] {
             let mut flags = 0u32;
             // SAFETY: an open handle and an out-pointer.
             cvt(unsafe { GetHandleInformation(handle, &mut flags) }).unwrap();

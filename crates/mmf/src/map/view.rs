@@ -5,27 +5,12 @@ use std::ops::{Deref, RangeBounds};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::{Mapping, copy, span};
 use crate::error::{Error, Result};
 use crate::named::Named;
-use crate::{Advice, Advised, Mapping, Residency, copy, span, sys};
-
-/// The kind of a view, as `FILE_MAP_READ` / `FILE_MAP_WRITE` / `FILE_MAP_COPY`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ViewKind {
-    Read,
-    Write,
-    CopyOnWrite,
-}
-
-impl ViewKind {
-    fn name(self) -> &'static str {
-        match self {
-            ViewKind::Read => "read-only",
-            ViewKind::Write => "read-write",
-            ViewKind::CopyOnWrite => "copy-on-write",
-        }
-    }
-}
+use crate::sys;
+use crate::sys::fault::Guarded;
+use crate::sys::map::{FlushRange, Region, ViewKind};
 
 /// How to map a view: range, requested address, populate; then `map`, `map_mut` or
 /// `map_copy` (the arguments of `MapViewOfFileEx`).
@@ -149,7 +134,7 @@ impl ViewOptions {
         if !mapping.access().allows(kind) {
             return Err(Error::AccessDenied { view: kind.name(), mapping: mapping.access() });
         }
-        let granularity = sys::allocation_granularity();
+        let granularity = sys::map::allocation_granularity();
         let place = span::place(self.offset, self.len, mapping.size(), granularity)?;
         let base_address = match self.address {
             None => None,
@@ -162,11 +147,12 @@ impl ViewOptions {
                 });
             }
         };
-        let base = mapping.section().map(kind, place.map_offset, place.map_len, base_address)?;
+        let region = mapping.section().map(kind, place.map_offset, place.map_len, base_address)?;
+        // SAFETY: delta < map_len, so the data pointer stays inside the new mapping.
+        let data = unsafe { region.base().add(place.delta) };
         let view = View {
-            region: Region { base, len: place.map_len },
-            // SAFETY: delta < map_len, so the data pointer stays inside the new mapping.
-            data: unsafe { base.add(place.delta) },
+            region,
+            data,
             len: place.len,
             offset: self.offset,
             kind,
@@ -175,37 +161,9 @@ impl ViewOptions {
             broken: AtomicBool::new(false),
         };
         if self.populate {
-            sys::populate(view.data, view.len, kind != ViewKind::Read)?;
+            sys::map::populate(view.data, view.len, kind != ViewKind::Read)?;
         }
         Ok(view)
-    }
-}
-
-/// The OS mapping behind a view; unmapped on drop.
-#[derive(Debug)]
-struct Region {
-    base: *mut u8,
-    len: usize,
-}
-
-impl Region {
-    fn unmap(mut self) -> Result<()> {
-        let len = std::mem::take(&mut self.len);
-        // SAFETY: `base..base+len` is the mapping this region created; the view that owned
-        // it has been consumed, so no reference into it outlives this call. `len` is now 0,
-        // so the drop that follows does nothing.
-        unsafe { sys::unmap(self.base, len) }.map_err(Error::os("munmap/UnmapViewOfFile"))
-    }
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        if self.len != 0 {
-            // SAFETY: as in `unmap`: the owning view is being dropped. An error here would
-            // mean the range was not a mapping at all; there is nothing to do about it in a
-            // destructor, and `unmap()` reports it for callers who care.
-            let _ = unsafe { sys::unmap(self.base, self.len) };
-        }
     }
 }
 
@@ -233,7 +191,7 @@ pub struct View {
     data: *mut u8,
     len: usize,
     offset: u64,
-    kind: ViewKind,
+    pub(super) kind: ViewKind,
     file: Option<Arc<File>>,
     /// Keeps a named object alive while the view exists, as on Windows.
     _named: Option<Arc<Named>>,
@@ -277,40 +235,75 @@ impl View {
         self.data
     }
 
-    /// Copies `buf.len()` bytes starting `offset` bytes into the view.
-    ///
-    /// Guarded: if a peer truncated the file or object so that part of the range no longer
-    /// exists, this returns [`Error::Truncated`] instead of the process dying of SIGBUS (on
-    /// Linux; Windows refuses to truncate mapped files and sections). The view is then
-    /// broken: every later copy through it returns [`Error::Truncated`] too; map a new view
-    /// within the object's current size.
+    /// The address of the view's byte `offset`, once `offset..offset+len` is checked to lie
+    /// inside the view: the one place where a view computes a pointer into itself.
     ///
     /// # Errors
-    /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
-    /// [`Error::Truncated`] as above.
+    /// [`Error::OutOfRange`] or [`Error::Overflow`].
     #[inline]
-    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        span::check_sub(offset, buf.len(), self.len)?;
-        // SAFETY: the range was checked to lie inside this live view.
-        let src = unsafe { self.data.add(offset) };
-        let len = buf.len();
-        // SAFETY: `src..src+len` is mapped and readable for the whole copy; if a peer
-        // truncated the object, the guard turns the fault into `faulted`.
-        self.guard(offset, len, || unsafe { copy::read_volatile(src, buf) })
+    pub(crate) fn at(&self, offset: usize, len: usize) -> Result<*mut u8> {
+        span::check_sub(offset, len, self.len)?;
+        // SAFETY: offset <= offset + len <= self.len, so the pointer stays inside (or one
+        // past the end of) this live view.
+        Ok(unsafe { self.data.add(offset) })
     }
 
-    /// Runs a copy of `len` bytes at `offset` under the fault guard.
+    /// [`Error::Truncated`] for the range if a guarded copy found this view truncated.
     #[inline]
-    fn guard(&self, offset: usize, len: usize, copy: impl FnOnce()) -> Result<()> {
+    pub(crate) fn ensure_intact(&self, offset: usize, len: usize) -> Result<()> {
         if self.broken.load(Ordering::Relaxed) {
             return Err(Error::Truncated { offset, len });
         }
-        // SAFETY: callers pass ranges checked to lie inside this view.
-        let start = unsafe { self.data.add(offset) };
-        let range = sys::Guarded { start, len, broken: &self.broken };
+        Ok(())
+    }
+
+    /// The range `start..start+len` of this view, for the fault guard.
+    fn guarded(&self, start: *const u8, len: usize) -> Guarded<'_> {
+        Guarded { start, len, broken: &self.broken }
+    }
+
+    /// Copies `buf.len()` bytes starting `offset` bytes into the view.
+    ///
+    /// A racing writer (another view, process or writer of the file) may leave a mix of
+    /// old and new bytes in `buf`, as `pread` racing `pwrite` does; nothing worse.
+    ///
+    /// ```
+    /// let mapping = mmf::Mapping::anonymous(4096)?;
+    /// mapping.view_mut(..)?.write_at(10, b"abc")?;
+    /// let mut buf = [0; 3];
+    /// mapping.view(..)?.read_at(10, &mut buf)?;
+    /// assert_eq!(&buf, b"abc");
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
+    /// [`Error::Truncated`] if the file or object was truncated under it (the view is then
+    /// broken: every later copy through it fails too; map a new view within the object's
+    /// current size).
+    ///
+    /// # Platform-specific behaviour
+    ///
+    /// Linux catches the `SIGBUS` of a truncated object and returns the error instead of
+    /// dying. Windows refuses to truncate mapped files and sections, so it does not arise.
+    #[inline]
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        let src = self.at(offset, buf.len())?;
+        let len = buf.len();
+        // SAFETY: `src..src+len` is mapped and readable for the whole copy; if a peer
+        // truncated the object, the guard turns the fault into an error.
+        self.guard(offset, src, len, || unsafe { copy::copy_out(src, buf) })
+    }
+
+    /// Runs a copy of the `len` bytes at `start` (the view's byte `offset`, from
+    /// [`at`](Self::at)) under the fault guard.
+    #[inline]
+    fn guard(&self, offset: usize, start: *mut u8, len: usize, copy: impl FnOnce()) -> Result<()> {
+        self.ensure_intact(offset, len)?;
+        let range = self.guarded(start, len);
         // A fault on this thread, or on another that broke the view meanwhile (its zero
         // pages may have fed this copy).
-        if sys::guarded(range, None, copy) != 0 || self.broken.load(Ordering::SeqCst) {
+        if sys::fault::guarded(range, None, copy) || self.is_broken() {
             return Err(Error::Truncated { offset, len });
         }
         Ok(())
@@ -329,143 +322,37 @@ impl View {
         unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
 
-    /// Writes the view's changes to the storage device and waits (`FlushViewOfFile`,
-    /// then `FlushFileBuffers` on Windows; `msync(MS_SYNC)` on Linux, which also makes the
-    /// file's size durable). Nothing to do for copy-on-write and anonymous views.
-    ///
-    /// # Errors
-    /// The OS's refusal (an I/O error of the device, for example).
-    #[doc(alias = "FlushViewOfFile")]
-    #[doc(alias = "msync")]
-    pub fn flush(&self) -> Result<()> {
-        self.flush_range(0, self.len)
-    }
-
-    /// [`flush`](Self::flush) for `len` bytes starting `offset` bytes into the view (any
-    /// range; widened to whole pages internally).
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
-    #[doc(alias = "FlushViewOfFile")]
-    pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
-        span::check_sub(offset, len, self.len)?;
-        if len == 0 || !self.writes_back() {
-            return Ok(());
-        }
-        // SAFETY: offset <= len of this live view.
-        sys::flush(unsafe { self.data.add(offset) }, len, self.file.as_deref())
-    }
-
-    /// Whether flushing this view has anything to write: copy-on-write pages never reach
-    /// the file, and anonymous memory has no file.
-    fn writes_back(&self) -> bool {
-        self.kind != ViewKind::CopyOnWrite && self.file.is_some()
-    }
-
-    /// Starts writing the view's changes back without waiting (`sync_file_range` on Linux,
-    /// where `msync(MS_ASYNC)` does nothing; `FlushViewOfFile` alone on Windows).
-    ///
-    /// # Errors
-    /// The OS's refusal.
-    #[doc(alias = "FlushViewOfFile")]
-    pub fn flush_async(&self) -> Result<()> {
-        self.flush_async_range(0, self.len)
-    }
-
-    /// [`flush_async`](Self::flush_async) for a byte range of the view.
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
-    pub fn flush_async_range(&self, offset: usize, len: usize) -> Result<()> {
-        span::check_sub(offset, len, self.len)?;
-        if len == 0 || !self.writes_back() {
-            return Ok(());
-        }
-        // SAFETY: offset <= len of this live view.
-        let addr = unsafe { self.data.add(offset) };
-        let file_offset = self.offset + offset as u64;
-        sys::flush_async(addr, len, self.file.as_deref(), file_offset)
-    }
-
-    /// Tells the OS how the view will be used (`madvise` on Linux). Advice the platform
-    /// has no equivalent for returns [`Advised::NotSupported`] instead of pretending.
-    ///
-    /// # Errors
-    /// The OS's refusal.
-    #[doc(alias = "madvise")]
-    pub fn advise(&self, advice: Advice) -> Result<Advised> {
-        sys::advise(self.data, self.len, advice)
-    }
-
-    /// Starts reading `len` bytes from `offset` into memory in the background
-    /// (`MADV_WILLNEED` on Linux, `PrefetchVirtualMemory` on Windows).
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
-    #[doc(alias = "PrefetchVirtualMemory")]
-    pub fn prefetch(&self, offset: usize, len: usize) -> Result<Advised> {
-        span::check_sub(offset, len, self.len)?;
-        // SAFETY: offset <= len of this live view.
-        sys::advise(unsafe { self.data.add(offset) }, len, Advice::WillNeed)
-    }
-
-    /// Faults `len` bytes from `offset` in now and waits for them (`MADV_POPULATE_READ` /
-    /// `_WRITE` on Linux; prefetch and touch on Windows): what
-    /// [`ViewOptions::populate`] does at map time, for any part of the view.
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
-    pub fn populate(&self, offset: usize, len: usize) -> Result<()> {
-        span::check_sub(offset, len, self.len)?;
-        if len == 0 {
-            return Ok(());
-        }
-        // SAFETY: offset <= len of this live view.
-        sys::populate(unsafe { self.data.add(offset) }, len, self.kind != ViewKind::Read)
-    }
-
-    /// Faults the view in and keeps it in RAM (`mlock` / `VirtualLock`) until
-    /// [`unlock`](Self::unlock) or unmap.
-    ///
-    /// # Errors
-    /// The OS's refusal; on Linux the message says to raise `RLIMIT_MEMLOCK` when that is
-    /// what stopped it.
-    #[doc(alias = "mlock")]
-    #[doc(alias = "VirtualLock")]
-    pub fn lock(&self) -> Result<()> {
-        sys::lock(self.data, self.len)
-    }
-
-    /// Lets the OS page the view out again (`munlock` / `VirtualUnlock`).
-    ///
-    /// # Errors
-    /// The OS's refusal.
-    #[doc(alias = "munlock")]
-    #[doc(alias = "VirtualUnlock")]
-    pub fn unlock(&self) -> Result<()> {
-        sys::unlock(self.data, self.len)
-    }
-
-    /// Which pages of the view are in memory now (`mincore` on Linux: page-cache residency
-    /// for file views, whether or not this process touched them; `QueryWorkingSetEx` on
-    /// Windows).
-    ///
-    /// # Errors
-    /// The OS's refusal.
-    #[doc(alias = "mincore")]
-    #[doc(alias = "QueryWorkingSetEx")]
-    pub fn residency(&self) -> Result<Residency> {
-        let page = crate::page_size();
-        let first_page = self.data as usize / page;
-        let pages = sys::residency(self.data, self.len)?;
-        Ok(Residency::new(page, self.data as usize - first_page * page, pages))
+    /// The flush request for `offset..offset+len` of this view, or `None` when flushing it
+    /// has nothing to write: copy-on-write pages never reach the file, and anonymous memory
+    /// has no file.
+    pub(super) fn flush_request(
+        &self,
+        offset: usize,
+        len: usize,
+    ) -> Result<Option<FlushRange<'_>>> {
+        let addr = self.at(offset, len)?;
+        let file = match &self.file {
+            Some(file) if len != 0 && self.kind != ViewKind::CopyOnWrite => file,
+            _ => return Ok(None),
+        };
+        Ok(Some(FlushRange { addr, len, file, file_offset: self.offset + offset as u64 }))
     }
 
     /// Unmaps the view now (`UnmapViewOfFile` / `munmap`) and reports the OS's answer,
     /// which dropping the view ignores.
     ///
+    /// ```
+    /// let view = mmf::Mapping::anonymous(4096)?.view(..)?;
+    /// view.unmap()?;
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// The OS's refusal.
+    ///
+    /// # References
+    /// [`munmap(2)`](https://man7.org/linux/man-pages/man2/munmap.2.html),
+    /// [`UnmapViewOfFile`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-unmapviewoffile)
     #[doc(alias = "UnmapViewOfFile")]
     #[doc(alias = "munmap")]
     pub fn unmap(self) -> Result<()> {
@@ -501,21 +388,24 @@ impl Deref for ViewMut {
 impl ViewMut {
     /// Copies `data` into the view starting `offset` bytes in.
     ///
-    /// Guarded like [`View::read_at`]: writes past a peer's truncation are lost and
-    /// reported as [`Error::Truncated`].
+    /// ```
+    /// let mapping = mmf::Mapping::anonymous(4096)?;
+    /// let mut view = mapping.view_mut(..)?;
+    /// view.write_at(4093, b"end")?;
+    /// assert!(view.write_at(4094, b"end").is_err()); // past the end
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
-    /// [`Error::Truncated`] as above.
+    /// [`Error::Truncated`] as for [`View::read_at`]: writes past a peer's truncation are
+    /// lost and reported.
     #[inline]
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
-        span::check_sub(offset, data.len(), self.view.len)?;
-        // SAFETY: the range was checked to lie inside this live view.
-        let dst = unsafe { self.view.data.add(offset) };
-        let len = data.len();
+        let dst = self.view.at(offset, data.len())?;
         // SAFETY: `dst..dst+len` is mapped and writable, and `&mut self` means no slice
         // from `as_mut_slice` is alive; a fault from a truncating peer is caught.
-        self.view.guard(offset, len, || unsafe { copy::write_volatile(dst, data) })
+        self.view.guard(offset, dst, data.len(), || unsafe { copy::copy_in(dst, data) })
     }
 
     /// Copies `len` bytes from `src` (at `src_offset`) into this view (at `offset`) in one
@@ -549,23 +439,21 @@ impl ViewMut {
         src_offset: usize,
         len: usize,
     ) -> Result<()> {
-        span::check_sub(offset, len, self.view.len)?;
-        span::check_sub(src_offset, len, src.len)?;
-        if self.view.broken.load(Ordering::Relaxed) || src.broken.load(Ordering::Relaxed) {
-            return Err(Error::Truncated { offset, len });
-        }
-        // SAFETY: both offsets were checked to lie inside their live views.
-        let (from, to) = unsafe { (src.data.add(src_offset), self.view.data.add(offset)) };
-        let first = sys::Guarded { start: to, len, broken: &self.view.broken };
-        let second = sys::Guarded { start: from, len, broken: &src.broken };
+        let to = self.view.at(offset, len)?;
+        let from = src.at(src_offset, len)?;
+        self.view.ensure_intact(offset, len)?;
+        src.ensure_intact(offset, len)?;
         let copy = || {
             // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy,
             // and `&mut self` means no slice from `as_mut_slice` is alive; faults are caught.
-            unsafe { copy::copy_volatile(from, to, len) }
+            unsafe { copy::copy_across(from, to, len) }
         };
-        let faulted = sys::guarded(first, Some(second), copy);
-        let broken = self.view.broken.load(Ordering::SeqCst) || src.broken.load(Ordering::SeqCst);
-        if faulted != 0 || broken { Err(Error::Truncated { offset, len }) } else { Ok(()) }
+        let ranges = (self.view.guarded(to, len), Some(src.guarded(from, len)));
+        let faulted = sys::fault::guarded(ranges.0, ranges.1, copy);
+        if faulted || self.view.is_broken() || src.is_broken() {
+            return Err(Error::Truncated { offset, len });
+        }
+        Ok(())
     }
 
     /// Address of the view's first byte, for writing.

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
+/// The environment variable that names a child's role: `ROLE:ARG`.
 pub const ROLE: &str = "MMF_ROLE";
 
 /// The role this process plays, if it is a child: `(role, argument)`.
@@ -15,16 +16,20 @@ pub fn role() -> Option<(String, String)> {
 
 /// A child process playing `role` in the test `test`, talking over its stdin/stdout.
 pub struct Peer {
+    /// The child process.
     pub child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
 }
 
 impl Peer {
+    /// Runs the test `test` of this binary as a child with `MMF_ROLE=role:arg`.
     pub fn spawn(test: &str, role: &str, arg: &str) -> Peer {
         Self::spawn_with(test, role, arg, |_| {})
     }
 
+    /// [`spawn`](Self::spawn), with `setup` changing the command first (environment,
+    /// user, ...).
     pub fn spawn_with(test: &str, role: &str, arg: &str, setup: impl FnOnce(&mut Command)) -> Peer {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command
@@ -54,17 +59,20 @@ impl Peer {
         }
     }
 
+    /// Sends a line to the peer, which reads it with [`hear`].
     pub fn say(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().unwrap();
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
     }
 
+    /// SIGKILL / `TerminateProcess`, and reaps the child.
     pub fn kill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL / TerminateProcess
         self.child.wait().unwrap();
     }
 
+    /// Closes the peer's stdin and waits for it to exit successfully.
     pub fn wait_success(mut self) {
         drop(self.stdin.take());
         let status = self.child.wait().unwrap();
@@ -87,21 +95,4 @@ pub fn hear() -> Option<String> {
     let mut line = String::new();
     let n = std::io::stdin().read_line(&mut line).unwrap();
     (n > 0).then(|| line.trim_end().to_owned())
-}
-
-/// A name no other test or run uses.
-pub fn unique_name(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("mmf-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Creates a new read-write pagefile-backed named mapping (`CreationMode::CreateNew`).
-pub fn create_named(name: &str, size: u64) -> mmf::Result<mmf::Mapping> {
-    mmf::MappingOptions::new()
-        .access(mmf::Access::ReadWrite)
-        .size(size)
-        .name(name)
-        .creation(mmf::CreationMode::CreateNew)
-        .map_anonymous()
 }

@@ -10,7 +10,7 @@
 //!   holder died instead. An opener re-checks the link count after its lock is granted, so
 //!   it never uses an object that was unlinked while it waited.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -18,59 +18,17 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Section, cvt};
-use crate::Access;
+use super::{Backing, CreationMode, NamedInfo, NamedSpec, Opened, check_size};
 use crate::error::{Error, Result};
-use crate::named::{Backing, CreationMode, NamedInfo, NamedSpec, Opened};
+use crate::sys::map::{Access, Section};
+use crate::sys::pal::{cvt, flock, fstat};
+
+mod mark;
+mod reaper;
+
+use mark::{FileMark, Mark};
 
 const SHM_DIR: &str = "/dev/shm";
-const MARK: &CStr = c"user.mmf";
-
-/// mmf's mark on an object: `mmf1 LIFETIME pagefile` or `mmf1 LIFETIME file DEV INO SIZE\nPATH`,
-/// where LIFETIME is `scoped` (gone with its last holder) or `kept` (until removed).
-#[derive(Debug)]
-struct Mark {
-    kept: bool,
-    /// For a file's mapping: (dev, ino, size, path).
-    file: Option<(u64, u64, u64, PathBuf)>,
-}
-
-impl Mark {
-    fn parse(text: &str) -> Option<Mark> {
-        let (head, path) = match text.split_once('\n') {
-            Some((head, path)) => (head, Some(path)),
-            None => (text, None),
-        };
-        let mut words = head.split(' ');
-        if words.next()? != "mmf1" {
-            return None;
-        }
-        let kept = match words.next()? {
-            "kept" => true,
-            "scoped" => false,
-            _ => return None,
-        };
-        let file = match (words.next()?, path) {
-            ("pagefile", None) => None,
-            ("file", Some(path)) => {
-                let mut num = || words.next()?.parse::<u64>().ok();
-                Some((num()?, num()?, num()?, PathBuf::from(path)))
-            }
-            _ => return None,
-        };
-        Some(Mark { kept, file })
-    }
-
-    fn render(&self) -> String {
-        let lifetime = if self.kept { "kept" } else { "scoped" };
-        match &self.file {
-            None => format!("mmf1 {lifetime} pagefile"),
-            Some((dev, ino, size, path)) => {
-                format!("mmf1 {lifetime} file {dev} {ino} {size}\n{}", path.display())
-            }
-        }
-    }
-}
 
 /// A holder's share of a named object: the locked descriptor. Dropping the last one in
 /// the process lets the object go (and unlinks it if this was the last holder anywhere).
@@ -99,24 +57,6 @@ fn shm_path(name: &str) -> PathBuf {
     Path::new(SHM_DIR).join(name)
 }
 
-fn fstat(file: &File) -> io::Result<libc::stat> {
-    // SAFETY: `stat` is plain data that fstat fills.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor and a pointer to a stat buffer.
-    cvt(unsafe { libc::fstat(file.as_raw_fd(), &mut st) })?;
-    Ok(st)
-}
-
-fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
-    loop {
-        // SAFETY: flock only changes the lock state of our descriptor's open file.
-        match cvt(unsafe { libc::flock(file.as_raw_fd(), op) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other.map(drop),
-        }
-    }
-}
-
 /// Whether `name` still names the inode `st` describes.
 fn names_inode(name: &str, st: &libc::stat) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -139,24 +79,6 @@ fn unlink_if_unheld(file: &File, name: &str) -> io::Result<bool> {
     Ok(true)
 }
 
-fn read_mark(file: &File) -> Option<Mark> {
-    let mut buf = vec![0u8; 4096 + 64];
-    // SAFETY: the buffer is writable for its length.
-    let n = unsafe {
-        libc::fgetxattr(file.as_raw_fd(), MARK.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-    };
-    let n = usize::try_from(n).ok()?;
-    Mark::parse(std::str::from_utf8(&buf[..n]).ok()?)
-}
-
-fn write_mark(file: &File, mark: &str) -> io::Result<()> {
-    // SAFETY: the value pointer and length describe `mark`'s bytes.
-    cvt(unsafe {
-        libc::fsetxattr(file.as_raw_fd(), MARK.as_ptr(), mark.as_ptr().cast(), mark.len(), 0)
-    })
-    .map(drop)
-}
-
 fn open_flags(access: Access) -> libc::c_int {
     let rw = if access == Access::ReadWrite { libc::O_RDWR } else { libc::O_RDONLY };
     rw | libc::O_NOFOLLOW | libc::O_CLOEXEC
@@ -175,9 +97,6 @@ fn shm_open(name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<Fi
 /// `O_TMPFILE` in `/dev/shm`, and only then given its name with `linkat`, which fails if
 /// the name exists. So no opener ever sees a half-made object, and no lock changes type.
 pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> Result<Opened> {
-    if spec.creation == CreationMode::OpenExisting {
-        return open(spec);
-    }
     let size = spec.size.ok_or(Error::ZeroSize)?;
     let (object, section, data) = build(spec, size, file)?;
     for _ in 0..16 {
@@ -185,7 +104,7 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
             Ok(()) => {
                 if !spec.keep {
                     let st = fstat(&object).map_err(Error::os("fstat"))?;
-                    super::reaper::spawn(&shm_path(spec.name), st.st_dev, st.st_ino);
+                    reaper::spawn(&path_bytes(&shm_path(spec.name)), st.st_dev, st.st_ino);
                 }
                 let hold = Hold { lock: object, name: spec.name.into(), ours: !spec.keep };
                 return Ok(Opened { section, size, file: data, hold, created: true });
@@ -235,14 +154,15 @@ fn build(
             let st = fstat(data).map_err(Error::os("fstat"))?;
             let path = std::fs::read_link(format!("/proc/self/fd/{}", data.as_raw_fd()))
                 .map_err(Error::os("readlink(/proc/self/fd)"))?;
-            (section, Some(Arc::clone(data)), Some((st.st_dev, st.st_ino, size, path)))
+            let mark = FileMark { dev: st.st_dev, ino: st.st_ino, size, path };
+            (section, Some(Arc::clone(data)), Some(mark))
         }
     };
     let is_file = file_mark.is_some();
     // Without user xattrs (tmpfs before Linux 6.6) only the creator and its reaper know a
     // pagefile object is ours: openers then never unlink it, the reaper still does. A
     // file's mapping cannot be opened by name without its record, so that is an error.
-    if let Err(e) = write_mark(&object, &Mark { kept: spec.keep, file: file_mark }.render()) {
+    if let Err(e) = mark::write(&object, &Mark { kept: spec.keep, file: file_mark }) {
         if is_file {
             return Err(Error::Os {
                 op: "fsetxattr(user.mmf) for a named file mapping",
@@ -276,7 +196,7 @@ fn reclaim_if_dead(name: &str) -> bool {
     let Ok(object) = shm_open(name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0) else {
         return false;
     };
-    read_mark(&object).is_some_and(|m| !m.kept) && unlink_if_unheld(&object, name).unwrap_or(false)
+    mark::read(&object).is_some_and(|m| !m.kept) && unlink_if_unheld(&object, name).unwrap_or(false)
 }
 
 /// `OpenFileMapping`: open an existing object by name.
@@ -302,65 +222,57 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
     if st.st_nlink == 0 {
         return Err(Error::NotFound { name: name.into() });
     }
-    let mark = read_mark(&object);
+    let mark = mark::read(&object);
     let object = Arc::new(object);
-    let (section, size, file) = match mark.as_ref().and_then(|m| m.file.clone()) {
-        Some((dev, ino, size, path)) => {
-            let data = open_backing_file(name, &path, spec.access, dev, ino)?;
-            let section = Section::from_file(&data, spec.access, size, size)?;
-            (section, size, Some(data))
+    let (section, size, file) = match mark.as_ref().and_then(|m| m.file.as_ref()) {
+        Some(f) => {
+            let data = open_backing_file(name, f, spec.access)?;
+            let section = Section::from_file(&data, spec.access, f.size, f.size)?;
+            (section, f.size, Some(data))
         }
         None => (Section::shared(Arc::clone(&object)), st.st_size as u64, None),
     };
-    let asked = spec.size.unwrap_or(1).max(1);
-    if size < asked {
-        return Err(Error::TooSmall { name: name.into(), size, asked });
-    }
+    check_size(spec, size)?;
     let ours = mark.is_some_and(|m| !m.kept);
     let hold = Hold { lock: object, name: name.into(), ours };
     Ok(Opened { section, size, file, hold, created: false })
 }
 
-fn open_backing_file(
-    name: &str,
-    path: &Path,
-    access: Access,
-    dev: u64,
-    ino: u64,
-) -> Result<Arc<File>> {
+fn open_backing_file(name: &str, mark: &FileMark, access: Access) -> Result<Arc<File>> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(access == Access::ReadWrite)
-        .open(path)
+        .open(&mark.path)
         .map_err(|e| Error::Os { op: "open (the file behind the named mapping)", source: e })?;
     let st = fstat(&file).map_err(Error::os("fstat"))?;
-    if st.st_dev != dev || st.st_ino != ino {
+    if st.st_dev != mark.dev || st.st_ino != mark.ino {
         // The path now names another file: the one that was mapped is gone.
         return Err(Error::NotFound { name: name.into() });
     }
     Ok(Arc::new(file))
 }
 
-/// The live objects mmf created; dead ones are removed on the way.
-pub(crate) fn list() -> Result<Vec<NamedInfo>> {
+/// The live objects mmf created whose names `accept` admits; dead ones are removed on the
+/// way.
+pub(crate) fn list(accept: impl Fn(&str) -> bool) -> Result<Vec<NamedInfo>> {
     let mut found = Vec::new();
     let entries = std::fs::read_dir(SHM_DIR).map_err(Error::os("opendir(/dev/shm)"))?;
     for entry in entries.flatten() {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        if crate::named::validate_name(&name).is_err() {
+        if !accept(&name) {
             continue;
         }
         let Ok(object) = shm_open(&name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)
         else {
             continue;
         };
-        let Some(mark) = read_mark(&object) else { continue };
+        let Some(mark) = mark::read(&object) else { continue };
         if !mark.kept && unlink_if_unheld(&object, &name).unwrap_or(false) {
             continue; // every holder had died
         }
         let Ok(st) = fstat(&object) else { continue };
         let (size, backing) = match mark.file {
-            Some((_, _, size, path)) => (size, Backing::File(path)),
+            Some(f) => (f.size, Backing::File(f.path)),
             None => (st.st_size as u64, Backing::Pagefile),
         };
         found.push(NamedInfo { name, size, owner: Some(st.st_uid), backing, kept: mark.kept });
@@ -381,7 +293,7 @@ pub(crate) fn remove(name: &str) -> Result<()> {
     })
 }
 
-/// The path of `/dev/shm/NAME` as bytes, for the reaper.
-pub(crate) fn path_bytes(path: &Path) -> CString {
+/// A path as a C string.
+fn path_bytes(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("validated names have no NUL")
 }

@@ -1,58 +1,43 @@
-//! Linux: `mmap(2)` and friends through `libc`. The only file (with `windows.rs`) that
-//! makes system calls.
-//!
-//! A file-mapping object is the file descriptor itself (a `dup` of the caller's file, or a
-//! `memfd` for anonymous mappings); views are `mmap`s of it. Closing the descriptor leaves
-//! views mapped, which is exactly what `CloseHandle` on a mapping does on Windows.
+//! Linux: `mmap(2)` and friends. A file-mapping object is a file descriptor (a `dup` of
+//! the caller's file, a `memfd`, or a named `/dev/shm` object); views are `mmap`s of it.
+//! Closing the descriptor leaves views mapped, which is exactly what `CloseHandle` on a
+//! mapping does on Windows.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
-use std::sync::OnceLock;
 
+use super::{Access, Advice, Advised, FileAccess, FileInfo, FlushRange, Region, ViewKind};
 use crate::error::{Error, Result};
-use crate::{Access, Advice, Advised, ViewKind};
-
-mod fault;
-pub(crate) mod named;
-mod reaper;
-
-pub(crate) use fault::{Guarded, guarded};
-
-/// Held for reading while a named object's view is mapped and marked `MADV_DONTFORK`, and
-/// for writing while the reaper forks.
-pub(super) static FORK: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// `-1` → the last OS error; everything else passes through.
-pub(super) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 { Err(io::Error::last_os_error()) } else { Ok(ret) }
-}
-
-/// `sysconf(_SC_PAGESIZE)`, asked once.
-pub(crate) fn page_size() -> usize {
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    *PAGE.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions; it only reads a system constant.
-        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
-    })
-}
+use crate::sys::pal::{cvt, page_size};
 
 /// Linux places views at any page boundary: the granularity is the page size.
 pub(crate) fn allocation_granularity() -> usize {
     page_size()
 }
 
-/// Whether the open file allows reading and writing (`fcntl(F_GETFL)`).
-pub(crate) fn file_access(file: &File) -> io::Result<Option<(bool, bool)>> {
+/// `fstat` and `fcntl(F_GETFL)`.
+pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
+    let meta = file.metadata().map_err(Error::os("fstat"))?;
     // SAFETY: F_GETFL only reads the status flags of a descriptor we own for the call.
-    let flags = cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) })?;
-    Ok(Some(match flags & libc::O_ACCMODE {
+    let flags = cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) })
+        .map_err(Error::os("fcntl(F_GETFL)"))?;
+    let (read, write) = match flags & libc::O_ACCMODE {
         libc::O_RDONLY => (true, false),
         libc::O_WRONLY => (false, true),
         _ => (true, true),
-    }))
+    };
+    Ok(FileInfo {
+        len: meta.len(),
+        is_dir: meta.is_dir(),
+        access: Some(FileAccess { read, write }),
+    })
+}
+
+/// `fcntl(F_DUPFD_CLOEXEC)`.
+pub(crate) fn duplicate(file: &File) -> Result<File> {
+    file.try_clone().map_err(Error::os("fcntl(F_DUPFD_CLOEXEC)"))
 }
 
 /// A file-mapping object: the descriptor that views are mapped from.
@@ -65,10 +50,15 @@ pub(crate) struct Section {
 }
 
 impl Section {
-    /// `CreateFileMapping` on a file: grows the file to `size` when a read-write mapping
-    /// asks for more than it holds (the caller has checked everything else).
-    pub(crate) fn from_file(file: &Arc<File>, access: Access, size: u64, len: u64) -> Result<Self> {
-        if access == Access::ReadWrite && size > len {
+    /// `CreateFileMapping` on a file: `ftruncate` grows the file to `size` when a
+    /// read-write mapping asks for more than its `file_len` bytes.
+    pub(crate) fn from_file(
+        file: &Arc<File>,
+        access: Access,
+        size: u64,
+        file_len: u64,
+    ) -> Result<Self> {
+        if access == Access::ReadWrite && size > file_len {
             file.set_len(size).map_err(Error::os("ftruncate"))?;
         }
         Ok(Section { fd: Arc::clone(file), dontfork: false })
@@ -89,7 +79,7 @@ impl Section {
         Ok(Section { fd: Arc::new(file), dontfork: false })
     }
 
-    /// The mapping object of a named shared-memory object.
+    /// The mapping object of a named shared-memory object: its views are `MADV_DONTFORK`.
     pub(crate) fn shared(fd: Arc<File>) -> Self {
         Section { fd, dontfork: true }
     }
@@ -102,7 +92,7 @@ impl Section {
         offset: u64,
         len: usize,
         address: Option<usize>,
-    ) -> Result<*mut u8> {
+    ) -> Result<Region> {
         let (prot, mut flags) = match kind {
             ViewKind::Read => (libc::PROT_READ, libc::MAP_SHARED),
             ViewKind::Write => (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED),
@@ -114,7 +104,7 @@ impl Section {
         let hint = address.unwrap_or(0) as *mut libc::c_void;
         // A named object's view and its MADV_DONTFORK are made together, never across a
         // reaper's fork (which would copy the view and with it the object's lock).
-        let _no_fork = self.dontfork.then(|| FORK.read().unwrap_or_else(|e| e.into_inner()));
+        let _no_fork = self.dontfork.then(crate::sys::pal::no_fork_now);
         let off = libc::off_t::try_from(offset).map_err(|_| Error::TooLarge { size: offset })?;
         // SAFETY: with no address this creates a new mapping wherever the kernel chooses,
         // which never touches an existing one; with an address, MAP_FIXED_NOREPLACE makes
@@ -128,49 +118,43 @@ impl Section {
                 _ => Error::Os { op: "mmap", source: err },
             });
         }
-        if let Some(address) = address {
-            if ptr as usize != address {
-                // A kernel older than 4.17 treats the flag as a hint and may place the view
-                // elsewhere: undo it and refuse, as documented.
-                // SAFETY: `ptr..ptr+len` is the mapping just created, not yet shared.
-                let _ = unsafe { unmap(ptr.cast(), len) };
-                return Err(Error::AddressTaken { address, len });
-            }
+        // SAFETY: `ptr..ptr+len` is the mapping just created, owned by nothing else; from
+        // here on the region unmaps it if we refuse it below.
+        let region = unsafe { Region::new(ptr.cast(), len) };
+        if address.is_some_and(|address| ptr as usize != address) {
+            // A kernel older than 4.17 treats the flag as a hint and may place the view
+            // elsewhere: undo it (by dropping the region) and refuse, as documented.
+            return Err(Error::AddressTaken { address: address.unwrap_or(0), len });
         }
         if self.dontfork {
             // SAFETY: MADV_DONTFORK only changes what a future fork copies.
-            if let Err(e) = cvt(unsafe { libc::madvise(ptr, len, libc::MADV_DONTFORK) }) {
-                // SAFETY: the mapping just created, not yet shared.
-                let _ = unsafe { unmap(ptr.cast(), len) };
-                return Err(Error::Os { op: "madvise(MADV_DONTFORK)", source: e });
-            }
+            cvt(unsafe { libc::madvise(ptr, len, libc::MADV_DONTFORK) })
+                .map_err(Error::os("madvise(MADV_DONTFORK)"))?;
         }
-        Ok(ptr.cast())
+        Ok(region)
     }
 }
 
 /// `munmap`.
 ///
 /// # Safety
-/// `addr..addr+len` must be a mapping this crate created, and no reference into it may be
-/// used afterwards.
-pub(crate) unsafe fn unmap(addr: *mut u8, len: usize) -> io::Result<()> {
+/// `addr..addr+len` must be a mapping this module created, and nothing may use it
+/// afterwards.
+pub(super) unsafe fn unmap(addr: *mut u8, len: usize) -> Result<()> {
     // SAFETY: the caller guarantees the range is ours and unused from now on.
-    cvt(unsafe { libc::munmap(addr.cast(), len) }).map(drop)
+    cvt(unsafe { libc::munmap(addr.cast(), len) }).map(drop).map_err(Error::os("munmap"))
 }
 
-/// Rounds `addr..addr+len` out to whole pages, as the memory-management calls require.
+/// `addr..addr+len` rounded out to whole pages, as the memory-management calls take it.
 fn page_span(addr: *const u8, len: usize) -> (*mut libc::c_void, usize) {
-    let page = page_size();
-    let start = addr as usize & !(page - 1);
-    let end = (addr as usize + len).next_multiple_of(page);
+    let (start, end) = super::page_bounds(addr, len);
     (start as *mut libc::c_void, end - start)
 }
 
 /// `msync(MS_SYNC)`: writes the dirty pages of the range and waits. On Linux it ends in
 /// `vfs_fsync_range(datasync)`, so the data and the file size reach the device.
-pub(crate) fn flush(addr: *const u8, len: usize, _file: Option<&File>) -> Result<()> {
-    let (start, len) = page_span(addr, len);
+pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
+    let (start, len) = page_span(range.addr, range.len);
     // SAFETY: msync does not change memory contents; on an unmapped range it fails with
     // ENOMEM instead of touching anything.
     cvt(unsafe { libc::msync(start, len, libc::MS_SYNC) }).map(drop).map_err(Error::os("msync"))
@@ -178,16 +162,11 @@ pub(crate) fn flush(addr: *const u8, len: usize, _file: Option<&File>) -> Result
 
 /// Starts write-back of the file range without waiting: `sync_file_range(WRITE)`.
 /// (`msync(MS_ASYNC)` is a no-op on Linux since 2.6.19, so it would start nothing.)
-pub(crate) fn flush_async(
-    _addr: *const u8,
-    len: usize,
-    file: Option<&File>,
-    offset: u64,
-) -> Result<()> {
-    let Some(file) = file else { return Ok(()) };
-    let (off, n) = (offset as libc::off64_t, len as libc::off64_t);
+pub(crate) fn flush_async(range: FlushRange<'_>) -> Result<()> {
+    let (off, n) = (range.file_offset as libc::off64_t, range.len as libc::off64_t);
+    let fd = range.file.as_raw_fd();
     // SAFETY: sync_file_range only schedules write-back of the descriptor's page cache.
-    cvt(unsafe { libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE) })
+    cvt(unsafe { libc::sync_file_range(fd, off, n, libc::SYNC_FILE_RANGE_WRITE) })
         .map(drop)
         .map_err(Error::os("sync_file_range"))
 }
@@ -240,10 +219,9 @@ pub(crate) fn lock(addr: *const u8, len: usize) -> Result<()> {
     let (start, len) = page_span(addr, len);
     // SAFETY: mlock only pins pages; it does not change their contents.
     cvt(unsafe { libc::mlock(start, len) }).map(drop).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOMEM) | Some(libc::EPERM) | Some(libc::EAGAIN) => Error::Os {
-            op: "mlock (raise RLIMIT_MEMLOCK, e.g. `ulimit -l`, or lock less)",
-            source: e,
-        },
+        Some(libc::ENOMEM) | Some(libc::EPERM) | Some(libc::EAGAIN) => {
+            Error::LockLimit { len, source: e }
+        }
         _ => Error::Os { op: "mlock", source: e },
     })
 }
@@ -264,50 +242,4 @@ pub(crate) fn residency(addr: *const u8, len: usize) -> Result<Vec<bool>> {
     cvt(unsafe { libc::mincore(start, len, vec.as_mut_ptr().cast()) })
         .map_err(Error::os("mincore"))?;
     Ok(vec.into_iter().map(|b| b & 1 == 1).collect())
-}
-
-/// `fdatasync`, then `posix_fadvise(POSIX_FADV_DONTNEED)` over the whole file.
-pub(crate) fn evict(file: &File) -> Result<()> {
-    file.sync_data().map_err(Error::os("fdatasync"))?;
-    // SAFETY: advice about our own descriptor's page cache; no memory is touched.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    if rc != 0 {
-        return Err(Error::Os { op: "posix_fadvise", source: io::Error::from_raw_os_error(rc) });
-    }
-    Ok(())
-}
-
-/// Data ranges by `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)`.
-pub(crate) fn data_ranges(file: &File) -> Result<Vec<std::ops::Range<u64>>> {
-    let len = file.metadata().map_err(Error::os("fstat"))?.len();
-    // lseek moves the file offset: seek on an open file description of our own, so that
-    // the caller's offset stays where it was.
-    let own = File::open(format!("/proc/self/fd/{}", file.as_raw_fd()));
-    let file = own.as_ref().unwrap_or(file);
-    let seek = |offset: u64, whence| -> io::Result<Option<u64>> {
-        // SAFETY: lseek only moves the offset of a descriptor we are allowed to move.
-        let at = unsafe { libc::lseek(file.as_raw_fd(), offset as libc::off_t, whence) };
-        match at {
-            -1 if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => Ok(None),
-            -1 => Err(io::Error::last_os_error()),
-            at => Ok(Some(at as u64)),
-        }
-    };
-    let mut ranges = Vec::new();
-    let mut at = 0;
-    while at < len {
-        let start = match seek(at, libc::SEEK_DATA) {
-            Ok(Some(start)) => start,
-            Ok(None) => break, // only a hole up to the end
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                return Ok(std::iter::once(0..len).collect());
-            }
-            Err(e) => return Err(Error::Os { op: "lseek(SEEK_DATA)", source: e }),
-        };
-        let end =
-            seek(start, libc::SEEK_HOLE).map_err(Error::os("lseek(SEEK_HOLE)"))?.unwrap_or(len);
-        ranges.push(start..end.min(len));
-        at = end;
-    }
-    Ok(ranges)
 }

@@ -1,40 +1,4 @@
-//! Large-file tools: access advice and page residency.
-
-/// How a view will be used, for the OS's read-ahead and paging (`madvise` advice).
-///
-/// ```
-/// use mmf::{Advice, Mapping};
-///
-/// let view = Mapping::anonymous(1 << 20)?.view(..)?;
-/// view.advise(Advice::Sequential)?; // Linux: applied; Windows: reported as not supported
-/// # Ok::<(), mmf::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Advice {
-    /// No special treatment (undoes `Sequential` and `Random`).
-    Normal,
-    /// Pages will be read in order: read ahead aggressively, drop read pages early.
-    Sequential,
-    /// Pages will be read in no order: do not read ahead.
-    Random,
-    /// The pages will be needed soon: start reading them in the background.
-    WillNeed,
-    /// Back the view with transparent huge pages where the kernel has them.
-    HugePages,
-    /// Do not use transparent huge pages for the view.
-    NoHugePages,
-}
-
-/// Whether advice took effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum Advised {
-    /// The OS accepted the advice.
-    Applied,
-    /// This platform or kernel has no equivalent; nothing was done.
-    NotSupported,
-}
+//! Which pages of a view are in memory: [`Residency`].
 
 /// Which pages of a view are in memory, as [`View::residency`](crate::View::residency)
 /// found them.

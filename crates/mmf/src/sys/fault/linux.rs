@@ -17,6 +17,8 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering, compiler_fence};
 
+use super::Guarded;
+
 // The guarded copy on this thread: up to two ranges `[start, end)` (an empty range has
 // `end == 0`), and which of them faulted (bit 0 the first, bit 1 the second). Separate
 // cells, written as little as possible: a random 8-byte `read_at` is dominated by a cache
@@ -30,13 +32,6 @@ thread_local! {
     static FAULTED: Cell<u8> = const { Cell::new(0) };
 }
 
-/// A range a guarded copy touches, and the flag of the view it belongs to.
-pub(crate) struct Guarded<'a> {
-    pub start: *const u8,
-    pub len: usize,
-    pub broken: &'a AtomicBool,
-}
-
 /// The SIGBUS action that was in place before ours.
 static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 static PAGE: OnceLock<usize> = OnceLock::new();
@@ -45,7 +40,7 @@ static PAGE: OnceLock<usize> = OnceLock::new();
 fn install() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
-        PAGE.get_or_init(super::page_size);
+        PAGE.get_or_init(crate::sys::pal::page_size);
         // SAFETY: sigaction is plain data; zeroed is a valid "no flags, no handler" value.
         let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: only reads the current action into `previous`.
@@ -64,10 +59,14 @@ fn install() {
     });
 }
 
-/// Runs `copy`, which touches `first` (and `second`, if given). Returns which ranges had a
-/// SIGBUS caught: bit 0 the first, bit 1 the second. Copies do not nest.
+/// Runs `copy`, which touches `first` (and `second`, if given). Returns whether a SIGBUS
+/// was caught in either range. Copies do not nest.
 #[inline]
-pub(crate) fn guarded(first: Guarded<'_>, second: Option<Guarded<'_>>, copy: impl FnOnce()) -> u8 {
+pub(crate) fn guarded(
+    first: Guarded<'_>,
+    second: Option<Guarded<'_>>,
+    copy: impl FnOnce(),
+) -> bool {
     install();
     let span = |g: &Guarded<'_>| (g.start as usize, g.start as usize + g.len);
     FIRST.set(span(&first));
@@ -85,10 +84,7 @@ pub(crate) fn guarded(first: Guarded<'_>, second: Option<Guarded<'_>>, copy: imp
     if second.is_some() {
         SECOND.set((0, 0));
     }
-    match FAULTED.get() {
-        0 => 0,
-        faulted => FAULTED.replace(0) | faulted,
-    }
+    FAULTED.get() != 0 && FAULTED.replace(0) != 0
 }
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {

@@ -6,8 +6,8 @@ use std::sync::atomic::{
     AtomicU64, AtomicUsize,
 };
 
+use super::ViewMut;
 use crate::error::{Error, Result};
-use crate::{ViewMut, span};
 
 /// A type that may be placed in memory that other views and processes change while a
 /// `&Self` to it exists.
@@ -84,12 +84,8 @@ impl ViewMut {
     /// [`Error::Misaligned`] if `offset` does not give `T` its alignment;
     /// [`Error::Truncated`] if the view is broken.
     pub fn get<T: Shared>(&self, offset: usize) -> Result<&T> {
-        span::check_sub(offset, size_of::<T>(), self.len())?;
-        if self.is_broken() {
-            return Err(Error::Truncated { offset, len: size_of::<T>() });
-        }
-        // SAFETY: `offset` is inside the view (checked above).
-        let ptr = unsafe { self.as_ptr().add(offset) };
+        let ptr = self.at(offset, size_of::<T>())?;
+        self.ensure_intact(offset, size_of::<T>())?;
         if (ptr as usize) % align_of::<T>() != 0 {
             return Err(Error::Misaligned { offset, align: align_of::<T>() });
         }

@@ -1,22 +1,20 @@
 //! Windows: the Win32 calls of the seed (`CreateFileMappingW`, `MapViewOfFileEx`,
 //! `FlushViewOfFile`, `UnmapViewOfFile`, `CloseHandle`) and their companions, through
-//! `windows-sys`. The only file (with `unix.rs`) that makes system calls.
-//!
-//! A file-mapping object is a section handle; views are `MapViewOfFileEx` of it. Closing
-//! the handle leaves views mapped: Windows keeps the section alive while views exist.
+//! `windows-sys`. A file-mapping object is a section handle; views are `MapViewOfFileEx`
+//! of it. Closing the handle leaves views mapped: Windows keeps the section alive while
+//! views exist.
 
 use std::fs::File;
 use std::io;
-use std::os::windows::io::AsRawHandle;
-use std::sync::{Arc, OnceLock};
+use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::sync::Arc;
 
 use windows_sys::Wdk::Storage::FileSystem::{
     FILE_ACCESS_INFORMATION, FileAccessInformation, NtQueryInformationFile,
 };
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_COMMITMENT_LIMIT, ERROR_INVALID_ADDRESS,
-    ERROR_LOCK_VIOLATION, ERROR_NOT_ENOUGH_MEMORY, ERROR_WORKING_SET_QUOTA, HANDLE,
-    INVALID_HANDLE_VALUE,
+    ERROR_ACCESS_DENIED, ERROR_COMMITMENT_LIMIT, ERROR_INVALID_ADDRESS, ERROR_LOCK_VIOLATION,
+    ERROR_NOT_ENOUGH_MEMORY, ERROR_WORKING_SET_QUOTA, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Storage::FileSystem::{FILE_READ_DATA, FILE_WRITE_DATA, FlushFileBuffers};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
@@ -29,73 +27,20 @@ use windows_sys::Win32::System::Memory::{
 use windows_sys::Win32::System::ProcessStatus::{
     K32QueryWorkingSetEx, PSAPI_WORKING_SET_EX_INFORMATION,
 };
-use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, GetProcessWorkingSetSize, SetProcessWorkingSetSize,
 };
 
+use super::{Access, Advice, Advised, FileAccess, FileInfo, FlushRange, Region, ViewKind};
 use crate::error::{Error, Result};
-use crate::{Access, Advice, Advised, ViewKind};
+pub(crate) use crate::sys::pal::allocation_granularity;
+use crate::sys::pal::{cvt, is, page_size, split};
 
-pub(crate) mod named;
-
-/// Runs a copy. Windows refuses to truncate a file or section while it is mapped, so the
-/// faults the Linux guard catches do not arise from truncation; in-page I/O errors (a
-/// failing disk or network share) are not caught.
-pub(crate) fn guarded(
-    _first: Guarded<'_>,
-    _second: Option<Guarded<'_>>,
-    copy: impl FnOnce(),
-) -> u8 {
-    copy();
-    0
-}
-
-/// A range a copy touches and its view's flag (the Linux guard's argument; unused here).
-pub(crate) struct Guarded<'a> {
-    #[allow(dead_code)]
-    pub start: *const u8,
-    #[allow(dead_code)]
-    pub len: usize,
-    #[allow(dead_code)]
-    pub broken: &'a std::sync::atomic::AtomicBool,
-}
-
-/// A Win32 `BOOL` result: `FALSE` → the thread's last error.
-pub(super) fn cvt(ok: i32) -> io::Result<()> {
-    if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
-}
-
-fn is(err: &io::Error, code: u32) -> bool {
-    err.raw_os_error() == Some(code as i32)
-}
-
-/// `GetSystemInfo`, asked once: (page size, allocation granularity).
-fn system_info() -> (usize, usize) {
-    static INFO: OnceLock<(usize, usize)> = OnceLock::new();
-    *INFO.get_or_init(|| {
-        // SAFETY: SYSTEM_INFO is plain data; GetSystemInfo fills it and cannot fail.
-        let info = unsafe {
-            let mut info: SYSTEM_INFO = std::mem::zeroed();
-            GetSystemInfo(&mut info);
-            info
-        };
-        (info.dwPageSize as usize, info.dwAllocationGranularity as usize)
-    })
-}
-
-pub(crate) fn page_size() -> usize {
-    system_info().0
-}
-
-/// `dwAllocationGranularity`: 64 KiB. Views start at multiples of it.
-pub(crate) fn allocation_granularity() -> usize {
-    system_info().1
-}
-
-/// The handle's granted access (`NtQueryInformationFile(FileAccessInformation)`), or
-/// `None` where the system does not say; then `CreateFileMappingW` decides.
-pub(crate) fn file_access(file: &File) -> io::Result<Option<(bool, bool)>> {
+/// `GetFileInformationByHandle` for the length and kind, and the handle's granted access
+/// from `NtQueryInformationFile(FileAccessInformation)` (`None` where the system does not
+/// say; `CreateFileMappingW` then decides).
+pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
+    let meta = file.metadata().map_err(Error::os("GetFileInformationByHandle"))?;
     let mut info = FILE_ACCESS_INFORMATION { AccessFlags: 0 };
     // SAFETY: IO_STATUS_BLOCK is plain data that the call fills.
     let mut status: IO_STATUS_BLOCK = unsafe { std::mem::zeroed() };
@@ -110,34 +55,32 @@ pub(crate) fn file_access(file: &File) -> io::Result<Option<(bool, bool)>> {
             FileAccessInformation,
         )
     };
-    if rc < 0 {
-        return Ok(None);
-    }
     let flags = info.AccessFlags;
-    Ok(Some((flags & FILE_READ_DATA != 0, flags & FILE_WRITE_DATA != 0)))
+    let access = (rc >= 0).then(|| FileAccess {
+        read: flags & FILE_READ_DATA != 0,
+        write: flags & FILE_WRITE_DATA != 0,
+    });
+    Ok(FileInfo { len: meta.len(), is_dir: meta.is_dir(), access })
 }
 
-/// A file-mapping object (section) handle; `CloseHandle` on drop.
+/// `DuplicateHandle`.
+pub(crate) fn duplicate(file: &File) -> Result<File> {
+    file.try_clone().map_err(Error::os("DuplicateHandle"))
+}
+
+/// The page protection of a section of this access.
+pub(crate) fn protection(access: Access) -> PAGE_PROTECTION_FLAGS {
+    match access {
+        Access::ReadOnly => PAGE_READONLY,
+        Access::ReadWrite => PAGE_READWRITE,
+        Access::CopyOnWrite => PAGE_WRITECOPY,
+    }
+}
+
+/// A file-mapping object (section handle); `CloseHandle` on drop.
 #[derive(Debug)]
 pub(crate) struct Section {
-    pub(super) handle: HANDLE,
-}
-
-// SAFETY: a section handle may be used and closed from any thread.
-unsafe impl Send for Section {}
-// SAFETY: the handle is only passed to thread-safe Win32 calls.
-unsafe impl Sync for Section {}
-
-impl Drop for Section {
-    fn drop(&mut self) {
-        // SAFETY: the handle is ours and closed once. Views stay valid. A failure would
-        // mean the handle was already invalid; nothing to do about it in a destructor.
-        unsafe { CloseHandle(self.handle) };
-    }
-}
-
-pub(super) fn split(n: u64) -> (u32, u32) {
-    ((n >> 32) as u32, n as u32)
+    handle: OwnedHandle,
 }
 
 fn create(file: HANDLE, protect: PAGE_PROTECTION_FLAGS, size: u64) -> io::Result<Section> {
@@ -146,24 +89,42 @@ fn create(file: HANDLE, protect: PAGE_PROTECTION_FLAGS, size: u64) -> io::Result
     // no security attributes and no name.
     let handle =
         unsafe { CreateFileMappingW(file, std::ptr::null(), protect, high, low, std::ptr::null()) };
-    if handle.is_null() { Err(io::Error::last_os_error()) } else { Ok(Section { handle }) }
+    if handle.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new section handle that nothing else owns.
+    Ok(unsafe { Section::from_raw(handle) })
 }
 
 impl Section {
+    /// Takes ownership of a section handle.
+    ///
+    /// # Safety
+    /// `handle` is an open section handle that nothing else closes.
+    pub(crate) unsafe fn from_raw(handle: HANDLE) -> Section {
+        // SAFETY: as the caller promises.
+        Section { handle: unsafe { OwnedHandle::from_raw_handle(handle.cast()) } }
+    }
+
+    /// The raw section handle, for calls on it.
+    pub(crate) fn handle(&self) -> HANDLE {
+        self.handle.as_raw_handle().cast()
+    }
+
+    /// A second, non-inheritable handle to the same section (`DuplicateHandle`).
+    pub(crate) fn try_clone(&self) -> Result<Section> {
+        Ok(Section { handle: self.handle.try_clone().map_err(Error::os("DuplicateHandle"))? })
+    }
+
     /// `CreateFileMappingW(file, ...)`: Windows itself grows the file to `size` for a
-    /// read-write mapping.
+    /// read-write mapping, so `file_len` is not needed.
     pub(crate) fn from_file(
         file: &Arc<File>,
         access: Access,
         size: u64,
-        _len: u64,
+        _file_len: u64,
     ) -> Result<Self> {
-        let protect = match access {
-            Access::ReadOnly => PAGE_READONLY,
-            Access::ReadWrite => PAGE_READWRITE,
-            Access::CopyOnWrite => PAGE_WRITECOPY,
-        };
-        create(file.as_raw_handle() as HANDLE, protect, size).map_err(|e| {
+        create(file.as_raw_handle() as HANDLE, protection(access), size).map_err(|e| {
             if is(&e, ERROR_ACCESS_DENIED) {
                 if access == Access::ReadWrite {
                     Error::FileNotWritable
@@ -196,7 +157,7 @@ impl Section {
         offset: u64,
         len: usize,
         address: Option<usize>,
-    ) -> Result<*mut u8> {
+    ) -> Result<Region> {
         let access: FILE_MAP = match kind {
             ViewKind::Read => FILE_MAP_READ,
             ViewKind::Write => FILE_MAP_READ | FILE_MAP_WRITE,
@@ -206,7 +167,7 @@ impl Section {
         let base = address.unwrap_or(0) as *const core::ffi::c_void;
         // SAFETY: a new view at a system-chosen address, or at `base` where Windows refuses
         // (ERROR_INVALID_ADDRESS) if anything is mapped; no existing mapping is changed.
-        let view = unsafe { MapViewOfFileEx(self.handle, access, high, low, len, base) };
+        let view = unsafe { MapViewOfFileEx(self.handle(), access, high, low, len, base) };
         if view.Value.is_null() {
             let err = io::Error::last_os_error();
             return Err(match address {
@@ -217,17 +178,19 @@ impl Section {
                 _ => Error::Os { op: "MapViewOfFileEx", source: err },
             });
         }
-        Ok(view.Value.cast())
+        // SAFETY: the view just mapped, owned by nothing else.
+        Ok(unsafe { Region::new(view.Value.cast(), len) })
     }
 }
 
-/// `UnmapViewOfFile`.
+/// `UnmapViewOfFile`, which takes the view's base address alone.
 ///
 /// # Safety
-/// `addr` must be the base of a view this crate mapped, and nothing may use it afterwards.
-pub(crate) unsafe fn unmap(addr: *mut u8, _len: usize) -> io::Result<()> {
+/// `addr` must be the base of a view this module mapped, and nothing may use it afterwards.
+pub(super) unsafe fn unmap(addr: *mut u8, _len: usize) -> Result<()> {
     // SAFETY: the caller guarantees `addr` is our view's base and unused from now on.
     cvt(unsafe { UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: addr.cast() }) })
+        .map_err(Error::os("UnmapViewOfFile"))
 }
 
 /// `FlushViewOfFile`, retried while another thread's flush holds the pages
@@ -248,24 +211,18 @@ fn flush_view(addr: *const u8, len: usize) -> Result<()> {
 
 /// Durable: `FlushViewOfFile` then `FlushFileBuffers`, which also writes the file's
 /// metadata (its size). A handle without write access had nothing to write.
-pub(crate) fn flush(addr: *const u8, len: usize, file: Option<&File>) -> Result<()> {
-    flush_view(addr, len)?;
-    let Some(file) = file else { return Ok(()) };
+pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
+    flush_view(range.addr, range.len)?;
     // SAFETY: the handle is open for the duration of the call.
-    match cvt(unsafe { FlushFileBuffers(file.as_raw_handle() as HANDLE) }) {
+    match cvt(unsafe { FlushFileBuffers(range.file.as_raw_handle() as HANDLE) }) {
         Err(e) if is(&e, ERROR_ACCESS_DENIED) => Ok(()),
         other => other.map_err(Error::os("FlushFileBuffers")),
     }
 }
 
 /// `FlushViewOfFile` alone: starts writing the pages; the device may not have them yet.
-pub(crate) fn flush_async(
-    addr: *const u8,
-    len: usize,
-    _file: Option<&File>,
-    _offset: u64,
-) -> Result<()> {
-    flush_view(addr, len)
+pub(crate) fn flush_async(range: FlushRange<'_>) -> Result<()> {
+    flush_view(range.addr, range.len)
 }
 
 /// Only `WillNeed` has a Windows equivalent (`PrefetchVirtualMemory`); the rest are
@@ -285,9 +242,8 @@ pub(crate) fn advise(addr: *const u8, len: usize, advice: Advice) -> Result<Advi
 /// Prefetch, then touch one byte of every page so that the view is in the working set.
 pub(crate) fn populate(addr: *const u8, len: usize, _write: bool) -> Result<()> {
     let _ = advise(addr, len, Advice::WillNeed)?;
-    let page = page_size();
-    let first = addr as usize & !(page - 1);
-    for p in (first..addr as usize + len).step_by(page) {
+    let (first, end) = super::page_bounds(addr, len);
+    for p in (first..end).step_by(page_size()) {
         let at = p.max(addr as usize) as *const u8;
         // SAFETY: `at` lies inside the view the caller owns; a volatile read of one byte
         // faults the page in and is not optimised away.
@@ -310,10 +266,16 @@ pub(crate) fn lock(addr: *const u8, len: usize) -> Result<()> {
                     && SetProcessWorkingSetSize(GetCurrentProcess(), min + len, max + len) != 0
             };
             if !grown {
-                return Err(Error::Os { op: "VirtualLock (working set quota)", source: e });
+                return Err(Error::LockLimit { len, source: e });
             }
             // SAFETY: as above.
-            cvt(unsafe { VirtualLock(addr.cast(), len) }).map_err(Error::os("VirtualLock"))
+            cvt(unsafe { VirtualLock(addr.cast(), len) }).map_err(|e| {
+                if is(&e, ERROR_WORKING_SET_QUOTA) {
+                    Error::LockLimit { len, source: e }
+                } else {
+                    Error::Os { op: "VirtualLock", source: e }
+                }
+            })
         }
         other => other.map_err(Error::os("VirtualLock")),
     }
@@ -327,11 +289,9 @@ pub(crate) fn unlock(addr: *const u8, len: usize) -> Result<()> {
 
 /// `QueryWorkingSetEx`: for each page, whether it is in this process's working set.
 pub(crate) fn residency(addr: *const u8, len: usize) -> Result<Vec<bool>> {
-    let page = page_size();
-    let first = addr as usize & !(page - 1);
-    let end = (addr as usize + len).next_multiple_of(page);
+    let (first, end) = super::page_bounds(addr, len);
     let mut entries: Vec<PSAPI_WORKING_SET_EX_INFORMATION> = (first..end)
-        .step_by(page)
+        .step_by(page_size())
         .map(|p| PSAPI_WORKING_SET_EX_INFORMATION {
             VirtualAddress: p as *mut _,
             ..Default::default()
@@ -344,15 +304,4 @@ pub(crate) fn residency(addr: *const u8, len: usize) -> Result<Vec<bool>> {
         .map_err(Error::os("QueryWorkingSetEx"))?;
     // SAFETY: `Flags` is the whole bit field of the union; bit 0 is `Valid`.
     Ok(entries.iter().map(|e| unsafe { e.VirtualAttributes.Flags } & 1 == 1).collect())
-}
-
-/// Windows has no call that drops one file's pages from the cache.
-pub(crate) fn evict(_file: &File) -> Result<()> {
-    Err(Error::Unsupported { what: "evicting a file from the cache: Windows has no such call" })
-}
-
-/// The whole file: sparse ranges are not asked for on Windows.
-pub(crate) fn data_ranges(file: &File) -> Result<Vec<std::ops::Range<u64>>> {
-    let len = file.metadata().map_err(Error::os("GetFileSizeEx"))?.len();
-    Ok(std::iter::once(0..len).filter(|r| !r.is_empty()).collect())
 }

@@ -1,0 +1,21 @@
+//! The mapping layer: file-mapping objects ([`Mapping`]), views ([`View`], [`ViewMut`]),
+//! copies in and out of them, typed shared access, advice, residency and the page cache.
+//!
+//! Platform-free: every OS call goes through `crate::sys`.
+
+pub mod cache;
+mod copy;
+mod mapping;
+mod options;
+mod residency;
+mod shared;
+mod span;
+mod view;
+mod view_os;
+
+pub use crate::sys::map::{Access, Advice, Advised};
+pub use mapping::Mapping;
+pub use options::MappingOptions;
+pub use residency::Residency;
+pub use shared::Shared;
+pub use view::{View, ViewMut, ViewOptions};

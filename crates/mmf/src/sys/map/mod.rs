@@ -1,0 +1,212 @@
+//! Contract: file-mapping objects and views.
+//!
+//! Every platform provides:
+//!
+//! - `page_size()`, `allocation_granularity()` (views start at multiples of the latter);
+//! - `file_info(&File) -> FileInfo` (length, directory or not, the handle's access) and
+//!   `duplicate(&File)` (a second handle to the same open file);
+//! - `Section`, the file-mapping object: `from_file(file, access, size, file_len)` (grows
+//!   the file to `size` for [`Access::ReadWrite`]; the caller has checked everything
+//!   else), `anonymous(size)` (zero-filled memory shared by all its views), and
+//!   `map(kind, offset, len, address) -> Region` at a granularity-aligned `offset`, at
+//!   `address` if given — refused, never placed over an existing mapping;
+//! - on a mapped range: `flush` (durable: data and the file's size reach the device),
+//!   `flush_async` (write-back started), `advise`, `populate`, `lock`, `unlock`,
+//!   `residency` (one flag per page).
+//!
+//! [`Region`] (one OS mapping, unmapped on drop) and the page rounding are written here
+//! once, over each platform's `unmap`.
+
+use std::fmt;
+use std::fs::File;
+
+use crate::error::Result;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as imp;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as imp;
+
+pub(crate) use crate::sys::pal::page_size;
+#[cfg(windows)]
+pub(crate) use imp::protection;
+pub(crate) use imp::{
+    Section, advise, allocation_granularity, duplicate, file_info, flush, flush_async, lock,
+    populate, residency, unlock,
+};
+
+/// The protection of a mapping object, and so which views it allows
+/// (`PAGE_READONLY`, `PAGE_READWRITE`, `PAGE_WRITECOPY` on Windows).
+///
+/// | mapping | read-only view | read-write view | copy-on-write view |
+/// |---|---|---|---|
+/// | `ReadOnly` | yes | no | yes |
+/// | `ReadWrite` | yes | yes | yes |
+/// | `CopyOnWrite` | yes | no | yes |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Access {
+    /// Views may read the file; writing needs a copy-on-write view.
+    #[default]
+    ReadOnly,
+    /// Views may read and write the file; the file must be open for reading and writing.
+    /// Only this access grows a file to the mapping's size.
+    ReadWrite,
+    /// Views read the file and write private copies of its pages; the file never changes.
+    CopyOnWrite,
+}
+
+impl Access {
+    /// Whether a mapping of this access allows a view of `kind`.
+    pub(crate) fn allows(self, kind: ViewKind) -> bool {
+        kind != ViewKind::Write || self == Access::ReadWrite
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::ReadOnly => "read-only",
+            Access::ReadWrite => "read-write",
+            Access::CopyOnWrite => "copy-on-write",
+        })
+    }
+}
+
+/// The kind of a view, as `FILE_MAP_READ` / `FILE_MAP_WRITE` / `FILE_MAP_COPY`
+/// (`PROT_READ`+`MAP_SHARED`, `PROT_READ|PROT_WRITE`+`MAP_SHARED`, `+MAP_PRIVATE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ViewKind {
+    Read,
+    Write,
+    CopyOnWrite,
+}
+
+impl ViewKind {
+    /// The kind's name in messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ViewKind::Read => "read-only",
+            ViewKind::Write => "read-write",
+            ViewKind::CopyOnWrite => "copy-on-write",
+        }
+    }
+}
+
+/// How a view will be used, for the OS's read-ahead and paging (`madvise` advice).
+///
+/// ```
+/// use mmf::{Advice, Mapping};
+///
+/// let view = Mapping::anonymous(1 << 20)?.view(..)?;
+/// view.advise(Advice::Sequential)?; // Linux: applied; Windows: reported as not supported
+/// # Ok::<(), mmf::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Advice {
+    /// No special treatment (undoes `Sequential` and `Random`).
+    Normal,
+    /// Pages will be read in order: read ahead aggressively, drop read pages early.
+    Sequential,
+    /// Pages will be read in no order: do not read ahead.
+    Random,
+    /// The pages will be needed soon: start reading them in the background.
+    WillNeed,
+    /// Back the view with transparent huge pages where the kernel has them.
+    HugePages,
+    /// Do not use transparent huge pages for the view.
+    NoHugePages,
+}
+
+/// Whether advice took effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Advised {
+    /// The OS accepted the advice.
+    Applied,
+    /// This platform or kernel has no equivalent; nothing was done.
+    NotSupported,
+}
+
+/// What the OS says about an open file that is about to be mapped.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileInfo {
+    /// Its length in bytes.
+    pub len: u64,
+    /// A directory (which cannot be mapped).
+    pub is_dir: bool,
+    /// The access the handle grants, where the platform tells.
+    pub access: Option<FileAccess>,
+}
+
+/// The access an open file handle grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileAccess {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// A range of a view to flush: the mapped bytes, and where they are in which file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FlushRange<'a> {
+    pub addr: *const u8,
+    pub len: usize,
+    /// The mapped file (its handle makes the file's metadata durable, or starts write-back).
+    pub file: &'a File,
+    /// The file offset of `addr`.
+    pub file_offset: u64,
+}
+
+/// One OS mapping (`mmap` / `MapViewOfFileEx`), unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Region {
+    base: *mut u8,
+    len: usize,
+}
+
+impl Region {
+    /// Takes ownership of a mapping the platform has just made.
+    ///
+    /// # Safety
+    /// `base..base+len` is a mapping created by this module and owned by nothing else.
+    unsafe fn new(base: *mut u8, len: usize) -> Region {
+        Region { base, len }
+    }
+
+    /// The first mapped byte (granularity-aligned).
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// Unmaps now and reports the OS's answer, which the drop ignores.
+    pub(crate) fn unmap(mut self) -> Result<()> {
+        let len = std::mem::take(&mut self.len);
+        // SAFETY: `base..base+len` is the mapping this region owns, consumed here; `len` is
+        // now 0, so the drop that follows does nothing.
+        unsafe { imp::unmap(self.base, len) }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: the region owns the mapping and is being dropped. An error would mean
+            // the range was not a mapping at all; there is nothing to do about it in a
+            // destructor, and `unmap()` reports it for callers who care.
+            let _ = unsafe { imp::unmap(self.base, self.len) };
+        }
+    }
+}
+
+/// `addr..addr+len` rounded out to whole pages: `(first page, end of the last page)`, as
+/// the memory-management calls take it.
+pub(crate) fn page_bounds(addr: *const u8, len: usize) -> (usize, usize) {
+    let page = page_size();
+    let start = addr as usize & !(page - 1);
+    (start, (addr as usize + len).next_multiple_of(page))
+}

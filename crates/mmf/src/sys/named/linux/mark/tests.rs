@@ -1,0 +1,121 @@
+//! The mark is bytes another process wrote: round trips, and every malformed input refused
+//! without a panic.
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn file_mark(path: &str) -> Mark {
+    Mark {
+        kept: false,
+        file: Some(FileMark { dev: 64769, ino: 42, size: 1 << 40, path: path.into() }),
+    }
+}
+
+#[test]
+fn marks_round_trip() {
+    for mark in [
+        Mark { kept: false, file: None },
+        Mark { kept: true, file: None },
+        file_mark("/data/big file.bin"),
+        file_mark("/odd/na\nme with a newline"),
+        Mark {
+            kept: true,
+            file: Some(FileMark { dev: u64::MAX, ino: 0, size: 1, path: "/x".into() }),
+        },
+    ] {
+        assert_eq!(Mark::parse(&mark.render()), Some(mark.clone()), "{:?}", mark.render());
+    }
+    assert_eq!(Mark::parse("mmf1 scoped pagefile"), Some(Mark { kept: false, file: None }));
+    let parsed = Mark::parse("mmf1 kept file 1 2 3\n/p").unwrap();
+    assert_eq!(parsed.file.unwrap().path, PathBuf::from("/p"));
+}
+
+#[test]
+fn malformed_marks_are_refused() {
+    for bad in [
+        "",
+        "mmf1",
+        "mmf1 scoped",
+        "mmf2 scoped pagefile",
+        "MMF1 scoped pagefile",
+        "mmf1 forever pagefile",
+        "mmf1  scoped pagefile",
+        "mmf1 scoped pagefile extra",
+        "mmf1 scoped pagefile\n/a path where none belongs",
+        "mmf1 scoped memory",
+        "mmf1 scoped file 1 2 3",
+        "mmf1 scoped file 1 2 3\n",
+        "mmf1 scoped file 1 2\n/p",
+        "mmf1 scoped file 1 2 3 4\n/p",
+        "mmf1 scoped file x 2 3\n/p",
+        "mmf1 scoped file -1 2 3\n/p",
+        "mmf1 scoped file 1 2 18446744073709551616\n/p",
+        "mmf1 scoped file 1 2 3\n/nul\0inside",
+        "\nmmf1 scoped pagefile",
+    ] {
+        assert_eq!(Mark::parse(bad), None, "{bad:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_text_parses_or_is_refused_without_panic(text in ".{0,80}") {
+        let _ = Mark::parse(&text);
+    }
+
+    #[test]
+    fn mark_like_text_never_panics(
+        head in "(mmf1|mmf2|x) (kept|scoped|z) (pagefile|file)( [0-9-]{0,22}){0,5}",
+        path in proptest::option::of("[^\0]{0,40}"),
+    ) {
+        let text = match &path { Some(p) => format!("{head}\n{p}"), None => head.clone() };
+        if let Some(mark) = Mark::parse(&text) {
+            prop_assert_eq!(Mark::parse(&mark.render()), Some(mark));
+        }
+    }
+
+    #[test]
+    fn every_mark_round_trips(
+        kept: bool, dev: u64, ino: u64, size: u64, path in proptest::option::of("/[^\0]{1,60}"),
+    ) {
+        let file = path.map(|p| FileMark { dev, ino, size, path: p.into() });
+        let mark = Mark { kept, file };
+        prop_assert_eq!(Mark::parse(&mark.render()), Some(mark));
+    }
+}
+
+/// Through a real object: the attribute another process set, garbage included.
+#[test]
+fn marks_are_read_from_the_object_and_garbage_is_refused() {
+    let file = match tempfile::tempfile_in("/dev/shm") {
+        Ok(file) => file,
+        Err(_) => tempfile::tempfile().unwrap(),
+    };
+    let set = |bytes: &[u8]| {
+        // SAFETY: the value pointer and length describe `bytes`.
+        unsafe {
+            libc::fsetxattr(file.as_raw_fd(), ATTR.as_ptr(), bytes.as_ptr().cast(), bytes.len(), 0)
+        }
+    };
+    let mark = file_mark("/srv/data.bin");
+    if write(&file, &mark).is_err() {
+        // tmpfs before Linux 6.6 has no user xattrs; the named layer copes without them.
+        eprintln!("no user xattrs here: skipping the object part");
+        return;
+    }
+    assert_eq!(read(&file), Some(mark));
+    assert_eq!(set(b"mmf1 scoped pagefile"), 0);
+    assert_eq!(read(&file), Some(Mark { kept: false, file: None }));
+    assert_eq!(set(b"\xff\xfe not utf-8"), 0);
+    assert_eq!(read(&file), None);
+    assert_eq!(set(b"mmf1 scoped file 1 2 3"), 0);
+    assert_eq!(read(&file), None);
+    // Longer than any mark mmf writes: the read is refused (ERANGE), not truncated.
+    let long = format!("mmf1 scoped file 1 2 3\n/{}", "p".repeat(MAX_LEN));
+    if set(long.as_bytes()) == 0 {
+        assert_eq!(read(&file), None);
+    }
+}

@@ -1,0 +1,60 @@
+//! Linux helpers: `cvt` / `cvt_r` (as std's `sys/pal/unix`), `fstat`, `flock`.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// `-1` → the thread's last OS error (`errno`); every other value passes through.
+pub(crate) fn cvt<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
+    if ret == T::from(-1) { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// [`cvt`] of a call retried as long as it fails with `EINTR`.
+pub(crate) fn cvt_r<T: PartialEq + From<i8>>(mut call: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        match cvt(call()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `fstat(2)`.
+pub(crate) fn fstat(file: &File) -> io::Result<libc::stat> {
+    // SAFETY: `stat` is plain data that fstat fills.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a pointer to a stat buffer.
+    cvt(unsafe { libc::fstat(file.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+/// `flock(2)`, retried on `EINTR`.
+pub(crate) fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
+    // SAFETY: flock only changes the lock state of our descriptor's open file description.
+    cvt_r(|| unsafe { libc::flock(file.as_raw_fd(), op) }).map(drop)
+}
+
+/// `sysconf(_SC_PAGESIZE)`, asked once.
+pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions; it only reads a system constant.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
+    })
+}
+
+/// Held for reading while a named object's view is mapped and marked `MADV_DONTFORK`, and
+/// for writing while the reaper forks, so that no fork copies a half-made named view (and
+/// with it the object's lifetime lock).
+static FORK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// No `fork` by mmf's reaper while the guard lives (mapping a named view).
+pub(crate) fn no_fork_now() -> std::sync::RwLockReadGuard<'static, ()> {
+    FORK.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Only this thread forks while the guard lives (starting the reaper).
+pub(crate) fn forking_now() -> std::sync::RwLockWriteGuard<'static, ()> {
+    FORK.write().unwrap_or_else(|e| e.into_inner())
+}
