@@ -1,6 +1,6 @@
 //! Running a command-line binary as a user would, and checking how it fails.
 //!
-//! ```ignore
+//! ```text
 //! const MMF: Tool = Tool(env!("CARGO_BIN_EXE_mmf"));
 //! let out = MMF.ok(&["info", "f.bin"], dir.path());
 //! ```

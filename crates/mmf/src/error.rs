@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::sys::map::Access;
+use crate::sys::map::access::Access;
 
 /// What went wrong creating a mapping or a view, or using one.
 ///

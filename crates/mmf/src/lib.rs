@@ -45,9 +45,9 @@
 //!
 //! # Layout
 //!
-//! One module per layer, each using only the ones below it: [`named`] (names, lifetime)
-//! over `map` (mappings, views, copies; re-exported at the crate root) over `sys`, the only
-//! place that calls the OS. See `docs/design-notes.md`.
+//! One module per layer, each using only the ones below it: `map` (mappings, views,
+//! copies; re-exported at the crate root) over [`named`] (names, their options and
+//! lifetime) over `sys`, the only place that calls the OS. See `docs/design-notes.md`.
 
 mod error;
 mod map;
@@ -77,6 +77,10 @@ pub const MAX_SIZE: u64 = isize::MAX as u64;
 /// ```
 /// assert!(mmf::page_size().is_power_of_two());
 /// ```
+///
+/// # References
+/// [`sysconf(3)`](https://man7.org/linux/man-pages/man3/sysconf.3.html),
+/// [`GetSystemInfo`](https://learn.microsoft.com/en-us/windows/win32/api/sysinfoapi/nf-sysinfoapi-getsysteminfo)
 #[doc(alias = "GetSystemInfo")]
 #[doc(alias = "sysconf")]
 pub fn page_size() -> usize {
@@ -89,6 +93,9 @@ pub fn page_size() -> usize {
 /// ```
 /// assert_eq!(mmf::allocation_granularity() % mmf::page_size(), 0);
 /// ```
+///
+/// # References
+/// [`SYSTEM_INFO`](https://learn.microsoft.com/en-us/windows/win32/api/sysinfoapi/ns-sysinfoapi-system_info)
 #[doc(alias = "dwAllocationGranularity")]
 pub fn allocation_granularity() -> usize {
     sys::map::allocation_granularity()

@@ -26,6 +26,10 @@ use crate::sys;
 /// # Errors
 /// The OS's refusal; [`Error::Unsupported`](crate::Error::Unsupported) on Windows, which has
 /// no call that drops one file's cached pages.
+///
+/// # References
+/// [`fdatasync(2)`](https://man7.org/linux/man-pages/man2/fdatasync.2.html),
+/// [`posix_fadvise(2)`](https://man7.org/linux/man-pages/man2/posix_fadvise.2.html)
 #[doc(alias = "posix_fadvise")]
 pub fn evict(file: &File) -> Result<()> {
     sys::cache::evict(file)
@@ -47,6 +51,9 @@ pub fn evict(file: &File) -> Result<()> {
 ///
 /// # Errors
 /// The OS's refusal.
+///
+/// # References
+/// [`lseek(2)`](https://man7.org/linux/man-pages/man2/lseek.2.html)
 #[doc(alias = "SEEK_DATA")]
 pub fn data_ranges(file: &File) -> Result<Vec<Range<u64>>> {
     sys::cache::data_ranges(file)

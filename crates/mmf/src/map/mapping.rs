@@ -1,16 +1,266 @@
-//! The file-mapping object (`CreateFileMapping`): what views are made of.
+//! The file-mapping object (`CreateFileMapping`) and how to create one: [`Mapping`],
+//! [`MappingOptions`]. Views of it are made in `view.rs`.
 
 use std::fs::File;
 use std::sync::Arc;
 
-use super::{MappingOptions, View, ViewMut, ViewOptions};
-use crate::error::Result;
-use crate::named::Named;
+use crate::MAX_SIZE;
+use crate::error::{Error, Result};
+use crate::named::{self, CreationMode, NameOptions, Named};
 use crate::sys;
 use crate::sys::map::Access;
 
+/// How to create a [`Mapping`]: access and maximum size (the arguments of
+/// `CreateFileMapping`), a name if other processes are to open it, then one terminal call.
+///
+/// ```
+/// use mmf::{Access, MappingOptions};
+///
+/// let file = tempfile::tempfile()?;
+/// // An empty file opened for writing grows to the mapping's size, as on Windows.
+/// let mapping = MappingOptions::new().access(Access::ReadWrite).size(1 << 20).map_file(&file)?;
+/// assert_eq!(mapping.size(), 1 << 20);
+/// assert_eq!(file.metadata()?.len(), 1 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MappingOptions {
+    access: Access,
+    size: Option<u64>,
+    name: Option<String>,
+    naming: NameOptions,
+}
+
+impl MappingOptions {
+    /// Read-only access, size of the file, no name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The mapping's protection (default [`Access::ReadOnly`]).
+    pub fn access(&mut self, access: Access) -> &mut Self {
+        self.access = access;
+        self
+    }
+
+    /// The maximum size in bytes. For a file: `0` or unset means the file's size; more than
+    /// the file holds grows it (read-write access only). Required for anonymous mappings.
+    pub fn size(&mut self, size: u64) -> &mut Self {
+        self.size = Some(size);
+        self
+    }
+
+    /// Give the mapping a name that other processes open it by (`lpName` of
+    /// `CreateFileMapping`), so that programs that do not use mmf share the same object.
+    /// See [`crate::named`] for the lifetime and security rules.
+    ///
+    /// # Platform-specific behaviour
+    ///
+    /// Linux: `shm_open("/NAME")`, the object `/dev/shm/NAME`. Windows: `Local\NAME` (or
+    /// `Global\NAME`, see [`global`](Self::global)).
+    ///
+    /// ```
+    /// use mmf::{Access, CreationMode, Mapping, MappingOptions};
+    ///
+    /// # let name = format!("mmf-doc-{}", std::process::id());
+    /// let shared = MappingOptions::new()
+    ///     .access(Access::ReadWrite)
+    ///     .size(4096)
+    ///     .name(&name)
+    ///     .creation(CreationMode::CreateNew)
+    ///     .map_anonymous()?;
+    /// shared.view_mut(..)?.write_at(0, b"hi")?;
+    /// // Another process would do this:
+    /// let opened = Mapping::open(&name, Access::ReadOnly)?;
+    /// let mut buf = [0; 2];
+    /// opened.view(..)?.read_at(0, &mut buf)?;
+    /// assert_eq!(&buf, b"hi");
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    pub fn name(&mut self, name: &str) -> &mut Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    /// All the settings of the name at once (creation mode, permissions, owner check,
+    /// namespace, lifetime): the [`NameOptions`] every kind of named object takes.
+    pub fn name_options(&mut self, options: NameOptions) -> &mut Self {
+        self.naming = options;
+        self
+    }
+
+    /// See [`NameOptions::creation`].
+    pub fn creation(&mut self, creation: CreationMode) -> &mut Self {
+        self.naming.creation(creation);
+        self
+    }
+
+    /// See [`NameOptions::permissions`].
+    pub fn permissions(&mut self, mode: u32) -> &mut Self {
+        self.naming.permissions(mode);
+        self
+    }
+
+    /// See [`NameOptions::allow_foreign_owner`].
+    pub fn allow_foreign_owner(&mut self, allow: bool) -> &mut Self {
+        self.naming.allow_foreign_owner(allow);
+        self
+    }
+
+    /// See [`NameOptions::global`].
+    pub fn global(&mut self, global: bool) -> &mut Self {
+        self.naming.global(global);
+        self
+    }
+
+    /// See [`NameOptions::keep`].
+    pub fn keep(&mut self, keep: bool) -> &mut Self {
+        self.naming.keep(keep);
+        self
+    }
+
+    /// `OpenFileMapping(name)`: opens an existing named mapping — pagefile-backed, or a
+    /// file's mapping by its name alone. The [`access`](Self::access) is the access asked
+    /// for; a [`size`](Self::size), if given, is the least size accepted.
+    ///
+    /// ```
+    /// # let name = format!("mmf-doc-open-{}", std::process::id());
+    /// # let _creator = mmf::MappingOptions::new().access(mmf::Access::ReadWrite).size(100)
+    /// #     .name(&name).map_anonymous()?;
+    /// let opened = mmf::MappingOptions::new().size(64).open_named(&name)?;
+    /// assert!(opened.size() >= 100);
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::NotFound`], [`Error::NotRegularFile`],
+    /// [`Error::ForeignOwner`], [`Error::TooSmall`], or the OS's refusal.
+    ///
+    /// # References
+    /// [`shm_open(3)`](https://man7.org/linux/man-pages/man3/shm_open.3.html),
+    /// [`OpenFileMappingW`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-openfilemappingw)
+    #[doc(alias = "OpenFileMapping")]
+    #[doc(alias = "OpenFileMappingW")]
+    #[doc(alias = "shm_open")]
+    pub fn open_named(&self, name: &str) -> Result<Mapping> {
+        let spec = self.naming.spec(name, self.access, self.size)?;
+        Ok(Mapping::from_named(named::open(&spec)?, name, self.access))
+    }
+
+    /// `CreateFileMapping(file, ...)`: a mapping of an open file.
+    ///
+    /// The mapping keeps its own handle to the file (`dup` / `DuplicateHandle`), so `file`
+    /// may be closed afterwards. With a [`name`](Self::name), other processes can open the
+    /// file's mapping by that name.
+    ///
+    /// ```
+    /// use mmf::{Access, MappingOptions};
+    ///
+    /// let file = tempfile::tempfile()?;
+    /// file.set_len(8192)?;
+    /// let mapping = MappingOptions::new().access(Access::ReadWrite).map_file(&file)?;
+    /// assert_eq!(mapping.size(), 8192); // the file's size
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::IsDirectory`], [`Error::FileNotReadable`], [`Error::FileNotWritable`] (read-write
+    /// mapping of a file opened read-only), [`Error::EmptyFile`] (no size for an empty file),
+    /// [`Error::SizePastEnd`] (a size the access cannot grow the file to),
+    /// [`Error::TooLarge`], or the OS's refusal; with a name also the errors of
+    /// [`map_anonymous`](Self::map_anonymous).
+    ///
+    /// # Platform-specific behaviour
+    ///
+    /// Linux grows the file with `ftruncate` when a read-write mapping is larger than it;
+    /// Windows grows it inside `CreateFileMappingW`.
+    ///
+    /// # References
+    /// [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html),
+    /// [`CreateFileMappingW`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-createfilemappingw)
+    #[doc(alias = "CreateFileMapping")]
+    #[doc(alias = "CreateFileMappingW")]
+    pub fn map_file(&self, file: &File) -> Result<Mapping> {
+        let info = sys::map::file_info(file)?;
+        if info.is_dir {
+            return Err(Error::IsDirectory);
+        }
+        if let Some(access) = info.access {
+            if !access.read {
+                return Err(Error::FileNotReadable);
+            }
+            if self.access == Access::ReadWrite && !access.write {
+                return Err(Error::FileNotWritable);
+            }
+        }
+        let file_len = info.len;
+        let size = match self.size {
+            None | Some(0) if file_len == 0 => return Err(Error::EmptyFile),
+            None | Some(0) => file_len,
+            Some(size) => size,
+        };
+        if size > MAX_SIZE {
+            return Err(Error::TooLarge { size });
+        }
+        if size > file_len && self.access != Access::ReadWrite {
+            return Err(Error::SizePastEnd { size, file_len, access: self.access });
+        }
+        let file = Arc::new(sys::map::duplicate(file)?);
+        if let Some(name) = &self.name {
+            let spec = self.naming.spec(name, self.access, Some(size))?;
+            let opened = named::create(&spec, Some((&file, file_len)))?;
+            return Ok(Mapping::from_named(opened, name, self.access));
+        }
+        let section = sys::map::Section::from_file(&file, self.access, size, file_len)?;
+        Ok(Mapping::new(section, Some(file), size, self.access))
+    }
+
+    /// `CreateFileMapping(INVALID_HANDLE_VALUE, ...)`: a pagefile-backed mapping of the
+    /// given [`size`](Self::size), zero-filled, shared by all of its views.
+    ///
+    /// ```
+    /// let mapping = mmf::MappingOptions::new().access(mmf::Access::ReadWrite).size(4096)
+    ///     .map_anonymous()?;
+    /// assert_eq!(mapping.size(), 4096);
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ZeroSize`] without a size, [`Error::TooLarge`], or the OS's refusal; with a
+    /// name also [`Error::AlreadyExists`] ([`CreationMode::CreateNew`]) and the errors of
+    /// [`open_named`](Self::open_named).
+    ///
+    /// # Platform-specific behaviour
+    ///
+    /// Linux: a `memfd`, or with a name a `shm_open` object built whole and then linked
+    /// under its name. Windows: a pagefile-backed section; the whole size is charged against
+    /// the commit limit at creation, and an opener learns the size in whole pages.
+    ///
+    /// # References
+    /// [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html),
+    /// [`shm_open(3)`](https://man7.org/linux/man-pages/man3/shm_open.3.html),
+    /// [`CreateFileMappingW`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-createfilemappingw)
+    #[doc(alias = "CreateFileMapping")]
+    #[doc(alias = "memfd_create")]
+    pub fn map_anonymous(&self) -> Result<Mapping> {
+        let size = self.size.unwrap_or(0);
+        if size == 0 {
+            return Err(Error::ZeroSize);
+        }
+        if size > MAX_SIZE {
+            return Err(Error::TooLarge { size });
+        }
+        if let Some(name) = &self.name {
+            let opened = named::create(&self.naming.spec(name, self.access, Some(size))?, None)?;
+            return Ok(Mapping::from_named(opened, name, self.access));
+        }
+        let section = sys::map::Section::anonymous(size)?;
+        Ok(Mapping::new(section, None, size, self.access))
+    }
+}
+
 /// A file-mapping object: a file (or pagefile-backed memory) with a maximum size and an
-/// access, from which [`View`]s are mapped.
+/// access, from which [`View`](crate::View)s are mapped.
 ///
 /// Dropping it is `CloseHandle`: views already mapped stay valid.
 ///
@@ -38,6 +288,17 @@ pub struct Mapping {
 
 impl Mapping {
     /// A mapping of the whole file with the given access; see [`MappingOptions::map_file`].
+    ///
+    /// ```
+    /// let file = tempfile::tempfile()?;
+    /// file.set_len(4096)?;
+    /// let mapping = mmf::Mapping::from_file(&file, mmf::Access::ReadOnly)?;
+    /// assert_eq!(mapping.size(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MappingOptions::map_file`]; an empty file is [`Error::EmptyFile`].
     #[doc(alias = "CreateFileMapping")]
     pub fn from_file(file: &File, access: Access) -> Result<Mapping> {
         MappingOptions::new().access(access).map_file(file)
@@ -45,6 +306,10 @@ impl Mapping {
 
     /// A read-write, zero-filled, pagefile-backed mapping of `size` bytes; see
     /// [`MappingOptions::map_anonymous`].
+    ///
+    /// # Errors
+    /// As [`MappingOptions::map_anonymous`]: [`Error::ZeroSize`], [`Error::TooLarge`].
+    #[doc(alias = "memfd_create")]
     pub fn anonymous(size: u64) -> Result<Mapping> {
         MappingOptions::new().access(Access::ReadWrite).size(size).map_anonymous()
     }
@@ -54,6 +319,10 @@ impl Mapping {
     ///
     /// # Errors
     /// As [`MappingOptions::open_named`].
+    ///
+    /// # References
+    /// [`shm_open(3)`](https://man7.org/linux/man-pages/man3/shm_open.3.html),
+    /// [`OpenFileMappingW`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-openfilemappingw)
     #[doc(alias = "OpenFileMapping")]
     #[doc(alias = "OpenFileMappingW")]
     pub fn open(name: &str, access: Access) -> Result<Mapping> {
@@ -61,7 +330,7 @@ impl Mapping {
     }
 
     /// The mapping of a named object that `sys` created or opened.
-    pub(super) fn from_named(opened: sys::named::Opened, name: &str, access: Access) -> Mapping {
+    fn from_named(opened: sys::named::Opened, name: &str, access: Access) -> Mapping {
         let named = Named { name: name.to_owned(), created: opened.created, _hold: opened.hold };
         Mapping {
             section: opened.section,
@@ -94,35 +363,8 @@ impl Mapping {
         self.access
     }
 
-    /// `MapViewOfFile(FILE_MAP_READ)` of a byte range (`..`, `a..b`, `a..`, `a..=b`).
-    ///
-    /// # Errors
-    /// As [`ViewOptions::map`].
-    #[doc(alias = "MapViewOfFile")]
-    pub fn view(&self, range: impl std::ops::RangeBounds<u64>) -> Result<View> {
-        ViewOptions::new().range(range).map(self)
-    }
-
-    /// `MapViewOfFile(FILE_MAP_WRITE)` of a byte range; needs a read-write mapping.
-    ///
-    /// # Errors
-    /// As [`ViewOptions::map_mut`].
-    #[doc(alias = "MapViewOfFile")]
-    pub fn view_mut(&self, range: impl std::ops::RangeBounds<u64>) -> Result<ViewMut> {
-        ViewOptions::new().range(range).map_mut(self)
-    }
-
-    /// `MapViewOfFile(FILE_MAP_COPY)` of a byte range: writes stay private to the view.
-    ///
-    /// # Errors
-    /// As [`ViewOptions::map_copy`].
-    #[doc(alias = "MapViewOfFile")]
-    pub fn view_copy(&self, range: impl std::ops::RangeBounds<u64>) -> Result<ViewMut> {
-        ViewOptions::new().range(range).map_copy(self)
-    }
-
     /// Builds a mapping of an unnamed object.
-    pub(super) fn new(
+    fn new(
         section: sys::map::Section,
         file: Option<Arc<File>>,
         size: u64,

@@ -6,16 +6,17 @@
 pub mod cache;
 mod copy;
 mod mapping;
-mod options;
 mod residency;
 mod shared;
 mod span;
 mod view;
+mod view_options;
 mod view_os;
 
 pub use crate::sys::map::{Access, Advice, Advised};
-pub use mapping::Mapping;
-pub use options::MappingOptions;
+pub use mapping::{Mapping, MappingOptions};
+
 pub use residency::Residency;
 pub use shared::Shared;
-pub use view::{View, ViewMut, ViewOptions};
+pub use view::{View, ViewMut};
+pub use view_options::ViewOptions;

@@ -1,171 +1,19 @@
-//! Views of a mapping (`MapViewOfFile`): read-only [`View`], writable [`ViewMut`].
+//! Views of a mapping (`MapViewOfFile`): read-only [`View`], writable [`ViewMut`], and
+//! their copies in and out. How a view is asked for is in `view_options.rs`; what the OS
+//! does for its pages in `view_os.rs`.
 
 use std::fs::File;
-use std::ops::{Deref, RangeBounds};
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Mapping, copy, span};
+use super::span::{self, Placement};
+use super::{Mapping, copy};
 use crate::error::{Error, Result};
 use crate::named::Named;
 use crate::sys;
 use crate::sys::fault::Guarded;
 use crate::sys::map::{FlushRange, Region, ViewKind};
-
-/// How to map a view: range, requested address, populate; then `map`, `map_mut` or
-/// `map_copy` (the arguments of `MapViewOfFileEx`).
-///
-/// ```
-/// use mmf::{Mapping, ViewOptions};
-///
-/// let mapping = Mapping::anonymous(1 << 20)?;
-/// // Any byte offset: the library aligns to the allocation granularity and hides it.
-/// let view = ViewOptions::new().offset(12_345).len(100).populate(true).map(&mapping)?;
-/// assert_eq!((view.offset(), view.len()), (12_345, 100));
-/// # Ok::<(), mmf::Error>(())
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct ViewOptions {
-    offset: u64,
-    len: Option<u64>,
-    address: Option<usize>,
-    populate: bool,
-    error: Option<RangeError>,
-}
-
-/// A range that could not be turned into offset and length, kept until the terminal call.
-#[derive(Clone, Copy, Debug)]
-struct RangeError {
-    overflow: Option<(u64, u64)>,
-}
-
-impl ViewOptions {
-    /// The whole mapping, placed by the system, faulted in on demand.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Byte offset of the view in the mapping (any value; default 0).
-    pub fn offset(&mut self, offset: u64) -> &mut Self {
-        self.offset = offset;
-        self
-    }
-
-    /// Length in bytes (default: to the end of the mapping).
-    pub fn len(&mut self, len: u64) -> &mut Self {
-        self.len = Some(len);
-        self
-    }
-
-    /// Offset and length from a range: `..`, `a..b`, `a..`, `a..=b`.
-    pub fn range(&mut self, range: impl RangeBounds<u64>) -> &mut Self {
-        match span::from_range(range) {
-            Ok((offset, len)) => {
-                self.offset = offset;
-                self.len = len;
-                self.error = None;
-            }
-            Err(Error::Overflow { offset, len }) => {
-                self.error = Some(RangeError { overflow: Some((offset, len)) })
-            }
-            Err(_) => self.error = Some(RangeError { overflow: None }),
-        }
-        self
-    }
-
-    /// Map the view so that its first byte is at `address` (`MapViewOfFileEx` with a base
-    /// address). The view is placed there or refused with [`Error::AddressTaken`]; it never
-    /// replaces anything already mapped. `address` must lie as far past a multiple of
-    /// [`allocation_granularity`](crate::allocation_granularity) as the offset does
-    /// ([`Error::AddressMisaligned`] otherwise).
-    #[doc(alias = "MapViewOfFileEx")]
-    pub fn address(&mut self, address: usize) -> &mut Self {
-        self.address = Some(address);
-        self
-    }
-
-    /// Fault every page in while mapping (`MADV_POPULATE_READ`/`_WRITE` on Linux,
-    /// `PrefetchVirtualMemory` on Windows), so that first accesses do not wait for I/O.
-    pub fn populate(&mut self, populate: bool) -> &mut Self {
-        self.populate = populate;
-        self
-    }
-
-    /// A read-only view (`FILE_MAP_READ`).
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] (offset or end past the mapping), [`Error::Overflow`]
-    /// (`offset + len` overflows), [`Error::EmptyRange`], [`Error::TooLarge`],
-    /// [`Error::AddressMisaligned`], [`Error::AddressTaken`], or the OS's refusal.
-    #[doc(alias = "MapViewOfFile")]
-    pub fn map(&self, mapping: &Mapping) -> Result<View> {
-        self.map_kind(mapping, ViewKind::Read)
-    }
-
-    /// A read-write view (`FILE_MAP_WRITE`): writes reach the mapping, every other view of
-    /// it and the file.
-    ///
-    /// # Errors
-    /// As [`map`](Self::map), and [`Error::AccessDenied`] for a mapping that is not
-    /// read-write.
-    #[doc(alias = "MapViewOfFile")]
-    pub fn map_mut(&self, mapping: &Mapping) -> Result<ViewMut> {
-        self.map_kind(mapping, ViewKind::Write).map(|view| ViewMut { view })
-    }
-
-    /// A copy-on-write view (`FILE_MAP_COPY`): it reads the mapping, and the pages it
-    /// writes become private copies that nobody else sees and that never reach the file.
-    ///
-    /// # Errors
-    /// As [`map`](Self::map).
-    #[doc(alias = "MapViewOfFile")]
-    pub fn map_copy(&self, mapping: &Mapping) -> Result<ViewMut> {
-        self.map_kind(mapping, ViewKind::CopyOnWrite).map(|view| ViewMut { view })
-    }
-
-    fn map_kind(&self, mapping: &Mapping, kind: ViewKind) -> Result<View> {
-        match self.error {
-            Some(RangeError { overflow: Some((offset, len)) }) => {
-                return Err(Error::Overflow { offset, len });
-            }
-            Some(RangeError { overflow: None }) => return Err(Error::EmptyRange),
-            None => {}
-        }
-        if !mapping.access().allows(kind) {
-            return Err(Error::AccessDenied { view: kind.name(), mapping: mapping.access() });
-        }
-        let granularity = sys::map::allocation_granularity();
-        let place = span::place(self.offset, self.len, mapping.size(), granularity)?;
-        let base_address = match self.address {
-            None => None,
-            Some(address) if address % granularity == place.delta => Some(address - place.delta),
-            Some(address) => {
-                return Err(Error::AddressMisaligned {
-                    address,
-                    expected_remainder: place.delta,
-                    granularity,
-                });
-            }
-        };
-        let region = mapping.section().map(kind, place.map_offset, place.map_len, base_address)?;
-        // SAFETY: delta < map_len, so the data pointer stays inside the new mapping.
-        let data = unsafe { region.base().add(place.delta) };
-        let view = View {
-            region,
-            data,
-            len: place.len,
-            offset: self.offset,
-            kind,
-            file: mapping.file().cloned(),
-            _named: mapping.named().cloned(),
-            broken: AtomicBool::new(false),
-        };
-        if self.populate {
-            sys::map::populate(view.data, view.len, kind != ViewKind::Read)?;
-        }
-        Ok(view)
-    }
-}
 
 /// A read-only view of a [`Mapping`] (`MapViewOfFile`); unmapped on drop
 /// (`UnmapViewOfFile`).
@@ -209,6 +57,28 @@ unsafe impl Send for View {}
 unsafe impl Sync for View {}
 
 impl View {
+    /// The view of `place` in the mapping `region` just made of `mapping`.
+    pub(super) fn new(
+        region: Region,
+        place: &Placement,
+        offset: u64,
+        kind: ViewKind,
+        mapping: &Mapping,
+    ) -> View {
+        // SAFETY: delta < map_len, so the data pointer stays inside the new mapping.
+        let data = unsafe { region.base().add(place.delta) };
+        View {
+            region,
+            data,
+            len: place.len,
+            offset,
+            kind,
+            file: mapping.file().cloned(),
+            _named: mapping.named().cloned(),
+            broken: AtomicBool::new(false),
+        }
+    }
+
     /// Number of bytes in the view (never 0).
     pub fn len(&self) -> usize {
         self.len
@@ -386,6 +256,11 @@ impl Deref for ViewMut {
 }
 
 impl ViewMut {
+    /// A view that may write.
+    pub(super) fn new(view: View) -> ViewMut {
+        ViewMut { view }
+    }
+
     /// Copies `data` into the view starting `offset` bytes in.
     ///
     /// ```

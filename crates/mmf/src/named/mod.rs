@@ -84,6 +84,9 @@ pub(crate) struct Named {
 /// # Errors
 /// The OS's refusal; on Windows [`Error::Unsupported`]: Win32 has no way to enumerate named
 /// section objects.
+///
+/// # References
+/// [`shm_overview(7)`](https://man7.org/linux/man-pages/man7/shm_overview.7.html)
 pub fn list() -> Result<Vec<NamedInfo>> {
     sys::named::list(|name| validate_name(name).is_ok())
 }
@@ -92,8 +95,17 @@ pub fn list() -> Result<Vec<NamedInfo>> {
 /// mappings and views; new opens fail. On Windows a name lives exactly as long as its
 /// handles, so this is [`Error::Unsupported`] there.
 ///
+/// ```no_run
+/// mmf::named::remove("stale-object")?;
+/// # Ok::<(), mmf::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::InvalidName`], [`Error::NotFound`], or the OS's refusal.
+///
+/// # References
+/// [`shm_unlink(3)`](https://man7.org/linux/man-pages/man3/shm_unlink.3.html)
+#[doc(alias = "shm_unlink")]
 pub fn remove(name: &str) -> Result<()> {
     validate_name(name)?;
     sys::named::remove(name)

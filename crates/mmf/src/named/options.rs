@@ -1,7 +1,7 @@
 //! [`NameOptions`]: how a named object is created or opened, for every kind of named
 //! object (mappings now; sync areas and channels take the same options).
 
-use super::validate_name;
+use super::name::validate_name;
 use crate::error::Result;
 use crate::sys::map::Access;
 use crate::sys::named::{CreationMode, NamedSpec};

@@ -216,9 +216,9 @@ pub(crate) fn populate(addr: *const u8, len: usize, write: bool) -> Result<()> {
 
 /// `mlock`: faults the range in and keeps it in RAM.
 pub(crate) fn lock(addr: *const u8, len: usize) -> Result<()> {
-    let (start, len) = page_span(addr, len);
+    let (start, span) = page_span(addr, len);
     // SAFETY: mlock only pins pages; it does not change their contents.
-    cvt(unsafe { libc::mlock(start, len) }).map(drop).map_err(|e| match e.raw_os_error() {
+    cvt(unsafe { libc::mlock(start, span) }).map(drop).map_err(|e| match e.raw_os_error() {
         Some(libc::ENOMEM) | Some(libc::EPERM) | Some(libc::EAGAIN) => {
             Error::LockLimit { len, source: e }
         }

@@ -17,7 +17,6 @@
 //! [`Region`] (one OS mapping, unmapped on drop) and the page rounding are written here
 //! once, over each platform's `unmap`.
 
-use std::fmt;
 use std::fs::File;
 
 use crate::error::Result;
@@ -33,6 +32,9 @@ mod windows;
 use windows as imp;
 
 pub(crate) use crate::sys::pal::page_size;
+
+pub(crate) mod access;
+pub use access::Access;
 #[cfg(windows)]
 pub(crate) use imp::protection;
 pub(crate) use imp::{
@@ -40,40 +42,10 @@ pub(crate) use imp::{
     populate, residency, unlock,
 };
 
-/// The protection of a mapping object, and so which views it allows
-/// (`PAGE_READONLY`, `PAGE_READWRITE`, `PAGE_WRITECOPY` on Windows).
-///
-/// | mapping | read-only view | read-write view | copy-on-write view |
-/// |---|---|---|---|
-/// | `ReadOnly` | yes | no | yes |
-/// | `ReadWrite` | yes | yes | yes |
-/// | `CopyOnWrite` | yes | no | yes |
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Access {
-    /// Views may read the file; writing needs a copy-on-write view.
-    #[default]
-    ReadOnly,
-    /// Views may read and write the file; the file must be open for reading and writing.
-    /// Only this access grows a file to the mapping's size.
-    ReadWrite,
-    /// Views read the file and write private copies of its pages; the file never changes.
-    CopyOnWrite,
-}
-
 impl Access {
     /// Whether a mapping of this access allows a view of `kind`.
     pub(crate) fn allows(self, kind: ViewKind) -> bool {
         kind != ViewKind::Write || self == Access::ReadWrite
-    }
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Access::ReadOnly => "read-only",
-            Access::ReadWrite => "read-write",
-            Access::CopyOnWrite => "copy-on-write",
-        })
     }
 }
 
@@ -159,6 +131,7 @@ pub(crate) struct FlushRange<'a> {
     /// The mapped file (its handle makes the file's metadata durable, or starts write-back).
     pub file: &'a File,
     /// The file offset of `addr`.
+    #[cfg_attr(windows, allow(dead_code, reason = "FlushViewOfFile takes the address alone"))]
     pub file_offset: u64,
 }
 

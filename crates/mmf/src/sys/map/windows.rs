@@ -56,7 +56,7 @@ pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
         )
     };
     let flags = info.AccessFlags;
-    let access = (rc >= 0).then(|| FileAccess {
+    let access = (rc >= 0).then_some(FileAccess {
         read: flags & FILE_READ_DATA != 0,
         write: flags & FILE_WRITE_DATA != 0,
     });

@@ -94,7 +94,7 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
         });
     }
     let protect = protection(spec.access);
-    let mut security = OwnerOnly::new().map_err(Error::os("building an owner-only DACL"))?;
+    let mut security = OwnerOnly::new()?;
     let attributes = security.attributes();
     let source = file.map_or(INVALID_HANDLE_VALUE, |(f, _)| f.as_raw_handle() as HANDLE);
     let (high, low) = split(size);

@@ -14,6 +14,8 @@ use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 use windows_sys::Win32::System::SystemServices::SECURITY_DESCRIPTOR_REVISION;
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
+use crate::error::{Error, Result};
+
 /// A Win32 `BOOL` result: `FALSE` → the thread's last error (`GetLastError`).
 pub(crate) fn cvt(ok: i32) -> io::Result<()> {
     if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
@@ -69,10 +71,11 @@ pub(crate) struct OwnerOnly {
 
 impl OwnerOnly {
     /// Reads the current user's SID from the process token and builds the descriptor.
-    pub(crate) fn new() -> io::Result<OwnerOnly> {
+    pub(crate) fn new() -> Result<OwnerOnly> {
         let mut token: HANDLE = std::ptr::null_mut();
         // SAFETY: the current-process pseudo-handle and an out-pointer to a local.
-        cvt(unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) })?;
+        cvt(unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) })
+            .map_err(Error::os("OpenProcessToken"))?;
         let mut len = 0u32;
         // SAFETY: asks for the size only (the call fails with ERROR_INSUFFICIENT_BUFFER).
         unsafe { GetTokenInformation(token, TokenUser, std::ptr::null_mut(), 0, &mut len) };
@@ -83,7 +86,7 @@ impl OwnerOnly {
         });
         // SAFETY: the token handle is ours and closed once.
         unsafe { CloseHandle(token) };
-        got?;
+        got.map_err(Error::os("GetTokenInformation(TokenUser)"))?;
         // SAFETY: GetTokenInformation(TokenUser) filled `user` with a TOKEN_USER whose SID
         // points into the same buffer, which lives as long as `self`.
         let sid = unsafe { (*user.as_ptr().cast::<TOKEN_USER>()).User.Sid };
@@ -93,16 +96,20 @@ impl OwnerOnly {
         let mut acl = vec![0u64; acl_len.div_ceil(8)];
         let acl_ptr = acl.as_mut_ptr().cast::<ACL>();
         // SAFETY: `acl` has `acl_len` writable bytes, 8-aligned.
-        cvt(unsafe { InitializeAcl(acl_ptr, acl_len as u32, ACL_REVISION) })?;
+        cvt(unsafe { InitializeAcl(acl_ptr, acl_len as u32, ACL_REVISION) })
+            .map_err(Error::os("InitializeAcl"))?;
         // SAFETY: the ACL was initialised with room for one ACE with this SID.
-        cvt(unsafe { AddAccessAllowedAce(acl_ptr, ACL_REVISION, GENERIC_ALL, sid) })?;
+        cvt(unsafe { AddAccessAllowedAce(acl_ptr, ACL_REVISION, GENERIC_ALL, sid) })
+            .map_err(Error::os("AddAccessAllowedAce"))?;
         // SAFETY: SECURITY_DESCRIPTOR is plain data that the call initialises.
         let mut sd: Box<SECURITY_DESCRIPTOR> = Box::new(unsafe { std::mem::zeroed() });
         let sd_ptr = (&raw mut *sd).cast();
         // SAFETY: `sd` is a writable SECURITY_DESCRIPTOR.
-        cvt(unsafe { InitializeSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION) })?;
+        cvt(unsafe { InitializeSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION) })
+            .map_err(Error::os("InitializeSecurityDescriptor"))?;
         // SAFETY: `acl` outlives the descriptor (both are owned by the returned value).
-        cvt(unsafe { SetSecurityDescriptorDacl(sd_ptr, 1, acl_ptr, 0) })?;
+        cvt(unsafe { SetSecurityDescriptorDacl(sd_ptr, 1, acl_ptr, 0) })
+            .map_err(Error::os("SetSecurityDescriptorDacl"))?;
         Ok(OwnerOnly { sd, _acl: acl, _user: user })
     }
 

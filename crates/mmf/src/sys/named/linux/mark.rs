@@ -15,8 +15,9 @@ use crate::sys::pal::cvt;
 
 const ATTR: &CStr = c"user.mmf";
 
-/// The longest mark read: a header and a path of up to `PATH_MAX` (4096) bytes.
-const MAX_LEN: usize = 4096 + 64;
+/// The longest mark: a header of at most 80 bytes (`mmf1 scoped file ` and three 20-digit
+/// numbers) and a path of up to `PATH_MAX` bytes. Longer marks are neither written nor read.
+const MAX_LEN: usize = 4096 + 128;
 
 /// What the mark says about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +91,13 @@ pub(super) fn read(file: &File) -> Option<Mark> {
     Mark::parse(std::str::from_utf8(&buf[..n]).ok()?)
 }
 
-/// Marks the object (`fsetxattr`).
+/// Marks the object (`fsetxattr`). A mark longer than [`MAX_LEN`] (a path past `PATH_MAX`)
+/// is refused with `ENAMETOOLONG`: openers could not read it.
 pub(super) fn write(file: &File, mark: &Mark) -> io::Result<()> {
     let text = mark.render();
+    if text.len() > MAX_LEN {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
     // SAFETY: the value pointer and length describe `text`'s bytes.
     cvt(unsafe {
         libc::fsetxattr(file.as_raw_fd(), ATTR.as_ptr(), text.as_ptr().cast(), text.len(), 0)

@@ -243,7 +243,7 @@ fn open_backing_file(name: &str, mark: &FileMark, access: Access) -> Result<Arc<
         .read(true)
         .write(access == Access::ReadWrite)
         .open(&mark.path)
-        .map_err(|e| Error::Os { op: "open (the file behind the named mapping)", source: e })?;
+        .map_err(Error::os("open (the file behind the named mapping)"))?;
     let st = fstat(&file).map_err(Error::os("fstat"))?;
     if st.st_dev != mark.dev || st.st_ino != mark.ino {
         // The path now names another file: the one that was mapped is gone.

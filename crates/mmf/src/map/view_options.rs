@@ -1,0 +1,218 @@
+//! [`ViewOptions`]: the arguments of `MapViewOfFileEx`, and the [`Mapping`] shortcuts for
+//! them (`view`, `view_mut`, `view_copy`).
+
+use std::ops::RangeBounds;
+
+use super::{Mapping, View, ViewMut, span};
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::sys::map::ViewKind;
+
+/// How to map a view: range, requested address, populate; then `map`, `map_mut` or
+/// `map_copy` (the arguments of `MapViewOfFileEx`).
+///
+/// ```
+/// use mmf::{Mapping, ViewOptions};
+///
+/// let mapping = Mapping::anonymous(1 << 20)?;
+/// // Any byte offset: the library aligns to the allocation granularity and hides it.
+/// let view = ViewOptions::new().offset(12_345).len(100).populate(true).map(&mapping)?;
+/// assert_eq!((view.offset(), view.len()), (12_345, 100));
+/// # Ok::<(), mmf::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ViewOptions {
+    offset: u64,
+    len: Option<u64>,
+    address: Option<usize>,
+    populate: bool,
+    error: Option<RangeError>,
+}
+
+/// A range that could not be turned into offset and length, kept until the terminal call.
+#[derive(Clone, Copy, Debug)]
+struct RangeError {
+    overflow: Option<(u64, u64)>,
+}
+
+impl ViewOptions {
+    /// The whole mapping, placed by the system, faulted in on demand.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Byte offset of the view in the mapping (any value; default 0).
+    pub fn offset(&mut self, offset: u64) -> &mut Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Length in bytes (default: to the end of the mapping).
+    pub fn len(&mut self, len: u64) -> &mut Self {
+        self.len = Some(len);
+        self
+    }
+
+    /// Offset and length from a range: `..`, `a..b`, `a..`, `a..=b`.
+    pub fn range(&mut self, range: impl RangeBounds<u64>) -> &mut Self {
+        match span::from_range(range) {
+            Ok((offset, len)) => {
+                self.offset = offset;
+                self.len = len;
+                self.error = None;
+            }
+            Err(Error::Overflow { offset, len }) => {
+                self.error = Some(RangeError { overflow: Some((offset, len)) })
+            }
+            Err(_) => self.error = Some(RangeError { overflow: None }),
+        }
+        self
+    }
+
+    /// Map the view so that its first byte is at `address` (`MapViewOfFileEx` with a base
+    /// address). The view is placed there or refused with [`Error::AddressTaken`]; it never
+    /// replaces anything already mapped. `address` must lie as far past a multiple of
+    /// [`allocation_granularity`](crate::allocation_granularity) as the offset does
+    /// ([`Error::AddressMisaligned`] otherwise).
+    #[doc(alias = "MapViewOfFileEx")]
+    pub fn address(&mut self, address: usize) -> &mut Self {
+        self.address = Some(address);
+        self
+    }
+
+    /// Fault every page in while mapping (`MADV_POPULATE_READ`/`_WRITE` on Linux,
+    /// `PrefetchVirtualMemory` on Windows), so that first accesses do not wait for I/O.
+    pub fn populate(&mut self, populate: bool) -> &mut Self {
+        self.populate = populate;
+        self
+    }
+
+    /// A read-only view (`FILE_MAP_READ`).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] (offset or end past the mapping), [`Error::Overflow`]
+    /// (`offset + len` overflows), [`Error::EmptyRange`], [`Error::TooLarge`],
+    /// [`Error::AddressMisaligned`], [`Error::AddressTaken`], or the OS's refusal.
+    ///
+    /// # Platform-specific behaviour
+    ///
+    /// The OS maps from a multiple of the allocation granularity (the page size on Linux,
+    /// 64 KiB on Windows) and the view starts inside that; the view hides it. With an
+    /// address, Linux uses `MAP_FIXED_NOREPLACE` and Windows `MapViewOfFileEx`'s base
+    /// address: both refuse rather than replace an existing mapping.
+    /// # References
+    /// [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html),
+    /// [`MapViewOfFileEx`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-mapviewoffileex)
+    #[doc(alias = "MapViewOfFile")]
+    #[doc(alias = "mmap")]
+    pub fn map(&self, mapping: &Mapping) -> Result<View> {
+        self.map_kind(mapping, ViewKind::Read)
+    }
+
+    /// A read-write view (`FILE_MAP_WRITE`): writes reach the mapping, every other view of
+    /// it and the file.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map), and [`Error::AccessDenied`] for a mapping that is not
+    /// read-write.
+    ///
+    /// # References
+    /// [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html),
+    /// [`MapViewOfFileEx`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-mapviewoffileex)
+    #[doc(alias = "MapViewOfFile")]
+    pub fn map_mut(&self, mapping: &Mapping) -> Result<ViewMut> {
+        self.map_kind(mapping, ViewKind::Write).map(ViewMut::new)
+    }
+
+    /// A copy-on-write view (`FILE_MAP_COPY`): it reads the mapping, and the pages it
+    /// writes become private copies that nobody else sees and that never reach the file.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map).
+    ///
+    /// # Platform-specific behaviour
+    ///
+    /// Linux: `MAP_PRIVATE`. Windows: `FILE_MAP_COPY`.
+    ///
+    /// # References
+    /// [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html),
+    /// [`MapViewOfFileEx`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-mapviewoffileex)
+    #[doc(alias = "MapViewOfFile")]
+    pub fn map_copy(&self, mapping: &Mapping) -> Result<ViewMut> {
+        self.map_kind(mapping, ViewKind::CopyOnWrite).map(ViewMut::new)
+    }
+
+    fn map_kind(&self, mapping: &Mapping, kind: ViewKind) -> Result<View> {
+        match self.error {
+            Some(RangeError { overflow: Some((offset, len)) }) => {
+                return Err(Error::Overflow { offset, len });
+            }
+            Some(RangeError { overflow: None }) => return Err(Error::EmptyRange),
+            None => {}
+        }
+        if !mapping.access().allows(kind) {
+            return Err(Error::AccessDenied { view: kind.name(), mapping: mapping.access() });
+        }
+        let granularity = sys::map::allocation_granularity();
+        let place = span::place(self.offset, self.len, mapping.size(), granularity)?;
+        let base_address = match self.address {
+            None => None,
+            Some(address) if address % granularity == place.delta => Some(address - place.delta),
+            Some(address) => {
+                return Err(Error::AddressMisaligned {
+                    address,
+                    expected_remainder: place.delta,
+                    granularity,
+                });
+            }
+        };
+        let region = mapping.section().map(kind, place.map_offset, place.map_len, base_address)?;
+        let view = View::new(region, &place, self.offset, kind, mapping);
+        if self.populate {
+            view.populate(0, view.len())?;
+        }
+        Ok(view)
+    }
+}
+
+/// Views of a mapping: the shortcuts for [`ViewOptions`].
+impl Mapping {
+    /// `MapViewOfFile(FILE_MAP_READ)` of a byte range (`..`, `a..b`, `a..`, `a..=b`).
+    ///
+    /// # Errors
+    /// As [`ViewOptions::map`].
+    ///
+    /// # References
+    /// [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html),
+    /// [`MapViewOfFileEx`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-mapviewoffileex)
+    #[doc(alias = "MapViewOfFile")]
+    pub fn view(&self, range: impl std::ops::RangeBounds<u64>) -> Result<View> {
+        ViewOptions::new().range(range).map(self)
+    }
+
+    /// `MapViewOfFile(FILE_MAP_WRITE)` of a byte range; needs a read-write mapping.
+    ///
+    /// # Errors
+    /// As [`ViewOptions::map_mut`].
+    ///
+    /// # References
+    /// [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html),
+    /// [`MapViewOfFileEx`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-mapviewoffileex)
+    #[doc(alias = "MapViewOfFile")]
+    pub fn view_mut(&self, range: impl std::ops::RangeBounds<u64>) -> Result<ViewMut> {
+        ViewOptions::new().range(range).map_mut(self)
+    }
+
+    /// `MapViewOfFile(FILE_MAP_COPY)` of a byte range: writes stay private to the view.
+    ///
+    /// # Errors
+    /// As [`ViewOptions::map_copy`].
+    ///
+    /// # References
+    /// [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html),
+    /// [`MapViewOfFileEx`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-mapviewoffileex)
+    #[doc(alias = "MapViewOfFile")]
+    pub fn view_copy(&self, range: impl std::ops::RangeBounds<u64>) -> Result<ViewMut> {
+        ViewOptions::new().range(range).map_copy(self)
+    }
+}
