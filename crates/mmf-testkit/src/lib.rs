@@ -15,6 +15,32 @@ pub mod roles;
 pub use files::{file_with, open_rw, pattern, read_file_at};
 pub use roles::{Peer, hear, role, tell};
 
+/// Whether a test that needs root (to act as another user, mount a file system) can run.
+///
+/// As root: `true`. Otherwise the test is skipped with the reason printed — unless
+/// `MMF_REQUIRE_ROOT_TESTS=1` (set by CI, which runs as root), where a skip would hide a
+/// test that did not run, so this panics instead.
+pub fn root_for(what: &str) -> bool {
+    // The effective user id, from /proc: this crate has no libc.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Uid:"))?.to_owned();
+            line.split_whitespace().nth(2).map(|euid| euid == "0")
+        })
+        .unwrap_or(false);
+    if root {
+        return true;
+    }
+    if std::env::var("MMF_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+        panic!("{what} needs root, and MMF_REQUIRE_ROOT_TESTS=1 says this run must have it");
+    }
+    eprintln!(
+        "SKIPPED: {what} needs root (CI runs it; MMF_REQUIRE_ROOT_TESTS=1 makes a skip fail)"
+    );
+    false
+}
+
 /// A name no other test or run uses: `mmf-test-TAG-PID-N`.
 pub fn unique_name(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

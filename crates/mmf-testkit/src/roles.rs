@@ -31,7 +31,27 @@ impl Peer {
     /// [`spawn`](Self::spawn), with `setup` changing the command first (environment,
     /// user, ...).
     pub fn spawn_with(test: &str, role: &str, arg: &str, setup: impl FnOnce(&mut Command)) -> Peer {
-        let mut command = Command::new(std::env::current_exe().unwrap());
+        Self::spawn_under(&[], test, role, arg, setup)
+    }
+
+    /// [`spawn_with`](Self::spawn_with), the test binary run by a wrapper command
+    /// (`["unshare", "-Urm", "--"]`, `["setpriv", "--reuid=65534", ...]`).
+    pub fn spawn_under(
+        wrapper: &[&str],
+        test: &str,
+        role: &str,
+        arg: &str,
+        setup: impl FnOnce(&mut Command),
+    ) -> Peer {
+        let exe = std::env::current_exe().unwrap();
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         command
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(ROLE, format!("{role}:{arg}"))
@@ -64,6 +84,11 @@ impl Peer {
         let stdin = self.stdin.as_mut().unwrap();
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
+    }
+
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL / `TerminateProcess`, and reaps the child.

@@ -129,6 +129,26 @@ pub enum Error {
         /// The size asked for.
         asked: u64,
     },
+    /// The named object is locked exclusively by another process for longer than a
+    /// moment (mmf itself only ever holds such a lock for an instant).
+    Busy {
+        /// The name.
+        name: String,
+    },
+    /// There is no room for a new named object in the shared-memory file system.
+    NoSpace {
+        /// The object's size in bytes.
+        size: u64,
+        /// The bytes still free there.
+        available: u64,
+    },
+    /// A named file mapping whose record of the file it maps could have been written by a
+    /// user other than this one (the object is writable by others, or owned by someone
+    /// else); mapping the file it names could write into any file this user may write.
+    UntrustedFile {
+        /// The name.
+        name: String,
+    },
     /// The object or file was truncated under a view, and a guarded copy touched a page
     /// that no longer exists (SIGBUS caught).
     Truncated {
@@ -181,6 +201,9 @@ impl Error {
             Error::IsDirectory => K::IsADirectory,
             Error::AddressTaken { .. } | Error::AlreadyExists { .. } => K::AlreadyExists,
             Error::NotFound { .. } => K::NotFound,
+            Error::Busy { .. } => K::WouldBlock,
+            Error::NoSpace { .. } => K::StorageFull,
+            Error::UntrustedFile { .. } => K::PermissionDenied,
             Error::ForeignOwner { .. } => K::PermissionDenied,
             Error::Truncated { .. } => K::UnexpectedEof,
             Error::Unsupported { .. } => K::Unsupported,
@@ -276,6 +299,23 @@ impl fmt::Display for Error {
                 f,
                 "the object {name:?} has {size} bytes, less than the {asked} asked for: ask for \
                  at most {size} bytes"
+            ),
+            Error::Busy { name } => write!(
+                f,
+                "the named object {name:?} is locked exclusively by another process (not an \
+                 mmf holder): try again later, or find the process that locks it"
+            ),
+            Error::NoSpace { size, available } => write!(
+                f,
+                "no space in /dev/shm for an object of {size} bytes ({available} bytes free): \
+                 remove named objects that are no longer needed, or ask for less"
+            ),
+            Error::UntrustedFile { name } => write!(
+                f,
+                "the named file mapping {name:?} is writable by other users or owned by \
+                 another user, so its record of the file it maps may be forged: refusing to \
+                 map that file; create named file mappings without group or other write \
+                 permission, and open the file itself if you trust it"
             ),
             Error::Truncated { offset, len } => write!(
                 f,

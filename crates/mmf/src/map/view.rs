@@ -193,18 +193,18 @@ impl View {
     }
 
     /// The flush request for `offset..offset+len` of this view, or `None` when flushing it
-    /// has nothing to write: copy-on-write pages never reach the file, and anonymous memory
-    /// has no file.
+    /// has nothing to write: copy-on-write pages never reach the file. Whether memory with
+    /// no file handle here has anything to write is the platform's call.
     pub(super) fn flush_request(
         &self,
         offset: usize,
         len: usize,
     ) -> Result<Option<FlushRange<'_>>> {
         let addr = self.at(offset, len)?;
-        let file = match &self.file {
-            Some(file) if len != 0 && self.kind != ViewKind::CopyOnWrite => file,
-            _ => return Ok(None),
-        };
+        if len == 0 || self.kind == ViewKind::CopyOnWrite {
+            return Ok(None);
+        }
+        let file = self.file.as_deref();
         Ok(Some(FlushRange { addr, len, file, file_offset: self.offset + offset as u64 }))
     }
 

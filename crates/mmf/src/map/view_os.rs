@@ -11,7 +11,8 @@ use crate::{Error, ViewOptions};
 
 impl View {
     /// Writes the view's changes to the storage device and waits: afterwards they survive
-    /// a crash of the machine. Nothing to do for copy-on-write and anonymous views.
+    /// a crash of the machine. Nothing to do for copy-on-write views (their pages never
+    /// reach the file).
     ///
     /// ```
     /// use mmf::{Access, MappingOptions};
@@ -30,8 +31,13 @@ impl View {
     /// # Platform-specific behaviour
     ///
     /// Linux: `msync(MS_SYNC)`, which ends in `fdatasync` of the range and so also makes
-    /// the file's size durable. Windows: `FlushViewOfFile` (retried while another thread's
-    /// flush holds the pages), then `FlushFileBuffers`, which writes the file's metadata.
+    /// the file's size durable; memory with no file behind it (anonymous, named
+    /// pagefile-backed) has nothing to write. Windows: `FlushViewOfFile` (retried while
+    /// another thread's flush holds the pages) for every view that is not copy-on-write,
+    /// then `FlushFileBuffers`, which writes the file's metadata — except for a view of a
+    /// file's section opened by name ([`Mapping::open`](crate::Mapping::open)), which has
+    /// no handle to the file: its pages reach the file, and the file's metadata are made
+    /// durable by the file's own holders' flushes.
     ///
     /// # References
     /// [`msync(2)`](https://man7.org/linux/man-pages/man2/msync.2.html),

@@ -44,9 +44,6 @@ pub(crate) fn duplicate(file: &File) -> Result<File> {
 #[derive(Debug)]
 pub(crate) struct Section {
     fd: Arc<File>,
-    /// Views are not inherited by `fork` (`MADV_DONTFORK`): a named object's views hold
-    /// its lifetime lock, which a forked reaper must not keep.
-    dontfork: bool,
 }
 
 impl Section {
@@ -61,7 +58,7 @@ impl Section {
         if access == Access::ReadWrite && size > file_len {
             file.set_len(size).map_err(Error::os("ftruncate"))?;
         }
-        Ok(Section { fd: Arc::clone(file), dontfork: false })
+        Ok(Section { fd: Arc::clone(file) })
     }
 
     /// A pagefile-backed mapping: a `memfd` of `size` zero bytes, so that every view of it
@@ -76,12 +73,14 @@ impl Section {
             Some(libc::EFBIG) | Some(libc::ENOSPC) | Some(libc::ENOMEM) => Error::TooLarge { size },
             _ => Error::Os { op: "ftruncate", source: e },
         })?;
-        Ok(Section { fd: Arc::new(file), dontfork: false })
+        Ok(Section { fd: Arc::new(file) })
     }
 
-    /// The mapping object of a named shared-memory object: its views are `MADV_DONTFORK`.
+    /// The mapping object of a named shared-memory object. Its views are inherited by a
+    /// `fork` child like any other mapping (the child is then a holder until it unmaps
+    /// them or exits).
     pub(crate) fn shared(fd: Arc<File>) -> Self {
-        Section { fd, dontfork: true }
+        Section { fd }
     }
 
     /// `mmap` of `len` bytes at the granularity-aligned file `offset`, at `address` if given
@@ -102,9 +101,6 @@ impl Section {
             flags |= libc::MAP_FIXED_NOREPLACE;
         }
         let hint = address.unwrap_or(0) as *mut libc::c_void;
-        // A named object's view and its MADV_DONTFORK are made together, never across a
-        // reaper's fork (which would copy the view and with it the object's lock).
-        let _no_fork = self.dontfork.then(crate::sys::pal::no_fork_now);
         let off = libc::off_t::try_from(offset).map_err(|_| Error::TooLarge { size: offset })?;
         // SAFETY: with no address this creates a new mapping wherever the kernel chooses,
         // which never touches an existing one; with an address, MAP_FIXED_NOREPLACE makes
@@ -125,11 +121,6 @@ impl Section {
             // A kernel older than 4.17 treats the flag as a hint and may place the view
             // elsewhere: undo it (by dropping the region) and refuse, as documented.
             return Err(Error::AddressTaken { address: address.unwrap_or(0), len });
-        }
-        if self.dontfork {
-            // SAFETY: MADV_DONTFORK only changes what a future fork copies.
-            cvt(unsafe { libc::madvise(ptr, len, libc::MADV_DONTFORK) })
-                .map_err(Error::os("madvise(MADV_DONTFORK)"))?;
         }
         Ok(region)
     }
@@ -152,8 +143,12 @@ fn page_span(addr: *const u8, len: usize) -> (*mut libc::c_void, usize) {
 }
 
 /// `msync(MS_SYNC)`: writes the dirty pages of the range and waits. On Linux it ends in
-/// `vfs_fsync_range(datasync)`, so the data and the file size reach the device.
+/// `vfs_fsync_range(datasync)`, so the data and the file size reach the device. Memory
+/// with no file behind it has nothing to write.
 pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
+    if range.file.is_none() {
+        return Ok(());
+    }
     let (start, len) = page_span(range.addr, range.len);
     // SAFETY: msync does not change memory contents; on an unmapped range it fails with
     // ENOMEM instead of touching anything.
@@ -163,8 +158,9 @@ pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
 /// Starts write-back of the file range without waiting: `sync_file_range(WRITE)`.
 /// (`msync(MS_ASYNC)` is a no-op on Linux since 2.6.19, so it would start nothing.)
 pub(crate) fn flush_async(range: FlushRange<'_>) -> Result<()> {
+    let Some(file) = range.file else { return Ok(()) };
     let (off, n) = (range.file_offset as libc::off64_t, range.len as libc::off64_t);
-    let fd = range.file.as_raw_fd();
+    let fd = file.as_raw_fd();
     // SAFETY: sync_file_range only schedules write-back of the descriptor's page cache.
     cvt(unsafe { libc::sync_file_range(fd, off, n, libc::SYNC_FILE_RANGE_WRITE) })
         .map(drop)

@@ -128,8 +128,11 @@ pub(crate) struct FileAccess {
 pub(crate) struct FlushRange<'a> {
     pub addr: *const u8,
     pub len: usize,
-    /// The mapped file (its handle makes the file's metadata durable, or starts write-back).
-    pub file: &'a File,
+    /// The mapped file, where this process has a handle to it (its handle makes the
+    /// file's metadata durable, or starts write-back). `None` for memory without a file
+    /// behind it in this process: anonymous and named pagefile-backed memory, and on
+    /// Windows a file's section opened by name.
+    pub file: Option<&'a File>,
     /// The file offset of `addr`.
     #[cfg_attr(windows, allow(dead_code, reason = "FlushViewOfFile takes the address alone"))]
     pub file_offset: u64,

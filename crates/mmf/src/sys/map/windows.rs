@@ -210,11 +210,14 @@ fn flush_view(addr: *const u8, len: usize) -> Result<()> {
 }
 
 /// Durable: `FlushViewOfFile` then `FlushFileBuffers`, which also writes the file's
-/// metadata (its size). A handle without write access had nothing to write.
+/// metadata (its size). A handle without write access had nothing to write. Without the
+/// file's handle (a file's section opened by name), `FlushViewOfFile` alone: the pages are
+/// written to the file, and the file's metadata wait for the file's own flushes.
 pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
     flush_view(range.addr, range.len)?;
+    let Some(file) = range.file else { return Ok(()) };
     // SAFETY: the handle is open for the duration of the call.
-    match cvt(unsafe { FlushFileBuffers(range.file.as_raw_handle() as HANDLE) }) {
+    match cvt(unsafe { FlushFileBuffers(file.as_raw_handle() as HANDLE) }) {
         Err(e) if is(&e, ERROR_ACCESS_DENIED) => Ok(()),
         other => other.map_err(Error::os("FlushFileBuffers")),
     }

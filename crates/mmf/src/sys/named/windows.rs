@@ -51,12 +51,14 @@ struct SectionBasicInformation {
 }
 
 // `NtQuerySection` is documented for drivers only, and `windows-sys` does not carry it.
+// Declared with SIZE_T / PSIZE_T for the length and the returned length, as Wine, ReactOS
+// and phnt declare it.
 windows_link::link!("ntdll.dll" "system" fn NtQuerySection(
     section: HANDLE,
     class: i32,
     info: *mut core::ffi::c_void,
-    len: u32,
-    returned: *mut u32,
+    len: usize,
+    returned: *mut usize,
 ) -> i32);
 
 /// The size of a section: `NtQuerySection(SectionBasicInformation)`.
@@ -73,7 +75,7 @@ fn section_size(section: &Section) -> Result<u64> {
             section.handle(),
             0,
             (&raw mut info).cast(),
-            size_of::<SectionBasicInformation>() as u32,
+            size_of::<SectionBasicInformation>(),
             std::ptr::null_mut(),
         )
     };

@@ -43,18 +43,3 @@ pub(crate) fn page_size() -> usize {
         usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
     })
 }
-
-/// Held for reading while a named object's view is mapped and marked `MADV_DONTFORK`, and
-/// for writing while the reaper forks, so that no fork copies a half-made named view (and
-/// with it the object's lifetime lock).
-static FORK: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// No `fork` by mmf's reaper while the guard lives (mapping a named view).
-pub(crate) fn no_fork_now() -> std::sync::RwLockReadGuard<'static, ()> {
-    FORK.read().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Only this thread forks while the guard lives (starting the reaper).
-pub(crate) fn forking_now() -> std::sync::RwLockWriteGuard<'static, ()> {
-    FORK.write().unwrap_or_else(|e| e.into_inner())
-}

@@ -1,23 +1,25 @@
 //! mmf's mark on a named object it created: the extended attribute `user.mmf`.
 //!
 //! `mmf1 LIFETIME pagefile` or `mmf1 LIFETIME file DEV INO SIZE\nPATH`, where LIFETIME is
-//! `scoped` (gone with its last holder) or `kept` (until removed). Another process wrote
-//! these bytes (any process of the same user can), so the parser accepts exactly this
-//! grammar and refuses everything else with `None`; it never panics.
+//! `scoped` (gone with its last holder) or `kept` (until removed) and PATH is the raw bytes
+//! of the file's path (any bytes but NUL). Another process wrote these bytes (anyone who
+//! may write the object may set its attributes), so the parser accepts exactly this
+//! grammar and refuses everything else with `None`; it never panics. Whether a parsed mark
+//! may be *trusted* is the caller's decision (see `Trust` in `mod.rs`).
 
-use std::ffi::CStr;
+use std::ffi::{CStr, OsStr};
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::sys::pal::cvt;
 
 const ATTR: &CStr = c"user.mmf";
 
-/// The longest mark: a header of at most 80 bytes (`mmf1 scoped file ` and three 20-digit
-/// numbers) and a path of up to `PATH_MAX` bytes. Longer marks are neither written nor read.
-const MAX_LEN: usize = 4096 + 128;
+/// The largest attribute value Linux stores (`XATTR_SIZE_MAX`).
+const XATTR_SIZE_MAX: usize = 65_536;
 
 /// What the mark says about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +41,12 @@ pub(super) struct FileMark {
 
 impl Mark {
     /// Parses a mark; `None` for anything that is not exactly mmf's format.
-    pub(super) fn parse(text: &str) -> Option<Mark> {
-        let (head, path) = match text.split_once('\n') {
-            Some((head, path)) => (head, Some(path)),
-            None => (text, None),
+    pub(super) fn parse(bytes: &[u8]) -> Option<Mark> {
+        let (head, path) = match bytes.iter().position(|&b| b == b'\n') {
+            Some(at) => (&bytes[..at], Some(&bytes[at + 1..])),
+            None => (bytes, None),
         };
-        let mut words = head.split(' ');
+        let mut words = std::str::from_utf8(head).ok()?.split(' ');
         if words.next()? != "mmf1" {
             return None;
         }
@@ -55,10 +57,10 @@ impl Mark {
         };
         let file = match (words.next()?, path) {
             ("pagefile", None) => None,
-            ("file", Some(path)) if !path.is_empty() && !path.contains('\0') => {
+            ("file", Some(path)) if !path.is_empty() && !path.contains(&0) => {
                 let mut num = || words.next()?.parse::<u64>().ok();
                 let (dev, ino, size) = (num()?, num()?, num()?);
-                Some(FileMark { dev, ino, size, path: PathBuf::from(path) })
+                Some(FileMark { dev, ino, size, path: OsStr::from_bytes(path).into() })
             }
             _ => return None,
         };
@@ -68,39 +70,49 @@ impl Mark {
         Some(Mark { kept, file })
     }
 
-    /// The mark's text, as `parse` reads it.
-    pub(super) fn render(&self) -> String {
+    /// The mark's bytes, as `parse` reads them.
+    pub(super) fn render(&self) -> Vec<u8> {
         let lifetime = if self.kept { "kept" } else { "scoped" };
         match &self.file {
-            None => format!("mmf1 {lifetime} pagefile"),
+            None => format!("mmf1 {lifetime} pagefile").into_bytes(),
             Some(f) => {
-                format!("mmf1 {lifetime} file {} {} {}\n{}", f.dev, f.ino, f.size, f.path.display())
+                let mut text =
+                    format!("mmf1 {lifetime} file {} {} {}\n", f.dev, f.ino, f.size).into_bytes();
+                text.extend_from_slice(f.path.as_os_str().as_bytes());
+                text
             }
         }
     }
 }
 
-/// The object's mark (`fgetxattr`); `None` if it has none, or not a valid one.
+/// The object's mark (`fgetxattr`, sized by asking first); `None` if it has none, or not
+/// a valid one.
 pub(super) fn read(file: &File) -> Option<Mark> {
-    let mut buf = vec![0u8; MAX_LEN];
-    // SAFETY: the buffer is writable for its length.
-    let n = unsafe {
-        libc::fgetxattr(file.as_raw_fd(), ATTR.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+    let get = |buf: &mut [u8]| {
+        // SAFETY: the buffer is writable for its length (a null pointer with length 0 asks
+        // for the size only).
+        let n = unsafe {
+            libc::fgetxattr(file.as_raw_fd(), ATTR.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        };
+        usize::try_from(n).ok()
     };
-    let n = usize::try_from(n).ok()?;
-    Mark::parse(std::str::from_utf8(&buf[..n]).ok()?)
+    // The value may grow between asking and reading (a peer rewriting it): ask again then.
+    for _ in 0..4 {
+        let len = get(&mut [])?.min(XATTR_SIZE_MAX);
+        let mut buf = vec![0u8; len];
+        if let Some(n) = get(&mut buf) {
+            return Mark::parse(&buf[..n]);
+        }
+    }
+    None
 }
 
-/// Marks the object (`fsetxattr`). A mark longer than [`MAX_LEN`] (a path past `PATH_MAX`)
-/// is refused with `ENAMETOOLONG`: openers could not read it.
+/// Marks the object (`fsetxattr`).
 pub(super) fn write(file: &File, mark: &Mark) -> io::Result<()> {
-    let text = mark.render();
-    if text.len() > MAX_LEN {
-        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-    }
-    // SAFETY: the value pointer and length describe `text`'s bytes.
+    let bytes = mark.render();
+    // SAFETY: the value pointer and length describe `bytes`.
     cvt(unsafe {
-        libc::fsetxattr(file.as_raw_fd(), ATTR.as_ptr(), text.as_ptr().cast(), text.len(), 0)
+        libc::fsetxattr(file.as_raw_fd(), ATTR.as_ptr(), bytes.as_ptr().cast(), bytes.len(), 0)
     })
     .map(drop)
 }

@@ -1,20 +1,24 @@
-//! Named mappings on Linux: `shm_open("/NAME")` objects with the lifetime of Windows named
-//! objects (see the `named` module's docs for the design).
+//! Named mappings on Linux: `/dev/shm/NAME` objects (what `shm_open("/NAME")` opens) with
+//! the lifetime of Windows named objects.
 //!
-//! - Every holder keeps a shared `flock` on the object. The kernel releases it when the
-//!   holder's last descriptor closes, however the process ends.
-//! - An object mmf created carries the extended attribute `user.mmf` (`mmf1 pagefile`, or
-//!   `mmf1 file DEV INO SIZE\nPATH` for a file's mapping opened by name).
-//! - The last holder to let go in order takes the lock exclusively and unlinks the name;
-//!   the creator's reaper process (blocked on the exclusive lock) does it when the last
-//!   holder died instead. An opener re-checks the link count after its lock is granted, so
-//!   it never uses an object that was unlinked while it waited.
+//! - Every holder keeps a shared `flock` on the object (`liveness.rs`); the kernel drops it
+//!   when the holder's description goes, however the process ends.
+//! - An object mmf created carries its mark, the extended attribute `user.mmf`
+//!   (`mark.rs`): its lifetime (scoped or kept) and, for a file's mapping, the file.
+//!   Objects without a mark are other programs': mmf never locks or removes them.
+//! - A dead scoped object is never visible: every open, create and listing probes it and
+//!   unlinks it if nobody holds it. The last holder to let go in order unlinks it at once;
+//!   each creating process's reaper (`reaper.rs`) does so when the last holders died
+//!   instead.
+//! - Every open of a name is non-blocking and checks the type first, so a FIFO or device
+//!   planted in `/dev/shm` is refused, never waited on.
 
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,107 +27,126 @@ use crate::error::{Error, Result};
 use crate::sys::map::{Access, Section};
 use crate::sys::pal::{cvt, flock, fstat};
 
+mod liveness;
 mod mark;
 mod reaper;
 
+use liveness::Liveness;
 use mark::{FileMark, Mark};
 
 const SHM_DIR: &str = "/dev/shm";
 
-/// A holder's share of a named object: the locked descriptor. Dropping the last one in
-/// the process lets the object go (and unlinks it if this was the last holder anywhere).
+/// A holder's share of a named object: its descriptor, locked shared for mmf's objects.
+/// Dropping it in the process that made it lets the object go, and unlinks the name if
+/// this was the last holder anywhere.
 #[derive(Debug)]
 pub(crate) struct Hold {
     lock: Arc<File>,
-    name: String,
-    /// mmf created the object (so mmf may remove it).
-    ours: bool,
+    path: PathBuf,
+    /// A scoped mmf object, whose last holder removes it.
+    scoped: bool,
+    /// The process that holds it. A `fork` child shares the parent's locked description;
+    /// its copy of the hold is inert, so that it can never drop the parent's lock.
+    pid: libc::pid_t,
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        if self.ours {
-            // Errors are ignored: the reaper (or the next `list`) removes what we could not.
-            let _ = unlink_if_unheld(&self.lock, &self.name);
+        // SAFETY: getpid cannot fail.
+        if self.scoped && self.pid == unsafe { libc::getpid() } {
+            // Errors are ignored: the reaper (or the next open or list) removes what we
+            // could not.
+            let _ = liveness::unlink_if_unheld(&self.lock, &self.path);
         }
     }
 }
 
-fn shm_name(name: &str) -> CString {
-    CString::new(format!("/{name}")).expect("validated names have no NUL")
+impl Hold {
+    fn new(lock: Arc<File>, name: &str, scoped: bool) -> Hold {
+        // SAFETY: getpid cannot fail.
+        Hold { lock, path: shm_path(name), scoped, pid: unsafe { libc::getpid() } }
+    }
 }
 
 fn shm_path(name: &str) -> PathBuf {
     Path::new(SHM_DIR).join(name)
 }
 
-/// Whether `name` still names the inode `st` describes.
-fn names_inode(name: &str, st: &libc::stat) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(shm_path(name))
-        .is_ok_and(|m| m.dev() == st.st_dev && m.ino() == st.st_ino)
+fn c_path(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).expect("validated names have no NUL")
 }
 
-/// Takes the lock exclusively without waiting; if nobody else holds the object and the
-/// name still refers to it, unlinks the name. Returns whether it did.
-fn unlink_if_unheld(file: &File, name: &str) -> io::Result<bool> {
-    if flock(file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
-        return Ok(false); // someone still holds it
-    }
-    let st = fstat(file)?;
-    if st.st_nlink == 0 || !names_inode(name, &st) {
-        return Ok(false);
-    }
-    // SAFETY: a NUL-terminated name.
-    cvt(unsafe { libc::shm_unlink(shm_name(name).as_ptr()) })?;
-    Ok(true)
-}
-
-fn open_flags(access: Access) -> libc::c_int {
-    let rw = if access == Access::ReadWrite { libc::O_RDWR } else { libc::O_RDONLY };
-    rw | libc::O_NOFOLLOW | libc::O_CLOEXEC
-}
-
-fn shm_open(name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<File> {
-    // SAFETY: a NUL-terminated name; shm_open returns a new descriptor we then own.
-    let fd = cvt(unsafe { libc::shm_open(shm_name(name).as_ptr(), flags, mode) })?;
+/// Opens `/dev/shm/NAME` without following a symlink and without blocking (a FIFO
+/// planted there would block a plain open), and refuses anything but a regular file.
+fn open_object(name: &str, write: bool) -> Result<(File, libc::stat)> {
+    let rw = if write { libc::O_RDWR } else { libc::O_RDONLY };
+    let flags = rw | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let path = c_path(&shm_path(name));
+    // SAFETY: a NUL-terminated path; open returns a new descriptor that we then own.
+    let fd =
+        cvt(unsafe { libc::open(path.as_ptr(), flags) }).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => Error::NotFound { name: name.into() },
+            Some(libc::ELOOP) => Error::NotRegularFile { name: name.into() },
+            _ => Error::Os { op: "open(/dev/shm)", source: e },
+        })?;
     // SAFETY: `fd` is a new descriptor nothing else owns.
-    Ok(unsafe { File::from_raw_fd(fd) })
+    let object = unsafe { File::from_raw_fd(fd) };
+    let st = fstat(&object).map_err(Error::os("fstat"))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Error::NotRegularFile { name: name.into() });
+    }
+    Ok((object, st))
 }
 
-/// `CreateFileMapping` with a name: create (or open, per the creation mode) the object.
+fn euid() -> libc::uid_t {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether nobody but this user could have written the object's mark: it is ours, and no
+/// one else may write it. A file's mark is used only then, since it names the file that
+/// opening by name maps (and writes).
+fn mark_is_trusted(st: &libc::stat) -> bool {
+    st.st_uid == euid() && st.st_mode & 0o022 == 0
+}
+
+/// `CreateFileMapping` with a name: creates the object, or opens it for
+/// [`CreationMode::OpenOrCreate`].
 ///
-/// The object is built whole — size, permissions, mark, shared lock — as an unnamed
-/// `O_TMPFILE` in `/dev/shm`, and only then given its name with `linkat`, which fails if
-/// the name exists. So no opener ever sees a half-made object, and no lock changes type.
+/// The object is built whole — size and memory reserved, permissions, mark, shared lock —
+/// as an unnamed `O_TMPFILE` in `/dev/shm`, and only then given its name with `linkat`,
+/// which fails if the name exists. So no opener ever sees a half-made object.
 pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> Result<Opened> {
     let size = spec.size.ok_or(Error::ZeroSize)?;
+    if file.is_some() && spec.permissions & 0o022 != 0 {
+        return Err(Error::UntrustedFile { name: spec.name.into() });
+    }
     let (object, section, data) = build(spec, size, file)?;
-    for _ in 0..16 {
+    for _ in 0..64 {
         match link(&object, spec.name) {
             Ok(()) => {
                 if !spec.keep {
                     let st = fstat(&object).map_err(Error::os("fstat"))?;
-                    reaper::spawn(&path_bytes(&shm_path(spec.name)), st.st_dev, st.st_ino);
+                    reaper::watch(spec.name, st.st_dev, st.st_ino);
                 }
-                let hold = Hold { lock: object, name: spec.name.into(), ours: !spec.keep };
+                let hold = Hold::new(object, spec.name, !spec.keep);
                 return Ok(Opened { section, size, file: data, hold, created: true });
             }
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
             Err(e) => return Err(Error::Os { op: "linkat(/dev/shm)", source: e }),
         }
         match spec.creation {
-            CreationMode::CreateNew if !reclaim_if_dead(spec.name) => {
+            CreationMode::CreateNew if !reclaim_if_dead(spec.name)? => {
                 return Err(Error::AlreadyExists { name: spec.name.into() });
             }
-            CreationMode::CreateNew => continue, // a dead object of ours was removed
+            CreationMode::CreateNew => continue, // a dead object was removed: the name is free
             _ => match open(spec) {
-                Err(Error::NotFound { .. }) => continue, // it went away meanwhile: create it
+                Err(Error::NotFound { .. }) => continue, // dead or gone: create it
                 other => return other,
             },
         }
     }
-    Err(Error::AlreadyExists { name: spec.name.into() })
+    Err(Error::Busy { name: spec.name.into() })
 }
 
 /// The complete, locked, still unnamed object.
@@ -146,7 +169,7 @@ fn build(
         .map_err(Error::os("fchmod"))?;
     let (section, data, file_mark) = match file {
         None => {
-            object.set_len(size).map_err(Error::os("ftruncate"))?;
+            reserve(&object, size)?;
             (Section::shared(Arc::clone(&object)), None, None)
         }
         Some((data, file_len)) => {
@@ -159,24 +182,53 @@ fn build(
         }
     };
     let is_file = file_mark.is_some();
-    // Without user xattrs (tmpfs before Linux 6.6) only the creator and its reaper know a
-    // pagefile object is ours: openers then never unlink it, the reaper still does. A
-    // file's mapping cannot be opened by name without its record, so that is an error.
+    // Without user xattrs (tmpfs before Linux 6.6) an object has no mark, and openers treat
+    // it as another program's: they never lock or unlink it; the last holder and the
+    // reaper still do. A file's mapping cannot be opened by name without its mark, so that
+    // is an error.
     if let Err(e) = mark::write(&object, &Mark { kept: spec.keep, file: file_mark }) {
         if is_file {
-            return Err(Error::Os {
-                op: "fsetxattr(user.mmf) for a named file mapping",
-                source: e,
-            });
+            return Err(Error::Os { op: "fsetxattr(user.mmf)", source: e });
         }
     }
     Ok((object, section, data))
 }
 
+/// Sizes a new pagefile object and reserves its memory now (`fallocate`), so that a full
+/// `/dev/shm` is an error here and not a SIGBUS at some later write.
+fn reserve(object: &File, size: u64) -> Result<()> {
+    let len = libc::off_t::try_from(size).map_err(|_| Error::TooLarge { size })?;
+    // SAFETY: fallocate on our own descriptor, mode 0 (allocate and extend the size).
+    let rc = unsafe { libc::fallocate(object.as_raw_fd(), 0, 0, len) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EFBIG) => {
+            Err(Error::NoSpace { size, available: free_bytes(object) })
+        }
+        // A file system without fallocate: size it, and let the pages come on demand.
+        Some(libc::EOPNOTSUPP) => object.set_len(size).map_err(Error::os("ftruncate")),
+        _ => Err(Error::Os { op: "fallocate", source: err }),
+    }
+}
+
+/// The bytes an unprivileged user may still allocate in the object's file system.
+fn free_bytes(object: &File) -> u64 {
+    // SAFETY: statvfs is plain data that fstatvfs fills.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a pointer to a statvfs buffer.
+    if unsafe { libc::fstatvfs(object.as_raw_fd(), &mut st) } != 0 {
+        return 0;
+    }
+    st.f_bavail.saturating_mul(st.f_frsize)
+}
+
 /// Gives the unnamed object its name; `EEXIST` if the name is taken.
 fn link(object: &File, name: &str) -> io::Result<()> {
     let from = CString::new(format!("/proc/self/fd/{}", object.as_raw_fd())).expect("no NUL");
-    let to = path_bytes(&shm_path(name));
+    let to = c_path(&shm_path(name));
     // SAFETY: two NUL-terminated paths; linkat creates a name and fails if it exists.
     cvt(unsafe {
         libc::linkat(
@@ -190,70 +242,79 @@ fn link(object: &File, name: &str) -> io::Result<()> {
     .map(drop)
 }
 
-/// Removes `name` if it is an mmf object whose every holder died. Returns whether the name
-/// is now free.
-fn reclaim_if_dead(name: &str) -> bool {
-    let Ok(object) = shm_open(name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0) else {
-        return false;
+/// Removes the object under `name` if it is a scoped mmf object that nobody holds.
+/// Returns whether the name is free now (also when the object went away meanwhile).
+fn reclaim_if_dead(name: &str) -> Result<bool> {
+    let (object, _) = match open_object(name, false) {
+        Ok(found) => found,
+        Err(Error::NotFound { .. }) => return Ok(true),
+        Err(Error::NotRegularFile { .. }) => return Ok(false),
+        Err(e) => return Err(e),
     };
-    mark::read(&object).is_some_and(|m| !m.kept) && unlink_if_unheld(&object, name).unwrap_or(false)
+    if mark::read(&object).is_none_or(|m| m.kept) {
+        return Ok(false); // another program's, or kept: never reclaimed
+    }
+    Ok(liveness::probe(&object, name, &shm_path(name))? != Liveness::Alive)
 }
 
 /// `OpenFileMapping`: open an existing object by name.
 pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
     let name = spec.name;
-    let object =
-        shm_open(name, open_flags(spec.access), 0).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => Error::NotFound { name: name.into() },
-            Some(libc::ELOOP) => Error::NotRegularFile { name: name.into() },
-            _ => Error::Os { op: "shm_open", source: e },
-        })?;
-    let st = fstat(&object).map_err(Error::os("fstat"))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err(Error::NotRegularFile { name: name.into() });
-    }
-    // SAFETY: geteuid cannot fail.
-    if st.st_uid != unsafe { libc::geteuid() } && !spec.foreign_owner {
+    let (object, st) = open_object(name, spec.access == Access::ReadWrite)?;
+    if st.st_uid != euid() && !spec.foreign_owner {
         return Err(Error::ForeignOwner { name: name.into(), owner: st.st_uid });
     }
-    flock(&object, libc::LOCK_SH).map_err(Error::os("flock"))?;
-    // Unlinked while we waited for the lock: its last holder let it go.
-    let st = fstat(&object).map_err(Error::os("fstat"))?;
-    if st.st_nlink == 0 {
-        return Err(Error::NotFound { name: name.into() });
-    }
     let mark = mark::read(&object);
+    match &mark {
+        // Another program's object: use it, never lock or remove it.
+        None => {}
+        Some(m) if m.kept => liveness::hold_shared(&object, name)?,
+        Some(_) => match liveness::probe(&object, name, &shm_path(name))? {
+            Liveness::Alive => {}
+            Liveness::Dead | Liveness::Gone => return Err(Error::NotFound { name: name.into() }),
+        },
+    }
+    if mark.is_some() && fstat(&object).map_err(Error::os("fstat"))?.st_nlink == 0 {
+        return Err(Error::NotFound { name: name.into() }); // unlinked while we locked
+    }
     let object = Arc::new(object);
     let (section, size, file) = match mark.as_ref().and_then(|m| m.file.as_ref()) {
+        Some(_) if !mark_is_trusted(&st) => {
+            return Err(Error::UntrustedFile { name: name.into() });
+        }
         Some(f) => {
-            let data = open_backing_file(name, f, spec.access)?;
-            let section = Section::from_file(&data, spec.access, f.size, f.size)?;
-            (section, f.size, Some(data))
+            let (data, len) = open_backing_file(name, f, spec.access)?;
+            let size = f.size.min(len);
+            let section = Section::from_file(&data, spec.access, size, len)?;
+            (section, size, Some(data))
         }
         None => (Section::shared(Arc::clone(&object)), st.st_size as u64, None),
     };
     check_size(spec, size)?;
-    let ours = mark.is_some_and(|m| !m.kept);
-    let hold = Hold { lock: object, name: name.into(), ours };
+    let scoped = mark.is_some_and(|m| !m.kept);
+    let hold = Hold::new(object, name, scoped);
     Ok(Opened { section, size, file, hold, created: false })
 }
 
-fn open_backing_file(name: &str, mark: &FileMark, access: Access) -> Result<Arc<File>> {
+/// The file a trusted mark names, if it is still the file that was mapped; and its length.
+fn open_backing_file(name: &str, mark: &FileMark, access: Access) -> Result<(Arc<File>, u64)> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(access == Access::ReadWrite)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&mark.path)
         .map_err(Error::os("open (the file behind the named mapping)"))?;
     let st = fstat(&file).map_err(Error::os("fstat"))?;
-    if st.st_dev != mark.dev || st.st_ino != mark.ino {
+    if st.st_dev != mark.dev || st.st_ino != mark.ino || st.st_mode & libc::S_IFMT != libc::S_IFREG
+    {
         // The path now names another file: the one that was mapped is gone.
         return Err(Error::NotFound { name: name.into() });
     }
-    Ok(Arc::new(file))
+    Ok((Arc::new(file), st.st_size as u64))
 }
 
 /// The live objects mmf created whose names `accept` admits; dead ones are removed on the
-/// way.
+/// way. Other programs' objects, FIFOs and the like are skipped without blocking.
 pub(crate) fn list(accept: impl Fn(&str) -> bool) -> Result<Vec<NamedInfo>> {
     let mut found = Vec::new();
     let entries = std::fs::read_dir(SHM_DIR).map_err(Error::os("opendir(/dev/shm)"))?;
@@ -262,15 +323,13 @@ pub(crate) fn list(accept: impl Fn(&str) -> bool) -> Result<Vec<NamedInfo>> {
         if !accept(&name) {
             continue;
         }
-        let Ok(object) = shm_open(&name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)
-        else {
-            continue;
-        };
+        let Ok((object, st)) = open_object(&name, false) else { continue };
         let Some(mark) = mark::read(&object) else { continue };
-        if !mark.kept && unlink_if_unheld(&object, &name).unwrap_or(false) {
-            continue; // every holder had died
+        if !mark.kept
+            && liveness::probe(&object, &name, &shm_path(&name)).ok() != Some(Liveness::Alive)
+        {
+            continue; // every holder had died (now removed), or it is busy being removed
         }
-        let Ok(st) = fstat(&object) else { continue };
         let (size, backing) = match mark.file {
             Some(f) => (f.size, Backing::File(f.path)),
             None => (st.st_size as u64, Backing::Pagefile),
@@ -283,17 +342,13 @@ pub(crate) fn list(accept: impl Fn(&str) -> bool) -> Result<Vec<NamedInfo>> {
 
 /// `shm_unlink`.
 pub(crate) fn remove(name: &str) -> Result<()> {
+    let path = CString::new(format!("/{name}")).expect("validated names have no NUL");
     // SAFETY: a NUL-terminated name.
-    cvt(unsafe { libc::shm_unlink(shm_name(name).as_ptr()) }).map(drop).map_err(|e| {
+    cvt(unsafe { libc::shm_unlink(path.as_ptr()) }).map(drop).map_err(|e| {
         if e.raw_os_error() == Some(libc::ENOENT) {
             Error::NotFound { name: name.into() }
         } else {
             Error::Os { op: "shm_unlink", source: e }
         }
     })
-}
-
-/// A path as a C string.
-fn path_bytes(path: &Path) -> CString {
-    CString::new(path.as_os_str().as_bytes()).expect("validated names have no NUL")
 }
