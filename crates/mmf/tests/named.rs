@@ -222,7 +222,12 @@ fn a_files_mapping_is_opened_by_its_name_alone() {
         let mapping = Mapping::open(&name, Access::ReadWrite).unwrap();
         tell(&format!("size {}", mapping.size()));
         tell(&format!("read {}", String::from_utf8(read(&mapping, 70_000, 9)).unwrap()));
-        mapping.view_mut(..).unwrap().write_at(100, b"child").unwrap();
+        let mut view = mapping.view_mut(..).unwrap();
+        view.write_at(100, b"child").unwrap();
+        // Windows: the opener has no handle to the file, and still flushes its view
+        // (FlushViewOfFile); Linux: the opener opened the file and msyncs it.
+        view.flush().unwrap();
+        tell("flushed");
         return;
     }
     let (_dir, path, file) = mmf_testkit::file_with(100_000, |_| b'.');
@@ -239,6 +244,7 @@ fn a_files_mapping_is_opened_by_its_name_alone() {
     let mut child = Peer::spawn("a_files_mapping_is_opened_by_its_name_alone", "opener", &name);
     assert_eq!(child.expect("size"), "100009", "a file's mapping has the file's size");
     assert_eq!(child.expect("read"), "file data");
+    child.expect("flushed");
     child.wait_success();
     assert_eq!(read(&mapping, 100, 5), b"child");
     let mut buf = [0; 5];

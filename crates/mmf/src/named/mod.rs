@@ -5,28 +5,60 @@
 //!
 //! A named object that mmf creates exists while some process holds a [`Mapping`] or a
 //! [`View`](crate::View) of it, and disappears when the last holder lets go — also when
-//! holders are killed, so no stale objects are left behind. Windows does this natively. On
-//! Linux each holder keeps a shared `flock` on the object (the kernel drops it when the
-//! process dies, however it dies); the last holder to let go in an orderly way takes the
-//! lock exclusively and unlinks the name, and a small reaper process started by the creator
-//! waits for the exclusive lock and unlinks the name when the last holder died without
-//! letting go. An opener that finds the object unlinked while it waited for its lock treats
-//! the name as gone (or, with [`CreationMode::OpenOrCreate`], creates it again).
+//! holders are killed. A dead object is never visible: once the last holder is gone,
+//! opening says [`Error::NotFound`], [`CreationMode::CreateNew`] succeeds and
+//! [`CreationMode::OpenOrCreate`] creates fresh zeroed memory, at once. Windows does this
+//! natively. On Linux:
+//!
+//! - every holder keeps a shared `flock` on the object; the kernel drops it however the
+//!   holder's process ends;
+//! - the last holder to let go in an orderly way unlinks the name at once;
+//! - every open, create and [`list`] of a name checks whether anybody still holds it (an
+//!   exclusive lock granted at once means nobody does) and removes it if not;
+//! - each process that creates objects starts one small helper, `mmf-reaper CREATOR_PID`
+//!   in `ps`: a fresh run of the program's executable that takes over before `main` (a few
+//!   MiB, none of the creator's memory or descriptors, its own session). It watches the
+//!   creator's objects for closes and unlinks each one whose last holder is gone, so that
+//!   objects nobody opens again still give their memory back; it exits once its creator
+//!   and their objects are gone. It cannot be turned off, and it does not start where it
+//!   cannot (mmf inside a shared library such as a Python extension, or no `/proc`): then
+//!   the next open, create or listing removes a dead object instead.
+//!
+//! **`fork`**: a child that forks without exec inherits the views like any mapping, and is
+//! a holder of the object until it unmaps them or exits — the object outlives the parent
+//! if the child does. The child's copies of the mapping and its views work (reads, writes,
+//! atomics); dropping them never lets the parent's object go.
 //!
 //! Objects that other programs created (Python's `multiprocessing.shared_memory`, for
-//! example) can be opened but are never removed by mmf, except by [`remove`].
+//! example) are used without locking and never removed by mmf, except by [`remove`].
+//! [`MappingOptions::keep`](crate::MappingOptions::keep) makes an object stay until
+//! removed, holders or not.
+//!
+//! A pagefile-backed object's memory is reserved when it is created (Linux: `fallocate`),
+//! so a full `/dev/shm` is [`Error::NoSpace`] then, never a `SIGBUS` at a later write.
+//!
+//! One window remains on Linux, which has no "unlink if still this inode" call: between
+//! checking that the name still names a dead object and unlinking it, another process
+//! could [`remove`] that name and create a new object under it; the new object's name
+//! would then be removed (its holders keep it).
 //!
 //! # Security
 //!
 //! Linux: built whole as an unnamed `O_TMPFILE|O_CLOEXEC` file in `/dev/shm` with mode
 //! exactly `0600` whatever the umask (wider only through [`MappingOptions::permissions`]),
 //! then named with `linkat`, which like `O_CREAT|O_EXCL|O_NOFOLLOW` fails on any existing
-//! name, symlink included; openers use `O_NOFOLLOW|O_CLOEXEC`. An object under the name that
-//! is not a regular file, is owned by another user (unless
-//! [`MappingOptions::allow_foreign_owner`]) or is smaller than asked is refused. A process
-//! that forks without exec shares its parent's hold (the locked descriptor) until it exits.
-//! Windows: an explicit owner-only DACL, handles not inheritable, and
-//! [`CreationMode::CreateNew`] refuses a name that exists.
+//! name, symlink included. Every open of a name is `O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC` and
+//! checks the type first, so a FIFO or device planted under a name is refused
+//! ([`Error::NotRegularFile`]) and never waited on; [`list`] skips it. An object owned by
+//! another user is refused unless [`MappingOptions::allow_foreign_owner`]; one smaller
+//! than asked is refused. A waiting lock is never unbounded: a process holding an
+//! exclusive lock on an mmf object gives [`Error::Busy`] after two seconds. A named *file*
+//! mapping records the file it maps in an extended attribute of the object, which anyone
+//! who may write the object could rewrite: it is used only on objects this user owns and
+//! nobody else may write (a file mapping cannot be created with group or other write
+//! permission), or [`Error::UntrustedFile`]; and the size mapped is the file's own (at
+//! most the recorded size). Windows: an explicit owner-only DACL, handles not inheritable,
+//! and [`CreationMode::CreateNew`] refuses a name that exists.
 //!
 //! [`MappingOptions::permissions`]: crate::MappingOptions::permissions
 //! [`MappingOptions::allow_foreign_owner`]: crate::MappingOptions::allow_foreign_owner
