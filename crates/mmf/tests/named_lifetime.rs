@@ -174,6 +174,31 @@ fn one_small_reaper_per_creator_reclaims_after_sigkill() {
     }
 }
 
+/// Without inotify (no instance to be had), the reaper still reclaims, polling.
+#[test]
+fn the_reaper_reclaims_without_inotify() {
+    if let Some((_, name)) = role() {
+        let _held = create_named(&name, 4096).unwrap();
+        tell("ready");
+        hear();
+        unreachable!("killed while it waits");
+    }
+    let name = unique_name("poll");
+    let mut creator = Peer::spawn_with("the_reaper_reclaims_without_inotify", "c", &name, |c| {
+        c.env("MMF_REAPER_POLL", "1");
+    });
+    creator.expect("ready");
+    let (reaper, ..) = *reapers().iter().find(|r| r.1 == creator.pid()).expect("its reaper");
+    let inotify = std::fs::read_dir(format!("/proc/{reaper}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .any(|target| target.to_string_lossy().contains("inotify"));
+    assert!(!inotify, "the reaper polls instead of using inotify");
+    creator.kill();
+    wait_unlinked(&name, Duration::from_secs(10));
+}
+
 /// Once the last holder is dead, the name is free at once: `CreateNew` succeeds and
 /// `OpenOrCreate` creates fresh zeroed memory — whatever the reaper is doing meanwhile.
 /// `MMF_SOAK_CYCLES` raises the count (default 200).

@@ -3,7 +3,8 @@
 //! objects it watches. A close event means some holder's description went away; the reaper
 //! then tries the object's lock exclusively without waiting, and if nobody holds it any
 //! more, unlinks its name (if the name still names that object). Objects it could not
-//! watch (the `inotify` watch limit) are tried once a second instead. It exits when its
+//! watch (the `inotify` watch limit, or no inotify
+//! instance to be had) are tried once a second instead. It exits when its
 //! creator is gone and so are all the objects it watched.
 //!
 //! It runs before the program's `main`, in a process that is nothing else: it uses std,
@@ -53,7 +54,9 @@ pub(super) fn main() -> ! {
 
 struct Reaper {
     creator: Option<UnixStream>,
-    inotify: OwnedFd,
+    /// `None` when inotify is not to be had (the per-user instance limit, say): every
+    /// object is then tried once a second.
+    inotify: Option<OwnedFd>,
     watched: HashMap<i32, Object>,
     unwatched: Vec<Object>,
     pending: Vec<u8>,
@@ -61,12 +64,17 @@ struct Reaper {
 
 impl Reaper {
     fn new(mut creator: UnixStream) -> io::Result<Reaper> {
+        // `MMF_REAPER_POLL=1` (inherited from the creator) forces the once-a-second fallback,
+        // so that it can be tested without exhausting the machine's inotify instances.
+        let poll_only = std::env::var_os("MMF_REAPER_POLL").is_some_and(|v| v == "1");
+        // SAFETY: plain flags; returns a new descriptor that we then own.
+        let fd = cvt(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })
+            .ok()
+            .filter(|_| !poll_only);
+        // SAFETY: a new descriptor nothing else owns.
+        let inotify = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
         creator.write_all(READY)?;
         creator.set_nonblocking(true)?;
-        // SAFETY: plain flags; returns a new descriptor that we then own.
-        let fd = cvt(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })?;
-        // SAFETY: a new descriptor nothing else owns.
-        let inotify = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Reaper {
             creator: Some(creator),
             inotify,
@@ -79,9 +87,10 @@ impl Reaper {
     fn run(mut self) -> io::Result<()> {
         while self.creator.is_some() || !self.watched.is_empty() || !self.unwatched.is_empty() {
             let creator_fd = self.creator.as_ref().map_or(-1, |c| c.as_raw_fd());
+            let inotify_fd = self.inotify.as_ref().map_or(-1, |i| i.as_raw_fd());
             let mut fds = [
                 libc::pollfd { fd: creator_fd, events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: self.inotify.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: inotify_fd, events: libc::POLLIN, revents: 0 },
             ];
             let timeout = if self.unwatched.is_empty() { -1 } else { 1000 };
             // SAFETY: `fds` is an array of two pollfd; a negative fd is ignored.
@@ -128,10 +137,13 @@ impl Reaper {
         }
         let path = CString::new(format!("/proc/self/fd/{}", object.file.as_raw_fd()));
         let mask = libc::IN_CLOSE_WRITE | libc::IN_CLOSE_NOWRITE;
-        // SAFETY: a valid inotify descriptor and a NUL-terminated path.
-        let wd = path.map_or(-1, |p| unsafe {
-            libc::inotify_add_watch(self.inotify.as_raw_fd(), p.as_ptr(), mask)
-        });
+        let wd = match (&self.inotify, path) {
+            // SAFETY: a valid inotify descriptor and a NUL-terminated path.
+            (Some(inotify), Ok(p)) => unsafe {
+                libc::inotify_add_watch(inotify.as_raw_fd(), p.as_ptr(), mask)
+            },
+            _ => -1,
+        };
         if wd < 0 {
             self.unwatched.push(object);
         } else {
@@ -141,11 +153,11 @@ impl Reaper {
 
     /// Close events: try each object that had one.
     fn read_events(&mut self) {
+        let Some(inotify) = self.inotify.as_ref().map(|i| i.as_raw_fd()) else { return };
         let mut buf = [0u8; 4096];
         loop {
             // SAFETY: reads into our buffer from our inotify descriptor.
-            let n =
-                unsafe { libc::read(self.inotify.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe { libc::read(inotify, buf.as_mut_ptr().cast(), buf.len()) };
             let Ok(n) = usize::try_from(n) else { return }; // EAGAIN: drained
             let mut at = 0;
             let header = size_of::<libc::inotify_event>();
@@ -157,7 +169,7 @@ impl Reaper {
                 let done = self.watched.get(&event.wd).is_some_and(try_reap);
                 if done {
                     // SAFETY: removes our own watch; the descriptor then closes on drop.
-                    unsafe { libc::inotify_rm_watch(self.inotify.as_raw_fd(), event.wd) };
+                    unsafe { libc::inotify_rm_watch(inotify, event.wd) };
                     self.watched.remove(&event.wd);
                 }
             }
