@@ -123,7 +123,11 @@ fn reapers() -> Vec<(u32, u32, u64)> {
         if args.first() != Some(&&b"mmf-reaper"[..]) {
             continue;
         }
-        let creator = std::str::from_utf8(args[1]).unwrap().parse().unwrap();
+        let Some(creator) =
+            args.get(1).and_then(|a| std::str::from_utf8(a).ok()).and_then(|a| a.parse().ok())
+        else {
+            continue;
+        };
         let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
         let rss = status
             .lines()

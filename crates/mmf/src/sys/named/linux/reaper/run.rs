@@ -67,12 +67,14 @@ impl Reaper {
         // `MMF_REAPER_POLL=1` (inherited from the creator) forces the once-a-second fallback,
         // so that it can be tested without exhausting the machine's inotify instances.
         let poll_only = std::env::var_os("MMF_REAPER_POLL").is_some_and(|v| v == "1");
-        // SAFETY: plain flags; returns a new descriptor that we then own.
-        let fd = cvt(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })
-            .ok()
-            .filter(|_| !poll_only);
-        // SAFETY: a new descriptor nothing else owns.
-        let inotify = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+        let inotify = if poll_only {
+            None
+        } else {
+            // SAFETY: plain flags; returns a new descriptor that we then own.
+            let fd = cvt(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) });
+            // SAFETY: a new descriptor nothing else owns.
+            fd.ok().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        };
         creator.write_all(READY)?;
         creator.set_nonblocking(true)?;
         Ok(Reaper {
