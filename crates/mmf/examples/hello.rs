@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mapping =
         MappingOptions::new().access(Access::ReadWrite).size(0x0140_0000).map_file(&file)?;
     // MapViewOfFile(mapping, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0): map all
-    let mut view = mapping.view_mut(..)?;
+    let view = mapping.view_mut(..)?;
     let text: Vec<u8> = "HELLO, WORLD!".encode_utf16().flat_map(u16::to_le_bytes).collect();
     view.write_at(0, &text)?;
     view.flush()?; // FlushViewOfFile(view, 0)

@@ -59,7 +59,8 @@ mod sys;
 pub use error::{Error, Result};
 pub use map::cache;
 pub use map::{
-    Access, Advice, Advised, Mapping, MappingOptions, Residency, Shared, View, ViewMut, ViewOptions,
+    Access, Advice, Advised, LoadOnly, Mapping, MappingOptions, Residency, Shared, View, ViewMut,
+    ViewOptions,
 };
 pub use named::CreationMode;
 
