@@ -1,4 +1,4 @@
-//! `mmf hello`: the seed's program, step by step as it does it.
+//! `mmf hello`: the classic CreateFileMapping example, step by step as it does it.
 
 use std::fs::OpenOptions;
 use std::io::Write;

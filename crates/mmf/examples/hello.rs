@@ -1,7 +1,8 @@
-//! The seed's program with the library alone: `cargo run -p mmf --example hello [PATH]`.
+//! The classic CreateFileMapping example with the library alone:
+//! `cargo run -p mmf --example hello [PATH]`.
 //!
-//! Creates `mm.file` (or PATH) of 20 MiB, maps it, writes `HELLO, WORLD!` as UTF-16LE (the
-//! seed's `wchar_t`) at offset 0, flushes, unmaps and closes. The file then holds the
+//! Creates `mm.file` (or PATH) of 20 MiB, maps it, writes `HELLO, WORLD!` as UTF-16LE
+//! (Windows' `wchar_t`) at offset 0, flushes, unmaps and closes. The file then holds the
 //! string and zeros.
 
 use std::fs::OpenOptions;

@@ -358,6 +358,12 @@ impl Mapping {
     /// A read-write, zero-filled, pagefile-backed mapping of `size` bytes; see
     /// [`MappingOptions::map_anonymous`].
     ///
+    /// The memory is *shared*, as a pagefile-backed section is on Windows: every view of the
+    /// mapping shows the same bytes, and after `fork` the parent and the child see each
+    /// other's writes (memmap2's anonymous map, by contrast, is private: a child gets its
+    /// own copy). For memory private to one view, use a copy-on-write view
+    /// ([`view_copy`](Self::view_copy)).
+    ///
     /// # Errors
     /// As [`MappingOptions::map_anonymous`]: [`Error::ZeroSize`], [`Error::TooLarge`].
     #[doc(alias = "memfd_create")]

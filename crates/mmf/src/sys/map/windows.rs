@@ -1,4 +1,4 @@
-//! Windows: the Win32 calls of the seed (`CreateFileMappingW`, `MapViewOfFileEx`,
+//! Windows: the Win32 calls of the classic example (`CreateFileMappingW`, `MapViewOfFileEx`,
 //! `FlushViewOfFile`, `UnmapViewOfFile`, `CloseHandle`) and their companions, through
 //! `windows-sys`. A file-mapping object is a section handle; views are `MapViewOfFileEx`
 //! of it. Closing the handle leaves views mapped: Windows keeps the section alive while
