@@ -76,7 +76,7 @@ fn copy_part(
     part: Range<usize>,
     bar: &indicatif::ProgressBar,
 ) -> mmf::Result<()> {
-    let mut view = to.view_mut(part.start as u64..part.end as u64)?;
+    let view = to.view_mut(part.start as u64..part.end as u64)?;
     let mut done = 0;
     for range in ranges {
         let start = (range.start as usize).max(part.start);

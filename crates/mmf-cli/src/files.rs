@@ -71,7 +71,7 @@ pub fn write(path: &Path, offset: u64, data: &[u8]) -> Result<(), String> {
 
 /// Writes through a view of exactly the written range and flushes it durably.
 pub fn write_view(mapping: &mmf::Mapping, offset: u64, data: &[u8]) -> mmf::Result<()> {
-    let mut view = mapping.view_mut(offset..offset + data.len() as u64)?;
+    let view = mapping.view_mut(offset..offset + data.len() as u64)?;
     view.write_at(0, data)?;
     view.flush()
 }

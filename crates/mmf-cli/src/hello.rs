@@ -1,4 +1,4 @@
-//! `mmf hello`: the seed's program, step by step as it does it.
+//! `mmf hello`: the classic CreateFileMapping example, step by step as it does it.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -27,8 +27,7 @@ pub fn run(path: &Path) -> Result<(), String> {
         .map_file(&file)
         .map_err(|e| format!("cannot map {shown}: {e}"))?;
     // MapViewOfFile(mapping, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0): map all.
-    let mut view =
-        mapping.view_mut(..).map_err(|e| format!("cannot map a view of {shown}: {e}"))?;
+    let view = mapping.view_mut(..).map_err(|e| format!("cannot map a view of {shown}: {e}"))?;
     // The wchar_t string, without its terminator: UTF-16LE.
     let text: Vec<u8> = TEXT.encode_utf16().flat_map(u16::to_le_bytes).collect();
     view.write_at(0, &text).map_err(|e| format!("cannot write {shown}: {e}"))?;

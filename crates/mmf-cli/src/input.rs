@@ -11,7 +11,7 @@ pub struct Input {
     /// UTF-8 text.
     #[arg(long)]
     text: Option<String>,
-    /// Text as UTF-16LE (Windows' `wchar_t`, as in the seed).
+    /// Text as UTF-16LE (Windows' `wchar_t`).
     #[arg(long)]
     utf16: Option<String>,
     /// Hex bytes: `48656c6c6f`, `48 65 6c 6c 6f` or `0x48,0x65`.

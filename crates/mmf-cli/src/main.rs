@@ -1,4 +1,5 @@
-//! `mmf`: memory-mapped files from a shell. `mmf hello` runs the seed's example.
+//! `mmf`: memory-mapped files from a shell. `mmf hello` runs the classic CreateFileMapping
+//! example.
 #![forbid(unsafe_code)]
 
 mod cache;
@@ -27,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The seed's example: a 20 MiB file holding "HELLO, WORLD!" in UTF-16LE, then zeros.
+    /// The classic CreateFileMapping example: a 20 MiB file holding "HELLO, WORLD!" in
+    /// UTF-16LE, then zeros.
     ///
     /// Creates the file (replacing it), maps 20 MiB of it read-write, writes the string at
     /// offset 0 through the view, flushes it durably, unmaps, closes, and prints the file's

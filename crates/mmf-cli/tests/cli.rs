@@ -1,4 +1,4 @@
-//! The real `mmf` binary: the seed's example, `dump` against `hexdump -C`, and bad input.
+//! The real `mmf` binary: the classic CreateFileMapping example, `dump` against `hexdump -C`, and bad input.
 
 #[cfg(unix)]
 use std::path::Path;
@@ -25,7 +25,7 @@ fn hexdump(args: &[&str], file: &Path) -> String {
 }
 
 #[test]
-fn hello_writes_the_seeds_file() {
+fn hello_writes_the_classic_example_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = MMF.run(&["hello"], dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -1,7 +1,8 @@
-//! The seed's program with the library alone: `cargo run -p mmf --example hello [PATH]`.
+//! The classic CreateFileMapping example with the library alone:
+//! `cargo run -p mmf --example hello [PATH]`.
 //!
-//! Creates `mm.file` (or PATH) of 20 MiB, maps it, writes `HELLO, WORLD!` as UTF-16LE (the
-//! seed's `wchar_t`) at offset 0, flushes, unmaps and closes. The file then holds the
+//! Creates `mm.file` (or PATH) of 20 MiB, maps it, writes `HELLO, WORLD!` as UTF-16LE
+//! (Windows' `wchar_t`) at offset 0, flushes, unmaps and closes. The file then holds the
 //! string and zeros.
 
 use std::fs::OpenOptions;
@@ -16,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mapping =
         MappingOptions::new().access(Access::ReadWrite).size(0x0140_0000).map_file(&file)?;
     // MapViewOfFile(mapping, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0): map all
-    let mut view = mapping.view_mut(..)?;
+    let view = mapping.view_mut(..)?;
     let text: Vec<u8> = "HELLO, WORLD!".encode_utf16().flat_map(u16::to_le_bytes).collect();
     view.write_at(0, &text)?;
     view.flush()?; // FlushViewOfFile(view, 0)

@@ -20,13 +20,14 @@ use crate::sys::map::access::Access;
 /// assert!(err.to_string().contains("give a size"));
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The file is empty and no size was given (Windows refuses this too).
     EmptyFile,
     /// An anonymous mapping was asked for with size 0.
     ZeroSize,
+    /// An unnamed anonymous mapping was asked for read-only: nothing could ever write it.
+    ReadOnlyAnonymous,
     /// The handle is a directory, which cannot be mapped.
     IsDirectory,
     /// A read-write mapping of a file that was opened without write access.
@@ -63,8 +64,13 @@ pub enum Error {
         /// Length of the range.
         len: u64,
     },
-    /// A view of zero bytes was asked for.
-    EmptyRange,
+    /// A range whose end lies before its start (`9..5`).
+    ReversedRange {
+        /// Start of the range.
+        start: u64,
+        /// Its (exclusive) end.
+        end: u64,
+    },
     /// A kind of view the mapping's access does not allow (a read-write view of a
     /// read-only mapping).
     AccessDenied {
@@ -221,6 +227,11 @@ impl fmt::Display for Error {
                  (the file must be open for writing)",
             ),
             Error::ZeroSize => f.write_str("an anonymous mapping needs a size of at least 1 byte"),
+            Error::ReadOnlyAnonymous => f.write_str(
+                "a read-only anonymous mapping without a name could only ever hold zeros: map \
+                 it read-write (the default for anonymous memory), or give it a name so that \
+                 another process can write it",
+            ),
             Error::IsDirectory => f.write_str("a directory cannot be mapped: give a regular file"),
             Error::FileNotWritable => f.write_str(
                 "the file was opened without write access, so it cannot have a read-write \
@@ -250,9 +261,10 @@ impl fmt::Display for Error {
                 "offset {offset} + length {len} overflows a 64-bit byte count: give a smaller \
                  offset or length"
             ),
-            Error::EmptyRange => {
-                f.write_str("a view of 0 bytes was asked for: give a length of at least 1")
-            }
+            Error::ReversedRange { start, end } => write!(
+                f,
+                "range {start}..{end} ends before it starts: give a start at or before its end"
+            ),
             Error::AccessDenied { view, mapping } => write!(
                 f,
                 "a {view} view of a {mapping} mapping is not allowed: create the mapping with \
@@ -337,6 +349,21 @@ impl fmt::Display for Error {
             Error::Unsupported { what } => write!(f, "not supported on this platform: {what}"),
             Error::Os { op, source } => write!(f, "{op} failed: {source}"),
         }
+    }
+}
+
+/// The message, as `Display` writes it (an OS error's includes its code): what
+/// `fn main() -> Result<(), Box<dyn std::error::Error>>` prints on failure, and what
+/// `unwrap` shows.
+///
+/// ```
+/// let err = mmf::Mapping::open("no-such-name-anywhere", mmf::Access::ReadOnly).unwrap_err();
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// assert!(format!("{err:?}").contains("create it first"));
+/// ```
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

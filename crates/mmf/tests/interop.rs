@@ -83,3 +83,27 @@ shm.unlink()
     assert_eq!(line.trim(), "from mmf");
     assert!(child.wait().unwrap().success());
 }
+
+/// Python 3.8–3.12 unlinks a name it merely attached to when it exits (its resource
+/// tracker), while mmf still holds the object: what the README warns about. Without the
+/// workaround the name is gone; with it (the test above) it stays.
+#[test]
+fn python_without_the_workaround_removes_an_attached_name() {
+    let name = unique_name("py-tracker");
+    let mapping = create_named(&name, 4096).unwrap();
+    let script = format!(
+        r#"
+import sys
+from multiprocessing import shared_memory
+shm = shared_memory.SharedMemory(name="{name}")
+shm.close()
+print(sys.version_info >= (3, 13))
+"#
+    );
+    let out = python().arg("-c").arg(script).output().expect("python3 must be installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tracks_attachers = String::from_utf8(out.stdout).unwrap().trim() == "False";
+    let still_there = Mapping::open(&name, Access::ReadOnly).is_ok();
+    assert_eq!(still_there, !tracks_attachers, "Python < 3.13 removes what it attached to");
+    drop(mapping);
+}

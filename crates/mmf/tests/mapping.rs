@@ -36,7 +36,9 @@ fn size_smaller_than_the_file_limits_views_and_keeps_the_file() {
     let mapping =
         MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 10_000);
-    assert!(matches!(mapping.view(4096..), Err(Error::OutOfRange { size: 4096, .. })));
+    assert!(mapping.view(4096..).unwrap().is_empty(), "an empty view at the end");
+    assert!(matches!(mapping.view(4097..), Err(Error::OutOfRange { size: 4096, .. })));
+    assert!(matches!(mapping.view(4000..4097), Err(Error::OutOfRange { size: 4096, .. })));
     assert_eq!(mapping.view(..).unwrap().len(), 4096);
 }
 
@@ -67,7 +69,7 @@ fn anonymous_mappings_are_zero_filled_and_shared_by_their_views() {
 fn dropping_the_mapping_leaves_views_valid() {
     let (_dir, path, file) = file_with(3 * 4096, pattern);
     let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
-    let mut view = mapping.view_mut(5000..).unwrap();
+    let view = mapping.view_mut(5000..).unwrap();
     drop(mapping); // CloseHandle
     drop(file);
     view.write_at(0, b"still mapped").unwrap();

@@ -17,7 +17,7 @@ fn child_sees_parent_writes_before_any_flush_and_back() {
     }
     let (_dir, path, file) = file_with(256 * 1024, |_| 0);
     let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
-    let mut view = mapping.view_mut(..).unwrap();
+    let view = mapping.view_mut(..).unwrap();
     view.write_at(PARENT_AT, b"written by the parent, not flushed").unwrap();
 
     let mut peer = Peer::spawn(TEST, "child", path.to_str().unwrap());
@@ -34,7 +34,7 @@ fn child(path: &str) {
     let file = open_rw(std::path::Path::new(path));
     let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
     // Its own view, at a different offset from the parent's.
-    let mut view = mapping.view_mut(65_536..).unwrap();
+    let view = mapping.view_mut(65_536..).unwrap();
     let mut got = [0u8; 34];
     view.read_at(PARENT_AT - 65_536, &mut got).unwrap();
     tell(&format!("saw {}", String::from_utf8_lossy(&got)));

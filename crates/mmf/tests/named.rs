@@ -222,7 +222,7 @@ fn a_files_mapping_is_opened_by_its_name_alone() {
         let mapping = Mapping::open(&name, Access::ReadWrite).unwrap();
         tell(&format!("size {}", mapping.size()));
         tell(&format!("read {}", String::from_utf8(read(&mapping, 70_000, 9)).unwrap()));
-        let mut view = mapping.view_mut(..).unwrap();
+        let view = mapping.view_mut(..).unwrap();
         view.write_at(100, b"child").unwrap();
         // Windows: the opener has no handle to the file, and still flushes its view
         // (FlushViewOfFile); Linux: the opener opened the file and msyncs it.
@@ -274,7 +274,7 @@ fn list_shows_live_objects_with_size_and_owner() {
 fn remove_takes_the_name_but_holders_keep_their_views() {
     let name = unique_name("remove");
     let mapping = create(&name, 4096);
-    let mut view = mapping.view_mut(..).unwrap();
+    let view = mapping.view_mut(..).unwrap();
     match mmf::named::remove(&name) {
         Ok(()) => {
             assert!(!exists(&name));

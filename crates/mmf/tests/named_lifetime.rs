@@ -43,7 +43,7 @@ fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) 
 fn a_fork_child_uses_inherited_views_and_never_takes_the_parents_name() {
     if let Some((_, name)) = role() {
         let mapping = create_named(&name, 4096).unwrap();
-        let mut view = mapping.view_mut(..).unwrap();
+        let view = mapping.view_mut(..).unwrap();
         view.write_at(0, b"parent").unwrap();
         // SAFETY: the child only copies through the view, drops it and the mapping (munmap,
         // close, getpid) and calls _exit: no locks that another thread could hold.
@@ -336,7 +336,7 @@ fn no_space_in_dev_shm_is_an_error_at_creation() {
         tell(&format!("big {}", matches!(err, Error::NoSpace { size, .. } if size == 8 << 20)));
         tell(&format!("message {err}"));
         let small = create_named("mmf-test-nospace-small", 512 << 10).unwrap();
-        let mut view = small.view_mut(..).unwrap();
+        let view = small.view_mut(..).unwrap();
         view.write_at(0, &vec![9u8; 512 << 10]).unwrap();
         tell("small ok");
         let again = create_named("mmf-test-nospace-second", 768 << 10).unwrap_err();

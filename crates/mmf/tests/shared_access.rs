@@ -100,7 +100,7 @@ fn a_peer_truncating_under_the_view_gives_errors_not_sigbus() {
             let file = mmf_testkit::open_rw(&path);
             (Mapping::from_file(&file, Access::ReadWrite).unwrap(), path.display().to_string())
         };
-        let mut view = mapping.view_mut(..).unwrap();
+        let view = mapping.view_mut(..).unwrap();
         view.write_at(0, &vec![9u8; SIZE]).unwrap();
         peer.say(&format!("{path} {keep}"));
         peer.expect("done");
@@ -136,7 +136,7 @@ fn copy_from_a_truncated_source_is_an_error() {
     let (_dir, _path, file) = mmf_testkit::file_with(64 * 4096, |_| 5);
     let src = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
     let target = Mapping::anonymous(64 * 4096).unwrap();
-    let mut dst = target.view_mut(..).unwrap();
+    let dst = target.view_mut(..).unwrap();
     dst.copy_from(0, &src, 0, 64 * 4096).unwrap();
     file.set_len(4096).unwrap();
     let err = dst.copy_from(0, &src, 0, 64 * 4096).unwrap_err();

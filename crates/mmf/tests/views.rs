@@ -37,8 +37,8 @@ fn views_at_any_byte_offset_see_the_right_bytes() {
 fn overlapping_views_see_each_others_writes() {
     let (_dir, path, file) = file_with(4 * 65536, |_| 0);
     let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
-    let mut a = mapping.view_mut(1000..200_000).unwrap();
-    let mut b = mapping.view_mut(70_000..).unwrap();
+    let a = mapping.view_mut(1000..200_000).unwrap();
+    let b = mapping.view_mut(70_000..).unwrap();
     let c = mapping.view(..).unwrap();
     a.write_at(100_000 - 1000, b"from-a").unwrap(); // file offset 100_000
     assert_eq!(read(&b, 30_000, 6), b"from-a");
@@ -56,7 +56,7 @@ fn copy_on_write_views_keep_their_writes_private() {
     let (_dir, path, file) = file_with(3 * 4096, pattern);
     let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
     let shared = mapping.view(..).unwrap();
-    let mut private = mapping.view_copy(4096..).unwrap();
+    let private = mapping.view_copy(4096..).unwrap();
     private.write_at(10, b"private").unwrap();
     private.flush().unwrap(); // nothing to write back
     assert_eq!(read(&private, 10, 7), b"private");
@@ -89,7 +89,7 @@ fn explicit_unmap_reports_success_and_views_drop_cleanly() {
     let mapping = Mapping::anonymous(65536).unwrap();
     let view = mapping.view(..).unwrap();
     view.unmap().unwrap();
-    let mut view = mapping.view_mut(..).unwrap();
+    let view = mapping.view_mut(..).unwrap();
     view.write_at(0, b"x").unwrap();
     view.unmap().unwrap();
     assert_eq!(read(&mapping.view(..1).unwrap(), 0, 1), b"x");
@@ -102,7 +102,7 @@ fn views_are_send_and_sync() {
     check::<mmf::ViewMut>();
     check::<Mapping>();
     let mapping = Mapping::anonymous(4096).unwrap();
-    let mut view = mapping.view_mut(..).unwrap();
+    let view = mapping.view_mut(..).unwrap();
     std::thread::spawn(move || view.write_at(0, b"thread").unwrap()).join().unwrap();
     assert_eq!(read(&mapping.view(..).unwrap(), 0, 6), b"thread");
 }
@@ -138,7 +138,7 @@ fn a_view_goes_exactly_where_it_is_asked() {
 #[test]
 fn a_taken_address_is_refused_and_left_alone() {
     let mapping = Mapping::anonymous(4 * 65536).unwrap();
-    let mut existing = mapping.view_mut(..).unwrap();
+    let existing = mapping.view_mut(..).unwrap();
     existing.write_at(0, b"keep me").unwrap();
     let other = Mapping::anonymous(65536).unwrap();
     for addr in
@@ -169,7 +169,7 @@ fn a_misaligned_address_is_refused() {
 #[test]
 fn offsets_past_the_end_are_refused() {
     let mapping = Mapping::anonymous(10_000).unwrap();
-    for (offset, len) in [(10_000, None), (10_001, None), (9_999, Some(2)), (0, Some(10_001))] {
+    for (offset, len) in [(10_001, None), (10_001, Some(0)), (9_999, Some(2)), (0, Some(10_001))] {
         let mut opts = ViewOptions::new();
         opts.offset(offset);
         if let Some(len) = len {
@@ -194,17 +194,46 @@ fn offset_plus_length_overflowing_is_refused() {
     assert!(matches!(err, Error::Overflow { .. }), "{err:?}");
 }
 
+/// An empty view (a range of length 0 anywhere up to the end) maps nothing and works:
+/// an empty log or table needs no special case.
 #[test]
-fn empty_views_are_refused() {
+fn empty_views_work_and_reversed_ranges_are_refused() {
     let mapping = Mapping::anonymous(10_000).unwrap();
-    assert!(matches!(mapping.view(5..5), Err(Error::EmptyRange)));
-    assert!(matches!(ViewOptions::new().len(0).map(&mapping), Err(Error::EmptyRange)));
+    for view in [
+        mapping.view(5..5).unwrap(),
+        mapping.view(10_000..).unwrap(),
+        ViewOptions::new().len(0).map(&mapping).unwrap(),
+    ] {
+        assert!(view.is_empty());
+        assert_eq!(view.len(), 0);
+        view.read_at(0, &mut []).unwrap();
+        assert!(matches!(view.read_at(0, &mut [0]), Err(Error::OutOfRange { .. })));
+        view.flush().unwrap();
+        view.flush_async().unwrap();
+        assert_eq!(view.advise(mmf::Advice::Sequential).unwrap(), mmf::Advised::Applied);
+        view.lock().unwrap();
+        view.unlock().unwrap();
+        assert_eq!(view.residency().unwrap().pages(), 0);
+        assert!(matches!(view.atomic_u64(0), Err(Error::OutOfRange { .. })));
+        // SAFETY: nothing writes the (zero) bytes of an empty view.
+        assert!(unsafe { view.as_slice() }.is_empty());
+        view.unmap().unwrap();
+    }
+    let empty = mapping.view_mut(3..3).unwrap();
+    empty.write_at(0, b"").unwrap();
+    assert!(matches!(empty.write_at(0, b"x"), Err(Error::OutOfRange { .. })));
+    assert!(matches!(empty.get::<std::sync::atomic::AtomicU32>(0), Err(Error::OutOfRange { .. })));
+    assert!(matches!(mapping.view(10_001..), Err(Error::OutOfRange { .. })));
+    let (start, end) = (9, 5);
+    let err = mapping.view(start..end).unwrap_err();
+    assert!(matches!(err, Error::ReversedRange { start: 9, end: 5 }), "{err:?}");
+    assert!(err.to_string().contains("ends before it starts"), "{err}");
 }
 
 #[test]
 fn copies_outside_the_view_are_refused() {
     let mapping = Mapping::anonymous(10_000).unwrap();
-    let mut view = mapping.view_mut(100..200).unwrap();
+    let view = mapping.view_mut(100..200).unwrap();
     let mut buf = [0; 10];
     assert!(matches!(view.read_at(91, &mut buf), Err(Error::OutOfRange { size: 100, .. })));
     assert!(matches!(view.write_at(95, b"123456"), Err(Error::OutOfRange { .. })));

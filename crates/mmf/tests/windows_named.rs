@@ -10,7 +10,7 @@ use windows_sys::Win32::System::Memory::{
     FILE_MAP_READ, MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFile, OpenFileMappingW, UnmapViewOfFile,
 };
 
-/// The raw client: what any Win32 program does with the seed's `OpenFileMapping`.
+/// The raw client: what any Win32 program does with `OpenFileMapping`.
 fn raw_read(name: &str, len: usize) -> Vec<u8> {
     let wide: Vec<u16> = format!("Local\\{name}").encode_utf16().chain([0]).collect();
     // SAFETY: a NUL-terminated UTF-16 name; the handle is closed below.

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::MAX_SIZE;
 use crate::error::{Error, Result};
@@ -25,21 +26,26 @@ use crate::sys::map::Access;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct MappingOptions {
-    access: Access,
+    /// `None`: read-only for files, read-write for anonymous memory.
+    access: Option<Access>,
     size: Option<u64>,
     name: Option<String>,
     naming: NameOptions,
+    /// How long `open_named` waits for the name to appear.
+    wait: Option<Duration>,
 }
 
 impl MappingOptions {
-    /// Read-only access, size of the file, no name.
+    /// No name; the file's size; read-only for a file, read-write for anonymous memory
+    /// (which would otherwise only ever hold zeros).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The mapping's protection (default [`Access::ReadOnly`]).
+    /// The mapping's protection (default [`Access::ReadOnly`] for a file,
+    /// [`Access::ReadWrite`] for anonymous memory).
     pub fn access(&mut self, access: Access) -> &mut Self {
-        self.access = access;
+        self.access = Some(access);
         self
     }
 
@@ -119,6 +125,31 @@ impl MappingOptions {
         self
     }
 
+    /// With [`open_named`](Self::open_named): wait up to `timeout` for the name to appear,
+    /// instead of failing at once with [`Error::NotFound`] — for a reader that may start
+    /// before its creator. It polls, starting at 1 ms and backing off to 50 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # let name = format!("mmf-doc-wait-{}", std::process::id());
+    /// let creator = {
+    ///     let name = name.clone();
+    ///     std::thread::spawn(move || {
+    ///         std::thread::sleep(Duration::from_millis(50));
+    ///         mmf::MappingOptions::new().size(4096).name(&name).map_anonymous()
+    ///     })
+    /// };
+    /// let opened = mmf::MappingOptions::new().wait(Duration::from_secs(10)).open_named(&name)?;
+    /// assert!(opened.size() >= 4096);
+    /// # drop(creator.join().unwrap()?);
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    pub fn wait(&mut self, timeout: Duration) -> &mut Self {
+        self.wait = Some(timeout);
+        self
+    }
+
     /// `OpenFileMapping(name)`: opens an existing named mapping — pagefile-backed, or a
     /// file's mapping by its name alone. The [`access`](Self::access) is the access asked
     /// for; a [`size`](Self::size), if given, is the least size accepted.
@@ -133,7 +164,8 @@ impl MappingOptions {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidName`], [`Error::NotFound`], [`Error::NotRegularFile`],
+    /// [`Error::InvalidName`], [`Error::NotFound`] (after the [`wait`](Self::wait), if
+    /// any), [`Error::NotRegularFile`],
     /// [`Error::ForeignOwner`], [`Error::TooSmall`], or the OS's refusal.
     ///
     /// # References
@@ -143,8 +175,19 @@ impl MappingOptions {
     #[doc(alias = "OpenFileMappingW")]
     #[doc(alias = "shm_open")]
     pub fn open_named(&self, name: &str) -> Result<Mapping> {
-        let spec = self.naming.spec(name, self.access, self.size)?;
-        Ok(Mapping::from_named(named::open(&spec)?, name, self.access))
+        let access = self.access.unwrap_or(Access::ReadOnly);
+        let spec = self.naming.spec(name, access, self.size)?;
+        let deadline = self.wait.map(|wait| Instant::now() + wait);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match named::open(&spec) {
+                Err(Error::NotFound { .. }) if deadline.is_some_and(|d| Instant::now() < d) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                opened => return Ok(Mapping::from_named(opened?, name, access)),
+            }
+        }
     }
 
     /// `CreateFileMapping(file, ...)`: a mapping of an open file.
@@ -181,15 +224,16 @@ impl MappingOptions {
     #[doc(alias = "CreateFileMapping")]
     #[doc(alias = "CreateFileMappingW")]
     pub fn map_file(&self, file: &File) -> Result<Mapping> {
+        let access = self.access.unwrap_or(Access::ReadOnly);
         let info = sys::map::file_info(file)?;
         if info.is_dir {
             return Err(Error::IsDirectory);
         }
-        if let Some(access) = info.access {
-            if !access.read {
+        if let Some(handle) = info.access {
+            if !handle.read {
                 return Err(Error::FileNotReadable);
             }
-            if self.access == Access::ReadWrite && !access.write {
+            if access == Access::ReadWrite && !handle.write {
                 return Err(Error::FileNotWritable);
             }
         }
@@ -202,17 +246,17 @@ impl MappingOptions {
         if size > MAX_SIZE {
             return Err(Error::TooLarge { size });
         }
-        if size > file_len && self.access != Access::ReadWrite {
-            return Err(Error::SizePastEnd { size, file_len, access: self.access });
+        if size > file_len && access != Access::ReadWrite {
+            return Err(Error::SizePastEnd { size, file_len, access });
         }
         let file = Arc::new(sys::map::duplicate(file)?);
         if let Some(name) = &self.name {
-            let spec = self.naming.spec(name, self.access, Some(size))?;
+            let spec = self.naming.spec(name, access, Some(size))?;
             let opened = named::create(&spec, Some((&file, file_len)))?;
-            return Ok(Mapping::from_named(opened, name, self.access));
+            return Ok(Mapping::from_named(opened, name, access));
         }
-        let section = sys::map::Section::from_file(&file, self.access, size, file_len)?;
-        Ok(Mapping::new(section, Some(file), size, self.access))
+        let section = sys::map::Section::from_file(&file, access, size, file_len)?;
+        Ok(Mapping::new(section, Some(file), size, access))
     }
 
     /// `CreateFileMapping(INVALID_HANDLE_VALUE, ...)`: a pagefile-backed mapping of the
@@ -225,10 +269,13 @@ impl MappingOptions {
     /// # Ok::<(), mmf::Error>(())
     /// ```
     ///
+    /// Its access is [`Access::ReadWrite`] unless set: read-only anonymous memory that no
+    /// other process can open by name could only ever hold zeros, and is refused.
+    ///
     /// # Errors
-    /// [`Error::ZeroSize`] without a size, [`Error::TooLarge`], or the OS's refusal; with a
-    /// name also [`Error::AlreadyExists`] ([`CreationMode::CreateNew`]) and the errors of
-    /// [`open_named`](Self::open_named).
+    /// [`Error::ZeroSize`] without a size, [`Error::ReadOnlyAnonymous`], [`Error::TooLarge`],
+    /// or the OS's refusal; with a name also [`Error::AlreadyExists`]
+    /// ([`CreationMode::CreateNew`]) and the errors of [`open_named`](Self::open_named).
     ///
     /// # Platform-specific behaviour
     ///
@@ -250,12 +297,16 @@ impl MappingOptions {
         if size > MAX_SIZE {
             return Err(Error::TooLarge { size });
         }
+        let access = self.access.unwrap_or(Access::ReadWrite);
         if let Some(name) = &self.name {
-            let opened = named::create(&self.naming.spec(name, self.access, Some(size))?, None)?;
-            return Ok(Mapping::from_named(opened, name, self.access));
+            let opened = named::create(&self.naming.spec(name, access, Some(size))?, None)?;
+            return Ok(Mapping::from_named(opened, name, access));
+        }
+        if access == Access::ReadOnly {
+            return Err(Error::ReadOnlyAnonymous);
         }
         let section = sys::map::Section::anonymous(size)?;
-        Ok(Mapping::new(section, None, size, self.access))
+        Ok(Mapping::new(section, None, size, access))
     }
 }
 
@@ -306,6 +357,12 @@ impl Mapping {
 
     /// A read-write, zero-filled, pagefile-backed mapping of `size` bytes; see
     /// [`MappingOptions::map_anonymous`].
+    ///
+    /// The memory is *shared*, as a pagefile-backed section is on Windows: every view of the
+    /// mapping shows the same bytes, and after `fork` the parent and the child see each
+    /// other's writes (memmap2's anonymous map, by contrast, is private: a child gets its
+    /// own copy). For memory private to one view, use a copy-on-write view
+    /// ([`view_copy`](Self::view_copy)).
     ///
     /// # Errors
     /// As [`MappingOptions::map_anonymous`]: [`Error::ZeroSize`], [`Error::TooLarge`].

@@ -17,6 +17,6 @@ pub use crate::sys::map::{Access, Advice, Advised};
 pub use mapping::{Mapping, MappingOptions};
 
 pub use residency::Residency;
-pub use shared::Shared;
+pub use shared::{LoadOnly, Shared};
 pub use view::{View, ViewMut};
 pub use view_options::ViewOptions;

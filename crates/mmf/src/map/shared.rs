@@ -6,7 +6,7 @@ use std::sync::atomic::{
     AtomicU64, AtomicUsize,
 };
 
-use super::ViewMut;
+use super::{View, ViewMut};
 use crate::error::{Error, Result};
 
 /// A type that may be placed in memory that other views and processes change while a
@@ -70,9 +70,96 @@ shared_atomics!(
 // element's guarantees.
 unsafe impl<T: Shared, const N: usize> Shared for [T; N] {}
 
+/// A `std` atomic integer seen through a view that may only read: all it offers is
+/// [`load`](LoadOnly::load). A store into a read-only view would fault, so a read-only view
+/// hands out these instead of the atomics themselves ([`View::atomic_u64`] and friends).
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+///
+/// let mapping = mmf::Mapping::anonymous(4096)?;
+/// mapping.view_mut(..)?.atomic_u64(8)?.store(42, Ordering::Release);
+/// let monitor = mapping.view(..)?; // read-only, as in a monitoring process
+/// assert_eq!(monitor.atomic_u64(8)?.load(Ordering::Acquire), 42);
+/// # Ok::<(), mmf::Error>(())
+/// ```
+///
+/// For a `#[repr(C)]` header of atomics, read each field at its offset:
+/// `view.atomic_u64(std::mem::offset_of!(Header, sequence))`.
+///
+/// # Platform-specific behaviour
+///
+/// On the targets mmf supports (x86-64, AArch64) an atomic load is a plain load. A target
+/// that implements 64-bit atomic loads with a compare-and-exchange (32-bit x86) would fault
+/// on a read-only page.
+#[repr(transparent)]
+pub struct LoadOnly<A>(A);
+
+macro_rules! load_only {
+    ($($atomic:ident $int:ty, $method:ident;)*) => {
+        $(
+            impl LoadOnly<$atomic> {
+                /// The value, as [`
+                #[doc = stringify!($atomic)]
+                /// ::load`](std::sync::atomic::
+                #[doc = stringify!($atomic)]
+                /// ::load) reads it.
+                pub fn load(&self, order: std::sync::atomic::Ordering) -> $int {
+                    self.0.load(order)
+                }
+            }
+
+            impl View {
+                /// The
+                #[doc = concat!(" `", stringify!($atomic), "` ")]
+                /// at `offset`, for loading only (see [`LoadOnly`]); a writable view's
+                /// [`ViewMut::
+                #[doc = stringify!($method)]
+                /// `] gives the atomic itself.
+                ///
+                /// # Errors
+                /// As [`ViewMut::get`].
+                pub fn $method(&self, offset: usize) -> Result<&LoadOnly<$atomic>> {
+                    // SAFETY: LoadOnly is repr(transparent) over the atomic, and offers
+                    // only loads, which never write the (possibly read-only) page.
+                    self.shared::<$atomic>(offset).map(|a| unsafe {
+                        &*(a as *const $atomic).cast::<LoadOnly<$atomic>>()
+                    })
+                }
+            }
+        )*
+    };
+}
+load_only!(
+    AtomicU8 u8, atomic_u8;
+    AtomicU16 u16, atomic_u16;
+    AtomicU32 u32, atomic_u32;
+    AtomicU64 u64, atomic_u64;
+    AtomicI32 i32, atomic_i32;
+    AtomicI64 i64, atomic_i64;
+);
+
+impl View {
+    /// The checked `&T` at `offset` (bounds, alignment, broken view); shared by
+    /// [`ViewMut::get`] and the load-only accessors.
+    fn shared<T: Shared>(&self, offset: usize) -> Result<&T> {
+        let ptr = self.at(offset, size_of::<T>())?;
+        self.ensure_intact(offset, size_of::<T>())?;
+        if (ptr as usize) % align_of::<T>() != 0 {
+            return Err(Error::Misaligned { offset, align: align_of::<T>() });
+        }
+        // SAFETY: the bytes are inside this live view, aligned for T; T: Shared makes any
+        // bit pattern valid and admits changes by peers through shared references
+        // (interior mutability only); the borrow of `self` keeps the view mapped. Callers
+        // on read-only views expose no store (LoadOnly).
+        Ok(unsafe { &*ptr.cast::<T>() })
+    }
+}
+
 impl ViewMut {
     /// A `&T` over the bytes at `offset`: bounds and alignment checked, lifetime tied to
-    /// the view. Only writable views hand these out, since atomics may store.
+    /// the view. Only writable views hand these out, since atomics may store; a read-only
+    /// view offers load-only atomics ([`View::atomic_u64`], [`LoadOnly`]).
     ///
     /// A peer that truncates the object under the view makes an access through it raise
     /// SIGBUS (only the copies of `read_at`/`write_at`/`copy_from` are guarded). A view a
@@ -84,18 +171,11 @@ impl ViewMut {
     /// [`Error::Misaligned`] if `offset` does not give `T` its alignment;
     /// [`Error::Truncated`] if the view is broken.
     pub fn get<T: Shared>(&self, offset: usize) -> Result<&T> {
-        let ptr = self.at(offset, size_of::<T>())?;
-        self.ensure_intact(offset, size_of::<T>())?;
-        if (ptr as usize) % align_of::<T>() != 0 {
-            return Err(Error::Misaligned { offset, align: align_of::<T>() });
-        }
-        // SAFETY: the bytes are inside this live, writable view, aligned for T; T: Shared
-        // makes any bit pattern valid and admits changes by peers through shared
-        // references (interior mutability only); the borrow of `self` keeps the view mapped.
-        Ok(unsafe { &*ptr.cast::<T>() })
+        self.shared(offset)
     }
 
-    /// The `AtomicU64` at `offset` (a multiple of 8 bytes into the view's alignment).
+    /// The `AtomicU64` at `offset` (a multiple of 8 bytes into the view's alignment), to
+    /// load and store.
     ///
     /// # Errors
     /// As [`get`](Self::get).

@@ -15,27 +15,28 @@ pub(crate) fn from_range(range: impl RangeBounds<u64>) -> Result<(u64, Option<u6
     };
     let len = match range.end_bound() {
         Bound::Unbounded => None,
-        Bound::Excluded(&e) => Some(e.checked_sub(start).ok_or(Error::EmptyRange)?),
+        Bound::Excluded(&e) => {
+            Some(e.checked_sub(start).ok_or(Error::ReversedRange { start, end: e })?)
+        }
         Bound::Included(&e) => {
-            let n = e.checked_sub(start).ok_or(Error::EmptyRange)?;
+            let reversed = Error::ReversedRange { start, end: e.saturating_add(1) };
+            let n = e.checked_sub(start).ok_or(reversed)?;
             Some(n.checked_add(1).ok_or(Error::Overflow { offset: start, len: n })?)
         }
     };
     Ok((start, len))
 }
 
-/// Checks `offset..offset+len` (or `offset..size`) against `size`; returns the length.
+/// Checks `offset..offset+len` (or `offset..size`) against `size`; returns the length,
+/// which may be 0 (an empty range anywhere up to the end).
 pub(crate) fn check(offset: u64, len: Option<u64>, size: u64) -> Result<u64> {
-    if len == Some(0) {
-        return Err(Error::EmptyRange);
-    }
     if let Some(len) = len {
         let end = offset.checked_add(len).ok_or(Error::Overflow { offset, len })?;
         if end > size {
             return Err(Error::OutOfRange { offset, len, size });
         }
     }
-    if offset >= size {
+    if offset > size {
         return Err(Error::OutOfRange { offset, len: len.unwrap_or(0), size });
     }
     Ok(len.unwrap_or(size - offset))
@@ -94,7 +95,9 @@ mod tests {
         assert_eq!(from_range(..=u64::MAX - 1).unwrap(), (0, Some(u64::MAX)));
         assert!(matches!(from_range(..=u64::MAX), Err(Error::Overflow { .. })));
         let (start, end) = (9, 5);
-        assert!(matches!(from_range(start..end), Err(Error::EmptyRange)));
+        assert!(matches!(from_range(start..end), Err(Error::ReversedRange { start: 9, end: 5 })));
+        let (start, end) = (9, 5);
+        assert!(matches!(from_range(start..=end), Err(Error::ReversedRange { start: 9, end: 6 })));
         let excluded = (Bound::Excluded(u64::MAX), Bound::Unbounded);
         assert!(matches!(from_range(excluded), Err(Error::Overflow { .. })));
     }
@@ -104,11 +107,14 @@ mod tests {
         assert_eq!(check(0, None, 10).unwrap(), 10);
         assert_eq!(check(9, None, 10).unwrap(), 1);
         assert_eq!(check(2, Some(8), 10).unwrap(), 8);
-        assert!(matches!(check(10, None, 10), Err(Error::OutOfRange { .. })));
+        assert_eq!(check(10, None, 10).unwrap(), 0, "an empty range at the end");
+        assert!(matches!(check(11, None, 10), Err(Error::OutOfRange { .. })));
         assert!(matches!(check(11, Some(1), 10), Err(Error::OutOfRange { .. })));
         assert!(matches!(check(2, Some(9), 10), Err(Error::OutOfRange { .. })));
         assert!(matches!(check(1, Some(u64::MAX), 10), Err(Error::Overflow { .. })));
-        assert!(matches!(check(0, Some(0), 10), Err(Error::EmptyRange)));
+        assert_eq!(check(0, Some(0), 10).unwrap(), 0);
+        assert_eq!(check(10, Some(0), 10).unwrap(), 0);
+        assert!(matches!(check(11, Some(0), 10), Err(Error::OutOfRange { .. })));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::named::Named;
 use crate::sys;
 use crate::sys::fault::Guarded;
-use crate::sys::map::{FlushRange, Region, ViewKind};
+use crate::sys::map::{FlushRange, Memory, Region, ViewKind};
 
 /// A read-only view of a [`Mapping`] (`MapViewOfFile`); unmapped on drop
 /// (`UnmapViewOfFile`).
@@ -35,11 +35,14 @@ use crate::sys::map::{FlushRange, Region, ViewKind};
 /// ```
 #[derive(Debug)]
 pub struct View {
-    region: Region,
+    /// The OS mapping; `None` for an empty view, which maps nothing.
+    region: Option<Region>,
     data: *mut u8,
     len: usize,
     offset: u64,
     pub(super) kind: ViewKind,
+    /// What backs the pages (advice depends on it).
+    pub(super) memory: Memory,
     file: Option<Arc<File>>,
     /// Keeps a named object alive while the view exists, as on Windows.
     _named: Option<Arc<Named>>,
@@ -59,32 +62,39 @@ unsafe impl Sync for View {}
 impl View {
     /// The view of `place` in the mapping `region` just made of `mapping`.
     pub(super) fn new(
-        region: Region,
+        region: Option<Region>,
         place: &Placement,
         offset: u64,
         kind: ViewKind,
         mapping: &Mapping,
     ) -> View {
-        // SAFETY: delta < map_len, so the data pointer stays inside the new mapping.
-        let data = unsafe { region.base().add(place.delta) };
+        let data = match &region {
+            // SAFETY: delta < map_len, so the data pointer stays inside the new mapping.
+            Some(region) => unsafe { region.base().add(place.delta) },
+            // Nothing is mapped: a dangling, non-null pointer that is never read or written
+            // (every access has length 0).
+            None => std::ptr::NonNull::dangling().as_ptr(),
+        };
         View {
             region,
             data,
             len: place.len,
             offset,
             kind,
+            memory: mapping.section().memory(),
             file: mapping.file().cloned(),
             _named: mapping.named().cloned(),
             broken: AtomicBool::new(false),
         }
     }
 
-    /// Number of bytes in the view (never 0).
+    /// Number of bytes in the view (0 for an empty view).
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Always `false`: views of zero bytes are refused. Present for API symmetry.
+    /// Whether the view has no bytes: an empty view (`mapping.view(n..n)`, or `view(size..)`)
+    /// maps nothing, and every copy through it has length 0.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -226,7 +236,7 @@ impl View {
     #[doc(alias = "UnmapViewOfFile")]
     #[doc(alias = "munmap")]
     pub fn unmap(self) -> Result<()> {
-        self.region.unmap()
+        self.region.map_or(Ok(()), Region::unmap)
     }
 }
 
@@ -263,10 +273,18 @@ impl ViewMut {
 
     /// Copies `data` into the view starting `offset` bytes in.
     ///
+    /// Takes `&self`: a write through a view is a write to memory that other views and
+    /// processes share, like a store through the atomics of [`get`](Self::get). So a
+    /// process can hold a typed reference into its view and still write through it:
+    ///
     /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
     /// let mapping = mmf::Mapping::anonymous(4096)?;
-    /// let mut view = mapping.view_mut(..)?;
-    /// view.write_at(4093, b"end")?;
+    /// let view = mapping.view_mut(..)?;
+    /// let counter: &AtomicU64 = view.get(0)?;
+    /// counter.fetch_add(1, Ordering::Relaxed);
+    /// view.write_at(64, b"status: running")?; // while `counter` is held
     /// assert!(view.write_at(4094, b"end").is_err()); // past the end
     /// # Ok::<(), mmf::Error>(())
     /// ```
@@ -276,10 +294,12 @@ impl ViewMut {
     /// [`Error::Truncated`] as for [`View::read_at`]: writes past a peer's truncation are
     /// lost and reported.
     #[inline]
-    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         let dst = self.view.at(offset, data.len())?;
-        // SAFETY: `dst..dst+len` is mapped and writable, and `&mut self` means no slice
-        // from `as_mut_slice` is alive; a fault from a truncating peer is caught.
+        // SAFETY: `dst..dst+len` is mapped and writable; no slice from `as_mut_slice` is
+        // alive (it borrows the view mutably, and this borrows it shared), and one from
+        // `as_slice` comes with the caller's promise that nothing writes meanwhile; a fault
+        // from a truncating peer is caught.
         self.view.guard(offset, dst, data.len(), || unsafe { copy::copy_in(dst, data) })
     }
 
@@ -308,7 +328,7 @@ impl ViewMut {
     /// [`Error::Truncated`] if either view's object was truncated under it (the view that
     /// faulted is broken from then on).
     pub fn copy_from(
-        &mut self,
+        &self,
         offset: usize,
         src: &View,
         src_offset: usize,
@@ -319,8 +339,8 @@ impl ViewMut {
         self.view.ensure_intact(offset, len)?;
         src.ensure_intact(offset, len)?;
         let copy = || {
-            // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy,
-            // and `&mut self` means no slice from `as_mut_slice` is alive; faults are caught.
+            // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy; no
+            // slice from `as_mut_slice` is alive (as in `write_at`); faults are caught.
             unsafe { copy::copy_across(from, to, len) }
         };
         let ranges = (self.view.guarded(to, len), Some(src.guarded(from, len)));

@@ -31,8 +31,9 @@ pub struct ViewOptions {
 
 /// A range that could not be turned into offset and length, kept until the terminal call.
 #[derive(Clone, Copy, Debug)]
-struct RangeError {
-    overflow: Option<(u64, u64)>,
+enum RangeError {
+    Overflow { offset: u64, len: u64 },
+    Reversed { start: u64, end: u64 },
 }
 
 impl ViewOptions {
@@ -62,9 +63,12 @@ impl ViewOptions {
                 self.error = None;
             }
             Err(Error::Overflow { offset, len }) => {
-                self.error = Some(RangeError { overflow: Some((offset, len)) })
+                self.error = Some(RangeError::Overflow { offset, len })
             }
-            Err(_) => self.error = Some(RangeError { overflow: None }),
+            Err(Error::ReversedRange { start, end }) => {
+                self.error = Some(RangeError::Reversed { start, end })
+            }
+            Err(_) => unreachable!("from_range fails only with Overflow or ReversedRange"),
         }
         self
     }
@@ -91,7 +95,7 @@ impl ViewOptions {
     ///
     /// # Errors
     /// [`Error::OutOfRange`] (offset or end past the mapping), [`Error::Overflow`]
-    /// (`offset + len` overflows), [`Error::EmptyRange`], [`Error::TooLarge`],
+    /// (`offset + len` overflows), [`Error::ReversedRange`], [`Error::TooLarge`],
     /// [`Error::AddressMisaligned`], [`Error::AddressTaken`], or the OS's refusal.
     ///
     /// # Platform-specific behaviour
@@ -144,10 +148,12 @@ impl ViewOptions {
 
     fn map_kind(&self, mapping: &Mapping, kind: ViewKind) -> Result<View> {
         match self.error {
-            Some(RangeError { overflow: Some((offset, len)) }) => {
+            Some(RangeError::Overflow { offset, len }) => {
                 return Err(Error::Overflow { offset, len });
             }
-            Some(RangeError { overflow: None }) => return Err(Error::EmptyRange),
+            Some(RangeError::Reversed { start, end }) => {
+                return Err(Error::ReversedRange { start, end });
+            }
             None => {}
         }
         if !mapping.access().allows(kind) {
@@ -166,8 +172,12 @@ impl ViewOptions {
                 });
             }
         };
+        if place.len == 0 {
+            // An empty view maps nothing (the OS refuses zero-length views), wherever it is.
+            return Ok(View::new(None, &place, self.offset, kind, mapping));
+        }
         let region = mapping.section().map(kind, place.map_offset, place.map_len, base_address)?;
-        let view = View::new(region, &place, self.offset, kind, mapping);
+        let view = View::new(Some(region), &place, self.offset, kind, mapping);
         if self.populate {
             view.populate(0, view.len())?;
         }

@@ -115,7 +115,10 @@ impl View {
     ///
     /// # Platform-specific behaviour
     ///
-    /// Linux: `madvise` (huge-page advice on a kernel without THP is `NotSupported`).
+    /// Linux: `madvise`. [`Advice::HugePages`] is `NotSupported` where it cannot take
+    /// effect: on shared memory (anonymous and named mappings, files on tmpfs) while the
+    /// shmem huge-page policy (`/sys/kernel/mm/transparent_hugepage/shmem_enabled`, `never`
+    /// by default) allows none, and on a kernel without transparent huge pages.
     /// Windows: only [`Advice::WillNeed`] (`PrefetchVirtualMemory`); the rest are
     /// `NotSupported`.
     ///
@@ -124,7 +127,10 @@ impl View {
     /// [`PrefetchVirtualMemory`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-prefetchvirtualmemory)
     #[doc(alias = "madvise")]
     pub fn advise(&self, advice: Advice) -> Result<Advised> {
-        sys::map::advise(self.as_ptr(), self.len(), advice)
+        if self.is_empty() {
+            return Ok(Advised::Applied); // nothing to advise about
+        }
+        sys::map::advise(self.as_ptr(), self.len(), advice, self.memory)
     }
 
     /// Starts reading `len` bytes from `offset` into memory in the background.
@@ -143,7 +149,11 @@ impl View {
     /// [`PrefetchVirtualMemory`](https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-prefetchvirtualmemory)
     #[doc(alias = "PrefetchVirtualMemory")]
     pub fn prefetch(&self, offset: usize, len: usize) -> Result<Advised> {
-        sys::map::advise(self.at(offset, len)?, len, Advice::WillNeed)
+        let start = self.at(offset, len)?;
+        if len == 0 {
+            return Ok(Advised::Applied);
+        }
+        sys::map::advise(start, len, Advice::WillNeed, self.memory)
     }
 
     /// Faults `len` bytes from `offset` in now and waits for them: what
@@ -187,10 +197,14 @@ impl View {
     #[doc(alias = "mlock")]
     #[doc(alias = "VirtualLock")]
     pub fn lock(&self) -> Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
         sys::map::lock(self.as_ptr(), self.len())
     }
 
-    /// Lets the OS page the view out again.
+    /// Lets the OS page the view out again. Unlocking pages that are not locked succeeds
+    /// (on Windows too, where `VirtualUnlock` itself would fail with `ERROR_NOT_LOCKED`).
     ///
     /// # Errors
     /// The OS's refusal.
@@ -201,6 +215,9 @@ impl View {
     #[doc(alias = "munlock")]
     #[doc(alias = "VirtualUnlock")]
     pub fn unlock(&self) -> Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
         sys::map::unlock(self.as_ptr(), self.len())
     }
 
@@ -229,6 +246,9 @@ impl View {
     #[doc(alias = "QueryWorkingSetEx")]
     pub fn residency(&self) -> Result<Residency> {
         let page = sys::map::page_size();
+        if self.is_empty() {
+            return Ok(Residency::new(page, 0, Vec::new()));
+        }
         let data = self.as_ptr() as usize;
         let pages = sys::map::residency(self.as_ptr(), self.len())?;
         Ok(Residency::new(page, data - data / page * page, pages))

@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
 
-use super::{Access, Advice, Advised, FileAccess, FileInfo, FlushRange, Region, ViewKind};
+use super::{Access, Advice, Advised, FileAccess, FileInfo, FlushRange, Memory, Region, ViewKind};
 use crate::error::{Error, Result};
 use crate::sys::pal::{cvt, page_size};
 
@@ -44,6 +44,7 @@ pub(crate) fn duplicate(file: &File) -> Result<File> {
 #[derive(Debug)]
 pub(crate) struct Section {
     fd: Arc<File>,
+    memory: Memory,
 }
 
 impl Section {
@@ -58,7 +59,8 @@ impl Section {
         if access == Access::ReadWrite && size > file_len {
             file.set_len(size).map_err(Error::os("ftruncate"))?;
         }
-        Ok(Section { fd: Arc::clone(file) })
+        let memory = if on_tmpfs(file) { Memory::Shared } else { Memory::File };
+        Ok(Section { fd: Arc::clone(file), memory })
     }
 
     /// A pagefile-backed mapping: a `memfd` of `size` zero bytes, so that every view of it
@@ -73,14 +75,19 @@ impl Section {
             Some(libc::EFBIG) | Some(libc::ENOSPC) | Some(libc::ENOMEM) => Error::TooLarge { size },
             _ => Error::Os { op: "ftruncate", source: e },
         })?;
-        Ok(Section { fd: Arc::new(file) })
+        Ok(Section { fd: Arc::new(file), memory: Memory::Shared })
     }
 
     /// The mapping object of a named shared-memory object. Its views are inherited by a
     /// `fork` child like any other mapping (the child is then a holder until it unmaps
     /// them or exits).
     pub(crate) fn shared(fd: Arc<File>) -> Self {
-        Section { fd }
+        Section { fd, memory: Memory::Shared }
+    }
+
+    /// What backs the section's pages.
+    pub(crate) fn memory(&self) -> Memory {
+        self.memory
     }
 
     /// `mmap` of `len` bytes at the granularity-aligned file `offset`, at `address` if given
@@ -167,9 +174,52 @@ pub(crate) fn flush_async(range: FlushRange<'_>) -> Result<()> {
         .map_err(Error::os("sync_file_range"))
 }
 
-/// `madvise`. Advice the kernel lacks (`EINVAL` for huge pages without THP) is reported as
-/// not applied rather than as an error.
-pub(crate) fn advise(addr: *const u8, len: usize, advice: Advice) -> Result<Advised> {
+/// Whether the file lives on tmpfs (its pages are `shmem`): `fstatfs`.
+fn on_tmpfs(file: &File) -> bool {
+    // SAFETY: statfs is plain data that fstatfs fills.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a pointer to a statfs buffer.
+    let ok = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } == 0;
+    ok && st.f_type == libc::TMPFS_MAGIC
+}
+
+/// Whether shared memory can get transparent huge pages at all here: the `shmem_enabled`
+/// policy (`/sys/kernel/mm/transparent_hugepage/shmem_enabled`, and per-size knobs that
+/// do not merely inherit it) is something other than `never` / `deny`. It is `never` by
+/// default, and `MADV_HUGEPAGE` on shared memory then succeeds and does nothing.
+fn shmem_huge_pages_possible() -> bool {
+    const THP: &str = "/sys/kernel/mm/transparent_hugepage";
+    let chosen = |path: &str| -> Option<String> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let start = text.find('[')? + 1;
+        let end = start + text[start..].find(']')?;
+        Some(text[start..end].to_owned())
+    };
+    let allows = |policy: &str| matches!(policy, "always" | "within_size" | "advise" | "force");
+    let top = chosen(&format!("{THP}/shmem_enabled"));
+    let top_allows = top.as_deref().is_some_and(allows);
+    if top_allows {
+        return true;
+    }
+    let Ok(sizes) = std::fs::read_dir(THP) else { return false };
+    sizes.flatten().any(|size| {
+        let knob = size.path().join("shmem_enabled");
+        knob.to_str().and_then(chosen).is_some_and(|p| allows(&p))
+    })
+}
+
+/// `madvise`. Advice that cannot take effect is reported as not applied rather than as an
+/// error or a false success: huge pages for shared memory under a `never` shmem policy,
+/// and huge-page advice the kernel lacks (`EINVAL` without THP).
+pub(crate) fn advise(
+    addr: *const u8,
+    len: usize,
+    advice: Advice,
+    memory: Memory,
+) -> Result<Advised> {
+    if advice == Advice::HugePages && memory == Memory::Shared && !shmem_huge_pages_possible() {
+        return Ok(Advised::NotSupported);
+    }
     let flag = match advice {
         Advice::Normal => libc::MADV_NORMAL,
         Advice::Sequential => libc::MADV_SEQUENTIAL,
@@ -177,6 +227,8 @@ pub(crate) fn advise(addr: *const u8, len: usize, advice: Advice) -> Result<Advi
         Advice::WillNeed => libc::MADV_WILLNEED,
         Advice::HugePages => libc::MADV_HUGEPAGE,
         Advice::NoHugePages => libc::MADV_NOHUGEPAGE,
+        Advice::DontDump => libc::MADV_DONTDUMP,
+        Advice::DoDump => libc::MADV_DODUMP,
     };
     let (start, len) = page_span(addr, len);
     // SAFETY: none of these advice values changes memory contents (MADV_DONTNEED and
@@ -204,7 +256,7 @@ pub(crate) fn populate(addr: *const u8, len: usize, write: bool) -> Result<()> {
     match cvt(unsafe { libc::madvise(start, len, flag) }) {
         Ok(_) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-            advise(start.cast(), len, Advice::WillNeed).map(drop)
+            advise(start.cast(), len, Advice::WillNeed, Memory::File).map(drop)
         }
         Err(e) => Err(Error::Os { op: "madvise(MADV_POPULATE)", source: e }),
     }

@@ -10,8 +10,10 @@
 //!   else), `anonymous(size)` (zero-filled memory shared by all its views), and
 //!   `map(kind, offset, len, address) -> Region` at a granularity-aligned `offset`, at
 //!   `address` if given — refused, never placed over an existing mapping;
+//! - `Section::memory()`: what backs its pages ([`Memory`]);
 //! - on a mapped range: `flush` (durable: data and the file's size reach the device),
-//!   `flush_async` (write-back started), `advise`, `populate`, `lock`, `unlock`,
+//!   `flush_async` (write-back started), `advise` (given the [`Memory`], so that advice that
+//!   cannot take effect is reported as not applied), `populate`, `lock`, `unlock`,
 //!   `residency` (one flag per page).
 //!
 //! [`Region`] (one OS mapping, unmapped on drop) and the page rounding are written here
@@ -93,11 +95,24 @@ pub enum Advice {
     HugePages,
     /// Do not use transparent huge pages for the view.
     NoHugePages,
+    /// Leave the view out of core dumps (large maps, secrets): `MADV_DONTDUMP`.
+    DontDump,
+    /// Include the view in core dumps again (undoes `DontDump`): `MADV_DODUMP`.
+    DoDump,
 }
 
-/// Whether advice took effect.
+/// What backs a section's pages, where advice depends on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
+pub(crate) enum Memory {
+    /// Shared memory: anonymous and named pagefile-backed mappings, and files on tmpfs
+    /// (Linux `shmem`, whose huge-page policy is its own).
+    Shared,
+    /// A file on a disk file system.
+    File,
+}
+
+/// Whether advice took effect: information, not an error to handle (so not `#[must_use]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Advised {
     /// The OS accepted the advice.
     Applied,

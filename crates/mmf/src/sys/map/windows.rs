@@ -1,4 +1,4 @@
-//! Windows: the Win32 calls of the seed (`CreateFileMappingW`, `MapViewOfFileEx`,
+//! Windows: the Win32 calls of the classic example (`CreateFileMappingW`, `MapViewOfFileEx`,
 //! `FlushViewOfFile`, `UnmapViewOfFile`, `CloseHandle`) and their companions, through
 //! `windows-sys`. A file-mapping object is a section handle; views are `MapViewOfFileEx`
 //! of it. Closing the handle leaves views mapped: Windows keeps the section alive while
@@ -14,7 +14,8 @@ use windows_sys::Wdk::Storage::FileSystem::{
 };
 use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, ERROR_COMMITMENT_LIMIT, ERROR_INVALID_ADDRESS, ERROR_LOCK_VIOLATION,
-    ERROR_NOT_ENOUGH_MEMORY, ERROR_WORKING_SET_QUOTA, HANDLE, INVALID_HANDLE_VALUE,
+    ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_LOCKED, ERROR_WORKING_SET_QUOTA, HANDLE,
+    INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Storage::FileSystem::{FILE_READ_DATA, FILE_WRITE_DATA, FlushFileBuffers};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
@@ -31,7 +32,7 @@ use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, GetProcessWorkingSetSize, SetProcessWorkingSetSize,
 };
 
-use super::{Access, Advice, Advised, FileAccess, FileInfo, FlushRange, Region, ViewKind};
+use super::{Access, Advice, Advised, FileAccess, FileInfo, FlushRange, Memory, Region, ViewKind};
 use crate::error::{Error, Result};
 pub(crate) use crate::sys::pal::allocation_granularity;
 use crate::sys::pal::{cvt, is, page_size, split};
@@ -81,9 +82,15 @@ pub(crate) fn protection(access: Access) -> PAGE_PROTECTION_FLAGS {
 #[derive(Debug)]
 pub(crate) struct Section {
     handle: OwnedHandle,
+    memory: Memory,
 }
 
-fn create(file: HANDLE, protect: PAGE_PROTECTION_FLAGS, size: u64) -> io::Result<Section> {
+fn create(
+    file: HANDLE,
+    protect: PAGE_PROTECTION_FLAGS,
+    size: u64,
+    memory: Memory,
+) -> io::Result<Section> {
     let (high, low) = split(size);
     // SAFETY: `file` is an open file handle or INVALID_HANDLE_VALUE (pagefile-backed);
     // no security attributes and no name.
@@ -93,7 +100,7 @@ fn create(file: HANDLE, protect: PAGE_PROTECTION_FLAGS, size: u64) -> io::Result
         return Err(io::Error::last_os_error());
     }
     // SAFETY: a new section handle that nothing else owns.
-    Ok(unsafe { Section::from_raw(handle) })
+    Ok(unsafe { Section::from_raw(handle, memory) })
 }
 
 impl Section {
@@ -101,9 +108,14 @@ impl Section {
     ///
     /// # Safety
     /// `handle` is an open section handle that nothing else closes.
-    pub(crate) unsafe fn from_raw(handle: HANDLE) -> Section {
+    pub(crate) unsafe fn from_raw(handle: HANDLE, memory: Memory) -> Section {
         // SAFETY: as the caller promises.
-        Section { handle: unsafe { OwnedHandle::from_raw_handle(handle.cast()) } }
+        Section { handle: unsafe { OwnedHandle::from_raw_handle(handle.cast()) }, memory }
+    }
+
+    /// What backs the section's pages.
+    pub(crate) fn memory(&self) -> Memory {
+        self.memory
     }
 
     /// The raw section handle, for calls on it.
@@ -113,7 +125,8 @@ impl Section {
 
     /// A second, non-inheritable handle to the same section (`DuplicateHandle`).
     pub(crate) fn try_clone(&self) -> Result<Section> {
-        Ok(Section { handle: self.handle.try_clone().map_err(Error::os("DuplicateHandle"))? })
+        let handle = self.handle.try_clone().map_err(Error::os("DuplicateHandle"))?;
+        Ok(Section { handle, memory: self.memory })
     }
 
     /// `CreateFileMappingW(file, ...)`: Windows itself grows the file to `size` for a
@@ -124,23 +137,25 @@ impl Section {
         size: u64,
         _file_len: u64,
     ) -> Result<Self> {
-        create(file.as_raw_handle() as HANDLE, protection(access), size).map_err(|e| {
-            if is(&e, ERROR_ACCESS_DENIED) {
-                if access == Access::ReadWrite {
-                    Error::FileNotWritable
+        create(file.as_raw_handle() as HANDLE, protection(access), size, Memory::File).map_err(
+            |e| {
+                if is(&e, ERROR_ACCESS_DENIED) {
+                    if access == Access::ReadWrite {
+                        Error::FileNotWritable
+                    } else {
+                        Error::FileNotReadable
+                    }
                 } else {
-                    Error::FileNotReadable
+                    Error::Os { op: "CreateFileMappingW", source: e }
                 }
-            } else {
-                Error::Os { op: "CreateFileMappingW", source: e }
-            }
-        })
+            },
+        )
     }
 
     /// `CreateFileMappingW(INVALID_HANDLE_VALUE, ...)`: pagefile-backed, zero-filled. The
     /// whole size is charged against the commit limit now.
     pub(crate) fn anonymous(size: u64) -> Result<Self> {
-        create(INVALID_HANDLE_VALUE, PAGE_READWRITE, size).map_err(|e| {
+        create(INVALID_HANDLE_VALUE, PAGE_READWRITE, size, Memory::Shared).map_err(|e| {
             if is(&e, ERROR_NOT_ENOUGH_MEMORY) || is(&e, ERROR_COMMITMENT_LIMIT) {
                 Error::TooLarge { size }
             } else {
@@ -230,7 +245,12 @@ pub(crate) fn flush_async(range: FlushRange<'_>) -> Result<()> {
 
 /// Only `WillNeed` has a Windows equivalent (`PrefetchVirtualMemory`); the rest are
 /// reported as not applied.
-pub(crate) fn advise(addr: *const u8, len: usize, advice: Advice) -> Result<Advised> {
+pub(crate) fn advise(
+    addr: *const u8,
+    len: usize,
+    advice: Advice,
+    _memory: Memory,
+) -> Result<Advised> {
     if advice != Advice::WillNeed {
         return Ok(Advised::NotSupported);
     }
@@ -244,7 +264,7 @@ pub(crate) fn advise(addr: *const u8, len: usize, advice: Advice) -> Result<Advi
 
 /// Prefetch, then touch one byte of every page so that the view is in the working set.
 pub(crate) fn populate(addr: *const u8, len: usize, _write: bool) -> Result<()> {
-    let _ = advise(addr, len, Advice::WillNeed)?;
+    let _ = advise(addr, len, Advice::WillNeed, Memory::File)?;
     let (first, end) = super::page_bounds(addr, len);
     for p in (first..end).step_by(page_size()) {
         let at = p.max(addr as usize) as *const u8;
@@ -284,10 +304,14 @@ pub(crate) fn lock(addr: *const u8, len: usize) -> Result<()> {
     }
 }
 
-/// `VirtualUnlock`.
+/// `VirtualUnlock`; pages that were not locked (`ERROR_NOT_LOCKED`) are already what was
+/// asked, so unlocking twice succeeds, as `munlock` does on Linux.
 pub(crate) fn unlock(addr: *const u8, len: usize) -> Result<()> {
     // SAFETY: VirtualUnlock only unpins pages.
-    cvt(unsafe { VirtualUnlock(addr.cast(), len) }).map_err(Error::os("VirtualUnlock"))
+    match cvt(unsafe { VirtualUnlock(addr.cast(), len) }) {
+        Err(e) if is(&e, ERROR_NOT_LOCKED) => Ok(()),
+        other => other.map_err(Error::os("VirtualUnlock")),
+    }
 }
 
 /// `QueryWorkingSetEx`: for each page, whether it is in this process's working set.

@@ -17,7 +17,7 @@ use windows_sys::Win32::System::Memory::{
 
 use super::{CreationMode, NamedInfo, NamedSpec, Opened, check_size};
 use crate::error::{Error, Result};
-use crate::sys::map::{Access, Section, protection};
+use crate::sys::map::{Access, Memory, Section, protection};
 use crate::sys::pal::{OwnerOnly, split, wide};
 
 /// A duplicate of the section handle, kept by the mapping and by every view. Windows
@@ -113,8 +113,9 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
             source: io::Error::from_raw_os_error(last as i32),
         });
     }
+    let memory = if file.is_some() { Memory::File } else { Memory::Shared };
     // SAFETY: a new section handle that nothing else owns.
-    let section = unsafe { Section::from_raw(handle) };
+    let section = unsafe { Section::from_raw(handle, memory) };
     if last == ERROR_ALREADY_EXISTS {
         if spec.creation == CreationMode::CreateNew {
             return Err(Error::AlreadyExists { name: spec.name.into() });
@@ -148,7 +149,7 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
         return Err(Error::Os { op: "OpenFileMappingW", source: err });
     }
     // SAFETY: a new section handle that nothing else owns.
-    let section = unsafe { Section::from_raw(handle) };
+    let section = unsafe { Section::from_raw(handle, Memory::Shared) };
     let size = section_size(&section)?;
     check_size(spec, size)?;
     let hold = Hold::of(&section)?;
