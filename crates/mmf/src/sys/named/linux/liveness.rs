@@ -31,9 +31,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) enum Liveness {
     /// A holder exists; the probing description now holds the lock shared.
     Alive,
-    /// Nobody held it: the probe took it exclusively and unlinked the name (if the name
-    /// still named it). The name is free, or names another object now.
-    Dead,
+    /// Nobody held it: the probe took it exclusively and tried to unlink the name.
+    /// `unlinked` says whether it did (another user's object in the sticky `/dev/shm`
+    /// cannot be removed by us, and the name may already name another object).
+    Dead {
+        /// The probe removed the name.
+        unlinked: bool,
+    },
+    /// Another process holds it exclusively right now, and the probe was not to wait.
+    Busy,
     /// Unlinked already (by whoever checked before us).
     Gone,
 }
@@ -47,8 +53,13 @@ fn would_block(e: &io::Error) -> bool {
 /// # Errors
 /// [`Error::Busy`] when another process holds it exclusively for longer than a moment; the
 /// OS's refusal.
-pub(super) fn probe(object: &File, name: &str, path: &std::path::Path) -> Result<Liveness> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
+pub(super) fn probe(
+    object: &File,
+    name: &str,
+    path: &std::path::Path,
+    wait: bool,
+) -> Result<Liveness> {
+    let deadline = Instant::now() + if wait { BUSY_TIMEOUT } else { Duration::ZERO };
     let mut pause = Duration::from_micros(50);
     loop {
         if fstat(object).map_err(Error::os("fstat"))?.st_nlink == 0 {
@@ -56,10 +67,8 @@ pub(super) fn probe(object: &File, name: &str, path: &std::path::Path) -> Result
         }
         match flock(object, libc::LOCK_EX | libc::LOCK_NB) {
             Ok(()) => {
-                // Dead whether or not the name can be removed (another user's object in the
-                // sticky /dev/shm cannot be, by us).
-                let _ = unlink_if_named(object, path);
-                return Ok(Liveness::Dead);
+                let unlinked = unlink_if_named(object, path).unwrap_or(false);
+                return Ok(Liveness::Dead { unlinked });
             }
             Err(e) if would_block(&e) => {}
             Err(e) => return Err(Error::Os { op: "flock", source: e }),
@@ -74,6 +83,9 @@ pub(super) fn probe(object: &File, name: &str, path: &std::path::Path) -> Result
             }
             Err(e) if would_block(&e) => {}
             Err(e) => return Err(Error::Os { op: "flock", source: e }),
+        }
+        if !wait {
+            return Ok(Liveness::Busy);
         }
         if Instant::now() >= deadline {
             return Err(Error::Busy { name: name.into() });
@@ -112,7 +124,7 @@ pub(super) fn unlink_if_unheld(lock: &File, path: &std::path::Path) -> io::Resul
 }
 
 /// Unlinks `path` if it still names the (linked) inode of `object`, which the caller holds
-/// exclusively. Returns whether it did.
+/// exclusively, and the object is this user's. Returns whether it did.
 ///
 /// Between the check and the unlink there is a window of a few instructions: if another
 /// process removes the name and creates a new object under it in exactly that window, the
@@ -121,6 +133,10 @@ pub(super) fn unlink_if_unheld(lock: &File, path: &std::path::Path) -> io::Resul
 pub(super) fn unlink_if_named(object: &File, path: &std::path::Path) -> io::Result<bool> {
     use std::os::unix::fs::MetadataExt;
     let st = fstat(object)?;
+    // SAFETY: geteuid cannot fail.
+    if st.st_uid != unsafe { libc::geteuid() } {
+        return Ok(false); // another user's: never removed by mmf (root included)
+    }
     let named =
         std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == st.st_dev && m.ino() == st.st_ino);
     if st.st_nlink == 0 || !named {

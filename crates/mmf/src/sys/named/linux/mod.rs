@@ -21,12 +21,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Backing, CreationMode, NamedInfo, NamedSpec, Opened, check_size};
 use crate::error::{Error, Result};
 use crate::sys::map::{Access, Section};
 use crate::sys::pal::{cvt, flock, fstat};
 
+mod holds;
 mod liveness;
 mod mark;
 mod reaper;
@@ -37,23 +39,23 @@ use mark::{FileMark, Mark};
 const SHM_DIR: &str = "/dev/shm";
 
 /// A holder's share of a named object: its descriptor, locked shared for mmf's objects.
-/// Dropping it in the process that made it lets the object go, and unlinks the name if
-/// this was the last holder anywhere.
+/// Dropping it lets the object go, and unlinks the name if this was the last holder
+/// anywhere. A `fork` child gets a description of its own for each hold (`holds.rs`).
 #[derive(Debug)]
 pub(crate) struct Hold {
     lock: Arc<File>,
     path: PathBuf,
-    /// A scoped mmf object, whose last holder removes it.
-    scoped: bool,
-    /// The process that holds it. A `fork` child shares the parent's locked description;
-    /// its copy of the hold is inert, so that it can never drop the parent's lock.
-    pid: libc::pid_t,
+    /// For a scoped mmf object, whose last holder removes it: the flag a fork child sets
+    /// when it could not take a description of its own (its copy then never touches the
+    /// lock it shares with its parent).
+    scoped: Option<Arc<AtomicBool>>,
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        // SAFETY: getpid cannot fail.
-        if self.scoped && self.pid == unsafe { libc::getpid() } {
+        let Some(inert) = &self.scoped else { return };
+        holds::unregister(self.lock.as_raw_fd());
+        if !inert.load(Ordering::Relaxed) {
             // Errors are ignored: the reaper (or the next open or list) removes what we
             // could not.
             let _ = liveness::unlink_if_unheld(&self.lock, &self.path);
@@ -63,8 +65,8 @@ impl Drop for Hold {
 
 impl Hold {
     fn new(lock: Arc<File>, name: &str, scoped: bool) -> Hold {
-        // SAFETY: getpid cannot fail.
-        Hold { lock, path: shm_path(name), scoped, pid: unsafe { libc::getpid() } }
+        let scoped = scoped.then(|| holds::register(lock.as_raw_fd(), name));
+        Hold { lock, path: shm_path(name), scoped }
     }
 }
 
@@ -86,7 +88,15 @@ fn open_object(name: &str, write: bool) -> Result<(File, libc::stat)> {
     let fd =
         cvt(unsafe { libc::open(path.as_ptr(), flags) }).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) => Error::NotFound { name: name.into() },
-            Some(libc::ELOOP) => Error::NotRegularFile { name: name.into() },
+            // A symlink; a socket or a device without a driver behind it.
+            Some(libc::ELOOP | libc::ENXIO | libc::ENODEV) => {
+                Error::NotRegularFile { name: name.into() }
+            }
+            // Another user's object that we may not open this way.
+            Some(libc::EACCES | libc::EPERM) => match owner_of(name) {
+                Some(owner) if owner != euid() => Error::ForeignOwner { name: name.into(), owner },
+                _ => Error::Os { op: "open(/dev/shm)", source: e },
+            },
             _ => Error::Os { op: "open(/dev/shm)", source: e },
         })?;
     // SAFETY: `fd` is a new descriptor nothing else owns.
@@ -96,6 +106,12 @@ fn open_object(name: &str, write: bool) -> Result<(File, libc::stat)> {
         return Err(Error::NotRegularFile { name: name.into() });
     }
     Ok((object, st))
+}
+
+/// The owner of `/dev/shm/NAME` (`lstat`), if it can be had.
+fn owner_of(name: &str) -> Option<libc::uid_t> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(shm_path(name)).ok().map(|m| m.uid())
 }
 
 fn euid() -> libc::uid_t {
@@ -122,13 +138,14 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
         return Err(Error::UntrustedFile { name: spec.name.into() });
     }
     let (object, section, data) = build(spec, size, file)?;
+    if !spec.keep {
+        // Before the name exists: a creator killed between naming the object and telling
+        // its reaper would leave it behind.
+        reaper::watch(spec.name, &object);
+    }
     for _ in 0..64 {
         match link(&object, spec.name) {
             Ok(()) => {
-                if !spec.keep {
-                    let st = fstat(&object).map_err(Error::os("fstat"))?;
-                    reaper::watch(spec.name, st.st_dev, st.st_ino);
-                }
                 let hold = Hold::new(object, spec.name, !spec.keep);
                 return Ok(Opened { section, size, file: data, hold, created: true });
             }
@@ -254,7 +271,12 @@ fn reclaim_if_dead(name: &str) -> Result<bool> {
     if mark::read(&object).is_none_or(|m| m.kept) {
         return Ok(false); // another program's, or kept: never reclaimed
     }
-    Ok(liveness::probe(&object, name, &shm_path(name))? != Liveness::Alive)
+    Ok(match liveness::probe(&object, name, &shm_path(name), true)? {
+        Liveness::Gone | Liveness::Dead { unlinked: true } => true,
+        // Dead but not ours to remove (or the name moved on): free only if it is gone.
+        Liveness::Dead { unlinked: false } => !shm_path(name).exists(),
+        Liveness::Alive | Liveness::Busy => false,
+    })
 }
 
 /// `OpenFileMapping`: open an existing object by name.
@@ -269,9 +291,12 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
         // Another program's object: use it, never lock or remove it.
         None => {}
         Some(m) if m.kept => liveness::hold_shared(&object, name)?,
-        Some(_) => match liveness::probe(&object, name, &shm_path(name))? {
+        Some(_) => match liveness::probe(&object, name, &shm_path(name), true)? {
             Liveness::Alive => {}
-            Liveness::Dead | Liveness::Gone => return Err(Error::NotFound { name: name.into() }),
+            Liveness::Dead { .. } | Liveness::Gone => {
+                return Err(Error::NotFound { name: name.into() });
+            }
+            Liveness::Busy => return Err(Error::Busy { name: name.into() }),
         },
     }
     if mark.is_some() && fstat(&object).map_err(Error::os("fstat"))?.st_nlink == 0 {
@@ -325,10 +350,13 @@ pub(crate) fn list(accept: impl Fn(&str) -> bool) -> Result<Vec<NamedInfo>> {
         }
         let Ok((object, st)) = open_object(&name, false) else { continue };
         let Some(mark) = mark::read(&object) else { continue };
-        if !mark.kept
-            && liveness::probe(&object, &name, &shm_path(&name)).ok() != Some(Liveness::Alive)
-        {
-            continue; // every holder had died (now removed), or it is busy being removed
+        // Only this user's scoped objects are probed, and never waited on: another user's
+        // file with a forged mark and a held lock must not stall a listing.
+        if !mark.kept && st.st_uid == euid() {
+            match liveness::probe(&object, &name, &shm_path(&name), false) {
+                Ok(Liveness::Alive | Liveness::Busy) => {}
+                _ => continue, // every holder had died (now removed), or gone meanwhile
+            }
         }
         let (size, backing) = match mark.file {
             Some(f) => (f.size, Backing::File(f.path)),

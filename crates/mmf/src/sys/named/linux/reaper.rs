@@ -6,26 +6,41 @@
 //! with `argv[0] = "mmf-reaper"` and `MMF_REAPER=1` in its environment, and a function mmf
 //! places in the program's `.init_array` sees both before `main` and runs the reaper
 //! instead of the program ([`run`]). So the reaper holds none of the creator's memory,
-//! descriptors or secrets (a few MiB of resident pages), shows as `mmf-reaper CREATOR_PID`
-//! in `ps`, runs in a session of its own (no terminal signals reach it), and exits when the
-//! creator is gone and so are the objects it watches; a creator never waits for it, and it
-//! never exits while its creator lives, so it leaves no zombie either way.
+//! descriptors or secrets (a few MiB of resident pages) and shows as `mmf-reaper
+//! CREATOR_PID` in `ps`. It is started through a double fork into a session of its own:
+//! it is not the creator's child (a `wait(-1)` there never waits for it, and no zombie is
+//! left), and no terminal signal reaches it. It exits once the creator is gone and so are
+//! the objects it watches.
 //!
-//! The creator sends it one line per scoped object it creates (`DEV INO NAME`) over a
-//! socket that is the reaper's standard input. It cannot be started — and mmf then relies
-//! on every open, create and `list` removing dead objects — when the hook is not part of
-//! the main program (mmf linked into a shared library loaded by, say, Python: then
-//! `/proc/self/exe` is not a program that would run the hook) or `/proc` is missing.
+//! The creator hands it each scoped object before naming it — the name and the object's
+//! descriptor (`SCM_RIGHTS`) over a `SOCK_SEQPACKET` socket that is the reaper's standard
+//! input — so a creator killed between creating and naming leaves nothing behind. Sends
+//! never block (a stopped reaper cannot stall a create); a new reaper, started when the old
+//! one died, is handed every object the creator still holds.
+//!
+//! It is not started — and mmf then relies on every open, create and `list` removing dead
+//! objects — where it cannot run: mmf linked into a shared library loaded by another
+//! program (Python, say: `/proc/self/exe` would not run the hook), a C library other than
+//! glibc (which passes `.init_array` functions no arguments), a missing `/proc`. A program
+//! run with elevated privileges (`AT_SECURE`) never acts as a reaper, whatever its
+//! arguments say. Nor can a reaper survive what kills every process of its group (the
+//! death of a PID namespace's init, a cgroup kill): the next open, create or listing of a
+//! dead object removes it.
+
+// Without glibc the hook is not placed, and nothing here runs.
+#![cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 
 use std::ffi::{c_char, c_int, c_void};
-use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+
+use super::holds;
+use crate::sys::pal::cvt;
 
 mod run;
 
@@ -33,11 +48,13 @@ mod run;
 const ENV: &str = "MMF_REAPER";
 const ARGV0: &str = "mmf-reaper";
 /// What a reaper says once it runs, so that the creator knows the hook took over.
-const READY: &[u8] = b"mmf-reaper ready\n";
+const READY: &[u8] = b"mmf-reaper ready";
 
 /// The hook ran in this process, from the main program's `.init_array`.
 static IN_MAIN_PROGRAM: AtomicBool = AtomicBool::new(false);
 
+// glibc calls `.init_array` functions with (argc, argv, envp); other C libraries do not.
+#[cfg(target_env = "gnu")]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static INIT: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = init;
@@ -52,6 +69,12 @@ extern "C" fn init(argc: c_int, argv: *const *const c_char, envp: *const *const 
     // SAFETY: glibc calls `.init_array` functions of the main program with the process's
     // `argc`, `argv` and `envp`: arrays of NUL-terminated strings, `envp` NULL-terminated.
     if unsafe { started_as_reaper(argc, argv, envp) } {
+        // SAFETY: getauxval only reads the auxiliary vector; _exit ends the process.
+        unsafe {
+            if libc::getauxval(libc::AT_SECURE) != 0 {
+                libc::_exit(1); // a privileged program is never a reaper for anyone
+            }
+        }
         run::main();
     }
 }
@@ -104,87 +127,118 @@ unsafe fn started_as_reaper(
     false
 }
 
-/// This process's reaper: the socket to it, and the child to reap if it dies early.
-struct Reaper {
-    socket: UnixStream,
-    child: Child,
-}
-
-static REAPER: Mutex<Option<Reaper>> = Mutex::new(None);
+/// The socket to this process's reaper, once it runs.
+static REAPER: Mutex<Option<OwnedFd>> = Mutex::new(None);
 /// Starting a reaper failed once: do not try again on every create.
 static CANNOT_START: AtomicBool = AtomicBool::new(false);
 
-/// Has this process's reaper watch the scoped object `/dev/shm/NAME` (identity `dev`,
-/// `ino`), starting the reaper on first use. Best effort: without a reaper, dead objects
+/// Hands the scoped object `name` (open as `object`, not yet named) to this process's
+/// reaper, starting the reaper on first use. Best effort: without a reaper, dead objects
 /// are still removed by the next open, create or listing of them.
-pub(super) fn watch(name: &str, dev: u64, ino: u64) {
+pub(super) fn watch(name: &str, object: &File) {
     if !IN_MAIN_PROGRAM.load(Ordering::Relaxed) || CANNOT_START.load(Ordering::Relaxed) {
         return;
     }
-    let line = format!("{dev} {ino} {name}\n");
     let mut reaper = REAPER.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..2 {
         if reaper.is_none() {
-            *reaper = start();
+            let Some(socket) = start() else {
+                CANNOT_START.store(true, Ordering::Relaxed);
+                return;
+            };
+            // A new reaper (the first, or one after the last died): it gets every object
+            // this process still holds.
+            for (held, fd) in holds::all() {
+                let _ = send(&socket, &held, fd);
+            }
+            *reaper = Some(socket);
         }
-        let Some(r) = reaper.as_mut() else {
-            CANNOT_START.store(true, Ordering::Relaxed);
-            return;
-        };
-        if send_all(&r.socket, line.as_bytes()).is_ok() {
-            return;
+        let Some(socket) = reaper.as_ref() else { return };
+        match send(socket, name, object.as_raw_fd()) {
+            Ok(()) => return,
+            // A reaper that does not read (stopped): never block a create for it.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => *reaper = None, // it died: start another
         }
-        // It died (someone killed it): reap it and start another.
-        let _ = r.child.try_wait();
-        *reaper = None;
     }
 }
 
-/// `send(MSG_NOSIGNAL)` of all of `bytes`: a dead reaper is an error, never a SIGPIPE.
-fn send_all(socket: &UnixStream, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        // SAFETY: the pointer and length describe `bytes`; `socket` is an open socket.
-        let n = unsafe {
-            libc::send(socket.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL)
-        };
-        match n {
-            -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            -1 => return Err(std::io::Error::last_os_error()),
-            n => bytes = &bytes[n as usize..],
-        }
+/// One message: the name, with a new description of the object (`SCM_RIGHTS`) — not the
+/// holder's own, whose shared lock, while the message is in flight, would make a dead
+/// holder look alive. Never blocks, and a dead reaper is an error, never a SIGPIPE.
+fn send(socket: &OwnedFd, name: &str, held: RawFd) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fresh = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{held}"))?;
+    let fd = fresh.as_raw_fd();
+    let mut iov = libc::iovec { iov_base: name.as_ptr().cast_mut().cast(), iov_len: name.len() };
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
+    let mut control = vec![0u64; space.div_ceil(8)];
+    // SAFETY: msghdr is plain data; the fields set below describe live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer has room for one header with one descriptor
+    // (CMSG_SPACE), which CMSG_FIRSTHDR and CMSG_DATA address inside it.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&msg);
+        (*header).cmsg_level = libc::SOL_SOCKET;
+        (*header).cmsg_type = libc::SCM_RIGHTS;
+        (*header).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
+        libc::CMSG_DATA(header).cast::<RawFd>().write_unaligned(fd);
     }
-    Ok(())
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // SAFETY: a connected socket and a message whose buffers live through the call.
+    cvt(unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, flags) }).map(drop)
 }
 
-/// Runs the program again as the reaper and waits (a bounded time) for it to say it runs.
-fn start() -> Option<Reaper> {
-    let (socket, theirs) = UnixStream::pair().ok()?;
+/// Runs the program again as the reaper, through a double fork, and waits (a bounded
+/// time) for it to say it runs.
+fn start() -> Option<OwnedFd> {
+    let mut fds = [0; 2];
+    let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    // SAFETY: an array of two descriptors for socketpair to fill.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) }).ok()?;
+    // SAFETY: socketpair returned two new descriptors that nothing else owns.
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let mut command = Command::new("/proc/self/exe");
     command
         .arg0(ARGV0)
         .arg(std::process::id().to_string())
         .env(ENV, "1")
         .current_dir("/")
-        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdin(Stdio::from(theirs))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: the closure runs in the child between fork and exec and calls only setsid,
-    // which is async-signal-safe and touches no memory.
+    // SAFETY: runs in the child between fork and exec, making only async-signal-safe
+    // calls: a new session, then a raw fork (no atfork handlers) whose parent exits at
+    // once, so that the reaper is not our child and is not left a zombie.
     unsafe {
         command.pre_exec(|| {
             libc::setsid();
-            Ok(())
+            match libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) {
+                0 => Ok(()),
+                -1 => Err(io::Error::last_os_error()),
+                _ => libc::_exit(0),
+            }
         });
     }
-    let mut child = command.spawn().ok()?;
-    let mut said = [0u8; READY.len()];
-    let ready = socket.set_read_timeout(Some(Duration::from_secs(10))).is_ok()
-        && (&socket).read_exact(&mut said).is_ok()
-        && said == READY;
-    if !ready {
-        let _ = child.kill();
-        let _ = child.wait();
-        return None;
-    }
-    Some(Reaper { socket, child })
+    let mut intermediate = command.spawn().ok()?;
+    drop(command); // our copy of the reaper's end: its exit must be seen as end of file
+    let _ = intermediate.wait();
+    let mut ready = libc::pollfd { fd: ours.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one pollfd for our socket.
+    let polled = unsafe { libc::poll(&mut ready, 1, 10_000) };
+    let mut said = [0u8; 64];
+    // SAFETY: reads into our buffer from our socket, without waiting.
+    let n = unsafe {
+        libc::recv(ours.as_raw_fd(), said.as_mut_ptr().cast(), said.len(), libc::MSG_DONTWAIT)
+    };
+    let ok = polled == 1 && usize::try_from(n).is_ok_and(|n| said[..n] == *READY);
+    ok.then_some(ours)
 }

@@ -1,24 +1,27 @@
 //! The reaper process itself (see `reaper.rs`): it waits, in one `poll`, for new objects
-//! on its standard input (a socket from its creator) and for `inotify` close events on the
-//! objects it watches. A close event means some holder's description went away; the reaper
-//! then tries the object's lock exclusively without waiting, and if nobody holds it any
-//! more, unlinks its name (if the name still names that object). Objects it could not
-//! watch (the `inotify` watch limit, or no inotify
-//! instance to be had) are tried once a second instead. It exits when its
-//! creator is gone and so are all the objects it watched.
+//! on its standard input (a `SOCK_SEQPACKET` socket from its creator: one name and one
+//! descriptor per message) and for `inotify` close events on the objects it watches. A
+//! close event means some holder's description went away; the reaper then tries the
+//! object's lock exclusively without waiting, and if nobody holds it any more, unlinks its
+//! name (if the name still names that object). The kernel sends the close event before it
+//! releases that description's lock, so a try that fails right after an event is tried
+//! again a few times (1 ms to 1 s apart). Objects it could not watch (the `inotify` watch
+//! limit, or no inotify instance to be had) are tried once a second instead. It exits when
+//! its creator is gone and so are all the objects it watched.
 //!
 //! It runs before the program's `main`, in a process that is nothing else: it uses std,
-//! but never returns into the program.
+//! but never returns into the program. It acts only on regular files of its own user that
+//! are not marked to be kept.
 
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use super::super::liveness;
+use super::super::{liveness, mark};
 use super::READY;
 use crate::sys::pal::{cvt, flock, fstat};
 
@@ -30,20 +33,27 @@ struct Object {
 
 /// Runs the reaper; never returns.
 pub(super) fn main() -> ! {
-    // SAFETY: PR_SET_NAME copies a NUL-terminated name of at most 16 bytes; the raw
-    // close_range closes descriptors this fresh process inherited and does not use (all
-    // but 0, 1, 2); the fallback loop does the same one by one.
+    // SAFETY: fstat of descriptor 0 into a local buffer; _exit ends the process.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(0, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            libc::_exit(1); // not started by a creator: nothing to do
+        }
+    }
+    let max_fd = raise_descriptor_limit();
+    // SAFETY: PR_SET_NAME copies a NUL-terminated name of at most 16 bytes; close_range
+    // (or the loop) closes descriptors this fresh process inherited and does not use (all
+    // but 0, 1, 2).
     unsafe {
         libc::prctl(libc::PR_SET_NAME, c"mmf-reaper".as_ptr());
         if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
-            for fd in 3..1024 {
+            for fd in 3..max_fd {
                 libc::close(fd);
             }
         }
     }
-    // SAFETY: descriptor 0 is the socket the creator passed as standard input; nothing
-    // else in this process owns it.
-    let creator = unsafe { UnixStream::from_raw_fd(0) };
+    // SAFETY: descriptor 0 is the creator's socket (checked above); nothing else owns it.
+    let creator = unsafe { OwnedFd::from_raw_fd(0) };
     let code = match Reaper::new(creator).and_then(Reaper::run) {
         Ok(()) => 0,
         Err(_) => 1,
@@ -52,18 +62,40 @@ pub(super) fn main() -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Raises the soft limit of open descriptors to the hard one (the reaper holds one per
+/// object); returns the limit.
+fn raise_descriptor_limit() -> RawFd {
+    // SAFETY: rlimit is plain data that getrlimit fills; setrlimit reads it.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        RawFd::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1024)
+    }
+}
+
+/// An object whose try failed right after a close event: tried again at `at`.
+struct Recheck {
+    wd: i32,
+    at: Instant,
+    round: u32,
+}
+
 struct Reaper {
-    creator: Option<UnixStream>,
-    /// `None` when inotify is not to be had (the per-user instance limit, say): every
-    /// object is then tried once a second.
+    creator: Option<OwnedFd>,
+    /// `None` when inotify is not to be had: every object is then tried once a second.
     inotify: Option<OwnedFd>,
     watched: HashMap<i32, Object>,
     unwatched: Vec<Object>,
-    pending: Vec<u8>,
+    rechecks: Vec<Recheck>,
+    next_sweep: Instant,
 }
 
 impl Reaper {
-    fn new(mut creator: UnixStream) -> io::Result<Reaper> {
+    fn new(creator: OwnedFd) -> io::Result<Reaper> {
         // `MMF_REAPER_POLL=1` (inherited from the creator) forces the once-a-second fallback,
         // so that it can be tested without exhausting the machine's inotify instances.
         let poll_only = std::env::var_os("MMF_REAPER_POLL").is_some_and(|v| v == "1");
@@ -75,14 +107,18 @@ impl Reaper {
             // SAFETY: a new descriptor nothing else owns.
             fd.ok().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
         };
-        creator.write_all(READY)?;
-        creator.set_nonblocking(true)?;
+        // SAFETY: sends our bytes on our socket.
+        let sent = unsafe {
+            libc::send(creator.as_raw_fd(), READY.as_ptr().cast(), READY.len(), libc::MSG_NOSIGNAL)
+        };
+        cvt(sent)?;
         Ok(Reaper {
             creator: Some(creator),
             inotify,
             watched: HashMap::new(),
             unwatched: Vec::new(),
-            pending: Vec::new(),
+            rechecks: Vec::new(),
+            next_sweep: Instant::now(),
         })
     }
 
@@ -94,9 +130,8 @@ impl Reaper {
                 libc::pollfd { fd: creator_fd, events: libc::POLLIN, revents: 0 },
                 libc::pollfd { fd: inotify_fd, events: libc::POLLIN, revents: 0 },
             ];
-            let timeout = if self.unwatched.is_empty() { -1 } else { 1000 };
             // SAFETY: `fds` is an array of two pollfd; a negative fd is ignored.
-            match cvt(unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) }) {
+            match cvt(unsafe { libc::poll(fds.as_mut_ptr(), 2, self.timeout()) }) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
                 Ok(_) => {}
@@ -107,36 +142,50 @@ impl Reaper {
             if fds[1].revents != 0 {
                 self.read_events();
             }
-            self.unwatched.retain(|object| !try_reap(object));
+            self.run_rechecks();
+            if Instant::now() >= self.next_sweep {
+                self.unwatched.retain(|object| !try_reap(object));
+                self.next_sweep = Instant::now() + Duration::from_secs(1);
+            }
         }
         Ok(())
     }
 
-    /// New objects from the creator; end of file when it is gone.
+    /// Milliseconds until the next recheck or sweep; -1 when only events matter.
+    fn timeout(&self) -> i32 {
+        let now = Instant::now();
+        let sweep = (!self.unwatched.is_empty()).then_some(self.next_sweep);
+        let next = self.rechecks.iter().map(|r| r.at).chain(sweep).min();
+        next.map_or(-1, |at| at.saturating_duration_since(now).as_millis().min(1000) as i32)
+    }
+
+    /// Messages from the creator: a name and a descriptor each; end of file when it is gone.
     fn read_creator(&mut self) {
-        let Some(creator) = self.creator.as_mut() else { return };
-        let mut buf = [0u8; 4096];
-        match creator.read(&mut buf) {
-            Ok(0) => self.creator = None,
-            Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
-            Err(_) => self.creator = None,
-        }
-        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            if let Some(object) = parse(&line[..end]) {
-                self.add(object);
+        loop {
+            let Some(creator) = self.creator.as_ref() else { return };
+            match receive(creator) {
+                Ok(Some((name, fd))) => {
+                    if let Some(object) = adopt(&name, fd) {
+                        self.add(object);
+                    }
+                }
+                Ok(None) => {
+                    self.creator = None;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.creator = None;
+                    return;
+                }
             }
         }
     }
 
     /// Watches a new object for close events, then tries it at once (its holders may be
-    /// gone already).
+    /// gone already). The watch comes first, so no close is missed in between.
     fn add(&mut self, object: Object) {
-        if try_reap(&object) {
-            return;
-        }
         let path = CString::new(format!("/proc/self/fd/{}", object.file.as_raw_fd()));
         let mask = libc::IN_CLOSE_WRITE | libc::IN_CLOSE_NOWRITE;
         let wd = match (&self.inotify, path) {
@@ -147,9 +196,39 @@ impl Reaper {
             _ => -1,
         };
         if wd < 0 {
-            self.unwatched.push(object);
-        } else {
-            self.watched.insert(wd, object);
+            if !try_reap(&object) {
+                self.unwatched.push(object);
+            }
+            return;
+        }
+        self.watched.insert(wd, object);
+        self.try_watched(wd, 0);
+    }
+
+    /// Tries a watched object; done with it, or schedules a recheck.
+    fn try_watched(&mut self, wd: i32, round: u32) {
+        let Some(object) = self.watched.get(&wd) else { return };
+        if try_reap(object) {
+            if let Some(inotify) = &self.inotify {
+                // SAFETY: removes our own watch; the descriptor then closes on drop.
+                unsafe { libc::inotify_rm_watch(inotify.as_raw_fd(), wd) };
+            }
+            self.watched.remove(&wd);
+            self.rechecks.retain(|r| r.wd != wd);
+        } else if round < 6 {
+            let at = Instant::now() + Duration::from_millis(1 << (2 * round));
+            self.rechecks.retain(|r| r.wd != wd);
+            self.rechecks.push(Recheck { wd, at, round: round + 1 });
+        }
+    }
+
+    fn run_rechecks(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(i32, u32)> =
+            self.rechecks.iter().filter(|r| r.at <= now).map(|r| (r.wd, r.round)).collect();
+        self.rechecks.retain(|r| r.at > now);
+        for (wd, round) in due {
+            self.try_watched(wd, round);
         }
     }
 
@@ -168,47 +247,70 @@ impl Reaper {
                 let event: libc::inotify_event =
                     unsafe { std::ptr::read_unaligned(buf.as_ptr().add(at).cast()) };
                 at += header + event.len as usize;
-                let done = self.watched.get(&event.wd).is_some_and(try_reap);
-                if done {
-                    // SAFETY: removes our own watch; the descriptor then closes on drop.
-                    unsafe { libc::inotify_rm_watch(inotify, event.wd) };
-                    self.watched.remove(&event.wd);
-                }
+                self.try_watched(event.wd, 0);
             }
         }
     }
 }
 
-/// `DEV INO NAME` → the object, opened (without following links or blocking) and checked
-/// to be that inode.
-fn parse(line: &[u8]) -> Option<Object> {
-    let text = std::str::from_utf8(line).ok()?;
-    let mut words = text.splitn(3, ' ');
-    let dev: u64 = words.next()?.parse().ok()?;
-    let ino: u64 = words.next()?.parse().ok()?;
-    let name = words.next()?;
-    if name.is_empty() || name.contains('/') {
+/// One message from the creator: `Ok(None)` at end of file.
+fn receive(creator: &OwnedFd) -> io::Result<Option<(String, Option<OwnedFd>)>> {
+    let mut name = [0u8; 512];
+    let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
+    let mut control = vec![0u64; space.div_ceil(8)];
+    // SAFETY: msghdr is plain data; the fields set below describe live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
+    // SAFETY: our socket and a message whose buffers live through the call.
+    let n = cvt(unsafe { libc::recvmsg(creator.as_raw_fd(), &mut msg, flags) })?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut fd = None;
+    // SAFETY: walks the control messages the kernel wrote into our buffer; an SCM_RIGHTS
+    // message carries one descriptor that is now ours.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&msg);
+        if !header.is_null()
+            && (*header).cmsg_level == libc::SOL_SOCKET
+            && (*header).cmsg_type == libc::SCM_RIGHTS
+        {
+            let raw = libc::CMSG_DATA(header).cast::<RawFd>().read_unaligned();
+            fd = Some(OwnedFd::from_raw_fd(raw));
+        }
+    }
+    let name = String::from_utf8_lossy(&name[..n as usize]).into_owned();
+    Ok(Some((name, fd)))
+}
+
+/// The object of a message: the description the creator opened for us (no lock on it),
+/// checked to be a regular file of our own user not marked to be kept. `None` for anything
+/// else.
+fn adopt(name: &str, passed: Option<OwnedFd>) -> Option<Object> {
+    let file = File::from(passed?);
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
         return None;
     }
-    let path = PathBuf::from("/dev/shm").join(name);
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&path)
-        .ok()?;
     let st = fstat(&file).ok()?;
-    (st.st_dev == dev && st.st_ino == ino).then_some(Object { file, path })
+    // SAFETY: geteuid cannot fail.
+    let ours = st.st_uid == unsafe { libc::geteuid() };
+    let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+    // Not kept (objects made where tmpfs has no user attributes carry no mark at all).
+    let scoped = mark::read(&file).is_none_or(|m| !m.kept);
+    (ours && regular && scoped).then(|| Object { file, path: PathBuf::from("/dev/shm").join(name) })
 }
 
 /// Unlinks the object's name if nobody holds it; returns whether the reaper is done with
-/// it (removed now, or by someone else before).
+/// it (nobody holds it any more). An object without a name is not done with: it may not
+/// have been named yet (the creator hands it over first), and once nobody holds it there
+/// is simply nothing to unlink.
 fn try_reap(object: &Object) -> bool {
-    match fstat(&object.file) {
-        Ok(st) if st.st_nlink == 0 => return true,
-        Ok(_) => {}
-        Err(_) => return true,
-    }
     match flock(&object.file, libc::LOCK_EX | libc::LOCK_NB) {
         Ok(()) => {
             let _ = liveness::unlink_if_named(&object.file, &object.path);
