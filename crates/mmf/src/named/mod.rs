@@ -20,17 +20,20 @@
 //!   MiB, none of the creator's memory or descriptors, its own session). It watches the
 //!   creator's objects for closes and unlinks each one whose last holder is gone, so that
 //!   objects nobody opens again still give their memory back; it exits once its creator
-//!   and their objects are gone. It cannot be turned off, and it does not start where it
-//!   cannot (mmf inside a shared library such as a Python extension, or no `/proc`): then
-//!   the next open, create or listing removes a dead object instead.
+//!   and their objects are gone. It is not the creator's child (a `wait(-1)` never waits
+//!   for it). It cannot be turned off, and it does not start where it cannot (mmf inside a
+//!   shared library such as a Python extension, a C library other than glibc, no `/proc`),
+//!   nor survive what kills a whole process group (a PID namespace's end, a cgroup kill):
+//!   then the next open, create or listing removes a dead object instead.
 //!
-//! **`fork`**: a child that forks without exec inherits the views like any mapping, and is
-//! a holder of the object until it unmaps them or exits — the object outlives the parent
-//! if the child does. The child's copies of the mapping and its views work (reads, writes,
-//! atomics); dropping them never lets the parent's object go.
+//! **`fork`**: a child that forks without exec inherits the mapping and its views, and is a
+//! holder of the object in its own right (mmf gives it a locked description of its own
+//! during the fork): the object lives while either process holds it, whichever lets go
+//! first, in order or killed. The child's copies work (reads, writes, atomics).
 //!
 //! Objects that other programs created (Python's `multiprocessing.shared_memory`, for
-//! example) are used without locking and never removed by mmf, except by [`remove`].
+//! example) are used without locking and never removed by mmf, except by [`remove`]; nor
+//! are objects of another user, whatever their mark says (also when running as root).
 //! [`MappingOptions::keep`](crate::MappingOptions::keep) makes an object stay until
 //! removed, holders or not.
 //!

@@ -89,8 +89,8 @@ impl Mark {
 /// a valid one.
 pub(super) fn read(file: &File) -> Option<Mark> {
     let get = |buf: &mut [u8]| {
-        // SAFETY: the buffer is writable for its length (an empty buffer, whose pointer is dangling, asks
-        // for the size only).
+        // SAFETY: the buffer is writable for its length (an empty buffer, whose pointer is
+        // dangling, asks for the size only).
         let n = unsafe {
             libc::fgetxattr(file.as_raw_fd(), ATTR.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
         };
