@@ -163,6 +163,22 @@ pub enum Error {
         /// Length of that copy.
         len: usize,
     },
+    /// A write through a view needed a page that the file system had no space for (a
+    /// sparse file on a full disk, a full tmpfs): the fault was caught inside the copy.
+    StorageFull {
+        /// Offset in the view of the copy that faulted.
+        offset: usize,
+        /// Length of that copy.
+        len: usize,
+    },
+    /// The device could not read or write a page of the view (an I/O error of a disk or
+    /// network share, a hardware memory error): the fault was caught inside the copy.
+    InPageError {
+        /// Offset in the view of the copy that faulted.
+        offset: usize,
+        /// Length of that copy.
+        len: usize,
+    },
     /// An atomic or typed access at an offset that is not aligned for its type.
     Misaligned {
         /// The offset in the view.
@@ -212,6 +228,8 @@ impl Error {
             Error::UntrustedFile { .. } => K::PermissionDenied,
             Error::ForeignOwner { .. } => K::PermissionDenied,
             Error::Truncated { .. } => K::UnexpectedEof,
+            Error::StorageFull { .. } => K::StorageFull,
+            Error::InPageError { .. } => K::Other,
             Error::Unsupported { .. } => K::Unsupported,
             Error::TooLarge { .. } => K::OutOfMemory,
             _ => K::InvalidInput,
@@ -332,8 +350,20 @@ impl fmt::Display for Error {
             Error::Truncated { offset, len } => write!(
                 f,
                 "the object or file was truncated under the view: the copy of {len} bytes at \
-                 offset {offset} touched a page that no longer exists; map a new view within \
-                 its current size"
+                 offset {offset} touched a page past its new end; keep copies within its \
+                 current size (or map a new view)"
+            ),
+            Error::StorageFull { offset, len } => write!(
+                f,
+                "no space for a page of the file: the write of {len} bytes at offset {offset} \
+                 needed a page that the file system (full disk or tmpfs) could not give; free \
+                 space, or allocate the file's blocks before writing (posix_fallocate)"
+            ),
+            Error::InPageError { offset, len } => write!(
+                f,
+                "the device failed to read or write a page: the copy of {len} bytes at offset \
+                 {offset} touched a page that could not be brought in; check the disk or share \
+                 and its logs"
             ),
             Error::Misaligned { offset, align } => write!(
                 f,

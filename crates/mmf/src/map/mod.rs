@@ -4,7 +4,6 @@
 //! Platform-free: every OS call goes through `crate::sys`.
 
 pub mod cache;
-mod copy;
 mod mapping;
 mod residency;
 mod shared;

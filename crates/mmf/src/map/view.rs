@@ -7,12 +7,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::Mapping;
 use super::span::{self, Placement};
-use super::{Mapping, copy};
 use crate::error::{Error, Result};
 use crate::named::Named;
 use crate::sys;
-use crate::sys::fault::Guarded;
+use crate::sys::fault::{Cause, Fault, Guarded};
 use crate::sys::map::{FlushRange, Memory, Region, ViewKind};
 
 /// A read-only view of a [`Mapping`] (`MapViewOfFile`); unmapped on drop
@@ -44,10 +44,14 @@ pub struct View {
     /// What backs the pages (advice depends on it).
     pub(super) memory: Memory,
     file: Option<Arc<File>>,
+    /// The file or object whose pages the view shows, where this process has a handle to
+    /// it: its size tells a truncation from other faults.
+    pub(super) backing: Option<Arc<File>>,
     /// Keeps a named object alive while the view exists, as on Windows.
     _named: Option<Arc<Named>>,
-    /// A guarded copy caught a truncation: some pages are now private zero pages, so every
-    /// later copy is refused rather than silently reading zeros or losing writes.
+    /// A guarded copy caught a fault and the fallback guard (other than x86-64) put private
+    /// zero pages in: every later copy is refused rather than silently reading zeros or
+    /// losing writes. Never raised on x86-64.
     broken: AtomicBool,
 }
 
@@ -68,6 +72,7 @@ impl View {
         kind: ViewKind,
         mapping: &Mapping,
     ) -> View {
+        sys::fault::install();
         let data = match &region {
             // SAFETY: delta < map_len, so the data pointer stays inside the new mapping.
             Some(region) => unsafe { region.base().add(place.delta) },
@@ -83,6 +88,7 @@ impl View {
             kind,
             memory: mapping.section().memory(),
             file: mapping.file().cloned(),
+            backing: mapping.section().backing().or_else(|| mapping.file().cloned()),
             _named: mapping.named().cloned(),
             broken: AtomicBool::new(false),
         }
@@ -158,35 +164,89 @@ impl View {
     ///
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
-    /// [`Error::Truncated`] if the file or object was truncated under it (the view is then
-    /// broken: every later copy through it fails too; map a new view within the object's
-    /// current size).
+    /// [`Error::Truncated`] if the file or object was truncated under it;
+    /// [`Error::InPageError`] if the device could not deliver a page. The bytes of `buf`
+    /// are then unspecified.
     ///
     /// # Platform-specific behaviour
     ///
-    /// Linux catches the `SIGBUS` of a truncated object and returns the error instead of
-    /// dying. Windows refuses to truncate mapped files and sections, so it does not arise.
+    /// A fault of the access becomes the error instead of the death of the process: Linux
+    /// catches the `SIGBUS`, Windows the in-page error (and, under Wine, the access
+    /// violation of a file truncated by a Linux process; Windows itself refuses to truncate
+    /// a mapped file). On x86-64 the view keeps showing the object: if it grows back, reads
+    /// succeed again. On other Linux architectures the view is then *broken*
+    /// ([`is_broken`](Self::is_broken)) and refuses every later copy.
     #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         let src = self.at(offset, buf.len())?;
         let len = buf.len();
-        // SAFETY: `src..src+len` is mapped and readable for the whole copy; if a peer
-        // truncated the object, the guard turns the fault into an error.
-        self.guard(offset, src, len, || unsafe { copy::copy_out(src, buf) })
+        self.ensure_intact(offset, len)?;
+        let range = self.guarded(src, len);
+        if len == 8 {
+            // SAFETY: `src..src+8` is inside this live view; faults are caught.
+            if let Ok(word) = unsafe { sys::fault::load8(src, range) } {
+                buf.copy_from_slice(&word);
+                return Ok(());
+            }
+        }
+        let dst = buf.as_mut_ptr();
+        self.retrying(offset, len, false, || {
+            // SAFETY: `src..src+len` is inside this live view and `buf` is ours to write;
+            // faults are caught.
+            unsafe { sys::fault::copy(dst, src, len, [Some(range), None]) }
+        })
     }
 
-    /// Runs a copy of the `len` bytes at `start` (the view's byte `offset`, from
-    /// [`at`](Self::at)) under the fault guard.
-    #[inline]
-    fn guard(&self, offset: usize, start: *mut u8, len: usize, copy: impl FnOnce()) -> Result<()> {
-        self.ensure_intact(offset, len)?;
-        let range = self.guarded(start, len);
-        // A fault on this thread, or on another that broke the view meanwhile (its zero
-        // pages may have fed this copy).
-        if sys::fault::guarded(range, None, copy) || self.is_broken() {
-            return Err(Error::Truncated { offset, len });
+    /// Runs a guarded copy; a fault becomes the error [`fault_error`](Self::fault_error)
+    /// names. A fault that looks like neither a truncation nor a full file system is tried
+    /// again a few times first: a peer may have truncated the object and grown it back
+    /// between the fault and the look at its size, and a copy that then succeeds was only
+    /// racing that peer.
+    #[cold]
+    fn retrying(
+        &self,
+        offset: usize,
+        len: usize,
+        write: bool,
+        mut copy: impl FnMut() -> std::result::Result<(), Fault>,
+    ) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            let Err(fault) = copy() else { return Ok(()) };
+            let error = self.fault_error(fault, offset, len, write);
+            if !matches!(error, Error::InPageError { .. }) || fault.cause != Cause::Unknown {
+                return Err(error);
+            }
+            tries += 1;
+            if tries == 3 {
+                return Err(error);
+            }
         }
-        Ok(())
+    }
+
+    /// The error for a fault of a copy of `len` bytes at the view's byte `offset`:
+    /// truncated if the faulting page now lies past the end of the file or object; no space
+    /// if a write could not get a page and the file system is full; an in-page error
+    /// otherwise.
+    #[cold]
+    pub(crate) fn fault_error(
+        &self,
+        fault: Fault,
+        offset: usize,
+        len: usize,
+        write: bool,
+    ) -> Error {
+        let at = self.offset + (fault.addr.saturating_sub(self.data as usize)) as u64;
+        let backing = self.backing.as_deref();
+        if backing.and_then(sys::map::current_len).is_some_and(|end| at >= end) {
+            return Error::Truncated { offset, len };
+        }
+        let full = || backing.and_then(sys::map::free_bytes).is_some_and(|free| free < 65_536);
+        match fault.cause {
+            Cause::NoSpace => Error::StorageFull { offset, len },
+            Cause::Unknown if write && full() => Error::StorageFull { offset, len },
+            Cause::Unknown | Cause::Io => Error::InPageError { offset, len },
+        }
     }
 
     /// The view as a byte slice.
@@ -295,12 +355,18 @@ impl ViewMut {
     /// lost and reported.
     #[inline]
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
-        let dst = self.view.at(offset, data.len())?;
-        // SAFETY: `dst..dst+len` is mapped and writable; no slice from `as_mut_slice` is
-        // alive (it borrows the view mutably, and this borrows it shared), and one from
-        // `as_slice` comes with the caller's promise that nothing writes meanwhile; a fault
-        // from a truncating peer is caught.
-        self.view.guard(offset, dst, data.len(), || unsafe { copy::copy_in(dst, data) })
+        let len = data.len();
+        let dst = self.view.at(offset, len)?;
+        self.view.ensure_intact(offset, len)?;
+        let range = self.view.guarded(dst, len);
+        let copy = || {
+            // SAFETY: `dst..dst+len` is mapped and writable; no slice from `as_mut_slice` is
+            // alive (it borrows the view mutably, and this borrows it shared), and one from
+            // `as_slice` comes with the caller's promise that nothing writes meanwhile; a fault
+            // from a truncating peer is caught.
+            unsafe { sys::fault::copy(dst, data.as_ptr(), len, [Some(range), None]) }
+        };
+        self.view.retrying(offset, len, true, copy)
     }
 
     /// Copies `len` bytes from `src` (at `src_offset`) into this view (at `offset`) in one
@@ -337,18 +403,19 @@ impl ViewMut {
         let to = self.view.at(offset, len)?;
         let from = src.at(src_offset, len)?;
         self.view.ensure_intact(offset, len)?;
-        src.ensure_intact(offset, len)?;
-        let copy = || {
-            // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy; no
-            // slice from `as_mut_slice` is alive (as in `write_at`); faults are caught.
-            unsafe { copy::copy_across(from, to, len) }
-        };
-        let ranges = (self.view.guarded(to, len), Some(src.guarded(from, len)));
-        let faulted = sys::fault::guarded(ranges.0, ranges.1, copy);
-        if faulted || self.view.is_broken() || src.is_broken() {
-            return Err(Error::Truncated { offset, len });
-        }
-        Ok(())
+        src.ensure_intact(src_offset, len)?;
+        let ranges = [Some(self.view.guarded(to, len)), Some(src.guarded(from, len))];
+        // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy; no
+        // slice from `as_mut_slice` is alive (as in `write_at`); faults are caught.
+        unsafe { sys::fault::copy(to, from, len, ranges) }.map_err(|fault| {
+            // The fault is on the side whose range holds the faulting address.
+            let (to, end) = (to as usize, to as usize + len);
+            if (to..end).contains(&fault.addr) {
+                self.view.fault_error(fault, offset, len, true)
+            } else {
+                src.fault_error(fault, src_offset, len, false)
+            }
+        })
     }
 
     /// Address of the view's first byte, for writing.

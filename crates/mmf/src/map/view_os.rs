@@ -2,12 +2,12 @@
 //! residency. Each call reaches `sys` once; `View` keeps the pointers.
 
 use super::{Residency, View};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::map::{Advice, Advised, ViewKind};
 
 #[cfg(doc)]
-use crate::{Error, ViewOptions};
+use crate::ViewOptions;
 
 impl View {
     /// Writes the view's changes to the storage device and waits: afterwards they survive
@@ -26,7 +26,10 @@ impl View {
     /// ```
     ///
     /// # Errors
-    /// The OS's refusal (an I/O error of the device, for example).
+    /// [`Error::Truncated`] if the file or object was truncated to end inside the view:
+    /// what the view holds past the new end (written or not) never reaches the file — a
+    /// truncation inside the last page raises no fault at the write, so this is where it
+    /// shows; the OS's refusal (an I/O error of the device, for example).
     ///
     /// # Platform-specific behaviour
     ///
@@ -64,16 +67,17 @@ impl View {
     /// ```
     ///
     /// # Errors
-    /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
+    /// [`Error::OutOfRange`] for a range outside the view; [`Error::Truncated`] if the file
+    /// or object now ends inside the range (see [`flush`](Self::flush)); or the OS's
+    /// refusal.
     ///
     /// # References
     /// As [`flush`](Self::flush).
     #[doc(alias = "FlushViewOfFile")]
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
-        match self.flush_request(offset, len)? {
-            Some(range) => sys::map::flush(range),
-            None => Ok(()),
-        }
+        let Some(range) = self.flush_request(offset, len)? else { return Ok(()) };
+        sys::map::flush(range)?;
+        self.ensure_within_file(offset, len)
     }
 
     /// Starts writing the view's changes back without waiting for the device.
@@ -252,5 +256,18 @@ impl View {
         let data = self.as_ptr() as usize;
         let pages = sys::map::residency(self.as_ptr(), self.len())?;
         Ok(Residency::new(page, data - data / page * page, pages))
+    }
+
+    /// [`Error::Truncated`] if a writable view's range `offset..offset+len` reaches past the
+    /// current end of its file or object: those bytes cannot have reached it.
+    fn ensure_within_file(&self, offset: usize, len: usize) -> Result<()> {
+        if self.kind != ViewKind::Write {
+            return Ok(());
+        }
+        let end = self.offset() + (offset + len) as u64;
+        match self.backing.as_deref().and_then(sys::map::current_len) {
+            Some(file_len) if file_len < end => Err(Error::Truncated { offset, len }),
+            _ => Ok(()),
+        }
     }
 }

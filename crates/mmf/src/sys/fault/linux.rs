@@ -1,142 +1,117 @@
-//! The fault guard: a peer that truncates a file or shared-memory object under a view makes
-//! the next access past the new end raise SIGBUS, which kills the process. Inside a guarded
-//! copy (`read_at`, `write_at`) the SIGBUS handler instead puts a private zero page over
-//! the faulting page (`mmap(MAP_FIXED|MAP_ANONYMOUS)`), notes the fault, and returns: the
-//! copy finishes on zeros, and the caller turns the note into `Error::Truncated`. The view
-//! stays mapped; the replaced pages no longer show the object, which the error tells the
-//! caller to re-map.
+//! Linux x86-64: the `SIGBUS` handler of the exception table (`x86_64.rs`).
 //!
-//! Every other SIGBUS — outside a guarded copy, or at an address outside the copy's range —
-//! goes to the handler that was installed before (or to the default action, which kills
-//! the process), exactly as if mmf had installed nothing.
+//! A truncated file or shared-memory object, a page that cannot be allocated (full tmpfs,
+//! sparse file on a full disk) and a failing device all raise `SIGBUS` at the access. If the
+//! faulting instruction is one of the guarded accesses, the handler makes the routine
+//! return the fault; otherwise the signal goes to the disposition that was in place when
+//! mmf installed its handler (Rust's std has one for stack overflows), and mmf's handler
+//! stays installed — a `kill -BUS` (or a previous handler that resets the disposition)
+//! never leaves later copies unguarded. A real fault that is not mmf's still kills the
+//! process as it would without mmf.
 //!
-//! The handler is installed once, the first time a guarded copy runs. It makes only
-//! async-signal-safe system calls and reads thread-local state that needs no allocation.
+//! The handler makes only async-signal-safe calls (`sigaction`, `raise`) and reads only
+//! data written before it was installed.
 
-use std::cell::Cell;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering, compiler_fence};
 
-use super::Guarded;
+use super::x86_64::{self, CODE_IO, CODE_UNKNOWN};
+use super::{Fault, Guarded};
 
-// The guarded copy on this thread: up to two ranges `[start, end)` (an empty range has
-// `end == 0`), and which of them faulted (bit 0 the first, bit 1 the second). Separate
-// cells, written as little as possible: a random 8-byte `read_at` is dominated by a cache
-// miss, and every extra store here costs memory-level parallelism.
-// Each range also names its view's `broken` flag, which the handler raises first, so that
-// other threads copying through the same view see the breakage too.
-thread_local! {
-    static FIRST: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-    static SECOND: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-    static FLAGS: Cell<[*const AtomicBool; 2]> = const { Cell::new([std::ptr::null(); 2]) };
-    static FAULTED: Cell<u8> = const { Cell::new(0) };
-}
+/// The `SIGBUS` disposition in place before mmf's, and mmf's own.
+static ACTIONS: OnceLock<(libc::sigaction, libc::sigaction)> = OnceLock::new();
 
-/// The SIGBUS action that was in place before ours.
-static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
-static PAGE: OnceLock<usize> = OnceLock::new();
-
-#[inline]
-fn install() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        PAGE.get_or_init(crate::sys::pal::page_size);
-        // SAFETY: sigaction is plain data; zeroed is a valid "no flags, no handler" value.
+/// Installs the handler, once per process.
+pub(crate) fn install() {
+    ACTIONS.get_or_init(|| {
+        // SAFETY: sigaction is plain data; zeroed is "no flags, no handler".
         let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: only reads the current action into `previous`.
         unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) };
-        PREVIOUS.get_or_init(|| previous);
         // SAFETY: as above.
         let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
         ours.sa_sigaction = handler as *const () as libc::sighandler_t;
         ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
         // SAFETY: installs a handler that makes only async-signal-safe calls and defers to
-        // `previous` (saved above) for every SIGBUS that is not its own.
+        // `previous` for every SIGBUS that is not a guarded access's.
         unsafe {
             libc::sigemptyset(&mut ours.sa_mask);
             libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut());
         }
+        (previous, ours)
     });
 }
 
-/// Runs `copy`, which touches `first` (and `second`, if given). Returns whether a SIGBUS
-/// was caught in either range. Copies do not nest.
+/// Copies `len` bytes from `src` to `dst`.
+///
+/// # Safety
+/// As [`x86_64::copy`]; [`install`] has run.
 #[inline]
-pub(crate) fn guarded(
-    first: Guarded<'_>,
-    second: Option<Guarded<'_>>,
-    copy: impl FnOnce(),
-) -> bool {
-    install();
-    let span = |g: &Guarded<'_>| (g.start as usize, g.start as usize + g.len);
-    FIRST.set(span(&first));
-    if let Some(second) = &second {
-        SECOND.set(span(second));
-        FLAGS.set([first.broken, second.broken]);
-    } else {
-        FLAGS.set([first.broken, std::ptr::null()]);
-    }
-    // The copy's accesses stay between arming and disarming the guard.
-    compiler_fence(Ordering::SeqCst);
-    copy();
-    compiler_fence(Ordering::SeqCst);
-    FIRST.set((0, 0));
-    if second.is_some() {
-        SECOND.set((0, 0));
-    }
-    FAULTED.get() != 0 && FAULTED.replace(0) != 0
+pub(crate) unsafe fn copy(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    _ranges: [Option<Guarded<'_>>; 2],
+) -> Result<(), Fault> {
+    // SAFETY: the caller's promise.
+    unsafe { x86_64::copy(dst, src, len) }
+}
+
+/// Loads 8 bytes at `src`.
+///
+/// # Safety
+/// As [`x86_64::load8`]; [`install`] has run.
+#[inline]
+pub(crate) unsafe fn load8(src: *const u8, _range: Guarded<'_>) -> Result<[u8; 8], Fault> {
+    // SAFETY: the caller's promise.
+    unsafe { x86_64::load8(src) }
 }
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
+    // SAFETY: the kernel passes a valid siginfo and ucontext to an SA_SIGINFO handler.
     let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
-    let inside = |(start, end): (usize, usize)| start <= addr && addr < end;
-    // Only a real access fault (not a kill()) at an address of the copy is ours.
-    let hit = if code != libc::BUS_ADRERR {
-        None
-    } else if inside(FIRST.get()) {
-        Some(0)
-    } else if inside(SECOND.get()) {
-        Some(1)
-    } else {
-        None
-    };
-    if let Some(which) = hit {
-        let page = PAGE.get().copied().unwrap_or(4096);
-        let at = (addr & !(page - 1)) as *mut libc::c_void;
-        let flags = libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-        let broken = FLAGS.get()[which];
-        if !broken.is_null() {
-            // SAFETY: the flag belongs to a view borrowed for the whole guarded copy.
-            unsafe { (*broken).store(true, Ordering::SeqCst) };
-        }
-        // SAFETY: replaces one page of the view being copied (the page that no longer has
-        // a backing object) with a private zero page. The copy then reads or writes zeros
-        // instead of faulting again; the view's flag, raised above, makes every copy through
-        // it (on any thread) report the breakage instead of trusting those zeros.
-        let p = unsafe { libc::mmap(at, page, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
-        if p != libc::MAP_FAILED {
-            FAULTED.set(FAULTED.get() | 1 << which);
+    if code > 0 {
+        // SAFETY: as above; the context is this thread's, to be resumed after we return.
+        let gregs = unsafe { &mut (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+        if x86_64::claims(gregs[libc::REG_RIP as usize] as usize) {
+            let cause = match code {
+                libc::BUS_MCEERR_AR | libc::BUS_MCEERR_AO => CODE_IO,
+                _ => CODE_UNKNOWN,
+            };
+            gregs[libc::REG_RAX as usize] = addr.max(1) as i64;
+            gregs[libc::REG_RDX as usize] = cause as i64;
+            gregs[libc::REG_RIP as usize] = x86_64::fixup() as i64;
             return;
         }
     }
-    // Not ours: behave as if we were not here.
-    // SAFETY: sigaction is plain data; zeroed means SIG_DFL with no flags.
-    let default: libc::sigaction = unsafe { std::mem::zeroed() };
-    let previous = PREVIOUS.get().unwrap_or(&default);
+    forward(signal, info, context, code > 0);
+}
+
+/// A SIGBUS that is not a guarded access's: what the previous disposition does with it.
+fn forward(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+    fault: bool,
+) {
+    let Some((previous, ours)) = ACTIONS.get() else { return };
     let action = previous.sa_sigaction;
-    if action == libc::SIG_IGN && code <= 0 {
-        // An ignored SIGBUS sent by kill(): ignore it, and keep our handler in place.
-    } else if action == libc::SIG_DFL || action == libc::SIG_IGN {
-        // SAFETY: restores the previous disposition; a fault re-executes the instruction
-        // and gets it; a signal sent by kill() is raised again so it is not lost.
+    if action == libc::SIG_IGN && !fault {
+        return; // an ignored kill(): ignore it
+    }
+    if action == libc::SIG_DFL || action == libc::SIG_IGN {
+        // SAFETY: sigaction is plain data; zeroed means SIG_DFL with no flags.
+        let default: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: the default disposition: a fault re-executes the instruction and kills
+        // the process, as it would have without mmf; a kill() is raised again to do so.
         unsafe {
-            libc::sigaction(libc::SIGBUS, previous, std::ptr::null_mut());
-            if (*info).si_code <= 0 {
+            libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
+            if !fault {
                 libc::raise(signal);
             }
         }
-    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        return;
+    }
+    if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with SA_SIGINFO and has that signature.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
             unsafe { std::mem::transmute(action) };
@@ -145,5 +120,11 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         // SAFETY: a plain handler installed without SA_SIGINFO has this signature.
         let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
         f(signal);
+    }
+    if !fault {
+        // The process lives on (the previous handler returned from a kill()): whatever it
+        // did to the disposition (std's resets it to the default), mmf's guard stays.
+        // SAFETY: reinstalls the handler installed once by `install`.
+        unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
     }
 }

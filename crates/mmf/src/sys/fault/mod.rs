@@ -1,32 +1,91 @@
-//! Contract: the fault guard around copies in and out of mapped memory.
+//! Contract: copies in and out of mapped memory that turn a fault into an error.
 //!
-//! Every platform provides `guarded(first, second, copy) -> bool`: it runs `copy`, which
-//! touches the [`Guarded`] range `first` (and `second`, if given), and returns whether a
-//! fault inside those ranges was caught (the copy then finished on zeros, and the range's
-//! view has its `broken` flag raised). Every fault outside them stays fatal, as if no guard
-//! were installed. Copies do not nest.
+//! Every platform provides:
+//!
+//! - `install()`: installs the fault handler (once per process; views call it when they
+//!   are made, so the copies themselves check nothing);
+//! - `copy(dst, src, len, ranges)`: copies `len` bytes forward in one pass;
+//! - `load8(src, range)`: loads 8 bytes at any alignment;
+//!
+//! each returning [`Fault`] instead of the process dying when the access faults inside a
+//! guarded routine: a file or shared-memory object truncated under a view, no space for a
+//! page of a sparse file or full tmpfs, an I/O error of the device. Every other fault stays
+//! fatal, as if no handler were installed, and a signal sent with `kill` goes where it
+//! would have gone — the handler stays installed either way.
+//!
+//! The copies are not data races in Rust's memory model when a peer writes the same bytes
+//! (another view, process or writer of the file), also when safe code reads an atomic at
+//! the same address: on x86-64 they are opaque assembly; elsewhere relaxed atomic loads
+//! and stores, word by word.
 //!
 //! # Platform-specific behaviour
 //!
-//! - Linux catches the `SIGBUS` a truncated file or shared-memory object raises.
-//! - Windows refuses to truncate a mapped file or section, so the fault Linux catches does
-//!   not arise there; in-page I/O errors (`EXCEPTION_IN_PAGE_ERROR`) are not caught yet,
-//!   and the Windows guard only runs the copy.
+//! - x86-64 (Linux and Windows): an exception table (`x86_64.rs`): the handler compares
+//!   the faulting instruction with the two guarded accesses and resumes at a fix-up; nothing
+//!   is stored per copy, and the mapping is left as it is (a truncated-then-regrown object
+//!   reads again). Linux handles `SIGBUS`; Windows handles `EXCEPTION_IN_PAGE_ERROR` and the
+//!   `EXCEPTION_ACCESS_VIOLATION` that Wine raises for a truncated file, with a vectored
+//!   exception handler.
+//! - Other Linux architectures (`fallback.rs`): the copy registers its ranges in
+//!   thread-locals, and the `SIGBUS` handler maps a private zero page over the faulting page
+//!   so the copy completes; the view is then *broken* (its `broken` flag, which the
+//!   [`Guarded`] ranges carry) and refuses every later copy.
 
 use std::sync::atomic::AtomicBool;
 
-#[cfg(target_os = "linux")]
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
-#[cfg(target_os = "linux")]
-pub(crate) use linux::guarded;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub(crate) use linux::{copy, install, load8};
+
+#[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
+mod fallback;
+#[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
+pub(crate) use fallback::{copy, install, load8};
+
+#[cfg(any(test, all(target_os = "linux", not(target_arch = "x86_64"))))]
+mod words;
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::guarded;
+pub(crate) use windows::{copy, install, load8};
 
-/// A range a guarded copy touches, and the flag of the view it belongs to.
-#[cfg_attr(windows, allow(dead_code, reason = "the Windows guard does not catch faults yet"))]
+#[cfg(all(windows, not(target_arch = "x86_64")))]
+compile_error!("mmf on Windows needs x86-64: the guarded copies are x86-64 assembly");
+
+/// A fault inside a guarded copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fault {
+    /// The address whose access faulted.
+    pub addr: usize,
+    /// What the platform says of the cause.
+    pub cause: Cause,
+}
+
+/// The cause of a fault, as far as the platform tells it at the fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// Not told (Linux `BUS_ADRERR`: past the end of the file, no space for the page, or an
+    /// I/O error; Wine's access violation for a truncated file): the caller looks at the
+    /// file's size and free space.
+    Unknown,
+    /// No space for the page (Windows `STATUS_DISK_FULL`).
+    NoSpace,
+    /// The device failed (Windows in-page I/O errors, Linux hardware memory errors).
+    Io,
+}
+
+/// A range a guarded copy touches, and the flag of the view it belongs to (used where
+/// the guard works by ranges: the fallback).
+#[cfg_attr(
+    target_arch = "x86_64",
+    allow(dead_code, reason = "the exception table needs no ranges")
+)]
+#[derive(Clone, Copy)]
 pub(crate) struct Guarded<'a> {
     pub start: *const u8,
     pub len: usize,

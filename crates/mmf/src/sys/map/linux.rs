@@ -35,6 +35,21 @@ pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
     })
 }
 
+/// The file's size now (`fstat`), if it can be had.
+pub(crate) fn current_len(file: &File) -> Option<u64> {
+    file.metadata().ok().map(|m| m.len())
+}
+
+/// The bytes an unprivileged user may still allocate in the file's file system
+/// (`fstatvfs`), if it can be had.
+pub(crate) fn free_bytes(file: &File) -> Option<u64> {
+    // SAFETY: statvfs is plain data that fstatvfs fills.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a pointer to a statvfs buffer.
+    let ok = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) } == 0;
+    ok.then(|| st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// `fcntl(F_DUPFD_CLOEXEC)`.
 pub(crate) fn duplicate(file: &File) -> Result<File> {
     file.try_clone().map_err(Error::os("fcntl(F_DUPFD_CLOEXEC)"))
@@ -88,6 +103,11 @@ impl Section {
     /// What backs the section's pages.
     pub(crate) fn memory(&self) -> Memory {
         self.memory
+    }
+
+    /// The file or object the section maps (its descriptor).
+    pub(crate) fn backing(&self) -> Option<Arc<File>> {
+        Some(Arc::clone(&self.fd))
     }
 
     /// `mmap` of `len` bytes at the granularity-aligned file `offset`, at `address` if given

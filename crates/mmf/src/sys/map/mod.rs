@@ -40,8 +40,8 @@ pub use access::Access;
 #[cfg(windows)]
 pub(crate) use imp::protection;
 pub(crate) use imp::{
-    Section, advise, allocation_granularity, duplicate, file_info, flush, flush_async, lock,
-    populate, residency, unlock,
+    Section, advise, allocation_granularity, current_len, duplicate, file_info, flush, flush_async,
+    free_bytes, lock, populate, residency, unlock,
 };
 
 impl Access {

@@ -64,6 +64,16 @@ pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
     Ok(FileInfo { len: meta.len(), is_dir: meta.is_dir(), access })
 }
 
+/// The file's size now (`GetFileSizeEx`), if it can be had.
+pub(crate) fn current_len(file: &File) -> Option<u64> {
+    file.metadata().ok().map(|m| m.len())
+}
+
+/// Not asked on Windows: an in-page error carries its cause (`STATUS_DISK_FULL`).
+pub(crate) fn free_bytes(_file: &File) -> Option<u64> {
+    None
+}
+
 /// `DuplicateHandle`.
 pub(crate) fn duplicate(file: &File) -> Result<File> {
     file.try_clone().map_err(Error::os("DuplicateHandle"))
@@ -116,6 +126,11 @@ impl Section {
     /// What backs the section's pages.
     pub(crate) fn memory(&self) -> Memory {
         self.memory
+    }
+
+    /// A section handle is not a file: the mapping's file (if any) stands for it.
+    pub(crate) fn backing(&self) -> Option<Arc<File>> {
+        None
     }
 
     /// The raw section handle, for calls on it.

@@ -1,13 +1,57 @@
-//! Copies in and out of mapped memory with volatile accesses.
+//! Copies in and out of mapped memory with relaxed atomic accesses, word by word: the
+//! fallback where mmf has no copy routine in assembly.
 //!
 //! Mapped memory may be changed by other views, other processes or the file's other
-//! writers while we copy. Volatile loads and stores tell the compiler that: it may not
-//! assume the bytes are stable, merge or elide accesses, or invent reads. A racing writer
-//! can still leave a torn mix of old and new bytes in the copy, which is the documented
+//! writers while we copy, and safe code may hold an atomic at the same address. Relaxed
+//! atomic loads and stores make every access an atomic one, so no access of the copy is a
+//! data race in Rust's memory model whatever the peers do (a volatile access racing an
+//! atomic would be, by the letter of `read_volatile`'s documentation). A racing writer can
+//! still leave a torn mix of old and new bytes in the copy, which is the documented
 //! behaviour of `read_at`/`write_at` (as with `pread` racing `pwrite`). Aligned 8-byte
-//! accesses keep it near `memcpy` speed.
+//! words keep it near `memcpy` speed.
 
-use std::ptr;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+
+/// Loads the byte at `p`.
+///
+/// # Safety
+/// `p` is readable for the call.
+#[inline]
+unsafe fn load_u8(p: *const u8) -> u8 {
+    // SAFETY: AtomicU8 has the layout of u8 and any address is aligned for it; the caller
+    // vouches that `p` is readable. Atomics only ever touch the memory through atomics.
+    unsafe { AtomicU8::from_ptr(p.cast_mut()) }.load(Relaxed)
+}
+
+/// Stores `v` at `p`.
+///
+/// # Safety
+/// `p` is writable for the call.
+#[inline]
+unsafe fn store_u8(p: *mut u8, v: u8) {
+    // SAFETY: as in `load_u8`, for writing.
+    unsafe { AtomicU8::from_ptr(p) }.store(v, Relaxed)
+}
+
+/// Loads the 8-aligned word at `p`.
+///
+/// # Safety
+/// `p` is 8-aligned and readable for 8 bytes.
+#[inline]
+unsafe fn load_u64(p: *const u64) -> u64 {
+    // SAFETY: the caller vouches for alignment and readability.
+    unsafe { AtomicU64::from_ptr(p.cast_mut()) }.load(Relaxed)
+}
+
+/// Stores the 8-aligned word `v` at `p`.
+///
+/// # Safety
+/// `p` is 8-aligned and writable for 8 bytes.
+#[inline]
+unsafe fn store_u64(p: *mut u64, v: u64) {
+    // SAFETY: the caller vouches for alignment and writability.
+    unsafe { AtomicU64::from_ptr(p) }.store(v, Relaxed)
+}
 
 const WORD: usize = size_of::<u64>();
 
@@ -22,17 +66,17 @@ pub(crate) unsafe fn copy_out(src: *const u8, dst: &mut [u8]) {
     let words = (n - head) / WORD;
     for (i, d) in dst[..head].iter_mut().enumerate() {
         // SAFETY: i < n, inside the range the caller vouches for.
-        *d = unsafe { ptr::read_volatile(src.add(i)) };
+        *d = unsafe { load_u8(src.add(i)) };
     }
     for w in 0..words {
         let at = head + w * WORD;
         // SAFETY: `src + at` is 8-aligned (past the head) and `at + 8 <= n`.
-        let v = unsafe { ptr::read_volatile(src.add(at).cast::<u64>()) };
+        let v = unsafe { load_u64(src.add(at).cast::<u64>()) };
         dst[at..at + WORD].copy_from_slice(&v.to_ne_bytes());
     }
     for (i, d) in dst.iter_mut().enumerate().skip(head + words * WORD) {
         // SAFETY: i < n.
-        *d = unsafe { ptr::read_volatile(src.add(i)) };
+        *d = unsafe { load_u8(src.add(i)) };
     }
 }
 
@@ -48,17 +92,17 @@ pub(crate) unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
     let words = (n - head) / WORD;
     for (i, &s) in src[..head].iter().enumerate() {
         // SAFETY: i < n, inside the range the caller vouches for.
-        unsafe { ptr::write_volatile(dst.add(i), s) };
+        unsafe { store_u8(dst.add(i), s) };
     }
     for w in 0..words {
         let at = head + w * WORD;
         let v = u64::from_ne_bytes(src[at..at + WORD].try_into().expect("8 bytes"));
         // SAFETY: `dst + at` is 8-aligned (past the head) and `at + 8 <= n`.
-        unsafe { ptr::write_volatile(dst.add(at).cast::<u64>(), v) };
+        unsafe { store_u64(dst.add(at).cast::<u64>(), v) };
     }
     for (i, &s) in src.iter().enumerate().skip(head + words * WORD) {
         // SAFETY: i < n.
-        unsafe { ptr::write_volatile(dst.add(i), s) };
+        unsafe { store_u8(dst.add(i), s) };
     }
 }
 
@@ -85,14 +129,14 @@ pub(crate) unsafe fn copy_across(src: *const u8, dst: *mut u8, len: usize) {
     let words = (len - head) / WORD;
     let byte = |i: usize| {
         // SAFETY: i < len.
-        unsafe { ptr::write_volatile(dst.add(i), ptr::read_volatile(src.add(i))) }
+        unsafe { store_u8(dst.add(i), load_u8(src.add(i))) }
     };
     // Head, words, tail: strictly forward.
     (0..head).for_each(byte);
     let (s, d) = (src.wrapping_add(head).cast::<u64>(), dst.wrapping_add(head).cast::<u64>());
     for w in 0..words {
         // SAFETY: both are 8-aligned past the head and `head + (w + 1) * 8 <= len`.
-        unsafe { ptr::write_volatile(d.add(w), ptr::read_volatile(s.add(w))) };
+        unsafe { store_u64(d.add(w), load_u64(s.add(w))) };
     }
     (head + words * WORD..len).for_each(byte);
 }

@@ -1,0 +1,188 @@
+//! Faults inside the safe copies, by cause (Linux): a full file system, a failing device,
+//! truncation inside the last page, many threads against a peer that truncates and
+//! regrows, and what an unguarded atomic does.
+#![cfg(target_os = "linux")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use mmf::{Access, Error, Mapping, MappingOptions};
+use mmf_testkit::{Peer, hear, role, tell};
+
+const MIB: usize = 1 << 20;
+
+/// A write into a sparse file on a full tmpfs needs a page the file system cannot give:
+/// `StorageFull`, not "truncated". The test mounts a 1 MiB tmpfs in a private user and
+/// mount namespace (`unshare -Urm`).
+#[test]
+fn a_write_into_a_full_file_system_is_storage_full() {
+    if let Some((role, _)) = role() {
+        assert_eq!(role, "small-fs");
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount a small tmpfs");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("sparse"))
+            .unwrap();
+        let mapping = MappingOptions::new()
+            .access(Access::ReadWrite)
+            .size(8 * MIB as u64)
+            .map_file(&file)
+            .unwrap();
+        let view = mapping.view_mut(..).unwrap();
+        // Reading holes needs no space; the first 512 KiB fit.
+        view.read_at(4 * MIB, &mut [0u8; 4096]).unwrap();
+        view.write_at(0, &vec![1u8; 512 * 1024]).unwrap();
+        let err = view.write_at(MIB, &vec![2u8; 2 * MIB]).unwrap_err();
+        tell(&format!("storage full {}", matches!(err, Error::StorageFull { .. })));
+        tell(&format!("message {err}"));
+        return;
+    }
+    let test = "a_write_into_a_full_file_system_is_storage_full";
+    let mut child = Peer::spawn_under(&["unshare", "-Urm", "--"], test, "small-fs", "", |_| {});
+    assert_eq!(child.expect("storage full"), "true");
+    assert!(child.expect("message").contains("no space"));
+    child.wait_success();
+}
+
+/// A device that fails reads gives `InPageError`. Producing one needs a device-mapper
+/// `error` target, which this kernel may not have: then the test says so and stops.
+#[test]
+fn a_failing_device_is_an_in_page_error() {
+    if !std::path::Path::new("/dev/mapper/control").exists() {
+        eprintln!(
+            "SKIPPED: no device-mapper here (/dev/mapper/control), so no failing device to map; \
+             the cause is told apart in View::fault_error and on Windows by the in-page error's \
+             NTSTATUS"
+        );
+        return;
+    }
+    // With device-mapper: a 1 MiB device whose every sector fails, mapped directly.
+    let name = format!("mmf-test-error-{}", std::process::id());
+    let created = std::process::Command::new("dmsetup")
+        .args(["create", &name, "--table", "0 2048 error"])
+        .status()
+        .unwrap();
+    assert!(created.success(), "dmsetup create");
+    let device = std::fs::File::open(format!("/dev/mapper/{name}")).unwrap();
+    let result = Mapping::from_file(&device, Access::ReadOnly)
+        .and_then(|m| m.view(..))
+        .and_then(|v| v.read_at(0, &mut [0u8; 16]));
+    std::process::Command::new("dmsetup").args(["remove", &name]).status().unwrap();
+    assert!(matches!(result, Err(Error::InPageError { .. })), "{result:?}");
+}
+
+/// A truncation inside the last page raises no fault (the page still exists): the write
+/// succeeds, and `flush` says the bytes past the new end never reached the file.
+#[test]
+fn a_truncation_inside_the_last_page_is_reported_by_flush() {
+    let (_dir, path, file) = mmf_testkit::file_with(8192, |_| 0);
+    let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+    let view = mapping.view_mut(..).unwrap();
+    view.flush().unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100).unwrap();
+    view.write_at(300, b"LOSTDATA").unwrap(); // inside the page that holds the new end
+    let err = view.flush().unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+    view.flush_range(0, 100).unwrap(); // what is still inside the file flushes
+    assert!(matches!(view.flush_range(0, 301), Err(Error::Truncated { .. })));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 100);
+}
+
+/// Four threads copy through one view while a peer process truncates the file and grows it
+/// back, again and again: every copy is `Ok` or `Truncated`, nothing dies, and once the
+/// file is whole again every copy succeeds.
+#[test]
+fn threads_copying_while_a_peer_truncates_and_regrows() {
+    const SIZE: usize = 64 * 4096;
+    if let Some((_, path)) = role() {
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        tell("ready");
+        for round in 0..200 {
+            file.set_len(if round % 2 == 0 { 4096 } else { SIZE as u64 }).unwrap();
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        file.set_len(SIZE as u64).unwrap();
+        tell("whole");
+        hear();
+        return;
+    }
+    let (_dir, path, file) = mmf_testkit::file_with(SIZE, |_| 3);
+    let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+    let view = Arc::new(mapping.view_mut(..).unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let (ok, truncated) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (view, done, ok, truncated) =
+                (Arc::clone(&view), Arc::clone(&done), Arc::clone(&ok), Arc::clone(&truncated));
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 16 * 4096];
+                while !done.load(Ordering::Relaxed) {
+                    let at = (t * 16 * 4096) % SIZE;
+                    let r = if t % 2 == 0 {
+                        view.read_at(at, &mut buf)
+                    } else {
+                        view.write_at(at, &buf[..8192])
+                    };
+                    match r {
+                        Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                        Err(Error::Truncated { .. }) => truncated.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => panic!("thread {t}: {e}"),
+                    };
+                }
+            })
+        })
+        .collect();
+    let mut peer = Peer::spawn(
+        "threads_copying_while_a_peer_truncates_and_regrows",
+        "truncator",
+        path.to_str().unwrap(),
+    );
+    peer.expect("ready");
+    peer.expect("whole");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut buf = vec![0u8; SIZE];
+    view.read_at(0, &mut buf).unwrap(); // whole again: reads through the same view
+    done.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    peer.say("exit");
+    peer.wait_success();
+    eprintln!(
+        "{} copies ok, {} truncated",
+        ok.load(Ordering::Relaxed),
+        truncated.load(Ordering::Relaxed)
+    );
+    assert!(ok.load(Ordering::Relaxed) > 0);
+}
+
+/// Atomics and `get` are plain memory accesses, not guarded copies: touching a truncated
+/// page through them raises SIGBUS and ends the process, as their docs say.
+#[test]
+fn an_atomic_past_a_truncation_dies_of_sigbus() {
+    if role().is_some() {
+        let (_dir, path, file) = mmf_testkit::file_with(8192, |_| 0);
+        let view = Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap();
+        let counter = view.atomic_u64(4096).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        tell("truncated");
+        let value = counter.load(Ordering::Relaxed);
+        tell(&format!("survived {value}"));
+        return;
+    }
+    let mut child = Peer::spawn("an_atomic_past_a_truncation_dies_of_sigbus", "victim", "");
+    child.expect("truncated");
+    let status = child.child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
+}
