@@ -6,6 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group};
@@ -133,7 +134,141 @@ fn random_read(c: &mut Criterion, file: &File) {
             total
         })
     });
+    // SAFETY: nothing writes or truncates the benchmark's file while it runs.
+    let map = unsafe { memmap2::Mmap::map(file) }.unwrap();
+    g.bench_function("raw_load_memmap2", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            for &off in &offsets {
+                let at = off as usize;
+                let word: [u8; 8] = map[at..at + 8].try_into().unwrap();
+                total = total.wrapping_add(u64::from_le_bytes(black_box(word)));
+            }
+            total
+        })
+    });
+    g.bench_function("mmf_atomic_u64_load", |b| {
+        b.iter(|| {
+            let mut total = 0u64;
+            for &off in &offsets {
+                let value = view.atomic_u64(off as usize).unwrap().load(Ordering::Relaxed);
+                total = total.wrapping_add(value);
+            }
+            total
+        })
+    });
     g.finish();
+}
+
+/// 1 MiB copies out of a cached file, over 256 MiB of it: mmf's guarded `read_at` against
+/// `pread` into the same buffer and `memcpy` out of the mapped slice.
+fn copy_out(c: &mut Criterion, file: &File) {
+    const SPAN: usize = 256 * MIB;
+    let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..SPAN as u64).unwrap();
+    let mut buf = vec![0u8; MIB];
+    let mut g = c.benchmark_group("copy_out_1MiB");
+    g.throughput(Throughput::Bytes(SPAN as u64)).sample_size(20);
+    g.measurement_time(Duration::from_secs(6));
+    g.bench_function("mmf_read_at", |b| {
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                view.read_at(at, &mut buf).unwrap();
+            }
+            black_box(&buf);
+        })
+    });
+    g.bench_function("pread", |b| {
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                file.read_exact_at(&mut buf, at as u64).unwrap();
+            }
+            black_box(&buf);
+        })
+    });
+    // SAFETY: nothing writes or truncates the benchmark's file while it runs.
+    let slice = unsafe { view.as_slice() };
+    g.bench_function("memcpy_as_slice", |b| {
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                buf.copy_from_slice(&slice[at..at + MIB]);
+            }
+            black_box(&buf);
+        })
+    });
+    g.finish();
+}
+
+/// 1 MiB copies into a cached, already written 256 MiB file: `write_at` against `pwrite`
+/// from the same buffer and `memcpy` into the mapped slice; and view to view, `copy_from`
+/// against `memcpy` between the two slices and `pread` into the destination's slice.
+fn copy_in(c: &mut Criterion, source: &File) {
+    const SPAN: usize = 256 * MIB;
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mmf-bench-256MiB-rw.bin");
+    std::fs::write(&path, vec![1u8; SPAN]).expect("write the target file");
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let target = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+    let mut view = target.view_mut(..).unwrap();
+    let data = vec![7u8; MIB];
+    let mut g = c.benchmark_group("copy_in_1MiB");
+    g.throughput(Throughput::Bytes(SPAN as u64)).sample_size(20);
+    g.measurement_time(Duration::from_secs(6));
+    g.bench_function("mmf_write_at", |b| {
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                view.write_at(at, &data).unwrap();
+            }
+        })
+    });
+    g.bench_function("pwrite", |b| {
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                file.write_all_at(&data, at as u64).unwrap();
+            }
+        })
+    });
+    g.bench_function("memcpy_as_mut_slice", |b| {
+        // SAFETY: only this benchmark touches the target file while it runs.
+        let slice = unsafe { view.as_mut_slice() };
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                slice[at..at + MIB].copy_from_slice(&data);
+            }
+        })
+    });
+    g.finish();
+
+    let src = Mapping::from_file(source, Access::ReadOnly).unwrap().view(..SPAN as u64).unwrap();
+    let mut g = c.benchmark_group("copy_from_1MiB");
+    g.throughput(Throughput::Bytes(SPAN as u64)).sample_size(20);
+    g.measurement_time(Duration::from_secs(6));
+    g.bench_function("mmf_copy_from", |b| {
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                view.copy_from(at, &src, at, MIB).unwrap();
+            }
+        })
+    });
+    g.bench_function("pread_into_slice", |b| {
+        // SAFETY: only this benchmark touches the target file while it runs.
+        let slice = unsafe { view.as_mut_slice() };
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                source.read_exact_at(&mut slice[at..at + MIB], at as u64).unwrap();
+            }
+        })
+    });
+    g.bench_function("memcpy_slices", |b| {
+        // SAFETY: as above, and nothing writes the source file.
+        let (to, from) = unsafe { (view.as_mut_slice(), src.as_slice()) };
+        b.iter(|| {
+            for at in (0..SPAN).step_by(MIB) {
+                to[at..at + MIB].copy_from_slice(&from[at..at + MIB]);
+            }
+        })
+    });
+    g.finish();
+    drop(view);
+    let _ = std::fs::remove_file(&path);
 }
 
 fn map_unmap(c: &mut Criterion, file: &File) {
@@ -188,6 +323,8 @@ fn benches(c: &mut Criterion) {
     let file = data_file();
     seq_read(c, &file);
     random_read(c, &file);
+    copy_out(c, &file);
+    copy_in(c, &file);
     map_unmap(c, &file);
 }
 
