@@ -57,10 +57,11 @@ mod primitive;
 mod sys;
 
 pub use error::{Error, Result};
-pub use map::cache;
 pub use map::{
-    Access, Advice, Advised, Mapping, MappingOptions, Residency, Shared, View, ViewMut, ViewOptions,
+    Access, Advice, Advised, FileKind, Mapping, MappingOptions, Residency, Shared, View, ViewMut,
+    ViewOptions,
 };
+pub use map::{cache, file};
 pub use named::CreationMode;
 
 /// The README's examples, compiled and run as doctests.

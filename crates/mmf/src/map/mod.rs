@@ -5,6 +5,7 @@
 
 pub mod cache;
 mod copy;
+pub mod file;
 mod mapping;
 mod residency;
 mod shared;
@@ -13,7 +14,7 @@ mod view;
 mod view_options;
 mod view_os;
 
-pub use crate::sys::map::{Access, Advice, Advised};
+pub use crate::sys::map::{Access, Advice, Advised, FileKind};
 pub use mapping::{Mapping, MappingOptions};
 
 pub use residency::Residency;
