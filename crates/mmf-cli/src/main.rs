@@ -8,6 +8,7 @@ mod files;
 mod hello;
 mod hexdump;
 mod input;
+mod open;
 mod progress;
 mod shm;
 mod size;
