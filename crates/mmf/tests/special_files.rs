@@ -2,8 +2,7 @@
 //! tells what a handle is, `map_file` refuses what cannot be mapped with an error naming
 //! the kind, and block devices map with the device's size.
 
-use std::fs::{File, OpenOptions};
-use std::time::Duration;
+use std::fs::OpenOptions;
 
 use mmf::{Access, Error, FileKind, Mapping, MappingOptions};
 
@@ -47,8 +46,10 @@ fn an_empty_object_is_called_empty() {
 
 #[cfg(target_os = "linux")]
 mod linux {
+    use std::fs::File;
     use std::path::Path;
     use std::process::Command;
+    use std::time::Duration;
 
     use super::*;
 

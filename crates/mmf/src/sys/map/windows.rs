@@ -60,9 +60,13 @@ pub(crate) fn file_kind(file: &File) -> io::Result<FileKind> {
     })
 }
 
-/// The file's length (`GetFileSizeEx`): Windows maps no block devices.
-pub(crate) fn file_len(file: &File, _kind: FileKind) -> io::Result<u64> {
-    Ok(file.metadata()?.len())
+/// The file's length (`GetFileInformationByHandle`) for a disk file; 0 for a device or a
+/// pipe, which have none (and refuse the call). Windows maps no block devices.
+pub(crate) fn file_len(file: &File, kind: FileKind) -> io::Result<u64> {
+    match kind {
+        FileKind::Regular | FileKind::Directory => Ok(file.metadata()?.len()),
+        _ => Ok(0),
+    }
 }
 
 /// Windows opens pipes and devices without waiting for anyone (`CreateFileW` on a busy
@@ -71,11 +75,13 @@ pub(crate) fn open_nonblocking(path: &Path, options: &OpenOptions) -> io::Result
     options.open(path)
 }
 
-/// `file_kind`, `GetFileInformationByHandle` for the length, and the handle's granted access
+/// `file_kind`, `GetFileInformationByHandle` for a disk file's length (a device or a pipe
+/// has none), and the handle's granted access
 /// from `NtQueryInformationFile(FileAccessInformation)` (`None` where the system does not
 /// say; `CreateFileMappingW` then decides).
 pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
-    let meta = file.metadata().map_err(Error::os("GetFileInformationByHandle"))?;
+    let kind = file_kind(file).map_err(Error::os("GetFileType"))?;
+    let len = file_len(file, kind).map_err(Error::os("GetFileInformationByHandle"))?;
     let mut info = FILE_ACCESS_INFORMATION { AccessFlags: 0 };
     // SAFETY: IO_STATUS_BLOCK is plain data that the call fills.
     let mut status: IO_STATUS_BLOCK = unsafe { std::mem::zeroed() };
@@ -95,11 +101,7 @@ pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
         read: flags & FILE_READ_DATA != 0,
         write: flags & FILE_WRITE_DATA != 0,
     });
-    Ok(FileInfo {
-        len: meta.len(),
-        kind: file_kind(file).map_err(Error::os("GetFileType"))?,
-        access,
-    })
+    Ok(FileInfo { len, kind, access })
 }
 
 /// `DuplicateHandle`.
