@@ -1,57 +1,143 @@
-//! `mmf cp SRC DST`: copies through two mappings, one part per core, each part straight
-//! from the source view into the destination view. The holes of a sparse source (found with
-//! `SEEK_DATA`/`SEEK_HOLE`) stay holes in the copy.
+//! `mmf cp SRC DST`: copies through two mappings, one part per core, each part window by
+//! window straight from a source view into a destination view (so the process never holds
+//! more than a few windows of either file, whatever their size). The holes of a sparse
+//! source (found with `SEEK_DATA`/`SEEK_HOLE`) stay holes in the copy. What cannot be
+//! mapped — a FIFO, a character device, a `/proc` or `/sys` file — is copied with `read`
+//! and `write`, as `cp` copies it.
+//!
+//! The copy is written to a new file beside DST and renamed over DST only once it is
+//! complete, so a copy that fails leaves DST exactly as it was (and no new file behind).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+use std::io::Write;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use mmf::{Access, Mapping, MappingOptions};
+use mmf::{Access, FileKind, Mapping, MappingOptions};
 
-/// Bytes moved per copy: the unit of the progress bar and of the work split.
+use crate::open::{self, Opened, WINDOW, read_some};
+
+/// Bytes moved per copy: the unit of the progress bar.
 const CHUNK: usize = 4 << 20;
 
 pub fn run(src: &Path, dst: &Path, sync: bool) -> Result<(), String> {
     let (s, d) = (src.display(), dst.display());
-    for p in [src, dst] {
-        if std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
-            return Err(format!("{} is a directory: give a file", p.display()));
-        }
+    if std::fs::metadata(dst).is_ok_and(|m| m.is_dir()) {
+        return Err(format!("{d} is a directory: give a file"));
     }
-    let input = File::open(src).map_err(|e| format!("cannot open {s}: {e}"))?;
-    let len = input.metadata().map_err(|e| format!("cannot stat {s}: {e}"))?.len();
+    let Opened { file: input, kind } = open::read(src)?;
     if same_file(src, &input, dst) {
         return Err(format!("{s} and {d} are the same file"));
     }
-    let output = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(dst)
-        .map_err(|e| format!("cannot create {d}: {e}"))?;
+    let target = destination(dst)?;
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".mmf-cp-");
+    #[cfg(unix)]
+    builder.permissions(new_permissions(&input));
+    let temp =
+        builder.tempfile_in(dir).map_err(|e| format!("cannot create the copy beside {d}: {e}"))?;
+    let output = temp.as_file();
+    keep_owner_and_mode(output, &target);
+
+    let stat_len = input.metadata().map_err(|e| format!("cannot stat {s}: {e}"))?.len();
+    // A regular file of size 0 may still be a pseudo-file mmf does not know: read it.
+    if kind.is_mappable() && !(kind == FileKind::Regular && stat_len == 0) {
+        copy_mapped(src, &input, kind, dst, output)?;
+    } else {
+        copy_stream(src, &input, kind, dst, output)?;
+    }
+    if sync {
+        output.sync_all().map_err(|e| format!("cannot flush {d}: {e}"))?;
+    }
+    temp.persist(&target).map_err(|e| format!("cannot replace {d}: {}", e.error))?;
+    if sync {
+        sync_dir(dir).map_err(|e| format!("cannot flush the directory of {d}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The file the copy replaces: DST, or the file a symlink there points to (as `cp` writes
+/// through it). Something other than a regular file there is refused.
+fn destination(dst: &Path) -> Result<PathBuf, String> {
+    let d = dst.display();
+    let Ok(meta) = std::fs::metadata(dst) else {
+        return Ok(dst.to_path_buf()); // nothing there yet (or a dangling link: replaced)
+    };
+    if !meta.is_file() {
+        return Err(format!(
+            "{d} exists and is not a regular file: mmf cp writes regular files; remove it or \
+             give another name"
+        ));
+    }
+    std::fs::canonicalize(dst).map_err(|e| format!("cannot resolve {d}: {e}"))
+}
+
+/// A new copy's mode is the source's (without set-id bits), less the umask, as with `cp`.
+#[cfg(unix)]
+fn new_permissions(input: &File) -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = input.metadata().map_or(0o644, |m| m.permissions().mode()) & 0o777;
+    std::fs::Permissions::from_mode(mode)
+}
+
+/// A copy that replaces a file keeps that file's mode and (where allowed) owner.
+#[cfg(unix)]
+fn keep_owner_and_mode(output: &File, target: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(old) = std::fs::metadata(target) else { return };
+    // Best effort, as `cp` onto an existing file keeps them: only root may give a file to
+    // another owner, and a failure here does not make the copy wrong.
+    let _ = std::os::unix::fs::fchown(output, Some(old.uid()), Some(old.gid()));
+    let _ = output.set_permissions(old.permissions());
+}
+
+#[cfg(not(unix))]
+fn keep_owner_and_mode(output: &File, target: &Path) {
+    if let Ok(old) = std::fs::metadata(target) {
+        let _ = output.set_permissions(old.permissions());
+    }
+}
+
+/// Makes the rename durable: `fsync` of the directory (Linux; Windows makes the rename
+/// durable with the file).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    if cfg!(unix) { File::open(dir)?.sync_all() } else { Ok(()) }
+}
+
+/// Copies a mappable source (a regular file, a block device) into `output` through views.
+fn copy_mapped(
+    src: &Path,
+    input: &File,
+    kind: FileKind,
+    dst: &Path,
+    output: &File,
+) -> Result<(), String> {
+    let (s, d) = (src.display(), dst.display());
+    let len = mmf::file::len(input, kind).map_err(|e| format!("cannot stat {s}: {e}"))?;
     if len == 0 {
         return Ok(());
     }
-    let ranges = mmf::cache::data_ranges(&input).map_err(|e| format!("cannot read {s}: {e}"))?;
-    let from = Mapping::from_file(&input, Access::ReadOnly)
-        .and_then(|m| m.view(..))
-        .map_err(|e| format!("cannot map {s}: {e}"))?;
+    let ranges = mmf::cache::data_ranges(input).map_err(|e| format!("cannot read {s}: {e}"))?;
+    let from =
+        Mapping::from_file(input, Access::ReadOnly).map_err(|e| format!("cannot map {s}: {e}"))?;
     // The new file is all hole; only the source's data ranges are written.
     let to = MappingOptions::new()
         .access(Access::ReadWrite)
         .size(len)
-        .map_file(&output)
+        .map_file(output)
         .map_err(|e| format!("cannot map {d}: {e}"))?;
-    let _ = from.advise(mmf::Advice::Sequential);
 
     // Page faults and copies of different parts run in parallel: one part per core.
-    let parts = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-    let part_len = (len as usize).div_ceil(parts).next_multiple_of(CHUNK);
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4) as u64;
+    let part_len = len.div_ceil(parts).next_multiple_of(CHUNK as u64);
     let bar = crate::progress::bytes(len, "cp");
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..parts)
-            .map(|i| (i * part_len, ((i + 1) * part_len).min(len as usize)))
+            .map(|i| (i.saturating_mul(part_len), (i + 1).saturating_mul(part_len).min(len)))
             .filter(|(start, end)| start < end)
             .map(|(start, end)| {
                 let (from, to, ranges, bar) = (&from, &to, &ranges, bar.clone());
@@ -60,37 +146,68 @@ pub fn run(src: &Path, dst: &Path, sync: bool) -> Result<(), String> {
             .collect();
         workers.into_iter().try_for_each(|w| w.join().expect("a copy thread panicked"))
     })
-    .map_err(|e| format!("cannot copy {s} to {d}: {e}"))?;
+    .map_err(|e| match e {
+        mmf::Error::Truncated { .. } => open::read_error(src, input, &e),
+        e => format!("cannot copy {s} to {d}: {e}"),
+    })?;
     bar.finish_and_clear();
-    if sync {
-        to.view(..).and_then(|v| v.flush()).map_err(|e| format!("cannot flush {d}: {e}"))?;
-    }
     Ok(())
 }
 
-/// Copies the data of `part` (file offsets) from `from` into a view of `to` of its own.
+/// Copies the data of `part` (file offsets) from `from` into `to`, one window of both at a
+/// time.
 fn copy_part(
-    from: &mmf::View,
+    from: &Mapping,
     to: &Mapping,
     ranges: &[Range<u64>],
-    part: Range<usize>,
+    part: Range<u64>,
     bar: &indicatif::ProgressBar,
 ) -> mmf::Result<()> {
-    let view = to.view_mut(part.start as u64..part.end as u64)?;
     let mut done = 0;
     for range in ranges {
-        let start = (range.start as usize).max(part.start);
-        let end = (range.end as usize).min(part.end);
-        let mut at = start;
-        while at < end {
-            let n = CHUNK.min(end - at);
-            view.copy_from(at - part.start, from, at, n)?;
-            at += n;
-            done += n;
-            bar.inc(n as u64);
+        let data = range.start.max(part.start)..range.end.min(part.end);
+        for window in open::windows(data, WINDOW) {
+            let source = from.view(window.clone())?;
+            let _ = source.advise(mmf::Advice::Sequential);
+            let copy = to.view_mut(window)?;
+            for at in (0..source.len()).step_by(CHUNK) {
+                let n = CHUNK.min(source.len() - at);
+                copy.copy_from(at, &source, at, n)?;
+                bar.inc(n as u64);
+            }
+            done += source.len() as u64;
         }
     }
-    bar.inc((part.end - part.start - done) as u64); // the holes
+    bar.inc(part.end - part.start - done); // the holes
+    Ok(())
+}
+
+/// Copies what cannot be mapped with `read` and `write`, to the end of the stream. A FIFO
+/// through which nothing came is an error (there was no writer), not an empty copy.
+fn copy_stream(
+    src: &Path,
+    input: &File,
+    kind: FileKind,
+    dst: &Path,
+    mut output: &File,
+) -> Result<(), String> {
+    let (s, d) = (src.display(), dst.display());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = read_some(input, &mut buf).map_err(|e| format!("cannot read {s}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        output.write_all(&buf[..n]).map_err(|e| format!("cannot write {d}: {e}"))?;
+        copied += n as u64;
+    }
+    if copied == 0 && kind == FileKind::Fifo {
+        return Err(format!(
+            "{s} is a FIFO and nothing came through it (no writer had it open): start the \
+             writer first, then run mmf cp again ({d} is unchanged)"
+        ));
+    }
     Ok(())
 }
 

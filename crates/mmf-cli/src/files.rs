@@ -1,33 +1,32 @@
 //! `mmf create` and `mmf write`: files grown and written through mappings, flushed durably.
 
-use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 use mmf::{Access, MappingOptions};
 
-fn open_rw(path: &Path, create: bool) -> Result<File, String> {
-    let shown = path.display();
-    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-        return Err(format!("{shown} is a directory: give a file"));
-    }
-    OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path).map_err(
-        |e| {
-            if e.kind() == std::io::ErrorKind::NotFound && !create {
-                format!(
-                    "cannot open {shown}: {e}; create it first with `mmf create {shown} --size N`"
-                )
-            } else {
-                format!("cannot open {shown} for writing: {e}")
-            }
-        },
-    )
-}
+use crate::open::{self, Opened};
 
 /// `mmf create PATH --size SIZE`: creates the file or grows it to SIZE (never shrinks it).
+/// A file this command created is removed again if it cannot be given its size.
 pub fn create(path: &Path, size: u64) -> Result<(), String> {
+    let (opened, created) = match open::create_new(path)? {
+        Some(opened) => (opened, true),
+        None => (open::read_write(path, false)?, false),
+    };
+    let result = grow(path, &opened, size);
+    if result.is_err() && created {
+        drop(opened);
+        // Leave nothing behind: the file did not exist before this command.
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+fn grow(path: &Path, opened: &Opened, size: u64) -> Result<(), String> {
     let shown = path.display();
-    let file = open_rw(path, true)?;
-    let before = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?.len();
+    open::require_mappable(path, opened.kind, "create")?;
+    let before = mmf::file::len(&opened.file, opened.kind)
+        .map_err(|e| format!("cannot stat {shown}: {e}"))?;
     if before >= size {
         println!("{shown}: {before} bytes (already at least {size}; not shrunk)");
         return Ok(());
@@ -36,7 +35,7 @@ pub fn create(path: &Path, size: u64) -> Result<(), String> {
     let mapping = MappingOptions::new()
         .access(Access::ReadWrite)
         .size(size)
-        .map_file(&file)
+        .map_file(&opened.file)
         .map_err(|e| format!("cannot grow {shown} to {size} bytes: {e}"))?;
     // A durable flush of the last page makes the new size durable too.
     mapping
@@ -54,8 +53,9 @@ pub fn write(path: &Path, offset: u64, data: &[u8]) -> Result<(), String> {
     if data.is_empty() {
         return Err("nothing to write: the input is empty".into());
     }
-    let file = open_rw(path, false)?;
-    let len = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?.len();
+    let Opened { file, kind } = open::read_write(path, false)?;
+    open::require_mappable(path, kind, "write")?;
+    let len = mmf::file::len(&file, kind).map_err(|e| format!("cannot stat {shown}: {e}"))?;
     let end = offset
         .checked_add(data.len() as u64)
         .ok_or_else(|| format!("offset {offset} + {} bytes overflows", data.len()))?;

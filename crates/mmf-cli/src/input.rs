@@ -58,13 +58,29 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     if cleaned.is_empty() {
         return Err(bad("no digits"));
     }
+    // Digits are checked as characters before any pairing: `é` is one character but two
+    // bytes, so slicing the text by byte index would cut it.
+    if let Some(c) = cleaned.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(bad(&format!("{c:?} is not a hex digit")));
+    }
     if cleaned.len() % 2 != 0 {
         return Err(bad("an odd number of digits"));
     }
-    (0..cleaned.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&cleaned[i..i + 2], 16).map_err(|_| bad("not a hex digit")))
-        .collect()
+    Ok(cleaned
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| hex_value(pair[0]) << 4 | hex_value(pair[1]))
+        .collect())
+}
+
+/// The value of an ASCII hex digit (checked by the caller).
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -77,8 +93,9 @@ mod tests {
         assert_eq!(parse_hex("48 65 6C"), Ok(b"Hel".to_vec()));
         assert_eq!(parse_hex("0x48,0x65"), Ok(b"He".to_vec()));
         assert_eq!(parse_hex("de:ad:be:ef"), Ok(vec![0xde, 0xad, 0xbe, 0xef]));
-        for bad in ["", "4", "zz", "0x", "12 3"] {
+        for bad in ["", "4", "zz", "0x", "12 3", "1é1", "é", "éé", "4é", "+1", "1 é 1"] {
             assert!(parse_hex(bad).unwrap_err().contains("hex"), "{bad}");
         }
+        assert!(parse_hex("1é1").unwrap_err().contains("'é' is not a hex digit"));
     }
 }

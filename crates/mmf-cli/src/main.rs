@@ -1,6 +1,9 @@
 //! `mmf`: memory-mapped files from a shell. `mmf hello` runs the classic CreateFileMapping
 //! example.
 #![forbid(unsafe_code)]
+// Sizes and offsets are u64 and views are usize: on a 32-bit target an `as` between them
+// would cut silently. Conversions go through `try_from` with an error that says so.
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
 mod cache;
 mod cp;
@@ -9,6 +12,7 @@ mod files;
 mod hello;
 mod hexdump;
 mod input;
+mod open;
 mod progress;
 mod shm;
 mod size;

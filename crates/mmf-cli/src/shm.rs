@@ -1,11 +1,16 @@
 //! `mmf shm ...`: named shared-memory objects from a shell, with the library's lifetime and
 //! security rules.
 
+use std::io::{BufWriter, Write};
+use std::ops::Range;
+
 use clap::Subcommand;
 use mmf::named::{Backing, NamedInfo};
 use mmf::{Access, CreationMode, Mapping, MappingOptions};
 
+use crate::dump::DumpError;
 use crate::input::Input;
+use crate::open::{self, WINDOW, take};
 use crate::size;
 
 #[derive(Subcommand, Debug)]
@@ -148,20 +153,52 @@ fn dump(name: &str, offset: u64, len: Option<u64>, json: bool) -> Result<(), Str
         Mapping::open(name, Access::ReadOnly).map_err(|e| format!("cannot open {name}: {e}"))?;
     let size = mapping.size();
     if offset >= size {
-        return Err(format!("offset {offset} is past the end of {name} ({size} bytes)"));
+        return Err(format!(
+            "offset {offset} is past the end of {name} ({size} bytes): give an offset below {size}"
+        ));
     }
     let end = len.map_or(size, |l| offset.saturating_add(l).min(size));
-    let view = mapping.view(offset..end).map_err(|e| format!("cannot map {name}: {e}"))?;
-    if json {
-        let mut bytes = vec![0u8; view.len()];
-        view.read_at(0, &mut bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let value =
-            serde_json::json!({"name": name, "offset": offset, "length": bytes.len(), "hex": hex});
-        println!("{value}");
-        return Ok(());
+    let result = if json {
+        json_to_stdout(&mapping, name, offset..end)
+    } else {
+        crate::dump::mapped_to_stdout(&mapping, offset..end)
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(DumpError::Read(e)) => Err(format!("cannot read {name}: {e}")),
+        Err(DumpError::Write(e)) => crate::stdout_result(Err(e)),
     }
-    crate::dump::view_to_stdout(&view, offset).map_err(|e| format!("cannot read {name}: {e}"))
+}
+
+/// `{"hex", "length", "name", "offset"}` on one line, as `serde_json` prints the object
+/// (keys sorted), but with the hex digits streamed one window at a time: the object is
+/// never held in memory whole.
+fn json_to_stdout(mapping: &Mapping, name: &str, range: Range<u64>) -> Result<(), DumpError> {
+    const CHUNK: usize = 1 << 20;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let (offset, length) = (range.start, range.end - range.start);
+    out.write_all(b"{\"hex\":\"").map_err(DumpError::Write)?;
+    let mut buf = vec![0; take(length, CHUNK)];
+    let mut hex = Vec::with_capacity(2 * buf.len());
+    for window in open::windows(range, WINDOW) {
+        let view = mapping.view(window).map_err(DumpError::Read)?;
+        for at in (0..view.len()).step_by(CHUNK) {
+            let n = CHUNK.min(view.len() - at);
+            view.read_at(at, &mut buf[..n]).map_err(DumpError::Read)?;
+            hex.clear();
+            hex.extend(
+                buf[..n]
+                    .iter()
+                    .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]),
+            );
+            out.write_all(&hex).map_err(DumpError::Write)?;
+        }
+    }
+    let name = serde_json::Value::from(name);
+    writeln!(out, "\",\"length\":{length},\"name\":{name},\"offset\":{offset}}}")
+        .and_then(|()| out.flush())
+        .map_err(DumpError::Write)
 }
 
 fn list(json: bool) -> Result<(), String> {

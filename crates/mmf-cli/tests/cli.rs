@@ -114,6 +114,48 @@ fn dump_of_an_empty_file_prints_nothing_like_hexdump() {
     assert_eq!(stdout(&out), "");
     #[cfg(unix)]
     assert_eq!(stdout(&out), hexdump(&[], &path));
+    // An offset into it: "empty", not "give an offset below 0".
+    let out = MMF.run(&["dump", path.to_str().unwrap(), "--offset", "16"], dir.path());
+    assert_fails(&out, 1, "empty is empty: there is no byte at offset 16");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("below 0"));
+}
+
+/// The file truncated while `dump` reads it: a read error that says so (it used to say
+/// "writing the dump failed").
+#[test]
+#[cfg(target_os = "linux")]
+fn dump_of_a_file_truncated_under_it_says_so() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    // No two lines alike, so that the dump is long and fills the pipe.
+    let bytes: Vec<u8> =
+        (0..4u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mmf"))
+        .args(["dump", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the first lines; mmf then waits on the full pipe, in its first megabyte.
+    let mut out = child.stdout.take().unwrap();
+    let mut first = vec![0; 4096];
+    out.read_exact(&mut first).unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_len(0).unwrap();
+    let rest = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let output = mmf_testkit::cli::finish_within(
+        child,
+        std::time::Duration::from_secs(120),
+        "mmf dump of a truncated file",
+    );
+    rest.join().unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot read"), "{stderr}");
+    assert!(stderr.contains("was truncated while mmf read it (it has 0 bytes now)"), "{stderr}");
+    assert!(!stderr.contains("writing"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 #[test]

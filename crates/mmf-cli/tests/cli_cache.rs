@@ -28,8 +28,19 @@ fn info(path: &Path) -> (u64, u64, u64) {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {out}"));
     assert_eq!(v["path"], arg(path));
-    assert_eq!(n("page_size"), 4096.max(n("page_size")));
+    // The system's page size, the file's size, and pages and bytes that agree with them.
+    assert_eq!(n("page_size"), getconf_page_size());
+    assert_eq!(n("size"), std::fs::metadata(path).unwrap().len());
+    assert_eq!(n("pages"), n("size").div_ceil(n("page_size")));
+    assert_eq!(n("resident_bytes"), n("resident_pages") * n("page_size"));
+    assert!(n("resident_pages") <= n("pages"));
     (n("resident_pages"), n("resident_bytes"), n("pages"))
+}
+
+/// `getconf PAGESIZE` (libc's `sysconf(_SC_PAGESIZE)`, asked by another program).
+fn getconf_page_size() -> u64 {
+    let out = Command::new("getconf").arg("PAGESIZE").output().expect("getconf (libc-bin)");
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
 }
 
 fn same_counts(path: &Path, when: &str) -> u64 {
@@ -114,5 +125,35 @@ fn cache_commands_refuse_bad_input() {
     let empty = d.join("empty");
     std::fs::write(&empty, b"").unwrap();
     assert_fails(&MMF.run(&["lock", arg(&empty)], d), 1, "nothing to lock");
-    MMF.ok(&["touch", arg(&empty)], d);
+    // The same summary as for any file (it used to print nothing).
+    assert_eq!(MMF.ok(&["touch", arg(&empty)], d), format!("{}: 0 pages resident\n", arg(&empty)));
+}
+
+/// The file truncated while `touch` faults it in: said so (it used to be only
+/// "madvise(MADV_POPULATE) failed: Bad address").
+#[test]
+fn touch_of_a_file_truncated_under_it_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    for _ in 0..5 {
+        // Holes: populating them fills the page cache with zeros, no disk needed.
+        std::fs::File::create(&path).unwrap().set_len(1 << 30).unwrap();
+        let truncate =
+            || std::fs::File::options().write(true).open(&path).unwrap().set_len(0).unwrap();
+        let Some(out) =
+            MMF.run_paused_when_mapped(&["touch", arg(&path)], dir.path(), &path, truncate)
+        else {
+            continue; // it finished before it could be stopped: try again
+        };
+        if out.status.success() {
+            continue; // it had faulted everything in already
+        }
+        assert_fails(
+            &out,
+            1,
+            "big.bin: it was truncated while mmf touched it (1073741824 bytes when it started, 0 now)",
+        );
+        return;
+    }
+    panic!("touch always finished before it could be stopped");
 }

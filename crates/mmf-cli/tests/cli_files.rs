@@ -142,3 +142,107 @@ fn no_permission_is_a_clean_failure() {
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"secret");
 }
+
+/// The names in a directory, sorted: a failed command leaves no temporary file behind.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_failed_copy_leaves_the_destination_exactly_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let dst = d.join("dst.bin");
+    std::fs::write(&dst, b"the original destination").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let before = names(d);
+    let unchanged = |why: &str| {
+        assert_eq!(std::fs::read(&dst).unwrap(), b"the original destination", "{why}");
+        assert_eq!(names(d), before, "{why}: nothing else left behind");
+    };
+    assert_fails(&MMF.run(&["cp", "missing.bin", arg(&dst)], d), 1, "cannot open missing.bin");
+    unchanged("missing source");
+    #[cfg(target_os = "linux")]
+    {
+        // A source that opens but cannot be read: the copy fails after it has begun.
+        let out = MMF.run(&["cp", "/proc/self/mem", arg(&dst)], d);
+        assert_fails(&out, 1, "cannot read /proc/self/mem");
+        unchanged("unreadable source");
+    }
+    // A good copy replaces the destination and keeps its permissions.
+    let src = d.join("src.bin");
+    std::fs::write(&src, b"new").unwrap();
+    MMF.ok(&["cp", arg(&src), arg(&dst)], d);
+    assert_eq!(std::fs::read(&dst).unwrap(), b"new");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dst).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+}
+
+/// The source truncated while `cp` copies it: the copy fails and the destination is as it
+/// was (the copy used to truncate the destination first).
+#[test]
+#[cfg(target_os = "linux")]
+fn a_source_truncated_during_the_copy_leaves_the_destination_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (src, dst) = (d.join("src.bin"), d.join("dst.bin"));
+    std::fs::write(&dst, b"the original destination").unwrap();
+    for _ in 0..5 {
+        std::fs::write(&src, vec![0x77u8; 256 << 20]).unwrap();
+        let before = names(d);
+        let truncate =
+            || std::fs::File::options().write(true).open(&src).unwrap().set_len(0).unwrap();
+        let Some(out) =
+            MMF.run_paused_when_mapped(&["cp", arg(&src), arg(&dst)], d, &src, truncate)
+        else {
+            continue; // it finished before it could be stopped: try again
+        };
+        assert_fails(&out, 1, "src.bin: it was truncated while mmf read it (it has 0 bytes now)");
+        assert_eq!(std::fs::read(&dst).unwrap(), b"the original destination");
+        assert_eq!(names(d), before, "no temporary file left behind");
+        return;
+    }
+    panic!("cp always finished before it could be stopped");
+}
+
+#[test]
+fn a_failed_create_leaves_no_new_file_and_changes_no_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 100 TiB is past what the file system allows (ext4: 16 TiB).
+    let out = MMF.run(&["create", "big.bin", "--size", "100TiB"], d);
+    assert_fails(&out, 1, "cannot grow big.bin to 109951162777600 bytes");
+    assert!(!d.join("big.bin").exists(), "the file it created is removed again");
+    std::fs::write(d.join("old.bin"), b"old").unwrap();
+    let out = MMF.run(&["create", "old.bin", "--size", "100TiB"], d);
+    assert_fails(&out, 1, "cannot grow old.bin");
+    assert_eq!(std::fs::read(d.join("old.bin")).unwrap(), b"old");
+}
+
+#[test]
+fn bad_hex_is_a_usage_error_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, b"0123").unwrap();
+    // "é" is two bytes in one character: slicing the text in byte pairs used to cut it.
+    for hex in ["1é1", "é", "éé", "4é", "0xé1", "1 é 1", "12 3"] {
+        let out = MMF.run(&["write", arg(&file), "--hex", hex], dir.path());
+        assert_fails(&out, 2, "invalid hex");
+    }
+    let out = MMF.run(&["write", arg(&file), "--hex", "1é1"], dir.path());
+    assert_fails(&out, 2, "'é' is not a hex digit");
+    assert_eq!(std::fs::read(&file).unwrap(), b"0123");
+}

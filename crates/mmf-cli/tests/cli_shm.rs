@@ -34,10 +34,17 @@ fn create_in_one_process_dump_in_another_then_rm() {
         &MMF.ok(&["shm", "dump", &n, "--offset", "16", "--len", "9", "--json"], here()),
     )
     .unwrap();
-    assert_eq!(
-        json,
-        serde_json::json!({"name": n, "offset": 16, "length": 9, "hex": "68656c6c6f2073686d"})
-    );
+    let expected =
+        serde_json::json!({"name": n, "offset": 16, "length": 9, "hex": "68656c6c6f2073686d"});
+    assert_eq!(json, expected);
+    // Streamed, but the same line serde_json prints for the whole object (keys sorted).
+    let raw = MMF.ok(&["shm", "dump", &n, "--offset", "16", "--len", "9", "--json"], here());
+    assert_eq!(raw, format!("{expected}\n"));
+    let whole: serde_json::Value =
+        serde_json::from_str(&MMF.ok(&["shm", "dump", &n, "--json"], here())).unwrap();
+    let hex = whole["hex"].as_str().unwrap();
+    assert_eq!((hex.len(), whole["length"].as_u64()), (2 * 65536, Some(65536)));
+    assert_eq!(&hex[32..50], "68656c6c6f2073686d");
     let list: serde_json::Value =
         serde_json::from_str(&MMF.ok(&["shm", "list", "--json"], here())).unwrap();
     let entry = list.as_array().unwrap().iter().find(|o| o["name"] == n.as_str()).expect("listed");
@@ -88,6 +95,8 @@ fn shm_refuses_bad_input() {
     assert_fails(&MMF.run(&["shm", "dump", &n], here()), 1, "no named object");
     assert_fails(&MMF.run(&["shm", "write", &n, "--text", "x"], here()), 1, "no named object");
     assert_fails(&MMF.run(&["shm", "write", &n, "--hex", "zz"], here()), 2, "invalid hex");
+    // Once a panic: "byte index 2 is not a char boundary".
+    assert_fails(&MMF.run(&["shm", "write", &n, "--hex", "1é1"], here()), 2, "invalid hex");
     #[cfg(unix)]
     {
         assert_fails(&MMF.run(&["shm", "rm", &n], here()), 1, "no named object");
@@ -107,4 +116,18 @@ fn shm_refuses_bad_input() {
     }
     #[cfg(windows)]
     assert_fails(&MMF.run(&["shm", "create", &n, "--size", "100"], here()), 1, "--hold");
+}
+
+/// An object of 0 bytes (made by another program) is "empty", not "ask for at most 0 bytes".
+#[test]
+#[cfg(target_os = "linux")]
+fn an_empty_object_is_called_empty() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let n = name("empty");
+    let path = Path::new("/dev/shm").join(&n);
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).unwrap();
+    let out = MMF.run(&["shm", "dump", &n], here());
+    std::fs::remove_file(&path).unwrap();
+    assert_fails(&out, 1, &format!("the object \"{n}\" is empty (0 bytes)"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("at most 0"));
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use crate::sys::map::access::Access;
+use crate::sys::map::file_kind::FileKind;
 
 /// What went wrong creating a mapping or a view, or using one.
 ///
@@ -30,6 +31,22 @@ pub enum Error {
     ReadOnlyAnonymous,
     /// The handle is a directory, which cannot be mapped.
     IsDirectory,
+    /// The handle is a file that cannot be mapped: a FIFO, a socket, a character device,
+    /// a procfs or sysfs pseudo-file (see [`FileKind::is_mappable`]). Read it as a stream
+    /// instead.
+    NotMappable {
+        /// What the file is.
+        kind: FileKind,
+    },
+    /// The size asked for is past the end of a file that cannot grow (a block device).
+    CannotGrow {
+        /// The size asked for.
+        size: u64,
+        /// The file's (device's) size.
+        len: u64,
+        /// What the file is.
+        kind: FileKind,
+    },
     /// A read-write mapping of a file that was opened without write access.
     FileNotWritable,
     /// A mapping of a file that was opened without read access.
@@ -156,7 +173,8 @@ pub enum Error {
         name: String,
     },
     /// The object or file was truncated under a view, and a guarded copy touched a page
-    /// that no longer exists (SIGBUS caught).
+    /// that no longer exists (SIGBUS caught), or [`View::populate`](crate::View::populate)
+    /// found pages past the new end.
     Truncated {
         /// Offset in the view of the copy that faulted.
         offset: usize,
@@ -251,6 +269,21 @@ impl fmt::Display for Error {
                  another process can write it",
             ),
             Error::IsDirectory => f.write_str("a directory cannot be mapped: give a regular file"),
+            Error::NotMappable { kind: kind @ FileKind::Pseudo { .. } } => write!(
+                f,
+                "{kind} cannot be mapped: the kernel makes its content as it is read, and its \
+                 size says nothing about it; read it as a stream (read(2)) instead"
+            ),
+            Error::NotMappable { kind } => write!(
+                f,
+                "{kind} cannot be mapped: it is a stream, with no size and no pages to map; \
+                 read it as a stream (read(2)) instead, or map a regular file or a block device"
+            ),
+            Error::CannotGrow { size, len, kind } => write!(
+                f,
+                "mapping size {size} is past the end of {kind} ({len} bytes), which a mapping \
+                 cannot grow: map at most {len} bytes"
+            ),
             Error::FileNotWritable => f.write_str(
                 "the file was opened without write access, so it cannot have a read-write \
                  mapping: open it with write access, or map it read-only or copy-on-write",
@@ -324,6 +357,11 @@ impl fmt::Display for Error {
                 f,
                 "the object {name:?} belongs to user {owner}, not to you: refusing to use it; \
                  allow foreign owners explicitly if you trust that user"
+            ),
+            Error::TooSmall { name, size: 0, asked: _ } => write!(
+                f,
+                "the object {name:?} is empty (0 bytes): there is nothing to map; open it once \
+                 its creator has given it a size, or remove it if it is stale"
             ),
             Error::TooSmall { name, size, asked } => write!(
                 f,

@@ -175,11 +175,11 @@ mod primitive;
 mod sys;
 
 pub use error::{Error, Result};
-pub use map::cache;
 pub use map::{
-    Access, Advice, Advised, LoadOnly, Mapping, MappingOptions, Residency, Shared, View, ViewMut,
-    ViewOptions,
+    Access, Advice, Advised, FileKind, LoadOnly, Mapping, MappingOptions, Residency, Shared, View,
+    ViewMut, ViewOptions,
 };
+pub use map::{cache, file};
 pub use named::CreationMode;
 
 /// The README's examples, compiled and run as doctests.

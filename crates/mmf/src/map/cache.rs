@@ -37,7 +37,7 @@ pub fn evict(file: &File) -> Result<()> {
 
 /// The byte ranges of the file that hold data, in order (`lseek(SEEK_DATA / SEEK_HOLE)`):
 /// the holes of a sparse file are left out. Where the file system does not tell, and on
-/// Windows, the whole file is one range.
+/// Windows, the whole file is one range; a block device is one range of its size.
 ///
 /// ```
 /// let file = tempfile::tempfile()?;

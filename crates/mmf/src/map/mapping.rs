@@ -9,7 +9,7 @@ use crate::MAX_SIZE;
 use crate::error::{Error, Result};
 use crate::named::{self, CreationMode, NameOptions, Named};
 use crate::sys;
-use crate::sys::map::Access;
+use crate::sys::map::{Access, FileKind};
 
 /// How to create a [`Mapping`]: access and maximum size (the arguments of
 /// `CreateFileMapping`), a name if other processes are to open it, then one terminal call.
@@ -207,16 +207,30 @@ impl MappingOptions {
     /// ```
     ///
     /// # Errors
-    /// [`Error::IsDirectory`], [`Error::FileNotReadable`], [`Error::FileNotWritable`] (read-write
-    /// mapping of a file opened read-only), [`Error::EmptyFile`] (no size for an empty file),
-    /// [`Error::SizePastEnd`] (a size the access cannot grow the file to),
-    /// [`Error::TooLarge`], or the OS's refusal; with a name also the errors of
-    /// [`map_anonymous`](Self::map_anonymous).
+    /// [`Error::IsDirectory`], [`Error::NotMappable`] (a FIFO, socket, character device or
+    /// procfs/sysfs pseudo-file: see [`FileKind`]), [`Error::FileNotReadable`],
+    /// [`Error::FileNotWritable`] (read-write mapping of a file opened read-only),
+    /// [`Error::EmptyFile`] (no size for an empty file), [`Error::SizePastEnd`] (a size the
+    /// access cannot grow the file to), [`Error::CannotGrow`] (a size past the end of a
+    /// block device), [`Error::TooLarge`], or the OS's refusal; with a name also the errors
+    /// of [`map_anonymous`](Self::map_anonymous).
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// let proc_file = std::fs::File::open("/proc/version")?;
+    /// let err = mmf::Mapping::from_file(&proc_file, mmf::Access::ReadOnly).unwrap_err();
+    /// assert!(matches!(err, mmf::Error::NotMappable { .. }));
+    /// assert!(err.to_string().starts_with("a procfs pseudo-file cannot be mapped"));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Platform-specific behaviour
     ///
     /// Linux grows the file with `ftruncate` when a read-write mapping is larger than it;
-    /// Windows grows it inside `CreateFileMappingW`.
+    /// Windows grows it inside `CreateFileMappingW`. Linux maps block devices (a disk, a
+    /// partition, a loop device) too: their size is the device's (`ioctl(BLKGETSIZE64)`),
+    /// and the mapping's size must fit in it.
     ///
     /// # References
     /// [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html),
@@ -226,8 +240,10 @@ impl MappingOptions {
     pub fn map_file(&self, file: &File) -> Result<Mapping> {
         let access = self.access.unwrap_or(Access::ReadOnly);
         let info = sys::map::file_info(file)?;
-        if info.is_dir {
-            return Err(Error::IsDirectory);
+        match info.kind {
+            FileKind::Regular | FileKind::BlockDevice => {}
+            FileKind::Directory => return Err(Error::IsDirectory),
+            kind => return Err(Error::NotMappable { kind }),
         }
         if let Some(handle) = info.access {
             if !handle.read {
@@ -245,6 +261,9 @@ impl MappingOptions {
         };
         if size > MAX_SIZE {
             return Err(Error::TooLarge { size });
+        }
+        if size > file_len && info.kind == FileKind::BlockDevice {
+            return Err(Error::CannotGrow { size, len: file_len, kind: info.kind });
         }
         if size > file_len && access != Access::ReadWrite {
             return Err(Error::SizePastEnd { size, file_len, access });

@@ -4,6 +4,7 @@
 //! Platform-free: every OS call goes through `crate::sys`.
 
 pub mod cache;
+pub mod file;
 mod mapping;
 mod residency;
 mod shared;
@@ -12,7 +13,7 @@ mod view;
 mod view_options;
 mod view_os;
 
-pub use crate::sys::map::{Access, Advice, Advised};
+pub use crate::sys::map::{Access, Advice, Advised, FileKind};
 pub use mapping::{Mapping, MappingOptions};
 
 pub use residency::Residency;

@@ -163,14 +163,25 @@ impl View {
     /// Faults `len` bytes from `offset` in now and waits for them: what
     /// [`ViewOptions::populate`] does at map time, for any part of the view.
     ///
+    /// ```
+    /// let view = mmf::Mapping::anonymous(1 << 20)?.view(..)?;
+    /// view.populate(0, view.len())?;
+    /// assert_eq!(view.residency()?.resident_pages(), view.residency()?.pages());
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    ///
     /// # Errors
-    /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
+    /// [`Error::OutOfRange`] for a range outside the view, [`Error::Truncated`] (Linux) when
+    /// the file was truncated under the view and the range reaches past its new end, or the
+    /// OS's refusal.
     ///
     /// # Platform-specific behaviour
     ///
     /// Linux: `MADV_POPULATE_WRITE` for writable views (later stores take no write fault),
-    /// `MADV_POPULATE_READ` otherwise; `MADV_WILLNEED` before Linux 5.14. Windows:
-    /// `PrefetchVirtualMemory`, then one read of every page.
+    /// `MADV_POPULATE_READ` otherwise; `MADV_WILLNEED` before Linux 5.14; `EFAULT` (a page
+    /// past the end of the file) is [`Error::Truncated`]. Windows:
+    /// `PrefetchVirtualMemory`, then one read of every page (Windows does not let a mapped
+    /// file be truncated).
     ///
     /// # References
     /// [`madvise(2)`](https://man7.org/linux/man-pages/man2/madvise.2.html),
@@ -180,7 +191,10 @@ impl View {
         if len == 0 {
             return Ok(());
         }
-        sys::map::populate(start, len, self.kind != ViewKind::Read)
+        sys::map::populate(start, len, self.kind != ViewKind::Read).map_err(|e| match e {
+            Error::Truncated { .. } => Error::Truncated { offset, len },
+            e => e,
+        })
     }
 
     /// Faults the view in and keeps it in RAM until [`unlock`](Self::unlock) or unmap.

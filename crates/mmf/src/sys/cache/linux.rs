@@ -18,9 +18,11 @@ pub(crate) fn evict(file: &File) -> Result<()> {
     Ok(())
 }
 
-/// Data ranges by `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)`.
+/// Data ranges by `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)`, up to the file's length (a
+/// block device's size, whose `st_size` is 0).
 pub(crate) fn data_ranges(file: &File) -> Result<Vec<Range<u64>>> {
-    let len = file.metadata().map_err(Error::os("fstat"))?.len();
+    let kind = crate::sys::map::file_kind(file).map_err(Error::os("fstat"))?;
+    let len = crate::sys::map::file_len(file, kind).map_err(Error::os("fstat"))?;
     // lseek moves the file offset: seek on an open file description of our own, so that
     // the caller's offset stays where it was.
     let own = File::open(format!("/proc/self/fd/{}", file.as_raw_fd()));

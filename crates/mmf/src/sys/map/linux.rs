@@ -3,12 +3,16 @@
 //! Closing the descriptor leaves views mapped, which is exactly what `CloseHandle` on a
 //! mapping does on Windows.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::Arc;
 
-use super::{Access, Advice, Advised, FileAccess, FileInfo, FlushRange, Memory, Region, ViewKind};
+use super::{
+    Access, Advice, Advised, FileAccess, FileInfo, FileKind, FlushRange, Memory, Region, ViewKind,
+};
 use crate::error::{Error, Result};
 use crate::sys::pal::{cvt, page_size};
 
@@ -17,9 +21,71 @@ pub(crate) fn allocation_granularity() -> usize {
     page_size()
 }
 
-/// `fstat` and `fcntl(F_GETFL)`.
+/// `fstat(2)` for the type, then `fstatfs(2)` for a regular file's file system.
+pub(crate) fn file_kind(file: &File) -> io::Result<FileKind> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = file.metadata()?.file_type();
+    Ok(if t.is_file() {
+        // SAFETY: `statfs` is plain data that fstatfs fills.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid descriptor and a pointer to a statfs buffer.
+        cvt(unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) })?;
+        // File systems whose regular files the kernel makes as they are read: their sizes
+        // say nothing about their content, and they cannot be mapped.
+        let pseudo = [
+            (libc::PROC_SUPER_MAGIC, "procfs"),
+            (libc::SYSFS_MAGIC, "sysfs"),
+            (libc::DEBUGFS_MAGIC, "debugfs"),
+            (libc::TRACEFS_MAGIC, "tracefs"),
+            (libc::SECURITYFS_MAGIC, "securityfs"),
+            (libc::CGROUP_SUPER_MAGIC, "cgroup"),
+            (libc::CGROUP2_SUPER_MAGIC, "cgroup2"),
+            (libc::BPF_FS_MAGIC, "bpf"),
+        ];
+        match pseudo.iter().find(|(magic, _)| *magic == st.f_type) {
+            Some(&(_, file_system)) => FileKind::Pseudo { file_system },
+            None => FileKind::Regular,
+        }
+    } else if t.is_dir() {
+        FileKind::Directory
+    } else if t.is_block_device() {
+        FileKind::BlockDevice
+    } else if t.is_char_device() {
+        FileKind::CharDevice
+    } else if t.is_fifo() {
+        FileKind::Fifo
+    } else if t.is_socket() {
+        FileKind::Socket
+    } else {
+        FileKind::Other
+    })
+}
+
+/// `ioctl(BLKGETSIZE64)`: a block device's size in bytes (its `st_size` is 0).
+fn device_size(file: &File) -> io::Result<u64> {
+    const BLKGETSIZE64: libc::Ioctl = libc::_IOR::<u64>(0x12, 114);
+    let mut size: u64 = 0;
+    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which points to a local.
+    cvt(unsafe { libc::ioctl(file.as_raw_fd(), BLKGETSIZE64, &mut size) })?;
+    Ok(size)
+}
+
+/// The bytes a mapping of the file covers: a block device's size (`ioctl(BLKGETSIZE64)`),
+/// else `st_size`.
+pub(crate) fn file_len(file: &File, kind: FileKind) -> io::Result<u64> {
+    match kind {
+        FileKind::BlockDevice => device_size(file),
+        _ => Ok(file.metadata()?.len()),
+    }
+}
+
+/// `fstat`, `fstatfs`, `ioctl(BLKGETSIZE64)` for a block device, and `fcntl(F_GETFL)`.
 pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
-    let meta = file.metadata().map_err(Error::os("fstat"))?;
+    let kind = file_kind(file).map_err(Error::os("fstat"))?;
+    let len = file_len(file, kind).map_err(|e| match kind {
+        FileKind::BlockDevice => Error::Os { op: "ioctl(BLKGETSIZE64)", source: e },
+        _ => Error::Os { op: "fstat", source: e },
+    })?;
     // SAFETY: F_GETFL only reads the status flags of a descriptor we own for the call.
     let flags = cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) })
         .map_err(Error::os("fcntl(F_GETFL)"))?;
@@ -28,16 +94,26 @@ pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
         libc::O_WRONLY => (false, true),
         _ => (true, true),
     };
-    Ok(FileInfo {
-        len: meta.len(),
-        is_dir: meta.is_dir(),
-        access: Some(FileAccess { read, write }),
-    })
+    Ok(FileInfo { len, kind, access: Some(FileAccess { read, write }) })
 }
 
-/// The file's size now (`fstat`), if it can be had.
+/// `open(path, flags | O_NONBLOCK | O_NOCTTY)`, then `fcntl(F_SETFL)` clears `O_NONBLOCK`
+/// again: the open itself never waits for a FIFO's other end, and the handle then reads
+/// and writes as usual. (The options' custom flags are replaced.)
+pub(crate) fn open_nonblocking(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    let file = options.clone().custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
+    let fd = file.as_raw_fd();
+    // SAFETY: F_GETFL only reads the status flags of the descriptor just opened.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: F_SETFL changes only the status flags of the descriptor just opened.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) })?;
+    Ok(file)
+}
+
+/// The file's size now (`fstat`; a block device's from the device), if it can be had.
 pub(crate) fn current_len(file: &File) -> Option<u64> {
-    file.metadata().ok().map(|m| m.len())
+    let kind = file_kind(file).ok()?;
+    file_len(file, kind).ok()
 }
 
 /// The bytes an unprivileged user may still allocate in the file's file system
@@ -277,6 +353,10 @@ pub(crate) fn populate(addr: *const u8, len: usize, write: bool) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
             advise(start.cast(), len, Advice::WillNeed, Memory::File).map(drop)
+        }
+        // A page past the end of the file (truncated under the view) cannot be faulted in.
+        Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
+            Err(Error::Truncated { offset: 0, len })
         }
         Err(e) => Err(Error::Os { op: "madvise(MADV_POPULATE)", source: e }),
     }

@@ -3,8 +3,11 @@
 //! Every platform provides:
 //!
 //! - `page_size()`, `allocation_granularity()` (views start at multiples of the latter);
-//! - `file_info(&File) -> FileInfo` (length, directory or not, the handle's access) and
-//!   `duplicate(&File)` (a second handle to the same open file);
+//! - `file_kind(&File) -> FileKind`, `file_len(&File, FileKind)` (a block device's size
+//!   from the device), `file_info(&File) -> FileInfo` (kind, length, the handle's access),
+//!   `duplicate(&File)` (a second handle to the same open file) and
+//!   `open_nonblocking(path, options)` (an open that never waits for a FIFO's other end;
+//!   the handle it returns blocks as usual);
 //! - `Section`, the file-mapping object: `from_file(file, access, size, file_len)` (grows
 //!   the file to `size` for [`Access::ReadWrite`]; the caller has checked everything
 //!   else), `anonymous(size)` (zero-filled memory shared by all its views), and
@@ -14,7 +17,9 @@
 //! - on a mapped range: `flush` (durable: data and the file's size reach the device),
 //!   `flush_async` (write-back started), `advise` (given the [`Memory`], so that advice that
 //!   cannot take effect is reported as not applied), `populate`, `lock`, `unlock`,
-//!   `residency` (one flag per page).
+//!   `residency` (one flag per page). `populate` of pages past the end of a file
+//!   truncated under the view is `Error::Truncated { offset: 0, .. }` (the caller puts
+//!   in the view's offset).
 //!
 //! [`Region`] (one OS mapping, unmapped on drop) and the page rounding are written here
 //! once, over each platform's `unmap`.
@@ -37,11 +42,13 @@ pub(crate) use crate::sys::pal::page_size;
 
 pub(crate) mod access;
 pub use access::Access;
+pub(crate) mod file_kind;
+pub use file_kind::FileKind;
 #[cfg(windows)]
 pub(crate) use imp::protection;
 pub(crate) use imp::{
-    Section, advise, allocation_granularity, current_len, duplicate, file_info, flush, flush_async,
-    free_bytes, lock, populate, residency, unlock,
+    Section, advise, allocation_granularity, current_len, duplicate, file_info, file_kind,
+    file_len, flush, flush_async, free_bytes, lock, open_nonblocking, populate, residency, unlock,
 };
 
 impl Access {
@@ -123,10 +130,10 @@ pub enum Advised {
 /// What the OS says about an open file that is about to be mapped.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FileInfo {
-    /// Its length in bytes.
+    /// Its length in bytes (a block device's size, from the device).
     pub len: u64,
-    /// A directory (which cannot be mapped).
-    pub is_dir: bool,
+    /// What it is: only regular files and block devices can be mapped.
+    pub kind: FileKind,
     /// The access the handle grants, where the platform tells.
     pub access: Option<FileAccess>,
 }

@@ -4,9 +4,10 @@
 //! of it. Closing the handle leaves views mapped: Windows keeps the section alive while
 //! views exist.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::path::Path;
 use std::sync::Arc;
 
 use windows_sys::Wdk::Storage::FileSystem::{
@@ -17,7 +18,10 @@ use windows_sys::Win32::Foundation::{
     ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_LOCKED, ERROR_WORKING_SET_QUOTA, HANDLE,
     INVALID_HANDLE_VALUE,
 };
-use windows_sys::Win32::Storage::FileSystem::{FILE_READ_DATA, FILE_WRITE_DATA, FlushFileBuffers};
+use windows_sys::Win32::Storage::FileSystem::{
+    FILE_READ_DATA, FILE_TYPE_CHAR, FILE_TYPE_DISK, FILE_TYPE_PIPE, FILE_WRITE_DATA,
+    FlushFileBuffers, GetFileType,
+};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 use windows_sys::Win32::System::Memory::{
     CreateFileMappingW, FILE_MAP, FILE_MAP_COPY, FILE_MAP_READ, FILE_MAP_WRITE, FlushViewOfFile,
@@ -32,16 +36,53 @@ use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, GetProcessWorkingSetSize, SetProcessWorkingSetSize,
 };
 
-use super::{Access, Advice, Advised, FileAccess, FileInfo, FlushRange, Memory, Region, ViewKind};
+use super::{
+    Access, Advice, Advised, FileAccess, FileInfo, FileKind, FlushRange, Memory, Region, ViewKind,
+};
 use crate::error::{Error, Result};
 pub(crate) use crate::sys::pal::allocation_granularity;
 use crate::sys::pal::{cvt, is, page_size, split};
 
-/// `GetFileInformationByHandle` for the length and kind, and the handle's granted access
+/// `GetFileType`, then for a disk file `GetFileInformationByHandle` (directory or not).
+/// Pipes and sockets are both `FILE_TYPE_PIPE`: [`FileKind::Fifo`].
+pub(crate) fn file_kind(file: &File) -> io::Result<FileKind> {
+    // SAFETY: the handle is open for the call; GetFileType only asks about it.
+    let kind = unsafe { GetFileType(file.as_raw_handle() as HANDLE) };
+    Ok(match kind {
+        FILE_TYPE_DISK if file.metadata()?.is_dir() => FileKind::Directory,
+        FILE_TYPE_DISK => FileKind::Regular,
+        FILE_TYPE_CHAR => FileKind::CharDevice,
+        FILE_TYPE_PIPE => FileKind::Fifo,
+        _ => match io::Error::last_os_error() {
+            // FILE_TYPE_UNKNOWN with an error: the call failed.
+            e if e.raw_os_error().is_some_and(|code| code != 0) => return Err(e),
+            _ => FileKind::Other,
+        },
+    })
+}
+
+/// The file's length (`GetFileInformationByHandle`) for a disk file; 0 for a device or a
+/// pipe, which have none (and refuse the call). Windows maps no block devices.
+pub(crate) fn file_len(file: &File, kind: FileKind) -> io::Result<u64> {
+    match kind {
+        FileKind::Regular | FileKind::Directory => Ok(file.metadata()?.len()),
+        _ => Ok(0),
+    }
+}
+
+/// Windows opens pipes and devices without waiting for anyone (`CreateFileW` on a busy
+/// pipe fails with `ERROR_PIPE_BUSY`), so this is a plain open.
+pub(crate) fn open_nonblocking(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    options.open(path)
+}
+
+/// `file_kind`, `GetFileInformationByHandle` for a disk file's length (a device or a pipe
+/// has none), and the handle's granted access
 /// from `NtQueryInformationFile(FileAccessInformation)` (`None` where the system does not
 /// say; `CreateFileMappingW` then decides).
 pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
-    let meta = file.metadata().map_err(Error::os("GetFileInformationByHandle"))?;
+    let kind = file_kind(file).map_err(Error::os("GetFileType"))?;
+    let len = file_len(file, kind).map_err(Error::os("GetFileInformationByHandle"))?;
     let mut info = FILE_ACCESS_INFORMATION { AccessFlags: 0 };
     // SAFETY: IO_STATUS_BLOCK is plain data that the call fills.
     let mut status: IO_STATUS_BLOCK = unsafe { std::mem::zeroed() };
@@ -61,7 +102,7 @@ pub(crate) fn file_info(file: &File) -> Result<FileInfo> {
         read: flags & FILE_READ_DATA != 0,
         write: flags & FILE_WRITE_DATA != 0,
     });
-    Ok(FileInfo { len: meta.len(), is_dir: meta.is_dir(), access })
+    Ok(FileInfo { len, kind, access })
 }
 
 /// The file's size now (`GetFileSizeEx`), if it can be had.
