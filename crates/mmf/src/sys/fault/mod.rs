@@ -68,6 +68,10 @@ pub(crate) struct Fault {
 
 /// The cause of a fault, as far as the platform tells it at the fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    allow(dead_code, reason = "the fallback guard does not tell causes apart")
+)]
 pub(crate) enum Cause {
     /// Not told (Linux `BUS_ADRERR`: past the end of the file, no space for the page, or an
     /// I/O error; Wine's access violation for a truncated file): the caller looks at the
