@@ -186,3 +186,22 @@ fn an_atomic_past_a_truncation_dies_of_sigbus() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
 }
+
+/// Large copies into a view use non-temporal stores: a fault of one of those stores (the
+/// destination truncated) and of their loads (the source truncated) are caught.
+#[test]
+fn large_copies_past_a_truncation_are_caught() {
+    const SIZE: usize = 1 << 20;
+    let (_dir, path, file) = mmf_testkit::file_with(SIZE, |_| 1);
+    let view = Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap();
+    let data = vec![2u8; SIZE];
+    view.write_at(0, &data).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+    let err = view.write_at(0, &data).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+    let other = Mapping::anonymous(SIZE as u64).unwrap().view_mut(..).unwrap();
+    let err = other.copy_from(0, &view, 0, SIZE).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+    let err = view.copy_from(0, &other, 0, SIZE).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+}

@@ -243,3 +243,29 @@ fn copies_outside_the_view_are_refused() {
     assert!(matches!(view.flush_range(50, 51), Err(Error::OutOfRange { .. })));
     assert!(matches!(view.prefetch(101, 0), Err(Error::OutOfRange { .. })));
 }
+
+/// Large copies into a view (which stream past the caches) are exact at any alignment and
+/// length, from a view and from a buffer.
+#[test]
+fn large_copies_into_views_are_exact_at_any_alignment() {
+    const SIZE: usize = 1 << 20;
+    let src = Mapping::anonymous(SIZE as u64).unwrap();
+    let src_view = src.view_mut(..).unwrap();
+    let pattern: Vec<u8> = (0..SIZE).map(|i| (i * 131 % 251) as u8).collect();
+    src_view.write_at(0, &pattern).unwrap();
+    for (from, to, len) in
+        [(0, 0, 512 * 1024), (3, 17, 300_001), (4096, 1, 262_144), (15, 64, 700_000)]
+    {
+        let dst = Mapping::anonymous(SIZE as u64).unwrap();
+        let dst_view = dst.view_mut(..).unwrap();
+        dst_view.copy_from(to, &src_view, from, len).unwrap();
+        let mut got = vec![0u8; SIZE];
+        dst_view.read_at(0, &mut got).unwrap();
+        assert_eq!(&got[to..to + len], &pattern[from..from + len], "{from} {to} {len}");
+        assert!(got[..to].iter().all(|&b| b == 0) && got[to + len..].iter().all(|&b| b == 0));
+        let again = Mapping::anonymous(SIZE as u64).unwrap().view_mut(..).unwrap();
+        again.write_at(to, &pattern[from..from + len]).unwrap();
+        again.read_at(0, &mut got).unwrap();
+        assert_eq!(&got[to..to + len], &pattern[from..from + len], "write_at {from} {to} {len}");
+    }
+}

@@ -84,6 +84,20 @@ pub(crate) unsafe fn copy(
     guarded(first, second, || unsafe { words::copy_across(src, dst, len) })
 }
 
+/// As [`copy`]: the fallback has one way of copying.
+///
+/// # Safety
+/// As [`copy`].
+pub(crate) unsafe fn copy_into_view(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    ranges: [Option<Guarded<'_>>; 2],
+) -> Result<(), Fault> {
+    // SAFETY: the caller's promise.
+    unsafe { copy(dst, src, len, ranges) }
+}
+
 /// Loads 8 bytes at `src` under the guard of `range`.
 ///
 /// # Safety

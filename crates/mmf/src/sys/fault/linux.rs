@@ -56,6 +56,28 @@ pub(crate) unsafe fn copy(
     unsafe { x86_64::copy(dst, src, len) }
 }
 
+/// Copies `len` bytes from `src` into a view at `dst`: large copies stream past the
+/// caches, as `memcpy` does (nobody reads a mapping's bytes back at once).
+///
+/// # Safety
+/// As [`copy`].
+#[inline]
+pub(crate) unsafe fn copy_into_view(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    _ranges: [Option<Guarded<'_>>; 2],
+) -> Result<(), Fault> {
+    // SAFETY: the caller's promise.
+    unsafe {
+        if len >= x86_64::STREAMING {
+            x86_64::copy_streaming(dst, src, len)
+        } else {
+            x86_64::copy(dst, src, len)
+        }
+    }
+}
+
 /// Loads 8 bytes at `src`.
 ///
 /// # Safety
@@ -78,7 +100,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
                 _ => CODE_UNKNOWN,
             };
             gregs[libc::REG_RAX as usize] = addr.max(1) as i64;
-            gregs[libc::REG_RDX as usize] = cause as i64;
+            gregs[libc::REG_RDX as usize] = (cause | x86_64::LOAD_FAULTED) as i64;
             gregs[libc::REG_RIP as usize] = x86_64::fixup() as i64;
             return;
         }

@@ -5,6 +5,7 @@
 //! - `install()`: installs the fault handler (once per process; views call it when they
 //!   are made, so the copies themselves check nothing);
 //! - `copy(dst, src, len, ranges)`: copies `len` bytes forward in one pass;
+//!   `copy_into_view` the same into a view, where large copies may stream past the caches;
 //! - `load8(src, range)`: loads 8 bytes at any alignment;
 //!
 //! each returning [`Fault`] instead of the process dying when the access faults inside a
@@ -39,12 +40,12 @@ mod x86_64;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub(crate) use linux::{copy, install, load8};
+pub(crate) use linux::{copy, copy_into_view, install, load8};
 
 #[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
 mod fallback;
 #[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
-pub(crate) use fallback::{copy, install, load8};
+pub(crate) use fallback::{copy, copy_into_view, install, load8};
 
 #[cfg(any(test, all(target_os = "linux", not(target_arch = "x86_64"))))]
 mod words;
@@ -52,7 +53,7 @@ mod words;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{copy, install, load8};
+pub(crate) use windows::{copy, copy_into_view, install, load8};
 
 #[cfg(all(windows, not(target_arch = "x86_64")))]
 compile_error!("mmf on Windows needs x86-64: the guarded copies are x86-64 assembly");

@@ -45,6 +45,28 @@ pub(crate) unsafe fn copy(
     unsafe { x86_64::copy(dst, src, len) }
 }
 
+/// Copies `len` bytes from `src` into a view at `dst`: large copies stream past the
+/// caches, as `memcpy` does (nobody reads a mapping's bytes back at once).
+///
+/// # Safety
+/// As [`copy`].
+#[inline]
+pub(crate) unsafe fn copy_into_view(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    _ranges: [Option<Guarded<'_>>; 2],
+) -> Result<(), Fault> {
+    // SAFETY: the caller's promise.
+    unsafe {
+        if len >= x86_64::STREAMING {
+            x86_64::copy_streaming(dst, src, len)
+        } else {
+            x86_64::copy(dst, src, len)
+        }
+    }
+}
+
 /// Loads 8 bytes at `src`.
 ///
 /// # Safety
@@ -75,7 +97,7 @@ unsafe extern "system" fn handler(info: *mut EXCEPTION_POINTERS) -> i32 {
         CODE_IO
     };
     context.Rax = record.ExceptionInformation[1].max(1) as u64;
-    context.Rdx = cause as u64;
+    context.Rdx = (cause | x86_64::LOAD_FAULTED) as u64;
     context.Rip = x86_64::fixup() as u64;
     EXCEPTION_CONTINUE_EXECUTION
 }

@@ -8,11 +8,12 @@
 //!
 //! - `copy(dst, src, len)`: `rep movsb` (fast-strings microcode: `memcpy` speed for large
 //!   copies on every x86-64 made since Ivy Bridge / Zen);
-//! - `load8(src, out)`: one unaligned 8-byte load.
+//! - `load8(src)`: one unaligned 8-byte load, its value returned in a register.
 //!
 //! Nothing is stored or armed per call. The platform's fault handler asks [`claims`]
 //! whether the faulting instruction is one of the two accesses; if so it sets the result
-//! registers (`rax` = the faulting address, `rdx` = the platform's fault code) and resumes
+//! registers (`rax` = the faulting address, `rdx` = the platform's fault code, with
+//! [`LOAD_FAULTED`] set so that a load can tell it from a value) and resumes
 //! at [`FIXUP`], a `ret`, so the routine returns the fault instead of the process dying.
 //! This is the Linux kernel's exception table for `copy_from_user`, in user space.
 //!
@@ -42,6 +43,22 @@ macro_rules! hidden {
         ""
     };
 }
+#[cfg(target_os = "linux")]
+macro_rules! hidden_nt {
+    () => {
+        concat!(
+            ".hidden __mmf_guard_v1_copy_nt\n",
+            ".hidden __mmf_guard_v1_copy_nt_begin\n",
+            ".hidden __mmf_guard_v1_copy_nt_end",
+        )
+    };
+}
+#[cfg(not(target_os = "linux"))]
+macro_rules! hidden_nt {
+    () => {
+        ""
+    };
+}
 
 std::arch::global_asm!(
     ".text",
@@ -52,6 +69,7 @@ std::arch::global_asm!(
     ".globl __mmf_guard_v1_load8_at",
     ".globl __mmf_guard_v1_fixup",
     hidden!(),
+    hidden_nt!(),
     "__mmf_guard_v1_copy:",
     "    mov rcx, rdx",
     "__mmf_guard_v1_copy_at:",
@@ -63,13 +81,60 @@ std::arch::global_asm!(
     "__mmf_guard_v1_load8:",
     "__mmf_guard_v1_load8_at:",
     "    mov rax, qword ptr [rdi]",
-    "    mov qword ptr [rsi], rax",
+    "    xor edx, edx",
+    "    ret",
+    // The streaming copy: 64 bytes at a time, non-temporal stores to a 16-byte aligned
+    // destination (the head goes by rep movsb), the tail by rep movsb, then sfence. Every
+    // instruction from `_nt_begin` to `_nt_end` may fault and is claimed.
+    ".p2align 4",
+    ".globl __mmf_guard_v1_copy_nt",
+    ".globl __mmf_guard_v1_copy_nt_begin",
+    ".globl __mmf_guard_v1_copy_nt_end",
+    "__mmf_guard_v1_copy_nt:",
+    "__mmf_guard_v1_copy_nt_begin:",
+    "    mov rcx, rdi",
+    "    neg rcx",
+    "    and rcx, 15",
+    "    sub rdx, rcx",
+    "    rep movsb",
+    "2:",
+    "    cmp rdx, 64",
+    "    jb 3f",
+    "    movdqu xmm0, xmmword ptr [rsi]",
+    "    movdqu xmm1, xmmword ptr [rsi + 16]",
+    "    movdqu xmm2, xmmword ptr [rsi + 32]",
+    "    movdqu xmm3, xmmword ptr [rsi + 48]",
+    "    movntdq xmmword ptr [rdi], xmm0",
+    "    movntdq xmmword ptr [rdi + 16], xmm1",
+    "    movntdq xmmword ptr [rdi + 32], xmm2",
+    "    movntdq xmmword ptr [rdi + 48], xmm3",
+    "    add rsi, 64",
+    "    add rdi, 64",
+    "    sub rdx, 64",
+    "    jmp 2b",
+    "3:",
+    "    mov rcx, rdx",
+    "    rep movsb",
+    "__mmf_guard_v1_copy_nt_end:",
+    "    sfence",
     "    xor eax, eax",
     "    xor edx, edx",
     "    ret",
     "__mmf_guard_v1_fixup:",
+    "    sfence",
     "    ret",
 );
+
+/// What the load returns in `rax:rdx`: the value and 0, or (set by the handler) the fault
+/// address and the cause code with bit 8 set.
+#[repr(C)]
+struct Loaded {
+    value: u64,
+    fault: usize,
+}
+
+/// Marks a load's `rdx` as faulted (the cause code alone may be 0).
+pub(super) const LOAD_FAULTED: usize = 0x100;
 
 /// What a routine returns: `addr == 0` when it completed; else the fault (set by the
 /// handler). Returned in `rax:rdx` under the System V convention.
@@ -81,22 +146,27 @@ struct Outcome {
 
 unsafe extern "sysv64" {
     fn __mmf_guard_v1_copy(dst: *mut u8, src: *const u8, len: usize) -> Outcome;
-    fn __mmf_guard_v1_load8(src: *const u8, out: *mut u64) -> Outcome;
+    fn __mmf_guard_v1_load8(src: *const u8) -> Loaded;
+    fn __mmf_guard_v1_copy_nt(dst: *mut u8, src: *const u8, len: usize) -> Outcome;
+    static __mmf_guard_v1_copy_nt_begin: u8;
+    static __mmf_guard_v1_copy_nt_end: u8;
     static __mmf_guard_v1_copy_at: u8;
     static __mmf_guard_v1_load8_at: u8;
     static __mmf_guard_v1_fixup: u8;
 }
 
 fn outcome(o: Outcome) -> Result<(), Fault> {
-    if o.addr == 0 {
-        return Ok(());
-    }
-    let cause = match o.code {
+    if o.addr == 0 { Ok(()) } else { Err(fault_of(o.addr, o.code & !LOAD_FAULTED)) }
+}
+
+#[cold]
+fn fault_of(addr: usize, code: usize) -> Fault {
+    let cause = match code {
         CODE_NO_SPACE => Cause::NoSpace,
         CODE_IO => Cause::Io,
         _ => Cause::Unknown,
     };
-    Err(Fault { addr: o.addr, cause })
+    Fault { addr, cause }
 }
 
 /// What a handler puts in `rdx` for the cause it knows.
@@ -117,16 +187,36 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<()
     outcome(unsafe { __mmf_guard_v1_copy(dst, src, len) })
 }
 
+/// Copies of at least this many bytes between views stream past the caches
+/// ([`copy_streaming`]), as `memcpy` does for large copies.
+pub(crate) const STREAMING: usize = 256 * 1024;
+
+/// [`copy`] with non-temporal stores: for large copies whose destination is not read
+/// again at once (into a mapping), at the speed of `memcpy`'s streaming path.
+///
+/// # Safety
+/// As [`copy`].
+#[inline]
+pub(crate) unsafe fn copy_streaming(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
+    debug_assert!(len >= 16);
+    // SAFETY: as in `copy`; the routine clobbers only caller-saved registers (xmm0-3 are
+    // caller-saved under System V).
+    outcome(unsafe { __mmf_guard_v1_copy_nt(dst, src, len) })
+}
+
 /// Loads 8 bytes at `src` (any alignment), as the machine orders them.
 ///
 /// # Safety
 /// `src..src+8` must be mapped readable (faults as for [`copy`]).
 #[inline]
 pub(crate) unsafe fn load8(src: *const u8) -> Result<[u8; 8], Fault> {
-    let mut word = 0u64;
-    // SAFETY: reads 8 bytes at `src` (the caller vouches for them) into a local.
-    outcome(unsafe { __mmf_guard_v1_load8(src, &mut word) })?;
-    Ok(word.to_ne_bytes())
+    // SAFETY: reads 8 bytes at `src` (the caller vouches for them); the value comes back in
+    // a register, nothing is stored.
+    let loaded = unsafe { __mmf_guard_v1_load8(src) };
+    if loaded.fault == 0 {
+        return Ok(loaded.value.to_ne_bytes());
+    }
+    Err(fault_of(loaded.value as usize, loaded.fault & !LOAD_FAULTED))
 }
 
 /// Whether the faulting instruction at `ip` is one of the guarded accesses.
@@ -135,7 +225,11 @@ pub(super) fn claims(ip: usize) -> bool {
     // Only the addresses of the routine labels are taken (safe), never their bytes read.
     let (copy_at, load_at) =
         (&raw const __mmf_guard_v1_copy_at as usize, &raw const __mmf_guard_v1_load8_at as usize);
-    ip == copy_at || ip == load_at
+    let (nt_begin, nt_end) = (
+        &raw const __mmf_guard_v1_copy_nt_begin as usize,
+        &raw const __mmf_guard_v1_copy_nt_end as usize,
+    );
+    ip == copy_at || ip == load_at || (nt_begin..nt_end).contains(&ip)
 }
 
 /// Where a claimed fault resumes: a `ret` that returns the registers the handler set.
