@@ -123,14 +123,32 @@ fn a_view_goes_exactly_where_it_is_asked() {
     let granularity = mmf::allocation_granularity();
     let (_dir, _path, file) = file_with(4 * 65536, pattern);
     let mapping = Mapping::from_file(&file, Access::ReadOnly).unwrap();
-    let addr = free_address(4 * 65536);
-    let view = ViewOptions::new().address(addr).map(&mapping).unwrap();
+    // Another test's thread may take the probed range before we map it: probe again then.
+    let (addr, view) = (0..20)
+        .find_map(|_| {
+            let addr = free_address(4 * 65536);
+            match ViewOptions::new().address(addr).map(&mapping) {
+                Ok(view) => Some((addr, view)),
+                Err(Error::AddressTaken { .. }) => None,
+                Err(e) => panic!("{e}"),
+            }
+        })
+        .expect("a free address range in 20 tries");
     assert_eq!(view.as_ptr() as usize, addr);
     assert_eq!(read(&view, 5, 3), [pattern(5), pattern(6), pattern(7)]);
     drop(view);
     // A byte offset needs an address the same distance past the granularity.
     let offset = granularity as u64 + 100;
-    let view = ViewOptions::new().offset(offset).len(50).address(addr + 100).map(&mapping).unwrap();
+    let (addr, view) = (0..20)
+        .find_map(|attempt| {
+            let addr = if attempt == 0 { addr } else { free_address(4 * 65536) };
+            match ViewOptions::new().offset(offset).len(50).address(addr + 100).map(&mapping) {
+                Ok(view) => Some((addr, view)),
+                Err(Error::AddressTaken { .. }) => None,
+                Err(e) => panic!("{e}"),
+            }
+        })
+        .expect("a free address range in 20 tries");
     assert_eq!(view.as_ptr() as usize, addr + 100);
     assert_eq!(read(&view, 0, 1)[0], pattern(offset as usize));
 }
