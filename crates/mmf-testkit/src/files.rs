@@ -25,14 +25,13 @@ pub fn pattern(i: usize) -> u8 {
     (i % 251) as u8
 }
 
-/// Dirty bytes (`Shared_Dirty` + `Private_Dirty`, in kB) of the mapping that contains
-/// `addr`, from `/proc/self/smaps`.
+/// The value of a field (`"Shared_Dirty:"`, `"VmFlags:"`, ...) of the `/proc/self/smaps`
+/// entry of the mapping that contains `addr`, as written there (`"12 kB"`, `"rd mr dd"`).
 #[cfg(target_os = "linux")]
-pub fn dirty_kb(addr: *const u8) -> u64 {
+pub fn smaps_field(addr: *const u8, field: &str) -> String {
     let smaps = std::fs::read_to_string("/proc/self/smaps").expect("read smaps");
     let addr = addr as usize;
     let mut inside = false;
-    let mut dirty = 0;
     for line in smaps.lines() {
         if let Some((range, _)) = line.split_once(' ') {
             if let Some((lo, hi)) = range.split_once('-') {
@@ -44,11 +43,26 @@ pub fn dirty_kb(addr: *const u8) -> u64 {
                 }
             }
         }
-        if inside && (line.starts_with("Shared_Dirty:") || line.starts_with("Private_Dirty:")) {
-            dirty += line.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).unwrap();
+        if inside {
+            if let Some(value) = line.strip_prefix(field) {
+                return value.trim().to_owned();
+            }
         }
     }
-    dirty
+    panic!("no {field} for the mapping at {addr:#x}");
+}
+
+/// A field of [`smaps_field`] in kB.
+#[cfg(target_os = "linux")]
+pub fn smaps_kb(addr: *const u8, field: &str) -> u64 {
+    smaps_field(addr, field).trim_end_matches(" kB").parse().expect("a kB value")
+}
+
+/// Dirty bytes (`Shared_Dirty` + `Private_Dirty`, in kB) of the mapping that contains
+/// `addr`, from `/proc/self/smaps`.
+#[cfg(target_os = "linux")]
+pub fn dirty_kb(addr: *const u8) -> u64 {
+    smaps_kb(addr, "Shared_Dirty:") + smaps_kb(addr, "Private_Dirty:")
 }
 
 /// Reads `buf.len()` bytes of `file` at `offset` with the file API (not a mapping).

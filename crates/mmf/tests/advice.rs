@@ -3,39 +3,11 @@
 #![cfg(target_os = "linux")]
 
 use mmf::{Advice, Advised, Mapping, ViewOptions};
+use mmf_testkit::files::{smaps_field, smaps_kb as kb};
 use mmf_testkit::root_for;
 
 const MIB: usize = 1 << 20;
 const SHMEM_ENABLED: &str = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
-
-/// A field (in kB, or the flags line) of the smaps entry of the mapping holding `addr`.
-fn smaps_field(addr: *const u8, field: &str) -> String {
-    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-    let addr = addr as usize;
-    let mut inside = false;
-    for line in smaps.lines() {
-        if let Some((range, _)) = line.split_once(' ') {
-            if let Some((lo, hi)) = range.split_once('-') {
-                if let (Ok(lo), Ok(hi)) =
-                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
-                {
-                    inside = lo <= addr && addr < hi;
-                    continue;
-                }
-            }
-        }
-        if inside {
-            if let Some(value) = line.strip_prefix(field) {
-                return value.trim().to_owned();
-            }
-        }
-    }
-    panic!("no {field} for {addr:#x}");
-}
-
-fn kb(addr: *const u8, field: &str) -> u64 {
-    smaps_field(addr, field).trim_end_matches(" kB").parse().unwrap()
-}
 
 /// The shmem huge-page policy in force (the word in brackets).
 fn shmem_policy() -> String {

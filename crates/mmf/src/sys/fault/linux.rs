@@ -15,7 +15,6 @@
 use std::sync::OnceLock;
 
 use super::x86_64::{self, CODE_IO, CODE_UNKNOWN};
-use super::{Fault, Guarded};
 
 /// The `SIGBUS` disposition in place before mmf's, and mmf's own.
 static ACTIONS: OnceLock<(libc::sigaction, libc::sigaction)> = OnceLock::new();
@@ -39,53 +38,6 @@ pub(crate) fn install() {
         }
         (previous, ours)
     });
-}
-
-/// Copies `len` bytes from `src` to `dst`.
-///
-/// # Safety
-/// As [`x86_64::copy`]; [`install`] has run.
-#[inline]
-pub(crate) unsafe fn copy(
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
-    _ranges: [Option<Guarded<'_>>; 2],
-) -> Result<(), Fault> {
-    // SAFETY: the caller's promise.
-    unsafe { x86_64::copy(dst, src, len) }
-}
-
-/// Copies `len` bytes from `src` into a view at `dst`: large copies stream past the
-/// caches, as `memcpy` does (nobody reads a mapping's bytes back at once).
-///
-/// # Safety
-/// As [`copy`].
-#[inline]
-pub(crate) unsafe fn copy_into_view(
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
-    _ranges: [Option<Guarded<'_>>; 2],
-) -> Result<(), Fault> {
-    // SAFETY: the caller's promise.
-    unsafe {
-        if len >= x86_64::STREAMING {
-            x86_64::copy_streaming(dst, src, len)
-        } else {
-            x86_64::copy(dst, src, len)
-        }
-    }
-}
-
-/// Loads 8 bytes at `src`.
-///
-/// # Safety
-/// As [`x86_64::load8`]; [`install`] has run.
-#[inline]
-pub(crate) unsafe fn load8(src: *const u8, _range: Guarded<'_>) -> Result<[u8; 8], Fault> {
-    // SAFETY: the caller's promise.
-    unsafe { x86_64::load8(src) }
 }
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {

@@ -40,7 +40,9 @@ mod x86_64;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub(crate) use linux::{copy, copy_into_view, install, load8};
+pub(crate) use linux::install;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86_64::{copy, copy_into_view, load8};
 
 #[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
 mod fallback;
@@ -53,7 +55,7 @@ mod words;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{copy, copy_into_view, install, load8};
+pub(crate) use windows::install;
 
 #[cfg(all(windows, not(target_arch = "x86_64")))]
 compile_error!("mmf on Windows needs x86-64: the guarded copies are x86-64 assembly");

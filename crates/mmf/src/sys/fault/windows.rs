@@ -18,7 +18,6 @@ use windows_sys::Win32::System::Diagnostics::Debug::{
 };
 
 use super::x86_64::{self, CODE_IO, CODE_NO_SPACE, CODE_UNKNOWN};
-use super::{Fault, Guarded};
 
 /// Installs the handler, once per process (first in the chain of vectored handlers).
 pub(crate) fn install() {
@@ -28,53 +27,6 @@ pub(crate) fn install() {
         // faults, changes two registers and the instruction pointer of the context.
         unsafe { AddVectoredExceptionHandler(1, Some(handler)) };
     });
-}
-
-/// Copies `len` bytes from `src` to `dst`.
-///
-/// # Safety
-/// As [`x86_64::copy`]; [`install`] has run.
-#[inline]
-pub(crate) unsafe fn copy(
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
-    _ranges: [Option<Guarded<'_>>; 2],
-) -> Result<(), Fault> {
-    // SAFETY: the caller's promise.
-    unsafe { x86_64::copy(dst, src, len) }
-}
-
-/// Copies `len` bytes from `src` into a view at `dst`: large copies stream past the
-/// caches, as `memcpy` does (nobody reads a mapping's bytes back at once).
-///
-/// # Safety
-/// As [`copy`].
-#[inline]
-pub(crate) unsafe fn copy_into_view(
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
-    _ranges: [Option<Guarded<'_>>; 2],
-) -> Result<(), Fault> {
-    // SAFETY: the caller's promise.
-    unsafe {
-        if len >= x86_64::STREAMING {
-            x86_64::copy_streaming(dst, src, len)
-        } else {
-            x86_64::copy(dst, src, len)
-        }
-    }
-}
-
-/// Loads 8 bytes at `src`.
-///
-/// # Safety
-/// As [`x86_64::load8`]; [`install`] has run.
-#[inline]
-pub(crate) unsafe fn load8(src: *const u8, _range: Guarded<'_>) -> Result<[u8; 8], Fault> {
-    // SAFETY: the caller's promise.
-    unsafe { x86_64::load8(src) }
 }
 
 unsafe extern "system" fn handler(info: *mut EXCEPTION_POINTERS) -> i32 {

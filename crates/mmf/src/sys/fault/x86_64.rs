@@ -21,7 +21,7 @@
 //! one body serves Linux and Windows; the direction flag is clear on entry under both ABIs,
 //! which `rep movsb` needs.
 
-use super::{Cause, Fault};
+use super::{Cause, Fault, Guarded};
 
 // The routines. Symbols are versioned so that two versions of mmf in one program do not
 // clash; on ELF they are hidden, so a shared library does not export them.
@@ -181,7 +181,7 @@ pub(super) const CODE_IO: usize = 2;
 /// truncated or failing backing object are caught), with no Rust reference live over the
 /// destination.
 #[inline]
-pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
+unsafe fn copy_plain(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
     // SAFETY: the routine reads `src..src+len` and writes `dst..dst+len`, which the caller
     // vouches for; a fault there resumes at the fixup with the fault in rax:rdx.
     outcome(unsafe { __mmf_guard_v1_copy(dst, src, len) })
@@ -191,13 +191,13 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<()
 /// ([`copy_streaming`]), as `memcpy` does for large copies.
 pub(crate) const STREAMING: usize = 256 * 1024;
 
-/// [`copy`] with non-temporal stores: for large copies whose destination is not read
+/// [`copy_plain`] with non-temporal stores: for large copies whose destination is not read
 /// again at once (into a mapping), at the speed of `memcpy`'s streaming path.
 ///
 /// # Safety
-/// As [`copy`].
+/// As [`copy_plain`].
 #[inline]
-pub(crate) unsafe fn copy_streaming(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
+unsafe fn copy_streaming(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
     debug_assert!(len >= 16);
     // SAFETY: as in `copy`; the routine clobbers only caller-saved registers (xmm0-3 are
     // caller-saved under System V).
@@ -209,7 +209,7 @@ pub(crate) unsafe fn copy_streaming(dst: *mut u8, src: *const u8, len: usize) ->
 /// # Safety
 /// `src..src+8` must be mapped readable (faults as for [`copy`]).
 #[inline]
-pub(crate) unsafe fn load8(src: *const u8) -> Result<[u8; 8], Fault> {
+unsafe fn load_word(src: *const u8) -> Result<[u8; 8], Fault> {
     // SAFETY: reads 8 bytes at `src` (the caller vouches for them); the value comes back in
     // a register, nothing is stored.
     let loaded = unsafe { __mmf_guard_v1_load8(src) };
@@ -236,4 +236,50 @@ pub(super) fn claims(ip: usize) -> bool {
 #[inline]
 pub(super) fn fixup() -> usize {
     &raw const __mmf_guard_v1_fixup as usize
+}
+
+// The contract's entry points (`sys::fault`), for Linux and Windows alike; the ranges
+// are the fallback guard's, which the exception table does not need.
+
+/// Copies `len` bytes from `src` to `dst`.
+///
+/// # Safety
+/// As [`copy_plain`]; the platform's handler is installed (`install`).
+#[inline]
+pub(crate) unsafe fn copy(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    _ranges: [Option<Guarded<'_>>; 2],
+) -> Result<(), Fault> {
+    // SAFETY: the caller's promise.
+    unsafe { copy_plain(dst, src, len) }
+}
+
+/// Copies `len` bytes from `src` into a view at `dst`: large copies stream past the
+/// caches, as `memcpy` does (nobody reads a mapping's bytes back at once).
+///
+/// # Safety
+/// As [`copy`].
+#[inline]
+pub(crate) unsafe fn copy_into_view(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    _ranges: [Option<Guarded<'_>>; 2],
+) -> Result<(), Fault> {
+    // SAFETY: the caller's promise.
+    unsafe {
+        if len >= STREAMING { copy_streaming(dst, src, len) } else { copy_plain(dst, src, len) }
+    }
+}
+
+/// Loads 8 bytes at `src`.
+///
+/// # Safety
+/// As [`load_word`]; the platform's handler is installed (`install`).
+#[inline]
+pub(crate) unsafe fn load8(src: *const u8, _range: Guarded<'_>) -> Result<[u8; 8], Fault> {
+    // SAFETY: the caller's promise.
+    unsafe { load_word(src) }
 }
