@@ -55,12 +55,12 @@ pub struct View {
     broken: AtomicBool,
 }
 
-// SAFETY: a View owns its mapping; shared access only reads through volatile copies or raw
-// pointers, and the OS calls it makes are thread-safe. Moving it to another thread moves
-// the ownership of the mapping with it.
+// SAFETY: a View owns its mapping; shared access goes through the guarded copies (opaque
+// assembly, or relaxed atomics) or raw pointers, and the OS calls it makes are thread-safe.
+// Moving it to another thread moves the ownership of the mapping with it.
 unsafe impl Send for View {}
-// SAFETY: every `&self` method either reads memory through volatile copies (racing writers
-// are documented to give torn bytes, never UB in our code) or makes thread-safe OS calls.
+// SAFETY: every `&self` method either copies through the guarded routines (racing writers
+// give torn bytes, as documented) or makes thread-safe OS calls.
 unsafe impl Sync for View {}
 
 impl View {
@@ -406,17 +406,28 @@ impl ViewMut {
         self.view.ensure_intact(offset, len)?;
         src.ensure_intact(src_offset, len)?;
         let ranges = [Some(self.view.guarded(to, len)), Some(src.guarded(from, len))];
-        // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy; no
-        // slice from `as_mut_slice` is alive (as in `write_at`); faults are caught.
-        unsafe { sys::fault::copy_into_view(to, from, len, ranges) }.map_err(|fault| {
+        let mut tries = 0;
+        loop {
+            // SAFETY: `from..from+len` is readable and `to..to+len` writable for the copy; no
+            // slice from `as_mut_slice` is alive (as in `write_at`); faults are caught.
+            let Err(fault) = (unsafe { sys::fault::copy_into_view(to, from, len, ranges) }) else {
+                return Ok(());
+            };
             // The fault is on the side whose range holds the faulting address.
-            let (to, end) = (to as usize, to as usize + len);
-            if (to..end).contains(&fault.addr) {
+            let into_self = (to as usize..to as usize + len).contains(&fault.addr);
+            let error = if into_self {
                 self.view.fault_error(fault, offset, len, true)
             } else {
                 src.fault_error(fault, src_offset, len, false)
+            };
+            // As `retrying`: an unexplained fault may be a peer's truncate-and-regrow.
+            tries += 1;
+            let unexplained =
+                matches!(error, Error::InPageError { .. }) && fault.cause == Cause::Unknown;
+            if !unexplained || tries == 3 {
+                return Err(error);
             }
-        })
+        }
     }
 
     /// Address of the view's first byte, for writing.

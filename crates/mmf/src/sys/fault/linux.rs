@@ -9,8 +9,8 @@
 //! never leaves later copies unguarded. A real fault that is not mmf's still kills the
 //! process as it would without mmf.
 //!
-//! The handler makes only async-signal-safe calls (`sigaction`, `raise`) and reads only
-//! data written before it was installed.
+//! The handler makes only async-signal-safe calls (`sigaction`, `raise`, `_exit`) and reads
+//! only data recorded before it was installed.
 
 use std::sync::OnceLock;
 
@@ -19,8 +19,20 @@ use super::x86_64::{self, CODE_IO, CODE_UNKNOWN};
 /// The `SIGBUS` disposition in place before mmf's, and mmf's own.
 static ACTIONS: OnceLock<(libc::sigaction, libc::sigaction)> = OnceLock::new();
 
-/// Installs the handler, once per process.
+/// Installs the handler, once per process: the dispositions are recorded first, so the
+/// handler never runs without them.
 pub(crate) fn install() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let (_, ours) = actions();
+        // SAFETY: installs a handler that makes only async-signal-safe calls and defers to
+        // the recorded previous disposition for every SIGBUS that is not a guarded access's.
+        unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
+    });
+}
+
+/// The disposition found before mmf's, and mmf's own, recorded once.
+fn actions() -> &'static (libc::sigaction, libc::sigaction) {
     ACTIONS.get_or_init(|| {
         // SAFETY: sigaction is plain data; zeroed is "no flags, no handler".
         let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -30,25 +42,25 @@ pub(crate) fn install() {
         let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
         ours.sa_sigaction = handler as *const () as libc::sighandler_t;
         ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
-        // SAFETY: installs a handler that makes only async-signal-safe calls and defers to
-        // `previous` for every SIGBUS that is not a guarded access's.
-        unsafe {
-            libc::sigemptyset(&mut ours.sa_mask);
-            libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut());
-        }
+        // SAFETY: an empty mask for our handler.
+        unsafe { libc::sigemptyset(&mut ours.sa_mask) };
         (previous, ours)
-    });
+    })
 }
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo and ucontext to an SA_SIGINFO handler.
     let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
-    if code > 0 {
+    // Faults of the access itself: past the end of the object (BUS_ADRERR), the object's
+    // own error (BUS_OBJERR), a hardware memory error at the access (BUS_MCEERR_AR) — not
+    // BUS_MCEERR_AO, an asynchronous notice about some page of the process.
+    let access_fault = matches!(code, libc::BUS_ADRERR | libc::BUS_OBJERR | libc::BUS_MCEERR_AR);
+    if access_fault {
         // SAFETY: as above; the context is this thread's, to be resumed after we return.
         let gregs = unsafe { &mut (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
         if x86_64::claims(gregs[libc::REG_RIP as usize] as usize) {
             let cause = match code {
-                libc::BUS_MCEERR_AR | libc::BUS_MCEERR_AO => CODE_IO,
+                libc::BUS_MCEERR_AR => CODE_IO,
                 _ => CODE_UNKNOWN,
             };
             gregs[libc::REG_RAX as usize] = addr.max(1) as i64;
@@ -67,23 +79,16 @@ fn forward(
     context: *mut libc::c_void,
     fault: bool,
 ) {
-    let Some((previous, ours)) = ACTIONS.get() else { return };
+    let (previous, ours) = actions();
     let action = previous.sa_sigaction;
     if action == libc::SIG_IGN && !fault {
-        return; // an ignored kill(): ignore it
+        return; // an ignored kill(): ignore it (mmf's handler stays)
     }
     if action == libc::SIG_DFL || action == libc::SIG_IGN {
-        // SAFETY: sigaction is plain data; zeroed means SIG_DFL with no flags.
-        let default: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: the default disposition: a fault re-executes the instruction and kills
-        // the process, as it would have without mmf; a kill() is raised again to do so.
-        unsafe {
-            libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
-            if !fault {
-                libc::raise(signal);
-            }
-        }
-        return;
+        // Without mmf the process would die of this signal now: it does (the fault is not
+        // left to re-execute, which a peer growing the file back could let pass — and
+        // leave the process with no guard).
+        die_of(signal);
     }
     if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with SA_SIGINFO and has that signature.
@@ -95,10 +100,30 @@ fn forward(
         let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
         f(signal);
     }
-    if !fault {
-        // The process lives on (the previous handler returned from a kill()): whatever it
-        // did to the disposition (std's resets it to the default), mmf's guard stays.
-        // SAFETY: reinstalls the handler installed once by `install`.
-        unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
+    // SAFETY: sigaction is plain data that the call fills.
+    let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: only reads the current disposition.
+    unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut now) };
+    if fault && now.sa_sigaction == libc::SIG_DFL {
+        // The previous handler gave the fault up to the default action (std's does, for
+        // anything but a stack overflow): die of it now rather than re-execute.
+        die_of(signal);
+    }
+    // The process lives on (a kill(), or a fault the previous handler repaired): whatever
+    // it did to the disposition, mmf's guard stays.
+    // SAFETY: reinstalls the handler installed once by `install`.
+    unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
+}
+
+/// The default action of `signal` (SIGBUS: terminate with a core dump), now.
+fn die_of(signal: libc::c_int) -> ! {
+    // SAFETY: sigaction is plain data; zeroed means SIG_DFL with no flags. Restoring the
+    // default and raising the signal (not blocked: SA_NODEFER) ends the process; _exit is
+    // the backstop.
+    unsafe {
+        let default: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, &default, std::ptr::null_mut());
+        libc::raise(signal);
+        libc::_exit(128 + signal)
     }
 }

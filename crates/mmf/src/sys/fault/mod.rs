@@ -14,10 +14,14 @@
 //! fatal, as if no handler were installed, and a signal sent with `kill` goes where it
 //! would have gone — the handler stays installed either way.
 //!
-//! The copies are not data races in Rust's memory model when a peer writes the same bytes
-//! (another view, process or writer of the file), also when safe code reads an atomic at
-//! the same address: on x86-64 they are opaque assembly; elsewhere relaxed atomic loads
-//! and stores, word by word.
+//! The copies are meant not to be data races in Rust's memory model when a peer writes
+//! the same bytes (another view, process or writer of the file). On x86-64 they are
+//! assembly the compiler cannot see into: an `asm` block may be explained as any sequence
+//! of accesses the machine could do, here byte-wise atomic ones (x86 loads and stores of
+//! a byte are atomic), which race with nothing. Elsewhere they are relaxed atomic loads and
+//! stores, word by word — with one caveat the Rust rules leave open: a racing atomic of a
+//! different size (a user's `AtomicU32` from `get` next to an 8-byte word of the copy) is
+//! not covered (rust-lang/rust#128778).
 //!
 //! # Platform-specific behaviour
 //!

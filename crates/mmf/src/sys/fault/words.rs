@@ -3,9 +3,11 @@
 //!
 //! Mapped memory may be changed by other views, other processes or the file's other
 //! writers while we copy, and safe code may hold an atomic at the same address. Relaxed
-//! atomic loads and stores make every access an atomic one, so no access of the copy is a
-//! data race in Rust's memory model whatever the peers do (a volatile access racing an
-//! atomic would be, by the letter of `read_volatile`'s documentation). A racing writer can
+//! atomic loads and stores make every access an atomic one, so no access of the copy races
+//! a plain or same-sized atomic access (a volatile access racing an atomic would, by the
+//! letter of `read_volatile`'s documentation). Racing atomics of *different* sizes (an
+//! `AtomicU32` a user holds inside a word of the copy) are a case the Rust rules do not yet
+//! settle (rust-lang/rust#128778). A racing writer can
 //! still leave a torn mix of old and new bytes in the copy, which is the documented
 //! behaviour of `read_at`/`write_at` (as with `pread` racing `pwrite`). Aligned 8-byte
 //! words keep it near `memcpy` speed.

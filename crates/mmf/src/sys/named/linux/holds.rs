@@ -152,7 +152,9 @@ unsafe fn locked_description(entry: &Entry) -> RawFd {
             return -1;
         }
         let pause = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
-        for _ in 0..200 {
+        // At most ~20 ms: an exclusive lock is held only for an instant by mmf, and a hostile
+        // holder must not stall every fork (the child's hold is then inert).
+        for _ in 0..20 {
             if libc::flock(own, libc::LOCK_SH | libc::LOCK_NB) == 0 {
                 return own;
             }

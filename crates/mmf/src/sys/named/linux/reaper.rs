@@ -216,16 +216,21 @@ fn start() -> Option<OwnedFd> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: runs in the child between fork and exec, making only async-signal-safe
-    // calls: a new session, then a raw fork (no atfork handlers) whose parent exits at
-    // once, so that the reaper is not our child and is not left a zombie.
+    // calls: a new session, then (where the raw clone below means fork: x86-64 and
+    // AArch64, whose other clone arguments are all 0 here) a raw fork, skipping atfork
+    // handlers, whose parent exits at once, so that the reaper is not our child and is not
+    // left a zombie.
     unsafe {
         command.pre_exec(|| {
             libc::setsid();
-            match libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) {
-                0 => Ok(()),
-                -1 => Err(io::Error::last_os_error()),
-                _ => libc::_exit(0),
+            if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+                match libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) {
+                    0 => {}
+                    -1 => return Err(io::Error::last_os_error()),
+                    _ => libc::_exit(0),
+                }
             }
+            Ok(())
         });
     }
     let mut intermediate = command.spawn().ok()?;
