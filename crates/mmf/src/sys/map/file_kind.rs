@@ -8,7 +8,7 @@ use std::fmt;
 ///
 /// Only [`Regular`](Self::Regular) files and [`BlockDevice`](Self::BlockDevice)s can be
 /// mapped ([`is_mappable`](Self::is_mappable)); the rest have no size that a mapping could
-/// cover, and are read as streams (`read(2)`) instead. [`MappingOptions::map_file`] refuses
+/// cover, and are read as streams (`read(2)`) instead. `MappingOptions::map_file` refuses
 /// them with [`Error::NotMappable`], whose message names the kind.
 ///
 /// ```
@@ -32,8 +32,7 @@ use std::fmt;
 /// [`CharDevice`](Self::CharDevice) (`NUL`, `CON`) and [`Fifo`](Self::Fifo) (pipes and
 /// sockets); it has no block devices that mmf maps.
 ///
-/// [`MappingOptions::map_file`]: crate::MappingOptions::map_file
-/// [`Error::NotMappable`]: crate::Error::NotMappable
+/// [`Error::NotMappable`]: crate::error::Error::NotMappable
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FileKind {
