@@ -174,15 +174,8 @@ fn send(socket: &OwnedFd, name: &str, held: RawFd) -> io::Result<()> {
         .open(format!("/proc/self/fd/{held}"))?;
     let fd = fresh.as_raw_fd();
     let mut iov = libc::iovec { iov_base: name.as_ptr().cast_mut().cast(), iov_len: name.len() };
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u64; space.div_ceil(8)];
-    // SAFETY: msghdr is plain data; the fields set below describe live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let mut control = OneFd::control();
+    let msg = OneFd::message(&mut iov, &mut control);
     // SAFETY: the control buffer has room for one header with one descriptor
     // (CMSG_SPACE), which CMSG_FIRSTHDR and CMSG_DATA address inside it.
     unsafe {
@@ -195,6 +188,30 @@ fn send(socket: &OwnedFd, name: &str, held: RawFd) -> io::Result<()> {
     let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
     // SAFETY: a connected socket and a message whose buffers live through the call.
     cvt(unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, flags) }).map(drop)
+}
+
+/// A message of one buffer and room for one descriptor (`SCM_RIGHTS`): what the creator
+/// sends and the reaper receives.
+struct OneFd;
+
+impl OneFd {
+    /// A control buffer with room for one header carrying one descriptor (`CMSG_SPACE`).
+    fn control() -> Vec<u64> {
+        // SAFETY: CMSG_SPACE only computes a size.
+        let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
+        vec![0u64; space.div_ceil(8)]
+    }
+
+    /// The message header over `iov` and `control`, which must outlive its use.
+    fn message(iov: &mut libc::iovec, control: &mut [u64]) -> libc::msghdr {
+        // SAFETY: msghdr is plain data; the fields set below describe the caller's buffers.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of_val(control) as _;
+        msg
+    }
 }
 
 /// Runs the program again as the reaper, through a double fork, and waits (a bounded

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::super::{liveness, mark};
-use super::READY;
+use super::{OneFd, READY};
 use crate::sys::pal::{cvt, flock, fstat};
 
 /// One object the reaper watches.
@@ -257,15 +257,8 @@ impl Reaper {
 fn receive(creator: &OwnedFd) -> io::Result<Option<(String, Option<OwnedFd>)>> {
     let mut name = [0u8; 512];
     let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u64; space.div_ceil(8)];
-    // SAFETY: msghdr is plain data; the fields set below describe live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let mut control = OneFd::control();
+    let mut msg = OneFd::message(&mut iov, &mut control);
     let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
     // SAFETY: our socket and a message whose buffers live through the call.
     let n = cvt(unsafe { libc::recvmsg(creator.as_raw_fd(), &mut msg, flags) })?;
