@@ -20,8 +20,8 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering, compiler_fence};
 
-use super::words;
 use super::{Cause, Fault, Guarded};
+use super::{sigbus, words};
 
 // The guarded copy on this thread: up to two ranges `[start, end)` (an empty range has
 // `end == 0`), and which of them faulted (bit 0 the first, bit 1 the second). Separate
@@ -37,31 +37,12 @@ thread_local! {
     static FAULT_AT: Cell<usize> = const { Cell::new(0) };
 }
 
-/// The SIGBUS action that was in place before ours.
-static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 static PAGE: OnceLock<usize> = OnceLock::new();
 
 #[inline]
 pub(crate) fn install() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        PAGE.get_or_init(crate::sys::pal::page_size);
-        // SAFETY: sigaction is plain data; zeroed is a valid "no flags, no handler" value.
-        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: only reads the current action into `previous`.
-        unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) };
-        PREVIOUS.get_or_init(|| previous);
-        // SAFETY: as above.
-        let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
-        ours.sa_sigaction = handler as *const () as libc::sighandler_t;
-        ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
-        // SAFETY: installs a handler that makes only async-signal-safe calls and defers to
-        // `previous` (saved above) for every SIGBUS that is not its own.
-        unsafe {
-            libc::sigemptyset(&mut ours.sa_mask);
-            libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut());
-        }
-    });
+    PAGE.get_or_init(crate::sys::pal::page_size);
+    sigbus::install(handler);
 }
 
 /// Copies `len` bytes from `src` to `dst` under the guard of `ranges`.
@@ -174,30 +155,6 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             return;
         }
     }
-    // Not ours: behave as if we were not here.
-    // SAFETY: sigaction is plain data; zeroed means SIG_DFL with no flags.
-    let default: libc::sigaction = unsafe { std::mem::zeroed() };
-    let previous = PREVIOUS.get().unwrap_or(&default);
-    let action = previous.sa_sigaction;
-    if action == libc::SIG_IGN && code <= 0 {
-        // An ignored SIGBUS sent by kill(): ignore it, and keep our handler in place.
-    } else if action == libc::SIG_DFL || action == libc::SIG_IGN {
-        // SAFETY: restores the previous disposition; a fault re-executes the instruction
-        // and gets it; a signal sent by kill() is raised again so it is not lost.
-        unsafe {
-            libc::sigaction(libc::SIGBUS, previous, std::ptr::null_mut());
-            if (*info).si_code <= 0 {
-                libc::raise(signal);
-            }
-        }
-    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous handler was installed with SA_SIGINFO and has that signature.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            unsafe { std::mem::transmute(action) };
-        f(signal, info, context);
-    } else {
-        // SAFETY: a plain handler installed without SA_SIGINFO has this signature.
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
-        f(signal);
-    }
+    // Not ours: what the disposition before mmf's does with it.
+    sigbus::forward(signal, info, context, code > 0);
 }

@@ -41,6 +41,9 @@ use std::sync::atomic::AtomicBool;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
+#[cfg(target_os = "linux")]
+mod sigbus;
+
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

@@ -1,0 +1,104 @@
+//! The SIGBUS disposition mmf installs on Linux, and what it does with a signal that is not
+//! a guarded access's fault — one piece for the exception table (x86-64, `linux.rs`) and
+//! the fallback guard (`fallback.rs`).
+//!
+//! The signal goes to the disposition found when mmf installed its handler (Rust's std has
+//! one for stack overflows), and mmf's handler stays installed: a `kill -BUS`, or a previous
+//! handler that resets the disposition, never leaves later copies unguarded. A real fault
+//! that is not mmf's kills the process, as it would without mmf. Only async-signal-safe
+//! calls (`sigaction`, `raise`, `_exit`) on data recorded before the handler was installed.
+
+use std::sync::OnceLock;
+
+/// The `SIGBUS` disposition in place before mmf's, and mmf's own.
+static ACTIONS: OnceLock<(libc::sigaction, libc::sigaction)> = OnceLock::new();
+
+/// The handler's signature (`SA_SIGINFO`).
+pub(super) type Handler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+
+/// Installs `handler` for SIGBUS, once per process: the dispositions are recorded first, so
+/// the handler never runs without them.
+pub(super) fn install(handler: Handler) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let (_, ours) = actions(Some(handler));
+        // SAFETY: installs a handler that makes only async-signal-safe calls and defers to
+        // the recorded previous disposition for every SIGBUS that is not a guarded access's.
+        unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
+    });
+}
+
+/// The disposition found before mmf's, and mmf's own, recorded once (by `install`, with
+/// the handler; later callers pass `None`).
+fn actions(handler: Option<Handler>) -> &'static (libc::sigaction, libc::sigaction) {
+    ACTIONS.get_or_init(|| {
+        // SAFETY: sigaction is plain data; zeroed is "no flags, no handler".
+        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: only reads the current action into `previous`.
+        unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) };
+        // SAFETY: as above.
+        let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
+        let handler = handler.expect("install records the dispositions first");
+        ours.sa_sigaction = handler as *const () as libc::sighandler_t;
+        ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+        // SAFETY: an empty mask for our handler.
+        unsafe { libc::sigemptyset(&mut ours.sa_mask) };
+        (previous, ours)
+    })
+}
+
+/// A SIGBUS that is not a guarded access's: what the previous disposition does with it.
+pub(super) fn forward(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+    fault: bool,
+) {
+    let (previous, ours) = actions(None);
+    let action = previous.sa_sigaction;
+    if action == libc::SIG_IGN && !fault {
+        return; // an ignored kill(): ignore it (mmf's handler stays)
+    }
+    if action == libc::SIG_DFL || action == libc::SIG_IGN {
+        // Without mmf the process would die of this signal now: it does (the fault is not
+        // left to re-execute, which a peer growing the file back could let pass — and
+        // leave the process with no guard).
+        die_of(signal);
+    }
+    if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO and has that signature.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(action) };
+        f(signal, info, context);
+    } else {
+        // SAFETY: a plain handler installed without SA_SIGINFO has this signature.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
+        f(signal);
+    }
+    // SAFETY: sigaction is plain data that the call fills.
+    let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: only reads the current disposition.
+    unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut now) };
+    if fault && now.sa_sigaction == libc::SIG_DFL {
+        // The previous handler gave the fault up to the default action (std's does, for
+        // anything but a stack overflow): die of it now rather than re-execute.
+        die_of(signal);
+    }
+    // The process lives on (a kill(), or a fault the previous handler repaired): whatever
+    // it did to the disposition, mmf's guard stays.
+    // SAFETY: reinstalls the handler installed once by `install`.
+    unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
+}
+
+/// The default action of `signal` (SIGBUS: terminate with a core dump), now.
+fn die_of(signal: libc::c_int) -> ! {
+    // SAFETY: sigaction is plain data; zeroed means SIG_DFL with no flags. Restoring the
+    // default and raising the signal (not blocked: SA_NODEFER) ends the process; _exit is
+    // the backstop.
+    unsafe {
+        let default: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, &default, std::ptr::null_mut());
+        libc::raise(signal);
+        libc::_exit(128 + signal)
+    }
+}
