@@ -211,6 +211,25 @@ pub enum Error {
         /// What the OS said.
         source: io::Error,
     },
+    /// No usable sync area (`mmf::sync`) at this offset: none was initialized there, it
+    /// was written by an incompatible version or corrupted by a peer, the view is too small
+    /// for it, or its participant table is full.
+    SyncArea {
+        /// The area's offset in the view.
+        offset: usize,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// A semaphore release would pass the semaphore's maximum (`ERROR_TOO_MANY_POSTS`);
+    /// the count is unchanged.
+    SemaphoreFull {
+        /// The count when the release was refused.
+        count: u32,
+        /// The units released.
+        n: u32,
+        /// The maximum.
+        max: u32,
+    },
     /// The operation has no equivalent on this platform.
     Unsupported {
         /// What, and why.
@@ -413,6 +432,14 @@ impl fmt::Display for Error {
                 "locking {len} bytes in memory was refused ({source}): the process's limit of \
                  locked memory is too low; raise it (Linux: RLIMIT_MEMLOCK, `ulimit -l`; \
                  Windows: the working-set quota) or lock less"
+            ),
+            Error::SyncArea { offset, reason } => {
+                write!(f, "sync area at offset {offset} of the view: {reason}")
+            }
+            Error::SemaphoreFull { count, n, max } => write!(
+                f,
+                "releasing {n} would take the semaphore's count from {count} past its maximum \
+                 {max}: release fewer (each acquire should be matched by one release)"
             ),
             Error::Unsupported { what } => write!(f, "not supported on this platform: {what}"),
             Error::Os { op, source } => write!(f, "{op} failed: {source}"),

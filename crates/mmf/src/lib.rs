@@ -170,8 +170,10 @@
 mod error;
 mod map;
 pub mod named;
-#[allow(dead_code, unused_imports, reason = "the atomics the sync and channel layers will use")]
+#[allow(unused_imports, reason = "the channel layer will use the rest")]
+#[cfg_attr(mmf_loom, allow(dead_code))]
 mod primitive;
+pub mod sync;
 mod sys;
 
 pub use error::{Error, Result};

@@ -191,3 +191,12 @@ impl ViewMut {
         self.get(offset)
     }
 }
+
+impl View {
+    /// For the sync layer: whether the view is shared and writable (not read-only, not
+    /// copy-on-write), and the file or object behind it where this process has one (Linux:
+    /// sync areas take their liveness locks on it).
+    pub(crate) fn sync_backing(&self) -> (bool, Option<std::sync::Arc<std::fs::File>>) {
+        (self.kind == crate::sys::map::ViewKind::Write, self.backing.clone())
+    }
+}

@@ -12,6 +12,7 @@
 //! | [`named`] | named objects: create, open, lifetime, list, remove |
 //! | [`fault`] | the guard that turns a fault inside a copy into an error |
 //! | [`cache`] | whole-file page cache: evict, data ranges |
+//! | [`sync`] | sleeping and waking across processes (futex, named semaphores), participant liveness |
 //!
 //! Contract types that `sys` takes and returns are defined here, below every layer that
 //! uses them; nothing in `sys` imports from the layers above it except `crate::error`.
@@ -30,3 +31,5 @@ pub(crate) mod fault;
 pub(crate) mod map;
 pub(crate) mod named;
 pub(crate) mod pal;
+#[cfg_attr(mmf_loom, allow(unused_imports))]
+pub(crate) mod sync;

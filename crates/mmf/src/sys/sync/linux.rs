@@ -1,0 +1,273 @@
+//! Linux: shared futexes for sleeping, and open-file-description locks for liveness.
+//!
+//! A participant claims its slot by taking an OFD write lock (`F_OFD_SETLK`) on one byte
+//! of the mapping's file, far past any data (`2^62 + area offset · 1024 + slot`; fcntl
+//! locks may lie beyond the end of a file). The kernel drops the lock however the process
+//! ends, so a slot whose byte is unlocked (`F_OFD_GETLK`) belongs to nobody alive. Locks
+//! are taken on a description of our own (`/proc/self/fd/N` opened again), which `flock`s
+//! (the named layer's holds) never interact with. The lock lives on the open file
+//! description, which `fork` would share with a child — a child would keep a dead parent
+//! "alive" — so a `pthread_atfork` child handler closes every such descriptor in the child
+//! and bumps [`fork_generation`]; the sync layer then makes the child join afresh.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Once;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::{AreaKey, Liveness, ProcessIdent};
+use crate::sys::pal::{cvt, cvt_r};
+
+/// Bumped in every fork child: memberships made under an older generation are the
+/// parent's, not this process's.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The descriptors that hold slot locks, for the fork child handler to close (-1: empty).
+static LOCK_FDS: [AtomicI32; 1024] = [const { AtomicI32::new(-1) }; 1024];
+
+/// This process's fork generation (0 in a process that did not come from a `fork` after
+/// mmf's sync layer was used).
+#[inline]
+pub(crate) fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+extern "C" fn fork_child() {
+    // Only atomics and close(2), which is async-signal-safe: the child of a multithreaded
+    // process may call nothing else here.
+    for fd in &LOCK_FDS {
+        let fd = fd.swap(-1, Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: the descriptor was registered by a Membership of the parent, whose
+            // copy in this child will never close it (its generation is old).
+            unsafe { libc::close(fd) };
+        }
+    }
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The byte whose lock stands for `slot` of the area at `key`.
+fn lock_offset(key: AreaKey, slot: u32) -> libc::off_t {
+    let area = (key.offset % (1 << 50)) as libc::off_t;
+    (1 << 62) + area * 1024 + libc::off_t::from(slot as u16 & 1023)
+}
+
+fn flock_at(kind: libc::c_int, start: libc::off_t) -> libc::flock {
+    // SAFETY: `flock` is plain data; all-zero is a valid value that the fields below fill.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = start;
+    lock.l_len = 1;
+    lock
+}
+
+/// This process's claim on a participant slot: a description of the mapping's file of its
+/// own, holding the slot's lock.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    fd: RawFd,
+    /// Where `fd` is registered in `LOCK_FDS`.
+    registered: usize,
+    generation: u64,
+}
+
+impl Membership {
+    /// A new description of `probe` (the mapping's file) to hold a slot lock on:
+    /// `open("/proc/self/fd/N", O_RDWR | O_CLOEXEC)`.
+    pub(crate) fn new(probe: Option<&File>) -> io::Result<Membership> {
+        static HANDLER: Once = Once::new();
+        HANDLER.call_once(|| {
+            // SAFETY: registers a child handler that makes only async-signal-safe calls.
+            unsafe { libc::pthread_atfork(None, None, Some(fork_child)) };
+        });
+        let probe = probe.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::Unsupported, "the view has no file behind it")
+        })?;
+        let path = std::ffi::CString::new(format!("/proc/self/fd/{}", probe.as_raw_fd()))
+            .expect("no NUL in a path made of digits");
+        // Registered before the descriptor exists, so that a fork in between cannot leak it
+        // into a child: the slot is reserved with a placeholder first.
+        let registered = LOCK_FDS
+            .iter()
+            .position(|s| s.compare_exchange(-1, -2, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::OutOfMemory, "more than 1024 sync areas joined")
+            })?;
+        let generation = fork_generation();
+        // SAFETY: a valid NUL-terminated path; the flags are valid.
+        let fd = cvt_r(|| unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) });
+        match fd {
+            Ok(fd) => {
+                LOCK_FDS[registered].store(fd, Ordering::Release);
+                Ok(Membership { fd, registered, generation })
+            }
+            Err(e) => {
+                LOCK_FDS[registered].store(-1, Ordering::Release);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes the lock of `slot` (`F_OFD_SETLK`, `F_WRLCK`): `Ok(false)` if another process
+    /// holds it.
+    pub(crate) fn try_claim(&mut self, key: AreaKey, slot: u32) -> io::Result<bool> {
+        let lock = flock_at(libc::F_WRLCK, lock_offset(key, slot));
+        // SAFETY: a descriptor we own and a pointer to a flock value.
+        match cvt_r(|| unsafe { libc::fcntl(self.fd, libc::F_OFD_SETLK, &lock) }) {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives back the lock of `slot` (`F_OFD_SETLK`, `F_UNLCK`) after a claim that lost the
+    /// race for the slot's record. An error leaves the byte locked, which only costs the
+    /// slot until this membership ends.
+    pub(crate) fn release(&mut self, key: AreaKey, slot: u32) {
+        let lock = flock_at(libc::F_UNLCK, lock_offset(key, slot));
+        // SAFETY: a descriptor we own and a pointer to a flock value.
+        let _ = cvt_r(|| unsafe { libc::fcntl(self.fd, libc::F_OFD_SETLK, &lock) });
+    }
+
+    /// Whether this membership is this process's (not a copy a fork child inherited).
+    #[inline]
+    pub(crate) fn is_current(&self) -> bool {
+        self.generation == fork_generation()
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        if self.is_current() {
+            // Unregistered first: a fork between the two must not close a reused number.
+            if LOCK_FDS[self.registered]
+                .compare_exchange(self.fd, -1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                // SAFETY: our descriptor, closed once; closing releases the slot lock.
+                unsafe { libc::close(self.fd) };
+            }
+        }
+        // A fork child's copy: the child handler already closed the descriptor.
+    }
+}
+
+/// Whether some process holds the lock of `slot` (`F_OFD_GETLK` on `probe`, any
+/// description of the mapping's file). Locks of the description asking do not count, so
+/// `probe` must not be a [`Membership`]'s.
+pub(crate) fn alive(
+    probe: Option<&File>,
+    key: AreaKey,
+    slot: u32,
+    _ident: ProcessIdent,
+) -> io::Result<Liveness> {
+    let Some(probe) = probe else { return Ok(Liveness::Unknown) };
+    let mut lock = flock_at(libc::F_WRLCK, lock_offset(key, slot));
+    // SAFETY: a valid descriptor and a pointer to a flock value that F_OFD_GETLK fills.
+    cvt_r(|| unsafe { libc::fcntl(probe.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) })?;
+    Ok(if lock.l_type == libc::F_UNLCK as libc::c_short { Liveness::Dead } else { Liveness::Alive })
+}
+
+/// This process's pid and start time (`/proc/self/stat` field 22, clock ticks since boot).
+pub(crate) fn process_ident() -> ProcessIdent {
+    let start_time = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The command name (field 2) may hold spaces; fields after its ')' are plain.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split(' ').nth(19)?.parse().ok()
+        })
+        .unwrap_or(0);
+    ProcessIdent { pid: std::process::id(), start_time }
+}
+
+/// The OS call named in a failed park's error.
+pub(crate) const PARK_CALL: &str = "futex(FUTEX_WAIT_BITSET)";
+/// The OS call named in a failed unpark's error.
+pub(crate) const UNPARK_CALL: &str = "futex(FUTEX_WAKE)";
+
+/// Sleeping on a shared futex.
+#[derive(Debug, Default)]
+pub(crate) struct Parker;
+
+impl Parker {
+    /// Nothing to look up: futexes are keyed by the word's physical page.
+    pub(crate) fn new(_key: AreaKey) -> Parker {
+        Parker
+    }
+
+    /// Nothing to prepare on Linux.
+    #[inline]
+    pub(crate) fn prepare(&self, _object: u32) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// `FUTEX_WAIT_BITSET` on `word` while it holds `expected`, until `deadline` (absolute
+    /// `CLOCK_MONOTONIC`). Returns on a wake-up, a changed word, a signal or the deadline.
+    /// `word` must point into a shared mapping (an invalid address is an `EFAULT` error).
+    pub(crate) fn park(
+        &self,
+        word: *const u32,
+        _object: u32,
+        expected: u32,
+        deadline: Option<Instant>,
+        _owner: Option<ProcessIdent>,
+    ) -> io::Result<()> {
+        let abs = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(());
+                }
+                // SAFETY: `timespec` is plain data that clock_gettime fills.
+                let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+                // SAFETY: a valid clock id and a pointer to a timespec.
+                cvt(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) })?;
+                let nanos = now.tv_nsec as u64 + u64::from(left.subsec_nanos());
+                let secs = (now.tv_sec as u64)
+                    .saturating_add(left.as_secs())
+                    .saturating_add(nanos / 1_000_000_000);
+                let mut ts: libc::timespec = now;
+                ts.tv_sec = secs.min(i64::MAX as u64) as libc::time_t;
+                ts.tv_nsec = (nanos % 1_000_000_000) as libc::c_long;
+                Some(ts)
+            }
+            None => None,
+        };
+        let ts_ptr = abs.as_ref().map_or(std::ptr::null(), |ts| ts as *const libc::timespec);
+        // SAFETY: FUTEX_WAIT_BITSET only reads the word at `word` (the kernel checks the
+        // address: EFAULT if unmapped) and the timespec, which lives on this stack frame.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word,
+                libc::FUTEX_WAIT_BITSET,
+                expected,
+                ts_ptr,
+                std::ptr::null::<u32>(),
+                libc::FUTEX_BITSET_MATCH_ANY,
+            )
+        };
+        if ret == -1 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) | Some(libc::ETIMEDOUT) => Ok(()),
+                _ => Err(e),
+            };
+        }
+        Ok(())
+    }
+
+    /// `FUTEX_WAKE` of up to `n` threads sleeping on `word`, in any process.
+    pub(crate) fn unpark(&self, word: *const u32, _object: u32, n: u32) -> io::Result<()> {
+        let n = n.min(i32::MAX as u32) as libc::c_int;
+        // SAFETY: FUTEX_WAKE does not access the word's memory beyond looking up its key
+        // (EFAULT if unmapped).
+        cvt(unsafe { libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, n) }).map(drop)
+    }
+}

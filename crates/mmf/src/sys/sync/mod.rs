@@ -1,0 +1,74 @@
+//! Contract: what the sync layer needs from the OS — to sleep and wake across processes,
+//! and to tell whether a participant process is alive. The lock and event state machines
+//! are written above `sys` (`crate::sync`), on `primitive` atomics.
+//!
+//! Every platform provides:
+//!
+//! - `Membership`: this process's claim on one slot of a sync area's participant table,
+//!   released by the kernel however the process ends. `Membership::claim(probe, area,
+//!   slot)` takes it (`Ok(None)`: the slot is someone else's); `is_current()` says whether
+//!   it still belongs to this process (a `fork` child's inherited copy does not).
+//! - `alive(probe, area, slot, ident) -> Liveness`: whether the process recorded in a slot
+//!   still runs (Linux: the slot's lock is held; Windows: the pid names a process with the
+//!   recorded creation time that has not exited). Doubt is [`Liveness::Unknown`], which
+//!   callers treat as alive: never steal a lock on a guess.
+//! - `process_ident() -> ProcessIdent`: this process's pid and start time.
+//! - `Parker`: per-process sleeping and waking on an object's state word. `park(word,
+//!   object, expected, deadline, owner)` sleeps until woken, until the deadline, (Linux)
+//!   once the word no longer holds `expected`, or (Windows) once the `owner` process exits;
+//!   it may return early, callers re-check. `unpark(word, object, n)` wakes up to `n`
+//!   sleepers. `prepare(object)` is called before a thread declares itself a sleeper
+//!   (Windows creates the object's wake semaphore there, so that a waker finds it).
+//!
+//! Linux parks on a shared futex (`FUTEX_WAIT_BITSET`, absolute `CLOCK_MONOTONIC`
+//! deadline; never `FUTEX_PRIVATE_FLAG`). Windows cannot: `WaitOnAddress` and keyed events
+//! wake only threads of the calling process, so each object has a named semaphore that
+//! carries wake-up tokens only — every piece of state is in the mapping.
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{
+    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, fork_generation, process_ident,
+};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::{
+    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, fork_generation, process_ident,
+};
+
+/// Where a sync area is, so that each platform can name what belongs to it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AreaKey {
+    /// The area's random id (its header's `area_id`).
+    pub id: [u64; 2],
+    /// The area's offset in its mapping (Linux: places the slot locks; two areas in one
+    /// mapping never share a byte).
+    #[cfg_attr(windows, allow(dead_code, reason = "Windows names objects by id alone"))]
+    pub offset: u64,
+}
+
+/// A process as a participant slot records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProcessIdent {
+    /// The process id, as this process sees it (Linux: in its own PID namespace).
+    pub pid: u32,
+    /// When the process started: Linux `/proc/self/stat` field 22 (clock ticks since boot),
+    /// Windows the creation `FILETIME`. With the pid, it tells a process from a later one
+    /// that reuses its pid.
+    pub start_time: u64,
+}
+
+/// Whether a participant's process still runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// It runs.
+    Alive,
+    /// It has ended (or the slot names a process that no longer exists).
+    Dead,
+    /// The OS would not say (Windows: access denied to another user's process). Treated as
+    /// alive.
+    Unknown,
+}

@@ -1,0 +1,247 @@
+//! Windows: liveness by process handle, sleeping on named semaphores.
+//!
+//! A participant slot records pid and creation time; a process is alive while
+//! `OpenProcess` finds a process with that pid *and* that creation time (a later process
+//! reusing the pid has another) that has not exited (`WaitForSingleObject(h, 0)`, the
+//! LMDB way). Access denied is [`Liveness::Unknown`]: never steal on doubt.
+//!
+//! `WaitOnAddress` and keyed events wake threads of the calling process only, so each
+//! object gets a named semaphore, `Local\mmf-sync-<area id>-<object>`, created by its first
+//! sleeper with an owner-only DACL. It carries wake-up tokens only: all state is in the
+//! mapping, so a semaphore that vanishes with its last handle loses nothing. A mutex waiter
+//! also waits on its owner's process handle, so it learns of the owner's death at once.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_INVALID_PARAMETER, FILETIME,
+    HANDLE, WAIT_FAILED, WAIT_OBJECT_0,
+};
+use windows_sys::Win32::System::Threading::{
+    CreateSemaphoreW, GetCurrentProcess, GetCurrentProcessId, GetProcessTimes, INFINITE,
+    OpenProcess, OpenSemaphoreW, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
+    ReleaseSemaphore, SEMAPHORE_MODIFY_STATE, WaitForMultipleObjects, WaitForSingleObject,
+};
+
+use super::{AreaKey, Liveness, ProcessIdent};
+use crate::sys::pal::{OwnerOnly, cvt, is, wide};
+
+/// No `fork` on Windows: memberships are always this process's.
+#[inline]
+pub(crate) fn fork_generation() -> u64 {
+    0
+}
+
+/// The OS call named in a failed park's error.
+pub(crate) const PARK_CALL: &str = "WaitForMultipleObjects";
+/// The OS call named in a failed unpark's error.
+pub(crate) const UNPARK_CALL: &str = "ReleaseSemaphore";
+
+/// Nothing to hold on Windows: the slot's pid and creation time are the claim, and the
+/// sync layer's compare-and-swap on the slot arbitrates between claimants.
+#[derive(Debug)]
+pub(crate) struct Membership;
+
+impl Membership {
+    pub(crate) fn new(_probe: Option<&std::fs::File>) -> io::Result<Membership> {
+        Ok(Membership)
+    }
+
+    pub(crate) fn try_claim(&mut self, _key: AreaKey, _slot: u32) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    pub(crate) fn release(&mut self, _key: AreaKey, _slot: u32) {}
+}
+
+fn filetime(t: FILETIME) -> u64 {
+    (u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime)
+}
+
+/// `GetProcessTimes(h).lpCreationTime`.
+fn creation_time(process: HANDLE) -> io::Result<u64> {
+    let zero = FILETIME { dwLowDateTime: 0, dwHighDateTime: 0 };
+    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+    // SAFETY: a process handle with query access and four FILETIMEs to fill.
+    cvt(unsafe { GetProcessTimes(process, &mut created, &mut exited, &mut kernel, &mut user) })?;
+    Ok(filetime(created))
+}
+
+/// A handle to the process `ident` names, if it is that process (pid and creation time):
+/// `Ok(None)` if no such process exists any more.
+fn open_process(ident: ProcessIdent) -> io::Result<Option<OwnedHandle>> {
+    // SAFETY: OpenProcess has no memory preconditions; a null result is an error.
+    let h = unsafe {
+        OpenProcess(PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, 0, ident.pid)
+    };
+    if h.is_null() {
+        let e = io::Error::last_os_error();
+        return if is(&e, ERROR_INVALID_PARAMETER) { Ok(None) } else { Err(e) };
+    }
+    let h = OwnedHandle(h);
+    if ident.start_time != 0 && creation_time(h.0)? != ident.start_time {
+        return Ok(None); // the pid was reused by a later process
+    }
+    Ok(Some(h))
+}
+
+/// Whether the process recorded as `ident` runs (`OpenProcess`, `GetProcessTimes`,
+/// `WaitForSingleObject(h, 0)`).
+pub(crate) fn alive(
+    _probe: Option<&std::fs::File>,
+    _key: AreaKey,
+    _slot: u32,
+    ident: ProcessIdent,
+) -> io::Result<Liveness> {
+    match open_process(ident) {
+        Ok(None) => Ok(Liveness::Dead),
+        Ok(Some(h)) => {
+            // SAFETY: a process handle with SYNCHRONIZE access; a zero timeout only looks.
+            let exited = unsafe { WaitForSingleObject(h.0, 0) } == WAIT_OBJECT_0;
+            Ok(if exited { Liveness::Dead } else { Liveness::Alive })
+        }
+        Err(e) if is(&e, ERROR_ACCESS_DENIED) => Ok(Liveness::Unknown),
+        Err(e) => Err(e),
+    }
+}
+
+/// This process's pid and creation time.
+pub(crate) fn process_ident() -> ProcessIdent {
+    // SAFETY: no preconditions.
+    let pid = unsafe { GetCurrentProcessId() };
+    // SAFETY: the current-process pseudo-handle has every access.
+    let start_time = creation_time(unsafe { GetCurrentProcess() }).unwrap_or(0);
+    ProcessIdent { pid, start_time }
+}
+
+/// A handle closed on drop.
+#[derive(Debug)]
+struct OwnedHandle(HANDLE);
+
+// SAFETY: kernel object handles may be used and closed from any thread.
+unsafe impl Send for OwnedHandle {}
+// SAFETY: as above; the calls made through `&OwnedHandle` are thread-safe.
+unsafe impl Sync for OwnedHandle {}
+
+impl Drop for OwnedHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle is ours and closed once. Nothing to do about a failure.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// This process's wake semaphores of one area, opened or created on first use and
+/// closed when the area's last handle in this process goes.
+#[derive(Debug)]
+pub(crate) struct Parker {
+    prefix: String,
+    semaphores: Mutex<HashMap<u32, std::sync::Arc<OwnedHandle>>>,
+}
+
+impl Parker {
+    pub(crate) fn new(key: AreaKey) -> Parker {
+        Parker {
+            prefix: format!("Local\\mmf-sync-{:016x}{:016x}-", key.id[0], key.id[1]),
+            semaphores: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The object's semaphore: cached, else `CreateSemaphoreW` (`create`) or
+    /// `OpenSemaphoreW`; `Ok(None)` if it does not exist and `create` is false (nobody
+    /// ever slept on the object).
+    fn semaphore(
+        &self,
+        object: u32,
+        create: bool,
+    ) -> io::Result<Option<std::sync::Arc<OwnedHandle>>> {
+        let mut cache = self.semaphores.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = cache.get(&object) {
+            return Ok(Some(std::sync::Arc::clone(h)));
+        }
+        let name = wide(&format!("{}{object}", self.prefix));
+        let h = if create {
+            let mut owner = OwnerOnly::new().map_err(io::Error::from)?;
+            let attributes = owner.attributes();
+            // SAFETY: valid security attributes (pointing into `owner`, alive here) and a
+            // NUL-terminated name; an existing semaphore of that name is opened.
+            unsafe { CreateSemaphoreW(&attributes, 0, i32::MAX, name.as_ptr()) }
+        } else {
+            // SAFETY: a NUL-terminated name.
+            unsafe {
+                OpenSemaphoreW(SEMAPHORE_MODIFY_STATE | PROCESS_SYNCHRONIZE, 0, name.as_ptr())
+            }
+        };
+        if h.is_null() {
+            let e = io::Error::last_os_error();
+            return if !create && is(&e, ERROR_FILE_NOT_FOUND) { Ok(None) } else { Err(e) };
+        }
+        let h = std::sync::Arc::new(OwnedHandle(h));
+        cache.insert(object, std::sync::Arc::clone(&h));
+        Ok(Some(h))
+    }
+
+    /// Creates (or opens) the object's semaphore before the caller declares itself a
+    /// sleeper, so that a waker that sees the sleeper finds the semaphore.
+    pub(crate) fn prepare(&self, object: u32) -> io::Result<()> {
+        self.semaphore(object, true).map(drop)
+    }
+
+    /// Waits for a token on the object's semaphore, for `owner`'s process to end, or for
+    /// `deadline` (`WaitForMultipleObjects`). The word is not compared: tokens that a waker
+    /// released before this call are still there.
+    pub(crate) fn park(
+        &self,
+        _word: *const u32,
+        object: u32,
+        _expected: u32,
+        deadline: Option<Instant>,
+        owner: Option<ProcessIdent>,
+    ) -> io::Result<()> {
+        let Some(semaphore) = self.semaphore(object, true)? else { return Ok(()) };
+        let owner = match owner {
+            Some(ident) => match open_process(ident) {
+                Ok(Some(h)) => Some(h),
+                Ok(None) => return Ok(()), // dead already: the caller looks again
+                Err(_) => None,            // access denied: wait without it
+            },
+            None => None,
+        };
+        let timeout = match deadline {
+            None => INFINITE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(());
+                }
+                // Rounded up, so the wait never ends before the deadline.
+                u32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(INFINITE - 1)
+            }
+        };
+        let mut handles = vec![semaphore.0];
+        handles.extend(owner.as_ref().map(|h| h.0));
+        // SAFETY: 1 or 2 valid handles with SYNCHRONIZE access, alive for the call.
+        let r =
+            unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, timeout) };
+        if r == WAIT_FAILED { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    /// Releases `n` tokens (`ReleaseSemaphore`); the caller has capped `n` at the number of
+    /// sleepers. A semaphore nobody created means nobody sleeps.
+    pub(crate) fn unpark(&self, _word: *const u32, object: u32, n: u32) -> io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let Some(semaphore) = self.semaphore(object, false)? else { return Ok(()) };
+        let n = n.min(i32::MAX as u32) as i32;
+        // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access.
+        match cvt(unsafe { ReleaseSemaphore(semaphore.0, n, std::ptr::null_mut()) }) {
+            // ERROR_TOO_MANY_POSTS: tokens left over from sleepers that did not sleep
+            // saturate the count; the waiters are awake anyway.
+            Err(e) if e.raw_os_error() == Some(298) => Ok(()),
+            other => other,
+        }
+    }
+}
