@@ -15,6 +15,7 @@ mod input;
 mod open;
 mod progress;
 mod shm;
+mod shm_info;
 mod size;
 
 use std::path::PathBuf;

@@ -71,6 +71,24 @@ pub enum Shm {
         #[arg(long)]
         json: bool,
     },
+    /// Look inside a sync area (mmf::sync) in a named object: its participants (pid,
+    /// alive or dead), who holds each mutex, who waits. Named mutexes, events and
+    /// semaphores keep theirs at offset 0.
+    #[command(
+        after_help = "Examples:\n  mmf shm info my-mutex\n  mmf shm info jobs --offset 4096 --json"
+    )]
+    Info {
+        /// The name.
+        name: String,
+        /// Where the area starts in the object.
+        #[arg(long, default_value = "0", value_parser = size::parse)]
+        offset: u64,
+        /// One JSON object on stdout: {"name", "offset", "slots", "participants": [{"slot",
+        /// "pid", "alive"}], "objects": [{"index", "kind", "holder", "holder_pid",
+        /// "inconsistent", "value", "maximum", "sleepers"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a name now (holders keep their mappings).
     #[command(after_help = "Examples:\n  mmf shm rm demo")]
     Rm {
@@ -92,6 +110,7 @@ pub fn run(command: Shm) -> Result<(), String> {
         Shm::Write { name, offset, input } => write(&name, offset, &input.bytes()?),
         Shm::Dump { name, offset, len, json } => dump(&name, offset, len, json),
         Shm::List { json } => list(json),
+        Shm::Info { name, offset, json } => crate::shm_info::info(&name, offset, json),
         Shm::Rm { name } => {
             mmf::named::remove(&name).map_err(|e| format!("cannot remove {name}: {e}"))?;
             println!("removed {name}");

@@ -88,7 +88,6 @@ static MEMBERS: StdMutex<Vec<Weak<Member>>> = StdMutex::new(Vec::new());
 
 /// The view an area lives in: borrowed, or owned (the named forms).
 #[derive(Debug)]
-#[allow(dead_code, reason = "the named forms own their view")]
 enum ViewRef<'v> {
     Borrowed(&'v ViewMut),
     Owned(ViewMut),
@@ -245,8 +244,10 @@ impl<'v> SyncArea<'v> {
         check_view(v, offset, HEADER_SIZE)?;
         let h = header(v, offset)?;
         let available = v.len().saturating_sub(offset);
-        let (participants, objects, id) =
-            layout::check_header(h, available).map_err(|reason| area_error(offset, reason))?;
+        let values = h.values();
+        let (participants, objects) =
+            layout::check_header(values, available).map_err(|reason| area_error(offset, reason))?;
+        let id = values.id;
         let (_, probe) = v.sync_backing();
         let key = AreaKey { id, offset: v.offset() + offset as u64 };
         Ok(SyncArea {
@@ -324,6 +325,22 @@ impl<'v> SyncArea<'v> {
                         found >> 32
                     ),
                 },
+            )),
+        }
+    }
+
+    /// The kind and parameter of object `index`, if it is in use.
+    pub(crate) fn object_desc(&self, index: u32) -> Result<Option<(Kind, u32)>> {
+        let o = object_at(self.view(), self.offset, self.participants, index)?;
+        let desc = o.desc.load(Acquire);
+        if desc == 0 {
+            return Ok(None);
+        }
+        match Kind::from_u32((desc >> 32) as u32) {
+            Some(kind) => Ok(Some((kind, desc as u32))),
+            None => Err(area_error(
+                self.offset,
+                format!("object {index} has an unknown kind {}", desc >> 32),
             )),
         }
     }
@@ -627,8 +644,12 @@ impl SyncArea<'_> {
     }
 }
 
-#[allow(dead_code, reason = "the named forms own their view")]
 impl SyncArea<'static> {
+    /// [`open`](Self::open) of an area in a view it owns.
+    pub(crate) fn open_owned(view: ViewMut, offset: usize) -> Result<Self> {
+        Self::attach(ViewRef::Owned(view), offset)
+    }
+
     /// An area in a view it owns (the named forms keep their view this way).
     pub(crate) fn open_or_init_owned(
         view: ViewMut,

@@ -178,26 +178,47 @@ pub(crate) fn area_size(participants: u32, objects: u32) -> usize {
     HEADER_SIZE + participants as usize * PARTICIPANT_SIZE + objects as usize * OBJECT_SIZE
 }
 
-/// Reads a header's fields once and checks them: the area's shape, or what is wrong.
-pub(crate) fn check_header(h: &Header, available: usize) -> Result<(u32, u32, [u64; 2]), String> {
-    let magic = h.magic.load(Ordering::Acquire);
-    if magic == MAGIC_INIT {
+/// A header's fields, read once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeaderValues {
+    pub magic: u64,
+    pub version: u32,
+    pub participants: u32,
+    pub objects: u32,
+    pub size: u64,
+    pub id: [u64; 2],
+}
+
+impl Header {
+    pub(crate) fn values(&self) -> HeaderValues {
+        HeaderValues {
+            magic: self.magic.load(Ordering::Acquire),
+            version: self.version.load(Ordering::Relaxed),
+            participants: self.participants.load(Ordering::Relaxed),
+            objects: self.objects.load(Ordering::Relaxed),
+            size: self.size.load(Ordering::Relaxed),
+            id: [self.area_id[0].load(Ordering::Relaxed), self.area_id[1].load(Ordering::Relaxed)],
+        }
+    }
+}
+
+/// Checks a header's fields: the area's `(participants, objects)`, or what is wrong.
+pub(crate) fn check_header(h: HeaderValues, available: usize) -> Result<(u32, u32), String> {
+    if h.magic == MAGIC_INIT {
         return Err("the sync area is still being initialized by its creator (or the \
                     creator died while initializing it)"
             .into());
     }
-    if magic != MAGIC {
+    if h.magic != MAGIC {
         return Err(format!(
             "no sync area here: magic {:?}, expected \"MMFSYNC1\" (initialize one first)",
-            String::from_utf8_lossy(&magic.to_le_bytes())
+            String::from_utf8_lossy(&h.magic.to_le_bytes())
         ));
     }
-    let version = h.version.load(Ordering::Relaxed);
-    if version != VERSION {
-        return Err(format!("sync area version {version}, this code reads version {VERSION}"));
+    if h.version != VERSION {
+        return Err(format!("sync area version {}, this code reads version {VERSION}", h.version));
     }
-    let participants = h.participants.load(Ordering::Relaxed);
-    let objects = h.objects.load(Ordering::Relaxed);
+    let (participants, objects) = (h.participants, h.objects);
     if participants == 0 || participants > MAX_PARTICIPANTS {
         return Err(format!("the header says {participants} participant slots (1 to 1024)"));
     }
@@ -205,16 +226,15 @@ pub(crate) fn check_header(h: &Header, available: usize) -> Result<(u32, u32, [u
         return Err(format!("the header says {objects} objects (at most {MAX_OBJECTS})"));
     }
     let size = area_size(participants, objects);
-    if h.size.load(Ordering::Relaxed) != size as u64 {
+    if h.size != size as u64 {
         return Err(format!(
             "the header's size {} does not match {participants} participants and {objects} \
              objects ({size} bytes)",
-            h.size.load(Ordering::Relaxed)
+            h.size
         ));
     }
     if size > available {
         return Err(format!("the area needs {size} bytes; the view holds {available} there"));
     }
-    let id = [h.area_id[0].load(Ordering::Relaxed), h.area_id[1].load(Ordering::Relaxed)];
-    Ok((participants, objects, id))
+    Ok((participants, objects))
 }

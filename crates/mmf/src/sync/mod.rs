@@ -51,7 +51,11 @@ mod area;
 #[cfg(not(mmf_loom))]
 mod event;
 #[cfg(not(mmf_loom))]
+mod inspect;
+#[cfg(not(mmf_loom))]
 mod mutex;
+#[cfg(not(mmf_loom))]
+mod named;
 #[cfg(not(mmf_loom))]
 mod semaphore;
 
@@ -60,7 +64,11 @@ pub use area::{SyncArea, SyncAreaOptions};
 #[cfg(not(mmf_loom))]
 pub use event::{Event, ResetMode};
 #[cfg(not(mmf_loom))]
+pub use inspect::{AreaInfo, ObjectInfo, ObjectKind, ParticipantInfo, inspect};
+#[cfg(not(mmf_loom))]
 pub use mutex::{LockError, Mutex, MutexGuard};
+#[cfg(not(mmf_loom))]
+pub use named::{NamedEvent, NamedMutex, NamedSemaphore};
 #[cfg(not(mmf_loom))]
 pub use semaphore::Semaphore;
 

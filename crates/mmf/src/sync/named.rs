@@ -1,0 +1,332 @@
+//! Named forms: [`NamedMutex`], [`NamedEvent`], [`NamedSemaphore`] — `CreateMutex` /
+//! `OpenMutex` and friends. Each is a small named mapping (the named layer's lifetime and
+//! security rules) holding a sync area with one object, so two programs need nothing but
+//! a name.
+
+use std::time::{Duration, Instant};
+
+use super::area::{SyncArea, SyncAreaOptions};
+use super::event::{Event, ResetMode};
+use super::layout::{self, Kind};
+use super::mutex::{LockError, Mutex, MutexGuard};
+use super::semaphore::Semaphore;
+use crate::error::{Error, Result};
+use crate::named::NameOptions;
+use crate::{Access, CreationMode, Mapping, MappingOptions};
+
+/// The participants a named object's area has room for.
+const PARTICIPANTS: u32 = 64;
+
+/// A named mapping holding an area with one object, created or opened.
+#[derive(Debug)]
+struct NamedArea {
+    area: SyncArea<'static>,
+    mapping: Mapping,
+}
+
+impl NamedArea {
+    fn create(name: &str, options: &NameOptions) -> Result<NamedArea> {
+        let area_options = SyncAreaOptions::new().participants(PARTICIPANTS).objects(1).clone();
+        let size = area_options.size().next_multiple_of(4096) as u64;
+        let mapping = MappingOptions::new()
+            .access(Access::ReadWrite)
+            .size(size)
+            .name(name)
+            .name_options(options.clone())
+            .map_anonymous()?;
+        let view = mapping.view_mut(..)?;
+        let area = SyncArea::open_or_init_owned(view, 0, &area_options)?;
+        Ok(NamedArea { area, mapping })
+    }
+
+    /// Opens the name's area, never formatting (the object may be someone else's): a
+    /// creator that has made the mapping but not formatted it yet is given up to 1 s.
+    fn open(name: &str) -> Result<NamedArea> {
+        let mapping = Mapping::open(name, Access::ReadWrite)?;
+        let start = Instant::now();
+        loop {
+            let view = mapping.view_mut(..)?;
+            let magic = view.atomic_u64(0)?.load(std::sync::atomic::Ordering::Acquire);
+            let unformatted = magic == 0 || magic == layout::MAGIC_INIT;
+            if unformatted && start.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            let area = SyncArea::open_owned(view, 0)?;
+            return Ok(NamedArea { area, mapping });
+        }
+    }
+
+    /// The kind of the object, waiting up to 1 s for a creator that has made the mapping
+    /// but not the object yet.
+    fn kind(&self, name: &str) -> Result<Kind> {
+        let start = Instant::now();
+        loop {
+            if let Some((kind, _)) = self.area.object_desc(0)? {
+                return Ok(kind);
+            }
+            if start.elapsed() > Duration::from_secs(1) {
+                return Err(Error::SyncArea {
+                    offset: 0,
+                    reason: format!("the named object {name:?} holds no mutex, event or semaphore"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn options_for(creation: CreationMode) -> NameOptions {
+    let mut options = NameOptions::new();
+    options.creation(creation);
+    options
+}
+
+/// A [`Mutex`] known by name across processes (`CreateMutex(NULL, FALSE, name)` /
+/// `OpenMutex`): the object lives while any process holds it, as a named mapping does
+/// (see [`crate::named`]).
+///
+/// ```
+/// use mmf::sync::NamedMutex;
+///
+/// # let name = format!("doc-mutex-{}", std::process::id());
+/// let mutex = NamedMutex::create(&name)?;
+/// let other = NamedMutex::open(&name)?; // normally in another process
+/// let guard = other.lock().expect("free");
+/// assert!(mutex.try_lock().is_err()); // held (by this process, another thread would wait)
+/// drop(guard);
+/// # Ok::<(), mmf::Error>(())
+/// ```
+///
+/// # References
+/// [`CreateMutexW`](https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-createmutexw),
+/// [`OpenMutexW`](https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-openmutexw)
+#[doc(alias = "CreateMutex")]
+#[doc(alias = "OpenMutex")]
+#[derive(Debug)]
+pub struct NamedMutex {
+    inner: NamedArea,
+}
+
+impl NamedMutex {
+    /// Opens the named mutex, creating it if it does not exist (what `CreateMutex` does).
+    ///
+    /// # Errors
+    /// As [`MappingOptions::map_anonymous`] for the name; [`Error::SyncArea`] if the name
+    /// holds something other than a mutex.
+    pub fn create(name: &str) -> Result<NamedMutex> {
+        Self::create_with(name, &options_for(CreationMode::OpenOrCreate))
+    }
+
+    /// [`create`](Self::create) with the named layer's options (creation mode, permissions,
+    /// namespace, lifetime).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_with(name: &str, options: &NameOptions) -> Result<NamedMutex> {
+        let inner = NamedArea::create(name, options)?;
+        inner.area.mutex(0)?;
+        Ok(NamedMutex { inner })
+    }
+
+    /// Opens an existing named mutex (`OpenMutex`).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is none; [`Error::SyncArea`] if the name holds
+    /// something else.
+    pub fn open(name: &str) -> Result<NamedMutex> {
+        let inner = NamedArea::open(name)?;
+        match inner.kind(name)? {
+            Kind::Mutex => Ok(NamedMutex { inner }),
+            other => Err(wrong_kind(name, other, "a mutex")),
+        }
+    }
+
+    /// The mutex, for every method of [`Mutex`].
+    pub fn mutex(&self) -> Mutex<'_> {
+        self.inner.area.mutex(0).expect("checked when created or opened")
+    }
+
+    /// [`Mutex::lock`].
+    ///
+    /// # Errors
+    /// As [`Mutex::lock`].
+    pub fn lock(&self) -> Result<MutexGuard<'_>, LockError<'_>> {
+        self.mutex().lock()
+    }
+
+    /// [`Mutex::lock_timeout`].
+    ///
+    /// # Errors
+    /// As [`Mutex::lock_timeout`].
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_>, LockError<'_>> {
+        self.mutex().lock_timeout(timeout)
+    }
+
+    /// [`Mutex::try_lock`].
+    ///
+    /// # Errors
+    /// As [`Mutex::try_lock`].
+    pub fn try_lock(&self) -> Result<MutexGuard<'_>, LockError<'_>> {
+        self.mutex().try_lock()
+    }
+
+    /// The name's mapping (its name, size).
+    pub fn mapping(&self) -> &Mapping {
+        &self.inner.mapping
+    }
+}
+
+fn wrong_kind(name: &str, found: Kind, wanted: &str) -> Error {
+    Error::SyncArea {
+        offset: 0,
+        reason: format!("the named object {name:?} is a {}, not {wanted}", found.name()),
+    }
+}
+
+/// An [`Event`] known by name across processes (`CreateEvent` / `OpenEvent`).
+///
+/// ```
+/// use mmf::sync::{NamedEvent, ResetMode};
+///
+/// # let name = format!("doc-event-{}", std::process::id());
+/// let ready = NamedEvent::create(&name, ResetMode::Manual, false)?;
+/// let seen = NamedEvent::open(&name)?; // normally in another process
+/// ready.event().set()?;
+/// assert!(seen.event().wait_timeout(std::time::Duration::ZERO)?);
+/// # Ok::<(), mmf::Error>(())
+/// ```
+///
+/// # References
+/// [`CreateEventW`](https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-createeventw),
+/// [`OpenEventW`](https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-openeventw)
+#[doc(alias = "CreateEvent")]
+#[doc(alias = "OpenEvent")]
+#[derive(Debug)]
+pub struct NamedEvent {
+    inner: NamedArea,
+    mode: ResetMode,
+}
+
+impl NamedEvent {
+    /// Opens the named event, creating it with `mode` and `initially_set` if it does not
+    /// exist (`CreateEvent`; for an existing event both are ignored... but a different
+    /// mode is an error).
+    ///
+    /// # Errors
+    /// As [`NamedMutex::create`].
+    pub fn create(name: &str, mode: ResetMode, initially_set: bool) -> Result<NamedEvent> {
+        Self::create_with(name, mode, initially_set, &options_for(CreationMode::OpenOrCreate))
+    }
+
+    /// [`create`](Self::create) with the named layer's options.
+    ///
+    /// # Errors
+    /// As [`NamedMutex::create`].
+    pub fn create_with(
+        name: &str,
+        mode: ResetMode,
+        initially_set: bool,
+        options: &NameOptions,
+    ) -> Result<NamedEvent> {
+        let inner = NamedArea::create(name, options)?;
+        inner.area.event(0, mode, initially_set)?;
+        Ok(NamedEvent { inner, mode })
+    }
+
+    /// Opens an existing named event (`OpenEvent`), of whichever reset mode.
+    ///
+    /// # Errors
+    /// As [`NamedMutex::open`].
+    pub fn open(name: &str) -> Result<NamedEvent> {
+        let inner = NamedArea::open(name)?;
+        let mode = match inner.kind(name)? {
+            Kind::ManualResetEvent => ResetMode::Manual,
+            Kind::AutoResetEvent => ResetMode::Auto,
+            other => return Err(wrong_kind(name, other, "an event")),
+        };
+        Ok(NamedEvent { inner, mode })
+    }
+
+    /// The event, for every method of [`Event`].
+    pub fn event(&self) -> Event<'_> {
+        self.inner.area.event(0, self.mode, false).expect("checked when created or opened")
+    }
+
+    /// The name's mapping.
+    pub fn mapping(&self) -> &Mapping {
+        &self.inner.mapping
+    }
+}
+
+/// A [`Semaphore`] known by name across processes (`CreateSemaphore` / `OpenSemaphore`).
+///
+/// ```
+/// use mmf::sync::NamedSemaphore;
+///
+/// # let name = format!("doc-sem-{}", std::process::id());
+/// let slots = NamedSemaphore::create(&name, 2, 2)?;
+/// let other = NamedSemaphore::open(&name)?; // normally in another process
+/// other.semaphore().acquire()?;
+/// assert_eq!(slots.semaphore().count(), 1);
+/// # Ok::<(), mmf::Error>(())
+/// ```
+///
+/// # References
+/// [`CreateSemaphoreW`](https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-createsemaphorew),
+/// [`OpenSemaphoreW`](https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-opensemaphorew)
+#[doc(alias = "CreateSemaphore")]
+#[doc(alias = "OpenSemaphore")]
+#[derive(Debug)]
+pub struct NamedSemaphore {
+    inner: NamedArea,
+}
+
+impl NamedSemaphore {
+    /// Opens the named semaphore, creating it with count `initial` and maximum `maximum`
+    /// if it does not exist (`CreateSemaphore`; ignored for an existing one).
+    ///
+    /// # Errors
+    /// As [`NamedMutex::create`]; [`Error::SyncArea`] for a maximum of 0 or an initial
+    /// count past it.
+    pub fn create(name: &str, initial: u32, maximum: u32) -> Result<NamedSemaphore> {
+        Self::create_with(name, initial, maximum, &options_for(CreationMode::OpenOrCreate))
+    }
+
+    /// [`create`](Self::create) with the named layer's options.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_with(
+        name: &str,
+        initial: u32,
+        maximum: u32,
+        options: &NameOptions,
+    ) -> Result<NamedSemaphore> {
+        let inner = NamedArea::create(name, options)?;
+        inner.area.semaphore(0, initial, maximum)?;
+        Ok(NamedSemaphore { inner })
+    }
+
+    /// Opens an existing named semaphore (`OpenSemaphore`).
+    ///
+    /// # Errors
+    /// As [`NamedMutex::open`].
+    pub fn open(name: &str) -> Result<NamedSemaphore> {
+        let inner = NamedArea::open(name)?;
+        match inner.kind(name)? {
+            Kind::Semaphore => Ok(NamedSemaphore { inner }),
+            other => Err(wrong_kind(name, other, "a semaphore")),
+        }
+    }
+
+    /// The semaphore, for every method of [`Semaphore`].
+    pub fn semaphore(&self) -> Semaphore<'_> {
+        self.inner.area.semaphore(0, 0, 1).expect("checked when created or opened")
+    }
+
+    /// The name's mapping.
+    pub fn mapping(&self) -> &Mapping {
+        &self.inner.mapping
+    }
+}
