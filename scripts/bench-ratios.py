@@ -44,6 +44,11 @@ RATIOS = [
     ("map_unmap_64KiB", "memmap2", "raw_mmap_munmap", None, "slowdown"),
     ("cp_2GiB", "mmf_cp", "cp", 1.0, "speedup"),
     ("touch_2GiB", "mmf_touch", "vmtouch_t", 1.0, "speedup"),
+    ("sync_uncontended", "mmf_mutex", "glibc_robust_pshared", 0.6, "slowdown"),
+    ("sync_uncontended", "mmf_mutex", "glibc_pshared", None, "slowdown"),
+    ("sync_uncontended", "mmf_mutex", "cas_store", None, "slowdown"),
+    ("sync_handoff_spin", "mmf_events", "raw_spin", 1.5, "slowdown"),
+    ("sync_handoff_sleep", "mmf_events", "raw_futex", 1.1, "slowdown"),
 ]
 
 print("| benchmark | mmf | alternative | ratio | goal |")

@@ -556,10 +556,18 @@ fn participant_at(v: &ViewMut, offset: usize, slot: u32) -> Result<&Participant>
 }
 
 thread_local! {
-    static THREAD: u32 = {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    };
+    /// This thread's number for relock detection (0: not drawn yet). A `const` thread
+    /// local: no lazy-initialisation check on the lock's fast path.
+    static THREAD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Draws the calling thread's number on its first lock.
+#[cold]
+fn draw_thread_number() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).max(1);
+    THREAD.with(|t| t.set(n));
+    n
 }
 
 impl Host for SyncArea<'_> {
@@ -570,7 +578,10 @@ impl Host for SyncArea<'_> {
 
     #[inline]
     fn thread(&self) -> u32 {
-        THREAD.with(|t| *t)
+        match THREAD.with(std::cell::Cell::get) {
+            0 => draw_thread_number(),
+            n => n,
+        }
     }
 
     fn owner_dead(&self, token: u32) -> Result<bool> {
