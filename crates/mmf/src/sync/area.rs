@@ -555,9 +555,9 @@ fn participant_at(v: &ViewMut, offset: usize, slot: u32) -> Result<&Participant>
     v.get(offset + HEADER_SIZE + slot as usize * PARTICIPANT_SIZE)
 }
 
+// This thread's number for relock detection (0: not drawn yet). A `const` thread local:
+// no lazy-initialisation check on the lock's fast path.
 thread_local! {
-    /// This thread's number for relock detection (0: not drawn yet). A `const` thread
-    /// local: no lazy-initialisation check on the lock's fast path.
     static THREAD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
