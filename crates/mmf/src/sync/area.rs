@@ -558,6 +558,8 @@ fn participant_at(v: &ViewMut, offset: usize, slot: u32) -> Result<&Participant>
 // This thread's number for relock detection (0: not drawn yet). A `const` thread local:
 // no lazy-initialisation check on the lock's fast path.
 thread_local! {
+    // Clippy 1.96 with -Zbuild-std (the Windows leg) asks for `const` although it is there.
+    #[allow(clippy::missing_const_for_thread_local)]
     static THREAD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
