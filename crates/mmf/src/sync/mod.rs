@@ -53,6 +53,8 @@ mod event;
 #[cfg(not(mmf_loom))]
 mod inspect;
 #[cfg(not(mmf_loom))]
+mod join;
+#[cfg(not(mmf_loom))]
 mod mutex;
 #[cfg(not(mmf_loom))]
 mod named;

@@ -1,0 +1,261 @@
+//! Joining and leaving a sync area: this process's participant slot (shared by all its
+//! handles of one area, and made afresh in a `fork` child), the liveness of other
+//! participants, and the [`Host`] that the state machines of `protocol.rs` run on.
+
+use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::time::Instant;
+
+use super::area::{SyncArea, area_error};
+use super::layout::{self, Ident, Object};
+use super::protocol::Host;
+use crate::error::{Error, Result};
+use crate::primitive::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sys::sync::{self as sys, AreaKey, Liveness, ProcessIdent};
+
+/// This process's membership of one area (shared by all its `SyncArea`s of that area).
+#[derive(Debug)]
+pub(super) struct Member {
+    pub(super) key: AreaKey,
+    pub(super) slot: u32,
+    pub(super) token: u32,
+    pub(super) fork_generation: u64,
+    pub(super) _membership: sys::Membership,
+    pub(super) parker: sys::Parker,
+}
+
+/// Every area this process has joined, so that two views of one area share one slot.
+static MEMBERS: StdMutex<Vec<Weak<Member>>> = StdMutex::new(Vec::new());
+
+impl SyncArea<'_> {
+    pub(super) fn current_member(&self) -> Option<Arc<Member>> {
+        let member = self.member.lock().unwrap_or_else(|e| e.into_inner());
+        member.as_ref().filter(|m| m.fork_generation == sys::fork_generation()).cloned()
+    }
+
+    /// This process's token, joining the area first if needed.
+    #[inline]
+    fn my_token(&self) -> Result<u32> {
+        let joined = self.joined.load(std::sync::atomic::Ordering::Acquire);
+        if joined != 0 && joined >> 32 == sys::fork_generation() & 0xffff_ffff {
+            return Ok(joined as u32);
+        }
+        self.join()
+    }
+
+    #[cold]
+    fn join(&self) -> Result<u32> {
+        let mut member = self.member.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = sys::fork_generation();
+        if let Some(m) = member.as_ref().filter(|m| m.fork_generation == generation) {
+            return Ok(m.token);
+        }
+        let mut members = MEMBERS.lock().unwrap_or_else(|e| e.into_inner());
+        members.retain(|m| m.strong_count() > 0);
+        let found = members.iter().filter_map(Weak::upgrade).find(|m| {
+            m.key.id == self.key.id
+                && m.key.offset == self.key.offset
+                && m.fork_generation == generation
+        });
+        let m = match found {
+            Some(m) => m,
+            None => {
+                let m = Arc::new(self.claim_slot(generation)?);
+                members.push(Arc::downgrade(&m));
+                m
+            }
+        };
+        drop(members);
+        let token = m.token;
+        *member = Some(m);
+        self.joined.store(
+            (generation & 0xffff_ffff) << 32 | u64::from(token),
+            std::sync::atomic::Ordering::Release,
+        );
+        Ok(token)
+    }
+
+    fn claim_slot(&self, generation: u64) -> Result<Member> {
+        let me = sys::process_ident();
+        let mut membership = sys::Membership::new(self.probe.as_deref())
+            .map_err(Error::os("open (sync area membership)"))?;
+        for slot in 0..self.participants {
+            let p = self.participant(slot)?;
+            let id = Ident::unpack(p.ident.load(Acquire));
+            if !id.is_free() && self.liveness(slot, id)? != Liveness::Dead {
+                continue;
+            }
+            if !membership.try_claim(self.key, slot).map_err(Error::os("fcntl(F_OFD_SETLK)"))? {
+                continue;
+            }
+            let new = Ident { generation: id.next_generation(), ready: false, pid: me.pid };
+            if p.ident.compare_exchange(id.pack(), new.pack(), AcqRel, Acquire).is_err() {
+                membership.release(self.key, slot);
+                continue;
+            }
+            p.start_time.store(me.start_time, Release);
+            p.ident.store(Ident { ready: true, ..new }.pack(), Release);
+            return Ok(Member {
+                key: self.key,
+                slot,
+                token: layout::token(slot, new.generation),
+                fork_generation: generation,
+                _membership: membership,
+                parker: sys::Parker::new(self.key),
+            });
+        }
+        Err(area_error(
+            self.offset,
+            format!(
+                "all {} participant slots are taken by live processes: make the area with more participants",
+                self.participants
+            ),
+        ))
+    }
+
+    /// Whether the process recorded in `slot` (as `id`) runs.
+    pub(crate) fn liveness(&self, slot: u32, id: Ident) -> Result<Liveness> {
+        if id.is_free() {
+            return Ok(Liveness::Dead);
+        }
+        let start_time =
+            if id.ready { self.participant(slot)?.start_time.load(Acquire) } else { 0 };
+        sys::alive(self.probe.as_deref(), self.key, slot, ProcessIdent { pid: id.pid, start_time })
+            .map_err(Error::os("fcntl(F_OFD_GETLK)"))
+    }
+
+    /// This process's member (joining first): its parker caches what waking needs.
+    fn joined_member(&self) -> Result<Arc<Member>> {
+        loop {
+            self.my_token()?;
+            if let Some(m) = self.current_member() {
+                return Ok(m);
+            }
+        }
+    }
+}
+
+impl Drop for SyncArea<'_> {
+    fn drop(&mut self) {
+        let Ok(mut member) = self.member.lock() else { return };
+        let Some(m) = member.take() else { return };
+        if m.fork_generation != sys::fork_generation() {
+            return; // the parent's membership, inherited by a fork child: not ours to end
+        }
+        let members = MEMBERS.lock().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&m) == 1 {
+            // The last of this process's handles to the area: give the slot back (the
+            // membership's descriptor, and with it the slot lock, closes as `m` drops).
+            if let Ok(p) = self.participant(m.slot) {
+                let id = Ident::unpack(p.ident.load(Acquire));
+                if layout::token(m.slot, id.generation) == m.token && !id.is_free() {
+                    let free = Ident { generation: id.generation, ready: false, pid: 0 };
+                    let _ = p.ident.compare_exchange(id.pack(), free.pack(), AcqRel, Relaxed);
+                }
+            }
+        }
+        drop(m);
+        drop(members);
+    }
+}
+
+// This thread's number for relock detection (0: not drawn yet). A `const` thread local:
+// no lazy-initialisation check on the lock's fast path.
+thread_local! {
+    // Clippy 1.96 with -Zbuild-std (the Windows leg) asks for `const` although it is there.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static THREAD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Draws the calling thread's number on its first lock.
+#[cold]
+fn draw_thread_number() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).max(1);
+    THREAD.with(|t| t.set(n));
+    n
+}
+
+impl Host for SyncArea<'_> {
+    #[inline]
+    fn token(&self) -> Result<u32> {
+        self.my_token()
+    }
+
+    #[inline]
+    fn thread(&self) -> u32 {
+        match THREAD.with(std::cell::Cell::get) {
+            0 => draw_thread_number(),
+            n => n,
+        }
+    }
+
+    fn owner_dead(&self, token: u32) -> Result<bool> {
+        let (slot, generation) = layout::untoken(token);
+        if slot >= self.participants {
+            return Err(area_error(
+                self.offset,
+                format!(
+                    "a lock names participant slot {slot}, past the table's {} (corrupted by a peer?)",
+                    self.participants
+                ),
+            ));
+        }
+        let id = Ident::unpack(self.participant(slot)?.ident.load(Acquire));
+        if id.is_free() || id.generation != generation {
+            return Ok(true);
+        }
+        if self.current_member().is_some_and(|m| m.slot == slot) {
+            return Ok(false); // another thread of this process
+        }
+        Ok(self.liveness(slot, id)? == Liveness::Dead)
+    }
+
+    fn prepare(&self, index: u32) -> Result<()> {
+        self.joined_member()?.parker.prepare(index).map_err(Error::os("CreateSemaphore"))
+    }
+
+    fn park(
+        &self,
+        object: &Object,
+        index: u32,
+        expected: u32,
+        deadline: Option<Instant>,
+        owner: Option<u32>,
+    ) -> Result<()> {
+        let owner = match owner {
+            Some(token) => self.owner_ident(token),
+            None => None,
+        };
+        let word =
+            (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
+        let m = self.joined_member()?;
+        m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
+    }
+
+    fn unpark(&self, object: &Object, index: u32, n: u32) -> Result<()> {
+        let word =
+            (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
+        // Only as many as sleep (Windows releases that many tokens).
+        let n = n.min(object.sleepers.load(std::sync::atomic::Ordering::SeqCst));
+        let m = self.joined_member()?;
+        m.parker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+    }
+
+    #[inline]
+    fn spins(&self) -> u32 {
+        self.spins.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl SyncArea<'_> {
+    /// The pid and start time of the process a token names, for a waiter to watch.
+    fn owner_ident(&self, token: u32) -> Option<ProcessIdent> {
+        let (slot, _) = layout::untoken(token);
+        let p = self.participant(slot).ok()?;
+        let id = Ident::unpack(p.ident.load(Acquire));
+        (!id.is_free()).then(|| ProcessIdent {
+            pid: id.pid,
+            start_time: if id.ready { p.start_time.load(Acquire) } else { 0 },
+        })
+    }
+}
