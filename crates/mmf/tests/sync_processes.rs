@@ -114,6 +114,18 @@ fn play(role: &str, path: &str) {
             };
             tell(&format!("second {second}"));
         }
+        // Sleeps on event 1 and on the mutex (held by the parent) until killed.
+        "sleep-on-both" => {
+            let event = area.event(1, ResetMode::Auto, false).unwrap();
+            tell("sleeping");
+            let waiter = std::thread::spawn(move || {
+                let view = open_view(&std::env::var("MMF_SYNC_AREA").unwrap());
+                let area = SyncArea::open(&view, 0).unwrap();
+                let _ = area.mutex(0).unwrap().lock();
+            });
+            event.wait().unwrap();
+            waiter.join().unwrap();
+        }
         // The other side of the handoff test.
         "handoff" => {
             let n: u64 = hear().unwrap().parse().unwrap();
@@ -316,6 +328,45 @@ fn a_waiter_in_another_pid_namespace_never_steals_a_live_lock() {
     peer.say("go");
     assert_eq!(peer.expect("second"), "locked");
     peer.wait_success();
+}
+
+#[test]
+fn a_waiter_killed_while_asleep_breaks_nothing() {
+    const TEST: &str = "a_waiter_killed_while_asleep_breaks_nothing";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    let (_dir, path, view) = area_file();
+    let area = SyncArea::open(&view, 0).unwrap();
+    let mutex = area.mutex(0).unwrap();
+    let event = area.event(1, ResetMode::Auto, false).unwrap();
+    let guard = mutex.lock().unwrap();
+    let mut peer = Peer::spawn_with(TEST, "sleep-on-both", &path, |c| {
+        c.env("MMF_SYNC_AREA", &path);
+    });
+    peer.expect("sleeping");
+    std::thread::sleep(Duration::from_millis(100)); // both of its threads asleep
+    peer.kill();
+    drop(guard);
+    // The dead sleepers' counts stay behind (the scenario happened) ...
+    let info = mmf::sync::inspect(&view, 0).unwrap();
+    let sleepers: Vec<u32> = info.objects.iter().map(|o| o.sleepers).collect();
+    assert_eq!(sleepers, [1, 1], "both of the peer's threads should have been asleep");
+    // ... and the objects still behave.
+    for _ in 0..3 {
+        event.set().unwrap();
+        assert!(event.wait_timeout(Duration::ZERO).unwrap(), "the dead waiter took the set");
+        let t = Instant::now();
+        assert!(!event.wait_timeout(Duration::from_millis(50)).unwrap());
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        drop(mutex.lock_timeout(Duration::from_secs(5)).expect("the mutex still works"));
+    }
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| event.wait_timeout(Duration::from_secs(10)).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+        event.set().unwrap();
+        assert!(waiter.join().unwrap(), "a live sleeper was not woken");
+    });
 }
 
 /// One side of the handoff: `n` increments under the mutex, then `n` rounds of ping-pong

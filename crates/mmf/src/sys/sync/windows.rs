@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_INVALID_PARAMETER, FILETIME,
-    HANDLE, WAIT_FAILED, WAIT_OBJECT_0,
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_INVALID_PARAMETER,
+    ERROR_TOO_MANY_POSTS, FILETIME, HANDLE, WAIT_FAILED, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::System::Threading::{
     CreateSemaphoreW, GetCurrentProcess, GetCurrentProcessId, GetProcessTimes, INFINITE,
@@ -133,6 +133,13 @@ impl Drop for OwnedHandle {
     }
 }
 
+/// The most wake-up tokens a semaphore holds. Tokens pile up only when a sleeper was killed
+/// while asleep (the object's sleeper count stays one too high, so every later wake releases
+/// a token nobody waits for); the cap bounds the spurious wake-ups that a later sleeper then
+/// goes through, once. More threads than this asleep on one object at once would not all
+/// be woken by one `set` of a manual-reset event.
+const MAX_TOKENS: i32 = 1 << 16;
+
 /// This process's wake semaphores of one area, opened or created on first use and
 /// closed when the area's last handle in this process goes.
 #[derive(Debug)]
@@ -167,7 +174,7 @@ impl Parker {
             let attributes = owner.attributes();
             // SAFETY: valid security attributes (pointing into `owner`, alive here) and a
             // NUL-terminated name; an existing semaphore of that name is opened.
-            unsafe { CreateSemaphoreW(&attributes, 0, i32::MAX, name.as_ptr()) }
+            unsafe { CreateSemaphoreW(&attributes, 0, MAX_TOKENS, name.as_ptr()) }
         } else {
             // SAFETY: a NUL-terminated name.
             unsafe {
@@ -235,12 +242,21 @@ impl Parker {
             return Ok(());
         }
         let Some(semaphore) = self.semaphore(object, false)? else { return Ok(()) };
-        let n = n.min(i32::MAX as u32) as i32;
-        // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access.
-        match cvt(unsafe { ReleaseSemaphore(semaphore.0, n, std::ptr::null_mut()) }) {
-            // ERROR_TOO_MANY_POSTS: tokens left over from sleepers that did not sleep
-            // saturate the count; the waiters are awake anyway.
-            Err(e) if e.raw_os_error() == Some(298) => Ok(()),
+        let release = |n: i32| {
+            // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access.
+            cvt(unsafe { ReleaseSemaphore(semaphore.0, n, std::ptr::null_mut()) })
+        };
+        match release(n.min(MAX_TOKENS as u32) as i32) {
+            // Full of tokens left over by sleepers that were killed: add what fits, one by
+            // one, so that the live sleepers still find theirs.
+            Err(e) if is(&e, ERROR_TOO_MANY_POSTS) => {
+                for _ in 1..n.min(MAX_TOKENS as u32) {
+                    if release(1).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
             other => other,
         }
     }
