@@ -99,7 +99,7 @@ fn bad_input_gets_one_line_and_the_right_status() {
     assert_fails(&MMF.run(&["write", "missing.bin", "--text", "x"], d), 1, "create it first");
     assert_fails(&MMF.run(&["write", ".", "--text", "x"], d), 1, "is a directory");
     assert_fails(&MMF.run(&["write", f, "--text", ""], d), 1, "nothing to write");
-    assert_fails(&MMF.run(&["write", f, "--from", "nope"], d), 1, "cannot read nope");
+    assert_fails(&MMF.run(&["write", f, "--from", "nope"], d), 1, "cannot open nope");
     assert_fails(&MMF.run(&["create", ".", "--size", "1k"], d), 1, "is a directory");
     assert_fails(&MMF.run(&["create", "no/such/dir/x", "--size", "1k"], d), 1, "cannot open");
     assert_fails(&MMF.run(&["cp", "missing.bin", "x"], d), 1, "cannot open missing.bin");

@@ -211,6 +211,12 @@ pub enum Error {
         /// What the OS said.
         source: io::Error,
     },
+    /// A write-through view ([`ViewOptions::write_through`](crate::ViewOptions::write_through))
+    /// cannot be made, or cannot do what was asked.
+    WriteThrough {
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
     /// The operation has no equivalent on this platform.
     Unsupported {
         /// What, and why.
@@ -414,6 +420,7 @@ impl fmt::Display for Error {
                  locked memory is too low; raise it (Linux: RLIMIT_MEMLOCK, `ulimit -l`; \
                  Windows: the working-set quota) or lock less"
             ),
+            Error::WriteThrough { reason } => write!(f, "write-through view: {reason}"),
             Error::Unsupported { what } => write!(f, "not supported on this platform: {what}"),
             Error::Os { op, source } => write!(f, "{op} failed: {source}"),
         }
