@@ -8,9 +8,9 @@
 use std::fs::File;
 use std::path::PathBuf;
 
-use mmf::{Access, Flushed, Mapping, MappingOptions, ViewOptions};
+use mmf::{Access, Flushed, MappingOptions, ViewOptions};
 use mmf_testkit::durability::{page_cache, read_direct};
-use mmf_testkit::{Peer, open_rw, role, tell};
+use mmf_testkit::{Peer, role, tell};
 
 const MIB: usize = 1 << 20;
 
@@ -105,68 +105,6 @@ fn a_write_through_commit_is_durable_after_flush_range() {
     assert_eq!(read_direct(&path, 70_000, 8), b"commit 1");
 }
 
-#[test]
-fn write_through_writes_are_seen_by_every_view_at_once() {
-    let (_dir, path, file) = disk_file("coherent");
-    let mapping =
-        MappingOptions::new().access(Access::ReadWrite).size(MIB as u64).map_file(&file).unwrap();
-    let ordinary = mapping.view(..).unwrap();
-    let other_mapping = Mapping::from_file(&open_rw(&path), Access::ReadOnly).unwrap();
-    let other = other_mapping.view(4096..).unwrap();
-    let log = ViewOptions::new().offset(4096).write_through(true).map_mut(&mapping).unwrap();
-    for round in 0..100u32 {
-        let bytes = round.to_le_bytes();
-        log.write_at(round as usize * 8, &bytes).unwrap();
-        let mut seen = [0u8; 4];
-        ordinary.read_at(4096 + round as usize * 8, &mut seen).unwrap();
-        assert_eq!(seen, bytes, "the same mapping's view, round {round}");
-        other.read_at(round as usize * 8, &mut seen).unwrap();
-        assert_eq!(seen, bytes, "another mapping's view, round {round}");
-        assert_eq!(
-            mmf::View::atomic_u32(&log, round as usize * 8)
-                .unwrap()
-                .load(std::sync::atomic::Ordering::Relaxed),
-            round
-        );
-    }
-    // And a copy from another view, straight from its pages.
-    let source = Mapping::anonymous(MIB as u64).unwrap();
-    source.view_mut(..).unwrap().write_at(0, &[0xAB; 8192]).unwrap();
-    log.copy_from(64 * 1024, &source.view(..).unwrap(), 0, 8192).unwrap();
-    let mut seen = vec![0u8; 8192];
-    mmf_testkit::read_file_at(&file, 4096 + 64 * 1024, &mut seen);
-    assert!(seen.iter().all(|&b| b == 0xAB));
-}
-
-#[test]
-fn write_through_is_refused_where_it_cannot_work() {
-    let anonymous = Mapping::anonymous(4096).unwrap();
-    let err = ViewOptions::new().write_through(true).map_mut(&anonymous).unwrap_err();
-    assert!(matches!(err, mmf::Error::WriteThrough { .. }), "{err}");
-    assert!(err.to_string().contains("ordinary read-write view"), "{err}");
-
-    let (_dir, _path, file) = disk_file("refused");
-    let mapping =
-        MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
-    for err in [
-        ViewOptions::new().write_through(true).map(&mapping).unwrap_err(),
-        ViewOptions::new().write_through(true).map_copy(&mapping).unwrap_err(),
-    ] {
-        assert!(matches!(err, mmf::Error::WriteThrough { .. }), "{err}");
-    }
-    let read_only = Mapping::from_file(&file, Access::ReadOnly).unwrap();
-    let err = ViewOptions::new().write_through(true).map_mut(&read_only).unwrap_err();
-    assert!(matches!(err, mmf::Error::AccessDenied { .. }), "{err}");
-
-    // Safe code gets no reference that could store into the read-only pages.
-    let log = ViewOptions::new().write_through(true).map_mut(&mapping).unwrap();
-    let err = log.get::<std::sync::atomic::AtomicU64>(0).unwrap_err();
-    assert!(matches!(err, mmf::Error::WriteThrough { .. }), "{err}");
-    assert!(log.atomic_u64(0).is_err());
-    // Out of range is still out of range.
-    assert!(matches!(log.write_at(4090, b"too long"), Err(mmf::Error::OutOfRange { .. })));
-}
-
 /// A full file system is an error from the write itself: no page is ever faulted. The test
 /// mounts a 1 MiB tmpfs in a private user and mount namespace (`unshare -Urm`).
 #[test]
@@ -244,30 +182,6 @@ fn small_tmpfs() -> PathBuf {
         .unwrap();
     assert!(mounted.success(), "mount a small tmpfs");
     dir
-}
-
-#[test]
-fn a_flush_says_what_it_did() {
-    let anonymous = Mapping::anonymous(4096).unwrap();
-    assert_eq!(anonymous.view_mut(..).unwrap().flush().unwrap(), Flushed::InMemory);
-    let (_dir, _path, file) = disk_file("kinds");
-    let mapping =
-        MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
-    let private = mapping.view_copy(..).unwrap();
-    private.write_at(0, b"mine").unwrap();
-    assert_eq!(private.flush().unwrap(), Flushed::CopyOnWrite);
-    assert_eq!(private.flush_range(0, 4).unwrap(), Flushed::CopyOnWrite);
-    if !target_on_tmpfs() {
-        assert_eq!(mapping.view_mut(..).unwrap().flush().unwrap(), Flushed::Durable);
-        assert!(Flushed::Durable.is_durable());
-    }
-    let name = mmf_testkit::unique_name("flushed");
-    let named = mmf_testkit::create_named(&name, 4096).unwrap();
-    assert_eq!(named.view_mut(..).unwrap().flush().unwrap(), Flushed::InMemory);
-    // The copy-on-write view never wrote the file.
-    let mut buf = [0u8; 4];
-    mmf_testkit::read_file_at(&file, 0, &mut buf);
-    assert_eq!(buf, [0; 4]);
 }
 
 /// `sync_parent` syncs the directory (the CLI tests check the `fsync` it makes, with a
