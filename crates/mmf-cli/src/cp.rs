@@ -218,7 +218,7 @@ fn copy_stream(
 }
 
 /// Whether `dst` is the file `src` is open on (copying onto itself would truncate it).
-fn same_file(src: &Path, opened: &File, dst: &Path) -> bool {
+pub fn same_file(src: &Path, opened: &File, dst: &Path) -> bool {
     let Ok(d) = std::fs::canonicalize(dst) else { return false };
     if std::fs::canonicalize(src).is_ok_and(|s| s == d) {
         return true;

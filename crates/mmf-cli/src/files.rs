@@ -74,7 +74,7 @@ enum Source {
 /// does not matter; anything else (a FIFO, `/proc/...`) is read to its end first.
 pub fn write(path: &Path, offset: u64, input: &Input) -> Result<(), String> {
     let source = match input.file() {
-        Some(from) => open_source(from)?,
+        Some(from) => open_source(from, path)?,
         None => Source::Bytes(input.bytes()?),
     };
     let len = match &source {
@@ -112,13 +112,14 @@ pub fn write(path: &Path, offset: u64, input: &Input) -> Result<(), String> {
     Ok(())
 }
 
-/// The `--from` file: mapped later if it can be, otherwise read to its end now.
-fn open_source(from: &Path) -> Result<Source, String> {
+/// The `--from` file: mapped later if it can be, otherwise read to its end now — also when
+/// it is the file being written (`target`), whose ranges may overlap.
+fn open_source(from: &Path, target: &Path) -> Result<Source, String> {
     let Opened { file, kind } = open::read(from)?;
     let shown = from.display();
     let len = mmf::file::len(&file, kind).map_err(|e| format!("cannot stat {shown}: {e}"))?;
     // A regular file of size 0 may still be a pseudo-file with content: read it.
-    if kind.is_mappable() && len > 0 {
+    if kind.is_mappable() && len > 0 && !crate::cp::same_file(from, &file, target) {
         return Ok(Source::File { path: from.to_owned(), file, len });
     }
     let mut bytes = Vec::new();

@@ -132,3 +132,21 @@ fn a_file_section_opened_by_name_flushes_its_pages_only() {
     let err = ViewOptions::new().write_through(true).map_mut(&opened).unwrap_err();
     assert!(matches!(err, mmf::Error::WriteThrough { .. }), "{err}");
 }
+
+/// Linux appends every `pwrite` of an `O_APPEND` file at its end, whatever the offset: a
+/// write-through view of one would write in the wrong place, so it is refused.
+#[cfg(unix)]
+#[test]
+fn a_file_opened_for_appending_cannot_write_through() {
+    let (_dir, path, _file) = disk_file("append");
+    let appending = File::options().read(true).append(true).open(&path).unwrap();
+    let mapping =
+        MappingOptions::new().access(Access::ReadWrite).size(8192).map_file(&appending).unwrap();
+    let err = ViewOptions::new().write_through(true).map_mut(&mapping).unwrap_err();
+    assert!(err.to_string().contains("O_APPEND"), "{err}");
+    // An ordinary view writes where it is told.
+    mapping.view_mut(..).unwrap().write_at(100, b"here").unwrap();
+    let mut buf = [0u8; 4];
+    mmf_testkit::read_file_at(&appending, 100, &mut buf);
+    assert_eq!(&buf, b"here");
+}

@@ -138,7 +138,8 @@ impl ViewOptions {
     /// Applies to [`map_mut`](Self::map_mut) only; [`map`](Self::map) and
     /// [`map_copy`](Self::map_copy) refuse it ([`Error::WriteThrough`]), as does a mapping
     /// with no file handle in this process (anonymous memory, a named pagefile-backed
-    /// object, a file's section opened by name on Windows).
+    /// object, a file's section opened by name on Windows) or a file opened for appending
+    /// (Linux `O_APPEND`: `pwrite` would ignore its offset).
     #[doc(alias = "pwrite")]
     #[doc(alias = "WriteFile")]
     pub fn write_through(&mut self, write_through: bool) -> &mut Self {
@@ -230,6 +231,13 @@ impl ViewOptions {
                 });
             }
         };
+        if through.as_deref().is_some_and(sys::map::appends) {
+            return Err(Error::WriteThrough {
+                reason: "the file was opened for appending (O_APPEND), so every write would go \
+                         to its end whatever the offset: open it without append to write \
+                         through, or use an ordinary read-write view",
+            });
+        }
         // A write-through view is mapped read-only: its writes are the file's own.
         let kind = if through.is_some() { ViewKind::Read } else { kind };
         let granularity = sys::map::allocation_granularity();

@@ -100,9 +100,9 @@ impl View {
 
     /// Faults the view in and keeps it in RAM until [`unlock`](Self::unlock) or unmap.
     ///
-    /// A copy-on-write view's pages are locked as they are, not copied: the view keeps
-    /// showing the file (and a peer's writes to it) until it writes a page, whose private
-    /// copy is then locked in its place.
+    /// A copy-on-write view's pages are locked as they are, not copied (Linux): the view
+    /// keeps showing the file (and a peer's writes to it) until it writes a page, whose
+    /// private copy is then locked in its place.
     ///
     /// # Errors
     /// [`Error::LockLimit`] when the process's limit of locked memory stops it, or the OS's
@@ -114,7 +114,9 @@ impl View {
     /// copy-on-write view `mlock2(MLOCK_ONFAULT)` then `MADV_POPULATE_READ`, because `mlock`
     /// write-faults every page of a private writable mapping into a private copy.
     /// Windows: `VirtualLock`; when the working-set quota is too small it is raised by the
-    /// view's size once (`SetProcessWorkingSetSize`), and not lowered by `unlock`.
+    /// view's size once (`SetProcessWorkingSetSize`), and not lowered by `unlock`. Wine
+    /// implements `VirtualLock` with `mlock`, so under Wine a locked copy-on-write view gets
+    /// private copies of its pages and stops following the file.
     ///
     /// # References
     /// [`mlock(2)`](https://man7.org/linux/man-pages/man2/mlock.2.html),

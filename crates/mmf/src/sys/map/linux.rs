@@ -425,6 +425,14 @@ pub(crate) unsafe fn write_file(
     Ok(())
 }
 
+/// Whether the open file has `O_APPEND` set (`fcntl(F_GETFL)`): Linux then appends every
+/// `pwrite` at the end of the file whatever its offset (`pwrite(2)`, BUGS).
+pub(crate) fn appends(file: &File) -> bool {
+    // SAFETY: F_GETFL only reads the status flags of an open descriptor.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    flags != -1 && flags & libc::O_APPEND != 0
+}
+
 /// Whether a write failed because its source buffer could not be read (`EFAULT`: a
 /// mapped source truncated under it).
 pub(crate) fn source_faulted(error: &io::Error) -> bool {

@@ -343,8 +343,8 @@ pub(crate) fn populate(addr: *const u8, len: usize, _write: bool) -> Result<()> 
 
 /// `VirtualLock`; if the working-set quota is too small, grows it by the size of the
 /// range (`SetProcessWorkingSetSize`) and tries once more.
-/// A copy-on-write view's pages are locked as they are: `VirtualLock` brings them in without
-/// writing them, so no private copy is made.
+/// `VirtualLock` reads pages in; it is not asked to treat copy-on-write views apart (Wine's
+/// `mlock`-based implementation copies their pages, see `View::lock`).
 pub(crate) fn lock(addr: *const u8, len: usize, _copy_on_write: bool) -> Result<()> {
     // SAFETY: VirtualLock only pins pages.
     let first = cvt(unsafe { VirtualLock(addr.cast(), len) });
@@ -387,7 +387,8 @@ pub(crate) unsafe fn write_file(
     mut len: usize,
 ) -> io::Result<()> {
     while len > 0 {
-        let chunk = u32::try_from(len).unwrap_or(u32::MAX & !0xFFFF);
+        // At most 1 GiB per call (WriteFile takes a u32 count).
+        let chunk = u32::try_from(len.min(1 << 30)).unwrap_or(1 << 30);
         let (high, low) = split(offset);
         // SAFETY: OVERLAPPED is plain data; all zeros but the offset is a valid request.
         let mut at: OVERLAPPED = unsafe { std::mem::zeroed() };
@@ -408,6 +409,12 @@ pub(crate) unsafe fn write_file(
         offset += u64::from(written);
     }
     Ok(())
+}
+
+/// Whether writes with the handle ignore their offset: never on Windows (a handle opened
+/// for appending alone has no `FILE_WRITE_DATA`, and mappings refuse it as not writable).
+pub(crate) fn appends(_file: &File) -> bool {
+    false
 }
 
 /// Whether a write failed because its source buffer could not be read
