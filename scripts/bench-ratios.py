@@ -49,6 +49,18 @@ RATIOS = [
     ("sync_uncontended", "mmf_mutex", "cas_store", None, "slowdown"),
     ("sync_handoff_spin", "mmf_events", "raw_spin", 1.5, "slowdown"),
     ("sync_handoff_sleep", "mmf_events", "raw_futex", 1.1, "slowdown"),
+    # Durable writes (issue #11): a commit at most 1.2x the time of pwrite + fdatasync.
+    ("durable_commit_page", "mmf_write_through", "pwrite_4KiB_fdatasync", 1 / 1.2, "speedup"),
+    ("durable_commit_page", "mmf_view", "pwrite_4KiB_fdatasync", None, "speedup"),
+    ("durable_commit_page", "memmap2_flush_range", "pwrite_4KiB_fdatasync", None, "speedup"),
+    ("durable_new_256MiB", "mmf_write_through", "write_1MiB_fsync", 1.0, "speedup"),
+    ("durable_new_256MiB", "mmf_write_through_no_early_writeback", "write_1MiB_fsync", None, "speedup"),
+    ("durable_new_256MiB", "mmf_view", "write_1MiB_fsync", None, "speedup"),
+    ("durable_new_256MiB", "memmap2_msync", "write_1MiB_fsync", None, "speedup"),
+    ("durable_copy_256MiB", "mmf_cp_sync", "dd_conv_fsync", 1.0, "speedup"),
+    ("durable_copy_256MiB", "mmf_write_from", "dd_conv_fsync", 1.0, "speedup"),
+    ("durable_copy_256MiB", "mmf_create_write_from", "dd_conv_fsync", 1.0, "speedup"),
+    ("flush_clean_1GiB", "mmf_flush", "fdatasync", None, "slowdown"),
 ]
 
 print("| benchmark | mmf | alternative | ratio | goal |")
@@ -59,9 +71,9 @@ for group, ours, theirs, goal, kind in RATIOS:
         continue
     if kind == "speedup":
         ratio, ok = b / a, goal is None or b / a >= goal
-        goal_text = f">= {goal}x" if goal else "-"
+        goal_text = f">= {goal:.3g}x" if goal else "-"
     else:
         ratio, ok = a / b, goal is None or a / b <= goal
-        goal_text = f"<= {goal}x" if goal else "-"
+        goal_text = f"<= {goal:.3g}x" if goal else "-"
     mark = "" if goal is None else (" ✓" if ok else " ✗")
     print(f"| {group} | {ours} {fmt(a)} | {theirs} {fmt(b)} | {ratio:.3f}x{mark} | {goal_text} |")

@@ -1,19 +1,22 @@
 //! `mmf cp SRC DST`: copies through two mappings, one part per core, each part window by
-//! window straight from a source view into a destination view (so the process never holds
-//! more than a few windows of either file, whatever their size). The holes of a sparse
+//! window straight from a source view into a write-through destination view — the
+//! destination's own `pwrite` / `WriteFile` from the source's pages, one copy per byte (so
+//! the process never holds more than a few windows of the source, whatever its size). The holes of a sparse
 //! source (found with `SEEK_DATA`/`SEEK_HOLE`) stay holes in the copy. What cannot be
 //! mapped — a FIFO, a character device, a `/proc` or `/sys` file — is copied with `read`
 //! and `write`, as `cp` copies it.
 //!
 //! The copy is written to a new file beside DST and renamed over DST only once it is
 //! complete, so a copy that fails leaves DST exactly as it was (and no new file behind).
+//! With `--sync`, write-back starts after every piece, and the copy and then the rename
+//! (its directory) are synced before the command returns.
 
 use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use mmf::{Access, FileKind, Mapping, MappingOptions};
+use mmf::{Access, FileKind, Mapping, MappingOptions, ViewOptions};
 
 use crate::open::{self, Opened, WINDOW, read_some};
 
@@ -46,7 +49,7 @@ pub fn run(src: &Path, dst: &Path, sync: bool) -> Result<(), String> {
     let stat_len = input.metadata().map_err(|e| format!("cannot stat {s}: {e}"))?.len();
     // A regular file of size 0 may still be a pseudo-file mmf does not know: read it.
     if kind.is_mappable() && !(kind == FileKind::Regular && stat_len == 0) {
-        copy_mapped(src, &input, kind, dst, output)?;
+        copy_mapped(src, &input, kind, dst, output, sync)?;
     } else {
         copy_stream(src, &input, kind, dst, output)?;
     }
@@ -55,7 +58,8 @@ pub fn run(src: &Path, dst: &Path, sync: bool) -> Result<(), String> {
     }
     temp.persist(&target).map_err(|e| format!("cannot replace {d}: {}", e.error))?;
     if sync {
-        sync_dir(dir).map_err(|e| format!("cannot flush the directory of {d}: {e}"))?;
+        mmf::file::sync_parent(&target)
+            .map_err(|e| format!("cannot flush the directory of {d}: {e}"))?;
     }
     Ok(())
 }
@@ -102,12 +106,6 @@ fn keep_owner_and_mode(output: &File, target: &Path) {
     }
 }
 
-/// Makes the rename durable: `fsync` of the directory (Linux; Windows makes the rename
-/// durable with the file).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    if cfg!(unix) { File::open(dir)?.sync_all() } else { Ok(()) }
-}
-
 /// Copies a mappable source (a regular file, a block device) into `output` through views.
 fn copy_mapped(
     src: &Path,
@@ -115,6 +113,7 @@ fn copy_mapped(
     kind: FileKind,
     dst: &Path,
     output: &File,
+    sync: bool,
 ) -> Result<(), String> {
     let (s, d) = (src.display(), dst.display());
     let len = mmf::file::len(input, kind).map_err(|e| format!("cannot stat {s}: {e}"))?;
@@ -141,7 +140,7 @@ fn copy_mapped(
             .filter(|(start, end)| start < end)
             .map(|(start, end)| {
                 let (from, to, ranges, bar) = (&from, &to, &ranges, bar.clone());
-                scope.spawn(move || copy_part(from, to, ranges, start..end, &bar))
+                scope.spawn(move || copy_part(from, to, ranges, start..end, &bar, sync))
             })
             .collect();
         workers.into_iter().try_for_each(|w| w.join().expect("a copy thread panicked"))
@@ -162,6 +161,7 @@ fn copy_part(
     ranges: &[Range<u64>],
     part: Range<u64>,
     bar: &indicatif::ProgressBar,
+    sync: bool,
 ) -> mmf::Result<()> {
     let mut done = 0;
     for range in ranges {
@@ -169,10 +169,16 @@ fn copy_part(
         for window in open::windows(data, WINDOW) {
             let source = from.view(window.clone())?;
             let _ = source.advise(mmf::Advice::Sequential);
-            let copy = to.view_mut(window)?;
+            // The file's own writes, straight from the source's pages: one copy, no faults
+            // on the destination, and only the written blocks dirty.
+            let copy = ViewOptions::new().range(window).write_through(true).map_mut(to)?;
             for at in (0..source.len()).step_by(CHUNK) {
                 let n = CHUNK.min(source.len() - at);
                 copy.copy_from(at, &source, at, n)?;
+                if sync {
+                    // Start write-back now, so the final sync finds little left to write.
+                    copy.flush_async_range(at, n)?;
+                }
                 bar.inc(n as u64);
             }
             done += source.len() as u64;
@@ -212,7 +218,7 @@ fn copy_stream(
 }
 
 /// Whether `dst` is the file `src` is open on (copying onto itself would truncate it).
-fn same_file(src: &Path, opened: &File, dst: &Path) -> bool {
+pub fn same_file(src: &Path, opened: &File, dst: &Path) -> bool {
     let Ok(d) = std::fs::canonicalize(dst) else { return false };
     if std::fs::canonicalize(src).is_ok_and(|s| s == d) {
         return true;

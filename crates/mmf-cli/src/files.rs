@@ -1,9 +1,12 @@
 //! `mmf create` and `mmf write`: files grown and written through mappings, flushed durably.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use mmf::{Access, MappingOptions};
+use mmf::{Access, Mapping, MappingOptions, ViewOptions};
 
+use crate::input::Input;
 use crate::open::{self, Opened};
 
 /// `mmf create PATH --size SIZE`: creates the file or grows it to SIZE (never shrinks it).
@@ -13,7 +16,7 @@ pub fn create(path: &Path, size: u64) -> Result<(), String> {
         Some(opened) => (opened, true),
         None => (open::read_write(path, false)?, false),
     };
-    let result = grow(path, &opened, size);
+    let result = grow(path, &opened, size, created);
     if result.is_err() && created {
         drop(opened);
         // Leave nothing behind: the file did not exist before this command.
@@ -22,12 +25,16 @@ pub fn create(path: &Path, size: u64) -> Result<(), String> {
     result
 }
 
-fn grow(path: &Path, opened: &Opened, size: u64) -> Result<(), String> {
+fn grow(path: &Path, opened: &Opened, size: u64, created: bool) -> Result<(), String> {
     let shown = path.display();
     open::require_mappable(path, opened.kind, "create")?;
     let before = mmf::file::len(&opened.file, opened.kind)
         .map_err(|e| format!("cannot stat {shown}: {e}"))?;
     if before >= size {
+        if created {
+            mmf::file::sync_parent(path)
+                .map_err(|e| format!("cannot flush the directory of {shown}: {e}"))?;
+        }
         println!("{shown}: {before} bytes (already at least {size}; not shrunk)");
         return Ok(());
     }
@@ -42,36 +49,114 @@ fn grow(path: &Path, opened: &Opened, size: u64) -> Result<(), String> {
         .view(size - 1..)
         .and_then(|view| view.flush())
         .map_err(|e| format!("cannot flush {shown}: {e}"))?;
+    if created {
+        // The name too: without this a crash may lose the new file's directory entry.
+        mmf::file::sync_parent(path)
+            .map_err(|e| format!("cannot flush the directory of {shown}: {e}"))?;
+    }
     println!("{shown}: {size} bytes (was {before})");
     Ok(())
 }
 
-/// `mmf write PATH [--offset N] INPUT`: writes through a view (growing the file if the
-/// bytes end past it) and flushes durably.
-pub fn write(path: &Path, offset: u64, data: &[u8]) -> Result<(), String> {
-    let shown = path.display();
-    if data.is_empty() {
+/// Bytes per write of `mmf write --from`: one system call per piece costs nothing, and the
+/// write-back of one piece (started at once) overlaps the copy of the next.
+const PIECE: usize = 8 << 20;
+
+/// What `mmf write` puts in: bytes in memory, or a mappable file copied from its pages.
+enum Source {
+    Bytes(Vec<u8>),
+    File { path: PathBuf, file: File, len: u64 },
+}
+
+/// `mmf write PATH [--offset N] INPUT`: writes with a write-through view (the file's own
+/// writes, growing the file if the bytes end past it) and flushes durably. A mappable
+/// `--from` file is copied straight from views of it, a window at a time, so its size
+/// does not matter; anything else (a FIFO, `/proc/...`) is read to its end first.
+pub fn write(path: &Path, offset: u64, input: &Input) -> Result<(), String> {
+    let source = match input.file() {
+        Some(from) => open_source(from, path)?,
+        None => Source::Bytes(input.bytes()?),
+    };
+    let len = match &source {
+        Source::Bytes(bytes) => bytes.len() as u64,
+        Source::File { len, .. } => *len,
+    };
+    if len == 0 {
         return Err("nothing to write: the input is empty".into());
     }
+    let shown = path.display();
     let Opened { file, kind } = open::read_write(path, false)?;
     open::require_mappable(path, kind, "write")?;
-    let len = mmf::file::len(&file, kind).map_err(|e| format!("cannot stat {shown}: {e}"))?;
+    let file_len = mmf::file::len(&file, kind).map_err(|e| format!("cannot stat {shown}: {e}"))?;
     let end = offset
-        .checked_add(data.len() as u64)
-        .ok_or_else(|| format!("offset {offset} + {} bytes overflows", data.len()))?;
+        .checked_add(len)
+        .ok_or_else(|| format!("offset {offset} + {len} bytes overflows"))?;
     let mapping = MappingOptions::new()
         .access(Access::ReadWrite)
-        .size(len.max(end))
+        .size(file_len.max(end))
         .map_file(&file)
         .map_err(|e| format!("cannot map {shown}: {e}"))?;
-    write_view(&mapping, offset, data).map_err(|e| format!("cannot write {shown}: {e}"))?;
-    println!("wrote {} bytes at offset {offset} of {shown}", data.len());
+    match &source {
+        Source::Bytes(bytes) => {
+            write_view(&mapping, offset, bytes)
+                .map_err(|e| format!("cannot write {shown}: {e}"))?;
+        }
+        Source::File { path: from, file: input, len } => {
+            copy_file(input, *len, &mapping, offset).map_err(|e| match e {
+                e @ mmf::Error::Truncated { .. } => open::read_error(from, input, &e),
+                e => format!("cannot write {shown}: {e}"),
+            })?;
+        }
+    }
+    println!("wrote {len} bytes at offset {offset} of {shown}");
     Ok(())
 }
 
-/// Writes through a view of exactly the written range and flushes it durably.
-pub fn write_view(mapping: &mmf::Mapping, offset: u64, data: &[u8]) -> mmf::Result<()> {
-    let view = mapping.view_mut(offset..offset + data.len() as u64)?;
+/// The `--from` file: mapped later if it can be, otherwise read to its end now — also when
+/// it is the file being written (`target`), whose ranges may overlap.
+fn open_source(from: &Path, target: &Path) -> Result<Source, String> {
+    let Opened { file, kind } = open::read(from)?;
+    let shown = from.display();
+    let len = mmf::file::len(&file, kind).map_err(|e| format!("cannot stat {shown}: {e}"))?;
+    // A regular file of size 0 may still be a pseudo-file with content: read it.
+    if kind.is_mappable() && len > 0 && !crate::cp::same_file(from, &file, target) {
+        return Ok(Source::File { path: from.to_owned(), file, len });
+    }
+    let mut bytes = Vec::new();
+    (&file).read_to_end(&mut bytes).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    Ok(Source::Bytes(bytes))
+}
+
+/// Copies `len` bytes of `input` to `offset` of the mapping's file: one `pwrite` /
+/// `WriteFile` per piece straight from a view of the input, write-back started after each
+/// piece, one durable flush at the end.
+fn copy_file(input: &File, len: u64, to: &Mapping, offset: u64) -> mmf::Result<()> {
+    let from = Mapping::from_file(input, Access::ReadOnly)?;
+    let target = ViewOptions::new().range(offset..offset + len).write_through(true).map_mut(to)?;
+    for window in open::windows(0..len, open::WINDOW) {
+        let source = from.view(window.clone())?;
+        let _ = source.advise(mmf::Advice::Sequential);
+        for at in (0..source.len()).step_by(PIECE) {
+            let n = PIECE.min(source.len() - at);
+            // The target view holds `len` bytes, so every offset into it fits a usize.
+            let start = usize::try_from(window.start)
+                .map_err(|_| mmf::Error::TooLarge { size: window.start })?;
+            let into = start + at;
+            target.copy_from(into, &source, at, n)?;
+            target.flush_async_range(into, n)?;
+        }
+    }
+    target.flush().map(drop)
+}
+
+/// Writes `data` at `offset` and flushes it durably: through a write-through view where
+/// the mapping has a file (the write dirties only its blocks), else through the memory.
+pub fn write_view(mapping: &Mapping, offset: u64, data: &[u8]) -> mmf::Result<()> {
+    let range = offset..offset + data.len() as u64;
+    let view = match ViewOptions::new().range(range.clone()).write_through(true).map_mut(mapping) {
+        Err(mmf::Error::WriteThrough { .. }) => mapping.view_mut(range)?,
+        view => view?,
+    };
     view.write_at(0, data)?;
-    view.flush()
+    view.flush().map(drop)
 }

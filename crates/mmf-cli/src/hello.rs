@@ -36,6 +36,10 @@ pub fn run(path: &Path) -> Result<(), String> {
     view.unmap().map_err(|e| format!("cannot unmap {shown}: {e}"))?;
     drop(mapping);
     drop(file);
+    // The file is new: make its name durable too (CREATE_ALWAYS + FlushFileBuffers does it
+    // on NTFS; Linux needs an fsync of the directory).
+    mmf::file::sync_parent(path)
+        .map_err(|e| format!("cannot flush the directory of {shown}: {e}"))?;
 
     let len = std::fs::metadata(path).map_err(|e| format!("cannot stat {shown}: {e}"))?.len();
     let report = format!(

@@ -23,6 +23,11 @@ pub struct Input {
 }
 
 impl Input {
+    /// The `--from` file, if that is the input.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.from.as_deref()
+    }
+
     pub fn bytes(&self) -> Result<Vec<u8>, String> {
         if let Some(text) = &self.text {
             return Ok(text.as_bytes().to_vec());

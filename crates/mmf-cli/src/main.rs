@@ -139,9 +139,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hello { path } => hello::run(&path),
         Command::Create { path, size } => files::create(&path, size),
-        Command::Write { path, offset, input } => {
-            input.bytes().and_then(|data| files::write(&path, offset, &data))
-        }
+        Command::Write { path, offset, input } => files::write(&path, offset, &input),
         Command::Dump { path, offset, len } => dump::run(&path, offset, len),
         Command::Info { path, map, json } => cache::info(&path, map, json),
         Command::Touch { path } => cache::touch(&path),

@@ -99,7 +99,7 @@ fn bad_input_gets_one_line_and_the_right_status() {
     assert_fails(&MMF.run(&["write", "missing.bin", "--text", "x"], d), 1, "create it first");
     assert_fails(&MMF.run(&["write", ".", "--text", "x"], d), 1, "is a directory");
     assert_fails(&MMF.run(&["write", f, "--text", ""], d), 1, "nothing to write");
-    assert_fails(&MMF.run(&["write", f, "--from", "nope"], d), 1, "cannot read nope");
+    assert_fails(&MMF.run(&["write", f, "--from", "nope"], d), 1, "cannot open nope");
     assert_fails(&MMF.run(&["create", ".", "--size", "1k"], d), 1, "is a directory");
     assert_fails(&MMF.run(&["create", "no/such/dir/x", "--size", "1k"], d), 1, "cannot open");
     assert_fails(&MMF.run(&["cp", "missing.bin", "x"], d), 1, "cannot open missing.bin");
@@ -245,4 +245,19 @@ fn bad_hex_is_a_usage_error_never_a_panic() {
     let out = MMF.run(&["write", arg(&file), "--hex", "1é1"], dir.path());
     assert_fails(&out, 2, "'é' is not a hex digit");
     assert_eq!(std::fs::read(&file).unwrap(), b"0123");
+}
+
+/// `mmf write F --from F` at another offset: the ranges overlap, and the result is what
+/// the file held before the command, as with a copy through a buffer.
+#[test]
+fn write_from_the_same_file_copies_what_it_held_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    let before: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &before).unwrap();
+    MMF.ok(&["write", arg(&path), "--offset", "4096", "--from", arg(&path)], dir.path());
+    let after = std::fs::read(&path).unwrap();
+    assert_eq!(after.len(), 4096 + before.len());
+    assert_eq!(&after[..4096], &before[..4096]);
+    assert!(after[4096..] == before[..], "the copy must be of the bytes before the write");
 }

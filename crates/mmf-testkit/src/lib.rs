@@ -5,10 +5,14 @@
 //!   `TerminateProcess`).
 //! - [`files`]: temporary files with a known byte pattern, reading a file without a
 //!   mapping, and (Linux) the dirty-page count of a mapping.
+//! - [`durability`] (Linux): where durability is decided — a file's dirty pages in the
+//!   page cache (`cachestat`) and reads past the page cache (`O_DIRECT`).
 //! - [`cli`]: running a command-line binary and checking how it fails.
 //! - [`unique_name`] and [`create_named`]: named objects no other test or run uses.
 
 pub mod cli;
+#[cfg(target_os = "linux")]
+pub mod durability;
 pub mod files;
 pub mod roles;
 

@@ -230,6 +230,12 @@ pub enum Error {
         /// The maximum.
         max: u32,
     },
+    /// A write-through view ([`ViewOptions::write_through`](crate::ViewOptions::write_through))
+    /// cannot be made, or cannot do what was asked.
+    WriteThrough {
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
     /// The operation has no equivalent on this platform.
     Unsupported {
         /// What, and why.
@@ -441,6 +447,7 @@ impl fmt::Display for Error {
                 "releasing {n} would take the semaphore's count from {count} past its maximum \
                  {max}: release fewer (each acquire should be matched by one release)"
             ),
+            Error::WriteThrough { reason } => write!(f, "write-through view: {reason}"),
             Error::Unsupported { what } => write!(f, "not supported on this platform: {what}"),
             Error::Os { op, source } => write!(f, "{op} failed: {source}"),
         }

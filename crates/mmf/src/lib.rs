@@ -178,8 +178,8 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use map::{
-    Access, Advice, Advised, FileKind, LoadOnly, Mapping, MappingOptions, Residency, Shared, View,
-    ViewMut, ViewOptions,
+    Access, Advice, Advised, FileKind, Flushed, LoadOnly, Mapping, MappingOptions, Residency,
+    Shared, View, ViewMut, ViewOptions,
 };
 pub use map::{cache, file};
 pub use named::CreationMode;

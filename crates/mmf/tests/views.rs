@@ -1,7 +1,7 @@
 //! Views (`MapViewOfFile`/`Ex`, `UnmapViewOfFile`): offsets, kinds, addresses, refusals.
 
 use mmf::{Access, Error, Mapping, ViewOptions};
-use mmf_testkit::{file_with, pattern};
+use mmf_testkit::{file_with, open_rw, pattern};
 
 fn read(view: &mmf::View, offset: usize, len: usize) -> Vec<u8> {
     let mut buf = vec![0; len];
@@ -58,7 +58,7 @@ fn copy_on_write_views_keep_their_writes_private() {
     let shared = mapping.view(..).unwrap();
     let private = mapping.view_copy(4096..).unwrap();
     private.write_at(10, b"private").unwrap();
-    private.flush().unwrap(); // nothing to write back
+    assert_eq!(private.flush().unwrap(), mmf::Flushed::CopyOnWrite); // nothing to write back
     assert_eq!(read(&private, 10, 7), b"private");
     assert_eq!(read(&shared, 4106, 7), (4106..4113).map(pattern).collect::<Vec<_>>());
     drop(private);
@@ -67,6 +67,63 @@ fn copy_on_write_views_keep_their_writes_private() {
     let cow = Mapping::from_file(&file, Access::CopyOnWrite).unwrap();
     cow.view_copy(..).unwrap().write_at(0, b"nope").unwrap();
     assert_eq!(std::fs::read(&path).unwrap()[0], pattern(0));
+}
+
+/// Populating or locking a copy-on-write view reads its pages in without copying them:
+/// the view keeps showing the file, and a peer's later writes to it, until it writes a
+/// page itself. (Populating for writing would fill the view with private copies of
+/// whatever the pages held then — zeros where the file had not been read.)
+#[test]
+fn populated_and_locked_copy_on_write_views_keep_seeing_the_file() {
+    // Windows: Wine implements VirtualLock with mlock, which does copy a private writable
+    // mapping's pages; so the lock case is Linux's only (see View::lock).
+    let cases: &[&str] = if cfg!(windows) {
+        &["populate", "populate option"]
+    } else {
+        &["populate", "populate option", "lock"]
+    };
+    for &how in cases {
+        let (_dir, path, file) = file_with(64 * 1024, |_| b'o');
+        let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+        let writer = open_rw(&path);
+        let private = match how {
+            "populate option" => {
+                write_file_at(&writer, 100, b"NEW");
+                ViewOptions::new().populate(true).map_copy(&mapping).unwrap()
+            }
+            _ => {
+                let view = mapping.view_copy(..).unwrap();
+                write_file_at(&writer, 100, b"NEW");
+                match how {
+                    "populate" => view.populate(0, view.len()).unwrap(),
+                    _ => view.lock().unwrap(),
+                }
+                view
+            }
+        };
+        assert_eq!(read(&private, 100, 3), b"NEW", "{how}: the peer's write before");
+        write_file_at(&writer, 200, b"LATER");
+        write_file_at(&writer, 60_000, b"LATER");
+        assert_eq!(read(&private, 200, 5), b"LATER", "{how}: a peer's write after");
+        assert_eq!(read(&private, 60_000, 5), b"LATER", "{how}: the last page");
+        // A page the view writes becomes its own; the others keep following the file.
+        private.write_at(300, b"mine").unwrap();
+        write_file_at(&writer, 310, b"peer");
+        write_file_at(&writer, 40_000, b"peer");
+        assert_eq!(read(&private, 310, 4), b"oooo", "{how}: the private page");
+        assert_eq!(read(&private, 40_000, 4), b"peer", "{how}: a page not written");
+        if how == "lock" {
+            private.unlock().unwrap();
+        }
+    }
+}
+
+/// Writes with the file API, as another program would.
+fn write_file_at(file: &std::fs::File, offset: u64, data: &[u8]) {
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset).unwrap();
+    #[cfg(windows)]
+    assert_eq!(std::os::windows::fs::FileExt::seek_write(file, data, offset).unwrap(), data.len());
 }
 
 #[test]

@@ -102,4 +102,65 @@ fn touch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(cli, cp, touch);
+/// The first 256 MiB of the source, as a file of its own, in the page cache.
+fn source_256mib() -> PathBuf {
+    let path = dir().join("mmf-bench-256MiB.bin");
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(256 << 20) {
+        let mut from = std::fs::File::open(source()).unwrap();
+        let mut to = std::fs::File::create(&path).unwrap();
+        std::io::copy(&mut std::io::Read::take(&mut from, 256 << 20), &mut to).unwrap();
+        to.sync_all().unwrap();
+    }
+    std::io::copy(&mut std::fs::File::open(&path).unwrap(), &mut std::io::sink()).unwrap();
+    path
+}
+
+/// A new file filled with 256 MiB and made durable, by one process each: `dd` (`read()` +
+/// `write()` 1 MiB, then `fsync`), `mmf cp --sync`, `mmf write --from` into an empty file,
+/// and `mmf create` followed by `mmf write --from`.
+fn durable_copy(c: &mut Criterion) {
+    let src = source_256mib();
+    let dst = dir().join("mmf-bench-durable-copy.bin");
+    let mmf = mmf_bin();
+    let mut g = c.benchmark_group("durable_copy_256MiB");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    let gone = || {
+        let _ = std::fs::remove_file(&dst);
+        sync();
+    };
+    let empty = || {
+        gone();
+        std::fs::File::create(&dst).unwrap().sync_all().unwrap();
+    };
+    let input = format!("if={}", src.display());
+    let output = format!("of={}", dst.display());
+    let dd_args = [&input, &output, "bs=1M", "conv=fsync", "status=none"].map(Path::new);
+    g.bench_function("dd_conv_fsync", |b| {
+        b.iter_batched(gone, |()| run(Path::new("dd"), &dd_args), BatchSize::PerIteration)
+    });
+    g.bench_function("mmf_cp_sync", |b| {
+        b.iter_batched(
+            gone,
+            |()| run(&mmf, &[Path::new("cp"), Path::new("--sync"), &src, &dst]),
+            BatchSize::PerIteration,
+        )
+    });
+    let write_args = [Path::new("write"), &dst, Path::new("--from"), &src];
+    g.bench_function("mmf_write_from", |b| {
+        b.iter_batched(empty, |()| run(&mmf, &write_args), BatchSize::PerIteration)
+    });
+    g.bench_function("mmf_create_write_from", |b| {
+        b.iter_batched(
+            gone,
+            |()| {
+                run(&mmf, &[Path::new("create"), &dst, Path::new("--size"), Path::new("256MiB")]);
+                run(&mmf, &write_args);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    let _ = std::fs::remove_file(&dst);
+}
+
+criterion_group!(cli, cp, touch, durable_copy);

@@ -4,7 +4,10 @@
 //! - `cp_2GiB`: `mmf cp` vs `cp`, source in the page cache, the copy removed (and the
 //!   system synced) before every run, outside the timing;
 //! - `touch_2GiB`: `mmf touch` vs `vmtouch -t` from a cold cache (the file evicted before
-//!   every run, outside the timing).
+//!   every run, outside the timing);
+//! - `durable_copy_256MiB` (issue #11): a new file filled with 256 MiB from a cached file
+//!   and made durable — `dd conv=fsync` vs `mmf cp --sync`, `mmf write --from` and `mmf
+//!   create` + `mmf write --from`.
 //!
 //! `scripts/bench-cli.sh` builds the release `mmf`, installs `vmtouch` if missing, runs
 //! this and prints the ratios. `MMF_BIN` names the binary to measure.

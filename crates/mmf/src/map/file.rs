@@ -1,6 +1,7 @@
 //! Files before they are mapped: what kind a file is ([`kind`], [`FileKind`]) and an open
 //! that never hangs on a FIFO ([`open`]) — for programs that map paths a user gives them,
-//! which may name a FIFO, a device or a `/proc` file as easily as a regular file.
+//! which may name a FIFO, a device or a `/proc` file as easily as a regular file — and
+//! after creating one, making its name durable ([`sync_parent`]).
 //!
 //! ```no_run
 //! use std::fs::OpenOptions;
@@ -122,4 +123,46 @@ pub fn kind(file: &File) -> io::Result<FileKind> {
 #[doc(alias = "BLKGETSIZE64")]
 pub fn len(file: &File, kind: FileKind) -> io::Result<u64> {
     sys::map::file_len(file, kind)
+}
+
+/// Makes the entry of `path` in its directory durable: after creating, renaming or
+/// removing a file, this is what makes the *name* survive a crash of the machine (a flush
+/// of the file makes its bytes and size durable, not the directory's record of it).
+///
+/// ```
+/// use std::io::Write;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("new.bin");
+/// let mut file = std::fs::File::create(&path)?;
+/// file.write_all(b"data")?;
+/// file.sync_all()?; // the bytes and size
+/// mmf::file::sync_parent(&path)?; // the name
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// What opening or syncing the directory returns (`NotFound` if it is gone,
+/// `PermissionDenied` without read access to it).
+///
+/// # Platform-specific behaviour
+///
+/// Linux: `open(dir, O_RDONLY | O_DIRECTORY)` then `fsync(2)` on it (a relative path
+/// with no directory part means the current directory). Windows: nothing to do — NTFS
+/// writes directory entries to its log, which `FlushFileBuffers` of the file (where every
+/// durable [`View::flush`](crate::View::flush) ends) forces to the disk with everything
+/// logged before it.
+///
+/// # References
+/// [`fsync(2)`](https://man7.org/linux/man-pages/man2/fsync.2.html) ("Calling fsync()
+/// does not necessarily ensure that the entry in the directory containing the file has
+/// also reached disk. For that an explicit fsync() on a file descriptor for the directory
+/// is also needed.")
+#[doc(alias = "fsync")]
+pub fn sync_parent(path: impl AsRef<Path>) -> io::Result<()> {
+    let dir = match path.as_ref().parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    sys::map::sync_dir(dir)
 }

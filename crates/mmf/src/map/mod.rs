@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod file;
+mod flush;
 mod mapping;
 mod residency;
 mod shared;
@@ -12,8 +13,10 @@ mod span;
 mod view;
 mod view_options;
 mod view_os;
+mod write_through;
 
 pub use crate::sys::map::{Access, Advice, Advised, FileKind};
+pub use flush::Flushed;
 pub use mapping::{Mapping, MappingOptions};
 
 pub use residency::Residency;

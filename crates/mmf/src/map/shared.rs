@@ -169,8 +169,16 @@ impl ViewMut {
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`] if `T` does not fit at `offset`;
     /// [`Error::Misaligned`] if `offset` does not give `T` its alignment;
-    /// [`Error::Truncated`] if the view is broken.
+    /// [`Error::Truncated`] if the view is broken; [`Error::WriteThrough`] on a write-through
+    /// view, whose pages are read-only (its load-only atomics still work, through `Deref`).
     pub fn get<T: Shared>(&self, offset: usize) -> Result<&T> {
+        if self.through.is_some() {
+            return Err(Error::WriteThrough {
+                reason: "its pages are mapped read-only, so it hands out no references \
+                         that could store; write with write_at, and load with the load-only \
+                         atomics of View (`View::atomic_u64(&view, offset)`)",
+            });
+        }
         self.shared(offset)
     }
 

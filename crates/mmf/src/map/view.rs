@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::named::Named;
 use crate::sys;
 use crate::sys::fault::{Cause, Fault, Guarded};
-use crate::sys::map::{FlushRange, Memory, Region, ViewKind};
+use crate::sys::map::{Memory, Region, ViewKind};
 
 /// A read-only view of a [`Mapping`] (`MapViewOfFile`); unmapped on drop
 /// (`UnmapViewOfFile`).
@@ -43,10 +43,14 @@ pub struct View {
     pub(super) kind: ViewKind,
     /// What backs the pages (advice depends on it).
     pub(super) memory: Memory,
-    file: Option<Arc<File>>,
+    /// The mapped file, where this process has a handle to it.
+    pub(super) file: Option<Arc<File>>,
     /// The file or object whose pages the view shows, where this process has a handle to
     /// it: its size tells a truncation from other faults.
     pub(super) backing: Option<Arc<File>>,
+    /// Write-through views: the file that `write_at` and `copy_from` write with its own
+    /// calls (the view itself is mapped read-only).
+    pub(super) through: Option<Arc<File>>,
     /// Keeps a named object alive while the view exists, as on Windows.
     _named: Option<Arc<Named>>,
     /// A guarded copy caught a fault and the fallback guard (other than x86-64) put private
@@ -89,6 +93,7 @@ impl View {
             memory: mapping.section().memory(),
             file: mapping.file().cloned(),
             backing: mapping.section().backing().or_else(|| mapping.file().cloned()),
+            through: None,
             _named: mapping.named().cloned(),
             broken: AtomicBool::new(false),
         }
@@ -263,22 +268,6 @@ impl View {
         unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
 
-    /// The flush request for `offset..offset+len` of this view, or `None` when flushing it
-    /// has nothing to write: copy-on-write pages never reach the file. Whether memory with
-    /// no file handle here has anything to write is the platform's call.
-    pub(super) fn flush_request(
-        &self,
-        offset: usize,
-        len: usize,
-    ) -> Result<Option<FlushRange<'_>>> {
-        let addr = self.at(offset, len)?;
-        if len == 0 || self.kind == ViewKind::CopyOnWrite {
-            return Ok(None);
-        }
-        let file = self.file.as_deref();
-        Ok(Some(FlushRange { addr, len, file, file_offset: self.offset + offset as u64 }))
-    }
-
     /// Unmaps the view now (`UnmapViewOfFile` / `munmap`) and reports the OS's answer,
     /// which dropping the view ignores.
     ///
@@ -353,11 +342,24 @@ impl ViewMut {
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`] if the range is not inside the view;
     /// [`Error::Truncated`] as for [`View::read_at`]: writes past a peer's truncation are
-    /// lost and reported.
+    /// lost and reported; [`Error::StorageFull`] when the file system had no block for a
+    /// page the write needed.
+    ///
+    /// # Write-through views
+    ///
+    /// On a view made with [`ViewOptions::write_through`](crate::ViewOptions::write_through)
+    /// this is the file's own write at the view's offset (`pwrite`, `WriteFile`): every view
+    /// sees the bytes when it returns, a full disk is [`Error::StorageFull`] from the write,
+    /// and a write past the file's current end (a peer truncated it) extends the file again,
+    /// as `pwrite` does.
     #[inline]
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         let len = data.len();
         let dst = self.view.at(offset, len)?;
+        if let Some(file) = &self.view.through {
+            // SAFETY: `data` is the caller's live buffer.
+            return unsafe { self.view.write_file(file, offset, data.as_ptr(), len, None) };
+        }
         self.view.ensure_intact(offset, len)?;
         let range = self.view.guarded(dst, len);
         let copy = || {
@@ -393,7 +395,11 @@ impl ViewMut {
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`] if either range is not inside its view;
     /// [`Error::Truncated`] if either view's object was truncated under it (the view that
-    /// faulted is broken from then on).
+    /// faulted is broken from then on); [`Error::StorageFull`] as for
+    /// [`write_at`](Self::write_at).
+    ///
+    /// On a write-through view this is one `pwrite` / `WriteFile` straight from `src`'s
+    /// pages: one copy, as `write_at` with a buffer would need two.
     pub fn copy_from(
         &self,
         offset: usize,
@@ -403,6 +409,12 @@ impl ViewMut {
     ) -> Result<()> {
         let to = self.view.at(offset, len)?;
         let from = src.at(src_offset, len)?;
+        if let Some(file) = &self.view.through {
+            src.ensure_intact(src_offset, len)?;
+            let source = Some((src, src_offset));
+            // SAFETY: `from..from+len` lies inside `src`, which the borrow keeps mapped.
+            return unsafe { self.view.write_file(file, offset, from, len, source) };
+        }
         self.view.ensure_intact(offset, len)?;
         src.ensure_intact(src_offset, len)?;
         let ranges = [Some(self.view.guarded(to, len)), Some(src.guarded(from, len))];
@@ -430,7 +442,9 @@ impl ViewMut {
         }
     }
 
-    /// Address of the view's first byte, for writing.
+    /// Address of the view's first byte, for writing. A write-through view's pages are
+    /// mapped read-only: a store through this pointer there faults (`SIGSEGV` / access
+    /// violation) — write with [`write_at`](Self::write_at).
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.view.data
     }
@@ -440,7 +454,9 @@ impl ViewMut {
     /// # Safety
     /// As [`View::as_slice`]: for as long as the slice lives, nobody else reads or writes
     /// the bytes (other views, other processes, the file's other users) and nobody
-    /// truncates the file below the view's end.
+    /// truncates the file below the view's end. The view is not write-through
+    /// ([`ViewOptions::write_through`](crate::ViewOptions::write_through)): its pages are
+    /// mapped read-only, and a store through the slice would kill the process.
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: the pointer and length describe this live, writable view; the caller
         // promises exclusive access while the slice is borrowed.

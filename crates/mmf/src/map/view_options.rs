@@ -26,6 +26,7 @@ pub struct ViewOptions {
     len: Option<u64>,
     address: Option<usize>,
     populate: bool,
+    write_through: bool,
     error: Option<RangeError>,
 }
 
@@ -88,6 +89,61 @@ impl ViewOptions {
     /// `PrefetchVirtualMemory` on Windows), so that first accesses do not wait for I/O.
     pub fn populate(&mut self, populate: bool) -> &mut Self {
         self.populate = populate;
+        self
+    }
+
+    /// Map to read, write with the file's own calls: a read-write view
+    /// ([`map_mut`](Self::map_mut)) of a file whose [`write_at`](ViewMut::write_at) and
+    /// [`copy_from`](ViewMut::copy_from) are the file's writes at the view's offset
+    /// (`pwrite`, `WriteFile`) and whose reads stay loads from the mapping — LMDB's and
+    /// SQLite's default.
+    ///
+    /// What it buys:
+    ///
+    /// - **small durable commits**: a write dirties only the blocks it covers, where a store
+    ///   through the mapping dirties its whole page-cache folio (up to 2 MiB on Linux), so
+    ///   [`flush_range`](View::flush_range) after a small write costs what syncing those
+    ///   blocks costs (as `pwrite` + `fdatasync`), not the folio's 512× more;
+    /// - **errors, not signals**: a full disk is [`Error::StorageFull`] from the write
+    ///   itself, never a fault on a store;
+    /// - **no stray stores**: the view is mapped read-only, so a wild pointer cannot change
+    ///   the file through it.
+    ///
+    /// Every view of the file, in this process or another, sees the bytes when `write_at`
+    /// returns. On Linux mappings and file writes share one page cache. On Windows the cache
+    /// manager and the views of a local file share the section's pages; Microsoft does not
+    /// promise that coherence for files on a network share (a remote file's views are not
+    /// coherent even with each other), nor for handles opened with
+    /// `FILE_FLAG_NO_BUFFERING` — use ordinary views there.
+    ///
+    /// The cost: each write is a system call (~1 µs), against a store's nanoseconds. Fill or
+    /// copy in large pieces (1 MiB), or use an ordinary view for many tiny writes that are
+    /// flushed together.
+    ///
+    /// ```
+    /// use mmf::{Access, MappingOptions, ViewOptions};
+    ///
+    /// let file = tempfile::tempfile()?;
+    /// let mapping = MappingOptions::new().access(Access::ReadWrite).size(1 << 20).map_file(&file)?;
+    /// let log = ViewOptions::new().write_through(true).map_mut(&mapping)?;
+    /// log.write_at(4096, b"commit 1")?;
+    /// log.flush_range(4096, 8)?; // as pwrite + fdatasync of that block
+    /// // Every other view sees it at once.
+    /// let mut seen = [0; 8];
+    /// mapping.view(..)?.read_at(4096, &mut seen)?;
+    /// assert_eq!(&seen, b"commit 1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Applies to [`map_mut`](Self::map_mut) only; [`map`](Self::map) and
+    /// [`map_copy`](Self::map_copy) refuse it ([`Error::WriteThrough`]), as does a mapping
+    /// with no file handle in this process (anonymous memory, a named pagefile-backed
+    /// object, a file's section opened by name on Windows) or a file opened for appending
+    /// (Linux `O_APPEND`: `pwrite` would ignore its offset).
+    #[doc(alias = "pwrite")]
+    #[doc(alias = "WriteFile")]
+    pub fn write_through(&mut self, write_through: bool) -> &mut Self {
+        self.write_through = write_through;
         self
     }
 
@@ -159,6 +215,31 @@ impl ViewOptions {
         if !mapping.access().allows(kind) {
             return Err(Error::AccessDenied { view: kind.name(), mapping: mapping.access() });
         }
+        let through = match (self.write_through, kind) {
+            (false, _) => None,
+            (true, ViewKind::Write) => {
+                Some(mapping.file().cloned().ok_or(Error::WriteThrough {
+                    reason: "this mapping has no file handle in this process to write with \
+                         (anonymous memory, a named pagefile-backed object, or on Windows a \
+                         file's section opened by name): use an ordinary read-write view",
+                })?)
+            }
+            (true, _) => {
+                return Err(Error::WriteThrough {
+                    reason: "only read-write views write through (map_mut); read-only and \
+                             copy-on-write views never write the file",
+                });
+            }
+        };
+        if through.as_deref().is_some_and(sys::map::appends) {
+            return Err(Error::WriteThrough {
+                reason: "the file was opened for appending (O_APPEND), so every write would go \
+                         to its end whatever the offset: open it without append to write \
+                         through, or use an ordinary read-write view",
+            });
+        }
+        // A write-through view is mapped read-only: its writes are the file's own.
+        let kind = if through.is_some() { ViewKind::Read } else { kind };
         let granularity = sys::map::allocation_granularity();
         let place = span::place(self.offset, self.len, mapping.size(), granularity)?;
         let base_address = match self.address {
@@ -174,10 +255,13 @@ impl ViewOptions {
         };
         if place.len == 0 {
             // An empty view maps nothing (the OS refuses zero-length views), wherever it is.
-            return Ok(View::new(None, &place, self.offset, kind, mapping));
+            let mut view = View::new(None, &place, self.offset, kind, mapping);
+            view.through = through;
+            return Ok(view);
         }
         let region = mapping.section().map(kind, place.map_offset, place.map_len, base_address)?;
-        let view = View::new(Some(region), &place, self.offset, kind, mapping);
+        let mut view = View::new(Some(region), &place, self.offset, kind, mapping);
+        view.through = through;
         if self.populate {
             view.populate(0, view.len())?;
         }

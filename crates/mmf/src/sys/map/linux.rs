@@ -14,7 +14,7 @@ use super::{
     Access, Advice, Advised, FileAccess, FileInfo, FileKind, FlushRange, Memory, Region, ViewKind,
 };
 use crate::error::{Error, Result};
-use crate::sys::pal::{cvt, page_size};
+use crate::sys::pal::{cvt, cvt_r, page_size};
 
 /// Linux places views at any page boundary: the granularity is the page size.
 pub(crate) fn allocation_granularity() -> usize {
@@ -258,6 +258,12 @@ pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
     cvt(unsafe { libc::msync(start, len, libc::MS_SYNC) }).map(drop).map_err(Error::os("msync"))
 }
 
+/// `fsync` of a directory: its entries (names of files created, renamed, removed in it)
+/// reach the device.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(dir)?.sync_all()
+}
+
 /// Starts write-back of the file range without waiting: `sync_file_range(WRITE)`.
 /// (`msync(MS_ASYNC)` is a no-op on Linux since 2.6.19, so it would start nothing.)
 pub(crate) fn flush_async(range: FlushRange<'_>) -> Result<()> {
@@ -362,16 +368,75 @@ pub(crate) fn populate(addr: *const u8, len: usize, write: bool) -> Result<()> {
     }
 }
 
-/// `mlock`: faults the range in and keeps it in RAM.
-pub(crate) fn lock(addr: *const u8, len: usize) -> Result<()> {
+/// `mlock`: faults the range in and keeps it in RAM. For a copy-on-write view,
+/// `mlock2(MLOCK_ONFAULT)` then `MADV_POPULATE_READ`: `mlock` would write-fault every page
+/// of a private writable mapping into a private copy, and the view would stop seeing the
+/// file; this way the page-cache pages are locked as they are, and copied only when the
+/// view writes them.
+pub(crate) fn lock(addr: *const u8, len: usize, copy_on_write: bool) -> Result<()> {
     let (start, span) = page_span(addr, len);
-    // SAFETY: mlock only pins pages; it does not change their contents.
-    cvt(unsafe { libc::mlock(start, span) }).map(drop).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOMEM) | Some(libc::EPERM) | Some(libc::EAGAIN) => {
-            Error::LockLimit { len, source: e }
+    let limit = |op| {
+        move |e: io::Error| match e.raw_os_error() {
+            Some(libc::ENOMEM) | Some(libc::EPERM) | Some(libc::EAGAIN) => {
+                Error::LockLimit { len, source: e }
+            }
+            _ => Error::Os { op, source: e },
         }
-        _ => Error::Os { op: "mlock", source: e },
-    })
+    };
+    if !copy_on_write {
+        // SAFETY: mlock only pins pages; it does not change their contents.
+        return cvt(unsafe { libc::mlock(start, span) }).map(drop).map_err(limit("mlock"));
+    }
+    // SAFETY: mlock2 only marks the range to be pinned as pages come in; no contents change.
+    cvt(unsafe { libc::mlock2(start, span, libc::MLOCK_ONFAULT) })
+        .map_err(limit("mlock2(MLOCK_ONFAULT)"))?;
+    populate(addr, len, false)
+}
+
+/// `pwrite` of the `len` bytes at `data` to `offset` of the file (interrupted and short
+/// writes continue). The page cache is the one every mapping of the file shows, so every
+/// view sees the bytes when this returns.
+///
+/// # Safety
+/// `data..data+len` is memory of this process that stays mapped during the call: the
+/// caller's buffer, or a view (the kernel reads it; a page it cannot read is `EFAULT`,
+/// never a signal).
+pub(crate) unsafe fn write_file(
+    file: &File,
+    mut offset: u64,
+    mut data: *const u8,
+    mut len: usize,
+) -> io::Result<()> {
+    while len > 0 {
+        let at = libc::off64_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: the caller guarantees `data..data+len` stays mapped; the kernel copies from
+        // it and reports an unreadable page as EFAULT.
+        let n = cvt_r(|| unsafe { libc::pwrite64(file.as_raw_fd(), data.cast(), len, at) })?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let n = n as usize;
+        // SAFETY: n <= len, so the pointer stays inside (or one past) the caller's range.
+        data = unsafe { data.add(n) };
+        len -= n;
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// Whether the open file has `O_APPEND` set (`fcntl(F_GETFL)`): Linux then appends every
+/// `pwrite` at the end of the file whatever its offset (`pwrite(2)`, BUGS).
+pub(crate) fn appends(file: &File) -> bool {
+    // SAFETY: F_GETFL only reads the status flags of an open descriptor.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    flags != -1 && flags & libc::O_APPEND != 0
+}
+
+/// Whether a write failed because its source buffer could not be read (`EFAULT`: a
+/// mapped source truncated under it).
+pub(crate) fn source_faulted(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(libc::EFAULT)
 }
 
 /// `munlock`.

@@ -17,9 +17,16 @@
 //! - on a mapped range: `flush` (durable: data and the file's size reach the device),
 //!   `flush_async` (write-back started), `advise` (given the [`Memory`], so that advice that
 //!   cannot take effect is reported as not applied), `populate`, `lock`, `unlock`,
-//!   `residency` (one flag per page). `populate` of pages past the end of a file
+//!   `residency` (one flag per page); `lock` of a copy-on-write view pins the pages
+//!   without writing them (no private copies). `populate` of pages past the end of a file
 //!   truncated under the view is `Error::Truncated { offset: 0, .. }` (the caller puts
 //!   in the view's offset).
+//!
+//! - `sync_dir(dir)`: the directory's entries durable;
+//! - `write_file(file, offset, data)`: the file's own write at an offset (`pwrite`,
+//!   `WriteFile`), coherent with every view of the file; `appends(file)`: the handle's
+//!   writes ignore their offset (`O_APPEND`); `source_faulted(&io::Error)`: the
+//!   write's source buffer could not be read.
 //!
 //! [`Region`] (one OS mapping, unmapped on drop) and the page rounding are written here
 //! once, over each platform's `unmap`.
@@ -47,8 +54,9 @@ pub use file_kind::FileKind;
 #[cfg(windows)]
 pub(crate) use imp::protection;
 pub(crate) use imp::{
-    Section, advise, allocation_granularity, current_len, duplicate, file_info, file_kind,
-    file_len, flush, flush_async, free_bytes, lock, open_nonblocking, populate, residency, unlock,
+    Section, advise, allocation_granularity, appends, current_len, duplicate, file_info, file_kind,
+    file_len, flush, flush_async, free_bytes, lock, open_nonblocking, populate, residency,
+    source_faulted, sync_dir, unlock, write_file,
 };
 
 impl Access {

@@ -15,14 +15,14 @@ use windows_sys::Wdk::Storage::FileSystem::{
 };
 use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, ERROR_COMMITMENT_LIMIT, ERROR_INVALID_ADDRESS, ERROR_LOCK_VIOLATION,
-    ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_LOCKED, ERROR_WORKING_SET_QUOTA, HANDLE,
+    ERROR_NOACCESS, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_LOCKED, ERROR_WORKING_SET_QUOTA, HANDLE,
     INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     FILE_READ_DATA, FILE_TYPE_CHAR, FILE_TYPE_DISK, FILE_TYPE_PIPE, FILE_WRITE_DATA,
-    FlushFileBuffers, GetFileType,
+    FlushFileBuffers, GetFileType, WriteFile,
 };
-use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
+use windows_sys::Win32::System::IO::{IO_STATUS_BLOCK, OVERLAPPED};
 use windows_sys::Win32::System::Memory::{
     CreateFileMappingW, FILE_MAP, FILE_MAP_COPY, FILE_MAP_READ, FILE_MAP_WRITE, FlushViewOfFile,
     MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFileEx, PAGE_PROTECTION_FLAGS, PAGE_READONLY,
@@ -164,6 +164,11 @@ impl Section {
         Section { handle: unsafe { OwnedHandle::from_raw_handle(handle.cast()) }, memory }
     }
 
+    /// The same section, with what backs its pages as found out after opening it.
+    pub(crate) fn with_memory(self, memory: Memory) -> Section {
+        Section { memory, ..self }
+    }
+
     /// What backs the section's pages.
     pub(crate) fn memory(&self) -> Memory {
         self.memory
@@ -294,6 +299,11 @@ pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
     }
 }
 
+/// Nothing: NTFS logs directory entries, and `FlushFileBuffers` of the file forces the log.
+pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 /// `FlushViewOfFile` alone: starts writing the pages; the device may not have them yet.
 pub(crate) fn flush_async(range: FlushRange<'_>) -> Result<()> {
     flush_view(range.addr, range.len)
@@ -333,7 +343,9 @@ pub(crate) fn populate(addr: *const u8, len: usize, _write: bool) -> Result<()> 
 
 /// `VirtualLock`; if the working-set quota is too small, grows it by the size of the
 /// range (`SetProcessWorkingSetSize`) and tries once more.
-pub(crate) fn lock(addr: *const u8, len: usize) -> Result<()> {
+/// `VirtualLock` reads pages in; it is not asked to treat copy-on-write views apart (Wine's
+/// `mlock`-based implementation copies their pages, see `View::lock`).
+pub(crate) fn lock(addr: *const u8, len: usize, _copy_on_write: bool) -> Result<()> {
     // SAFETY: VirtualLock only pins pages.
     let first = cvt(unsafe { VirtualLock(addr.cast(), len) });
     match first {
@@ -358,6 +370,57 @@ pub(crate) fn lock(addr: *const u8, len: usize) -> Result<()> {
         }
         other => other.map_err(Error::os("VirtualLock")),
     }
+}
+
+/// `WriteFile` of the `len` bytes at `data` to `offset` (an `OVERLAPPED` offset on the
+/// synchronous handle), repeated for short writes. On a local file the cache manager and
+/// every view of the file share the section's pages, so the views see the bytes when this
+/// returns.
+///
+/// # Safety
+/// `data..data+len` is memory of this process that stays mapped during the call (an
+/// unreadable page fails the call with `ERROR_NOACCESS`).
+pub(crate) unsafe fn write_file(
+    file: &File,
+    mut offset: u64,
+    mut data: *const u8,
+    mut len: usize,
+) -> io::Result<()> {
+    while len > 0 {
+        // At most 1 GiB per call (WriteFile takes a u32 count).
+        let chunk = u32::try_from(len.min(1 << 30)).unwrap_or(1 << 30);
+        let (high, low) = split(offset);
+        // SAFETY: OVERLAPPED is plain data; all zeros but the offset is a valid request.
+        let mut at: OVERLAPPED = unsafe { std::mem::zeroed() };
+        at.Anonymous.Anonymous.Offset = low;
+        at.Anonymous.Anonymous.OffsetHigh = high;
+        let mut written = 0u32;
+        // SAFETY: the handle is open and synchronous; the caller guarantees the source is
+        // mapped; `written` and `at` outlive the call, which completes before returning.
+        cvt(unsafe {
+            WriteFile(file.as_raw_handle() as HANDLE, data, chunk, &mut written, &mut at)
+        })?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        // SAFETY: written <= chunk <= len, so the pointer stays inside the caller's range.
+        data = unsafe { data.add(written as usize) };
+        len -= written as usize;
+        offset += u64::from(written);
+    }
+    Ok(())
+}
+
+/// Whether writes with the handle ignore their offset: never on Windows (a handle opened
+/// for appending alone has no `FILE_WRITE_DATA`, and mappings refuse it as not writable).
+pub(crate) fn appends(_file: &File) -> bool {
+    false
+}
+
+/// Whether a write failed because its source buffer could not be read
+/// (`ERROR_NOACCESS`).
+pub(crate) fn source_faulted(error: &io::Error) -> bool {
+    is(error, ERROR_NOACCESS)
 }
 
 /// `VirtualUnlock`; pages that were not locked (`ERROR_NOT_LOCKED`) are already what was

@@ -12,7 +12,8 @@ use windows_sys::Win32::Foundation::{
     ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::System::Memory::{
-    CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, OpenFileMappingW, SECTION_QUERY,
+    CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, OpenFileMappingW, SEC_FILE,
+    SECTION_QUERY,
 };
 
 use super::{CreationMode, NamedInfo, NamedSpec, Opened, check_size};
@@ -62,7 +63,8 @@ windows_link::link!("ntdll.dll" "system" fn NtQuerySection(
 ) -> i32);
 
 /// The size of a section: `NtQuerySection(SectionBasicInformation)`.
-fn section_size(section: &Section) -> Result<u64> {
+/// The section's maximum size, and whether a file backs it (`SEC_FILE`).
+fn section_info(section: &Section) -> Result<(u64, Memory)> {
     let mut info = SectionBasicInformation {
         base_address: std::ptr::null_mut(),
         allocation_attributes: 0,
@@ -83,7 +85,9 @@ fn section_size(section: &Section) -> Result<u64> {
         let source = io::Error::other(format!("NTSTATUS {status:#x}"));
         return Err(Error::Os { op: "NtQuerySection", source });
     }
-    Ok(info.maximum_size as u64)
+    let memory =
+        if info.allocation_attributes & SEC_FILE != 0 { Memory::File } else { Memory::Shared };
+    Ok((info.maximum_size as u64, memory))
 }
 
 /// `CreateFileMappingW` with a name and an owner-only DACL.
@@ -120,7 +124,7 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
         if spec.creation == CreationMode::CreateNew {
             return Err(Error::AlreadyExists { name: spec.name.into() });
         }
-        let size = section_size(&section)?;
+        let (size, _) = section_info(&section)?;
         check_size(spec, size)?;
         let hold = Hold::of(&section)?;
         return Ok(Opened { section, size, file: None, hold, created: false });
@@ -150,7 +154,9 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
     }
     // SAFETY: a new section handle that nothing else owns.
     let section = unsafe { Section::from_raw(handle, Memory::Shared) };
-    let size = section_size(&section)?;
+    let (size, memory) = section_info(&section)?;
+    // A file's section opened by name: its pages are written back to that file.
+    let section = section.with_memory(memory);
     check_size(spec, size)?;
     let hold = Hold::of(&section)?;
     Ok(Opened { section, size, file: None, hold, created: false })
