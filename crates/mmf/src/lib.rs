@@ -178,11 +178,15 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use map::{
-    Access, Advice, Advised, FileKind, Flushed, LoadOnly, Mapping, MappingOptions, Residency,
-    Shared, View, ViewMut, ViewOptions,
+    Access, Advice, Advised, FileKind, Flushed, LoadOnly, Mapping, MappingOptions, Number,
+    Residency, Shared, View, ViewMut, ViewOptions,
 };
 pub use map::{cache, file};
 pub use named::CreationMode;
+/// The layout proofs the typed accessors take ([`View::read`], [`ViewMut::write`]):
+/// derive `FromBytes`, `IntoBytes`, `Immutable` and `KnownLayout` from here so that the
+/// versions match.
+pub use zerocopy;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

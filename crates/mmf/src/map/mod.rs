@@ -3,6 +3,7 @@
 //!
 //! Platform-free: every OS call goes through `crate::sys`.
 
+mod accessor;
 pub mod cache;
 pub mod file;
 mod flush;
@@ -16,6 +17,7 @@ mod view_os;
 mod write_through;
 
 pub use crate::sys::map::{Access, Advice, Advised, FileKind};
+pub use accessor::Number;
 pub use flush::Flushed;
 pub use mapping::{Mapping, MappingOptions};
 
