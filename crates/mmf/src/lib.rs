@@ -179,7 +179,7 @@ mod sys;
 pub use error::{Error, Result};
 pub use map::{
     Access, Advice, Advised, FileKind, Flushed, LoadOnly, Mapping, MappingOptions, Number,
-    Residency, Shared, View, ViewMut, ViewOptions,
+    Residency, Shared, Stream, View, ViewMut, ViewOptions,
 };
 pub use map::{cache, file};
 pub use named::CreationMode;

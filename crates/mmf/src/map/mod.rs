@@ -11,6 +11,7 @@ mod mapping;
 mod residency;
 mod shared;
 mod span;
+mod stream;
 mod view;
 mod view_options;
 mod view_os;
@@ -23,5 +24,6 @@ pub use mapping::{Mapping, MappingOptions};
 
 pub use residency::Residency;
 pub use shared::{LoadOnly, Shared};
+pub use stream::Stream;
 pub use view::{View, ViewMut};
 pub use view_options::ViewOptions;
