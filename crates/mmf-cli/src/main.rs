@@ -17,6 +17,7 @@ mod progress;
 mod shm;
 mod shm_info;
 mod size;
+mod sum;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +130,14 @@ enum Command {
         #[arg(long)]
         sync: bool,
     },
+    /// The XXH3 64-bit checksum of each file, read through a sliding view (bounded memory
+    /// whatever the size), printed as `xxhsum -H3` prints it.
+    #[command(after_help = "Examples:\n  mmf sum big.bin\n  mmf sum a.bin b.bin")]
+    Sum {
+        /// The files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Named shared-memory objects: create, write, dump, list, rm.
     #[command(subcommand)]
     Shm(shm::Shm),
@@ -146,6 +155,7 @@ fn main() -> ExitCode {
         Command::Evict { path } => cache::evict(&path),
         Command::Lock { path } => cache::lock(&path),
         Command::Cp { src, dst, sync } => cp::run(&src, &dst, sync),
+        Command::Sum { paths } => sum::run(&paths),
         Command::Shm(command) => shm::run(command),
     };
     match result {

@@ -64,3 +64,13 @@ fn shm_dump_json_is_streamed() {
     MMF.ok(&["shm", "rm", &name], here);
     assert!(peak < 96, "mmf shm dump --json of 32 MiB peaked at {peak} MiB");
 }
+
+#[test]
+fn sum_holds_one_window_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dense");
+    // Dense, so that every page is read through the mapping.
+    std::fs::write(&path, vec![0xa5; 512 << 20]).unwrap();
+    let peak = peak_mib(&["sum", arg(&path)], dir.path());
+    assert!(peak < 96, "mmf sum of 512 MiB peaked at {peak} MiB");
+}

@@ -204,6 +204,22 @@ pub enum Error {
         /// The alignment the type needs.
         align: usize,
     },
+    /// A growable view was asked to grow past the address space reserved for it; nothing
+    /// changed.
+    GrowPastReserve {
+        /// The length asked for, in bytes from the view's start.
+        len: u64,
+        /// The most it can grow to.
+        reserve: u64,
+    },
+    /// The file system had no space to grow the file or object to the new size; nothing
+    /// changed.
+    GrowNoSpace {
+        /// The size asked for, in bytes.
+        size: u64,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// Locking pages in memory was refused by the process's limit of locked memory.
     LockLimit {
         /// The number of bytes asked to lock.
@@ -260,6 +276,7 @@ impl Error {
         use io::ErrorKind as K;
         match self {
             Error::Os { source, .. } | Error::LockLimit { source, .. } => source.kind(),
+            Error::GrowNoSpace { .. } => K::StorageFull,
             Error::FileNotWritable | Error::FileNotReadable | Error::AccessDenied { .. } => {
                 K::PermissionDenied
             }
@@ -433,6 +450,17 @@ impl fmt::Display for Error {
                 "offset {offset} is not a multiple of {align}, which this type needs: use an \
                  aligned offset"
             ),
+            Error::GrowPastReserve { len, reserve } => write!(
+                f,
+                "cannot grow the view to {len} bytes in place: only {reserve} bytes of address \
+                 space were reserved for it; nothing changed. Reserve more when making the \
+                 view, or map a new one"
+            ),
+            Error::GrowNoSpace { size, source } => write!(
+                f,
+                "no space to grow the file to {size} bytes ({source}); nothing changed: free \
+                 space or grow less"
+            ),
             Error::LockLimit { len, source } => write!(
                 f,
                 "locking {len} bytes in memory was refused ({source}): the process's limit of \
@@ -472,7 +500,9 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Os { source, .. } | Error::LockLimit { source, .. } => Some(source),
+            Error::Os { source, .. }
+            | Error::LockLimit { source, .. }
+            | Error::GrowNoSpace { source, .. } => Some(source),
             _ => None,
         }
     }

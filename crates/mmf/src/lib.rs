@@ -178,8 +178,8 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use map::{
-    Access, Advice, Advised, FileKind, Flushed, LoadOnly, Mapping, MappingOptions, Number,
-    Residency, Shared, Stream, View, ViewMut, ViewOptions,
+    Access, Advice, Advised, FileKind, Flushed, GrowView, GrowViewMut, LoadOnly, Mapping,
+    MappingOptions, Number, Residency, Shared, Stream, View, ViewMut, ViewOptions,
 };
 pub use map::{cache, file};
 pub use named::CreationMode;

@@ -7,6 +7,7 @@ mod accessor;
 pub mod cache;
 pub mod file;
 mod flush;
+mod grow;
 mod mapping;
 mod residency;
 mod shared;
@@ -20,6 +21,7 @@ mod write_through;
 pub use crate::sys::map::{Access, Advice, Advised, FileKind};
 pub use accessor::Number;
 pub use flush::Flushed;
+pub use grow::{GrowView, GrowViewMut};
 pub use mapping::{Mapping, MappingOptions};
 
 pub use residency::Residency;

@@ -52,6 +52,13 @@ pub(crate) struct Placement {
     pub len: usize,
 }
 
+impl Placement {
+    /// Nothing, nowhere: for views whose pages are mapped by someone else.
+    pub(crate) fn empty() -> Placement {
+        Placement { map_offset: 0, map_len: 0, delta: 0, len: 0 }
+    }
+}
+
 pub(crate) fn place(
     offset: u64,
     len: Option<u64>,

@@ -99,6 +99,20 @@ impl View {
         }
     }
 
+    /// A view whose pages someone else maps and unmaps (a growable view's reservation):
+    /// it starts at `data` with no bytes; [`set_len`](Self::set_len) admits them as they
+    /// are mapped.
+    pub(super) fn unowned(data: *mut u8, offset: u64, kind: ViewKind, mapping: &Mapping) -> View {
+        let mut view = View::new(None, &span::Placement::empty(), offset, kind, mapping);
+        view.data = data;
+        view
+    }
+
+    /// Admits `len` bytes from the view's start; the caller has mapped them.
+    pub(super) fn set_len(&mut self, len: usize) {
+        self.len = len;
+    }
+
     /// Number of bytes in the view (0 for an empty view).
     pub fn len(&self) -> usize {
         self.len
@@ -319,6 +333,11 @@ impl ViewMut {
     /// A view that may write.
     pub(super) fn new(view: View) -> ViewMut {
         ViewMut { view }
+    }
+
+    /// The read-only side, to change (a growable view's length).
+    pub(super) fn inner_mut(&mut self) -> &mut View {
+        &mut self.view
     }
 
     /// Copies `data` into the view starting `offset` bytes in.

@@ -176,6 +176,16 @@ impl Section {
         Section { fd, memory: Memory::Shared }
     }
 
+    /// The object's descriptor, to map more of it and to grow it (growable views).
+    pub(crate) fn fd(&self) -> &File {
+        &self.fd
+    }
+
+    /// A second reference to the same object.
+    pub(crate) fn try_clone(&self) -> Result<Section> {
+        Ok(Section { fd: Arc::clone(&self.fd), memory: self.memory })
+    }
+
     /// What backs the section's pages.
     pub(crate) fn memory(&self) -> Memory {
         self.memory

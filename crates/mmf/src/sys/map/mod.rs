@@ -50,6 +50,7 @@ pub(crate) use crate::sys::pal::page_size;
 pub(crate) mod access;
 pub use access::Access;
 pub(crate) mod file_kind;
+pub(crate) mod reserve;
 pub use file_kind::FileKind;
 #[cfg(windows)]
 pub(crate) use imp::protection;

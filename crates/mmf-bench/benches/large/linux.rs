@@ -1,0 +1,186 @@
+//! The benchmarks themselves (Linux: they compare with Linux system calls and evict with
+//! `posix_fadvise`).
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+use mmf::{Access, Mapping, MappingOptions, Stream};
+use xxhash_rust::xxh3::Xxh3;
+
+const GIB: u64 = 1 << 30;
+const MIB: usize = 1 << 20;
+
+/// A 1 GiB file of non-zero bytes (shared with the core benches), read once so that it
+/// sits in the page cache.
+fn data_file() -> File {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mmf-bench-1GiB.bin");
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(GIB) {
+        let chunk: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8 + 1).collect();
+        let mut out = std::io::BufWriter::new(File::create(&path).expect("create data file"));
+        for _ in 0..GIB as usize / MIB {
+            out.write_all(&chunk).expect("write data file");
+        }
+    }
+    let file = File::open(&path).expect("open data file");
+    warm(&file);
+    file
+}
+
+fn warm(mut file: &File) {
+    let mut buf = vec![0; MIB];
+    file.seek(SeekFrom::Start(0)).unwrap();
+    while file.read(&mut buf).expect("warm the page cache") > 0 {}
+}
+
+/// Drops the file's pages from the page cache.
+fn evict(file: &File) {
+    mmf::cache::evict(file).expect("evict");
+}
+
+/// A cheap fold over every byte, the same work for every contestant.
+fn fold(bytes: &[u8]) -> u64 {
+    bytes
+        .chunks_exact(8)
+        .fold(0u64, |a, w| a.wrapping_add(u64::from_le_bytes(w.try_into().unwrap())))
+}
+
+/// Reads `reader` to its end in pieces of `buf.len()`, folding each.
+fn drain(mut reader: impl Read, buf: &mut [u8]) -> u64 {
+    let mut total = 0u64;
+    loop {
+        match reader.read(buf).unwrap() {
+            0 => return total,
+            n => total = total.wrapping_add(fold(&buf[..n])),
+        }
+    }
+}
+
+/// XXH3-64 of everything `reader` gives, in pieces of `buf.len()`.
+fn hash(mut reader: impl Read, buf: &mut [u8]) -> u64 {
+    let mut hasher = Xxh3::new();
+    loop {
+        match reader.read(buf).unwrap() {
+            0 => return hasher.digest(),
+            n => hasher.update(&buf[..n]),
+        }
+    }
+}
+
+fn stream_read(c: &mut Criterion, file: &File) {
+    let mut g = c.benchmark_group("stream_read_1GiB");
+    g.throughput(Throughput::Bytes(GIB)).sample_size(15).measurement_time(Duration::from_secs(8));
+    let mut buf = vec![0u8; 64 << 10];
+    let mapping = Mapping::from_file(file, Access::ReadOnly).unwrap();
+    g.bench_function("mmf_stream", |b| b.iter(|| drain(Stream::new(&mapping), &mut buf)));
+    g.bench_function("bufreader_file", |b| {
+        b.iter(|| {
+            let mut f = file;
+            f.seek(SeekFrom::Start(0)).unwrap();
+            drain(BufReader::new(f), &mut buf)
+        })
+    });
+    g.bench_function("read_64KiB", |b| {
+        b.iter(|| {
+            let mut f = file;
+            f.seek(SeekFrom::Start(0)).unwrap();
+            drain(f, &mut buf)
+        })
+    });
+    g.finish();
+}
+
+fn sum(c: &mut Criterion, file: &File) {
+    let mut g = c.benchmark_group("sum_1GiB");
+    g.throughput(Throughput::Bytes(GIB)).sample_size(15).measurement_time(Duration::from_secs(8));
+    let mapping = Mapping::from_file(file, Access::ReadOnly).unwrap();
+    let mut piece = vec![0u8; 256 << 10];
+    let mut big = vec![0u8; MIB];
+    g.bench_function("mmf_stream_xxh3", |b| {
+        b.iter(|| hash(Stream::new(&mapping).with_window(32 << 20), &mut piece))
+    });
+    let from_start = || {
+        let mut f = file;
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f
+    };
+    g.bench_function("read_256KiB_xxh3", |b| b.iter(|| hash(from_start(), &mut piece)));
+    g.bench_function("read_1MiB_xxh3", |b| b.iter(|| hash(from_start(), &mut big)));
+    g.finish();
+
+    let mut g = c.benchmark_group("sum_1GiB_cold");
+    g.throughput(Throughput::Bytes(GIB)).sample_size(10).measurement_time(Duration::from_secs(30));
+    g.bench_function("mmf_stream_xxh3", |b| {
+        b.iter_batched(
+            || evict(file),
+            |()| hash(Stream::new(&mapping).with_window(32 << 20), &mut piece),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("read_256KiB_xxh3", |b| {
+        b.iter_batched(|| evict(file), |()| hash(from_start(), &mut piece), BatchSize::PerIteration)
+    });
+    g.finish();
+    warm(file);
+}
+
+fn append(c: &mut Criterion) {
+    let mut g = c.benchmark_group("append_1GiB");
+    g.throughput(Throughput::Bytes(GIB)).sample_size(10).measurement_time(Duration::from_secs(30));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let chunk: Vec<u8> = (0..MIB).map(|i| (i * 7 % 251) as u8 + 1).collect();
+    let new_file = |name: &str| {
+        let path = dir.join(name);
+        let mut options = File::options();
+        options.read(true).write(true).create(true).truncate(true);
+        (options.open(&path).unwrap(), path)
+    };
+    g.bench_function("mmf_grow_view", |b| {
+        b.iter_batched(
+            || new_file("mmf-bench-append-grow.bin"),
+            |(file, path)| {
+                let mapping = MappingOptions::new()
+                    .access(Access::ReadWrite)
+                    .size(MIB as u64)
+                    .map_file(&file)
+                    .unwrap();
+                let mut log = mapping.view_growable_mut(0, 2 * GIB).unwrap();
+                log.write_at(0, &chunk).unwrap();
+                for step in 1..GIB as usize / MIB {
+                    log.grow(((step + 1) * MIB) as u64).unwrap();
+                    log.write_at(step * MIB, &chunk).unwrap();
+                }
+                black_box(log.len());
+                drop((log, mapping, file));
+                std::fs::remove_file(path).unwrap();
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("write_1MiB", |b| {
+        b.iter_batched(
+            || new_file("mmf-bench-append-write.bin"),
+            |(mut file, path)| {
+                for _ in 0..GIB as usize / MIB {
+                    file.write_all(&chunk).unwrap();
+                }
+                drop(file);
+                std::fs::remove_file(path).unwrap();
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn all(c: &mut Criterion) {
+    let file = data_file();
+    stream_read(c, &file);
+    sum(c, &file);
+    append(c);
+}
+
+criterion_group!(large, all);

@@ -1,0 +1,206 @@
+//! Growable views: in place (same address), past the reserve (refused, nothing changed),
+//! another process following a file and (Linux) a named object as it grows, and growth on
+//! a full file system (Linux: a 1 MiB tmpfs in `unshare -Urm`). Windows differences: a
+//! pagefile-backed section cannot grow (`Unsupported`), and a failed growth may leave
+//! the file longer.
+
+use std::fs::File;
+
+use mmf::{Access, Error, Mapping, MappingOptions};
+use mmf_testkit::{Peer, hear, role, tell};
+
+const MIB: u64 = 1 << 20;
+
+fn file_mapping(file: &File, size: u64) -> Mapping {
+    MappingOptions::new().access(Access::ReadWrite).size(size).map_file(file).unwrap()
+}
+
+#[test]
+fn a_grown_view_keeps_its_address_and_its_bytes() {
+    let file = tempfile::tempfile().unwrap();
+    let mapping = file_mapping(&file, 5000);
+    let mut view = mapping.view_growable_mut(0, 256 * MIB).unwrap();
+    view.write_at(0, b"head").unwrap();
+    let base = view.as_ptr();
+    let mut len = 5000;
+    for step in 0..40u64 {
+        len += 12_345 + step * 65_536;
+        view.grow(len).unwrap();
+        assert_eq!(view.as_ptr(), base, "moved at step {step}");
+        assert_eq!(view.len() as u64, len);
+        view.write_le(len as usize - 8, step).unwrap();
+    }
+    assert_eq!(file.metadata().unwrap().len(), len);
+    let mut head = [0; 4];
+    view.read_at(0, &mut head).unwrap();
+    assert_eq!(&head, b"head");
+    // Every step's last word is where it was written, also for a fresh mapping.
+    let fresh = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    assert_eq!(fresh.read_le::<u64>(len as usize - 8).unwrap(), 39);
+    // Growing to less does nothing.
+    view.grow(10).unwrap();
+    assert_eq!(view.len() as u64, len);
+}
+
+#[test]
+fn a_view_at_an_odd_offset_grows_too() {
+    let file = tempfile::tempfile().unwrap();
+    let mapping = file_mapping(&file, 100_000);
+    let mut view = mapping.view_growable_mut(70_001, 10 * MIB).unwrap();
+    assert_eq!(view.len(), 29_999);
+    view.grow(3 * MIB).unwrap();
+    view.write_at(3 * MIB as usize - 3, b"end").unwrap();
+    assert_eq!(file.metadata().unwrap().len(), 70_001 + 3 * MIB);
+    let mut buf = [0; 3];
+    mapping.view(..).unwrap().read_at(0, &mut []).unwrap();
+    let all = Mapping::from_file(&file, Access::ReadOnly).unwrap();
+    all.view(..).unwrap().read_at((70_001 + 3 * MIB - 3) as usize, &mut buf).unwrap();
+    assert_eq!(&buf, b"end");
+}
+
+#[test]
+fn growth_past_the_reserve_is_refused_and_changes_nothing() {
+    let file = tempfile::tempfile().unwrap();
+    let mapping = file_mapping(&file, 4096);
+    let mut view = mapping.view_growable_mut(0, MIB).unwrap();
+    view.write_at(0, b"kept").unwrap();
+    let err = view.grow(MIB + 1).unwrap_err();
+    assert!(
+        matches!(err, Error::GrowPastReserve { len, reserve } if len == MIB + 1 && reserve == MIB)
+    );
+    assert!(err.to_string().contains("nothing changed"), "{err}");
+    assert_eq!((view.len(), file.metadata().unwrap().len()), (4096, 4096));
+    let mut buf = [0; 4];
+    view.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"kept");
+    view.grow(MIB).unwrap(); // exactly the reserve fits
+    // A view cannot even start larger than its reserve.
+    let err = mapping.view_growable(0, 100).unwrap_err();
+    assert!(matches!(err, Error::GrowPastReserve { .. }), "{err}");
+    // A read-only mapping gives no growable writer.
+    let ro = Mapping::from_file(&file, Access::ReadOnly).unwrap();
+    assert!(matches!(ro.view_growable_mut(0, MIB), Err(Error::AccessDenied { .. })));
+}
+
+/// The reader: opens the file by path, follows it with a growable view, and reports what
+/// it sees after each refresh. Another process, so the size is learnt from the file alone.
+#[test]
+fn another_process_follows_a_file_as_it_grows() {
+    if let Some((role, path)) = role() {
+        assert_eq!(role, "reader");
+        let file = File::open(&path).unwrap();
+        let mapping = Mapping::from_file(&file, Access::ReadOnly).unwrap();
+        let mut view = mapping.view_growable(0, 64 * MIB).unwrap();
+        let base = view.as_ptr();
+        tell(&format!("len {}", view.len()));
+        while let Some(line) = hear() {
+            let at: usize = line.parse().unwrap();
+            let len = view.refresh().unwrap();
+            let word = view.read_le::<u64>(at).unwrap();
+            tell(&format!("seen {len} {word} {}", view.as_ptr() == base));
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("growing");
+    let file = File::options().read(true).write(true).create(true).truncate(true).open(&path);
+    let file = file.unwrap();
+    let mapping = file_mapping(&file, 65_536);
+    let mut writer = mapping.view_growable_mut(0, 64 * MIB).unwrap();
+    let test = "another_process_follows_a_file_as_it_grows";
+    let mut reader = Peer::spawn(test, "reader", path.to_str().unwrap());
+    assert_eq!(reader.expect("len"), "65536");
+    for step in 1..=5u64 {
+        let len = 65_536 + step * 3 * MIB + 100;
+        writer.grow(len).unwrap();
+        writer.write_le(len as usize - 8, step * 1000).unwrap();
+        reader.say(&(len - 8).to_string());
+        assert_eq!(reader.expect("seen"), format!("{len} {} true", step * 1000));
+    }
+    reader.wait_success();
+}
+
+/// A named pagefile-backed object grows in one process while another reads it through a
+/// view that stays valid. Windows sections cannot grow: there it is `Unsupported`.
+#[test]
+fn a_named_object_grows_while_another_process_reads() {
+    if let Some((role, name)) = role() {
+        assert_eq!(role, "reader");
+        let mapping = Mapping::open(&name, Access::ReadOnly).unwrap();
+        let mut view = mapping.view_growable(0, 256 * MIB).unwrap();
+        let base = view.as_ptr();
+        tell(&format!("first {}", view.read_le::<u64>(0).unwrap()));
+        while let Some(line) = hear() {
+            let at: usize = line.parse().unwrap();
+            // The old part stays readable while the writer grows the object.
+            let first = view.read_le::<u64>(0).unwrap();
+            let len = view.refresh().unwrap();
+            let word = view.read_le::<u64>(at).unwrap();
+            tell(&format!("seen {len} {first} {word} {}", view.as_ptr() == base));
+        }
+        return;
+    }
+    let name = mmf_testkit::unique_name("grow");
+    let mapping = mmf_testkit::create_named(&name, 65_536).unwrap();
+    let mut writer = mapping.view_growable_mut(0, 256 * MIB).unwrap();
+    writer.write_le(0, 7u64).unwrap();
+    if cfg!(windows) {
+        let err = writer.grow(2 * 65_536).unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        return;
+    }
+    let test = "a_named_object_grows_while_another_process_reads";
+    let mut reader = Peer::spawn(test, "reader", &name);
+    assert_eq!(reader.expect("first"), "7");
+    for step in 1..=4u64 {
+        let len = 65_536 + step * 5 * MIB;
+        writer.grow(len).unwrap();
+        writer.write_le(len as usize - 8, step).unwrap();
+        reader.say(&(len - 8).to_string());
+        assert_eq!(reader.expect("seen"), format!("{len} 7 {step} true"));
+    }
+    reader.wait_success();
+    // A new opener sees the grown size.
+    assert_eq!(Mapping::open(&name, Access::ReadOnly).unwrap().size(), 65_536 + 20 * MIB);
+}
+
+/// Growth on a full file system is an error from `grow` itself, nothing changes, and the
+/// view goes on working: never a SIGBUS at a later write.
+#[test]
+#[cfg(target_os = "linux")]
+fn growth_on_a_full_file_system_is_an_error_and_changes_nothing() {
+    if let Some((role, _)) = role() {
+        assert_eq!(role, "small-fs");
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount a small tmpfs");
+        let path = dir.path().join("log");
+        let file =
+            File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        let mapping = file_mapping(&file, 65_536);
+        let mut log = mapping.view_growable_mut(0, 64 * MIB).unwrap();
+        log.grow(512 * 1024).unwrap();
+        log.write_at(0, &vec![1u8; 512 * 1024]).unwrap();
+        let err = log.grow(4 * MIB).unwrap_err();
+        tell(&format!("no space {}", matches!(err, Error::GrowNoSpace { .. })));
+        tell(&format!("kind {:?}", std::io::Error::from(err).kind()));
+        tell(&format!("sizes {} {}", log.len(), file.metadata().unwrap().len()));
+        // The view still works, and small growth that fits still succeeds.
+        log.write_at(512 * 1024 - 4, b"tail").unwrap();
+        log.grow(600 * 1024).unwrap();
+        log.write_at(600 * 1024 - 4, b"more").unwrap();
+        tell(&format!("after {}", file.metadata().unwrap().len()));
+        return;
+    }
+    let test = "growth_on_a_full_file_system_is_an_error_and_changes_nothing";
+    let mut child = Peer::spawn_under(&["unshare", "-Urm", "--"], test, "small-fs", "", |_| {});
+    assert_eq!(child.expect("no space"), "true");
+    assert_eq!(child.expect("kind"), "StorageFull");
+    assert_eq!(child.expect("sizes"), "524288 524288");
+    assert_eq!(child.expect("after"), (600 * 1024).to_string());
+    child.wait_success();
+}
