@@ -61,6 +61,14 @@ RATIOS = [
     ("durable_copy_256MiB", "mmf_write_from", "dd_conv_fsync", 1.0, "speedup"),
     ("durable_copy_256MiB", "mmf_create_write_from", "dd_conv_fsync", 1.0, "speedup"),
     ("flush_clean_1GiB", "mmf_flush", "fdatasync", None, "slowdown"),
+    # Large files (issue #17): streams, checksums, growth.
+    ("stream_read_1GiB", "mmf_stream", "bufreader_file", 1.0, "speedup"),
+    ("stream_read_1GiB", "mmf_stream", "read_64KiB", 1.0, "speedup"),
+    ("sum_1GiB", "mmf_stream_xxh3", "read_256KiB_xxh3", 1.0, "speedup"),
+    ("sum_1GiB", "mmf_stream_xxh3", "read_1MiB_xxh3", 1.0, "speedup"),
+    ("sum_1GiB_cold", "mmf_stream_xxh3", "read_256KiB_xxh3", 0.9, "speedup"),
+    ("append_1GiB", "mmf_grow_write_through", "write_1MiB", 1.0, "speedup"),
+    ("append_1GiB", "mmf_grow_view", "write_1MiB", None, "speedup"),
 ]
 
 print("| benchmark | mmf | alternative | ratio | goal |")

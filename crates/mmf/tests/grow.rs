@@ -82,6 +82,30 @@ fn growth_past_the_reserve_is_refused_and_changes_nothing() {
     assert!(matches!(ro.view_growable_mut(0, MIB), Err(Error::AccessDenied { .. })));
 }
 
+#[test]
+fn a_write_through_growable_view_appends_with_the_files_writes() {
+    let file = tempfile::tempfile().unwrap();
+    let mapping = file_mapping(&file, 4096);
+    let mut log = mapping.view_growable_write_through(0, 64 * MIB).unwrap();
+    let base = log.as_ptr();
+    for step in 0..20u64 {
+        let at = log.len();
+        log.grow(at as u64 + 100_000).unwrap();
+        log.write_le(at, step + 1).unwrap();
+        assert_eq!(log.read_le::<u64>(at).unwrap(), step + 1, "a load sees the write");
+    }
+    assert_eq!(log.as_ptr(), base);
+    assert_eq!(file.metadata().unwrap().len(), 4096 + 2_000_000);
+    let fresh = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+    assert_eq!(fresh.read_le::<u64>(4096 + 19 * 100_000).unwrap(), 20);
+    // Its pages are read-only: no references that could store.
+    assert!(matches!(log.get::<std::sync::atomic::AtomicU64>(0), Err(Error::WriteThrough { .. })));
+    // Memory without a file has nothing to write with.
+    let anonymous = Mapping::anonymous(4096).unwrap();
+    let err = anonymous.view_growable_write_through(0, MIB).unwrap_err();
+    assert!(matches!(err, Error::WriteThrough { .. }), "{err}");
+}
+
 /// The reader: opens the file by path, follows it with a growable view, and reports what
 /// it sees after each refresh. Another process, so the size is learnt from the file alone.
 #[test]

@@ -160,6 +160,28 @@ fn append(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    g.bench_function("mmf_grow_write_through", |b| {
+        b.iter_batched(
+            || new_file("mmf-bench-append-grow-wt.bin"),
+            |(file, path)| {
+                let mapping = MappingOptions::new()
+                    .access(Access::ReadWrite)
+                    .size(MIB as u64)
+                    .map_file(&file)
+                    .unwrap();
+                let mut log = mapping.view_growable_write_through(0, 2 * GIB).unwrap();
+                log.write_at(0, &chunk).unwrap();
+                for step in 1..GIB as usize / MIB {
+                    log.grow(((step + 1) * MIB) as u64).unwrap();
+                    log.write_at(step * MIB, &chunk).unwrap();
+                }
+                black_box(log.len());
+                drop((log, mapping, file));
+                std::fs::remove_file(path).unwrap();
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.bench_function("write_1MiB", |b| {
         b.iter_batched(
             || new_file("mmf-bench-append-write.bin"),

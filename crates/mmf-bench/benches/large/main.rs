@@ -7,7 +7,8 @@
 //!   pieces) and with `read()` in 256 KiB and 1 MiB pieces into the same hasher;
 //!   `sum_1GiB_cold`: the same from a cold cache (the file evicted before each run);
 //! - `append_1GiB`: 1 GiB appended in 1 MiB steps through a growing view
-//!   ([`GrowViewMut`](mmf::GrowViewMut): `grow` + `write_at`) and with `write()`.
+//!   ([`GrowViewMut`](mmf::GrowViewMut): `grow` + `write_at`), through a write-through
+//!   growing view (`grow` + `pwrite`), and with `write()`.
 //!
 //! `cargo bench -p mmf-bench --bench large`, then `scripts/bench-ratios.py`.
 

@@ -217,6 +217,55 @@ impl Mapping {
         Ok(GrowViewMut { inner })
     }
 
+    /// [`view_growable_mut`](Self::view_growable_mut) whose writes are the file's own
+    /// (`pwrite` / `WriteFile` at the view's offset), as
+    /// [`ViewOptions::write_through`](crate::ViewOptions::write_through): the view is mapped
+    /// read-only, a write dirties only its blocks, and filling new pages costs no page fault
+    /// per page — appending through it runs at `write()`'s speed, where stores into freshly
+    /// grown pages of a shared file mapping take a fault each (see the README's figures).
+    ///
+    /// ```
+    /// use mmf::{Access, MappingOptions};
+    ///
+    /// let file = tempfile::tempfile()?;
+    /// let mapping = MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file)?;
+    /// let mut log = mapping.view_growable_write_through(0, 1 << 30)?;
+    /// log.grow(8192 + 5)?;
+    /// log.write_at(8192, b"entry")?; // pwrite at offset 8192
+    /// let mut back = [0; 5];
+    /// log.read_at(8192, &mut back)?; // a load from the mapping
+    /// assert_eq!(&back, b"entry");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`view_growable_mut`](Self::view_growable_mut), and [`Error::WriteThrough`] where a
+    /// write-through view cannot be had (no file handle in this process, or a file opened
+    /// for appending).
+    #[doc(alias = "pwrite")]
+    pub fn view_growable_write_through(&self, offset: u64, reserve: u64) -> Result<GrowViewMut> {
+        let file = self.file().cloned().ok_or(Error::WriteThrough {
+            reason: "this mapping has no file handle in this process to write with (anonymous \
+                     memory, a named pagefile-backed object, or on Windows a file's section \
+                     opened by name): use view_growable_mut",
+        })?;
+        if sys::map::appends(&file) {
+            return Err(Error::WriteThrough {
+                reason: "the file was opened for appending (O_APPEND), so every write would go \
+                         to its end whatever the offset: open it without append",
+            });
+        }
+        if !self.access().allows(ViewKind::Write) {
+            let view = ViewKind::Write.name();
+            return Err(Error::AccessDenied { view, mapping: self.access() });
+        }
+        let inner = self.growing(offset, reserve, ViewKind::Read, |mut view| {
+            view.through = Some(file);
+            ViewMut::new(view)
+        })?;
+        Ok(GrowViewMut { inner })
+    }
+
     fn growing<V>(
         &self,
         offset: u64,
