@@ -173,9 +173,16 @@ impl Backend for FileBackend {
         let Some((start, end)) = *unsynced else { return Ok(()) };
         if let Some(view) = &map.view {
             let end = end.min(map.len);
-            view.view()
+            let flushed = view
+                .view()
                 .flush_range(start as usize, (end - start) as usize)
                 .map_err(|e| Error::map("sync", e))?;
+            // Durable, or a file with no device behind it (tmpfs). Anything else would
+            // be a sync that did not happen: refuse rather than acknowledge a commit.
+            if !matches!(flushed, mmf::Flushed::Durable | mmf::Flushed::InMemory) {
+                let why = format!("the flush reported {flushed:?}, not a durable write");
+                return Err(Error::io("sync", std::io::Error::other(why)));
+            }
         }
         *unsynced = None;
         Ok(())
