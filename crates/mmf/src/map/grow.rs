@@ -240,8 +240,9 @@ impl Mapping {
     ///
     /// # Errors
     /// As [`view_growable_mut`](Self::view_growable_mut), and [`Error::WriteThrough`] where a
-    /// write-through view cannot be had (no file handle in this process, or a file opened
-    /// for appending).
+    /// write-through view cannot be had (no file handle in this process, or a handle that
+    /// cannot write at an offset synchronously: Linux `O_APPEND` or `O_DIRECT`, a Windows
+    /// handle opened for overlapped I/O).
     #[doc(alias = "pwrite")]
     pub fn view_growable_write_through(&self, offset: u64, reserve: u64) -> Result<GrowViewMut> {
         let file = self.file().cloned().ok_or(Error::WriteThrough {
@@ -249,11 +250,8 @@ impl Mapping {
                      memory, a named pagefile-backed object, or on Windows a file's section \
                      opened by name): use view_growable_mut",
         })?;
-        if sys::map::appends(&file) {
-            return Err(Error::WriteThrough {
-                reason: "the file was opened for appending (O_APPEND), so every write would go \
-                         to its end whatever the offset: open it without append",
-            });
+        if let Some(reason) = sys::map::write_through_refusal(&file) {
+            return Err(Error::WriteThrough { reason });
         }
         if !self.access().allows(ViewKind::Write) {
             let view = ViewKind::Write.name();
