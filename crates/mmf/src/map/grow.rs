@@ -103,10 +103,11 @@ impl Inner for ViewMut {
 }
 
 impl<V: Inner> Growing<V> {
-    /// The object's size now: the section's object on Linux, the file on Windows.
+    /// The object's size now (one `fstat` / `GetFileSizeEx`): the section's object on
+    /// Linux, the file on Windows.
     fn object_len(&self) -> Result<u64> {
         let backing = self.view.inner().backing.as_deref().or(self.file.as_deref());
-        backing.and_then(sys::map::current_len).ok_or(Error::Unsupported {
+        backing.and_then(|file| file.metadata().ok()).map(|m| m.len()).ok_or(Error::Unsupported {
             what: "a growable view of a pagefile-backed section on Windows: a section's size \
                    is fixed when it is created; create it at its largest size instead",
         })
@@ -144,7 +145,11 @@ impl<V: Inner> Growing<V> {
         let have = self.object_len()?;
         let (section, grew) = if have < need {
             let file = self.file.as_ref();
-            (reserve::grow_object(&self.section, file, self.access, have, need)?, true)
+            // A write-through view's writes report a full disk themselves: no need to
+            // allocate ahead.
+            let allocate = self.view.inner().through.is_none();
+            let lens = (have, need);
+            (reserve::grow_object(&self.section, file, self.access, lens, allocate)?, true)
         } else {
             let file = self.file.as_ref();
             (reserve::current_section(&self.section, file, self.access, need)?, false)

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 use crate::sys::map::{Access, Section, ViewKind};
 use crate::sys::pal::{cvt, page_size};
 
+/// The step in which a reservation is mapped: 64 MiB.
+const MAP_AHEAD: usize = 64 << 20;
+
 /// Address space for a growable view; the mapped part at its start.
 #[derive(Debug)]
 pub(crate) struct Reserved {
@@ -60,14 +63,17 @@ impl Reserved {
         self.mapped
     }
 
-    /// Maps the section over the reservation up to `to` bytes from its start (rounded up
-    /// to a page): `mmap(base + mapped, .., MAP_SHARED|MAP_FIXED, fd, map_offset + mapped)`.
-    /// Linux sections grow with their object, so `_old` is not needed.
+    /// Maps the section over the reservation up to `to` bytes from its start:
+    /// `mmap(base + mapped, .., MAP_SHARED|MAP_FIXED, fd, map_offset + mapped)`, rounded up
+    /// to [`MAP_AHEAD`] so that a view growing in small steps maps rarely. Pages past the
+    /// object's end may be mapped that way (Linux allows it); the view's length keeps every
+    /// access before the end. Linux sections grow with their object, so `_old` is not
+    /// needed.
     pub(crate) fn extend(&mut self, _old: &Section, new: &Section, to: usize) -> Result<()> {
-        let end = to.next_multiple_of(page_size()).min(self.capacity);
-        if end <= self.mapped {
+        if to <= self.mapped {
             return Ok(());
         }
+        let end = to.next_multiple_of(MAP_AHEAD).min(self.capacity);
         let (prot, share) = match self.kind {
             ViewKind::Read => (libc::PROT_READ, libc::MAP_SHARED),
             ViewKind::Write => (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED),
@@ -123,16 +129,26 @@ impl Drop for Reserved {
 
 /// `fallocate(fd, 0, old_len, new_len - old_len)`: the object grows with its blocks
 /// allocated (a full file system is `ENOSPC` now, not a `SIGBUS` at a later write); where
-/// the file system cannot allocate ahead (`EOPNOTSUPP`), `ftruncate`. A failed growth is
-/// undone with `ftruncate(old_len)`. The section needs no replacing: `None`.
+/// the file system cannot allocate ahead (`EOPNOTSUPP`), or where `allocate` is false (the
+/// view writes with the file's own calls, which report a full disk themselves),
+/// `ftruncate`. A failed growth is undone with `ftruncate(old_len)`. The section needs no
+/// replacing: `None`.
 pub(crate) fn grow_object(
     section: &Section,
     _file: Option<&Arc<File>>,
     _access: Access,
-    old_len: u64,
-    new_len: u64,
+    (old_len, new_len): (u64, u64),
+    allocate: bool,
 ) -> Result<Option<Section>> {
     let fd = section.fd();
+    if !allocate {
+        return fd.set_len(new_len).map(|()| None).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EFBIG) => {
+                Error::GrowNoSpace { size: new_len, source: e }
+            }
+            _ => Error::Os { op: "ftruncate", source: e },
+        });
+    }
     let (start, len) = (old_len as libc::off_t, (new_len - old_len) as libc::off_t);
     // SAFETY: fallocate only allocates blocks of the descriptor's file and extends it.
     let result = cvt(unsafe { libc::fallocate(fd.as_raw_fd(), 0, start, len) });

@@ -10,10 +10,10 @@
 //!   section that covers them (the same as `old` where sections grow with their object).
 //!   On failure the reservation maps what it mapped before, or reports that it mapped
 //!   nothing any more (`mapped() == 0`); it never maps over anything outside itself;
-//! - `grow_object(section, file, access, old_len, new_len) -> Option<Section>`: the
-//!   object behind the section grown from `old_len` to `new_len` bytes, its blocks
-//!   allocated where the file system can (a full disk is an error now, not a fault at a
-//!   later write), and a new section where the old one cannot cover the new size; on
+//! - `grow_object(section, file, access, (old_len, new_len), allocate) -> Option<Section>`:
+//!   the object behind the section grown from `old_len` to `new_len` bytes, its blocks
+//!   allocated where the file system can if `allocate` (a full disk is an error now, not a
+//!   fault at a later write), and a new section where the old one cannot cover it; on
 //!   failure the object keeps its size where the platform can undo the growth;
 //! - `current_section(section, file, access, len)`: a section covering `len` bytes of an
 //!   object another holder grew.

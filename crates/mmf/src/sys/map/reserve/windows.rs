@@ -176,8 +176,8 @@ pub(crate) fn grow_object(
     _section: &Section,
     file: Option<&Arc<File>>,
     access: Access,
-    _old_len: u64,
-    new_len: u64,
+    (_old_len, new_len): (u64, u64),
+    _allocate: bool,
 ) -> Result<Option<Section>> {
     let file = file.ok_or_else(no_file)?;
     match Section::from_file(file, access, new_len, 0) {
