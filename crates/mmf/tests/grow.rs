@@ -218,6 +218,15 @@ fn growth_on_a_full_file_system_is_an_error_and_changes_nothing() {
         log.grow(600 * 1024).unwrap();
         log.write_at(600 * 1024 - 4, b"more").unwrap();
         tell(&format!("after {}", file.metadata().unwrap().len()));
+        // A write-through growing view grows sparsely; its write says the disk is full.
+        let path = dir.path().join("wt");
+        let file = File::options().read(true).write(true).create(true).truncate(true).open(&path);
+        let file = file.unwrap();
+        let mapping = file_mapping(&file, 4096);
+        let mut wt = mapping.view_growable_write_through(0, 64 * MIB).unwrap();
+        wt.grow(4 * MIB).unwrap();
+        let err = wt.write_at(0, &vec![3u8; 4 * MIB as usize]).unwrap_err();
+        tell(&format!("write-through {}", matches!(err, Error::StorageFull { .. })));
         return;
     }
     let test = "growth_on_a_full_file_system_is_an_error_and_changes_nothing";
@@ -226,5 +235,6 @@ fn growth_on_a_full_file_system_is_an_error_and_changes_nothing() {
     assert_eq!(child.expect("kind"), "StorageFull");
     assert_eq!(child.expect("sizes"), "524288 524288");
     assert_eq!(child.expect("after"), (600 * 1024).to_string());
+    assert_eq!(child.expect("write-through"), "true");
     child.wait_success();
 }

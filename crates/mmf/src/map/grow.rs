@@ -341,15 +341,18 @@ impl GrowViewMut {
     /// # Errors
     /// [`Error::GrowPastReserve`] past the reserve; [`Error::GrowNoSpace`] when the file
     /// system has no room (Linux allocates the blocks now, so a full disk is this error,
-    /// never a `SIGBUS` at a later write); [`Error::Unsupported`] for a pagefile-backed
+    /// never a `SIGBUS` at a later write; a write-through view's writes say
+    /// [`Error::StorageFull`] themselves instead); [`Error::Unsupported`] for a pagefile-backed
     /// section on Windows; or the OS's refusal. On any error the view is as it was; the
     /// file too on Linux (Windows grows a file when the larger section is created, and
     /// cannot shrink a mapped file back: it stays longer, with zeros).
     ///
     /// # Platform-specific behaviour
     ///
-    /// Linux: `fallocate` (`ftruncate` where the file system cannot allocate ahead), then
-    /// `mmap(MAP_FIXED)` of the new pages inside the reservation. Windows:
+    /// Linux: `fallocate` (`ftruncate` where the file system cannot allocate ahead, and for
+    /// a [write-through](Mapping::view_growable_write_through) view, whose writes report a
+    /// full disk themselves), then `mmap(MAP_FIXED)` of the new pages inside the
+    /// reservation (64 MiB at a time). Windows:
     /// `CreateFileMappingW` of the larger size (which extends the file), then the view is
     /// unmapped and mapped again whole at the same address (`MapViewOfFileEx`): Windows
     /// cannot extend a view. Taking `&mut self` makes sure no reference into the view
