@@ -106,6 +106,24 @@ impl Allocator {
         Ok(())
     }
 
+    /// After commits were lost that snapshots may still read: the allocated area grows to
+    /// `end` (past everything they reached; the gap is free), and every free range counts
+    /// as freed by `txn`, so that nothing is reused while those snapshots are open.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unaligned `end`.
+    pub fn quarantine(&mut self, end: u64, txn: u64) -> Result<()> {
+        for (_, freed) in self.free.values_mut() {
+            *freed = (*freed).max(txn);
+        }
+        if end > self.end {
+            let start = self.end;
+            self.end = end;
+            self.free(start, end - start, txn)?;
+        }
+        Ok(())
+    }
+
     /// The free-list block's payload.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.free.len() * size_of::<FreeEntry>());

@@ -29,7 +29,7 @@
 //!     tx.set_root("ann", &ann)?;
 //!     tx.commit()?; // durable when it returns: one fdatasync
 //!
-//!     let snap = heap.read(); // sees that commit, whatever comes later
+//!     let snap = heap.read()?; // sees that commit, whatever comes later
 //!     let ann: Off<Account> = snap.root("ann")?.unwrap();
 //!     let account = snap.get(ann)?;
 //!     assert_eq!((account.balance, snap.str(account.name)?.as_str()), (100, "ann"));
@@ -62,7 +62,9 @@ mod backend;
 mod commit;
 mod error;
 pub mod format;
+mod handoff;
 mod heap;
+mod lock;
 pub mod persist;
 mod recover;
 mod roots;

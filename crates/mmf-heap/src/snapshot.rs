@@ -19,12 +19,12 @@ use crate::txn::{read_committed, root_value};
 /// let mut tx = heap.write()?;
 /// tx.set_root("n", &1u64)?;
 /// tx.commit()?;
-/// let before = heap.read();
+/// let before = heap.read()?;
 /// let mut tx = heap.write()?;
 /// tx.set_root("n", &2u64)?;
 /// tx.commit()?;
 /// assert_eq!(before.root::<u64>("n")?, Some(1));
-/// assert_eq!(heap.read().root::<u64>("n")?, Some(2));
+/// assert_eq!(heap.read()?.root::<u64>("n")?, Some(2));
 /// # Ok::<(), mmf_heap::Error>(())
 /// ```
 #[must_use]

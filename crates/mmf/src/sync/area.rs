@@ -412,13 +412,36 @@ pub(super) fn participant_at(v: &ViewMut, offset: usize, slot: u32) -> Result<&P
 }
 
 impl SyncArea<'static> {
-    /// [`open`](Self::open) of an area in a view it owns.
-    pub(crate) fn open_owned(view: ViewMut, offset: usize) -> Result<Self> {
+    /// [`open`](Self::open) of an area in a view it owns: an area to keep in a struct
+    /// (beside the mapping, or not: the view keeps the mapping's memory).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_owned(view: ViewMut, offset: usize) -> Result<Self> {
         Self::attach(ViewRef::Owned(view), offset)
     }
 
-    /// An area in a view it owns (the named forms keep their view this way).
-    pub(crate) fn open_or_init_owned(
+    /// [`open_or_init`](Self::open_or_init) of an area in a view it owns (what the named
+    /// forms keep, and any struct that holds an area without borrowing a view).
+    ///
+    /// ```
+    /// use mmf::Mapping;
+    /// use mmf::sync::{SyncArea, SyncAreaOptions};
+    ///
+    /// struct Shared {
+    ///     area: SyncArea<'static>,
+    /// }
+    /// let mapping = Mapping::anonymous(4096)?;
+    /// let shared = Shared {
+    ///     area: SyncArea::open_or_init_owned(mapping.view_mut(..)?, 0, &SyncAreaOptions::new())?,
+    /// };
+    /// drop(shared.area.mutex(0)?.lock().expect("free"));
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`open_or_init`](Self::open_or_init).
+    pub fn open_or_init_owned(
         view: ViewMut,
         offset: usize,
         options: &SyncAreaOptions,
