@@ -63,13 +63,15 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
         // Every snapshot of every process, this one's included.
         let oldest_reader = heap.readers.oldest()?.unwrap_or(u64::MAX);
         let reusable = reuse_limit.min(oldest_reader);
+        let mut alloc = base.alloc.clone();
+        alloc.settle(reusable);
         Ok(WriteTxn {
             heap,
             _cross: cross,
             _writer: writer,
             txn_id,
             reusable,
-            alloc: base.alloc.clone(),
+            alloc,
             roots: base.roots.clone(),
             base,
             dirty: BTreeMap::new(),

@@ -222,3 +222,22 @@ fn damage_nothing_can_fall_back_from_is_corrupted_never_a_panic() {
         }
     }
 }
+
+#[test]
+fn freeing_before_allocating_in_a_transaction_still_reuses_space() {
+    // Each transaction frees the old block, then allocates its successor: the block
+    // freed now must not make the free space next to it wait with it.
+    let heap = memory_heap();
+    let mut ends = Vec::new();
+    for i in 0..60u8 {
+        let mut tx = heap.write().unwrap();
+        if let Some(old) = tx.root::<PBytes>("big").unwrap() {
+            tx.free_bytes(old).unwrap();
+        }
+        let fresh = tx.bytes(&vec![i; 64 * 1024]).unwrap();
+        tx.set_root("big", &fresh).unwrap();
+        tx.commit().unwrap();
+        ends.push(heap.read().unwrap().stats().allocated_end);
+    }
+    assert!(ends[59] <= ends[9] + 3 * 64 * 1024, "the heap grew on: {} → {}", ends[9], ends[59]);
+}
