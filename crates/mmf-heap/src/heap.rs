@@ -168,6 +168,8 @@ impl Heap<FileBackend> {
     ///
     /// A new file is built under a temporary name and linked into place, then its
     /// directory is synced: a crash during creation leaves no half-made heap at `path`.
+    /// Other processes may have the file open at the same time (see the crate's
+    /// "Several processes"); this one joins the file's lock area.
     /// Opening finds the newest commit whose slot, manifest and blocks check out
     /// (falling back to the one before if the newest was torn by a crash) and, read-write,
     /// syncs the file so that what it found is durable.
@@ -183,7 +185,8 @@ impl Heap<FileBackend> {
     ///
     /// # Errors
     /// [`Error::NotAHeap`], [`Error::UnsupportedFormat`], [`Error::Corrupted`] (no commit
-    /// checks out), [`Error::Io`] (opening, mapping, syncing the file).
+    /// checks out), [`Error::Io`] (opening, mapping, syncing the file; opening the lock
+    /// area).
     pub unsafe fn open(path: impl AsRef<Path>, options: &HeapOptions) -> Result<Self> {
         let path = path.as_ref();
         let writable = !options.read_only;

@@ -49,13 +49,22 @@
 //! leaves the last acknowledged commit. A full disk is [`Error::StorageFull`], never a
 //! `SIGBUS`. The format is in `docs/heap-format.md`.
 //!
-//! # Status (issue #16, step 1)
+//! # Several processes
+//!
+//! Any number of processes (of one user, up to 128 at once) may open one heap file.
+//! Writers take turns through a robust mutex in a small shared mapping named after the
+//! file's identity (its lock area): a writer killed mid-transaction loses only that
+//! transaction, and the next one is told and goes on from the last commit, with nothing
+//! on disk to repair. Snapshots in any process see the newest commit of any process and
+//! pin it in a reader table there, so that no writer reuses what they read; a reader
+//! that dies holds nothing back. Details: `docs/heap-format.md`, "Lock area".
+//!
+//! # Status (issue #16, steps 1 and 3)
 //!
 //! Here: the format, the commit protocol, named roots with type checks, [`Off`],
-//! [`PBytes`] / [`PStr`], snapshots in the process, growth. Reads are copies. Not yet:
-//! collections (`PVec`, `PMap`, `PHashMap`), references into the mapping, writers and
-//! readers in several processes at once (one process may write the file at a time), the
-//! `mmf heap` commands.
+//! [`PBytes`] / [`PStr`], snapshots, growth, writers and readers in several processes.
+//! Reads are copies. Not yet: collections (`PVec`, `PMap`, `PHashMap`), references into
+//! the mapping, the `mmf heap` commands.
 
 mod alloc;
 mod backend;
