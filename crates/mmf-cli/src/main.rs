@@ -1,6 +1,8 @@
 //! `mmf`: memory-mapped files from a shell. `mmf hello` runs the classic CreateFileMapping
 //! example.
-#![forbid(unsafe_code)]
+// One exception, allowed where it is: `mmf heap` opens a heap file, whose safety contract
+// (only mmf-heap writes it while open) is the user's to keep, as for the library.
+#![deny(unsafe_code)]
 // Sizes and offsets are u64 and views are usize: on a 32-bit target an `as` between them
 // would cut silently. Conversions go through `try_from` with an error that says so.
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
@@ -9,6 +11,7 @@ mod cache;
 mod cp;
 mod dump;
 mod files;
+mod heap;
 mod hello;
 mod hexdump;
 mod input;
@@ -132,6 +135,9 @@ enum Command {
     /// Named shared-memory objects: create, write, dump, list, rm.
     #[command(subcommand)]
     Shm(shm::Shm),
+    /// Persistent heap files (mmf-heap): check, stat.
+    #[command(subcommand)]
+    Heap(heap::HeapCommand),
 }
 
 fn main() -> ExitCode {
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
         Command::Lock { path } => cache::lock(&path),
         Command::Cp { src, dst, sync } => cp::run(&src, &dst, sync),
         Command::Shm(command) => shm::run(command),
+        Command::Heap(command) => heap::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

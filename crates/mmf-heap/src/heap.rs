@@ -344,6 +344,15 @@ impl<B: Backend> Heap<B> {
         }
     }
 
+    /// The oldest commit a snapshot of any live process has pinned (`None`: no snapshot
+    /// is open). Space freed after it is not reused while it is pinned.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the lock area failed (asking whether readers live).
+    pub fn oldest_reader(&self) -> Result<Option<u64>> {
+        self.readers.oldest()
+    }
+
     /// The backend the heap runs on.
     pub fn backend(&self) -> &B {
         &self.backend

@@ -64,7 +64,7 @@
 //! Here: the format, the commit protocol, named roots with type checks, [`Off`],
 //! [`PBytes`] / [`PStr`], snapshots, growth, writers and readers in several processes.
 //! Reads are copies. Not yet: collections (`PVec`, `PMap`, `PHashMap`), references into
-//! the mapping, the `mmf heap` commands.
+//! the mapping, `mmf heap dump` (`mmf heap check` and `stat` are in mmf-cli).
 
 mod alloc;
 mod backend;
