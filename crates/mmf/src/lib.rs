@@ -167,6 +167,7 @@
 //! copies; re-exported at the crate root) over [`named`] (names, their options and
 //! lifetime) over `sys`, the only place that calls the OS. See `docs/design-notes.md`.
 
+#[cfg_attr(mmf_loom, allow(dead_code))]
 pub mod channel;
 mod error;
 mod map;

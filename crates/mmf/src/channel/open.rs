@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::Channel;
 use super::layout::{
-    self, AREA_AT, DATA_AT, ENDPOINTS, HEADER_SIZE, Header, Kind, MAGIC, MAGIC_INIT,
-    PARTICIPANTS, Params, VERSION,
+    self, AREA_AT, DATA_AT, ENDPOINTS, Header, Kind, MAGIC, MAGIC_INIT, PARTICIPANTS, Params,
+    VERSION,
 };
 use super::shared::{Inner, Role};
 use crate::error::{Error, Result};
@@ -152,7 +152,6 @@ fn format(view: &ViewMut, p: Params) -> Result<()> {
     h.endpoints.store(ENDPOINTS as u32, Relaxed);
     h.data_offset.store(DATA_AT, Relaxed);
     h.size.store(layout::channel_size(p.capacity), Relaxed);
-    debug_assert!(HEADER_SIZE <= layout::ENDPOINTS_AT);
     Ok(())
 }
 
@@ -177,8 +176,9 @@ fn attach(name: &str, mapping: Mapping, view: ViewMut) -> Result<Channel> {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        break layout::check_header(values, view.len() as u64)
-            .map_err(|reason| Error::Corrupted { reason: format!("channel {name:?}: {reason}") })?;
+        break layout::check_header(values, view.len() as u64).map_err(|reason| {
+            Error::Corrupted { reason: format!("channel {name:?}: {reason}") }
+        })?;
     };
     let area = SyncArea::open_owned(view, AREA_AT)?;
     Ok(Channel {
@@ -232,7 +232,10 @@ impl Channel {
             queued_bytes: queued,
             senders: inner.count_live(Role::Sender)?,
             receivers: inner.count_live(Role::Receiver)?,
-            sleepers: (lines.not_full.sleepers.load(Relaxed), lines.not_empty.sleepers.load(Relaxed)),
+            sleepers: (
+                lines.not_full.sleepers.load(Relaxed),
+                lines.not_empty.sleepers.load(Relaxed),
+            ),
         })
     }
 }

@@ -244,7 +244,11 @@ impl Message<'_> {
     fn at(&self, offset: usize, len: usize) -> Result<usize> {
         let size = self.len();
         if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(Error::OutOfRange { offset: offset as u64, len: len as u64, size: size as u64 });
+            return Err(Error::OutOfRange {
+                offset: offset as u64,
+                len: len as u64,
+                size: size as u64,
+            });
         }
         Ok((DATA_AT + self.record.payload) as usize + offset)
     }

@@ -142,7 +142,10 @@ impl<B: Bytes> Ring<'_, B> {
         let head = self.lines.head.pos.load(SeqCst);
         self.check(head, p.tail, "head read by the producer")?;
         if head < p.head_cache {
-            return Err(corrupted(format!("channel head went back from {} to {head}", p.head_cache)));
+            return Err(corrupted(format!(
+                "channel head went back from {} to {head}",
+                p.head_cache
+            )));
         }
         p.head_cache = head;
         Ok(p.tail + need - head <= self.capacity)
@@ -233,7 +236,11 @@ impl<B: Bytes> Ring<'_, B> {
                     && at + size <= self.capacity
                     && size <= published =>
                 {
-                    return Ok(Some(Record { payload: at + RECORD_HEADER, len, end: c.head + size }));
+                    return Ok(Some(Record {
+                        payload: at + RECORD_HEADER,
+                        len,
+                        end: c.head + size,
+                    }));
                 }
                 _ => {
                     return Err(corrupted(format!(
