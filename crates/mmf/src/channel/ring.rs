@@ -11,11 +11,13 @@
 //! bytes are never trusted twice and never index memory unchecked.
 //!
 //! The sleep handshake (research/wave2.md §2.2 trap 2): a sleeper adds itself to the
-//! signal's `sleepers` (SeqCst), reads `seq`, looks at the ring again, and sleeps only
-//! while `seq` is unchanged; a waker publishes its position (SeqCst) and, only if it then
-//! sees a sleeper, bumps `seq` and wakes. Either the sleeper's second look sees the new
-//! position or the waker sees the sleeper, so no wake-up is lost, and a side that does not
-//! sleep costs the other no system call.
+//! signal's `sleepers` and arms `seq` (sets its low bit), both SeqCst, looks at the ring
+//! again, and sleeps only while `seq` is what it armed; a waker publishes its position
+//! (SeqCst) and, only if it then sees a sleeper and an armed `seq`, moves `seq` on (clearing
+//! the bit) and wakes. Either the sleeper's second look sees the new position or the waker
+//! sees the armed sleeper, so no wake-up is lost; a side that does not sleep costs the
+//! other no system call, and a sleeper costs one wake-up call however many messages are
+//! committed before it runs again.
 
 use std::time::{Duration, Instant};
 
@@ -280,14 +282,22 @@ impl<B: Bytes> Ring<'_, B> {
 }
 
 /// The waker's half of the handshake: after a SeqCst store of a position, wakes the
-/// signal's sleepers if there are any.
+/// signal's sleepers if there are any and they armed the signal since the last wake-up.
+/// `seq`'s low bit is that arming: the first waker clears it (and moves `seq` on) and makes
+/// the one system call; wakers after it, before a sleeper arms again, make none.
 #[inline]
 fn wake<P: Park>(signal: &Signal, which: Which, park: &P) -> Result<()> {
     handshake_fence();
     let sleepers = signal.sleepers.load(SeqCst);
-    if sleepers > 0 {
-        signal.seq.fetch_add(1, SeqCst);
-        park.unpark(signal, which, sleepers)?;
+    if sleepers == 0 {
+        return Ok(());
+    }
+    let mut seq = signal.seq.load(SeqCst);
+    while seq & 1 == 1 {
+        match signal.seq.compare_exchange(seq, seq.wrapping_add(1), SeqCst, SeqCst) {
+            Ok(_) => return park.unpark(signal, which, sleepers),
+            Err(now) => seq = now,
+        }
     }
     Ok(())
 }
@@ -306,7 +316,15 @@ pub(crate) fn wait<P: Park, R>(
     deadline: Option<Instant>,
     mut attempt: impl FnMut(bool) -> Result<Option<R>>,
 ) -> Result<Option<R>> {
-    for _ in 0..spins {
+    for i in 0..spins {
+        // Past the first polls, let the peer run if it shares this CPU (a host with more
+        // runnable processes than CPUs): a poll that only spins would hold the CPU the
+        // peer needs to make progress.
+        #[cfg(not(mmf_loom))]
+        if i >= 1024 && i % 256 == 0 {
+            std::thread::yield_now();
+        }
+        let _ = i;
         spin_loop();
         if let Some(r) = attempt(false)? {
             return Ok(Some(r));
@@ -316,8 +334,9 @@ pub(crate) fn wait<P: Park, R>(
     let mut fresh = true;
     loop {
         signal.sleepers.fetch_add(1, SeqCst);
+        // Arm: the next waker will wake (and clear the bit).
+        let seq = signal.seq.fetch_or(1, SeqCst) | 1;
         handshake_fence();
-        let seq = signal.seq.load(SeqCst);
         let result = match attempt(fresh) {
             Ok(None) => {
                 let now = Instant::now();
