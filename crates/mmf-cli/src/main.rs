@@ -6,6 +6,7 @@
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
 mod cache;
+mod chan;
 mod cp;
 mod dump;
 mod files;
@@ -132,6 +133,9 @@ enum Command {
     /// Named shared-memory objects: create, write, dump, list, rm.
     #[command(subcommand)]
     Shm(shm::Shm),
+    /// Message channels between processes: create, send (stdin), recv (stdout), info.
+    #[command(subcommand)]
+    Chan(chan::Chan),
 }
 
 fn main() -> ExitCode {
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
         Command::Lock { path } => cache::lock(&path),
         Command::Cp { src, dst, sync } => cp::run(&src, &dst, sync),
         Command::Shm(command) => shm::run(command),
+        Command::Chan(command) => chan::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
