@@ -45,6 +45,19 @@ fn recv(name: &str, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// `mmf chan create NAME ARGS --hold` (held on every platform: Windows cannot keep a name
+/// without a holder); kill the child to let go. Returns it and its first line.
+fn hold(name: &str, args: &[&str]) -> (std::process::Child, String) {
+    let mut all = vec!["chan", "create", name, "--hold"];
+    all.extend_from_slice(args);
+    MMF.spawn(&all, here())
+}
+
+fn let_go(mut holder: std::process::Child) {
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
 fn lines(n: usize) -> String {
     (0..n).map(|i| format!("line {i} {}\n", "x".repeat(i % 50))).collect()
 }
@@ -63,12 +76,12 @@ fn send_and_recv_connect_two_shells_whichever_starts_first() {
             assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
             rx.join().unwrap()
         } else {
-            // A channel that outlives the sender (kept), so that a late receiver finds it.
-            MMF.ok(&["chan", "create", &name, "--capacity", "4MiB"], here());
+            // A channel that outlives the sender (held), so that a late receiver finds it.
+            let (holder, _) = hold(&name, &["--capacity", "4MiB"]);
             let sent = send(&name, &[], input.as_bytes());
             assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
             let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
-            mmf::named::remove(&name).unwrap();
+            let_go(holder);
             out
         };
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -79,7 +92,7 @@ fn send_and_recv_connect_two_shells_whichever_starts_first() {
 #[test]
 fn raw_mode_carries_binary_bytes_in_chunks() {
     let name = unique_name("cli-chan-raw");
-    MMF.ok(&["chan", "create", &name, "--capacity", "64KiB", "--max-message", "1000"], here());
+    let (holder, _) = hold(&name, &["--capacity", "64KiB", "--max-message", "1000"]);
     let data: Vec<u8> =
         (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let rx = recv(&name, &["--raw"]);
@@ -90,13 +103,13 @@ fn raw_mode_carries_binary_bytes_in_chunks() {
     let out = rx.join().unwrap();
     assert!(out.status.success());
     assert!(out.stdout == data, "{} bytes back of {}", out.stdout.len(), data.len());
-    mmf::named::remove(&name).unwrap();
+    let_go(holder);
 }
 
 #[test]
 fn create_and_info_describe_the_channel() {
     let name = unique_name("cli-chan-info");
-    let created = MMF.ok(&["chan", "create", &name, "--mpmc", "--capacity", "8KiB"], here());
+    let (holder, created) = hold(&name, &["--mpmc", "--capacity", "8KiB"]);
     assert!(created.contains("MPMC, capacity 8192, messages up to 1024 bytes"), "{created}");
     let sent = send(&name, &[], b"one\ntwo\n");
     assert!(sent.status.success());
@@ -112,21 +125,37 @@ fn create_and_info_describe_the_channel() {
     let got = MMF.ok(&["chan", "recv", &name, "--count", "1"], here());
     assert_eq!(got, "one\n");
     assert_eq!(MMF.ok(&["chan", "recv", &name], here()), "two\n", "then the close");
-    mmf::named::remove(&name).unwrap();
+    let_go(holder);
 }
 
 #[test]
 fn errors_are_one_line() {
     let name = unique_name("cli-chan-err");
     assert_fails(&MMF.run(&["chan", "info", &name], here()), 1, "no named object");
-    let bad = MMF.run(&["chan", "create", &name, "--capacity", "1000"], here());
+    let bad = MMF.run(&["chan", "create", &name, "--capacity", "1000", "--hold"], here());
     assert_fails(&bad, 1, "give a power of two");
-    MMF.ok(&["chan", "create", &name, "--capacity", "4KiB", "--max-message", "16"], here());
-    assert_fails(&MMF.run(&["chan", "create", &name], here()), 1, "exists");
+    let (holder, _) = hold(&name, &["--capacity", "4KiB", "--max-message", "16"]);
+    assert_fails(&MMF.run(&["chan", "create", &name, "--hold"], here()), 1, "exists");
     let long = send(&name, &[], b"short\nthis line is longer than sixteen bytes\n");
     assert_fails(&long, 1, "line 2 is 38 bytes, more than");
     let plain = unique_name("cli-chan-plain");
     let _m = mmf_testkit::create_named(&plain, 8192).unwrap();
     assert_fails(&MMF.run(&["chan", "info", &plain], here()), 1, "no channel here");
-    mmf::named::remove(&name).unwrap();
+    let_go(holder);
+}
+
+/// Linux keeps a created channel without a holder until `mmf shm rm`; Windows cannot, and
+/// says so.
+#[test]
+fn create_without_hold_keeps_it_on_linux_and_is_refused_on_windows() {
+    let name = unique_name("cli-chan-keep");
+    if cfg!(windows) {
+        assert_fails(&MMF.run(&["chan", "create", &name], here()), 1, "--hold");
+        return;
+    }
+    let created = MMF.ok(&["chan", "create", &name], here());
+    assert!(created.contains("it stays until `mmf shm rm"), "{created}");
+    assert!(send(&name, &[], b"kept\n").status.success());
+    assert_eq!(MMF.ok(&["chan", "recv", &name], here()), "kept\n");
+    MMF.ok(&["shm", "rm", &name], here());
 }

@@ -315,7 +315,7 @@ fn thread_cpu() -> Duration {
         let (mut a, mut b, mut kernel, mut user) = (zero, zero, zero, zero);
         // SAFETY: the current-thread pseudo-handle and four FILETIMEs to fill.
         unsafe { GetThreadTimes(GetCurrentThread(), &mut a, &mut b, &mut kernel, &mut user) };
-        let t = |f: FILETIME| (u64::from(f.dwHighDateTime) << 32 | u64::from(f.dwLowDateTime));
+        let t = |f: FILETIME| u64::from(f.dwHighDateTime) << 32 | u64::from(f.dwLowDateTime);
         Duration::from_nanos((t(kernel) + t(user)) * 100)
     }
 }
