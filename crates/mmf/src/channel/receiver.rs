@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::errors::RecvError;
 use super::layout::{DATA_AT, Kind, RECV_LOCK};
 use super::ring::{self, Consumer, Record, Which};
-use super::shared::{PeerWatch, Role, Shared};
+use super::shared::{Look, PeerWatch, Role, Shared};
 use crate::Shared as SharedType;
 use crate::error::{Error, Result};
 
@@ -111,7 +111,7 @@ impl Receiver {
     pub fn try_recv(&mut self) -> Result<Message<'_>, RecvError> {
         match self.next(None)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
-            None if self.watch.gone(&self.inner, true)? => self.last_look(),
+            None if self.watch.gone(&self.inner, Look::Op)? => self.last_look(),
             None => Err(RecvError::Empty),
         }
     }
@@ -144,7 +144,10 @@ impl Receiver {
                 if let Some(record) = self.next(deadline)? {
                     return Ok(Some(Some(record)));
                 }
-                Ok(self.watch.gone(&inner, fresh)?.then_some(None))
+                Ok(self
+                    .watch
+                    .gone(&inner, if fresh { Look::Wake } else { Look::Poll })?
+                    .then_some(None))
             })
         })??;
         match waited {

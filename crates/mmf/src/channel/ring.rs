@@ -307,7 +307,7 @@ pub(crate) const SLICE: Duration = Duration::from_millis(50);
 
 /// Waits until `attempt` gives a result (`Ok(Some)`), spinning `spins` times first, then
 /// sleeping on `signal` in slices of at most [`SLICE`]; `Ok(None)` once `deadline` passes.
-/// `attempt(fresh)`: `fresh` is true after a sleep (look at the peers again).
+/// `attempt(fresh)`: `fresh` is true after a sleep (a time to look at the peers).
 pub(crate) fn wait<P: Park, R>(
     signal: &Signal,
     which: Which,
@@ -317,11 +317,12 @@ pub(crate) fn wait<P: Park, R>(
     mut attempt: impl FnMut(bool) -> Result<Option<R>>,
 ) -> Result<Option<R>> {
     for i in 0..spins {
-        // Past the first polls, let the peer run if it shares this CPU (a host with more
-        // runnable processes than CPUs): a poll that only spins would hold the CPU the
-        // peer needs to make progress.
+        // Past the first polls (a peer that answers at once is seen before), let the peer
+        // run if it shares this CPU (more runnable processes than CPUs): a poll that only
+        // spins would hold the CPU the peer needs. Rarely: a yield on a CPU that other
+        // programs keep busy costs a time slice.
         #[cfg(not(mmf_loom))]
-        if i >= 1024 && i % 256 == 0 {
+        if i >= 4096 && i % 1024 == 0 {
             std::thread::yield_now();
         }
         let _ = i;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::errors::SendError;
 use super::layout::{Kind, SEND_LOCK};
 use super::ring::{self, Claim, Producer, Which};
-use super::shared::{PeerWatch, Role, Shared};
+use super::shared::{Look, PeerWatch, Role, Shared};
 use crate::error::{Error, Result};
 
 /// The sending end of a channel: copies (`send`, `try_send`, `send_timeout`) or writes in
@@ -193,7 +193,7 @@ impl Sender {
         let Some(len) = u32::try_from(len).ok().filter(|&l| l <= max) else {
             return Err(Error::MessageTooLarge { len, max }.into());
         };
-        if self.watch.gone(&self.inner, false)? {
+        if self.watch.gone(&self.inner, Look::Op)? {
             return Err(SendError::Disconnected(()));
         }
         if let Some(claim) = self.try_claim(len, None)? {
@@ -201,7 +201,7 @@ impl Sender {
         }
         let deadline = match wait {
             Wait::No => {
-                return Err(if self.watch.gone(&self.inner, true)? {
+                return Err(if self.watch.gone(&self.inner, Look::Op)? {
                     SendError::Disconnected(())
                 } else {
                     SendError::Full(())
@@ -217,7 +217,7 @@ impl Sender {
                 if let Some(claim) = self.try_claim(len, deadline)? {
                     return Ok(Some(Ok(claim)));
                 }
-                if self.watch.gone(&inner, fresh)? {
+                if self.watch.gone(&inner, if fresh { Look::Wake } else { Look::Poll })? {
                     return Ok(Some(Err(SendError::Disconnected(()))));
                 }
                 Ok(None)

@@ -3,7 +3,7 @@
 //! the endpoint table that tells each side whether the other is there.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::layout::{
     self, ENDPOINTS, ENDPOINTS_AT, Header, LINES_AT, Lines, NOT_EMPTY_INDEX, NOT_FULL_INDEX,
@@ -229,10 +229,26 @@ impl Inner {
     }
 }
 
-/// How often (in operations that looked at the ring) an endpoint looks at the other side's
-/// liveness when nothing else made it look: an orderly close is seen at once (the epoch
-/// changes), a killed peer within this many operations, or at the next sleep.
-const LOOK_EVERY: u32 = 256;
+/// How often an endpoint looks at the other side's liveness (a few `F_OFD_GETLK`s, or
+/// `OpenProcess` on Windows) when nothing else made it look. An orderly close is seen at
+/// once (the epoch word changes); a killed peer within this many operations...
+const LOOK_EVERY_OPS: u32 = 256;
+/// ...or, while waiting, this long (checked every [`POLLS_PER_CLOCK`] polls; a sleeper
+/// wakes at least every 50 ms).
+const LOOK_EVERY: Duration = Duration::from_millis(10);
+const POLLS_PER_CLOCK: u32 = 1024;
+
+/// What makes an endpoint look at the peers' liveness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// An operation (send, receive): every [`LOOK_EVERY_OPS`]th one looks.
+    Op,
+    /// A poll while spinning: look if [`LOOK_EVERY`] has passed (the clock is read every
+    /// [`POLLS_PER_CLOCK`] polls).
+    Poll,
+    /// A look after a sleep: look if [`LOOK_EVERY`] has passed.
+    Wake,
+}
 
 /// An endpoint's cached view of whether the other side is there.
 #[derive(Debug)]
@@ -240,6 +256,8 @@ pub(crate) struct PeerWatch {
     role: Role,
     epoch: u32,
     countdown: u32,
+    polls: u32,
+    looked: Option<Instant>,
     gone: bool,
     /// A live peer's token (Windows sleepers watch its process).
     pub token: Option<u32>,
@@ -248,19 +266,36 @@ pub(crate) struct PeerWatch {
 impl PeerWatch {
     /// Watches the endpoints of `role`.
     pub(crate) fn new(role: Role) -> PeerWatch {
-        PeerWatch { role, epoch: 0, countdown: 0, gone: false, token: None }
+        PeerWatch { role, epoch: 0, countdown: 0, polls: 0, looked: None, gone: false, token: None }
     }
 
     /// Whether the other side has gone: some endpoint of it attached once, and none is
-    /// attached and alive now. `fresh` looks again whatever the cache says.
-    pub(crate) fn gone(&mut self, inner: &Inner, fresh: bool) -> Result<bool> {
+    /// attached and alive now. Looks at the endpoint table when the epoch changed or
+    /// `look` says it is time; otherwise answers from the cache.
+    pub(crate) fn gone(&mut self, inner: &Inner, look: Look) -> Result<bool> {
         let epoch = inner.header()?.epoch.load(Acquire);
-        if !fresh && epoch == self.epoch && self.countdown > 0 {
-            self.countdown -= 1;
+        let due = epoch != self.epoch
+            || self.looked.is_none()
+            || match look {
+                Look::Op => {
+                    self.countdown = self.countdown.saturating_sub(1);
+                    self.countdown == 0
+                }
+                Look::Poll => {
+                    self.polls += 1;
+                    self.polls >= POLLS_PER_CLOCK
+                        && std::mem::replace(&mut self.polls, 0) > 0
+                        && self.looked.is_some_and(|t| t.elapsed() >= LOOK_EVERY)
+                }
+                Look::Wake => self.looked.is_some_and(|t| t.elapsed() >= LOOK_EVERY),
+            };
+        if !due {
             return Ok(self.gone);
         }
         self.epoch = epoch;
-        self.countdown = LOOK_EVERY;
+        self.countdown = LOOK_EVERY_OPS;
+        self.polls = 0;
+        self.looked = Some(Instant::now());
         self.token = inner.live(self.role)?;
         self.gone = self.token.is_none() && inner.attaches(self.role)? > 0;
         Ok(self.gone)
