@@ -16,25 +16,29 @@ pub fn create(path: &Path, size: u64) -> Result<(), String> {
         Some(opened) => (opened, true),
         None => (open::read_write(path, false)?, false),
     };
-    let result = grow(path, &opened, size, created);
+    let result = grow(path, &opened, size);
     if result.is_err() && created {
         drop(opened);
         // Leave nothing behind: the file did not exist before this command.
         let _ = std::fs::remove_file(path);
     }
-    result
+    result?;
+    if created {
+        // The name too: without this a crash may lose the new file's directory entry. (A
+        // failure here leaves the complete file in place and says so.)
+        mmf::file::sync_parent(path).map_err(|e| {
+            format!("{} was created, but its directory could not be flushed: {e}", path.display())
+        })?;
+    }
+    Ok(())
 }
 
-fn grow(path: &Path, opened: &Opened, size: u64, created: bool) -> Result<(), String> {
+fn grow(path: &Path, opened: &Opened, size: u64) -> Result<(), String> {
     let shown = path.display();
     open::require_mappable(path, opened.kind, "create")?;
     let before = mmf::file::len(&opened.file, opened.kind)
         .map_err(|e| format!("cannot stat {shown}: {e}"))?;
     if before >= size {
-        if created {
-            mmf::file::sync_parent(path)
-                .map_err(|e| format!("cannot flush the directory of {shown}: {e}"))?;
-        }
         println!("{shown}: {before} bytes (already at least {size}; not shrunk)");
         return Ok(());
     }
@@ -49,11 +53,7 @@ fn grow(path: &Path, opened: &Opened, size: u64, created: bool) -> Result<(), St
         .view(size - 1..)
         .and_then(|view| view.flush())
         .map_err(|e| format!("cannot flush {shown}: {e}"))?;
-    if created {
-        // The name too: without this a crash may lose the new file's directory entry.
-        mmf::file::sync_parent(path)
-            .map_err(|e| format!("cannot flush the directory of {shown}: {e}"))?;
-    }
+
     println!("{shown}: {size} bytes (was {before})");
     Ok(())
 }
@@ -124,6 +124,13 @@ fn open_source(from: &Path, target: &Path) -> Result<Source, String> {
     }
     let mut bytes = Vec::new();
     (&file).read_to_end(&mut bytes).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.is_empty() && kind == mmf::FileKind::Fifo {
+        // The open never waits (as for `mmf cp`): a FIFO with no writer reads as empty.
+        return Err(format!(
+            "{shown} is a FIFO and nothing came through it (no writer had it open): start \
+             the writer first, then run mmf write again"
+        ));
+    }
     Ok(Source::Bytes(bytes))
 }
 

@@ -123,3 +123,37 @@ fn commands_that_create_a_file_sync_its_directory() {
     let trace = traced(&["create", "hello.bin", "--size", "30MiB"], d);
     assert!(!syncs_directory(&trace, "."), "mmf create of an existing file:\n{trace}");
 }
+
+/// In a directory its user may write but not read (mode 0333), a new file's name is still
+/// made durable (`syncfs` through the file) and the commands succeed: nothing they made is
+/// removed for want of reading the directory. Run as `nobody` (root only; CI requires it).
+#[test]
+fn a_write_only_directory_still_gets_its_new_names_synced() {
+    use std::os::unix::fs::PermissionsExt;
+    if !mmf_testkit::root_for("acting as nobody in a write-only directory") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let wo = dir.path().join("wo");
+    std::fs::create_dir(&wo).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&wo, std::fs::Permissions::from_mode(0o333)).unwrap();
+    let src = dir.path().join("src");
+    std::fs::write(&src, b"some bytes").unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_mmf")])
+            .args(args)
+            .current_dir("/")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mmf {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let new = wo.join("new.bin");
+    as_nobody(&["create", arg(&new), "--size", "64KiB"]);
+    assert_eq!(std::fs::metadata(&new).unwrap().len(), 64 * 1024);
+    as_nobody(&["hello", "--path", arg(&wo.join("hello.bin"))]);
+    as_nobody(&["cp", "--sync", arg(&src), arg(&wo.join("copy"))]);
+    assert_eq!(std::fs::read(wo.join("copy")).unwrap(), b"some bytes");
+}

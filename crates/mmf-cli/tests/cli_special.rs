@@ -99,6 +99,12 @@ fn a_fifo_without_a_writer_never_hangs_any_command() {
     let copy = dir.path().join("copy");
     assert_fails(&MMF.run_within(&["cp", p, arg(&copy)], dir.path(), LIMIT), 1, "no writer");
     assert!(!copy.exists(), "a failed copy leaves no file");
+    // Nor does `write --from` wait for one: the same error, and the target is untouched.
+    let target = dir.path().join("target");
+    std::fs::write(&target, b"before").unwrap();
+    let from = MMF.run_within(&["write", arg(&target), "--from", p], dir.path(), LIMIT);
+    assert_fails(&from, 1, "no writer");
+    assert_eq!(std::fs::read(&target).unwrap(), b"before");
 }
 
 /// Runs `mmf ARGS` while this process writes `data` into the FIFO and then closes it.
@@ -159,6 +165,13 @@ fn a_fifo_with_a_writer_is_streamed_by_dump_and_cp() {
     let out = through_fifo(&fifo, &data, &["cp", arg(&fifo), arg(&copy)], dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&copy).unwrap(), data);
+
+    let target = dir.path().join("target");
+    std::fs::write(&target, b"").unwrap();
+    let args = ["write", arg(&target), "--offset", "10", "--from", arg(&fifo)];
+    let out = through_fifo(&fifo, &data, &args, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&target).unwrap()[10..], data[..]);
 }
 
 #[test]

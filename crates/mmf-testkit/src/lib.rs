@@ -25,7 +25,7 @@ pub use roles::{Peer, hear, role, tell};
 /// `MMF_REQUIRE_ROOT_TESTS=1` (set by CI, which runs as root), where a skip would hide a
 /// test that did not run, so this panics instead.
 pub fn root_for(what: &str) -> bool {
-    // The effective user id, from /proc: this crate has no libc.
+    // The effective user id, from /proc (the same code on every Unix-like test host).
     let root = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -183,7 +183,12 @@ mod linux {
         let rw = MappingOptions::new().access(Access::ReadWrite).map_file(&file).unwrap();
         let view = rw.view_mut(4096..8192).unwrap();
         view.write_at(0, b"through the device").unwrap();
-        view.flush().unwrap();
+        // The device node lives on devtmpfs, but its pages are the disk's: a real flush.
+        let before = mmf_testkit::durability::page_cache(&file, 0, 0);
+        assert!(before.dirty > 0, "the write should dirty the device's page: {before:?}");
+        assert_eq!(view.flush().unwrap(), mmf::Flushed::Durable);
+        let after = mmf_testkit::durability::page_cache(&file, 0, 0);
+        assert!(after.clean(), "the flush left the device's pages dirty: {after:?}");
         let mut back = [0; 18];
         std::os::unix::fs::FileExt::read_exact_at(&File::open(&device.0).unwrap(), &mut back, 4096)
             .unwrap();

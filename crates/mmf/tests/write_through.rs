@@ -131,6 +131,15 @@ fn a_file_section_opened_by_name_flushes_its_pages_only() {
     assert_eq!(view.flush().unwrap(), Flushed::PagesOnly);
     let err = ViewOptions::new().write_through(true).map_mut(&opened).unwrap_err();
     assert!(matches!(err, mmf::Error::WriteThrough { .. }), "{err}");
+    // Reached by a create that found the name taken: still the file's section.
+    let again = MappingOptions::new()
+        .access(Access::ReadWrite)
+        .size(65536)
+        .name(&name)
+        .map_anonymous()
+        .unwrap();
+    assert!(!again.created());
+    assert_eq!(again.view_mut(..).unwrap().flush().unwrap(), Flushed::PagesOnly);
 }
 
 /// Linux appends every `pwrite` of an `O_APPEND` file at its end, whatever the offset: a
@@ -144,9 +153,47 @@ fn a_file_opened_for_appending_cannot_write_through() {
         MappingOptions::new().access(Access::ReadWrite).size(8192).map_file(&appending).unwrap();
     let err = ViewOptions::new().write_through(true).map_mut(&mapping).unwrap_err();
     assert!(err.to_string().contains("O_APPEND"), "{err}");
+    // O_DIRECT writes must be block-aligned: refused too (Linux).
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let direct = File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+            .unwrap();
+        let mapping = Mapping::from_file(&direct, Access::ReadWrite).unwrap();
+        let err = ViewOptions::new().write_through(true).map_mut(&mapping).unwrap_err();
+        assert!(err.to_string().contains("O_DIRECT"), "{err}");
+    }
     // An ordinary view writes where it is told.
     mapping.view_mut(..).unwrap().write_at(100, b"here").unwrap();
     let mut buf = [0u8; 4];
     mmf_testkit::read_file_at(&appending, 100, &mut buf);
     assert_eq!(&buf, b"here");
+}
+
+/// After a peer truncates the file, a write-through write is the file's own `pwrite`: it
+/// extends the file again and the cut range reads as zeros — where a store through the
+/// mapping would fault (and is refused as `Truncated`).
+#[cfg(unix)]
+#[test]
+fn a_write_through_write_after_a_truncation_extends_the_file() {
+    let (_dir, path, file) = disk_file("truncated");
+    let mapping =
+        MappingOptions::new().access(Access::ReadWrite).size(65536).map_file(&file).unwrap();
+    let log = ViewOptions::new().write_through(true).map_mut(&mapping).unwrap();
+    log.write_at(0, &[7u8; 65536]).unwrap();
+    open_rw(&path).set_len(4096).unwrap();
+    let ordinary = mapping.view_mut(..).unwrap();
+    assert!(matches!(ordinary.write_at(50_000, b"x"), Err(mmf::Error::Truncated { .. })));
+    log.write_at(50_000, b"back").unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 50_004);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes[..4096].iter().all(|&b| b == 7));
+    assert!(bytes[4096..50_000].iter().all(|&b| b == 0), "the cut range reads as zeros");
+    assert_eq!(&bytes[50_000..], b"back");
+    // The flush of a range past the file's end says the bytes there are lost.
+    assert!(matches!(log.flush_range(60_000, 10), Err(mmf::Error::Truncated { .. })));
 }

@@ -142,13 +142,15 @@ pub fn len(file: &File, kind: FileKind) -> io::Result<u64> {
 /// ```
 ///
 /// # Errors
-/// What opening or syncing the directory returns (`NotFound` if it is gone,
-/// `PermissionDenied` without read access to it).
+/// What opening or syncing the directory returns (`NotFound` if it is gone;
+/// `PermissionDenied` when neither the directory nor the file can be opened).
 ///
 /// # Platform-specific behaviour
 ///
 /// Linux: `open(dir, O_RDONLY | O_DIRECTORY)` then `fsync(2)` on it (a relative path
-/// with no directory part means the current directory). Windows: nothing to do — NTFS
+/// with no directory part means the current directory); in a directory this process may
+/// write but not read, `syncfs(2)` through the file itself instead (it syncs the whole file
+/// system, which includes the entry). Windows: nothing to do — NTFS
 /// writes directory entries to its log, which `FlushFileBuffers` of the file (where every
 /// durable [`View::flush`](crate::View::flush) ends) forces to the disk with everything
 /// logged before it.
@@ -164,5 +166,5 @@ pub fn sync_parent(path: impl AsRef<Path>) -> io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    sys::map::sync_dir(dir)
+    sys::map::sync_dir(path.as_ref(), dir)
 }

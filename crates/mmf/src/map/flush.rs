@@ -10,7 +10,7 @@
 use super::View;
 use crate::error::{Error, Result};
 use crate::sys;
-use crate::sys::map::{FlushRange, Memory, ViewKind};
+use crate::sys::map::{Access, FlushRange, Memory, ViewKind};
 
 /// What a flush did: whether the bytes now survive a crash of the machine, and if not why
 /// there was nothing to write. Information, not an error (so not `#[must_use]`).
@@ -32,6 +32,10 @@ pub enum Flushed {
     /// A copy-on-write view: the pages it wrote are private copies that never reach the
     /// file, so there was nothing to write.
     CopyOnWrite,
+    /// A view of a read-only mapping: it cannot have changed anything, so it had nothing
+    /// to write (the processes that write the file flush their own changes; on Linux a
+    /// flush through a read-only file handle reaches nothing else).
+    ReadOnly,
     /// Memory with no storage behind it — anonymous and named pagefile-backed memory, a
     /// file on tmpfs (`/dev/shm`) — so there was nothing to write: its bytes last until the
     /// last holder (or the machine) goes.
@@ -130,6 +134,9 @@ impl View {
         if self.kind == ViewKind::CopyOnWrite {
             return Ok(Flushed::CopyOnWrite);
         }
+        if self.access != Access::ReadWrite {
+            return Ok(Flushed::ReadOnly);
+        }
         if self.memory == Memory::Shared {
             return Ok(Flushed::InMemory);
         }
@@ -171,7 +178,8 @@ impl View {
     /// [`Error::OutOfRange`] for a range outside the view, or the OS's refusal.
     pub fn flush_async_range(&self, offset: usize, len: usize) -> Result<()> {
         let addr = self.at(offset, len)?;
-        if len == 0 || self.kind == ViewKind::CopyOnWrite || self.memory == Memory::Shared {
+        let nothing = self.kind == ViewKind::CopyOnWrite || self.access != Access::ReadWrite;
+        if len == 0 || nothing || self.memory == Memory::Shared {
             return Ok(());
         }
         let file = self.file.as_deref();
@@ -186,7 +194,7 @@ impl View {
     /// [`Error::Truncated`] if a writable view's range `offset..offset+len` reaches past the
     /// current end of its file or object: those bytes cannot have reached it.
     fn ensure_within_file(&self, offset: usize, len: usize) -> Result<()> {
-        if self.kind != ViewKind::Write {
+        if self.kind != ViewKind::Write && self.through.is_none() {
             return Ok(());
         }
         let end = self.offset() + (offset + len) as u64;

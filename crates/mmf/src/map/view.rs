@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::named::Named;
 use crate::sys;
 use crate::sys::fault::{Cause, Fault, Guarded};
-use crate::sys::map::{Memory, Region, ViewKind};
+use crate::sys::map::{Access, Memory, Region, ViewKind};
 
 /// A read-only view of a [`Mapping`] (`MapViewOfFile`); unmapped on drop
 /// (`UnmapViewOfFile`).
@@ -41,6 +41,8 @@ pub struct View {
     len: usize,
     offset: u64,
     pub(super) kind: ViewKind,
+    /// The mapping's access: a view of a read-only mapping has nothing to flush.
+    pub(super) access: Access,
     /// What backs the pages (advice depends on it).
     pub(super) memory: Memory,
     /// The mapped file, where this process has a handle to it.
@@ -90,6 +92,7 @@ impl View {
             len: place.len,
             offset,
             kind,
+            access: mapping.access(),
             memory: mapping.section().memory(),
             file: mapping.file().cloned(),
             backing: mapping.section().backing().or_else(|| mapping.file().cloned()),

@@ -138,8 +138,13 @@ impl ViewOptions {
     /// Applies to [`map_mut`](Self::map_mut) only; [`map`](Self::map) and
     /// [`map_copy`](Self::map_copy) refuse it ([`Error::WriteThrough`]), as does a mapping
     /// with no file handle in this process (anonymous memory, a named pagefile-backed
-    /// object, a file's section opened by name on Windows) or a file opened for appending
-    /// (Linux `O_APPEND`: `pwrite` would ignore its offset).
+    /// object, a file's section opened by name on Windows), and a handle that cannot write
+    /// at an offset synchronously: Linux `O_APPEND` (`pwrite` would append) or `O_DIRECT`
+    /// (aligned writes only), Windows `FILE_FLAG_OVERLAPPED`. (A peer sharing the open file
+    /// description can still set `O_APPEND` later with `fcntl`; the writes would then
+    /// append.) On Windows the view's writes move the file pointer of the handle it was
+    /// made from (`WriteFile` with an offset moves it, and the mapping's handle is a
+    /// duplicate sharing it); Linux's `pwrite` moves nothing.
     #[doc(alias = "pwrite")]
     #[doc(alias = "WriteFile")]
     pub fn write_through(&mut self, write_through: bool) -> &mut Self {
@@ -231,12 +236,8 @@ impl ViewOptions {
                 });
             }
         };
-        if through.as_deref().is_some_and(sys::map::appends) {
-            return Err(Error::WriteThrough {
-                reason: "the file was opened for appending (O_APPEND), so every write would go \
-                         to its end whatever the offset: open it without append to write \
-                         through, or use an ordinary read-write view",
-            });
+        if let Some(reason) = through.as_deref().and_then(sys::map::write_through_refusal) {
+            return Err(Error::WriteThrough { reason });
         }
         // A write-through view is mapped read-only: its writes are the file's own.
         let kind = if through.is_some() { ViewKind::Read } else { kind };

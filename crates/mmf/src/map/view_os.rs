@@ -112,7 +112,9 @@ impl View {
     ///
     /// Linux: `mlock`, limited by `RLIMIT_MEMLOCK` (`ulimit -l`) unless privileged; for a
     /// copy-on-write view `mlock2(MLOCK_ONFAULT)` then `MADV_POPULATE_READ`, because `mlock`
-    /// write-faults every page of a private writable mapping into a private copy.
+    /// write-faults every page of a private writable mapping into a private copy (before
+    /// Linux 5.14, which has no `MADV_POPULATE_READ`, such pages are locked as they are
+    /// first touched).
     /// Windows: `VirtualLock`; when the working-set quota is too small it is raised by the
     /// view's size once (`SetProcessWorkingSetSize`), and not lowered by `unlock`. Wine
     /// implements `VirtualLock` with `mlock`, so under Wine a locked copy-on-write view gets

@@ -39,8 +39,13 @@ fn write_error(e: io::Error, offset: usize, len: usize, source: Option<(&View, u
         (io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded, _) => {
             Error::StorageFull { offset, len }
         }
-        (_, Some((_, src_offset))) if sys::map::source_faulted(&e) => {
-            Error::Truncated { offset: src_offset, len }
+        (_, Some((src, src_offset))) if sys::map::source_faulted(&e) => {
+            // As a guarded copy tells it: past the source file's end now, or the device.
+            let end = src.offset() + (src_offset + len) as u64;
+            match src.backing.as_deref().and_then(sys::map::current_len) {
+                Some(file_len) if file_len < end => Error::Truncated { offset: src_offset, len },
+                _ => Error::InPageError { offset: src_offset, len },
+            }
         }
         _ => Error::Os { op: if cfg!(windows) { "WriteFile" } else { "pwrite" }, source: e },
     }

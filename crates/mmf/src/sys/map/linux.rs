@@ -150,7 +150,9 @@ impl Section {
         if access == Access::ReadWrite && size > file_len {
             file.set_len(size).map_err(Error::os("ftruncate"))?;
         }
-        let memory = if on_tmpfs(file) { Memory::Shared } else { Memory::File };
+        // A regular file on tmpfs is memory; a device node on devtmpfs is the device's.
+        let regular = file_kind(file).is_ok_and(|kind| kind == FileKind::Regular);
+        let memory = if regular && on_tmpfs(file) { Memory::Shared } else { Memory::File };
         Ok(Section { fd: Arc::clone(file), memory })
     }
 
@@ -258,10 +260,24 @@ pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
     cvt(unsafe { libc::msync(start, len, libc::MS_SYNC) }).map(drop).map_err(Error::os("msync"))
 }
 
-/// `fsync` of a directory: its entries (names of files created, renamed, removed in it)
-/// reach the device.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(dir)?.sync_all()
+/// `fsync` of the directory `dir` that holds `path`: its entries (names of files created,
+/// renamed, removed in it) reach the device. A directory this process may not read
+/// (write and search permission only) cannot be opened to sync: then `syncfs` of the file
+/// system, through `path` itself — slower, as it syncs everything, but it covers the entry.
+pub(crate) fn sync_dir(path: &Path, dir: &Path) -> io::Result<()> {
+    match OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(dir) {
+        Ok(dir) => dir.sync_all(),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let file = OpenOptions::new()
+                .read(true)
+                .open(path)
+                .or_else(|_| OpenOptions::new().write(true).open(path))
+                .map_err(|_| e)?;
+            // SAFETY: syncfs only writes back the file system of an open descriptor.
+            cvt(unsafe { libc::syncfs(file.as_raw_fd()) }).map(drop)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Starts write-back of the file range without waiting: `sync_file_range(WRITE)`.
@@ -390,7 +406,12 @@ pub(crate) fn lock(addr: *const u8, len: usize, copy_on_write: bool) -> Result<(
     // SAFETY: mlock2 only marks the range to be pinned as pages come in; no contents change.
     cvt(unsafe { libc::mlock2(start, span, libc::MLOCK_ONFAULT) })
         .map_err(limit("mlock2(MLOCK_ONFAULT)"))?;
-    populate(addr, len, false)
+    populate(addr, len, false).inspect_err(|_| {
+        // Leave nothing locked behind an error (the pages it did bring in stay in memory
+        // only as long as the OS likes).
+        // SAFETY: munlock only unpins pages.
+        let _ = unsafe { libc::munlock(start, span) };
+    })
 }
 
 /// `pwrite` of the `len` bytes at `data` to `offset` of the file (interrupted and short
@@ -425,12 +446,30 @@ pub(crate) unsafe fn write_file(
     Ok(())
 }
 
-/// Whether the open file has `O_APPEND` set (`fcntl(F_GETFL)`): Linux then appends every
-/// `pwrite` at the end of the file whatever its offset (`pwrite(2)`, BUGS).
-pub(crate) fn appends(file: &File) -> bool {
+/// Why the open file cannot serve a write-through view, if it cannot (`fcntl(F_GETFL)`):
+/// with `O_APPEND` Linux puts every `pwrite` at the end of the file whatever its offset
+/// (`pwrite(2)`, BUGS); with `O_DIRECT` writes must be aligned to the device's blocks.
+pub(crate) fn write_through_refusal(file: &File) -> Option<&'static str> {
     // SAFETY: F_GETFL only reads the status flags of an open descriptor.
     let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
-    flags != -1 && flags & libc::O_APPEND != 0
+    if flags == -1 {
+        return Some("the file's status flags cannot be read (fcntl F_GETFL failed)");
+    }
+    if flags & libc::O_APPEND != 0 {
+        return Some(
+            "the file was opened for appending (O_APPEND), so every write would go to its \
+             end whatever the offset: open it without append to write through, or use an \
+             ordinary read-write view",
+        );
+    }
+    if flags & libc::O_DIRECT != 0 {
+        return Some(
+            "the file was opened with O_DIRECT, whose writes must be aligned to the \
+             device's blocks: open it without O_DIRECT to write through, or use an ordinary \
+             read-write view",
+        );
+    }
+    None
 }
 
 /// Whether a write failed because its source buffer could not be read (`EFAULT`: a

@@ -24,8 +24,8 @@
 //!
 //! - `sync_dir(dir)`: the directory's entries durable;
 //! - `write_file(file, offset, data)`: the file's own write at an offset (`pwrite`,
-//!   `WriteFile`), coherent with every view of the file; `appends(file)`: the handle's
-//!   writes ignore their offset (`O_APPEND`); `source_faulted(&io::Error)`: the
+//!   `WriteFile`), coherent with every view of the file; `write_through_refusal(file)`: why
+//!   the handle cannot write through (Linux `O_APPEND`, `O_DIRECT`; Windows overlapped); `source_faulted(&io::Error)`: the
 //!   write's source buffer could not be read.
 //!
 //! [`Region`] (one OS mapping, unmapped on drop) and the page rounding are written here
@@ -54,9 +54,9 @@ pub use file_kind::FileKind;
 #[cfg(windows)]
 pub(crate) use imp::protection;
 pub(crate) use imp::{
-    Section, advise, allocation_granularity, appends, current_len, duplicate, file_info, file_kind,
+    Section, advise, allocation_granularity, current_len, duplicate, file_info, file_kind,
     file_len, flush, flush_async, free_bytes, lock, open_nonblocking, populate, residency,
-    source_faulted, sync_dir, unlock, write_file,
+    source_faulted, sync_dir, unlock, write_file, write_through_refusal,
 };
 
 impl Access {

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use windows_sys::Wdk::Storage::FileSystem::{
-    FILE_ACCESS_INFORMATION, FileAccessInformation, NtQueryInformationFile,
+    FILE_ACCESS_INFORMATION, FILE_MODE_INFORMATION, FILE_SYNCHRONOUS_IO_ALERT,
+    FILE_SYNCHRONOUS_IO_NONALERT, FileAccessInformation, FileModeInformation,
+    NtQueryInformationFile,
 };
 use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, ERROR_COMMITMENT_LIMIT, ERROR_INVALID_ADDRESS, ERROR_LOCK_VIOLATION,
@@ -300,7 +302,7 @@ pub(crate) fn flush(range: FlushRange<'_>) -> Result<()> {
 }
 
 /// Nothing: NTFS logs directory entries, and `FlushFileBuffers` of the file forces the log.
-pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(_path: &Path, _dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
@@ -411,10 +413,31 @@ pub(crate) unsafe fn write_file(
     Ok(())
 }
 
-/// Whether writes with the handle ignore their offset: never on Windows (a handle opened
-/// for appending alone has no `FILE_WRITE_DATA`, and mappings refuse it as not writable).
-pub(crate) fn appends(_file: &File) -> bool {
-    false
+/// Why the handle cannot serve a write-through view, if it cannot: a handle opened for
+/// overlapped I/O (`FILE_FLAG_OVERLAPPED`) would finish a `WriteFile` after the call
+/// returned, into buffers that are gone (`NtQueryInformationFile(FileModeInformation)`
+/// shows no synchronous mode).
+pub(crate) fn write_through_refusal(file: &File) -> Option<&'static str> {
+    let mut info = FILE_MODE_INFORMATION { Mode: 0 };
+    // SAFETY: IO_STATUS_BLOCK is plain data that the call fills.
+    let mut status: IO_STATUS_BLOCK = unsafe { std::mem::zeroed() };
+    // SAFETY: the handle is open for the call; the buffer is a FILE_MODE_INFORMATION of the
+    // size passed.
+    let rc = unsafe {
+        NtQueryInformationFile(
+            file.as_raw_handle() as HANDLE,
+            &mut status,
+            (&raw mut info).cast(),
+            size_of::<FILE_MODE_INFORMATION>() as u32,
+            FileModeInformation,
+        )
+    };
+    let synchronous = FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT;
+    (rc < 0 || info.Mode & synchronous == 0).then_some(
+        "the file's handle was opened for overlapped I/O (FILE_FLAG_OVERLAPPED), or its mode \
+         cannot be read, so a write could finish after it returned: open the file without \
+         FILE_FLAG_OVERLAPPED to write through, or use an ordinary read-write view",
+    )
 }
 
 /// Whether a write failed because its source buffer could not be read

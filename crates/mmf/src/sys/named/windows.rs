@@ -124,7 +124,10 @@ pub(crate) fn create(spec: &NamedSpec<'_>, file: Option<(&Arc<File>, u64)>) -> R
         if spec.creation == CreationMode::CreateNew {
             return Err(Error::AlreadyExists { name: spec.name.into() });
         }
-        let (size, _) = section_info(&section)?;
+        // The existing section is what it is, whatever this call passed: a file's section
+        // (flushed to its file) or pagefile-backed memory.
+        let (size, memory) = section_info(&section)?;
+        let section = section.with_memory(memory);
         check_size(spec, size)?;
         let hold = Hold::of(&section)?;
         return Ok(Opened { section, size, file: None, hold, created: false });

@@ -1,0 +1,337 @@
+//! [`Heap`]: creating and opening a heap, its options, and the state every transaction
+//! and snapshot starts from.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use zerocopy::IntoBytes;
+
+use crate::alloc::Allocator;
+use crate::backend::{Backend, FileBackend};
+use crate::error::{Error, Result};
+use crate::format::{DATA_START, ManifestEntry, PAGE, SLOT_OFFSETS, Slot, Superblock};
+use crate::recover;
+use crate::roots::RootDir;
+use crate::snapshot::Snapshot;
+use crate::txn::WriteTxn;
+
+/// How a commit reaches the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// One sync per commit (redb's "1PC+C"): the transaction's blocks, its manifest and
+    /// the commit slot are written, then one `fdatasync`. When `commit` returns, the
+    /// commit survives a crash of the process or the machine. After a power loss during
+    /// the sync the heap opens at this commit or the one before, told apart by the
+    /// checksums of the slot and of everything the manifest lists.
+    #[default]
+    Immediate,
+    /// Two syncs per commit: blocks and manifest, sync, then the slot, sync. The slot
+    /// then never points at bytes that were not durable, without relying on checksums to
+    /// tell; for files an adversary may have written.
+    TwoPhase,
+    /// No sync: commits are consistent (a crash opens the heap at some commit, whole) but
+    /// the commits since the last durable one may be lost to a power loss or an OS crash
+    /// (a killed process loses nothing: its writes are in the page cache). Space these
+    /// commits free is not reused until a durable commit.
+    None,
+}
+
+/// How to open a heap: create it if missing, read-only, durability.
+///
+/// ```no_run
+/// use mmf_heap::{Durability, Heap, HeapOptions};
+///
+/// let heap = unsafe {
+///     Heap::open("state.heap", HeapOptions::new().create(true).durability(Durability::Immediate))?
+/// };
+/// # Ok::<(), mmf_heap::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct HeapOptions {
+    create: bool,
+    read_only: bool,
+    durability: Durability,
+}
+
+impl HeapOptions {
+    /// Open an existing heap, read-write, [`Durability::Immediate`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Create the file if it does not exist (default: no).
+    pub fn create(&mut self, create: bool) -> &mut Self {
+        self.create = create;
+        self
+    }
+
+    /// Open for reading only: [`Heap::write`] is [`Error::ReadOnly`] (default: no).
+    pub fn read_only(&mut self, read_only: bool) -> &mut Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// How commits reach the disk (default: [`Durability::Immediate`]).
+    pub fn durability(&mut self, durability: Durability) -> &mut Self {
+        self.durability = durability;
+        self
+    }
+}
+
+/// A commit as the heap holds it: the slot and what it points to, parsed.
+#[derive(Debug)]
+pub(crate) struct Committed {
+    pub slot: Slot,
+    pub roots: RootDir,
+    pub alloc: Allocator,
+}
+
+/// The heap's shared state.
+pub(crate) struct State {
+    pub current: Arc<Committed>,
+    /// Space freed by transactions up to this one may be reused (when no snapshot is
+    /// older): the newest durable commit's `manifest_from`, so that no block a fallback
+    /// would check is overwritten.
+    pub reuse_limit: u64,
+    /// The slot that holds the newest durable commit (the next commit writes the other
+    /// one, so the durable slot is never overwritten before a newer commit is durable).
+    pub durable_slot: usize,
+    /// The file length made durable (by growing, or found at open).
+    pub durable_len: u64,
+    /// Open snapshots: transaction id → count.
+    pub pins: BTreeMap<u64, usize>,
+    /// What the commits since the last durable one wrote: the next manifest lists it too.
+    pub unsynced: Vec<ManifestEntry>,
+    /// The first of those commits.
+    pub unsynced_from: u64,
+}
+
+/// A persistent heap of typed data in a file: commits are atomic and crash-safe, reads
+/// are snapshots of a commit.
+///
+/// One write transaction at a time ([`write`](Self::write)), any number of snapshots
+/// ([`read`](Self::read)) that see only committed state and never block the writer.
+/// (Format version 1, step 1 of issue #16: one process at a time writes the file; reads
+/// are copies out of the mapping.)
+///
+/// ```
+/// use mmf_heap::{Heap, HeapOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("app.heap");
+/// {
+///     // SAFETY: nothing but mmf-heap writes this new file.
+///     let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true))? };
+///     let mut tx = heap.write()?;
+///     let greeting = tx.str("hello")?;
+///     tx.set_root("greeting", &greeting)?;
+///     tx.commit()?; // durable: one fdatasync
+/// }
+/// // SAFETY: as above.
+/// let heap = unsafe { Heap::open(&path, &HeapOptions::new())? };
+/// let snap = heap.read();
+/// let greeting = snap.root::<mmf_heap::PStr>("greeting")?.unwrap();
+/// assert_eq!(snap.str(greeting)?, "hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Heap<B: Backend = FileBackend> {
+    pub(crate) backend: B,
+    pub(crate) superblock: Superblock,
+    pub(crate) state: Mutex<State>,
+    pub(crate) writer: Mutex<()>,
+    pub(crate) durability: Durability,
+    pub(crate) writable: bool,
+}
+
+/// The length of a new heap file.
+pub(crate) const INITIAL_LEN: u64 = 16 * PAGE;
+
+impl Heap<FileBackend> {
+    /// Opens (or with [`HeapOptions::create`], creates) the heap file at `path`.
+    ///
+    /// A new file is built under a temporary name and linked into place, then its
+    /// directory is synced: a crash during creation leaves no half-made heap at `path`.
+    /// Opening finds the newest commit whose slot, manifest and blocks check out
+    /// (falling back to the one before if the newest was torn by a crash) and, read-write,
+    /// syncs the file so that what it found is durable.
+    ///
+    /// # Safety
+    /// While the heap is open, in this process or any other, the file's bytes change only
+    /// through mmf-heap: no other program, no other library and no other open of the file
+    /// writes, truncates or maps it for writing. The heap relies on it for two things:
+    /// committed bytes stay as committed while a snapshot can reach them (what readers'
+    /// references into the mapping will need), and its crash safety (another writer's
+    /// bytes can make a commit fail its checks and be rolled back). Bytes that are
+    /// corrupted anyway are [`Error::Corrupted`], never undefined behaviour.
+    ///
+    /// # Errors
+    /// [`Error::NotAHeap`], [`Error::UnsupportedFormat`], [`Error::Corrupted`] (no commit
+    /// checks out), [`Error::Io`] (opening, mapping, syncing the file).
+    pub unsafe fn open(path: impl AsRef<Path>, options: &HeapOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let writable = !options.read_only;
+        let open = || OpenOptions::new().read(true).write(writable).open(path);
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.create && writable => {
+                create_file(path)?;
+                open().map_err(|e| Error::io("open", e))?
+            }
+            other => other.map_err(|e| Error::io("open", e))?,
+        };
+        Heap::open_with(FileBackend::new(file, writable)?, options)
+    }
+}
+
+/// Creates a heap file at `path`: built as `path.tmp-PID`, linked to `path` (which fails
+/// rather than replaces if another process created it first), the name synced.
+fn create_file(path: &Path) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = Path::new(&tmp);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .map_err(|e| Error::io("create", e))?;
+    let made = FileBackend::new(file, true).and_then(|b| format_new(&b));
+    let linked = made.and_then(|()| match std::fs::hard_link(tmp, path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::io("link", e)),
+        _ => Ok(()),
+    });
+    let _ = std::fs::remove_file(tmp); // best effort: the file is linked or failed
+    linked?;
+    mmf::file::sync_parent(path).map_err(|e| Error::io("sync directory", e))
+}
+
+/// Writes a new heap into an empty backend: superblock, slot A (transaction 1, empty),
+/// one sync.
+fn format_new<B: Backend>(backend: &B) -> Result<()> {
+    if backend.len()? != 0 {
+        return Err(Error::InvalidArgument { what: "a new heap needs an empty backend" });
+    }
+    backend.grow(INITIAL_LEN)?;
+    let superblock = Superblock::new(random_id(), random_seed(), now_ns());
+    backend.write_at(0, superblock.as_bytes())?;
+    let slot = Slot { txn_id: 1, file_len: INITIAL_LEN, alloc_end: DATA_START, ..Slot::default() };
+    backend.write_at(SLOT_OFFSETS[0], slot.seal().as_bytes())?;
+    backend.sync()
+}
+
+impl<B: Backend> Heap<B> {
+    /// Makes a new heap in an empty `backend` and opens it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the backend is not empty; its I/O errors.
+    pub fn create_with(backend: B, options: &HeapOptions) -> Result<Self> {
+        format_new(&backend)?;
+        Heap::open_with(backend, options)
+    }
+
+    /// Opens the heap in `backend` (see [`Heap::open`] for what opening checks).
+    ///
+    /// # Errors
+    /// As [`Heap::open`].
+    pub fn open_with(backend: B, options: &HeapOptions) -> Result<Self> {
+        let (superblock, committed, slot_index) = recover::newest_commit(&backend)?;
+        let writable = !options.read_only;
+        if writable {
+            // What was found may be in the page cache only (a process killed after a
+            // commit without sync): make it durable before building on it.
+            backend.sync()?;
+        }
+        let durable_len = backend.len()?;
+        let state = State {
+            reuse_limit: committed.slot.manifest_from,
+            durable_slot: slot_index,
+            durable_len,
+            current: Arc::new(committed),
+            pins: BTreeMap::new(),
+            unsynced: Vec::new(),
+            unsynced_from: 0,
+        };
+        Ok(Heap {
+            backend,
+            superblock,
+            state: Mutex::new(state),
+            writer: Mutex::new(()),
+            durability: options.durability,
+            writable,
+        })
+    }
+
+    /// Starts the write transaction, waiting for the one in progress (in this process) to
+    /// end.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] for a heap opened read-only.
+    pub fn write(&self) -> Result<WriteTxn<'_, B>> {
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        let guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(WriteTxn::begin(self, guard))
+    }
+
+    /// A snapshot of the last commit: it sees that commit and nothing later, however
+    /// long it is held (space freed after it is not reused while it is open).
+    pub fn read(&self) -> Snapshot<'_, B> {
+        let mut state = self.state();
+        let current = Arc::clone(&state.current);
+        *state.pins.entry(current.slot.txn_id).or_insert(0) += 1;
+        Snapshot::new(self, current)
+    }
+
+    /// The id of the last commit (1 for a new heap, +1 per commit).
+    pub fn txn_id(&self) -> u64 {
+        self.state().current.slot.txn_id
+    }
+
+    /// The backend the heap runs on.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The per-file hash seed (for hashed collections).
+    pub fn hash_seed(&self) -> u64 {
+        self.superblock.hash_seed
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn unpin(&self, txn_id: u64) {
+        let mut state = self.state();
+        if let Some(n) = state.pins.get_mut(&txn_id) {
+            *n -= 1;
+            if *n == 0 {
+                state.pins.remove(&txn_id);
+            }
+        }
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Bytes no other heap file is likely to have: a hash of the time, the process id and an
+/// address (a file id, not a secret).
+fn random_id() -> [u8; 16] {
+    let seed = now_ns() ^ (u64::from(std::process::id()) << 32);
+    let local = 0u8;
+    let addr = &local as *const u8 as u64;
+    let h = xxhash_rust::xxh3::xxh3_128_with_seed(&addr.to_le_bytes(), seed);
+    h.to_le_bytes()
+}
+
+fn random_seed() -> u64 {
+    let id = random_id();
+    u64::from_le_bytes(id[..8].try_into().unwrap_or_default())
+}

@@ -1,0 +1,81 @@
+//! A persistent, crash-safe heap of typed data in a file, on [`mmf`].
+//!
+//! Keep your data structures in a file, change them in transactions, and find them after
+//! a crash exactly as the last commit left them:
+//!
+//! ```
+//! use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//! use mmf_heap::{Heap, HeapOptions, Off, PStr};
+//!
+//! #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+//! #[zerocopy(crate = "mmf_heap::zerocopy")]
+//! #[repr(C)]
+//! struct Account {
+//!     id: u64,
+//!     balance: i64,
+//!     name: PStr,
+//! }
+//! mmf_heap::persist!(Account { id: u64, balance: i64, name: PStr });
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let dir = tempfile::tempdir()?;
+//!     let path = dir.path().join("bank.heap");
+//!     // SAFETY: only mmf-heap writes this file while it is open.
+//!     let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true))? };
+//!
+//!     let mut tx = heap.write()?;
+//!     let name = tx.str("ann")?;
+//!     let ann = tx.alloc(&Account { id: 7, balance: 100, name })?;
+//!     tx.set_root("ann", &ann)?;
+//!     tx.commit()?; // durable when it returns: one fdatasync
+//!
+//!     let snap = heap.read(); // sees that commit, whatever comes later
+//!     let ann: Off<Account> = snap.root("ann")?.unwrap();
+//!     let account = snap.get(ann)?;
+//!     assert_eq!((account.balance, snap.str(account.name)?.as_str()), (100, "ann"));
+//!     // The wrong type is an error, never a reinterpretation.
+//!     assert!(snap.root::<Off<u64>>("ann").is_err());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # How it works
+//!
+//! Copy-on-write with two commit slots (LMDB, redb): a transaction never changes a
+//! committed byte; its new blocks, a manifest of their checksums and a commit slot are
+//! written with the file's own writes (`pwrite` / `WriteFile`, never stores through the
+//! mapping), then one `fdatasync` ([`Durability`]). Opening takes the newest slot whose
+//! checksum, manifest and blocks check out, else the one before: a crash at any point
+//! leaves the last acknowledged commit. A full disk is [`Error::StorageFull`], never a
+//! `SIGBUS`. The format is in `docs/heap-format.md`.
+//!
+//! # Status (issue #16, step 1)
+//!
+//! Here: the format, the commit protocol, named roots with type checks, [`Off`],
+//! [`PBytes`] / [`PStr`], snapshots in the process, growth. Reads are copies. Not yet:
+//! collections (`PVec`, `PMap`, `PHashMap`), references into the mapping, writers and
+//! readers in several processes at once (one process may write the file at a time), the
+//! `mmf heap` commands.
+
+mod alloc;
+mod backend;
+mod commit;
+mod error;
+pub mod format;
+mod heap;
+pub mod persist;
+mod recover;
+mod roots;
+mod snapshot;
+mod txn;
+
+pub use backend::{Backend, FileBackend, MemoryBackend};
+pub use error::{Error, Result};
+pub use heap::{Durability, Heap, HeapOptions};
+pub use persist::{Off, PBytes, PStr, Persist};
+pub use roots::{MAX_NAME, MAX_VALUE};
+pub use snapshot::{RootInfo, Snapshot, Stats};
+pub use txn::WriteTxn;
+/// zerocopy, whose derives prove a [`Persist`] type's layout
+/// (`#[zerocopy(crate = "mmf_heap::zerocopy")]`).
+pub use zerocopy;

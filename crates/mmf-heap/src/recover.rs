@@ -1,0 +1,131 @@
+//! Opening: the newest commit whose slot, manifest and blocks check out (redb's "1PC+C"
+//! recovery, bounded to the bytes the last transaction wrote).
+
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use zerocopy::FromBytes;
+
+use crate::alloc::Allocator;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::format::{
+    BlockHeader, Extent, FREE_MAGIC, MANIFEST_MAGIC, ManifestEntry, PAGE, ROOTS_MAGIC,
+    SLOT_OFFSETS, Slot, Superblock, open_block,
+};
+use crate::heap::Committed;
+use crate::roots::{self, RootDir};
+
+/// How much of a block is hashed at a time when checking the manifest.
+const CHUNK: u64 = 1 << 20;
+
+/// Reads the superblock and the newest commit that checks out, with its slot's index.
+///
+/// # Errors
+/// [`Error::NotAHeap`] / [`Error::UnsupportedFormat`] / [`Error::Corrupted`] for the
+/// superblock; when no commit checks out, the newest one's error.
+pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed, usize)> {
+    let len = backend.len()?;
+    if len < PAGE {
+        return Err(if len < 16 { Error::NotAHeap } else { Error::corrupted("file length", len) });
+    }
+    let mut head = vec![0u8; PAGE as usize];
+    backend.read_at(0, &mut head)?;
+    let superblock = Superblock::parse(&head)?;
+    let mut slots: Vec<(usize, Result<Slot>)> = SLOT_OFFSETS
+        .iter()
+        .enumerate()
+        .map(|(i, &at)| (i, Slot::parse(&head[at as usize..], at)))
+        .collect();
+    // Newest first; slots that do not parse last.
+    slots.sort_by_key(|(_, s)| std::cmp::Reverse(s.as_ref().map_or(0, |s| s.txn_id)));
+    let mut first_error = None;
+    for (index, slot) in slots {
+        match slot.and_then(|slot| load(backend, slot, len, SLOT_OFFSETS[index])) {
+            Ok(committed) => return Ok((superblock, committed, index)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(Error::corrupted("commit slot", SLOT_OFFSETS[0])))
+}
+
+/// Checks everything a slot relies on: the file's length, the manifest and every range it
+/// lists, the root directory and the free list.
+pub(crate) fn load<B: Backend>(backend: &B, slot: Slot, len: u64, at: u64) -> Result<Committed> {
+    if slot.file_len > len {
+        // The file is shorter than this commit made it: its growth did not survive.
+        return Err(Error::corrupted("file length", len));
+    }
+    if !slot.manifest.is_none() {
+        let block = read(backend, slot.manifest)?;
+        if xxh3_64(&block) != slot.manifest_hash {
+            return Err(Error::corrupted("manifest", slot.manifest.off));
+        }
+        let payload = open_block(&block, MANIFEST_MAGIC, "manifest", slot.manifest.off)?;
+        check_txn(&block, slot.txn_id, "manifest", slot.manifest.off, true)?;
+        let entry_len = size_of::<ManifestEntry>();
+        if payload.len() % entry_len != 0 {
+            return Err(Error::corrupted("manifest", slot.manifest.off));
+        }
+        for chunk in payload.chunks_exact(entry_len) {
+            let entry = ManifestEntry::read_from_bytes(chunk)
+                .map_err(|_| Error::corrupted("manifest", slot.manifest.off))?;
+            let range = Extent { off: entry.off, len: entry.len };
+            if !slot.holds(range) {
+                return Err(Error::corrupted("manifest", slot.manifest.off));
+            }
+            if hash_range(backend, range)? != entry.hash {
+                return Err(Error::corrupted("block written by the last transaction", entry.off));
+            }
+        }
+    } else if slot.txn_id != 1 {
+        return Err(Error::corrupted("commit slot", at));
+    }
+    let roots = if slot.roots.is_none() {
+        RootDir::new()
+    } else {
+        let block = read(backend, slot.roots)?;
+        let payload = open_block(&block, ROOTS_MAGIC, "root directory", slot.roots.off)?;
+        check_txn(&block, slot.txn_id, "root directory", slot.roots.off, false)?;
+        roots::decode(payload, slot.roots.off)?
+    };
+    let alloc = if slot.free.is_none() {
+        Allocator::decode(&[], slot.alloc_end, slot.txn_id, 0)?
+    } else {
+        let block = read(backend, slot.free)?;
+        let payload = open_block(&block, FREE_MAGIC, "free list", slot.free.off)?;
+        check_txn(&block, slot.txn_id, "free list", slot.free.off, false)?;
+        Allocator::decode(payload, slot.alloc_end, slot.txn_id, slot.free.off)?
+    };
+    Ok(Committed { slot, roots, alloc })
+}
+
+/// A system block was written by the slot's transaction (`exact`) or an earlier one.
+fn check_txn(block: &[u8], txn: u64, what: &'static str, at: u64, exact: bool) -> Result<()> {
+    let header = BlockHeader::read_from_prefix(block).map_err(|_| Error::corrupted(what, at))?.0;
+    if header.txn_id > txn || (exact && header.txn_id != txn) {
+        return Err(Error::corrupted(what, at));
+    }
+    Ok(())
+}
+
+/// Reads a block the slot has already bounds-checked.
+fn read<B: Backend>(backend: &B, block: Extent) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; block.len as usize];
+    backend.read_at(block.off, &mut buf)?;
+    Ok(buf)
+}
+
+/// xxh3-64 of a range, read a chunk at a time.
+fn hash_range<B: Backend>(backend: &B, range: Extent) -> Result<u64> {
+    let mut hasher = Xxh3::new();
+    let mut buf = vec![0u8; range.len.min(CHUNK) as usize];
+    let mut at = range.off;
+    while at < range.end() {
+        let n = (range.end() - at).min(CHUNK) as usize;
+        backend.read_at(at, &mut buf[..n])?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(hasher.digest())
+}

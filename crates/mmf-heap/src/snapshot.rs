@@ -1,0 +1,157 @@
+//! [`Snapshot`]: a read view of one commit.
+
+use std::sync::Arc;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::heap::{Committed, Heap};
+use crate::persist::{Off, PBytes, PStr, Persist};
+use crate::txn::{read_committed, root_value};
+
+/// A snapshot of one commit: every read sees that commit, whatever is committed after
+/// it. Space freed after the snapshot's commit is not reused while it is open, so keep
+/// snapshots short-lived (a long one makes the file grow).
+///
+/// ```
+/// use mmf_heap::{Heap, MemoryBackend};
+///
+/// let heap = Heap::create_with(MemoryBackend::new(), &Default::default())?;
+/// let mut tx = heap.write()?;
+/// tx.set_root("n", &1u64)?;
+/// tx.commit()?;
+/// let before = heap.read();
+/// let mut tx = heap.write()?;
+/// tx.set_root("n", &2u64)?;
+/// tx.commit()?;
+/// assert_eq!(before.root::<u64>("n")?, Some(1));
+/// assert_eq!(heap.read().root::<u64>("n")?, Some(2));
+/// # Ok::<(), mmf_heap::Error>(())
+/// ```
+#[must_use]
+pub struct Snapshot<'h, B: Backend> {
+    heap: &'h Heap<B>,
+    commit: Arc<Committed>,
+}
+
+/// A named root as listed by [`Snapshot::roots`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootInfo {
+    /// The root's name.
+    pub name: String,
+    /// The type hash of its value ([`Persist::TYPE_HASH`]).
+    pub type_hash: u64,
+    /// The value's size in bytes.
+    pub len: usize,
+}
+
+impl<'h, B: Backend> Snapshot<'h, B> {
+    pub(crate) fn new(heap: &'h Heap<B>, commit: Arc<Committed>) -> Self {
+        Snapshot { heap, commit }
+    }
+
+    /// The id of the commit this snapshot sees.
+    pub fn txn_id(&self) -> u64 {
+        self.commit.slot.txn_id
+    }
+
+    /// The root `name` as a `T`, if there is one.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`] if the root holds another type.
+    pub fn root<T: Persist>(&self, name: &str) -> Result<Option<T>> {
+        root_value(&self.commit.roots, name)
+    }
+
+    /// The named roots, sorted by name.
+    pub fn roots(&self) -> Vec<RootInfo> {
+        self.commit
+            .roots
+            .iter()
+            .map(|(name, v)| RootInfo {
+                name: name.clone(),
+                type_hash: v.type_hash,
+                len: v.bytes.len(),
+            })
+            .collect()
+    }
+
+    /// A copy of the value `off` points to.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] for a pointer out of bounds or misaligned.
+    pub fn get<T: Persist>(&self, off: Off<T>) -> Result<T> {
+        let mut value = T::new_zeroed();
+        let align = align_of::<T>() as u64;
+        read_committed(
+            self.heap,
+            &self.commit,
+            off.raw(),
+            value.as_mut_bytes(),
+            align,
+            "object pointer",
+        )?;
+        Ok(value)
+    }
+
+    /// A copy of a byte string.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] for a string out of bounds.
+    pub fn bytes(&self, bytes: PBytes) -> Result<Vec<u8>> {
+        let len =
+            usize::try_from(bytes.len).map_err(|_| Error::corrupted("byte string", bytes.off))?;
+        if len as u64 > self.commit.slot.alloc_end {
+            return Err(Error::corrupted("byte string", bytes.off));
+        }
+        let mut out = vec![0; len];
+        if len > 0 {
+            read_committed(self.heap, &self.commit, bytes.off, &mut out, 1, "byte string")?;
+        }
+        Ok(out)
+    }
+
+    /// A copy of a string.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] for a string out of bounds or not UTF-8.
+    pub fn str(&self, s: PStr) -> Result<String> {
+        String::from_utf8(self.bytes(s.bytes)?).map_err(|_| Error::corrupted("string", s.bytes.off))
+    }
+
+    /// Statistics of the commit: allocated area, free space, file length.
+    pub fn stats(&self) -> Stats {
+        let slot = &self.commit.slot;
+        Stats {
+            txn_id: slot.txn_id,
+            file_len: slot.file_len,
+            allocated_end: slot.alloc_end,
+            free_bytes: self.commit.alloc.free_bytes(),
+            free_ranges: self.commit.alloc.ranges(),
+            roots: self.commit.roots.len(),
+        }
+    }
+}
+
+impl<B: Backend> Drop for Snapshot<'_, B> {
+    fn drop(&mut self) {
+        self.heap.unpin(self.commit.slot.txn_id);
+    }
+}
+
+/// What [`Snapshot::stats`] reports; sizes in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The commit's transaction id.
+    pub txn_id: u64,
+    /// The file length the commit relies on.
+    pub file_len: u64,
+    /// The end of the allocated area.
+    pub allocated_end: u64,
+    /// Free bytes inside the allocated area (reusable now or later).
+    pub free_bytes: u64,
+    /// Number of free ranges.
+    pub free_ranges: usize,
+    /// Number of named roots.
+    pub roots: usize,
+}

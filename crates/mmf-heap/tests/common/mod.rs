@@ -1,0 +1,156 @@
+//! The workload every crash test runs, and its model: step `s` commits as transaction
+//! `s + 1`, and the state after it is a pure function of `s` ([`expected`]), so a
+//! reopened heap can be checked against exactly the commit it claims to be.
+#![allow(dead_code, reason = "each test binary uses part of it")]
+
+pub mod sim;
+
+use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use mmf_heap::{Backend, Durability, Heap, Off, PBytes, Result};
+
+/// A node of the ring: a value and a payload of its own.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[zerocopy(crate = "mmf_heap::zerocopy")]
+#[repr(C)]
+pub struct Node {
+    pub value: u64,
+    pub payload: PBytes,
+}
+mmf_heap::persist!(Node { value: u64, payload: PBytes });
+
+pub const RING: usize = 8;
+pub type Ring = [Off<Node>; RING];
+
+/// Step `s`'s node payload: 0 to 2,999 bytes.
+pub fn payload(s: u64) -> Vec<u8> {
+    let len = (s * 769) % 3000;
+    (0..len).map(|i| (s.wrapping_mul(31) + i) as u8).collect()
+}
+
+/// Step `s`'s blob (every 5th step): 10 to 40 KB, so the file grows and writes span
+/// many sectors.
+pub fn blob(s: u64) -> Vec<u8> {
+    let len = 10_000 + (s * 1013) % 30_000;
+    (0..len).map(|i| (s ^ (i * 7)) as u8).collect()
+}
+
+/// Step `s` in one transaction: a counter, a ring of 8 nodes (the oldest freed and
+/// replaced: space is freed and reused), their sum, a large blob every 5th step, a root
+/// added and removed every 7th.
+pub fn step<B: Backend>(heap: &Heap<B>, s: u64, durability: Durability) -> Result<u64> {
+    let mut tx = heap.write()?;
+    tx.set_root("counter", &s)?;
+    let mut ring: Ring = tx.root("ring")?.unwrap_or([Off::NULL; RING]);
+    let mut sum: u64 = tx.root("sum")?.unwrap_or(0);
+    let at = (s % RING as u64) as usize;
+    if !ring[at].is_null() {
+        let old = tx.get(ring[at])?;
+        tx.free_bytes(old.payload)?;
+        tx.free(ring[at])?;
+        sum -= old.value;
+    }
+    let payload = tx.bytes(&payload(s))?;
+    ring[at] = tx.alloc(&Node { value: s, payload })?;
+    sum += s;
+    tx.set_root("ring", &ring)?;
+    tx.set_root("sum", &sum)?;
+    if s % 5 == 0 {
+        if let Some(old) = tx.root::<PBytes>("blob")? {
+            tx.free_bytes(old)?;
+        }
+        let b = tx.bytes(&blob(s))?;
+        tx.set_root("blob", &b)?;
+    }
+    if s % 7 == 0 {
+        if s % 14 == 0 {
+            tx.remove_root("tmp");
+        } else {
+            tx.set_root("tmp", &s)?;
+        }
+    }
+    tx.commit_with(durability)
+}
+
+/// A ring slot's node as read: its value and payload.
+pub type SeenNode = Option<(u64, Vec<u8>)>;
+
+/// The state a heap shows, all of it copied out.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub counter: Option<u64>,
+    pub sum: Option<u64>,
+    pub ring: Option<Vec<SeenNode>>,
+    pub blob: Option<Vec<u8>>,
+    pub tmp: Option<u64>,
+}
+
+/// The state after step `s` (0: the new heap).
+pub fn expected(s: u64) -> Seen {
+    if s == 0 {
+        return Seen { counter: None, sum: None, ring: None, blob: None, tmp: None };
+    }
+    let latest = |m: u64, k: u64| (1..=s).rev().find(|j| j % m == k);
+    let ring: Vec<_> =
+        (0..RING as u64).map(|k| latest(RING as u64, k).map(|j| (j, payload(j)))).collect();
+    let sum = ring.iter().flatten().map(|(j, _)| j).sum();
+    Seen {
+        counter: Some(s),
+        sum: Some(sum),
+        ring: Some(ring),
+        blob: latest(5, 0).map(blob),
+        tmp: latest(7, 0).filter(|j| j % 14 != 0),
+    }
+}
+
+/// The last commit's id and state.
+pub fn seen<B: Backend>(heap: &Heap<B>) -> Result<(u64, Seen)> {
+    let snap = heap.read();
+    let ring = match snap.root::<Ring>("ring")? {
+        None => None,
+        Some(ring) => Some(
+            ring.iter()
+                .map(|&off| {
+                    if off.is_null() {
+                        return Ok(None);
+                    }
+                    let node = snap.get(off)?;
+                    Ok(Some((node.value, snap.bytes(node.payload)?)))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let blob = match snap.root::<PBytes>("blob")? {
+        Some(b) => Some(snap.bytes(b)?),
+        None => None,
+    };
+    let state = Seen {
+        counter: snap.root("counter")?,
+        sum: snap.root("sum")?,
+        ring,
+        blob,
+        tmp: snap.root("tmp")?,
+    };
+    Ok((snap.txn_id(), state))
+}
+
+/// Checks that `heap` is at a step in `allowed` and shows exactly that step's state, then
+/// runs three more steps on it, checking each (a damaged free list or root directory
+/// shows there). Returns the step it was at.
+pub fn check_and_go_on<B: Backend>(
+    heap: &Heap<B>,
+    allowed: std::ops::RangeInclusive<u64>,
+    context: &str,
+) -> u64 {
+    let (txn, state) = seen(heap).unwrap_or_else(|e| panic!("{context}: reading: {e}"));
+    let s = txn - 1;
+    assert!(allowed.contains(&s), "{context}: opened at step {s}, allowed {allowed:?}");
+    assert!(state == expected(s), "{context}: step {s}'s state differs from the model");
+    for next in s + 1..=s + 3 {
+        step(heap, next, Durability::Immediate)
+            .unwrap_or_else(|e| panic!("{context}: step {next} after reopening: {e}"));
+        let (txn, state) = seen(heap).unwrap();
+        assert_eq!(txn, next + 1, "{context}");
+        assert!(state == expected(next), "{context}: step {next} after reopening differs");
+    }
+    s
+}
