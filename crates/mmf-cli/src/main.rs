@@ -8,6 +8,7 @@
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
 mod cache;
+mod chan;
 mod cp;
 mod dump;
 mod files;
@@ -138,6 +139,9 @@ enum Command {
     /// Persistent heap files (mmf-heap): check, stat.
     #[command(subcommand)]
     Heap(heap::HeapCommand),
+    /// Message channels between processes: create, send (stdin), recv (stdout), info.
+    #[command(subcommand)]
+    Chan(chan::Chan),
 }
 
 fn main() -> ExitCode {
@@ -154,6 +158,7 @@ fn main() -> ExitCode {
         Command::Cp { src, dst, sync } => cp::run(&src, &dst, sync),
         Command::Shm(command) => shm::run(command),
         Command::Heap(command) => heap::run(command),
+        Command::Chan(command) => chan::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -248,6 +248,42 @@ impl Host for SyncArea<'_> {
 }
 
 impl SyncArea<'_> {
+    /// Sleeps on any 32-bit word of the area's view (not only an object's state) while it
+    /// holds `expected`, until `deadline`, or (Windows) until the process `owner` names
+    /// ends. `index` names the Windows wake semaphore: give each word its own, apart from
+    /// the area's object indices. For the channel layer's sleep handshakes.
+    pub(crate) fn park_word(
+        &self,
+        word: &crate::primitive::sync::atomic::AtomicU32,
+        index: u32,
+        expected: u32,
+        deadline: Option<Instant>,
+        owner: Option<u32>,
+    ) -> Result<()> {
+        let owner = owner.and_then(|token| self.owner_ident(token));
+        let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
+        let m = self.joined_member()?;
+        m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
+    }
+
+    /// Creates what [`park_word`](Self::park_word) sleeps on (Windows: the semaphore of
+    /// `index`) before a thread declares itself a sleeper.
+    pub(crate) fn prepare_word(&self, index: u32) -> Result<()> {
+        self.joined_member()?.parker.prepare(index).map_err(Error::os("CreateSemaphore"))
+    }
+
+    /// Wakes up to `n` threads sleeping on `word` (the caller knows how many sleep).
+    pub(crate) fn unpark_word(
+        &self,
+        word: &crate::primitive::sync::atomic::AtomicU32,
+        index: u32,
+        n: u32,
+    ) -> Result<()> {
+        let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
+        let m = self.joined_member()?;
+        m.parker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+    }
+
     /// The pid and start time of the process a token names, for a waiter to watch.
     fn owner_ident(&self, token: u32) -> Option<ProcessIdent> {
         let (slot, _) = layout::untoken(token);
