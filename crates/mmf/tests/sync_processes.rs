@@ -97,6 +97,16 @@ fn play(role: &str, path: &str) {
             tell(&format!("forked {child}"));
             hear();
         }
+        // Reports whether it could take the lock at once.
+        "try-lock" => {
+            let what = match mutex.try_lock() {
+                Ok(_) => "locked".to_owned(),
+                Err(LockError::WouldBlock) => "busy".to_owned(),
+                Err(LockError::OwnerDied(_)) => "owner-died".to_owned(),
+                Err(e) => format!("{e}"),
+            };
+            tell(&format!("try {what}"));
+        }
         // In another PID namespace: must not take a live owner's lock, then takes it
         // once it is free.
         "steal-attempt" => {
@@ -298,6 +308,40 @@ fn a_fork_child_does_not_keep_a_dead_owner_alive() {
         matches!(result, Err(LockError::OwnerDied(_))),
         "the fork child kept its dead parent's lock alive: {result:?}"
     );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_fork_child_dropping_an_inherited_guard_leaves_the_parents_lock_held() {
+    const TEST: &str = "a_fork_child_dropping_an_inherited_guard_leaves_the_parents_lock_held";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    let (_dir, path, view) = area_file();
+    let area = SyncArea::open(&view, 0).unwrap();
+    let mutex = area.mutex(0).unwrap();
+    let guard = mutex.lock().unwrap();
+    // SAFETY: the child only drops its copy of the guard (atomics, at most a futex wake)
+    // and calls _exit.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0);
+    if child == 0 {
+        drop(guard);
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: our child.
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert_eq!(mutex.owner_slot(), area.slot(), "the child's drop released the parent's lock");
+    let mut peer = Peer::spawn(TEST, "try-lock", &path);
+    assert_eq!(peer.expect("try"), "busy", "another process took the lock this process holds");
+    peer.wait_success();
+    drop(guard);
+    let mut peer = Peer::spawn(TEST, "try-lock", &path);
+    assert_eq!(peer.expect("try"), "locked");
+    peer.wait_success();
 }
 
 #[cfg(target_os = "linux")]
