@@ -94,6 +94,16 @@ impl SyncArea<'_> {
 }
 
 impl<'a> Mutex<'a> {
+    /// The mutex of an object found before (the named forms resolve theirs once).
+    pub(super) fn from_parts(area: &'a SyncArea<'a>, object: &'a Object, index: u32) -> Self {
+        Mutex { area, object, index }
+    }
+
+    /// The object's words.
+    pub(super) fn object(&self) -> &'a Object {
+        self.object
+    }
+
     /// Locks, waiting as long as it takes (`WaitForSingleObject(m, INFINITE)`).
     ///
     /// # Errors
