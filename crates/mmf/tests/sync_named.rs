@@ -149,3 +149,24 @@ fn bytes_a_peer_writes_into_a_named_object_never_make_its_handle_panic() {
     quiet("NamedSemaphore::semaphore", &|| assert_eq!(sem.semaphore().count(), 1));
     assert_eq!(sem.semaphore().maximum(), 4);
 }
+
+#[test]
+fn creating_a_named_object_over_a_plain_data_mapping_refuses_and_writes_nothing() {
+    let name = unique_name("sync-collide");
+    let data = mmf_testkit::create_named(&name, 1 << 20).unwrap();
+    let err = NamedMutex::create(&name).unwrap_err();
+    assert!(matches!(err, Error::SyncArea { .. }), "{err}");
+    assert!(err.to_string().contains("not a named mutex"), "{err}");
+    assert!(NamedEvent::create(&name, ResetMode::Manual, true).is_err());
+    assert!(NamedSemaphore::create(&name, 1, 2).is_err());
+    let mut bytes = [1u8; 4096];
+    data.view(..).unwrap().read_at(0, &mut bytes).unwrap();
+    assert_eq!(bytes, [0; 4096], "a sync object was formatted into someone's data mapping");
+    // Creating an existing named mutex still opens it.
+    let first = unique_name("sync-recreate");
+    let a = NamedMutex::create(&first).unwrap();
+    let b = NamedMutex::create(&first).unwrap();
+    let guard = a.lock().unwrap();
+    assert_eq!(b.mutex().owner_slot(), a.mutex().owner_slot());
+    drop(guard);
+}

@@ -61,6 +61,11 @@ impl NamedArea {
             .name(name)
             .name_options(options.clone())
             .map_anonymous()?;
+        if !mapping.created() {
+            // The name existed: open what is there, never format it (it may be a data
+            // mapping of someone else's whose first bytes happen to be zero).
+            return Self::attach(name, mapping);
+        }
         let view = mapping.view_mut(..)?;
         let area = SyncArea::open_or_init_owned(view, 0, &area_options)?;
         Ok(NamedArea { area, mapping })
@@ -69,7 +74,13 @@ impl NamedArea {
     /// Opens the name's area, never formatting (the object may be someone else's): a
     /// creator that has made the mapping but not formatted it yet is given up to 1 s.
     fn open(name: &str) -> Result<NamedArea> {
-        let mapping = Mapping::open(name, Access::ReadWrite)?;
+        Self::attach(name, Mapping::open(name, Access::ReadWrite)?)
+    }
+
+    /// The area of a named mapping this call did not create: waits up to 1 s for a creator
+    /// that has made the mapping but not formatted it yet, then refuses anything that is
+    /// not a sync area (a plain data mapping of that name).
+    fn attach(name: &str, mapping: Mapping) -> Result<NamedArea> {
         let start = Instant::now();
         loop {
             let view = mapping.view_mut(..)?;
@@ -79,7 +90,16 @@ impl NamedArea {
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
-            let area = SyncArea::open_owned(view, 0)?;
+            let area = SyncArea::open_owned(view, 0).map_err(|e| match e {
+                Error::SyncArea { offset, reason } => Error::SyncArea {
+                    offset,
+                    reason: format!(
+                        "the name {name:?} holds a mapping that is not a named mutex, event or \
+                         semaphore ({reason})"
+                    ),
+                },
+                e => e,
+            })?;
             return Ok(NamedArea { area, mapping });
         }
     }
@@ -141,7 +161,8 @@ impl NamedMutex {
     ///
     /// # Errors
     /// As [`MappingOptions::map_anonymous`] for the name; [`Error::SyncArea`] if the name
-    /// holds something other than a mutex.
+    /// holds something other than a mutex (another sync object, or a plain mapping: an
+    /// existing mapping is never formatted, only the one this call creates).
     pub fn create(name: &str) -> Result<NamedMutex> {
         Self::create_with(name, &options_for(CreationMode::OpenOrCreate))
     }
