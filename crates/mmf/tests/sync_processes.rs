@@ -107,6 +107,13 @@ fn play(role: &str, path: &str) {
             };
             tell(&format!("try {what}"));
         }
+        // Sets event 1 and releases semaphore 2 (in a table that has no slot left for it).
+        "set-and-release" => {
+            let set = area.event(1, ResetMode::Manual, false).unwrap().set();
+            tell(&format!("set {set:?}"));
+            let released = area.semaphore(2, 0, 5).unwrap().release(1);
+            tell(&format!("released {released:?}"));
+        }
         // In another PID namespace: must not take a live owner's lock, then takes it
         // once it is free.
         "steal-attempt" => {
@@ -342,6 +349,43 @@ fn a_fork_child_dropping_an_inherited_guard_leaves_the_parents_lock_held() {
     let mut peer = Peer::spawn(TEST, "try-lock", &path);
     assert_eq!(peer.expect("try"), "locked");
     peer.wait_success();
+}
+
+#[test]
+fn a_process_that_cannot_join_still_wakes_the_waiters_it_sets_and_releases() {
+    const TEST: &str = "a_process_that_cannot_join_still_wakes_the_waiters_it_sets_and_releases";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    // One participant slot, taken by this process's waiters: the peer cannot join.
+    let (_dir, path, file) = file_with(4096, |_| 0);
+    let view = Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap();
+    let area = SyncArea::init(&view, 0, SyncAreaOptions::new().participants(1).objects(3)).unwrap();
+    area.set_spins(0);
+    let event = area.event(1, ResetMode::Manual, false).unwrap();
+    let sem = area.semaphore(2, 0, 5).unwrap();
+    std::thread::scope(|s| {
+        let waiters = [
+            s.spawn(|| {
+                let start = Instant::now();
+                (event.wait_timeout(Duration::from_secs(5)).unwrap(), start.elapsed())
+            }),
+            s.spawn(|| {
+                let start = Instant::now();
+                (sem.acquire_timeout(Duration::from_secs(5)).unwrap(), start.elapsed())
+            }),
+        ];
+        std::thread::sleep(Duration::from_millis(200)); // both asleep
+        let mut peer = Peer::spawn(TEST, "set-and-release", path.to_str().unwrap());
+        assert_eq!(peer.expect("set"), "Ok(())", "set() failed in a process without a slot");
+        assert_eq!(peer.expect("released"), "Ok(0)");
+        peer.wait_success();
+        for waiter in waiters {
+            let (woken, waited) = waiter.join().unwrap();
+            assert!(woken);
+            assert!(waited < Duration::from_secs(3), "the wake-up was lost: woke after {waited:?}");
+        }
+    });
 }
 
 #[cfg(target_os = "linux")]

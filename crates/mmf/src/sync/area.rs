@@ -118,6 +118,10 @@ pub struct SyncArea<'v> {
     /// `fork generation << 32 | token` once joined (0: not yet).
     pub(super) joined: StdAtomicU64,
     pub(super) member: StdMutex<Option<Arc<Member>>>,
+    /// What wakes sleepers: needs no participant slot, so that `set`, `release` and
+    /// unlocking wake however full the table is (Linux: a futex wake needs nothing;
+    /// Windows: this handle's own cache of the wake semaphores).
+    pub(super) waker: crate::sys::sync::Parker,
 }
 
 pub(super) fn area_error(offset: usize, reason: impl Into<String>) -> Error {
@@ -246,6 +250,7 @@ impl<'v> SyncArea<'v> {
             spins: StdAtomicU32::new(default_spins()),
             joined: StdAtomicU64::new(0),
             member: StdMutex::new(None),
+            waker: crate::sys::sync::Parker::new(key),
         })
     }
 

@@ -115,6 +115,9 @@ impl Event<'_> {
     /// Sets the event (`SetEvent`): wakes every waiter (manual reset) or one (auto reset).
     /// Setting a set event does nothing.
     ///
+    /// Setting takes no participant slot: it wakes the waiters even from a process that
+    /// could not join (the table full).
+    ///
     /// # Errors
     /// [`Error::Os`](crate::Error::Os) if waking failed.
     #[doc(alias = "SetEvent")]

@@ -235,10 +235,10 @@ impl Host for SyncArea<'_> {
     fn unpark(&self, object: &Object, index: u32, n: u32) -> Result<()> {
         let word =
             (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
-        // Only as many as sleep (Windows releases that many tokens).
+        // Only as many as sleep (Windows releases that many tokens). Waking takes no
+        // participant slot: a process that cannot join (the table is full) still wakes.
         let n = n.min(object.sleepers.load(std::sync::atomic::Ordering::SeqCst));
-        let m = self.joined_member()?;
-        m.parker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+        self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
     }
 
     #[inline]
@@ -280,8 +280,7 @@ impl SyncArea<'_> {
         n: u32,
     ) -> Result<()> {
         let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
-        let m = self.joined_member()?;
-        m.parker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+        self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
     }
 
     /// The pid and start time of the process a token names, for a waiter to watch.
