@@ -388,6 +388,28 @@ fn a_process_that_cannot_join_still_wakes_the_waiters_it_sets_and_releases() {
     });
 }
 
+#[test]
+fn a_copy_of_an_area_file_is_another_area_with_its_own_slot() {
+    const TEST: &str = "a_copy_of_an_area_file_is_another_area_with_its_own_slot";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    let (dir, path, view) = area_file();
+    let area = SyncArea::open(&view, 0).unwrap();
+    drop(area.mutex(0).unwrap().lock().unwrap()); // joined the original
+    let copy = dir.path().join("copy");
+    std::fs::copy(&path, &copy).unwrap();
+    let copy = copy.to_str().unwrap().to_owned();
+    let copy_view = open_view(&copy);
+    let copy_area = SyncArea::open(&copy_view, 0).unwrap();
+    let guard = copy_area.mutex(0).unwrap().lock().unwrap();
+    // The copy's lock must stand for a live process in the copy too.
+    let mut peer = Peer::spawn(TEST, "try-lock", &copy);
+    assert_eq!(peer.expect("try"), "busy", "a live owner's lock in the copied file was taken");
+    peer.wait_success();
+    drop(guard);
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn a_waiter_in_another_pid_namespace_never_steals_a_live_lock() {

@@ -239,7 +239,8 @@ impl<'v> SyncArea<'v> {
             layout::check_header(values, available).map_err(|reason| area_error(offset, reason))?;
         let id = values.id;
         let (_, probe) = v.sync_backing();
-        let key = AreaKey { id, offset: v.offset() + offset as u64 };
+        let file = crate::sys::sync::file_identity(probe.as_deref());
+        let key = AreaKey { id, offset: v.offset() + offset as u64, file };
         Ok(SyncArea {
             view,
             offset,

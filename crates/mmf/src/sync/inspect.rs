@@ -113,7 +113,8 @@ pub fn inspect(view: &View, offset: usize) -> Result<AreaInfo> {
     let (slots, objects) =
         layout::check_header(h, view.len().saturating_sub(offset)).map_err(area_error)?;
     let (_, probe) = view.sync_backing();
-    let key = AreaKey { id: h.id, offset: view.offset() + offset as u64 };
+    let file = sys::file_identity(probe.as_deref());
+    let key = AreaKey { id: h.id, offset: view.offset() + offset as u64, file };
     let mut participants = Vec::new();
     for slot in 0..slots {
         let at = offset + HEADER_SIZE + slot as usize * PARTICIPANT_SIZE;

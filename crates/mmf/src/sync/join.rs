@@ -54,6 +54,7 @@ impl SyncArea<'_> {
         let found = members.iter().filter_map(Weak::upgrade).find(|m| {
             m.key.id == self.key.id
                 && m.key.offset == self.key.offset
+                && m.key.file == self.key.file
                 && m.fork_generation == generation
         });
         let m = match found {
