@@ -410,6 +410,43 @@ fn a_copy_of_an_area_file_is_another_area_with_its_own_slot() {
     drop(guard);
 }
 
+#[test]
+fn a_dead_owners_reused_slot_and_an_unrepaired_steal_still_say_owner_died() {
+    const TEST: &str = "a_dead_owners_reused_slot_and_an_unrepaired_steal_still_say_owner_died";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    let (_dir, path, view) = area_file();
+    let mut peer = Peer::spawn(TEST, "hold", &path);
+    peer.expect("locked");
+    peer.kill();
+    // This process joins now, taking the dead owner's slot 0 (its next generation).
+    let area = SyncArea::open(&view, 0).unwrap();
+    drop(area.mutex(1).unwrap().lock().unwrap());
+    assert_eq!(area.slot(), Some(0));
+    // The inspector must not name this live process as the holder of the dead one's lock.
+    let info = mmf::sync::inspect(&view_ro(&path), 0).unwrap();
+    let held = info.objects.iter().find(|o| o.index == 0).unwrap();
+    assert_eq!(held.holder, Some(0));
+    assert_eq!(held.holder_pid, None, "the slot's new process was named as the holder");
+    assert_eq!(held.holder_liveness, Some(mmf::sync::Liveness::Dead));
+    let mutex = area.mutex(0).unwrap();
+    match mutex.lock_timeout(Duration::from_secs(2)) {
+        Err(LockError::OwnerDied(guard)) => drop(guard), // not repaired
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    match mutex.lock_timeout(Duration::from_secs(2)) {
+        Err(LockError::OwnerDied(guard)) => guard.mark_consistent(),
+        other => panic!("unrepaired: expected OwnerDied again, got {other:?}"),
+    }
+    drop(mutex.lock().unwrap());
+}
+
+fn view_ro(path: &str) -> mmf::View {
+    let file = std::fs::File::open(path).unwrap();
+    Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap()
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn a_waiter_in_another_pid_namespace_never_steals_a_live_lock() {

@@ -109,6 +109,12 @@ pub(crate) fn mutex_try_lock<H: Host>(m: &Object, host: &H) -> Result<Option<Loc
 fn steal<H: Host>(m: &Object, host: &H, dead: u32, me: u32) -> Option<Locked> {
     // INCONSISTENT before the lock changes hands, so no later owner can miss it.
     m.flags.fetch_or(INCONSISTENT, SeqCst);
+    // The dead owner's thread number goes first: between the exchange and the store
+    // below, another thread of this process that happens to bear that number would
+    // otherwise take the lock for its own and get a false `WouldDeadlock`.
+    if m.state.load(Relaxed) == dead {
+        m.owner_thread.store(0, Relaxed);
+    }
     if m.state.compare_exchange(dead, me, SeqCst, Relaxed).is_ok() {
         m.owner_thread.store(host.thread(), Relaxed);
         Some(Locked::OwnerDied)
