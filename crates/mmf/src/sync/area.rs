@@ -106,6 +106,20 @@ pub(super) enum ViewRef<'v> {
 /// slot far past the end of the mapping's file, which the kernel drops however the process
 /// ends; it works across PID namespaces. Windows: the slot records pid and creation time,
 /// and waiters watch the owner's process handle.
+///
+/// Limits:
+/// - Linux: joining reopens the mapping's file as `/proc/self/fd/N` read-write (a
+///   description of its own, for the slot lock), so a process without permission on the
+///   file's path (handed a descriptor, or after dropping privileges) cannot join.
+/// - Linux: a live owner that closes its slot-lock descriptor (`close_range`, closing every
+///   descriptor in a daemon or sandbox) looks dead, and its locks are taken over.
+/// - Linux: a process joins at most 1,024 areas at once.
+/// - A thread that exits holding a guard it forgot (`mem::forget`) keeps the lock for as
+///   long as its process lives: only a process's death frees a lock, not a thread's (unlike
+///   Windows' abandoned mutexes).
+/// - Windows: the wake semaphores live in `Local\`; peers of a `Global\` object in other
+///   sessions do not share them, so their waits fall back to polling: a waiter on Windows
+///   sleeps at most 50 ms at a time and looks again.
 #[derive(Debug)]
 pub struct SyncArea<'v> {
     pub(super) view: ViewRef<'v>,

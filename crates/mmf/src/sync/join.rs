@@ -159,6 +159,19 @@ impl Drop for SyncArea<'_> {
     }
 }
 
+/// Windows: a sleep lasts at most 50 ms, after which the caller looks at the state again.
+/// The wake semaphores are `Local\` objects, which peers of a `Global\` mapping in another
+/// session do not share: their wake-ups never arrive, and this polling is what still ends
+/// such a wait. (Linux: the futex is the shared word itself; no cap.)
+fn polling_slice(deadline: Option<Instant>) -> Option<Instant> {
+    if cfg!(windows) {
+        let slice = Instant::now() + std::time::Duration::from_millis(50);
+        Some(deadline.map_or(slice, |d| d.min(slice)))
+    } else {
+        deadline
+    }
+}
+
 // This thread's number for relock detection (0: not drawn yet). A `const` thread local:
 // no lazy-initialisation check on the lock's fast path.
 thread_local! {
@@ -230,6 +243,7 @@ impl Host for SyncArea<'_> {
         let word =
             (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
         let m = self.joined_member()?;
+        let deadline = polling_slice(deadline);
         m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
     }
 
@@ -264,6 +278,7 @@ impl SyncArea<'_> {
         let owner = owner.and_then(|token| self.owner_ident(token));
         let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
         let m = self.joined_member()?;
+        let deadline = polling_slice(deadline);
         m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
     }
 
