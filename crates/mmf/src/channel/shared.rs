@@ -132,7 +132,8 @@ impl Inner {
     /// Gives the side lock `index` back.
     pub(crate) fn unlock(&self, index: u32) -> Result<()> {
         let m = self.lock_object(index)?;
-        crate::sync::protocol::mutex_unlock(m, index, &self.area, false)
+        let token = crate::sync::protocol::Host::token(&self.area)?;
+        crate::sync::protocol::mutex_unlock(m, index, &self.area, token, false)
     }
 
     /// Runs `f` on the ring, with a parker that watches `owner`.

@@ -54,6 +54,7 @@ impl SyncArea<'_> {
         let found = members.iter().filter_map(Weak::upgrade).find(|m| {
             m.key.id == self.key.id
                 && m.key.offset == self.key.offset
+                && m.key.file == self.key.file
                 && m.fork_generation == generation
         });
         let m = match found {
@@ -158,6 +159,19 @@ impl Drop for SyncArea<'_> {
     }
 }
 
+/// Windows: a sleep lasts at most 50 ms, after which the caller looks at the state again.
+/// The wake semaphores are `Local\` objects, which peers of a `Global\` mapping in another
+/// session do not share: their wake-ups never arrive, and this polling is what still ends
+/// such a wait. (Linux: the futex is the shared word itself; no cap.)
+fn polling_slice(deadline: Option<Instant>) -> Option<Instant> {
+    if cfg!(windows) {
+        let slice = Instant::now() + std::time::Duration::from_millis(50);
+        Some(deadline.map_or(slice, |d| d.min(slice)))
+    } else {
+        deadline
+    }
+}
+
 // This thread's number for relock detection (0: not drawn yet). A `const` thread local:
 // no lazy-initialisation check on the lock's fast path.
 thread_local! {
@@ -229,16 +243,17 @@ impl Host for SyncArea<'_> {
         let word =
             (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
         let m = self.joined_member()?;
+        let deadline = polling_slice(deadline);
         m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
     }
 
     fn unpark(&self, object: &Object, index: u32, n: u32) -> Result<()> {
         let word =
             (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
-        // Only as many as sleep (Windows releases that many tokens).
+        // Only as many as sleep (Windows releases that many tokens). Waking takes no
+        // participant slot: a process that cannot join (the table is full) still wakes.
         let n = n.min(object.sleepers.load(std::sync::atomic::Ordering::SeqCst));
-        let m = self.joined_member()?;
-        m.parker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+        self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
     }
 
     #[inline]
@@ -263,6 +278,7 @@ impl SyncArea<'_> {
         let owner = owner.and_then(|token| self.owner_ident(token));
         let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
         let m = self.joined_member()?;
+        let deadline = polling_slice(deadline);
         m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
     }
 
@@ -280,8 +296,7 @@ impl SyncArea<'_> {
         n: u32,
     ) -> Result<()> {
         let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
-        let m = self.joined_member()?;
-        m.parker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+        self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
     }
 
     /// The pid and start time of the process a token names, for a waiter to watch.
