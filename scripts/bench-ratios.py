@@ -61,6 +61,15 @@ RATIOS = [
     ("durable_copy_256MiB", "mmf_write_from", "dd_conv_fsync", 1.0, "speedup"),
     ("durable_copy_256MiB", "mmf_create_write_from", "dd_conv_fsync", 1.0, "speedup"),
     ("flush_clean_1GiB", "mmf_flush", "fdatasync", None, "slowdown"),
+    # Channels (issue #15): round trips against the raw anchors of the same run; one-way
+    # throughput against a pipe and a unix socket. iceoryx2 is not built here (see README).
+    ("channel_rtt_spin", "mmf_spsc", "raw_spin", 1.5, "slowdown"),
+    ("channel_rtt_hybrid", "mmf_spsc", "raw_hybrid", 1.5, "slowdown"),
+    ("channel_rtt_parked", "mmf_spsc", "raw_futex", 1.1, "slowdown"),
+    ("channel_oneway_64B", "mmf_spsc", "pipe", None, "speedup"),
+    ("channel_oneway_64B", "mmf_spsc", "unix_socket", None, "speedup"),
+    ("channel_oneway_4KiB", "mmf_spsc", "pipe", None, "speedup"),
+    ("channel_oneway_4KiB", "mmf_spsc", "unix_socket", None, "speedup"),
     # Large files (issue #17): streams, checksums, growth.
     ("stream_read_1GiB", "mmf_stream", "bufreader_file", 1.0, "speedup"),
     ("stream_read_1GiB", "mmf_stream", "read_64KiB", 1.0, "speedup"),

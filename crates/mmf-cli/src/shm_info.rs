@@ -43,11 +43,11 @@ fn kind(k: ObjectKind) -> String {
     }
 }
 
-/// The holder's pid and liveness, as the participant table says.
-fn holder(area: &AreaInfo, o: &ObjectInfo) -> Option<(u32, u32, Liveness)> {
+/// The holder's slot, pid (`None`: the process that locked has ended and its slot is free
+/// or reused) and liveness, as the lock's token and the participant table say.
+fn holder(_area: &AreaInfo, o: &ObjectInfo) -> Option<(u32, Option<u32>, Liveness)> {
     let slot = o.holder?;
-    let p = area.participants.iter().find(|p| p.slot == slot);
-    Some((slot, p.map_or(0, |p| p.pid), p.map_or(Liveness::Dead, |p| p.liveness)))
+    Some((slot, o.holder_pid, o.holder_liveness.unwrap_or(Liveness::Dead)))
 }
 
 fn print_text(name: &str, offset: u64, area: &AreaInfo) {
@@ -66,9 +66,14 @@ fn print_text(name: &str, offset: u64, area: &AreaInfo) {
     for o in &area.objects {
         let state = match o.kind {
             ObjectKind::Mutex => match holder(area, o) {
-                Some((slot, pid, l)) => {
+                Some((slot, Some(pid), l)) => {
                     format!("held by slot {slot} (pid {pid}, {})", liveness(l))
                 }
+                Some((slot, None, _)) => format!(
+                    "held by slot {slot} (a process that has ended, {}; the slot is free or \
+                     reused since)",
+                    liveness(Liveness::Dead)
+                ),
                 None => "free".into(),
             },
             ObjectKind::ManualResetEvent | ObjectKind::AutoResetEvent => {
@@ -113,7 +118,9 @@ fn to_json(name: &str, offset: u64, area: &AreaInfo) -> serde_json::Value {
             let h = holder(area, o);
             serde_json::json!({
                 "index": o.index, "kind": kind(o.kind), "holder": o.holder,
-                "holder_pid": h.map(|(_, pid, _)| pid), "inconsistent": o.inconsistent,
+                "holder_pid": h.and_then(|(_, pid, _)| pid),
+                "holder_alive": h.map(|(_, _, l)| l != Liveness::Dead),
+                "inconsistent": o.inconsistent,
                 "value": o.value, "maximum": o.maximum, "sleepers": o.sleepers,
             })
         })

@@ -16,8 +16,9 @@ use crate::format::{ALIGN, DATA_START, FreeEntry, align_up};
 /// Free ranges and the allocated area's end.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Allocator {
-    /// offset → (length, freeing transaction); sorted, never overlapping, never adjacent
-    /// with the same reusability.
+    /// offset → (length, freeing transaction); sorted, never overlapping. Neighbours merge
+    /// when freed by the same transaction, or by [`settle`](Self::settle) once both are
+    /// reusable: a range freed now never makes an older neighbour wait with it.
     free: BTreeMap<u64, (u64, u64)>,
     /// The end of the allocated area.
     end: u64,
@@ -88,21 +89,62 @@ impl Allocator {
                 return Err(bad);
             }
         }
-        let (mut start, mut stop, mut txn) = (off, end, freed);
-        // Merge with neighbours: the merged range is reusable when both parts are.
+        let (mut start, mut stop) = (off, end);
+        // Merge with neighbours freed by the same transaction.
         if let Some((&poff, &(plen, ptxn))) = self.free.range(..off).next_back() {
-            if poff + plen == off {
+            if poff + plen == off && ptxn == freed {
                 self.free.remove(&poff);
                 start = poff;
-                txn = txn.max(ptxn);
             }
         }
         if let Some(&(nlen, ntxn)) = self.free.get(&end) {
-            self.free.remove(&end);
-            stop = end + nlen;
-            txn = txn.max(ntxn);
+            if ntxn == freed {
+                self.free.remove(&end);
+                stop = end + nlen;
+            }
         }
-        self.free.insert(start, (stop - start, txn));
+        self.free.insert(start, (stop - start, freed));
+        Ok(())
+    }
+
+    /// Merges neighbouring ranges that are both reusable by a transaction that may reuse
+    /// what was freed up to `reusable` (at the start of each transaction).
+    pub fn settle(&mut self, reusable: u64) {
+        let mut merged: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        let mut last: Option<(u64, u64, u64)> = None;
+        for (&off, &(len, txn)) in &self.free {
+            last = match last {
+                Some((s, l, t)) if s + l == off && t <= reusable && txn <= reusable => {
+                    Some((s, l + len, t.max(txn)))
+                }
+                Some((s, l, t)) => {
+                    merged.insert(s, (l, t));
+                    Some((off, len, txn))
+                }
+                None => Some((off, len, txn)),
+            };
+        }
+        if let Some((s, l, t)) = last {
+            merged.insert(s, (l, t));
+        }
+        self.free = merged;
+    }
+
+    /// After commits were lost that snapshots may still read: the allocated area grows to
+    /// `end` (past everything they reached; the gap is free), and every free range counts
+    /// as freed by `txn`, so that nothing is reused while those snapshots are open.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unaligned `end`.
+    pub fn quarantine(&mut self, end: u64, txn: u64) -> Result<()> {
+        for (_, freed) in self.free.values_mut() {
+            *freed = (*freed).max(txn);
+        }
+        if end > self.end {
+            let start = self.end;
+            self.end = end;
+            self.free(start, end - start, txn)?;
+        }
         Ok(())
     }
 
@@ -176,13 +218,24 @@ mod tests {
         let blocks: Vec<u64> = (0..4).map(|_| a.alloc(32, 0).unwrap()).collect();
         a.free(blocks[1], 32, 1).unwrap();
         a.free(blocks[2], 32, 2).unwrap();
-        assert_eq!(a.ranges(), 1);
+        // Freed by different transactions: apart until both are reusable, so that the one
+        // freed later never holds the other back.
+        assert_eq!(a.ranges(), 2);
         assert!(a.free(blocks[1] + 16, 16, 3).is_err());
         assert!(a.free(a.end(), 16, 3).is_err());
-        // The merged range is reusable when both parts are: not by txn 1.
+        a.settle(1);
+        assert_eq!(a.ranges(), 2);
         let end = a.end();
         assert_eq!(a.alloc(64, 1).unwrap(), end);
+        assert_eq!(a.alloc(32, 1).unwrap(), blocks[1]);
+        a.free(blocks[1], 32, 1).unwrap();
+        a.settle(2);
+        assert_eq!(a.ranges(), 1);
         assert_eq!(a.alloc(64, 2).unwrap(), blocks[1]);
+        // Freed by the same transaction: merged at once.
+        a.free(blocks[1], 64, 3).unwrap();
+        a.free(blocks[0], 32, 3).unwrap();
+        assert_eq!(a.ranges(), 1);
     }
 
     #[test]

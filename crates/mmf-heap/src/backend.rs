@@ -52,6 +52,26 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// The storage's error; a full device is [`Error::StorageFull`].
     fn grow(&self, len: u64) -> Result<()>;
+
+    /// Looks at the storage's length again, which another process may have grown, makes
+    /// the new bytes readable, and returns the length. (Default: [`len`](Self::len), for
+    /// storage no other process shares.)
+    ///
+    /// # Errors
+    /// The storage's error.
+    fn refresh(&self) -> Result<u64> {
+        self.len()
+    }
+
+    /// Makes every write to the storage durable, other processes' included (a writer
+    /// taking over from another process's commits without a sync). (Default:
+    /// [`sync`](Self::sync).)
+    ///
+    /// # Errors
+    /// As [`sync`](Self::sync).
+    fn sync_all(&self) -> Result<()> {
+        self.sync()
+    }
 }
 
 /// A heap file through mmf: reads come from a read-only mapping of the whole file, writes
@@ -101,6 +121,11 @@ impl FileBackend {
         // page cache only.
         let unsynced = Mutex::new((writable && len > 0).then_some((0, len)));
         Ok(FileBackend { file, writable, map: RwLock::new(map), unsynced })
+    }
+
+    /// The file.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
     }
 
     fn map(file: &File, writable: bool, len: u64) -> Result<Map> {
@@ -207,6 +232,26 @@ impl Backend for FileBackend {
         *self.unsynced.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
+
+    fn refresh(&self) -> Result<u64> {
+        let now = self.file.metadata().map_err(|e| Error::io("stat", e))?.len();
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if now > map.len {
+            // Another process grew the file: a mapping of the new length (the old one
+            // stays until it is made).
+            *map = Self::map(&self.file, self.writable, now)?;
+        }
+        Ok(map.len)
+    }
+
+    fn sync_all(&self) -> Result<()> {
+        let _map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let mut unsynced = self.unsynced.lock().unwrap_or_else(|e| e.into_inner());
+        // fdatasync / FlushFileBuffers of the file: every process's writes to it.
+        self.file.sync_data().map_err(|e| Error::io("sync", e))?;
+        *unsynced = None;
+        Ok(())
+    }
 }
 
 /// A heap in memory, for tests and for trying the API: no file, syncs do nothing.
@@ -218,7 +263,7 @@ impl Backend for FileBackend {
 /// let mut tx = heap.write()?;
 /// tx.set_root("answer", &42u64)?;
 /// tx.commit()?;
-/// assert_eq!(heap.read().root::<u64>("answer")?, Some(42));
+/// assert_eq!(heap.read()?.root::<u64>("answer")?, Some(42));
 /// # Ok::<(), mmf_heap::Error>(())
 /// ```
 #[derive(Debug, Default)]

@@ -108,8 +108,9 @@ impl<B: Backend> WriteTxn<'_, B> {
         // a sync builds on blocks that may not have reached the disk either.
         let (carried, manifest_from) = {
             let state = heap.state();
-            let from = if state.unsynced.is_empty() { txn } else { state.unsynced_from };
-            (state.unsynced.clone(), from)
+            let w = &state.writer;
+            let from = if w.unsynced.is_empty() { txn } else { w.unsynced_from };
+            (w.unsynced.clone(), from)
         };
         let entry_count = carried.len() + runs.len();
         let manifest_len =
@@ -146,13 +147,13 @@ impl<B: Backend> WriteTxn<'_, B> {
         // 2. Growth, durable before anything relies on it.
         let (durable_len, durable_slot) = {
             let state = heap.state();
-            (state.durable_len, state.durable_slot)
+            (state.writer.durable_len, state.writer.durable_slot)
         };
         slot.file_len = durable_len;
         if slot.alloc_end > durable_len {
             let grown = grow_target(durable_len, slot.alloc_end);
             heap.backend.grow(grown)?;
-            heap.state().durable_len = grown;
+            heap.state().writer.durable_len = grown;
             slot.file_len = grown;
         }
 
@@ -175,23 +176,34 @@ impl<B: Backend> WriteTxn<'_, B> {
             heap.backend.sync()?;
         }
 
-        let committed = Committed {
+        let committed = Arc::new(Committed {
             slot,
             roots: std::mem::take(&mut self.roots),
             alloc: std::mem::take(&mut self.alloc),
-        };
-        let mut state = heap.state();
-        state.current = Arc::new(committed);
-        if durable {
-            // Blocks the manifest lists were written by `manifest_from` or later and can
-            // only have been freed after they were written: space freed up to
-            // `manifest_from` is not among them.
-            state.reuse_limit = manifest_from;
-            state.durable_slot = target;
-            state.unsynced.clear();
-        } else {
-            state.unsynced = written;
-            state.unsynced_from = manifest_from;
+            index: target,
+        });
+        let end = slot.alloc_end;
+        {
+            let mut state = heap.state();
+            state.current = Arc::clone(&committed);
+            let w = &mut state.writer;
+            w.base = committed;
+            w.next_txn = txn + 1;
+            if durable {
+                // Blocks the manifest lists were written by `manifest_from` or later and
+                // can only have been freed after they were written: space freed up to
+                // `manifest_from` is not among them.
+                w.reuse_limit = manifest_from;
+                w.durable_slot = target;
+                w.unsynced.clear();
+            } else {
+                w.unsynced = written;
+                w.unsynced_from = manifest_from;
+            }
+        }
+        // Other processes see it from now on (the writer lock is still held).
+        if let Some(lock) = &heap.readers.lock {
+            lock.publish(txn, durable, end)?;
         }
         Ok(txn)
     }

@@ -1,7 +1,6 @@
 //! [`Heap`]: creating and opening a heap, its options, and the state every transaction
 //! and snapshot starts from.
 
-use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,6 +11,7 @@ use crate::alloc::Allocator;
 use crate::backend::{Backend, FileBackend};
 use crate::error::{Error, Result};
 use crate::format::{DATA_START, ManifestEntry, PAGE, SLOT_OFFSETS, Slot, Superblock};
+use crate::lock::{self, Readers};
 use crate::recover;
 use crate::roots::RootDir;
 use crate::snapshot::Snapshot;
@@ -86,11 +86,26 @@ pub(crate) struct Committed {
     pub slot: Slot,
     pub roots: RootDir,
     pub alloc: Allocator,
+    /// Which of the two slots holds it.
+    pub index: usize,
 }
 
-/// The heap's shared state.
+/// The heap's state in this process.
 pub(crate) struct State {
+    /// The newest commit this handle has loaded.
     pub current: Arc<Committed>,
+    /// What the next write transaction builds on.
+    pub writer: WriterState,
+}
+
+/// What the next write transaction builds on: valid while `base` is the published commit
+/// (after another process's commit, this process loads that one first).
+pub(crate) struct WriterState {
+    /// The commit.
+    pub base: Arc<Committed>,
+    /// The id of the next commit: `base + 1`, or more after a writer died having
+    /// published commits that did not survive (ids never go back: snapshots pin them).
+    pub next_txn: u64,
     /// Space freed by transactions up to this one may be reused (when no snapshot is
     /// older): the newest durable commit's `manifest_from`, so that no block a fallback
     /// would check is overwritten.
@@ -100,8 +115,6 @@ pub(crate) struct State {
     pub durable_slot: usize,
     /// The file length made durable (by growing, or found at open).
     pub durable_len: u64,
-    /// Open snapshots: transaction id → count.
-    pub pins: BTreeMap<u64, usize>,
     /// What the commits since the last durable one wrote: the next manifest lists it too.
     pub unsynced: Vec<ManifestEntry>,
     /// The first of those commits.
@@ -111,10 +124,10 @@ pub(crate) struct State {
 /// A persistent heap of typed data in a file: commits are atomic and crash-safe, reads
 /// are snapshots of a commit.
 ///
-/// One write transaction at a time ([`write`](Self::write)), any number of snapshots
-/// ([`read`](Self::read)) that see only committed state and never block the writer.
-/// (Format version 1, step 1 of issue #16: one process at a time writes the file; reads
-/// are copies out of the mapping.)
+/// One write transaction at a time, across every process that has the file open
+/// ([`write`](Self::write)); any number of snapshots ([`read`](Self::read)), in any
+/// process, that see only committed state and never block the writer. Reads are copies
+/// out of the mapping.
 ///
 /// ```
 /// use mmf_heap::{Heap, HeapOptions};
@@ -131,7 +144,7 @@ pub(crate) struct State {
 /// }
 /// // SAFETY: as above.
 /// let heap = unsafe { Heap::open(&path, &HeapOptions::new())? };
-/// let snap = heap.read();
+/// let snap = heap.read()?;
 /// let greeting = snap.root::<mmf_heap::PStr>("greeting")?.unwrap();
 /// assert_eq!(snap.str(greeting)?, "hello");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -141,6 +154,8 @@ pub struct Heap<B: Backend = FileBackend> {
     pub(crate) superblock: Superblock,
     pub(crate) state: Mutex<State>,
     pub(crate) writer: Mutex<()>,
+    /// This process's snapshots of the file, and the lock area other processes share.
+    pub(crate) readers: Arc<Readers>,
     pub(crate) durability: Durability,
     pub(crate) writable: bool,
 }
@@ -153,6 +168,8 @@ impl Heap<FileBackend> {
     ///
     /// A new file is built under a temporary name and linked into place, then its
     /// directory is synced: a crash during creation leaves no half-made heap at `path`.
+    /// Other processes may have the file open at the same time (see the crate's
+    /// "Several processes"); this one joins the file's lock area.
     /// Opening finds the newest commit whose slot, manifest and blocks check out
     /// (falling back to the one before if the newest was torn by a crash) and, read-write,
     /// syncs the file so that what it found is durable.
@@ -168,7 +185,8 @@ impl Heap<FileBackend> {
     ///
     /// # Errors
     /// [`Error::NotAHeap`], [`Error::UnsupportedFormat`], [`Error::Corrupted`] (no commit
-    /// checks out), [`Error::Io`] (opening, mapping, syncing the file).
+    /// checks out), [`Error::Io`] (opening, mapping, syncing the file; opening the lock
+    /// area).
     pub unsafe fn open(path: impl AsRef<Path>, options: &HeapOptions) -> Result<Self> {
         let path = path.as_ref();
         let writable = !options.read_only;
@@ -180,7 +198,10 @@ impl Heap<FileBackend> {
             }
             other => other.map_err(|e| Error::io("open", e))?,
         };
-        Heap::open_with(FileBackend::new(file, writable)?, options)
+        let backend = FileBackend::new(file, writable)?;
+        let (superblock, committed) = recover::newest_commit(&backend)?;
+        let name = lock::area_name(backend.file(), &superblock.file_id)?;
+        Heap::assemble(backend, options, superblock, committed, Readers::shared(&name)?)
     }
 }
 
@@ -235,8 +256,21 @@ impl<B: Backend> Heap<B> {
     ///
     /// # Errors
     /// As [`Heap::open`].
+    ///
+    /// A heap on a backend other than a file is this process's alone: no lock area, no
+    /// readers in other processes.
     pub fn open_with(backend: B, options: &HeapOptions) -> Result<Self> {
-        let (superblock, committed, slot_index) = recover::newest_commit(&backend)?;
+        let (superblock, committed) = recover::newest_commit(&backend)?;
+        Heap::assemble(backend, options, superblock, committed, Readers::local())
+    }
+
+    fn assemble(
+        backend: B,
+        options: &HeapOptions,
+        superblock: Superblock,
+        committed: Committed,
+        readers: Arc<Readers>,
+    ) -> Result<Self> {
         let writable = !options.read_only;
         if writable {
             // What was found may be in the page cache only (a process killed after a
@@ -244,50 +278,79 @@ impl<B: Backend> Heap<B> {
             backend.sync()?;
         }
         let durable_len = backend.len()?;
-        let state = State {
+        let txn = committed.slot.txn_id;
+        if let Some(lock) = &readers.lock {
+            lock.publish_first(txn, writable, committed.slot.alloc_end)?;
+        }
+        let committed = Arc::new(committed);
+        let writer = WriterState {
+            base: Arc::clone(&committed),
+            next_txn: txn + 1,
             reuse_limit: committed.slot.manifest_from,
-            durable_slot: slot_index,
+            durable_slot: committed.index,
             durable_len,
-            current: Arc::new(committed),
-            pins: BTreeMap::new(),
             unsynced: Vec::new(),
             unsynced_from: 0,
         };
+        let state = State { current: committed, writer };
         Ok(Heap {
             backend,
             superblock,
             state: Mutex::new(state),
             writer: Mutex::new(()),
+            readers,
             durability: options.durability,
             writable,
         })
     }
 
-    /// Starts the write transaction, waiting for the one in progress (in this process) to
-    /// end.
+    /// Starts the write transaction, waiting for the one in progress (in this process or
+    /// another) to end.
+    ///
+    /// If the last writer's process died holding the lock, its transaction is lost and
+    /// this one starts from the last commit in the file (nothing on disk needs repair).
     ///
     /// # Errors
-    /// [`Error::ReadOnly`] for a heap opened read-only.
+    /// [`Error::ReadOnly`] for a heap opened read-only; [`Error::Io`] if the lock area
+    /// failed (its participant table is full: more than 128 processes); after another
+    /// process's commit, what loading it returns.
     pub fn write(&self) -> Result<WriteTxn<'_, B>> {
         if !self.writable {
             return Err(Error::ReadOnly);
         }
         let guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(WriteTxn::begin(self, guard))
+        let cross = self.take_over()?;
+        WriteTxn::begin(self, guard, cross)
     }
 
-    /// A snapshot of the last commit: it sees that commit and nothing later, however
-    /// long it is held (space freed after it is not reused while it is open).
-    pub fn read(&self) -> Snapshot<'_, B> {
-        let mut state = self.state();
-        let current = Arc::clone(&state.current);
-        *state.pins.entry(current.slot.txn_id).or_insert(0) += 1;
-        Snapshot::new(self, current)
+    /// A snapshot of the last commit (of any process): it sees that commit and nothing
+    /// later, however long it is held (space freed after it is not reused while it is
+    /// open, in any process).
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if the commit another process published does not read back;
+    /// [`Error::Io`] if the lock area failed.
+    pub fn read(&self) -> Result<Snapshot<'_, B>> {
+        let commit = self.pin_newest()?;
+        Ok(Snapshot::new(self, commit))
     }
 
-    /// The id of the last commit (1 for a new heap, +1 per commit).
+    /// The id of the last commit, of any process (1 for a new heap, +1 per commit).
     pub fn txn_id(&self) -> u64 {
-        self.state().current.slot.txn_id
+        let local = self.state().current.slot.txn_id;
+        match self.readers.lock.as_ref().map(|l| l.current()) {
+            Some(Ok(t)) if t != 0 => t,
+            _ => local,
+        }
+    }
+
+    /// The oldest commit a snapshot of any live process has pinned (`None`: no snapshot
+    /// is open). Space freed after it is not reused while it is pinned.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the lock area failed (asking whether readers live).
+    pub fn oldest_reader(&self) -> Result<Option<u64>> {
+        self.readers.oldest()
     }
 
     /// The backend the heap runs on.
@@ -305,13 +368,7 @@ impl<B: Backend> Heap<B> {
     }
 
     pub(crate) fn unpin(&self, txn_id: u64) {
-        let mut state = self.state();
-        if let Some(n) = state.pins.get_mut(&txn_id) {
-            *n -= 1;
-            if *n == 0 {
-                state.pins.remove(&txn_id);
-            }
-        }
+        self.readers.unpin(txn_id);
     }
 }
 

@@ -29,7 +29,7 @@
 //!     tx.set_root("ann", &ann)?;
 //!     tx.commit()?; // durable when it returns: one fdatasync
 //!
-//!     let snap = heap.read(); // sees that commit, whatever comes later
+//!     let snap = heap.read()?; // sees that commit, whatever comes later
 //!     let ann: Off<Account> = snap.root("ann")?.unwrap();
 //!     let account = snap.get(ann)?;
 //!     assert_eq!((account.balance, snap.str(account.name)?.as_str()), (100, "ann"));
@@ -49,20 +49,31 @@
 //! leaves the last acknowledged commit. A full disk is [`Error::StorageFull`], never a
 //! `SIGBUS`. The format is in `docs/heap-format.md`.
 //!
-//! # Status (issue #16, step 1)
+//! # Several processes
+//!
+//! Any number of processes (of one user, up to 128 at once) may open one heap file.
+//! Writers take turns through a robust mutex in a small shared mapping named after the
+//! file's identity (its lock area): a writer killed mid-transaction loses only that
+//! transaction, and the next one is told and goes on from the last commit, with nothing
+//! on disk to repair. Snapshots in any process see the newest commit of any process and
+//! pin it in a reader table there, so that no writer reuses what they read; a reader
+//! that dies holds nothing back. Details: `docs/heap-format.md`, "Lock area".
+//!
+//! # Status (issue #16, steps 1 and 3)
 //!
 //! Here: the format, the commit protocol, named roots with type checks, [`Off`],
-//! [`PBytes`] / [`PStr`], snapshots in the process, growth. Reads are copies. Not yet:
-//! collections (`PVec`, `PMap`, `PHashMap`), references into the mapping, writers and
-//! readers in several processes at once (one process may write the file at a time), the
-//! `mmf heap` commands.
+//! [`PBytes`] / [`PStr`], snapshots, growth, writers and readers in several processes.
+//! Reads are copies. Not yet: collections (`PVec`, `PMap`, `PHashMap`), references into
+//! the mapping, `mmf heap dump` (`mmf heap check` and `stat` are in mmf-cli).
 
 mod alloc;
 mod backend;
 mod commit;
 mod error;
 pub mod format;
+mod handoff;
 mod heap;
+mod lock;
 pub mod persist;
 mod recover;
 mod roots;

@@ -17,12 +17,12 @@ use crate::roots::{self, RootDir};
 /// How much of a block is hashed at a time when checking the manifest.
 const CHUNK: u64 = 1 << 20;
 
-/// Reads the superblock and the newest commit that checks out, with its slot's index.
+/// Reads the superblock and the newest commit that checks out.
 ///
 /// # Errors
 /// [`Error::NotAHeap`] / [`Error::UnsupportedFormat`] / [`Error::Corrupted`] for the
 /// superblock; when no commit checks out, the newest one's error.
-pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed, usize)> {
+pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed)> {
     let len = backend.len()?;
     if len < PAGE {
         return Err(if len < 16 { Error::NotAHeap } else { Error::corrupted("file length", len) });
@@ -39,8 +39,8 @@ pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed, 
     slots.sort_by_key(|(_, s)| std::cmp::Reverse(s.as_ref().map_or(0, |s| s.txn_id)));
     let mut first_error = None;
     for (index, slot) in slots {
-        match slot.and_then(|slot| load(backend, slot, len, SLOT_OFFSETS[index])) {
-            Ok(committed) => return Ok((superblock, committed, index)),
+        match slot.and_then(|slot| load(backend, slot, len, index, true)) {
+            Ok(committed) => return Ok((superblock, committed)),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -49,14 +49,44 @@ pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed, 
     Err(first_error.unwrap_or(Error::corrupted("commit slot", SLOT_OFFSETS[0])))
 }
 
-/// Checks everything a slot relies on: the file's length, the manifest and every range it
-/// lists, the root directory and the free list.
-pub(crate) fn load<B: Backend>(backend: &B, slot: Slot, len: u64, at: u64) -> Result<Committed> {
+/// The commit `txn` if one of the slots holds it now (a commit another process
+/// published: written in full, so its manifest is not checked again). `None` if neither
+/// slot holds it (a later commit has overwritten it).
+///
+/// # Errors
+/// [`Error::Corrupted`] if the slot's root directory or free list does not check out.
+pub fn published<B: Backend>(backend: &B, txn: u64) -> Result<Option<Committed>> {
+    let mut head = vec![0u8; SLOT_OFFSETS[1] as usize + size_of::<Slot>()];
+    backend.read_at(0, &mut head)?;
+    for (index, &at) in SLOT_OFFSETS.iter().enumerate() {
+        let Ok(slot) = Slot::parse(&head[at as usize..], at) else { continue };
+        if slot.txn_id != txn {
+            continue;
+        }
+        let len =
+            if slot.file_len > backend.len()? { backend.refresh()? } else { backend.len()? };
+        return load(backend, slot, len, index, false).map(Some);
+    }
+    Ok(None)
+}
+
+/// Checks everything a slot relies on: the file's length, (with `verify`) the manifest and
+/// every range it lists, the root directory and the free list.
+pub(crate) fn load<B: Backend>(
+    backend: &B,
+    slot: Slot,
+    len: u64,
+    index: usize,
+    verify: bool,
+) -> Result<Committed> {
+    let at = SLOT_OFFSETS[index];
     if slot.file_len > len {
         // The file is shorter than this commit made it: its growth did not survive.
         return Err(Error::corrupted("file length", len));
     }
-    if !slot.manifest.is_none() {
+    if !verify {
+        // Published by a live writer: written in full.
+    } else if !slot.manifest.is_none() {
         let block = read(backend, slot.manifest)?;
         if xxh3_64(&block) != slot.manifest_hash {
             return Err(Error::corrupted("manifest", slot.manifest.off));
@@ -97,7 +127,7 @@ pub(crate) fn load<B: Backend>(backend: &B, slot: Slot, len: u64, at: u64) -> Re
         check_txn(&block, slot.txn_id, "free list", slot.free.off, false)?;
         Allocator::decode(payload, slot.alloc_end, slot.txn_id, slot.free.off)?
     };
-    Ok(Committed { slot, roots, alloc })
+    Ok(Committed { slot, roots, alloc, index })
 }
 
 /// A system block was written by the slot's transaction (`exact`) or an earlier one.

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::format::{PAGE, SLOT_OFFSETS, Slot, Superblock};
 use crate::heap::{Committed, Heap};
 use crate::persist::{Off, PBytes, PStr, Persist};
+use crate::recover;
 use crate::txn::{read_committed, root_value};
 
 /// A snapshot of one commit: every read sees that commit, whatever is committed after
@@ -19,12 +21,12 @@ use crate::txn::{read_committed, root_value};
 /// let mut tx = heap.write()?;
 /// tx.set_root("n", &1u64)?;
 /// tx.commit()?;
-/// let before = heap.read();
+/// let before = heap.read()?;
 /// let mut tx = heap.write()?;
 /// tx.set_root("n", &2u64)?;
 /// tx.commit()?;
 /// assert_eq!(before.root::<u64>("n")?, Some(1));
-/// assert_eq!(heap.read().root::<u64>("n")?, Some(2));
+/// assert_eq!(heap.read()?.root::<u64>("n")?, Some(2));
 /// # Ok::<(), mmf_heap::Error>(())
 /// ```
 #[must_use]
@@ -116,6 +118,37 @@ impl<'h, B: Backend> Snapshot<'h, B> {
     /// [`Error::Corrupted`] for a string out of bounds or not UTF-8.
     pub fn str(&self, s: PStr) -> Result<String> {
         String::from_utf8(self.bytes(s.bytes)?).map_err(|_| Error::corrupted("string", s.bytes.off))
+    }
+
+    /// Checks everything the heap can check without knowing the types of its objects:
+    /// the superblock, this snapshot's commit slot, the checksum of every block the
+    /// commits since the last durable one wrote (the manifest), the root directory and
+    /// the free list — and that no newer slot holds a commit that fails those checks (a
+    /// damaged newest commit, which opening skips for the one before). What `mmf heap
+    /// check` runs.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming what failed; [`Error::Io`]. A commit made while
+    /// checking can make the check fail: check again.
+    pub fn verify(&self) -> Result<()> {
+        let backend = &self.heap.backend;
+        let len = backend.refresh()?;
+        let mut head = vec![0u8; PAGE as usize];
+        backend.read_at(0, &mut head)?;
+        Superblock::parse(&head)?;
+        let mut own = None;
+        for (index, &at) in SLOT_OFFSETS.iter().enumerate() {
+            let Ok(slot) = Slot::parse(&head[at as usize..], at) else { continue };
+            if slot.txn_id == self.txn_id() {
+                own = Some((slot, index));
+            } else if slot.txn_id > self.txn_id() {
+                // Newer than what opening chose: it must check out (or be a commit made
+                // since, which does).
+                recover::load(backend, slot, len, index, true)?;
+            }
+        }
+        let (slot, index) = own.ok_or(Error::corrupted("commit slot", SLOT_OFFSETS[0]))?;
+        recover::load(backend, slot, len, index, true).map(|_| ())
     }
 
     /// Statistics of the commit: allocated area, free space, file length.

@@ -27,7 +27,7 @@ use crate::roots::{self, RootDir, RootValue};
 /// tx.set_root("counter", &counter)?;
 /// tx.commit()?;
 ///
-/// let snap = heap.read();
+/// let snap = heap.read()?;
 /// let counter = snap.root::<Off<u64>>("counter")?.unwrap();
 /// assert_eq!(snap.get(counter)?, 42);
 /// # Ok::<(), mmf_heap::Error>(())
@@ -35,6 +35,8 @@ use crate::roots::{self, RootDir, RootValue};
 #[must_use = "a transaction changes nothing unless committed"]
 pub struct WriteTxn<'h, B: Backend> {
     pub(crate) heap: &'h Heap<B>,
+    // Dropped in this order: the lock across processes, then the one in the process.
+    _cross: Option<mmf::sync::MutexGuard<'h>>,
     _writer: MutexGuard<'h, ()>,
     pub(crate) base: Arc<Committed>,
     pub(crate) txn_id: u64,
@@ -49,24 +51,33 @@ pub struct WriteTxn<'h, B: Backend> {
 }
 
 impl<'h, B: Backend> WriteTxn<'h, B> {
-    pub(crate) fn begin(heap: &'h Heap<B>, writer: MutexGuard<'h, ()>) -> Self {
-        let state = heap.state();
-        let base = Arc::clone(&state.current);
-        let oldest_reader = state.pins.keys().next().copied().unwrap_or(u64::MAX);
-        let reusable = state.reuse_limit.min(oldest_reader);
-        drop(state);
-        WriteTxn {
+    pub(crate) fn begin(
+        heap: &'h Heap<B>,
+        writer: MutexGuard<'h, ()>,
+        cross: Option<mmf::sync::MutexGuard<'h>>,
+    ) -> Result<Self> {
+        let (base, txn_id, reuse_limit) = {
+            let state = heap.state();
+            (Arc::clone(&state.writer.base), state.writer.next_txn, state.writer.reuse_limit)
+        };
+        // Every snapshot of every process, this one's included.
+        let oldest_reader = heap.readers.oldest()?.unwrap_or(u64::MAX);
+        let reusable = reuse_limit.min(oldest_reader);
+        let mut alloc = base.alloc.clone();
+        alloc.settle(reusable);
+        Ok(WriteTxn {
             heap,
+            _cross: cross,
             _writer: writer,
-            txn_id: base.slot.txn_id + 1,
+            txn_id,
             reusable,
-            alloc: base.alloc.clone(),
+            alloc,
             roots: base.roots.clone(),
             base,
             dirty: BTreeMap::new(),
             roots_changed: false,
             changed: false,
-        }
+        })
     }
 
     /// The id this transaction commits as.

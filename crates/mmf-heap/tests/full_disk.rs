@@ -53,7 +53,7 @@ fn fill(dir: &std::path::Path) {
     drop(heap);
     // SAFETY: as above.
     let heap = unsafe { Heap::open(&path, &HeapOptions::new()) }.unwrap();
-    let snap = heap.read();
+    let snap = heap.read().unwrap();
     let mut intact = true;
     for &i in &kept {
         let b: Option<PBytes> = snap.root(&format!("b{i}")).unwrap();

@@ -55,7 +55,7 @@ fn a_root_read_as_another_type_is_a_type_mismatch() {
     let off = tx.alloc(&7u64).unwrap();
     tx.set_root("off", &off).unwrap();
     tx.commit().unwrap();
-    let snap = heap.read();
+    let snap = heap.read().unwrap();
     assert!(matches!(snap.root::<PBytes>("name"), Err(Error::TypeMismatch { .. })));
     assert!(matches!(snap.root::<Off<u32>>("off"), Err(Error::TypeMismatch { .. })));
     assert!(matches!(snap.root::<[u8; 16]>("name"), Err(Error::TypeMismatch { .. })));
@@ -84,7 +84,7 @@ fn committed_objects_are_immutable_and_new_ones_change_in_place() {
 fn a_snapshot_sees_its_commit_while_later_commits_free_and_reuse_space() {
     let heap = memory_heap();
     step(&heap, 1, Durability::Immediate).unwrap();
-    let old = heap.read();
+    let old = heap.read().unwrap();
     for s in 2..=40 {
         step(&heap, s, Durability::Immediate).unwrap();
     }
@@ -92,13 +92,13 @@ fn a_snapshot_sees_its_commit_while_later_commits_free_and_reuse_space() {
     let ring: common::Ring = old.root("ring").unwrap().unwrap();
     let node = old.get(ring[1]).unwrap();
     assert_eq!((node.value, old.bytes(node.payload).unwrap()), (1, common::payload(1)));
-    let grown_while_pinned = heap.read().stats().allocated_end;
+    let grown_while_pinned = heap.read().unwrap().stats().allocated_end;
     drop(old);
     // Without the old reader, space is reused: 40 more steps grow the area far less.
     for s in 41..=80 {
         step(&heap, s, Durability::Immediate).unwrap();
     }
-    let stats = heap.read().stats();
+    let stats = heap.read().unwrap().stats();
     assert!(stats.free_ranges > 0);
     assert!(
         stats.allocated_end < grown_while_pinned * 3 / 2,
@@ -124,7 +124,7 @@ fn space_freed_by_unsynced_commits_waits_for_a_durable_one() {
     assert_ne!(b.len(), 0);
     tx.set_root("b", &b).unwrap();
     tx.commit_with(Durability::None).unwrap();
-    let b: PBytes = heap.read().root("b").unwrap().unwrap();
+    let b: PBytes = heap.read().unwrap().root("b").unwrap().unwrap();
     let a_off = a_offset(&a);
     assert_ne!(a_offset(&b), a_off, "reused space an unsynced commit freed");
 }
@@ -146,7 +146,7 @@ fn a_heap_grows_past_its_first_length() {
     tx.commit().unwrap();
     let len = std::fs::metadata(&path).unwrap().len();
     assert!(len > first && len >= 3 << 20, "{first} -> {len}");
-    let snap = heap.read();
+    let snap = heap.read().unwrap();
     assert_eq!(snap.bytes(big).unwrap(), vec![7u8; 3 << 20]);
     assert_eq!(snap.stats().file_len, len);
 }
@@ -190,7 +190,7 @@ fn a_damaged_newest_commit_falls_back_to_the_one_before() {
     }
     // A block the manifest lists (step 3's new node), damaged: also back to step 2.
     let heap = reopen(image.clone()).unwrap();
-    let ring: common::Ring = heap.read().root("ring").unwrap().unwrap();
+    let ring: common::Ring = heap.read().unwrap().root("ring").unwrap().unwrap();
     let mut bad = image.clone();
     bad[ring[3].raw() as usize] ^= 1;
     assert_eq!(reopen(bad).unwrap().txn_id(), 3);
@@ -221,4 +221,23 @@ fn damage_nothing_can_fall_back_from_is_corrupted_never_a_panic() {
             let _ = seen(&heap);
         }
     }
+}
+
+#[test]
+fn freeing_before_allocating_in_a_transaction_still_reuses_space() {
+    // Each transaction frees the old block, then allocates its successor: the block
+    // freed now must not make the free space next to it wait with it.
+    let heap = memory_heap();
+    let mut ends = Vec::new();
+    for i in 0..60u8 {
+        let mut tx = heap.write().unwrap();
+        if let Some(old) = tx.root::<PBytes>("big").unwrap() {
+            tx.free_bytes(old).unwrap();
+        }
+        let fresh = tx.bytes(&vec![i; 64 * 1024]).unwrap();
+        tx.set_root("big", &fresh).unwrap();
+        tx.commit().unwrap();
+        ends.push(heap.read().unwrap().stats().allocated_end);
+    }
+    assert!(ends[59] <= ends[9] + 3 * 64 * 1024, "the heap grew on: {} → {}", ends[9], ends[59]);
 }

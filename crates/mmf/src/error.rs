@@ -236,6 +236,28 @@ pub enum Error {
         /// What is wrong, and what to do.
         reason: String,
     },
+    /// A channel (`mmf::channel`) cannot be made or used as asked: options out of range,
+    /// an existing channel with other parameters, an endpoint that is already taken.
+    Channel {
+        /// The channel's name.
+        name: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// Shared state that a peer writes does not add up: a channel header of another format,
+    /// a position or a record length that cannot be (written by a program that is not mmf,
+    /// or corrupted). Nothing was read past it.
+    Corrupted {
+        /// What was found, where.
+        reason: String,
+    },
+    /// A message larger than the channel's maximum message size.
+    MessageTooLarge {
+        /// The message's length in bytes.
+        len: usize,
+        /// The channel's maximum, in bytes.
+        max: u32,
+    },
     /// A semaphore release would pass the semaphore's maximum (`ERROR_TOO_MANY_POSTS`);
     /// the count is unchanged.
     SemaphoreFull {
@@ -292,6 +314,7 @@ impl Error {
             Error::InPageError { .. } => K::Other,
             Error::Unsupported { .. } => K::Unsupported,
             Error::TooLarge { .. } => K::OutOfMemory,
+            Error::Corrupted { .. } => K::InvalidData,
             _ => K::InvalidInput,
         }
     }
@@ -470,6 +493,17 @@ impl fmt::Display for Error {
             Error::SyncArea { offset, reason } => {
                 write!(f, "sync area at offset {offset} of the view: {reason}")
             }
+            Error::Channel { name, reason } => write!(f, "channel {name:?}: {reason}"),
+            Error::Corrupted { reason } => write!(
+                f,
+                "corrupted shared state: {reason} (written by a peer that is not mmf, or a \
+                 bug): recreate the object"
+            ),
+            Error::MessageTooLarge { len, max } => write!(
+                f,
+                "a message of {len} bytes is larger than the channel's maximum of {max}: \
+                 split it, or create the channel with a larger maximum message size"
+            ),
             Error::SemaphoreFull { count, n, max } => write!(
                 f,
                 "releasing {n} would take the semaphore's count from {count} past its maximum \

@@ -167,10 +167,12 @@
 //! copies; re-exported at the crate root) over [`named`] (names, their options and
 //! lifetime) over `sys`, the only place that calls the OS. See `docs/design-notes.md`.
 
+#[cfg_attr(mmf_loom, allow(dead_code))]
+pub mod channel;
 mod error;
 mod map;
 pub mod named;
-#[allow(unused_imports, reason = "the channel layer will use the rest")]
+#[allow(unused_imports, reason = "not every algorithm uses every atomic")]
 #[cfg_attr(mmf_loom, allow(dead_code))]
 mod primitive;
 pub mod sync;

@@ -116,6 +116,24 @@ fn relocking_from_the_owning_thread_is_an_error() {
 }
 
 #[test]
+fn a_guard_whose_lock_was_taken_over_does_not_unlock_the_new_owner() {
+    let mapping = Mapping::anonymous(4096).unwrap();
+    let view = mapping.view_mut(..).unwrap();
+    let area = SyncArea::init(&view, 0, &options()).unwrap();
+    let mutex = area.mutex(0).unwrap();
+    let guard = mutex.lock().unwrap();
+    // Object 0's state word (header 64 + 8 slots of 32): a locker that found this owner
+    // dead (say it closed its slot lock's descriptor) has taken the lock over: its token,
+    // slot 5 in generation 9.
+    let state: &AtomicU32 = view.get(64 + 8 * 32).unwrap();
+    let new_owner = 9 << 10 | 5;
+    state.store(new_owner, Ordering::SeqCst);
+    drop(guard);
+    assert_eq!(state.load(Ordering::SeqCst), new_owner, "the old guard unlocked the new owner");
+    assert_eq!(mutex.owner_slot(), Some(5));
+}
+
+#[test]
 fn a_panic_while_holding_marks_the_mutex_inconsistent_until_repaired() {
     let mapping = Mapping::anonymous(4096).unwrap();
     let view = mapping.view_mut(..).unwrap();

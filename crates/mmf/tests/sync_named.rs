@@ -117,3 +117,56 @@ fn named_forms_refuse_the_wrong_kind_and_missing_names() {
     assert_eq!(opened.event().mode(), ResetMode::Manual);
     assert!(opened.event().is_set());
 }
+
+#[test]
+fn bytes_a_peer_writes_into_a_named_object_never_make_its_handle_panic() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Object 0's `desc` word: header 64 + 64 participant slots of 32, + 8.
+    const DESC: usize = 64 + 64 * 32 + 8;
+    let scribble = |name: &str, desc: u64| {
+        let raw = Mapping::open(name, Access::ReadWrite).unwrap();
+        let view = raw.view_mut(..).unwrap();
+        view.get::<AtomicU64>(DESC).unwrap().store(desc, Ordering::SeqCst);
+    };
+    let quiet = |what: &str, f: &dyn Fn()| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        assert!(r.is_ok(), "{what} panicked on bytes a peer wrote");
+    };
+    let name = unique_name("sync-scribble-m");
+    let mutex = NamedMutex::create(&name).unwrap();
+    scribble(&name, 2 << 32); // "a manual-reset event"
+    quiet("NamedMutex::try_lock", &|| drop(mutex.try_lock()));
+    quiet("NamedMutex::mutex", &|| assert!(!mutex.mutex().is_inconsistent()));
+
+    let name = unique_name("sync-scribble-e");
+    let event = NamedEvent::create(&name, ResetMode::Auto, false).unwrap();
+    scribble(&name, 1 << 32); // "a mutex"
+    quiet("NamedEvent::event", &|| drop(event.event().set()));
+
+    let name = unique_name("sync-scribble-s");
+    let sem = NamedSemaphore::create(&name, 1, 4).unwrap();
+    scribble(&name, 99 << 32); // an unknown kind
+    quiet("NamedSemaphore::semaphore", &|| assert_eq!(sem.semaphore().count(), 1));
+    assert_eq!(sem.semaphore().maximum(), 4);
+}
+
+#[test]
+fn creating_a_named_object_over_a_plain_data_mapping_refuses_and_writes_nothing() {
+    let name = unique_name("sync-collide");
+    let data = mmf_testkit::create_named(&name, 1 << 20).unwrap();
+    let err = NamedMutex::create(&name).unwrap_err();
+    assert!(matches!(err, Error::SyncArea { .. }), "{err}");
+    assert!(err.to_string().contains("not a named mutex"), "{err}");
+    assert!(NamedEvent::create(&name, ResetMode::Manual, true).is_err());
+    assert!(NamedSemaphore::create(&name, 1, 2).is_err());
+    let mut bytes = [1u8; 4096];
+    data.view(..).unwrap().read_at(0, &mut bytes).unwrap();
+    assert_eq!(bytes, [0; 4096], "a sync object was formatted into someone's data mapping");
+    // Creating an existing named mutex still opens it.
+    let first = unique_name("sync-recreate");
+    let a = NamedMutex::create(&first).unwrap();
+    let b = NamedMutex::create(&first).unwrap();
+    let guard = a.lock().unwrap();
+    assert_eq!(b.mutex().owner_slot(), a.mutex().owner_slot());
+    drop(guard);
+}

@@ -97,6 +97,23 @@ fn play(role: &str, path: &str) {
             tell(&format!("forked {child}"));
             hear();
         }
+        // Reports whether it could take the lock at once.
+        "try-lock" => {
+            let what = match mutex.try_lock() {
+                Ok(_) => "locked".to_owned(),
+                Err(LockError::WouldBlock) => "busy".to_owned(),
+                Err(LockError::OwnerDied(_)) => "owner-died".to_owned(),
+                Err(e) => format!("{e}"),
+            };
+            tell(&format!("try {what}"));
+        }
+        // Sets event 1 and releases semaphore 2 (in a table that has no slot left for it).
+        "set-and-release" => {
+            let set = area.event(1, ResetMode::Manual, false).unwrap().set();
+            tell(&format!("set {set:?}"));
+            let released = area.semaphore(2, 0, 5).unwrap().release(1);
+            tell(&format!("released {released:?}"));
+        }
         // In another PID namespace: must not take a live owner's lock, then takes it
         // once it is free.
         "steal-attempt" => {
@@ -298,6 +315,136 @@ fn a_fork_child_does_not_keep_a_dead_owner_alive() {
         matches!(result, Err(LockError::OwnerDied(_))),
         "the fork child kept its dead parent's lock alive: {result:?}"
     );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_fork_child_dropping_an_inherited_guard_leaves_the_parents_lock_held() {
+    const TEST: &str = "a_fork_child_dropping_an_inherited_guard_leaves_the_parents_lock_held";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    let (_dir, path, view) = area_file();
+    let area = SyncArea::open(&view, 0).unwrap();
+    let mutex = area.mutex(0).unwrap();
+    let guard = mutex.lock().unwrap();
+    // SAFETY: the child only drops its copy of the guard (atomics, at most a futex wake)
+    // and calls _exit.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0);
+    if child == 0 {
+        drop(guard);
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: our child.
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert_eq!(mutex.owner_slot(), area.slot(), "the child's drop released the parent's lock");
+    let mut peer = Peer::spawn(TEST, "try-lock", &path);
+    assert_eq!(peer.expect("try"), "busy", "another process took the lock this process holds");
+    peer.wait_success();
+    drop(guard);
+    let mut peer = Peer::spawn(TEST, "try-lock", &path);
+    assert_eq!(peer.expect("try"), "locked");
+    peer.wait_success();
+}
+
+#[test]
+fn a_process_that_cannot_join_still_wakes_the_waiters_it_sets_and_releases() {
+    const TEST: &str = "a_process_that_cannot_join_still_wakes_the_waiters_it_sets_and_releases";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    // One participant slot, taken by this process's waiters: the peer cannot join.
+    let (_dir, path, file) = file_with(4096, |_| 0);
+    let view = Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap();
+    let area = SyncArea::init(&view, 0, SyncAreaOptions::new().participants(1).objects(3)).unwrap();
+    area.set_spins(0);
+    let event = area.event(1, ResetMode::Manual, false).unwrap();
+    let sem = area.semaphore(2, 0, 5).unwrap();
+    std::thread::scope(|s| {
+        let waiters = [
+            s.spawn(|| {
+                let start = Instant::now();
+                (event.wait_timeout(Duration::from_secs(5)).unwrap(), start.elapsed())
+            }),
+            s.spawn(|| {
+                let start = Instant::now();
+                (sem.acquire_timeout(Duration::from_secs(5)).unwrap(), start.elapsed())
+            }),
+        ];
+        std::thread::sleep(Duration::from_millis(200)); // both asleep
+        let mut peer = Peer::spawn(TEST, "set-and-release", path.to_str().unwrap());
+        assert_eq!(peer.expect("set"), "Ok(())", "set() failed in a process without a slot");
+        assert_eq!(peer.expect("released"), "Ok(0)");
+        peer.wait_success();
+        for waiter in waiters {
+            let (woken, waited) = waiter.join().unwrap();
+            assert!(woken);
+            assert!(waited < Duration::from_secs(3), "the wake-up was lost: woke after {waited:?}");
+        }
+    });
+}
+
+#[test]
+fn a_copy_of_an_area_file_is_another_area_with_its_own_slot() {
+    const TEST: &str = "a_copy_of_an_area_file_is_another_area_with_its_own_slot";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    let (dir, path, view) = area_file();
+    let area = SyncArea::open(&view, 0).unwrap();
+    drop(area.mutex(0).unwrap().lock().unwrap()); // joined the original
+    let copy = dir.path().join("copy");
+    std::fs::copy(&path, &copy).unwrap();
+    let copy = copy.to_str().unwrap().to_owned();
+    let copy_view = open_view(&copy);
+    let copy_area = SyncArea::open(&copy_view, 0).unwrap();
+    let guard = copy_area.mutex(0).unwrap().lock().unwrap();
+    // The copy's lock must stand for a live process in the copy too.
+    let mut peer = Peer::spawn(TEST, "try-lock", &copy);
+    assert_eq!(peer.expect("try"), "busy", "a live owner's lock in the copied file was taken");
+    peer.wait_success();
+    drop(guard);
+}
+
+#[test]
+fn a_dead_owners_reused_slot_and_an_unrepaired_steal_still_say_owner_died() {
+    const TEST: &str = "a_dead_owners_reused_slot_and_an_unrepaired_steal_still_say_owner_died";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    let (_dir, path, view) = area_file();
+    let mut peer = Peer::spawn(TEST, "hold", &path);
+    peer.expect("locked");
+    peer.kill();
+    // This process joins now, taking the dead owner's slot 0 (its next generation).
+    let area = SyncArea::open(&view, 0).unwrap();
+    drop(area.mutex(1).unwrap().lock().unwrap());
+    assert_eq!(area.slot(), Some(0));
+    // The inspector must not name this live process as the holder of the dead one's lock.
+    let info = mmf::sync::inspect(&view_ro(&path), 0).unwrap();
+    let held = info.objects.iter().find(|o| o.index == 0).unwrap();
+    assert_eq!(held.holder, Some(0));
+    assert_eq!(held.holder_pid, None, "the slot's new process was named as the holder");
+    assert_eq!(held.holder_liveness, Some(mmf::sync::Liveness::Dead));
+    let mutex = area.mutex(0).unwrap();
+    match mutex.lock_timeout(Duration::from_secs(2)) {
+        Err(LockError::OwnerDied(guard)) => drop(guard), // not repaired
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    match mutex.lock_timeout(Duration::from_secs(2)) {
+        Err(LockError::OwnerDied(guard)) => guard.mark_consistent(),
+        other => panic!("unrepaired: expected OwnerDied again, got {other:?}"),
+    }
+    drop(mutex.lock().unwrap());
+}
+
+fn view_ro(path: &str) -> mmf::View {
+    let file = std::fs::File::open(path).unwrap();
+    Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap()
 }
 
 #[cfg(target_os = "linux")]

@@ -104,7 +104,7 @@ pub fn expected(s: u64) -> Seen {
 
 /// The last commit's id and state.
 pub fn seen<B: Backend>(heap: &Heap<B>) -> Result<(u64, Seen)> {
-    let snap = heap.read();
+    let snap = heap.read().unwrap();
     let ring = match snap.root::<Ring>("ring")? {
         None => None,
         Some(ring) => Some(

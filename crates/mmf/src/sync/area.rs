@@ -106,6 +106,20 @@ pub(super) enum ViewRef<'v> {
 /// slot far past the end of the mapping's file, which the kernel drops however the process
 /// ends; it works across PID namespaces. Windows: the slot records pid and creation time,
 /// and waiters watch the owner's process handle.
+///
+/// Limits:
+/// - Linux: joining reopens the mapping's file as `/proc/self/fd/N` read-write (a
+///   description of its own, for the slot lock), so a process without permission on the
+///   file's path (handed a descriptor, or after dropping privileges) cannot join.
+/// - Linux: a live owner that closes its slot-lock descriptor (`close_range`, closing every
+///   descriptor in a daemon or sandbox) looks dead, and its locks are taken over.
+/// - Linux: a process joins at most 1,024 areas at once.
+/// - A thread that exits holding a guard it forgot (`mem::forget`) keeps the lock for as
+///   long as its process lives: only a process's death frees a lock, not a thread's (unlike
+///   Windows' abandoned mutexes).
+/// - Windows: the wake semaphores live in `Local\`; peers of a `Global\` object in other
+///   sessions do not share them, so their waits fall back to polling: a waiter on Windows
+///   sleeps at most 50 ms at a time and looks again.
 #[derive(Debug)]
 pub struct SyncArea<'v> {
     pub(super) view: ViewRef<'v>,
@@ -118,6 +132,10 @@ pub struct SyncArea<'v> {
     /// `fork generation << 32 | token` once joined (0: not yet).
     pub(super) joined: StdAtomicU64,
     pub(super) member: StdMutex<Option<Arc<Member>>>,
+    /// What wakes sleepers: needs no participant slot, so that `set`, `release` and
+    /// unlocking wake however full the table is (Linux: a futex wake needs nothing;
+    /// Windows: this handle's own cache of the wake semaphores).
+    pub(super) waker: crate::sys::sync::Parker,
 }
 
 pub(super) fn area_error(offset: usize, reason: impl Into<String>) -> Error {
@@ -235,7 +253,8 @@ impl<'v> SyncArea<'v> {
             layout::check_header(values, available).map_err(|reason| area_error(offset, reason))?;
         let id = values.id;
         let (_, probe) = v.sync_backing();
-        let key = AreaKey { id, offset: v.offset() + offset as u64 };
+        let file = crate::sys::sync::file_identity(probe.as_deref());
+        let key = AreaKey { id, offset: v.offset() + offset as u64, file };
         Ok(SyncArea {
             view,
             offset,
@@ -246,6 +265,7 @@ impl<'v> SyncArea<'v> {
             spins: StdAtomicU32::new(default_spins()),
             joined: StdAtomicU64::new(0),
             member: StdMutex::new(None),
+            waker: crate::sys::sync::Parker::new(key),
         })
     }
 
@@ -412,13 +432,36 @@ pub(super) fn participant_at(v: &ViewMut, offset: usize, slot: u32) -> Result<&P
 }
 
 impl SyncArea<'static> {
-    /// [`open`](Self::open) of an area in a view it owns.
-    pub(crate) fn open_owned(view: ViewMut, offset: usize) -> Result<Self> {
+    /// [`open`](Self::open) of an area in a view it owns: an area to keep in a struct
+    /// (beside the mapping, or not: the view keeps the mapping's memory).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_owned(view: ViewMut, offset: usize) -> Result<Self> {
         Self::attach(ViewRef::Owned(view), offset)
     }
 
-    /// An area in a view it owns (the named forms keep their view this way).
-    pub(crate) fn open_or_init_owned(
+    /// [`open_or_init`](Self::open_or_init) of an area in a view it owns (what the named
+    /// forms keep, and any struct that holds an area without borrowing a view).
+    ///
+    /// ```
+    /// use mmf::Mapping;
+    /// use mmf::sync::{SyncArea, SyncAreaOptions};
+    ///
+    /// struct Shared {
+    ///     area: SyncArea<'static>,
+    /// }
+    /// let mapping = Mapping::anonymous(4096)?;
+    /// let shared = Shared {
+    ///     area: SyncArea::open_or_init_owned(mapping.view_mut(..)?, 0, &SyncAreaOptions::new())?,
+    /// };
+    /// drop(shared.area.mutex(0)?.lock().expect("free"));
+    /// # Ok::<(), mmf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`open_or_init`](Self::open_or_init).
+    pub fn open_or_init_owned(
         view: ViewMut,
         offset: usize,
         options: &SyncAreaOptions,

@@ -94,9 +94,29 @@ impl SyncArea<'_> {
     }
 }
 
+impl<'a> Event<'a> {
+    /// The event of an object found before (the named forms resolve theirs once).
+    pub(super) fn from_parts(
+        area: &'a SyncArea<'a>,
+        object: &'a Object,
+        index: u32,
+        mode: ResetMode,
+    ) -> Self {
+        Event { area, object, index, manual: mode == ResetMode::Manual }
+    }
+
+    /// The object's words.
+    pub(super) fn object(&self) -> &'a Object {
+        self.object
+    }
+}
+
 impl Event<'_> {
     /// Sets the event (`SetEvent`): wakes every waiter (manual reset) or one (auto reset).
     /// Setting a set event does nothing.
+    ///
+    /// Setting takes no participant slot: it wakes the waiters even from a process that
+    /// could not join (the table full).
     ///
     /// # Errors
     /// [`Error::Os`](crate::Error::Os) if waking failed.

@@ -59,6 +59,13 @@ pub struct ObjectInfo {
     pub kind: ObjectKind,
     /// Mutex: the participant slot of the owner, if locked.
     pub holder: Option<u32>,
+    /// Mutex: the owner's pid, if the slot still records the process that locked it
+    /// (`None` if that process ended and the slot is free or taken by a later process:
+    /// the slot's generation moved on).
+    pub holder_pid: Option<u32>,
+    /// Mutex, if locked: whether the owner runs ([`Liveness::Dead`] too when the slot no
+    /// longer records it).
+    pub holder_liveness: Option<Liveness>,
     /// Mutex: marked inconsistent (an owner died or panicked; not repaired yet).
     pub inconsistent: bool,
     /// Event: 1 if set. Semaphore: the count. Mutex: 1 if locked.
@@ -113,8 +120,11 @@ pub fn inspect(view: &View, offset: usize) -> Result<AreaInfo> {
     let (slots, objects) =
         layout::check_header(h, view.len().saturating_sub(offset)).map_err(area_error)?;
     let (_, probe) = view.sync_backing();
-    let key = AreaKey { id: h.id, offset: view.offset() + offset as u64 };
+    let file = sys::file_identity(probe.as_deref());
+    let key = AreaKey { id: h.id, offset: view.offset() + offset as u64, file };
     let mut participants = Vec::new();
+    // Each slot's generation: a lock token names its slot *and* generation.
+    let mut generations = vec![None; slots as usize];
     for slot in 0..slots {
         let at = offset + HEADER_SIZE + slot as usize * PARTICIPANT_SIZE;
         let id = Ident::unpack(load_u64(view, at)?);
@@ -126,6 +136,7 @@ pub fn inspect(view: &View, offset: usize) -> Result<AreaInfo> {
             sys::alive(probe.as_deref(), key, slot, ProcessIdent { pid: id.pid, start_time })
                 .map_err(Error::os("liveness query"))?;
         participants.push(ParticipantInfo { slot, pid: id.pid, liveness });
+        generations[slot as usize] = Some((id.generation, id.pid, liveness));
     }
     let mut infos = Vec::new();
     let objects_at = offset + layout::area_size(slots, 0);
@@ -152,10 +163,24 @@ pub fn inspect(view: &View, offset: usize) -> Result<AreaInfo> {
             ObjectKind::ManualResetEvent | ObjectKind::AutoResetEvent => (None, state & 1),
             _ => (None, state),
         };
+        // The holder is the slot's process only if the slot is still in the generation the
+        // token names; otherwise the process that locked has ended.
+        let (holder_pid, holder_liveness) = match holder {
+            Some(slot) => {
+                let (_, generation) = layout::untoken(state);
+                match generations.get(slot as usize).copied().flatten() {
+                    Some((g, pid, liveness)) if g == generation => (Some(pid), Some(liveness)),
+                    _ => (None, Some(Liveness::Dead)),
+                }
+            }
+            None => (None, None),
+        };
         infos.push(ObjectInfo {
             index,
             kind,
             holder,
+            holder_pid,
+            holder_liveness,
             inconsistent: kind == ObjectKind::Mutex && flags & INCONSISTENT != 0,
             value,
             maximum: if kind == ObjectKind::Semaphore { desc as u32 } else { 0 },

@@ -54,6 +54,7 @@ impl SyncArea<'_> {
         let found = members.iter().filter_map(Weak::upgrade).find(|m| {
             m.key.id == self.key.id
                 && m.key.offset == self.key.offset
+                && m.key.file == self.key.file
                 && m.fork_generation == generation
         });
         let m = match found {
@@ -158,6 +159,19 @@ impl Drop for SyncArea<'_> {
     }
 }
 
+/// Windows: a sleep lasts at most 50 ms, after which the caller looks at the state again.
+/// The wake semaphores are `Local\` objects, which peers of a `Global\` mapping in another
+/// session do not share: their wake-ups never arrive, and this polling is what still ends
+/// such a wait. (Linux: the futex is the shared word itself; no cap.)
+fn polling_slice(deadline: Option<Instant>) -> Option<Instant> {
+    if cfg!(windows) {
+        let slice = Instant::now() + std::time::Duration::from_millis(50);
+        Some(deadline.map_or(slice, |d| d.min(slice)))
+    } else {
+        deadline
+    }
+}
+
 // This thread's number for relock detection (0: not drawn yet). A `const` thread local:
 // no lazy-initialisation check on the lock's fast path.
 thread_local! {
@@ -229,16 +243,17 @@ impl Host for SyncArea<'_> {
         let word =
             (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
         let m = self.joined_member()?;
+        let deadline = polling_slice(deadline);
         m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
     }
 
     fn unpark(&self, object: &Object, index: u32, n: u32) -> Result<()> {
         let word =
             (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
-        // Only as many as sleep (Windows releases that many tokens).
+        // Only as many as sleep (Windows releases that many tokens). Waking takes no
+        // participant slot: a process that cannot join (the table is full) still wakes.
         let n = n.min(object.sleepers.load(std::sync::atomic::Ordering::SeqCst));
-        let m = self.joined_member()?;
-        m.parker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+        self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
     }
 
     #[inline]
@@ -248,6 +263,42 @@ impl Host for SyncArea<'_> {
 }
 
 impl SyncArea<'_> {
+    /// Sleeps on any 32-bit word of the area's view (not only an object's state) while it
+    /// holds `expected`, until `deadline`, or (Windows) until the process `owner` names
+    /// ends. `index` names the Windows wake semaphore: give each word its own, apart from
+    /// the area's object indices. For the channel layer's sleep handshakes.
+    pub(crate) fn park_word(
+        &self,
+        word: &crate::primitive::sync::atomic::AtomicU32,
+        index: u32,
+        expected: u32,
+        deadline: Option<Instant>,
+        owner: Option<u32>,
+    ) -> Result<()> {
+        let owner = owner.and_then(|token| self.owner_ident(token));
+        let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
+        let m = self.joined_member()?;
+        let deadline = polling_slice(deadline);
+        m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
+    }
+
+    /// Creates what [`park_word`](Self::park_word) sleeps on (Windows: the semaphore of
+    /// `index`) before a thread declares itself a sleeper.
+    pub(crate) fn prepare_word(&self, index: u32) -> Result<()> {
+        self.joined_member()?.parker.prepare(index).map_err(Error::os("CreateSemaphore"))
+    }
+
+    /// Wakes up to `n` threads sleeping on `word` (the caller knows how many sleep).
+    pub(crate) fn unpark_word(
+        &self,
+        word: &crate::primitive::sync::atomic::AtomicU32,
+        index: u32,
+        n: u32,
+    ) -> Result<()> {
+        let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
+        self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+    }
+
     /// The pid and start time of the process a token names, for a waiter to watch.
     fn owner_ident(&self, token: u32) -> Option<ProcessIdent> {
         let (slot, _) = layout::untoken(token);

@@ -123,11 +123,11 @@ fn mutex_excludes_and_wakes(wake: Wake) {
         let other = thread::spawn(move || {
             assert_eq!(protocol::mutex_lock(&m2, 0, &b, None).unwrap(), Locked::Clean);
             count2.store(count2.load(Relaxed) + 1, Relaxed);
-            protocol::mutex_unlock(&m2, 0, &b, false).unwrap();
+            protocol::mutex_unlock(&m2, 0, &b, b.token().unwrap(), false).unwrap();
         });
         assert_eq!(protocol::mutex_lock(&m, 0, &a, None).unwrap(), Locked::Clean);
         count.store(count.load(Relaxed) + 1, Relaxed);
-        protocol::mutex_unlock(&m, 0, &a, false).unwrap();
+        protocol::mutex_unlock(&m, 0, &a, a.token().unwrap(), false).unwrap();
         other.join().unwrap();
         assert_eq!(count.load(Relaxed), 2);
         assert_eq!(m.sleepers.load(Relaxed), 0);
@@ -221,7 +221,7 @@ fn broken_waker_model() {
         let m2 = Arc::clone(&m);
         let other = thread::spawn(move || {
             protocol::mutex_lock(&m2, 0, &b, None).unwrap();
-            protocol::mutex_unlock(&m2, 0, &b, false).unwrap();
+            protocol::mutex_unlock(&m2, 0, &b, b.token().unwrap(), false).unwrap();
         });
         protocol::mutex_lock(&m, 0, &a, None).unwrap();
         let sleepers = m.sleepers.load(SeqCst); // too early

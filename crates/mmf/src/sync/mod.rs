@@ -43,8 +43,8 @@
 //! older waiter and a wake-up is lost. Doing it right needs a per-waiter parking table
 //! (each sleeper its own event); until then, use an [`Event`] per condition.
 
-mod layout;
-mod protocol;
+pub(crate) mod layout;
+pub(crate) mod protocol;
 
 #[cfg(not(mmf_loom))]
 mod area;

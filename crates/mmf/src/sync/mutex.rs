@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::area::SyncArea;
 use super::layout::{INCONSISTENT, Kind, Object};
-use super::protocol::{self, LockFailure, Locked};
+use super::protocol::{self, Host, LockFailure, Locked};
 use crate::error::{Error, Result};
 use crate::primitive::sync::atomic::Ordering::Acquire;
 
@@ -94,6 +94,16 @@ impl SyncArea<'_> {
 }
 
 impl<'a> Mutex<'a> {
+    /// The mutex of an object found before (the named forms resolve theirs once).
+    pub(super) fn from_parts(area: &'a SyncArea<'a>, object: &'a Object, index: u32) -> Self {
+        Mutex { area, object, index }
+    }
+
+    /// The object's words.
+    pub(super) fn object(&self) -> &'a Object {
+        self.object
+    }
+
     /// Locks, waiting as long as it takes (`WaitForSingleObject(m, INFINITE)`).
     ///
     /// # Errors
@@ -125,22 +135,31 @@ impl<'a> Mutex<'a> {
     /// [`lock`](Self::lock).
     #[doc(alias = "pthread_mutex_trylock")]
     pub fn try_lock(&self) -> Result<MutexGuard<'a>, LockError<'a>> {
+        // The token the lock word will hold (joins first; stable while this process's
+        // membership lasts), for the guard to unlock only its own lock.
+        let token = self.area.token().map_err(LockError::Os)?;
         match protocol::mutex_try_lock(self.object, self.area) {
-            Ok(Some(how)) => self.guard(how),
+            Ok(Some(how)) => self.guard(how, token),
             Ok(None) => Err(LockError::WouldBlock),
             Err(e) => Err(e.into()),
         }
     }
 
     fn lock_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'a>, LockError<'a>> {
+        let token = self.area.token().map_err(LockError::Os)?;
         match protocol::mutex_lock(self.object, self.index, self.area, deadline) {
-            Ok(how) => self.guard(how),
+            Ok(how) => self.guard(how, token),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn guard(&self, how: Locked) -> Result<MutexGuard<'a>, LockError<'a>> {
-        let guard = MutexGuard { mutex: *self, _not_send: PhantomData };
+    fn guard(&self, how: Locked, token: u32) -> Result<MutexGuard<'a>, LockError<'a>> {
+        let guard = MutexGuard {
+            mutex: *self,
+            token,
+            fork_generation: crate::sys::sync::fork_generation(),
+            _not_send: PhantomData,
+        };
         match how {
             Locked::Clean => Ok(guard),
             Locked::OwnerDied => Err(LockError::OwnerDied(guard)),
@@ -168,11 +187,19 @@ impl<'a> Mutex<'a> {
 }
 
 /// Proof of holding a [`Mutex`]; unlocks when dropped (`ReleaseMutex`,
-/// `pthread_mutex_unlock`). Not `Send`: the thread that locked unlocks.
+/// `pthread_mutex_unlock`). Not `Send`: the thread that locked unlocks. A `fork` child's
+/// copy of a guard its parent held unlocks nothing when dropped (the lock stays the
+/// parent's), and a guard whose lock was taken over (its process looked dead) does not
+/// unlock the new owner.
 #[must_use = "the mutex unlocks as soon as the guard is dropped"]
 #[doc(alias = "ReleaseMutex")]
 pub struct MutexGuard<'a> {
     mutex: Mutex<'a>,
+    /// The owner token the lock word held when this guard took it.
+    token: u32,
+    /// The fork generation it was taken in: a `fork` child's copy of the guard is not
+    /// the child's lock, and its drop must not release the parent's.
+    fork_generation: u64,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -203,11 +230,15 @@ impl fmt::Debug for MutexGuard<'_> {
 
 impl Drop for MutexGuard<'_> {
     fn drop(&mut self) {
+        if self.fork_generation != crate::sys::sync::fork_generation() {
+            return; // a fork child's copy of its parent's guard: the lock is the parent's
+        }
         let poison = std::thread::panicking();
         // A failed wake-up cannot be reported from a destructor; the lock word is free
-        // already, and sleepers look again within their time slice.
-        let _ =
-            protocol::mutex_unlock(self.mutex.object, self.mutex.index, self.mutex.area, poison);
+        // already, and sleepers look again within their time slice. A lock taken over
+        // from this owner (found dead) is not released: `mutex_unlock` compares tokens.
+        let m = &self.mutex;
+        let _ = protocol::mutex_unlock(m.object, m.index, m.area, self.token, poison);
     }
 }
 

@@ -3,11 +3,12 @@
 //! security rules) holding a sync area with one object, so two programs need nothing but
 //! a name.
 
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use super::area::{SyncArea, SyncAreaOptions};
 use super::event::{Event, ResetMode};
-use super::layout::{self, Kind};
+use super::layout::{self, Kind, Object};
 use super::mutex::{LockError, Mutex, MutexGuard};
 use super::semaphore::Semaphore;
 use crate::error::{Error, Result};
@@ -24,6 +25,32 @@ struct NamedArea {
     mapping: Mapping,
 }
 
+/// The area's object 0, found (and its kind checked) once, when the name was created or
+/// opened: the handles' accessors never look at the object's kind again, so bytes a peer
+/// writes later cannot make them fail or panic (the state machines cope with any value).
+#[derive(Debug)]
+struct ObjectRef(NonNull<Object>);
+
+// SAFETY: an `Object` is made of atomics only (`Sync`); the pointer is only read through
+// `&`, and points into the memory of the view that the same `Named*` owns.
+unsafe impl Send for ObjectRef {}
+// SAFETY: as above.
+unsafe impl Sync for ObjectRef {}
+
+impl ObjectRef {
+    fn new(object: &Object) -> ObjectRef {
+        ObjectRef(NonNull::from(object))
+    }
+
+    /// The object, for as long as `inner` (which owns its view) is borrowed.
+    fn get<'a>(&self, _inner: &'a NamedArea) -> &'a Object {
+        // SAFETY: the object lies in the view that `inner.area` owns (`ViewRef::Owned`):
+        // its memory is the mapping's, which does not move when `inner` does and stays
+        // mapped while `inner` lives; `ObjectRef` and `inner` are fields of the same value.
+        unsafe { self.0.as_ref() }
+    }
+}
+
 impl NamedArea {
     fn create(name: &str, options: &NameOptions) -> Result<NamedArea> {
         let area_options = SyncAreaOptions::new().participants(PARTICIPANTS).objects(1).clone();
@@ -34,6 +61,11 @@ impl NamedArea {
             .name(name)
             .name_options(options.clone())
             .map_anonymous()?;
+        if !mapping.created() {
+            // The name existed: open what is there, never format it (it may be a data
+            // mapping of someone else's whose first bytes happen to be zero).
+            return Self::attach(name, mapping);
+        }
         let view = mapping.view_mut(..)?;
         let area = SyncArea::open_or_init_owned(view, 0, &area_options)?;
         Ok(NamedArea { area, mapping })
@@ -42,7 +74,13 @@ impl NamedArea {
     /// Opens the name's area, never formatting (the object may be someone else's): a
     /// creator that has made the mapping but not formatted it yet is given up to 1 s.
     fn open(name: &str) -> Result<NamedArea> {
-        let mapping = Mapping::open(name, Access::ReadWrite)?;
+        Self::attach(name, Mapping::open(name, Access::ReadWrite)?)
+    }
+
+    /// The area of a named mapping this call did not create: waits up to 1 s for a creator
+    /// that has made the mapping but not formatted it yet, then refuses anything that is
+    /// not a sync area (a plain data mapping of that name).
+    fn attach(name: &str, mapping: Mapping) -> Result<NamedArea> {
         let start = Instant::now();
         loop {
             let view = mapping.view_mut(..)?;
@@ -52,7 +90,16 @@ impl NamedArea {
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
-            let area = SyncArea::open_owned(view, 0)?;
+            let area = SyncArea::open_owned(view, 0).map_err(|e| match e {
+                Error::SyncArea { offset, reason } => Error::SyncArea {
+                    offset,
+                    reason: format!(
+                        "the name {name:?} holds a mapping that is not a named mutex, event or \
+                         semaphore ({reason})"
+                    ),
+                },
+                e => e,
+            })?;
             return Ok(NamedArea { area, mapping });
         }
     }
@@ -106,6 +153,7 @@ fn options_for(creation: CreationMode) -> NameOptions {
 #[derive(Debug)]
 pub struct NamedMutex {
     inner: NamedArea,
+    object: ObjectRef,
 }
 
 impl NamedMutex {
@@ -113,7 +161,8 @@ impl NamedMutex {
     ///
     /// # Errors
     /// As [`MappingOptions::map_anonymous`] for the name; [`Error::SyncArea`] if the name
-    /// holds something other than a mutex.
+    /// holds something other than a mutex (another sync object, or a plain mapping: an
+    /// existing mapping is never formatted, only the one this call creates).
     pub fn create(name: &str) -> Result<NamedMutex> {
         Self::create_with(name, &options_for(CreationMode::OpenOrCreate))
     }
@@ -125,8 +174,8 @@ impl NamedMutex {
     /// As [`create`](Self::create).
     pub fn create_with(name: &str, options: &NameOptions) -> Result<NamedMutex> {
         let inner = NamedArea::create(name, options)?;
-        inner.area.mutex(0)?;
-        Ok(NamedMutex { inner })
+        let object = ObjectRef::new(inner.area.mutex(0)?.object());
+        Ok(NamedMutex { inner, object })
     }
 
     /// Opens an existing named mutex (`OpenMutex`).
@@ -137,14 +186,17 @@ impl NamedMutex {
     pub fn open(name: &str) -> Result<NamedMutex> {
         let inner = NamedArea::open(name)?;
         match inner.kind(name)? {
-            Kind::Mutex => Ok(NamedMutex { inner }),
+            Kind::Mutex => {
+                let object = ObjectRef::new(inner.area.mutex(0)?.object());
+                Ok(NamedMutex { inner, object })
+            }
             other => Err(wrong_kind(name, other, "a mutex")),
         }
     }
 
     /// The mutex, for every method of [`Mutex`].
     pub fn mutex(&self) -> Mutex<'_> {
-        self.inner.area.mutex(0).expect("checked when created or opened")
+        Mutex::from_parts(&self.inner.area, self.object.get(&self.inner), 0)
     }
 
     /// [`Mutex::lock`].
@@ -205,6 +257,7 @@ fn wrong_kind(name: &str, found: Kind, wanted: &str) -> Error {
 #[derive(Debug)]
 pub struct NamedEvent {
     inner: NamedArea,
+    object: ObjectRef,
     mode: ResetMode,
 }
 
@@ -230,8 +283,8 @@ impl NamedEvent {
         options: &NameOptions,
     ) -> Result<NamedEvent> {
         let inner = NamedArea::create(name, options)?;
-        inner.area.event(0, mode, initially_set)?;
-        Ok(NamedEvent { inner, mode })
+        let object = ObjectRef::new(inner.area.event(0, mode, initially_set)?.object());
+        Ok(NamedEvent { inner, object, mode })
     }
 
     /// Opens an existing named event (`OpenEvent`), of whichever reset mode.
@@ -245,12 +298,13 @@ impl NamedEvent {
             Kind::AutoResetEvent => ResetMode::Auto,
             other => return Err(wrong_kind(name, other, "an event")),
         };
-        Ok(NamedEvent { inner, mode })
+        let object = ObjectRef::new(inner.area.event(0, mode, false)?.object());
+        Ok(NamedEvent { inner, object, mode })
     }
 
     /// The event, for every method of [`Event`].
     pub fn event(&self) -> Event<'_> {
-        self.inner.area.event(0, self.mode, false).expect("checked when created or opened")
+        Event::from_parts(&self.inner.area, self.object.get(&self.inner), 0, self.mode)
     }
 
     /// The name's mapping.
@@ -280,6 +334,8 @@ impl NamedEvent {
 #[derive(Debug)]
 pub struct NamedSemaphore {
     inner: NamedArea,
+    object: ObjectRef,
+    maximum: u32,
 }
 
 impl NamedSemaphore {
@@ -304,8 +360,9 @@ impl NamedSemaphore {
         options: &NameOptions,
     ) -> Result<NamedSemaphore> {
         let inner = NamedArea::create(name, options)?;
-        inner.area.semaphore(0, initial, maximum)?;
-        Ok(NamedSemaphore { inner })
+        let sem = inner.area.semaphore(0, initial, maximum)?;
+        let (object, maximum) = (ObjectRef::new(sem.object()), sem.maximum());
+        Ok(NamedSemaphore { inner, object, maximum })
     }
 
     /// Opens an existing named semaphore (`OpenSemaphore`).
@@ -315,14 +372,19 @@ impl NamedSemaphore {
     pub fn open(name: &str) -> Result<NamedSemaphore> {
         let inner = NamedArea::open(name)?;
         match inner.kind(name)? {
-            Kind::Semaphore => Ok(NamedSemaphore { inner }),
+            Kind::Semaphore => {
+                // The maximum is the one stored in the object (1 and 0 only pass the check).
+                let sem = inner.area.semaphore(0, 0, 1)?;
+                let (object, maximum) = (ObjectRef::new(sem.object()), sem.maximum());
+                Ok(NamedSemaphore { inner, object, maximum })
+            }
             other => Err(wrong_kind(name, other, "a semaphore")),
         }
     }
 
     /// The semaphore, for every method of [`Semaphore`].
     pub fn semaphore(&self) -> Semaphore<'_> {
-        self.inner.area.semaphore(0, 0, 1).expect("checked when created or opened")
+        Semaphore::from_parts(&self.inner.area, self.object.get(&self.inner), 0, self.maximum)
     }
 
     /// The name's mapping.

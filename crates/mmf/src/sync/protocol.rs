@@ -109,6 +109,12 @@ pub(crate) fn mutex_try_lock<H: Host>(m: &Object, host: &H) -> Result<Option<Loc
 fn steal<H: Host>(m: &Object, host: &H, dead: u32, me: u32) -> Option<Locked> {
     // INCONSISTENT before the lock changes hands, so no later owner can miss it.
     m.flags.fetch_or(INCONSISTENT, SeqCst);
+    // The dead owner's thread number goes first: between the exchange and the store
+    // below, another thread of this process that happens to bear that number would
+    // otherwise take the lock for its own and get a false `WouldDeadlock`.
+    if m.state.load(Relaxed) == dead {
+        m.owner_thread.store(0, Relaxed);
+    }
     if m.state.compare_exchange(dead, me, SeqCst, Relaxed).is_ok() {
         m.owner_thread.store(host.thread(), Relaxed);
         Some(Locked::OwnerDied)
@@ -179,13 +185,29 @@ fn mutex_sleep<H: Host>(
     }
 }
 
-/// Unlocks; `poison` marks the data inconsistent first (a guard dropped in a panic).
-pub(crate) fn mutex_unlock<H: Host>(m: &Object, index: u32, host: &H, poison: bool) -> Result<()> {
+/// Unlocks the lock `token` holds; `poison` marks the data inconsistent first (a guard
+/// dropped in a panic). If the word no longer holds `token` (the lock was taken over by a
+/// locker that found this owner dead, or a peer wrote the word), nothing is unlocked: the
+/// lock is someone else's now.
+pub(crate) fn mutex_unlock<H: Host>(
+    m: &Object,
+    index: u32,
+    host: &H,
+    token: u32,
+    poison: bool,
+) -> Result<()> {
+    if m.state.load(Relaxed) != token {
+        return Ok(()); // not ours any more: the new owner's lock, its thread, its flags
+    }
     if poison {
         m.flags.fetch_or(INCONSISTENT, SeqCst);
     }
     m.owner_thread.store(0, Relaxed);
-    m.state.swap(0, SeqCst);
+    // The handshake's SeqCst read-modify-write; a failure means the lock was taken over
+    // in the meantime, which is then not ours to release nor to wake for.
+    if m.state.compare_exchange(token, 0, SeqCst, Relaxed).is_err() {
+        return Ok(());
+    }
     handshake_fence();
     if m.sleepers.load(SeqCst) > 0 {
         host.unpark(m, index, 1)?;

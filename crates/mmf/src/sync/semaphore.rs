@@ -90,6 +90,23 @@ impl SyncArea<'_> {
     }
 }
 
+impl<'a> Semaphore<'a> {
+    /// The semaphore of an object found before (the named forms resolve theirs once).
+    pub(super) fn from_parts(
+        area: &'a SyncArea<'a>,
+        object: &'a Object,
+        index: u32,
+        max: u32,
+    ) -> Self {
+        Semaphore { area, object, index, max }
+    }
+
+    /// The object's words.
+    pub(super) fn object(&self) -> &'a Object {
+        self.object
+    }
+}
+
 impl Semaphore<'_> {
     /// Adds `n` to the count and wakes up to `n` waiters (`ReleaseSemaphore`); returns
     /// the previous count.

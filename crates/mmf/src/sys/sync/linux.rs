@@ -173,6 +173,13 @@ pub(crate) fn alive(
     Ok(if lock.l_type == libc::F_UNLCK as libc::c_short { Liveness::Dead } else { Liveness::Alive })
 }
 
+/// The file behind a mapping: `[st_dev, st_ino]` (`fstat`), `[0, 0]` without a file or if
+/// `fstat` fails.
+pub(crate) fn file_identity(probe: Option<&File>) -> [u64; 2] {
+    use std::os::unix::fs::MetadataExt;
+    probe.and_then(|f| f.metadata().ok()).map_or([0, 0], |m| [m.dev(), m.ino()])
+}
+
 /// This process's pid and start time (`/proc/self/stat` field 22, clock ticks since boot).
 pub(crate) fn process_ident() -> ProcessIdent {
     let start_time = std::fs::read_to_string("/proc/self/stat")

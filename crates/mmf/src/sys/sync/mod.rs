@@ -29,14 +29,16 @@
 mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{
-    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, fork_generation, process_ident,
+    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, file_identity, fork_generation,
+    process_ident,
 };
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{
-    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, fork_generation, process_ident,
+    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, file_identity, fork_generation,
+    process_ident,
 };
 
 /// Where a sync area is, so that each platform can name what belongs to it.
@@ -48,6 +50,10 @@ pub(crate) struct AreaKey {
     /// mapping never share a byte).
     #[cfg_attr(windows, allow(dead_code, reason = "Windows names objects by id alone"))]
     pub offset: u64,
+    /// The identity of the file behind the mapping ([`file_identity`]; 0 without one): a
+    /// copy of an area's file holds the same area id, and must not be taken for the same
+    /// area (one participant slot for both would not stand for this process in the copy).
+    pub file: [u64; 2],
 }
 
 /// A process as a participant slot records it.

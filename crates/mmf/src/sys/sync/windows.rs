@@ -108,6 +108,27 @@ pub(crate) fn alive(
     }
 }
 
+/// The file behind a mapping: `[volume serial number, file index]`
+/// (`GetFileInformationByHandle`), `[0, 0]` without a file (a pagefile-backed mapping) or
+/// if the call fails.
+pub(crate) fn file_identity(probe: Option<&std::fs::File>) -> [u64; 2] {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        BY_HANDLE_FILE_INFORMATION, GetFileInformationByHandle,
+    };
+    let Some(file) = probe else { return [0, 0] };
+    // SAFETY: plain data that the call fills.
+    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+    // SAFETY: an open file handle and a pointer to the structure to fill.
+    if unsafe { GetFileInformationByHandle(file.as_raw_handle() as HANDLE, &mut info) } == 0 {
+        return [0, 0];
+    }
+    [
+        u64::from(info.dwVolumeSerialNumber),
+        (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+    ]
+}
+
 /// This process's pid and creation time.
 pub(crate) fn process_ident() -> ProcessIdent {
     // SAFETY: no preconditions.
@@ -151,6 +172,10 @@ pub(crate) struct Parker {
 impl Parker {
     pub(crate) fn new(key: AreaKey) -> Parker {
         Parker {
+            // By area id alone, not the file's identity (`key.file`): a process that opened
+            // a file-backed named mapping by name has no file handle to identify it by, and
+            // must find the same semaphores as the one that mapped the file. (A copy of an
+            // area's file in use at once with the original shares them: spurious wake-ups.)
             prefix: format!("Local\\mmf-sync-{:016x}{:016x}-", key.id[0], key.id[1]),
             semaphores: Mutex::new(HashMap::new()),
         }

@@ -1,0 +1,400 @@
+//! The benchmarks themselves (Linux: the alternatives are futexes, pipes and sockets).
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use mmf::channel::{self, ChannelOptions, Receiver, Sender};
+use mmf::{Access, Mapping, ViewMut};
+
+const PEER: &str = "MMF_BENCH_CHANNEL";
+/// Polls before sleeping: "never" for the spinning contestants, PERF-NOTES' 20k for hybrids.
+const SPIN_FOREVER: u32 = u32::MAX;
+const HYBRID: u32 = 20_000;
+
+fn tmp(tag: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mmf-chan-bench-{tag}-{}", std::process::id()))
+}
+
+fn spawn(mode: &str, arg: &str, stdin: Stdio) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .env(PEER, format!("{mode}:{arg}"))
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+// ---- raw shared-page anchors ----
+
+fn futex_wait(word: &AtomicU32, expected: u32) {
+    // SAFETY: FUTEX_WAIT reads the word in our shared mapping; no timeout.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, 0usize);
+    }
+}
+
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only looks the word's address up.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1);
+    }
+}
+
+/// A word and its sleep flag, on separate cache lines of a shared page.
+struct RawSide<'a> {
+    word: &'a AtomicU32,
+    sleeping: &'a AtomicU32,
+}
+
+impl RawSide<'_> {
+    /// Waits for the word to move from `seen`: `spins` polls, then the sleep flag, a
+    /// second look, and the futex.
+    fn wait(&self, seen: u32, spins: u32) -> u32 {
+        for _ in 0..spins {
+            let v = self.word.load(Ordering::Acquire);
+            if v != seen {
+                return v;
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            self.sleeping.store(1, Ordering::SeqCst);
+            let v = self.word.load(Ordering::SeqCst);
+            if v != seen {
+                self.sleeping.store(0, Ordering::Relaxed);
+                return v;
+            }
+            futex_wait(self.word, seen);
+        }
+    }
+
+    /// Stores `v` and wakes the other side only if it sleeps.
+    fn post(&self, v: u32) {
+        self.word.store(v, Ordering::SeqCst);
+        if self.sleeping.swap(0, Ordering::SeqCst) == 1 {
+            futex_wake(self.word);
+        }
+    }
+}
+
+fn raw_view(path: &std::path::Path) -> ViewMut {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    file.set_len(4096).unwrap();
+    Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap()
+}
+
+fn sides(view: &ViewMut) -> (RawSide<'_>, RawSide<'_>) {
+    let at = |o| view.get::<AtomicU32>(o).unwrap();
+    (RawSide { word: at(0), sleeping: at(64) }, RawSide { word: at(128), sleeping: at(192) })
+}
+
+// ---- the peers ----
+
+/// The child processes: `MMF_BENCH_CHANNEL=mode:arg`.
+pub fn peer_role() -> bool {
+    let Ok(value) = std::env::var(PEER) else { return false };
+    let (mode, arg) = value.split_once(':').unwrap();
+    let args: Vec<&str> = arg.split('|').collect();
+    match mode {
+        "mmf-echo" => {
+            let mut rx = channel::open(args[0]).unwrap().receiver().unwrap();
+            let mut tx = channel::open(args[1]).unwrap().sender().unwrap();
+            let spins = args[2].parse().unwrap();
+            rx.set_spins(spins);
+            tx.set_spins(spins);
+            let mut buf = [0u8; 64];
+            loop {
+                let m = rx.recv().unwrap();
+                if m.is_empty() {
+                    return true;
+                }
+                m.read_at(0, &mut buf).unwrap();
+                drop(m);
+                tx.send(buf).unwrap();
+            }
+        }
+        "raw-echo" => {
+            let view = raw_view(std::path::Path::new(args[0]));
+            let (ping, pong) = sides(&view);
+            let spins = args[1].parse().unwrap();
+            let mut seen = 0;
+            loop {
+                seen = ping.wait(seen, spins);
+                if seen == u32::MAX {
+                    return true;
+                }
+                pong.post(seen);
+            }
+        }
+        "mmf-sink" => {
+            let mut rx = channel::open(args[0]).unwrap().receiver().unwrap();
+            let mut ack = channel::open(args[1]).unwrap().sender().unwrap();
+            let mut first = [0u8; 1];
+            loop {
+                let m = rx.recv().unwrap();
+                if m.is_empty() {
+                    return true;
+                }
+                m.read_at(0, &mut first).unwrap();
+                // The consumer reads the message (a copy out, as a pipe's reader does).
+                black_box(m.to_vec().unwrap());
+                drop(m);
+                if first[0] == 1 {
+                    ack.send([1u8]).unwrap();
+                }
+            }
+        }
+        "stream-sink" => {
+            let size: usize = args[0].parse().unwrap();
+            let mut input = std::io::stdin().lock();
+            let mut out = std::io::stdout().lock();
+            let mut buf = vec![0u8; size];
+            loop {
+                input.read_exact(&mut buf).unwrap();
+                match buf[0] {
+                    1 => {
+                        out.write_all(&[1]).unwrap();
+                        out.flush().unwrap();
+                    }
+                    2 => return true,
+                    _ => {}
+                }
+            }
+        }
+        other => panic!("unknown peer mode {other}"),
+    }
+}
+
+// ---- round trips ----
+
+trait RoundTrip {
+    fn round_trip(&mut self);
+    fn stop(self: Box<Self>);
+}
+
+struct MmfPair {
+    tx: Sender,
+    rx: Receiver,
+    child: Child,
+    _channels: [channel::Channel; 2],
+    buf: [u8; 64],
+}
+
+fn mmf_pair(spins: u32) -> Box<dyn RoundTrip> {
+    let (ping, pong) = (
+        format!("bench-ping-{}", std::process::id()),
+        format!("bench-pong-{}", std::process::id()),
+    );
+    let options = ChannelOptions::new().capacity(1 << 16).clone();
+    let channels =
+        [channel::create(&ping, &options).unwrap(), channel::create(&pong, &options).unwrap()];
+    let mut tx = channels[0].sender().unwrap();
+    let mut rx = channels[1].receiver().unwrap();
+    tx.set_spins(spins);
+    rx.set_spins(spins);
+    let child = spawn("mmf-echo", &format!("{ping}|{pong}|{spins}"), Stdio::null());
+    Box::new(MmfPair { tx, rx, child, _channels: channels, buf: [7u8; 64] })
+}
+
+impl RoundTrip for MmfPair {
+    fn round_trip(&mut self) {
+        self.tx.send(self.buf).unwrap();
+        let m = self.rx.recv().unwrap();
+        m.read_at(0, &mut self.buf).unwrap();
+    }
+    fn stop(mut self: Box<Self>) {
+        self.tx.send([]).unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+struct RawPair {
+    view: ViewMut,
+    path: PathBuf,
+    seq: u32,
+    spins: u32,
+    child: Child,
+}
+
+fn raw_pair(spins: u32) -> Box<dyn RoundTrip> {
+    let path = tmp("raw");
+    let view = raw_view(&path);
+    view.write_at(0, &[0u8; 256]).unwrap();
+    let child = spawn("raw-echo", &format!("{}|{spins}", path.display()), Stdio::null());
+    Box::new(RawPair { view, path, seq: 0, spins, child })
+}
+
+impl RoundTrip for RawPair {
+    fn round_trip(&mut self) {
+        let (ping, pong) = sides(&self.view);
+        let seen = self.seq;
+        self.seq += 1;
+        ping.post(self.seq);
+        while pong.wait(seen, self.spins) != self.seq {}
+    }
+    fn stop(mut self: Box<Self>) {
+        sides(&self.view).0.post(u32::MAX);
+        self.child.wait().unwrap();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn rtt_group(
+    c: &mut Criterion,
+    group: &str,
+    contestants: Vec<(&str, Box<dyn RoundTrip>)>,
+) -> Vec<(String, Vec<u64>)> {
+    let mut g = c.benchmark_group(group);
+    g.measurement_time(Duration::from_secs(5)).sample_size(20);
+    let mut percentiles = Vec::new();
+    for (name, mut pair) in contestants {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    pair.round_trip();
+                }
+                start.elapsed()
+            })
+        });
+        let n = std::env::var("MMF_BENCH_RTT_SAMPLES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        let mut times: Vec<u64> = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                pair.round_trip();
+                t.elapsed().as_nanos() as u64
+            })
+            .collect();
+        times.sort_unstable();
+        percentiles.push((format!("{group}/{name}"), times));
+        pair.stop();
+    }
+    g.finish();
+    percentiles
+}
+
+// ---- one-way throughput ----
+
+fn oneway(c: &mut Criterion, size: usize) {
+    let group = if size == 64 { "channel_oneway_64B" } else { "channel_oneway_4KiB" };
+    let mut g = c.benchmark_group(group);
+    g.measurement_time(Duration::from_secs(5)).sample_size(20);
+    let mut msg = vec![0u8; size];
+    // mmf
+    let (data, ack) =
+        (format!("bench-data-{}", std::process::id()), format!("bench-ack-{}", std::process::id()));
+    let options = ChannelOptions::new().capacity(1 << 20).clone();
+    let chans =
+        [channel::create(&data, &options).unwrap(), channel::create(&ack, &options).unwrap()];
+    let (mut tx, mut acks) = (chans[0].sender().unwrap(), chans[1].receiver().unwrap());
+    let mut child = spawn("mmf-sink", &format!("{data}|{ack}"), Stdio::null());
+    g.bench_function("mmf_spsc", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                msg[0] = u8::from(i + 1 == iters);
+                tx.send(msg.as_slice()).unwrap();
+            }
+            drop(acks.recv().unwrap());
+            start.elapsed()
+        })
+    });
+    tx.send([]).unwrap();
+    child.wait().unwrap();
+    drop((tx, acks, chans));
+    // A pipe, and a unix stream socket.
+    for name in ["pipe", "unix_socket"] {
+        let (mut writer, stdin): (Box<dyn Write>, Stdio) = if name == "pipe" {
+            let mut child = spawn("stream-sink", &size.to_string(), Stdio::piped());
+            let w = child.stdin.take().unwrap();
+            let out = child.stdout.take().unwrap();
+            stream_bench(&mut g, name, Box::new(w), out, &mut msg);
+            child.wait().unwrap();
+            continue;
+        } else {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            (Box::new(ours), Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        };
+        let mut child = spawn("stream-sink", &size.to_string(), stdin);
+        let out = child.stdout.take().unwrap();
+        stream_bench(&mut g, name, Box::new(&mut writer), out, &mut msg);
+        drop(writer);
+        child.wait().unwrap();
+    }
+    g.finish();
+}
+
+fn stream_bench(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut w: Box<dyn Write + '_>,
+    mut acks: ChildStdout,
+    msg: &mut [u8],
+) {
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                msg[0] = u8::from(i + 1 == iters);
+                w.write_all(msg).unwrap();
+            }
+            let mut one = [0u8; 1];
+            acks.read_exact(&mut one).unwrap();
+            start.elapsed()
+        })
+    });
+    msg[0] = 2;
+    w.write_all(msg).unwrap();
+    w.flush().unwrap();
+}
+
+fn write_percentiles(all: &[(String, Vec<u64>)]) {
+    let mut text = String::from("| round trip | p50 | p99 | p99.9 |\n|---|---|---|---|\n");
+    for (name, times) in all {
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        text += &format!("| {name} | {} ns | {} ns | {} ns |\n", at(0.5), at(0.99), at(0.999));
+    }
+    println!("\n{text}");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("channel-percentiles.md"), text);
+}
+
+pub fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    let mut all = Vec::new();
+    all.extend(rtt_group(
+        &mut c,
+        "channel_rtt_spin",
+        vec![("mmf_spsc", mmf_pair(SPIN_FOREVER)), ("raw_spin", raw_pair(SPIN_FOREVER))],
+    ));
+    all.extend(rtt_group(
+        &mut c,
+        "channel_rtt_hybrid",
+        vec![("mmf_spsc", mmf_pair(HYBRID)), ("raw_hybrid", raw_pair(HYBRID))],
+    ));
+    all.extend(rtt_group(
+        &mut c,
+        "channel_rtt_parked",
+        vec![("mmf_spsc", mmf_pair(0)), ("raw_futex", raw_pair(0))],
+    ));
+    write_percentiles(&all);
+    oneway(&mut c, 64);
+    oneway(&mut c, 4096);
+}

@@ -1,0 +1,256 @@
+//! `mmf chan ...`: message channels (`mmf::channel`) from a shell, so that
+//! `producer | mmf chan send q` and `mmf chan recv q | consumer` connect two shells.
+
+use std::io::{BufRead, BufWriter, Read, Write};
+
+use clap::Subcommand;
+use mmf::CreationMode;
+use mmf::channel::{self, ChannelOptions, Kind, RecvError, SendError};
+use mmf::named::NameOptions;
+
+use crate::size;
+
+#[derive(Subcommand, Debug)]
+pub enum Chan {
+    /// Create a named channel.
+    ///
+    /// Without --hold, on Linux the channel stays until `mmf shm rm NAME`; Windows removes
+    /// a name with its last handle, so there it needs --hold (or a sender or receiver that
+    /// creates it).
+    #[command(
+        after_help = "Examples:\n  mmf chan create q\n  mmf chan create jobs --mpmc --capacity 16MiB --max-message 1MiB"
+    )]
+    Create {
+        /// The name (A-Z a-z 0-9 . _ -, up to 200 characters).
+        name: String,
+        /// The ring's size: a power of two, 64 bytes to 1 TiB (default 1MiB).
+        #[arg(long, default_value = "1MiB", value_parser = size::parse_nonzero)]
+        capacity: u64,
+        /// The largest message (default: capacity / 8; at most capacity / 2 - 8).
+        #[arg(long, value_parser = size::parse_nonzero)]
+        max_message: Option<u64>,
+        /// Any number of senders and receivers (default: one of each at a time).
+        #[arg(long)]
+        mpmc: bool,
+        /// Hold the channel until interrupted instead of keeping it until `rm`.
+        #[arg(long)]
+        hold: bool,
+    },
+    /// Send stdin: one message per line (without its newline), or --raw chunks.
+    #[command(
+        after_help = "Examples:\n  producer | mmf chan send q\n  mmf chan send q --raw < image.png"
+    )]
+    Send {
+        /// The channel (created if it does not exist, with the defaults).
+        name: String,
+        /// Send stdin as it comes, in chunks of at most the maximum message size.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Print messages to stdout, one per line (or --raw bytes), until every sender has
+    /// gone (closed or died) and the channel is empty.
+    #[command(after_help = "Examples:\n  mmf chan recv q | consumer\n  mmf chan recv q --count 1")]
+    Recv {
+        /// The channel (created if it does not exist, with the defaults).
+        name: String,
+        /// Write the messages' bytes as they are, without newlines.
+        #[arg(long)]
+        raw: bool,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Kind, capacity, what is queued, senders and receivers alive.
+    #[command(after_help = "Examples:\n  mmf chan info q\n  mmf chan info q --json")]
+    Info {
+        /// The channel.
+        name: String,
+        /// One JSON object: {"name", "kind", "capacity", "max_message", "queued_bytes",
+        /// "senders", "receivers", "sleeping_senders", "sleeping_receivers"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(command: Chan) -> Result<(), String> {
+    match command {
+        Chan::Create { name, capacity, max_message, mpmc, hold } => {
+            create(&name, capacity, max_message, mpmc, hold)
+        }
+        Chan::Send { name, raw } => send(&name, raw),
+        Chan::Recv { name, raw, count } => recv(&name, raw, count),
+        Chan::Info { name, json } => info(&name, json),
+    }
+}
+
+fn create(
+    name: &str,
+    capacity: u64,
+    max: Option<u64>,
+    mpmc: bool,
+    hold: bool,
+) -> Result<(), String> {
+    if !hold && cfg!(windows) {
+        return Err(format!(
+            "Windows removes a name with its last handle, so {name} would vanish when this \
+             command exits: use `mmf chan create {name} --hold`"
+        ));
+    }
+    let mut options = ChannelOptions::new();
+    options.capacity(capacity).kind(if mpmc { Kind::Mpmc } else { Kind::Spsc });
+    if let Some(max) = max {
+        let max = u32::try_from(max).map_err(|_| format!("--max-message {max} is too large"))?;
+        options.max_message(max);
+    }
+    let mut name_options = NameOptions::new();
+    name_options.creation(CreationMode::CreateNew).keep(!hold);
+    options.name_options(name_options);
+    let ch = channel::create(name, &options).map_err(|e| format!("cannot create {name}: {e}"))?;
+    let what = format!(
+        "created {name} ({}, capacity {}, messages up to {} bytes)",
+        if mpmc { "MPMC" } else { "SPSC" },
+        ch.capacity(),
+        ch.max_message()
+    );
+    if hold {
+        println!("{what}; holding it until interrupted (Ctrl-C)");
+        let _keep = ch;
+        crate::hold_until_interrupted()
+    }
+    println!("{what}; it stays until `mmf shm rm {name}`");
+    Ok(())
+}
+
+/// Opens the channel, creating it with the defaults if there is none (either end of a
+/// pipeline may start first).
+fn open(name: &str) -> Result<channel::Channel, String> {
+    let mut options = ChannelOptions::new();
+    options.creation(CreationMode::OpenOrCreate);
+    match channel::open(name) {
+        Err(mmf::Error::NotFound { .. }) => channel::create(name, &options),
+        other => other,
+    }
+    .map_err(|e| format!("cannot open {name}: {e}"))
+}
+
+fn send(name: &str, raw: bool) -> Result<(), String> {
+    let ch = open(name)?;
+    let mut tx = ch.sender().map_err(|e| format!("cannot send to {name}: {e}"))?;
+    let max = tx.max_message() as usize;
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let failed = |e: SendError<&[u8]>| match e {
+        SendError::Disconnected(_) => {
+            format!("{name}: the receiver has gone (closed or died)")
+        }
+        other => format!("cannot send to {name}: {other}"),
+    };
+    if raw {
+        let mut buf = vec![0u8; max];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("cannot read stdin: {e}")),
+            };
+            tx.send(&buf[..n]).map_err(failed)?;
+        }
+    }
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let n =
+            input.read_until(b'\n', &mut line).map_err(|e| format!("cannot read stdin: {e}"))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.len() > max {
+            return Err(format!(
+                "line {number} is {} bytes, more than {name}'s maximum message of {max}: \
+                 use --raw, or a channel with a larger --max-message",
+                line.len()
+            ));
+        }
+        tx.send(line.as_slice()).map_err(failed)?;
+    }
+    Ok(())
+}
+
+fn recv(name: &str, raw: bool, count: Option<u64>) -> Result<(), String> {
+    let ch = open(name)?;
+    let mut rx = ch.receiver().map_err(|e| format!("cannot receive from {name}: {e}"))?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut buf = Vec::new();
+    let mut received = 0;
+    let mut block = false;
+    while count.is_none_or(|c| received < c) {
+        let next = if block { rx.recv() } else { rx.try_recv() };
+        let m = match next {
+            Ok(m) => m,
+            Err(RecvError::Empty) => {
+                // Nothing queued: what was printed goes out before waiting.
+                if let Err(e) = out.flush() {
+                    return crate::stdout_result(Err(e));
+                }
+                block = true;
+                continue;
+            }
+            Err(RecvError::Disconnected) => break,
+            Err(e) => return Err(format!("cannot receive from {name}: {e}")),
+        };
+        block = false;
+        buf.resize(m.len(), 0);
+        m.read_at(0, &mut buf).map_err(|e| format!("cannot read a message of {name}: {e}"))?;
+        drop(m);
+        let written =
+            out.write_all(&buf).and_then(|()| if raw { Ok(()) } else { out.write_all(b"\n") });
+        if written.is_err() {
+            return crate::stdout_result(written);
+        }
+        received += 1;
+    }
+    crate::stdout_result(out.flush())
+}
+
+fn info(name: &str, json: bool) -> Result<(), String> {
+    let ch = channel::open(name).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let i = ch.info().map_err(|e| format!("cannot look at {name}: {e}"))?;
+    let kind = match i.kind {
+        Kind::Spsc => "spsc",
+        Kind::Mpmc => "mpmc",
+    };
+    if json {
+        let value = serde_json::json!({
+            "name": name,
+            "kind": kind,
+            "capacity": i.capacity,
+            "max_message": i.max_message,
+            "queued_bytes": i.queued_bytes,
+            "senders": i.senders,
+            "receivers": i.receivers,
+            "sleeping_senders": i.sleepers.0,
+            "sleeping_receivers": i.sleepers.1,
+        });
+        println!("{value}");
+        return Ok(());
+    }
+    println!(
+        "{name}: {} channel, capacity {} bytes, messages up to {} bytes",
+        kind.to_uppercase(),
+        i.capacity,
+        i.max_message
+    );
+    println!(
+        "queued: {} bytes ({:.1}% full)",
+        i.queued_bytes,
+        i.queued_bytes as f64 * 100.0 / i.capacity as f64
+    );
+    println!("senders alive: {} ({} asleep)", i.senders, i.sleepers.0);
+    println!("receivers alive: {} ({} asleep)", i.receivers, i.sleepers.1);
+    Ok(())
+}

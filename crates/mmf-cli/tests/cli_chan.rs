@@ -1,0 +1,161 @@
+//! `mmf chan`: two shells connected by `mmf chan send` and `mmf chan recv` (lines and raw
+//! bytes, either one started first), `create` and `info` (text and JSON), and the errors.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mmf_testkit::cli::{Tool, assert_fails, finish_within, stdout};
+use mmf_testkit::unique_name;
+
+const MMF: Tool = Tool(env!("CARGO_BIN_EXE_mmf"));
+
+fn here() -> &'static Path {
+    Path::new(".")
+}
+
+/// `mmf chan send NAME [args]` fed `input` on stdin.
+fn send(name: &str, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(MMF.0)
+        .args(["chan", "send", name])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = finish_within(child, Duration::from_secs(60), "mmf chan send");
+    writer.join().unwrap();
+    out
+}
+
+fn recv(name: &str, args: &[&str]) -> std::process::Child {
+    Command::new(MMF.0)
+        .args(["chan", "recv", name])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `mmf chan create NAME ARGS --hold` (held on every platform: Windows cannot keep a name
+/// without a holder); kill the child to let go. Returns it and its first line.
+fn hold(name: &str, args: &[&str]) -> (std::process::Child, String) {
+    let mut all = vec!["chan", "create", name, "--hold"];
+    all.extend_from_slice(args);
+    MMF.spawn(&all, here())
+}
+
+fn let_go(mut holder: std::process::Child) {
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+fn lines(n: usize) -> String {
+    (0..n).map(|i| format!("line {i} {}\n", "x".repeat(i % 50))).collect()
+}
+
+#[test]
+fn send_and_recv_connect_two_shells_whichever_starts_first() {
+    for receiver_first in [true, false] {
+        let name = unique_name("cli-chan");
+        let input = lines(20_000);
+        let out = if receiver_first {
+            let rx = recv(&name, &[]);
+            let rx =
+                std::thread::spawn(|| finish_within(rx, Duration::from_secs(60), "mmf chan recv"));
+            std::thread::sleep(Duration::from_millis(200));
+            let sent = send(&name, &[], input.as_bytes());
+            assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+            rx.join().unwrap()
+        } else {
+            // A channel that outlives the sender (held), so that a late receiver finds it.
+            let (holder, _) = hold(&name, &["--capacity", "4MiB"]);
+            let sent = send(&name, &[], input.as_bytes());
+            assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+            let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
+            let_go(holder);
+            out
+        };
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout(&out), input, "receiver first: {receiver_first}");
+    }
+}
+
+#[test]
+fn raw_mode_carries_binary_bytes_in_chunks() {
+    let name = unique_name("cli-chan-raw");
+    let (holder, _) = hold(&name, &["--capacity", "64KiB", "--max-message", "1000"]);
+    let data: Vec<u8> =
+        (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let rx = recv(&name, &["--raw"]);
+    // Read on the side: a receiver whose stdout nobody reads would stall the pipeline.
+    let rx = std::thread::spawn(|| finish_within(rx, Duration::from_secs(60), "mmf chan recv"));
+    let sent = send(&name, &["--raw"], &data);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let out = rx.join().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == data, "{} bytes back of {}", out.stdout.len(), data.len());
+    let_go(holder);
+}
+
+#[test]
+fn create_and_info_describe_the_channel() {
+    let name = unique_name("cli-chan-info");
+    let (holder, created) = hold(&name, &["--mpmc", "--capacity", "8KiB"]);
+    assert!(created.contains("MPMC, capacity 8192, messages up to 1024 bytes"), "{created}");
+    let sent = send(&name, &[], b"one\ntwo\n");
+    assert!(sent.status.success());
+    let info = MMF.ok(&["chan", "info", &name], here());
+    assert!(info.contains("MPMC channel, capacity 8192 bytes"), "{info}");
+    assert!(info.contains("queued: 32 bytes"), "{info}");
+    assert!(info.contains("senders alive: 0"), "{info}");
+    let json: serde_json::Value =
+        serde_json::from_str(&MMF.ok(&["chan", "info", &name, "--json"], here())).unwrap();
+    assert_eq!(json["kind"], "mpmc");
+    assert_eq!(json["queued_bytes"], 32);
+    assert_eq!(json["receivers"], 0);
+    let got = MMF.ok(&["chan", "recv", &name, "--count", "1"], here());
+    assert_eq!(got, "one\n");
+    assert_eq!(MMF.ok(&["chan", "recv", &name], here()), "two\n", "then the close");
+    let_go(holder);
+}
+
+#[test]
+fn errors_are_one_line() {
+    let name = unique_name("cli-chan-err");
+    assert_fails(&MMF.run(&["chan", "info", &name], here()), 1, "no named object");
+    let bad = MMF.run(&["chan", "create", &name, "--capacity", "1000", "--hold"], here());
+    assert_fails(&bad, 1, "give a power of two");
+    let (holder, _) = hold(&name, &["--capacity", "4KiB", "--max-message", "16"]);
+    assert_fails(&MMF.run(&["chan", "create", &name, "--hold"], here()), 1, "exists");
+    let long = send(&name, &[], b"short\nthis line is longer than sixteen bytes\n");
+    assert_fails(&long, 1, "line 2 is 38 bytes, more than");
+    let plain = unique_name("cli-chan-plain");
+    let _m = mmf_testkit::create_named(&plain, 8192).unwrap();
+    assert_fails(&MMF.run(&["chan", "info", &plain], here()), 1, "no channel here");
+    let_go(holder);
+}
+
+/// Linux keeps a created channel without a holder until `mmf shm rm`; Windows cannot, and
+/// says so.
+#[test]
+fn create_without_hold_keeps_it_on_linux_and_is_refused_on_windows() {
+    let name = unique_name("cli-chan-keep");
+    if cfg!(windows) {
+        assert_fails(&MMF.run(&["chan", "create", &name], here()), 1, "--hold");
+        return;
+    }
+    let created = MMF.ok(&["chan", "create", &name], here());
+    assert!(created.contains("it stays until `mmf shm rm"), "{created}");
+    assert!(send(&name, &[], b"kept\n").status.success());
+    assert_eq!(MMF.ok(&["chan", "recv", &name], here()), "kept\n");
+    MMF.ok(&["shm", "rm", &name], here());
+}

@@ -1,0 +1,310 @@
+//! What the processes sharing one heap file share besides the file: the lock area
+//! (`docs/heap-format.md`, "Lock area"), a small named mapping whose name comes from the
+//! file's identity. It holds an mmf [`SyncArea`] with the robust writer mutex, the
+//! published transaction, and a reader table with one row per participant of the area.
+//!
+//! Readers pin a commit with LMDB's loop: write the transaction into the row, fence,
+//! read the published transaction again, retry if it moved. A writer reuses space freed
+//! by transaction `F` only when `F ≤` every live row; rows of processes that died are
+//! ignored (the participant slot's liveness says so) and cleared by the next process that
+//! takes the slot.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst, fence};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use mmf::sync::{Liveness, LockError, SyncArea, SyncAreaOptions};
+use mmf::{Access, Mapping, MappingOptions, ViewMut};
+
+use crate::error::{Error, Result};
+
+/// Processes that may have one heap file open at once (participants of the area).
+pub const PARTICIPANTS: u32 = 128;
+/// Where the heap's table starts in the lock area (after the sync area).
+const TABLE: usize = 8192;
+/// The table's magic.
+const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"MMFHLCK1");
+/// Table words: magic, published transaction, newest durable transaction, the largest
+/// allocated end any published commit had.
+const MAGIC_AT: usize = TABLE;
+const CURRENT_AT: usize = TABLE + 8;
+const DURABLE_AT: usize = TABLE + 16;
+const MAX_END_AT: usize = TABLE + 24;
+/// The reader rows: `{pid u64, txn u64}` per participant slot.
+const ROWS_AT: usize = TABLE + 64;
+const ROW: usize = 16;
+/// The lock area's size.
+const SIZE: u64 = 16384;
+/// Object 0: the writer mutex; object 1: taken once by a reader-only process to join.
+const WRITER: u32 = 0;
+const JOIN: u32 = 1;
+
+/// The lock area of one heap file, opened by this process.
+pub(crate) struct LockArea {
+    area: SyncArea<'static>,
+    table: ViewMut,
+    /// This process's row (its participant slot), once joined.
+    row: OnceLock<u32>,
+    _mapping: Mapping,
+}
+
+/// The name of a heap file's lock area: its device and file number, and the heap's own
+/// id (so that a reused file number never shares a lock area with a deleted heap).
+pub(crate) fn area_name(file: &File, file_id: &[u8; 16]) -> Result<String> {
+    let id = u64::from_le_bytes(file_id[..8].try_into().unwrap_or_default());
+    Ok(format!("mmf-heap-{}-{id:016x}", file_identity(file)?))
+}
+
+#[cfg(unix)]
+fn file_identity(file: &File) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().map_err(|e| Error::io("stat", e))?;
+    Ok(format!("{:x}-{:x}", meta.dev(), meta.ino()))
+}
+
+#[cfg(windows)]
+fn file_identity(file: &File) -> Result<String> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        BY_HANDLE_FILE_INFORMATION, GetFileInformationByHandle,
+    };
+    let mut info = BY_HANDLE_FILE_INFORMATION::default();
+    // SAFETY: the handle is the open file's, valid while `file` lives; `info` is a
+    // writable struct of the size the call fills.
+    let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle(), &mut info) };
+    if ok == 0 {
+        return Err(Error::io("GetFileInformationByHandle", std::io::Error::last_os_error()));
+    }
+    let index = u64::from(info.nFileIndexHigh) << 32 | u64::from(info.nFileIndexLow);
+    Ok(format!("{:x}-{index:x}", info.dwVolumeSerialNumber))
+}
+
+fn area_err(op: &'static str, e: mmf::Error) -> Error {
+    Error::io(op, std::io::Error::other(e))
+}
+
+impl LockArea {
+    /// Opens (or creates) the lock area `name`.
+    fn open(name: &str) -> Result<LockArea> {
+        let mapping = MappingOptions::new()
+            .access(Access::ReadWrite)
+            .size(SIZE)
+            .name(name)
+            .map_anonymous()
+            .map_err(|e| area_err("open the lock area", e))?;
+        let options = SyncAreaOptions::new().participants(PARTICIPANTS).objects(2).clone();
+        debug_assert!(options.size() <= TABLE);
+        let view = mapping.view_mut(..).map_err(|e| area_err("map the lock area", e))?;
+        let area = SyncArea::open_or_init_owned(view, 0, &options)
+            .map_err(|e| area_err("open the lock area", e))?;
+        let table = mapping.view_mut(..).map_err(|e| area_err("map the lock area", e))?;
+        let lock = LockArea { area, table, row: OnceLock::new(), _mapping: mapping };
+        match lock.word(MAGIC_AT)?.compare_exchange(0, TABLE_MAGIC, SeqCst, SeqCst) {
+            Ok(_) => Ok(lock),
+            Err(TABLE_MAGIC) => Ok(lock),
+            Err(_) => Err(Error::io(
+                "open the lock area",
+                std::io::Error::other(format!("{name} holds something other than a heap's table")),
+            )),
+        }
+    }
+
+    fn word(&self, at: usize) -> Result<&AtomicU64> {
+        self.table.atomic_u64(at).map_err(|e| area_err("lock area", e))
+    }
+
+    /// The published transaction (0: none yet).
+    pub fn current(&self) -> Result<u64> {
+        Ok(self.word(CURRENT_AT)?.load(SeqCst))
+    }
+
+    /// The newest transaction known durable.
+    pub fn durable(&self) -> Result<u64> {
+        Ok(self.word(DURABLE_AT)?.load(SeqCst))
+    }
+
+    /// The largest allocated end of any published commit.
+    pub fn max_end(&self) -> Result<u64> {
+        Ok(self.word(MAX_END_AT)?.load(SeqCst))
+    }
+
+    /// Publishes `txn` (a commit written in full; durable or not), whose allocated area
+    /// ends at `end`. Called with the writer lock held.
+    pub fn publish(&self, txn: u64, durable: bool, end: u64) -> Result<()> {
+        self.word(MAX_END_AT)?.fetch_max(end, SeqCst);
+        if durable {
+            self.word(DURABLE_AT)?.store(txn, SeqCst);
+        }
+        self.word(CURRENT_AT)?.store(txn, SeqCst);
+        Ok(())
+    }
+
+    /// Publishes `txn` if nothing is published yet (a process that opened the file).
+    pub fn publish_first(&self, txn: u64, durable: bool, end: u64) -> Result<()> {
+        self.word(MAX_END_AT)?.fetch_max(end, SeqCst);
+        if self.word(CURRENT_AT)?.compare_exchange(0, txn, SeqCst, SeqCst).is_ok() && durable {
+            let _ = self.word(DURABLE_AT)?.compare_exchange(0, txn, SeqCst, SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Takes the writer mutex: the guard, and whether its last owner died holding it.
+    pub fn lock_writer(&self) -> Result<(mmf::sync::MutexGuard<'_>, bool)> {
+        let mutex = self.area.mutex(WRITER).map_err(|e| area_err("writer lock", e))?;
+        match mutex.lock() {
+            Ok(guard) => Ok((guard, false)),
+            Err(LockError::OwnerDied(guard)) => Ok((guard, true)),
+            Err(e) => Err(Error::io("writer lock", e.into())),
+        }
+    }
+
+    /// This process's reader row, joining the area first (and clearing what a dead
+    /// process left in the row).
+    fn my_row(&self) -> Result<(&AtomicU64, &AtomicU64)> {
+        let slot = match self.row.get() {
+            Some(&slot) => slot,
+            None => {
+                if self.area.slot().is_none() {
+                    // Joining happens on a first lock: take and give back a mutex no
+                    // writer uses.
+                    let mutex = self.area.mutex(JOIN).map_err(|e| area_err("join", e))?;
+                    match mutex.lock() {
+                        Ok(_) => {}
+                        Err(LockError::OwnerDied(g)) => g.mark_consistent(),
+                        Err(e) => return Err(Error::io("join the lock area", e.into())),
+                    }
+                }
+                let slot = self.area.slot().ok_or_else(|| {
+                    Error::io("join the lock area", std::io::Error::other("no participant slot"))
+                })?;
+                let (pid, txn) = self.row_words(slot)?;
+                txn.store(0, SeqCst);
+                pid.store(u64::from(std::process::id()), SeqCst);
+                *self.row.get_or_init(|| slot)
+            }
+        };
+        self.row_words(slot)
+    }
+
+    fn row_words(&self, slot: u32) -> Result<(&AtomicU64, &AtomicU64)> {
+        let at = ROWS_AT + slot as usize * ROW;
+        Ok((self.word(at)?, self.word(at + 8)?))
+    }
+
+    /// The oldest transaction a live reader of any process has pinned.
+    fn oldest_row(&self) -> Result<Option<u64>> {
+        let mut rows = Vec::new();
+        for slot in 0..PARTICIPANTS {
+            let (pid, txn) = self.row_words(slot)?;
+            // The transaction first: a row's pid is stored before its transaction.
+            let t = txn.load(SeqCst);
+            if t != 0 {
+                rows.push((slot, pid.load(SeqCst), t));
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let info = mmf::sync::inspect(&self.table, 0).map_err(|e| area_err("liveness", e))?;
+        let live = |slot: u32, pid: u64| {
+            info.participants
+                .iter()
+                .any(|p| p.slot == slot && u64::from(p.pid) == pid && p.liveness != Liveness::Dead)
+        };
+        Ok(rows.into_iter().filter(|&(slot, pid, _)| live(slot, pid)).map(|(_, _, t)| t).min())
+    }
+}
+
+/// The snapshots one process holds on one heap file (all its `Heap`s of the file share
+/// it), and the file's lock area when it has one.
+pub(crate) struct Readers {
+    /// Pinned transaction → open snapshots.
+    pins: Mutex<BTreeMap<u64, usize>>,
+    pub lock: Option<LockArea>,
+}
+
+/// The `Readers` of every heap file this process has open, by lock area name.
+static OPEN: Mutex<Vec<(String, Weak<Readers>)>> = Mutex::new(Vec::new());
+
+impl Readers {
+    /// For a heap no other process sees (a backend other than a file).
+    pub fn local() -> Arc<Readers> {
+        Arc::new(Readers { pins: Mutex::new(BTreeMap::new()), lock: None })
+    }
+
+    /// The process's `Readers` of the heap file whose lock area is `name`.
+    pub fn shared(name: &str) -> Result<Arc<Readers>> {
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|(_, r)| r.strong_count() > 0);
+        if let Some(r) = open.iter().find(|(n, _)| n == name).and_then(|(_, r)| r.upgrade()) {
+            return Ok(r);
+        }
+        let readers = Arc::new(Readers {
+            pins: Mutex::new(BTreeMap::new()),
+            lock: Some(LockArea::open(name)?),
+        });
+        open.push((name.to_owned(), Arc::downgrade(&readers)));
+        Ok(readers)
+    }
+
+    fn pins(&self) -> MutexGuard<'_, BTreeMap<u64, usize>> {
+        self.pins.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pins the newest commit: the published one, or `local()` without a lock area.
+    /// Returns its transaction; [`unpin`](Self::unpin) it when done.
+    pub fn pin(&self, local: impl Fn() -> u64) -> Result<u64> {
+        let mut pins = self.pins();
+        let Some(lock) = &self.lock else {
+            let t = local();
+            *pins.entry(t).or_insert(0) += 1;
+            return Ok(t);
+        };
+        let (_, row) = lock.my_row()?;
+        let t = loop {
+            let t = lock.current()?;
+            if pins.keys().next().is_some_and(|&oldest| oldest <= t) {
+                // The row holds this process's oldest pin, older than `t`: it protects
+                // `t` too (what `t` reaches is freed by later transactions).
+                break t;
+            }
+            row.store(t, SeqCst);
+            fence(SeqCst);
+            if lock.current()? == t {
+                break t;
+            }
+        };
+        *pins.entry(t).or_insert(0) += 1;
+        Ok(t)
+    }
+
+    /// Ends a pin of `txn`; the row then holds the oldest pin left (or none).
+    pub fn unpin(&self, txn: u64) {
+        let mut pins = self.pins();
+        if let Some(n) = pins.get_mut(&txn) {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(&txn);
+            }
+        }
+        if let Some(lock) = &self.lock {
+            if let Ok((_, row)) = lock.my_row() {
+                row.store(pins.keys().next().copied().unwrap_or(0), SeqCst);
+            }
+        }
+    }
+
+    /// The oldest commit any snapshot (of any process, with a lock area) has pinned.
+    pub fn oldest(&self) -> Result<Option<u64>> {
+        let local = self.pins().keys().next().copied();
+        let shared = match &self.lock {
+            Some(lock) => lock.oldest_row()?,
+            None => None,
+        };
+        Ok(match (local, shared) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+}

@@ -1,0 +1,196 @@
+//! The ring's positions and the sleep handshake under loom: the very code of `ring.rs`,
+//! with model memory whose data bytes are one `loom::cell::UnsafeCell` (a consumer
+//! reading bytes the producer may still be writing is a causality violation loom
+//! reports), and a model kernel whose park/unpark behave as a futex (Linux) or a
+//! semaphore of wake-up tokens (Windows). A lost wake-up leaves both threads parked,
+//! which loom reports as a deadlock.
+//!
+//! ```text
+//! RUSTFLAGS="--cfg mmf_loom" cargo test -p mmf --lib --release --target-dir target/loom -- channel::loom
+//! ```
+
+use std::time::Instant;
+
+use loom::cell::UnsafeCell;
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+
+use super::layout::{Line, Lines, Signal};
+use super::ring::{self, Bytes, Park, Ring, Which};
+use crate::error::Result;
+use crate::primitive::sync::atomic::Ordering::SeqCst;
+use crate::primitive::sync::atomic::{AtomicU32, AtomicU64};
+
+const CAPACITY: u64 = 64;
+const MAX: u32 = 16;
+
+/// The data in 8-byte words, one cell each (records are 8-aligned): loom tracks accesses
+/// per cell, so a producer writing one record while the consumer reads another is not a
+/// race, and any overlap is.
+struct Memory([UnsafeCell<[u8; 8]>; CAPACITY as usize / 8]);
+
+// SAFETY: loom checks every access to the cells for races; that is the point of the model.
+unsafe impl Sync for Memory {}
+
+impl Memory {
+    fn new() -> Memory {
+        Memory(std::array::from_fn(|_| UnsafeCell::new([0; 8])))
+    }
+}
+
+impl Bytes for Memory {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let at = offset as usize + i;
+            // SAFETY: loom's cell: a read racing a write panics the model instead.
+            *b = self.0[at / 8].with(|p| unsafe { (*p)[at % 8] });
+        }
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<()> {
+        for (i, &b) in data.iter().enumerate() {
+            let at = offset as usize + i;
+            // SAFETY: as above.
+            self.0[at / 8].with_mut(|p| unsafe { (*p)[at % 8] = b });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Wake {
+    Futex,
+    Tokens,
+}
+
+struct Kernel {
+    wake: Wake,
+    tokens: Mutex<[u32; 2]>,
+    cv: Condvar,
+}
+
+fn slot(which: Which) -> usize {
+    match which {
+        Which::NotEmpty => 0,
+        Which::NotFull => 1,
+    }
+}
+
+impl Park for Kernel {
+    fn prepare(&self, _: Which) -> Result<()> {
+        Ok(())
+    }
+    fn park(&self, signal: &Signal, which: Which, expected: u32, _: Instant) -> Result<()> {
+        let mut tokens = self.tokens.lock().unwrap();
+        match self.wake {
+            Wake::Futex => {
+                if signal.seq.load(SeqCst) == expected {
+                    drop(self.cv.wait(tokens).unwrap());
+                }
+            }
+            Wake::Tokens => {
+                while tokens[slot(which)] == 0 {
+                    tokens = self.cv.wait(tokens).unwrap();
+                }
+                tokens[slot(which)] -= 1;
+            }
+        }
+        Ok(())
+    }
+    fn unpark(&self, _: &Signal, which: Which, n: u32) -> Result<()> {
+        let mut tokens = self.tokens.lock().unwrap();
+        if self.wake == Wake::Tokens {
+            tokens[slot(which)] += n;
+        }
+        self.cv.notify_all();
+        Ok(())
+    }
+}
+
+fn line() -> Line {
+    Line { pos: AtomicU64::new(0), _reserved: std::array::from_fn(|_| AtomicU64::new(0)) }
+}
+
+fn signal() -> Signal {
+    Signal {
+        seq: AtomicU32::new(0),
+        sleepers: AtomicU32::new(0),
+        _reserved: std::array::from_fn(|_| AtomicU64::new(0)),
+    }
+}
+
+struct World {
+    lines: Lines,
+    memory: Memory,
+    kernel: Kernel,
+}
+
+impl World {
+    fn ring(&self) -> Ring<'_, Memory> {
+        Ring { lines: &self.lines, bytes: &self.memory, capacity: CAPACITY, max_message: MAX }
+    }
+}
+
+/// The messages: 24-byte records in a 64-byte ring, so the third needs a pad record and
+/// a wrap, and the producer waits for room.
+const MESSAGES: [(u8, u32); 3] = [(1, 16), (2, 16), (3, 16)];
+
+fn send_all(w: &World) {
+    let ring = w.ring();
+    let mut p = ring.producer().unwrap();
+    for (fill, len) in MESSAGES {
+        let claim = ring::wait(&w.lines.not_full, Which::NotFull, &w.kernel, 0, None, |_| {
+            ring.try_claim(&mut p, len, &w.kernel)
+        })
+        .unwrap()
+        .unwrap();
+        w.memory.write(claim.payload, &vec![fill; len as usize]).unwrap();
+        ring.commit(&mut p, claim, &w.kernel).unwrap();
+    }
+}
+
+fn receive_all(w: &World) {
+    let ring = w.ring();
+    let mut c = ring.consumer().unwrap();
+    for (fill, len) in MESSAGES {
+        let record = ring::wait(&w.lines.not_empty, Which::NotEmpty, &w.kernel, 0, None, |_| {
+            ring.try_peek(&mut c, &w.kernel)
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(record.len, len);
+        let mut buf = vec![0; len as usize];
+        w.memory.read(record.payload, &mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == fill), "message {fill} torn: {buf:?}");
+        ring.release(&mut c, record, &w.kernel).unwrap();
+    }
+}
+
+fn ring_hands_over_every_message(wake: Wake) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(move || {
+        let world = Arc::new(World {
+            lines: Lines { tail: line(), head: line(), not_empty: signal(), not_full: signal() },
+            memory: Memory::new(),
+            kernel: Kernel { wake, tokens: Mutex::new([0; 2]), cv: Condvar::new() },
+        });
+        let w2 = Arc::clone(&world);
+        let producer = thread::spawn(move || send_all(&w2));
+        receive_all(&world);
+        producer.join().unwrap();
+        assert_eq!(world.lines.head.pos.load(SeqCst), world.lines.tail.pos.load(SeqCst));
+        assert_eq!(world.lines.not_empty.sleepers.load(SeqCst), 0);
+        assert_eq!(world.lines.not_full.sleepers.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn channel_ring_and_handshake_futex() {
+    ring_hands_over_every_message(Wake::Futex);
+}
+
+#[test]
+fn channel_ring_and_handshake_tokens() {
+    ring_hands_over_every_message(Wake::Tokens);
+}

@@ -1,0 +1,325 @@
+//! [`Receiver`] and the [`Message`] it reads in place.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::errors::RecvError;
+use super::layout::{DATA_AT, Kind, RECV_LOCK};
+use super::ring::{self, Consumer, Record, Which};
+use super::shared::{Look, PeerWatch, Role, Shared};
+use crate::Shared as SharedType;
+use crate::error::{Error, Result};
+
+/// The receiving end of a channel. A message is read in place and released when the
+/// [`Message`] is dropped.
+///
+/// An SPSC channel has one receiver at a time; one that replaces a killed receiver gets
+/// the message the dead one held (it was never released) and everything after it. An
+/// MPMC channel has any number; a [`Message`] holds the receive side's robust lock until
+/// it is dropped, so drop it promptly (copy out what you keep).
+///
+/// Blocking forms spin briefly ([`set_spins`](Self::set_spins)), then sleep until a sender
+/// commits; a sender is woken only if it sleeps.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use mmf::channel::{self, ChannelOptions, RecvError};
+///
+/// # let name = format!("doc-receiver-{}", std::process::id());
+/// let ch = channel::create(&name, &ChannelOptions::new())?;
+/// let mut rx = ch.receiver()?;
+/// assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
+/// let mut tx = ch.sender()?; // normally another process
+/// tx.send(b"hello")?;
+/// let m = rx.recv_timeout(Duration::from_secs(1))?;
+/// let mut buf = [0u8; 5];
+/// m.read_at(0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// drop(m); // released: its room is the sender's again
+/// drop(tx); // closed: the receiver sees it once the ring is empty
+/// assert!(matches!(rx.try_recv(), Err(RecvError::Disconnected)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Receiver {
+    inner: Shared,
+    entry: usize,
+    consumer: Consumer,
+    watch: PeerWatch,
+    spins: u32,
+}
+
+impl Receiver {
+    pub(crate) fn new(inner: Shared) -> Result<Receiver> {
+        let spsc = inner.params.kind == Kind::Spsc;
+        // This thread's own endpoint (relock) is as taken as another process's.
+        let free = match spsc.then(|| inner.lock(RECV_LOCK, Some(Instant::now()))) {
+            None | Some(Ok(true)) => true,
+            Some(Ok(false) | Err(Error::Channel { .. })) => false,
+            Some(Err(e)) => return Err(e),
+        };
+        if !free {
+            return Err(Error::Channel {
+                name: inner.name.clone(),
+                reason: "an SPSC channel has one receiver, and a live process has it: close \
+                         it first, or create an MPMC channel"
+                    .into(),
+            });
+        }
+        let attached = inner.attach(Role::Receiver).and_then(|entry| {
+            if spsc {
+                ring::clear_sleepers(&inner.lines()?.not_empty);
+            }
+            let consumer = inner.with_ring(None, |r, _| r.consumer())??;
+            Ok((entry, consumer))
+        });
+        let (entry, consumer) = match attached {
+            Ok(v) => v,
+            Err(e) => {
+                if spsc {
+                    let _ = inner.unlock(RECV_LOCK);
+                }
+                return Err(e);
+            }
+        };
+        Ok(Receiver {
+            inner,
+            entry,
+            consumer,
+            watch: PeerWatch::new(Role::Sender),
+            spins: super::default_spins(),
+        })
+    }
+
+    /// How many times a blocked receive polls before it sleeps (default 20,000 where
+    /// there is more than one CPU, else 0).
+    pub fn set_spins(&mut self, spins: u32) {
+        self.spins = spins;
+    }
+
+    fn mpmc(&self) -> bool {
+        self.inner.params.kind == Kind::Mpmc
+    }
+
+    /// The next message, if one is queued now.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`]; [`RecvError::Disconnected`] once the ring is empty and every
+    /// sender that attached has closed or died; [`RecvError::Failed`] with
+    /// [`Error::Corrupted`] if a peer wrote positions or records that cannot be.
+    pub fn try_recv(&mut self) -> Result<Message<'_>, RecvError> {
+        match self.next(None)? {
+            Some(record) => Ok(Message { rx: self, record, done: false }),
+            None if self.watch.gone(&self.inner, Look::Op)? => self.last_look(),
+            None => Err(RecvError::Empty),
+        }
+    }
+
+    /// The next message, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// As [`try_recv`](Self::try_recv), without `Empty`.
+    pub fn recv(&mut self) -> Result<Message<'_>, RecvError> {
+        self.recv_until(None)
+    }
+
+    /// The next message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv), and [`RecvError::Timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message<'_>, RecvError> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Message<'_>, RecvError> {
+        if let Some(record) = self.next(None)? {
+            return Ok(Message { rx: self, record, done: false });
+        }
+        let inner = Arc::clone(&self.inner);
+        let owner = if self.mpmc() { None } else { self.watch.token };
+        let spins = self.spins;
+        let waited = inner.with_ring(owner, |ring, park| {
+            ring::wait(&ring.lines.not_empty, Which::NotEmpty, park, spins, deadline, |fresh| {
+                if let Some(record) = self.next(deadline)? {
+                    return Ok(Some(Some(record)));
+                }
+                Ok(self
+                    .watch
+                    .gone(&inner, if fresh { Look::Wake } else { Look::Poll })?
+                    .then_some(None))
+            })
+        })??;
+        match waited {
+            Some(Some(record)) => Ok(Message { rx: self, record, done: false }),
+            Some(None) => self.last_look(),
+            None => Err(RecvError::Timeout),
+        }
+    }
+
+    /// The senders have gone: what they committed before going is still received.
+    fn last_look(&mut self) -> Result<Message<'_>, RecvError> {
+        match self.next(None)? {
+            Some(record) => Ok(Message { rx: self, record, done: false }),
+            None => Err(RecvError::Disconnected),
+        }
+    }
+
+    /// One look for a record: MPMC takes the receive lock first (kept with the record).
+    fn next(&mut self, deadline: Option<Instant>) -> Result<Option<Record>> {
+        let mpmc = self.mpmc();
+        if mpmc {
+            if !self.inner.lock(RECV_LOCK, deadline)? {
+                return Ok(None);
+            }
+            match self.inner.with_ring(None, |r, _| r.consumer()) {
+                Ok(Ok(c)) => self.consumer = c,
+                Ok(Err(e)) | Err(e) => {
+                    let _ = self.inner.unlock(RECV_LOCK);
+                    return Err(e);
+                }
+            }
+        }
+        let consumer = &mut self.consumer;
+        let found = self.inner.with_ring(None, |r, park| r.try_peek(consumer, park))?;
+        if mpmc && !matches!(found, Ok(Some(_))) {
+            self.inner.unlock(RECV_LOCK)?;
+        }
+        found
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        // Errors are ignored: a dead entry is taken back by liveness anyway.
+        self.inner.detach(self.entry, Role::Receiver);
+        let _ = self.inner.with_ring(None, |r, park| {
+            let _ = r.wake_all(park); // blocked senders look again and see the close
+        });
+        if !self.mpmc() {
+            let _ = self.inner.unlock(RECV_LOCK);
+        }
+    }
+}
+
+/// A message in the ring, read in place; dropping it releases its room to the senders.
+///
+/// Safe reads are copies ([`read_at`](Self::read_at), [`to_vec`](Self::to_vec)) or
+/// atomics and `#[repr(C)]` atomics types ([`get`](Self::get)); a `&[u8]` comes from the
+/// `unsafe` [`as_slice`](Self::as_slice). A message's bytes never change while it is held:
+/// senders write only released room.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// use mmf::channel::{self, ChannelOptions};
+///
+/// # let name = format!("doc-message-{}", std::process::id());
+/// let ch = channel::create(&name, &ChannelOptions::new())?;
+/// let (mut tx, mut rx) = (ch.sender()?, ch.receiver()?);
+/// tx.send(7u64.to_le_bytes())?;
+/// let m = rx.recv()?;
+/// assert_eq!(m.len(), 8);
+/// assert_eq!(m.get::<AtomicU64>(0)?.load(Ordering::Relaxed), 7); // payloads are 8-aligned
+/// // SAFETY: nothing writes a held message.
+/// assert_eq!(unsafe { m.as_slice() }, 7u64.to_le_bytes());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a message is released (and lost) when dropped"]
+#[derive(Debug)]
+pub struct Message<'r> {
+    rx: &'r mut Receiver,
+    record: Record,
+    done: bool,
+}
+
+impl Message<'_> {
+    /// The message's length in bytes.
+    pub fn len(&self) -> usize {
+        self.record.len as usize
+    }
+
+    /// Whether the message has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.record.len == 0
+    }
+
+    fn at(&self, offset: usize, len: usize) -> Result<usize> {
+        let size = self.len();
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Error::OutOfRange {
+                offset: offset as u64,
+                len: len as u64,
+                size: size as u64,
+            });
+        }
+        Ok((DATA_AT + self.record.payload) as usize + offset)
+    }
+
+    /// Copies `buf.len()` bytes of the message, from byte `offset`, into `buf`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] past the message's end; the view's copy errors.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.rx.inner.view().read_at(self.at(offset, buf.len())?, buf)
+    }
+
+    /// The whole message, copied.
+    ///
+    /// # Errors
+    /// As [`read_at`](Self::read_at).
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let mut v = vec![0; self.len()];
+        self.read_at(0, &mut v)?;
+        Ok(v)
+    }
+
+    /// A `T` of atomics at byte `offset` of the message (payloads start 8-aligned), as
+    /// [`ViewMut::get`](crate::ViewMut::get).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `T` does not fit; [`Error::Misaligned`].
+    pub fn get<T: SharedType>(&self, offset: usize) -> Result<&T> {
+        self.rx.inner.view().get(self.at(offset, size_of::<T>())?)
+    }
+
+    /// The message as a byte slice, in place.
+    ///
+    /// # Safety
+    /// Nothing in mmf writes a held message, but the memory is shared: the caller promises
+    /// that no other program writes the channel's mapping while the slice lives.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        let at = (DATA_AT + self.record.payload) as usize;
+        // SAFETY: the record lies inside the view (checked against the capacity when it was
+        // read); the caller promises that nothing changes these bytes meanwhile.
+        unsafe { &self.rx.inner.view().as_slice()[at..at + self.len()] }
+    }
+
+    /// Releases the message now and reports a failure to wake a sleeping sender, which
+    /// dropping ignores.
+    ///
+    /// # Errors
+    /// An OS error from the wake-up.
+    pub fn release(mut self) -> Result<()> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(());
+        }
+        let rx = &mut *self.rx;
+        let (record, consumer) = (self.record, &mut rx.consumer);
+        let released = rx.inner.with_ring(None, |r, park| r.release(consumer, record, park))?;
+        if rx.mpmc() {
+            rx.inner.unlock(RECV_LOCK)?;
+        }
+        released
+    }
+}
+
+impl Drop for Message<'_> {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}

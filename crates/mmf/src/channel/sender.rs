@@ -1,0 +1,346 @@
+//! [`Sender`] and the zero-copy [`Reservation`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::errors::SendError;
+use super::layout::{Kind, SEND_LOCK};
+use super::ring::{self, Claim, Producer, Which};
+use super::shared::{Look, PeerWatch, Role, Shared};
+use crate::error::{Error, Result};
+
+/// The sending end of a channel: copies (`send`, `try_send`, `send_timeout`) or writes in
+/// place ([`reserve`](Self::reserve) → [`Reservation::write_at`] →
+/// [`Reservation::commit`]).
+///
+/// An SPSC channel has one sender at a time (a second is refused while the first lives;
+/// one that replaces a killed sender continues after the last message it committed). An
+/// MPMC channel has any number; each operation takes the send side's robust lock, so a
+/// reservation keeps other senders waiting until it is committed or dropped.
+///
+/// Blocking forms spin briefly ([`set_spins`](Self::set_spins)), then sleep until a
+/// receiver makes room; a receiver is woken only if it sleeps.
+///
+/// ```
+/// use mmf::channel::{self, ChannelOptions};
+///
+/// # let name = format!("doc-sender-{}", std::process::id());
+/// let ch = channel::create(&name, &ChannelOptions::new())?;
+/// let (mut tx, mut rx) = (ch.sender()?, ch.receiver()?); // normally two processes
+/// tx.send(b"copied")?;
+/// let mut r = tx.reserve(5)?;
+/// r.write_at(0, b"in pl")?;
+/// r.commit()?;
+/// assert_eq!(rx.recv()?.to_vec()?, b"copied");
+/// assert_eq!(rx.recv()?.to_vec()?, b"in pl");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Sender {
+    inner: Shared,
+    entry: usize,
+    producer: Producer,
+    watch: PeerWatch,
+    spins: u32,
+}
+
+/// How long a send may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    No,
+    Until(Option<Instant>),
+}
+
+impl Sender {
+    pub(crate) fn new(inner: Shared) -> Result<Sender> {
+        let spsc = inner.params.kind == Kind::Spsc;
+        // This thread's own endpoint (relock) is as taken as another process's.
+        let free = match spsc.then(|| inner.lock(SEND_LOCK, Some(Instant::now()))) {
+            None | Some(Ok(true)) => true,
+            Some(Ok(false) | Err(Error::Channel { .. })) => false,
+            Some(Err(e)) => return Err(e),
+        };
+        if !free {
+            return Err(Error::Channel {
+                name: inner.name.clone(),
+                reason: "an SPSC channel has one sender, and a live process has it: close it \
+                         first, or create an MPMC channel"
+                    .into(),
+            });
+        }
+        let attached = inner.attach(Role::Sender).and_then(|entry| {
+            if spsc {
+                // Any sleeper count left is a dead sender's (trap 7): only one sender sleeps.
+                ring::clear_sleepers(&inner.lines()?.not_full);
+            }
+            let producer = inner.with_ring(None, |r, _| r.producer())??;
+            Ok((entry, producer))
+        });
+        let (entry, producer) = match attached {
+            Ok(v) => v,
+            Err(e) => {
+                if spsc {
+                    let _ = inner.unlock(SEND_LOCK);
+                }
+                return Err(e);
+            }
+        };
+        Ok(Sender {
+            inner,
+            entry,
+            producer,
+            watch: PeerWatch::new(Role::Receiver),
+            spins: super::default_spins(),
+        })
+    }
+
+    /// How many times a blocked send polls before it sleeps (default 20,000 where there is
+    /// more than one CPU, else 0): what a send waiting for room costs in CPU against how
+    /// soon it notices room.
+    pub fn set_spins(&mut self, spins: u32) {
+        self.spins = spins;
+    }
+
+    /// The largest message this channel takes, in bytes.
+    pub fn max_message(&self) -> u32 {
+        self.inner.params.max_message
+    }
+
+    /// Sends a copy of `message` if there is room now.
+    ///
+    /// # Errors
+    /// [`SendError::Full`]; [`SendError::Disconnected`] once every receiver that attached
+    /// has closed or died; [`SendError::Failed`] with [`Error::MessageTooLarge`] or
+    /// [`Error::Corrupted`]. Each gives the message back.
+    pub fn try_send<T: AsRef<[u8]>>(&mut self, message: T) -> Result<(), SendError<T>> {
+        self.send_with(message, Wait::No)
+    }
+
+    /// Sends a copy of `message`, waiting for room as long as it takes.
+    ///
+    /// # Errors
+    /// As [`try_send`](Self::try_send), without `Full`: a full ring whose receivers have
+    /// all gone is `Disconnected`, never a wait forever.
+    pub fn send<T: AsRef<[u8]>>(&mut self, message: T) -> Result<(), SendError<T>> {
+        self.send_with(message, Wait::Until(None))
+    }
+
+    /// Sends a copy of `message`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), and [`SendError::Timeout`].
+    pub fn send_timeout<T: AsRef<[u8]>>(
+        &mut self,
+        message: T,
+        timeout: Duration,
+    ) -> Result<(), SendError<T>> {
+        self.send_with(message, Wait::Until(Instant::now().checked_add(timeout)))
+    }
+
+    fn send_with<T: AsRef<[u8]>>(&mut self, message: T, wait: Wait) -> Result<(), SendError<T>> {
+        let bytes = message.as_ref();
+        let len = bytes.len();
+        let result = self.claim(len, wait).and_then(|claim| {
+            let r = Reservation { tx: self, claim, done: false };
+            r.write_at(0, bytes)?;
+            r.commit().map_err(SendError::from)
+        });
+        result.map_err(|e| e.with(message))
+    }
+
+    /// Room for a message of `len` bytes, written in place and sent by
+    /// [`Reservation::commit`]; waits for room as long as it takes. Dropping the
+    /// reservation without committing sends nothing.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>, SendError<()>> {
+        self.reserve_with(len, Wait::Until(None))
+    }
+
+    /// [`reserve`](Self::reserve) if there is room now.
+    ///
+    /// # Errors
+    /// As [`try_send`](Self::try_send).
+    pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>, SendError<()>> {
+        self.reserve_with(len, Wait::No)
+    }
+
+    /// [`reserve`](Self::reserve), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn reserve_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<Reservation<'_>, SendError<()>> {
+        self.reserve_with(len, Wait::Until(Instant::now().checked_add(timeout)))
+    }
+
+    fn reserve_with(&mut self, len: usize, wait: Wait) -> Result<Reservation<'_>, SendError<()>> {
+        let claim = self.claim(len, wait)?;
+        Ok(Reservation { tx: self, claim, done: false })
+    }
+
+    fn mpmc(&self) -> bool {
+        self.inner.params.kind == Kind::Mpmc
+    }
+
+    /// Claims room, as `wait` allows.
+    fn claim(&mut self, len: usize, wait: Wait) -> Result<Claim, SendError<()>> {
+        let max = self.inner.params.max_message;
+        let Some(len) = u32::try_from(len).ok().filter(|&l| l <= max) else {
+            return Err(Error::MessageTooLarge { len, max }.into());
+        };
+        if self.watch.gone(&self.inner, Look::Op)? {
+            return Err(SendError::Disconnected(()));
+        }
+        if let Some(claim) = self.try_claim(len, None)? {
+            return Ok(claim);
+        }
+        let deadline = match wait {
+            Wait::No => {
+                return Err(if self.watch.gone(&self.inner, Look::Op)? {
+                    SendError::Disconnected(())
+                } else {
+                    SendError::Full(())
+                });
+            }
+            Wait::Until(deadline) => deadline,
+        };
+        let inner = Arc::clone(&self.inner);
+        let owner = if self.mpmc() { None } else { self.watch.token };
+        let spins = self.spins;
+        let waited = inner.with_ring(owner, |ring, park| {
+            ring::wait(&ring.lines.not_full, Which::NotFull, park, spins, deadline, |fresh| {
+                if let Some(claim) = self.try_claim(len, deadline)? {
+                    return Ok(Some(Ok(claim)));
+                }
+                if self.watch.gone(&inner, if fresh { Look::Wake } else { Look::Poll })? {
+                    return Ok(Some(Err(SendError::Disconnected(()))));
+                }
+                Ok(None)
+            })
+        })??;
+        waited.unwrap_or(Err(SendError::Timeout(())))
+    }
+
+    /// One look for room: MPMC takes the send lock first (kept with the claim).
+    fn try_claim(&mut self, len: u32, deadline: Option<Instant>) -> Result<Option<Claim>> {
+        let mpmc = self.mpmc();
+        if mpmc {
+            if !self.inner.lock(SEND_LOCK, deadline)? {
+                return Ok(None);
+            }
+            match self.inner.with_ring(None, |r, _| r.producer()) {
+                Ok(Ok(p)) => self.producer = p,
+                Ok(Err(e)) | Err(e) => {
+                    let _ = self.inner.unlock(SEND_LOCK);
+                    return Err(e);
+                }
+            }
+        }
+        let producer = &mut self.producer;
+        let claimed = self.inner.with_ring(None, |r, park| r.try_claim(producer, len, park))?;
+        if mpmc && !matches!(claimed, Ok(Some(_))) {
+            self.inner.unlock(SEND_LOCK)?;
+        }
+        claimed
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        // Errors are ignored: the process may be going away; a dead entry is taken back
+        // by liveness anyway.
+        self.inner.detach(self.entry, Role::Sender);
+        let _ = self.inner.with_ring(None, |r, park| {
+            // Wake sleeping receivers, so that they see the close.
+            let _ = r.wake_all(park);
+        });
+        if !self.mpmc() {
+            let _ = self.inner.unlock(SEND_LOCK);
+        }
+    }
+}
+
+/// Room for one message in the ring, written in place and sent by
+/// [`commit`](Self::commit); dropped without committing, it sends nothing.
+///
+/// ```
+/// use mmf::channel::{self, ChannelOptions};
+///
+/// # let name = format!("doc-reserve-{}", std::process::id());
+/// let ch = channel::create(&name, &ChannelOptions::new())?;
+/// let mut tx = ch.sender()?;
+/// let r = tx.reserve(8)?;
+/// r.write_at(0, &42u64.to_le_bytes())?;
+/// drop(r); // aborted: nothing sent
+/// let r = tx.reserve(8)?;
+/// r.write_at(0, &43u64.to_le_bytes())?;
+/// r.commit()?;
+/// let mut rx = ch.receiver()?;
+/// assert_eq!(rx.try_recv()?.to_vec()?, 43u64.to_le_bytes());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a reservation sends nothing until it is committed"]
+#[derive(Debug)]
+pub struct Reservation<'s> {
+    tx: &'s mut Sender,
+    claim: Claim,
+    done: bool,
+}
+
+impl Reservation<'_> {
+    /// The message's length in bytes (as reserved).
+    pub fn len(&self) -> usize {
+        self.claim.len as usize
+    }
+
+    /// Whether the message is empty (a reservation of 0 bytes).
+    pub fn is_empty(&self) -> bool {
+        self.claim.len == 0
+    }
+
+    /// Copies `data` into the message at byte `offset`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] past the reserved length; the view's copy errors.
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
+        let len = self.claim.len as usize;
+        if offset.checked_add(data.len()).is_none_or(|end| end > len) {
+            return Err(Error::OutOfRange {
+                offset: offset as u64,
+                len: data.len() as u64,
+                size: len as u64,
+            });
+        }
+        let at = super::layout::DATA_AT + self.claim.payload + offset as u64;
+        self.tx.inner.view().write_at(at as usize, data)
+    }
+
+    /// Sends the message: publishes it with one store and wakes a receiver if one sleeps.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] or an OS error from the wake-up; the message is committed
+    /// unless the header write failed.
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        let tx = &mut *self.tx;
+        let (claim, producer) = (self.claim, &mut tx.producer);
+        let committed = tx.inner.with_ring(None, |r, park| r.commit(producer, claim, park))?;
+        if tx.mpmc() {
+            tx.inner.unlock(SEND_LOCK)?;
+        }
+        committed
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.done && self.tx.mpmc() {
+            let _ = self.tx.inner.unlock(SEND_LOCK); // aborted: nothing was published
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! What every endpoint of one channel shares in a process: the mapping, the embedded sync
+//! area (participants, liveness, wake-ups, the side locks), the validated parameters; and
+//! the endpoint table that tells each side whether the other is there.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::layout::{
+    self, ENDPOINTS, ENDPOINTS_AT, Header, LINES_AT, Lines, NOT_EMPTY_INDEX, NOT_FULL_INDEX,
+    Params, Signal,
+};
+use super::ring::{Bytes, Park, Ring, Which};
+use crate::error::{Error, Result};
+use crate::primitive::sync::atomic::AtomicU64;
+use crate::primitive::sync::atomic::Ordering::{AcqRel, Acquire};
+use crate::sync::SyncArea;
+use crate::sync::layout::Kind as ObjectKind;
+use crate::sync::layout::Object;
+use crate::sync::protocol::Host;
+use crate::{Mapping, ViewMut};
+
+/// An endpoint's role, as the endpoint table stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Sender = 1,
+    Receiver = 2,
+}
+
+/// One channel as this process sees it; shared by the channel handle and its endpoints.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub name: String,
+    pub params: Params,
+    pub area: SyncArea<'static>,
+    pub _mapping: Mapping,
+}
+
+/// The data bytes through the view's guarded copies.
+pub(crate) struct ViewBytes<'a>(pub &'a ViewMut);
+
+impl Bytes for ViewBytes<'_> {
+    #[inline]
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.0.read_at((layout::DATA_AT + offset) as usize, buf)
+    }
+    #[inline]
+    fn write(&self, offset: u64, data: &[u8]) -> Result<()> {
+        self.0.write_at((layout::DATA_AT + offset) as usize, data)
+    }
+}
+
+/// Sleeping through the sync area's parker; a sleeper also watches `owner` (Windows: the
+/// peer's process handle, so its death ends the sleep).
+pub(crate) struct AreaPark<'a> {
+    pub area: &'a SyncArea<'static>,
+    pub owner: Option<u32>,
+}
+
+fn index(which: Which) -> u32 {
+    match which {
+        Which::NotEmpty => NOT_EMPTY_INDEX,
+        Which::NotFull => NOT_FULL_INDEX,
+    }
+}
+
+impl Park for AreaPark<'_> {
+    fn prepare(&self, which: Which) -> Result<()> {
+        self.area.prepare_word(index(which))
+    }
+    fn park(&self, signal: &Signal, which: Which, expected: u32, deadline: Instant) -> Result<()> {
+        self.area.park_word(&signal.seq, index(which), expected, Some(deadline), self.owner)
+    }
+    fn unpark(&self, signal: &Signal, which: Which, n: u32) -> Result<()> {
+        self.area.unpark_word(&signal.seq, index(which), n)
+    }
+}
+
+impl Inner {
+    pub(crate) fn view(&self) -> &ViewMut {
+        self.area.view()
+    }
+
+    pub(crate) fn header(&self) -> Result<&Header> {
+        self.view().get(0)
+    }
+
+    pub(crate) fn lines(&self) -> Result<&Lines> {
+        self.view().get(LINES_AT)
+    }
+
+    fn entry(&self, i: usize) -> Result<&AtomicU64> {
+        self.view().get(ENDPOINTS_AT + i * 8)
+    }
+
+    /// The side lock of `index` (`SEND_LOCK`, `RECV_LOCK`).
+    pub(crate) fn lock_object(&self, index: u32) -> Result<&Object> {
+        Ok(self.area.object(index, ObjectKind::Mutex, 0)?.0)
+    }
+
+    /// Takes the side lock `index` (MPMC: per operation; SPSC: for the endpoint's life),
+    /// waiting until `deadline` (`None`: forever, `Some(past)`: only looks). `Ok(false)` if
+    /// it is held (by a live owner, or by this very thread). A lock whose holder died is
+    /// taken: the ring is consistent whatever the holder was doing, as only a store of a
+    /// position ever publishes anything.
+    pub(crate) fn lock(&self, index: u32, deadline: Option<Instant>) -> Result<bool> {
+        use crate::sync::protocol::{self, LockFailure};
+        let m = self.lock_object(index)?;
+        let taken = if deadline.is_some_and(|d| d <= Instant::now()) {
+            protocol::mutex_try_lock(m, &self.area).map(|l| l.is_some())
+        } else {
+            protocol::mutex_lock(m, index, &self.area, deadline).map(|_| true)
+        };
+        match taken {
+            Ok(taken) => {
+                if taken {
+                    protocol::mutex_mark_consistent(m);
+                }
+                Ok(taken)
+            }
+            Err(LockFailure::Timeout) => Ok(false),
+            Err(LockFailure::WouldDeadlock) => Err(Error::Channel {
+                name: self.name.clone(),
+                reason: "this thread already holds this side of the channel (a reservation or \
+                         a message of another endpoint, or the SPSC endpoint itself): \
+                         drop it first"
+                    .into(),
+            }),
+            Err(LockFailure::Error(e)) => Err(e),
+        }
+    }
+
+    /// Gives the side lock `index` back.
+    pub(crate) fn unlock(&self, index: u32) -> Result<()> {
+        let m = self.lock_object(index)?;
+        let token = crate::sync::protocol::Host::token(&self.area)?;
+        crate::sync::protocol::mutex_unlock(m, index, &self.area, token, false)
+    }
+
+    /// Runs `f` on the ring, with a parker that watches `owner`.
+    #[inline]
+    pub(crate) fn with_ring<R>(
+        &self,
+        owner: Option<u32>,
+        f: impl FnOnce(&Ring<'_, ViewBytes<'_>>, &AreaPark<'_>) -> R,
+    ) -> Result<R> {
+        let bytes = ViewBytes(self.view());
+        let ring = Ring {
+            lines: self.lines()?,
+            bytes: &bytes,
+            capacity: self.params.capacity,
+            max_message: self.params.max_message,
+        };
+        Ok(f(&ring, &AreaPark { area: &self.area, owner }))
+    }
+
+    /// Takes an entry in the endpoint table for `role`: a free one, or one whose process
+    /// died. Returns its index.
+    pub(crate) fn attach(&self, role: Role) -> Result<usize> {
+        let token = self.area.token()?;
+        let mine = layout::endpoint(role as u32, token);
+        let h = self.header()?;
+        for i in 0..ENDPOINTS {
+            let e = self.entry(i)?;
+            let found = e.load(Acquire);
+            if found != 0 && !self.entry_dead(found)? {
+                continue;
+            }
+            if e.compare_exchange(found, mine, AcqRel, Acquire).is_ok() {
+                match role {
+                    Role::Sender => h.sender_attaches.fetch_add(1, AcqRel),
+                    Role::Receiver => h.receiver_attaches.fetch_add(1, AcqRel),
+                };
+                h.epoch.fetch_add(1, AcqRel);
+                return Ok(i);
+            }
+        }
+        Err(Error::Channel {
+            name: self.name.clone(),
+            reason: format!(
+                "all {ENDPOINTS} endpoint entries are taken by live senders and receivers: \
+                 close some first"
+            ),
+        })
+    }
+
+    /// Gives an entry back (an orderly close) and lets the other side know.
+    pub(crate) fn detach(&self, i: usize, role: Role) {
+        let (Ok(e), Ok(h)) = (self.entry(i), self.header()) else { return };
+        let found = e.load(Acquire);
+        if found >> 32 == role as u64 {
+            let _ = e.compare_exchange(found, 0, AcqRel, Acquire);
+        }
+        h.epoch.fetch_add(1, AcqRel);
+    }
+
+    fn entry_dead(&self, entry: u64) -> Result<bool> {
+        self.area.owner_dead(entry as u32)
+    }
+
+    /// The token of a live endpoint of `role`, if there is one.
+    pub(crate) fn live(&self, role: Role) -> Result<Option<u32>> {
+        for i in 0..ENDPOINTS {
+            let found = self.entry(i)?.load(Acquire);
+            if found >> 32 == role as u64 && !self.entry_dead(found)? {
+                return Ok(Some(found as u32));
+            }
+        }
+        Ok(None)
+    }
+
+    /// How many endpoints of `role` are attached and alive.
+    pub(crate) fn count_live(&self, role: Role) -> Result<u32> {
+        let mut n = 0;
+        for i in 0..ENDPOINTS {
+            let found = self.entry(i)?.load(Acquire);
+            if found >> 32 == role as u64 && !self.entry_dead(found)? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// How many endpoints of `role` ever attached.
+    pub(crate) fn attaches(&self, role: Role) -> Result<u32> {
+        let h = self.header()?;
+        Ok(match role {
+            Role::Sender => h.sender_attaches.load(Acquire),
+            Role::Receiver => h.receiver_attaches.load(Acquire),
+        })
+    }
+}
+
+/// How often an endpoint looks at the other side's liveness (a few `F_OFD_GETLK`s, or
+/// `OpenProcess` on Windows) when nothing else made it look. An orderly close is seen at
+/// once (the epoch word changes); a killed peer within this many operations...
+const LOOK_EVERY_OPS: u32 = 256;
+/// ...or, while waiting, this long (checked every [`POLLS_PER_CLOCK`] polls; a sleeper
+/// wakes at least every 50 ms).
+const LOOK_EVERY: Duration = Duration::from_millis(10);
+const POLLS_PER_CLOCK: u32 = 1024;
+
+/// What makes an endpoint look at the peers' liveness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// An operation (send, receive): every [`LOOK_EVERY_OPS`]th one looks.
+    Op,
+    /// A poll while spinning: look if [`LOOK_EVERY`] has passed (the clock is read every
+    /// [`POLLS_PER_CLOCK`] polls).
+    Poll,
+    /// A look after a sleep: look if [`LOOK_EVERY`] has passed.
+    Wake,
+}
+
+/// An endpoint's cached view of whether the other side is there.
+#[derive(Debug)]
+pub(crate) struct PeerWatch {
+    role: Role,
+    epoch: u32,
+    countdown: u32,
+    polls: u32,
+    looked: Option<Instant>,
+    gone: bool,
+    /// A live peer's token (Windows sleepers watch its process).
+    pub token: Option<u32>,
+}
+
+impl PeerWatch {
+    /// Watches the endpoints of `role`.
+    pub(crate) fn new(role: Role) -> PeerWatch {
+        PeerWatch { role, epoch: 0, countdown: 0, polls: 0, looked: None, gone: false, token: None }
+    }
+
+    /// Whether the other side has gone: some endpoint of it attached once, and none is
+    /// attached and alive now. Looks at the endpoint table when the epoch changed or
+    /// `look` says it is time; otherwise answers from the cache.
+    pub(crate) fn gone(&mut self, inner: &Inner, look: Look) -> Result<bool> {
+        let epoch = inner.header()?.epoch.load(Acquire);
+        let due = epoch != self.epoch
+            || self.looked.is_none()
+            || match look {
+                Look::Op => {
+                    self.countdown = self.countdown.saturating_sub(1);
+                    self.countdown == 0
+                }
+                Look::Poll => {
+                    self.polls += 1;
+                    self.polls >= POLLS_PER_CLOCK
+                        && std::mem::replace(&mut self.polls, 0) > 0
+                        && self.looked.is_some_and(|t| t.elapsed() >= LOOK_EVERY)
+                }
+                Look::Wake => self.looked.is_some_and(|t| t.elapsed() >= LOOK_EVERY),
+            };
+        if !due {
+            return Ok(self.gone);
+        }
+        self.epoch = epoch;
+        self.countdown = LOOK_EVERY_OPS;
+        self.polls = 0;
+        self.looked = Some(Instant::now());
+        self.token = inner.live(self.role)?;
+        self.gone = self.token.is_none() && inner.attaches(self.role)? > 0;
+        Ok(self.gone)
+    }
+}
+
+/// An `Arc<Inner>` with the calls both endpoints make.
+pub(crate) type Shared = Arc<Inner>;
