@@ -135,7 +135,7 @@ enum Command {
         sync: bool,
     },
     /// The XXH3 64-bit checksum of each file, read through a sliding view (bounded memory
-    /// whatever the size), printed as `xxhsum -H3` prints it.
+    /// whatever the size), printed as `xxhsum -H3` prints it (`xxhsum -c` checks it).
     #[command(after_help = "Examples:\n  mmf sum big.bin\n  mmf sum a.bin b.bin")]
     Sum {
         /// The files.

@@ -2,7 +2,8 @@
 //! over its mapping ([`mmf::Stream`]): one window of the file mapped at a time and copied
 //! out in pieces that stay in the CPU's cache while they are hashed, so a file of any size
 //! is summed in bounded memory. What cannot be mapped (a FIFO, a character device, a
-//! `/proc` file) is read as a stream. The output is `xxhsum -H3`'s: `XXH3_HEX  NAME`.
+//! `/proc` file) is read as a stream. The output is `xxhsum -H3`'s, `XXH3 (NAME) = HEX`,
+//! which `xxhsum -c` checks.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -20,7 +21,7 @@ pub fn run(paths: &[std::path::PathBuf]) -> Result<(), String> {
     let mut out = io::stdout().lock();
     for path in paths {
         let hash = sum(path)?;
-        crate::stdout_result(writeln!(out, "XXH3_{hash:016x}  {}", path.display()))?;
+        crate::stdout_result(writeln!(out, "XXH3 ({}) = {hash:016x}", path.display()))?;
     }
     Ok(())
 }
