@@ -76,8 +76,24 @@ impl Reserved {
     }
 
     /// Maps `to` bytes from the start with `new` (covering them), in place of the view
-    /// of `old`; on failure maps the old view back where it can.
+    /// of `old`; on failure maps the old view back where it can. The range is free for a
+    /// moment while the views change (Win32 cannot swap a view in place without
+    /// placeholders, which Wine lacks): a thread that maps something there meanwhile makes
+    /// this try again, a few times, before it reports `AddressTaken`.
     pub(crate) fn extend(&mut self, old: &Section, new: &Section, to: usize) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            match self.extend_once(old, new, to) {
+                Err(Error::AddressTaken { .. }) if tries < 16 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn extend_once(&mut self, old: &Section, new: &Section, to: usize) -> Result<()> {
         let end = to.min(self.capacity);
         if end <= self.mapped {
             return Ok(());
