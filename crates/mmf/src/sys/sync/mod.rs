@@ -1,6 +1,6 @@
 //! Contract: what the sync layer needs from the OS — to sleep and wake across processes,
 //! and to tell whether a participant process is alive. The lock and event state machines
-//! are written above `sys` (`crate::sync`), on `primitive` atomics.
+//! are written above `sys`, in the sync layer, on `primitive` atomics.
 //!
 //! Every platform provides:
 //!
