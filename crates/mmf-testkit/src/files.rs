@@ -75,3 +75,29 @@ pub fn read_file_at(file: &File, offset: u64, buf: &mut [u8]) {
         assert_eq!(n, buf.len());
     }
 }
+
+/// A new empty file named `tag`, open read-write, in a fresh directory under `parent` (tests
+/// pass Cargo's `CARGO_TARGET_TMPDIR`, the disk file system of `target/`).
+pub fn new_file_in(parent: &Path, tag: &str) -> (tempfile::TempDir, PathBuf, File) {
+    let dir = tempfile::tempdir_in(parent).expect("tempdir");
+    let path = dir.path().join(tag);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .expect("create test file");
+    (dir, path, file)
+}
+
+/// Whether files under `parent` live in memory (tmpfs): a flush of one says
+/// [`mmf::Flushed::InMemory`], and there is no device to test durability against.
+pub fn in_memory_under(parent: &Path) -> bool {
+    let (_dir, _path, file) = new_file_in(parent, "probe");
+    let mapping = mmf::MappingOptions::new()
+        .access(mmf::Access::ReadWrite)
+        .size(4096)
+        .map_file(&file)
+        .expect("map the probe file");
+    mapping.view_mut(..).and_then(|v| v.flush()).expect("flush the probe") == mmf::Flushed::InMemory
+}

@@ -16,19 +16,13 @@ const MIB: usize = 1 << 20;
 
 /// A new empty file in a directory on the disk file system under `target/`.
 fn disk_file(tag: &str) -> (tempfile::TempDir, PathBuf, File) {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let path = dir.path().join(tag);
-    let file = File::options().read(true).write(true).create_new(true).open(&path).unwrap();
-    (dir, path, file)
+    mmf_testkit::files::new_file_in(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), tag)
 }
 
 /// Whether the file system under `target/` is tmpfs (then there is no device to test
 /// against, and the disk tests say so).
 fn target_on_tmpfs() -> bool {
-    let (_dir, _path, file) = disk_file("probe");
-    let mapping =
-        MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
-    mapping.view_mut(..).unwrap().flush().unwrap() == Flushed::InMemory
+    mmf_testkit::files::in_memory_under(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 #[test]
