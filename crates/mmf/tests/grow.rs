@@ -11,12 +11,22 @@ use mmf_testkit::{Peer, hear, role, tell};
 
 const MIB: u64 = 1 << 20;
 
+/// Windows grows a view by unmapping and remapping it at the same base (Wine has no
+/// placeholders), and a view another test maps meanwhile may land in the freed range: the
+/// growth then fails with `AddressTaken`, as documented. The tests of this binary take turns
+/// so that they test growth, not that race.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn file_mapping(file: &File, size: u64) -> Mapping {
     MappingOptions::new().access(Access::ReadWrite).size(size).map_file(file).unwrap()
 }
 
 #[test]
 fn a_grown_view_keeps_its_address_and_its_bytes() {
+    let _turn = one_at_a_time();
     let file = tempfile::tempfile().unwrap();
     let mapping = file_mapping(&file, 5000);
     let mut view = mapping.view_growable_mut(0, 256 * MIB).unwrap();
@@ -44,6 +54,7 @@ fn a_grown_view_keeps_its_address_and_its_bytes() {
 
 #[test]
 fn a_view_at_an_odd_offset_grows_too() {
+    let _turn = one_at_a_time();
     let file = tempfile::tempfile().unwrap();
     let mapping = file_mapping(&file, 100_000);
     let mut view = mapping.view_growable_mut(70_001, 10 * MIB).unwrap();
@@ -60,6 +71,7 @@ fn a_view_at_an_odd_offset_grows_too() {
 
 #[test]
 fn growth_past_the_reserve_is_refused_and_changes_nothing() {
+    let _turn = one_at_a_time();
     let file = tempfile::tempfile().unwrap();
     let mapping = file_mapping(&file, 4096);
     let mut view = mapping.view_growable_mut(0, MIB).unwrap();
@@ -84,6 +96,7 @@ fn growth_past_the_reserve_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_write_through_growable_view_appends_with_the_files_writes() {
+    let _turn = one_at_a_time();
     let file = tempfile::tempfile().unwrap();
     let mapping = file_mapping(&file, 4096);
     let mut log = mapping.view_growable_write_through(0, 64 * MIB).unwrap();
@@ -110,6 +123,7 @@ fn a_write_through_growable_view_appends_with_the_files_writes() {
 /// it sees after each refresh. Another process, so the size is learnt from the file alone.
 #[test]
 fn another_process_follows_a_file_as_it_grows() {
+    let _turn = one_at_a_time();
     if let Some((role, path)) = role() {
         assert_eq!(role, "reader");
         let file = File::open(&path).unwrap();
@@ -148,6 +162,7 @@ fn another_process_follows_a_file_as_it_grows() {
 /// view that stays valid. Windows sections cannot grow: there it is `Unsupported`.
 #[test]
 fn a_named_object_grows_while_another_process_reads() {
+    let _turn = one_at_a_time();
     if let Some((role, name)) = role() {
         assert_eq!(role, "reader");
         let mapping = Mapping::open(&name, Access::ReadOnly).unwrap();
@@ -193,6 +208,7 @@ fn a_named_object_grows_while_another_process_reads() {
 #[test]
 #[cfg(target_os = "linux")]
 fn growth_on_a_full_file_system_is_an_error_and_changes_nothing() {
+    let _turn = one_at_a_time();
     if let Some((role, _)) = role() {
         assert_eq!(role, "small-fs");
         let dir = tempfile::tempdir().unwrap();
