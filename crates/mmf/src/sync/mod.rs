@@ -59,6 +59,8 @@ mod mutex;
 #[cfg(not(mmf_loom))]
 mod named;
 #[cfg(not(mmf_loom))]
+mod reap;
+#[cfg(not(mmf_loom))]
 mod semaphore;
 
 #[cfg(not(mmf_loom))]

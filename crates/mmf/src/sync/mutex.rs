@@ -5,8 +5,9 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use super::area::SyncArea;
+use super::join::{PLAIN, TOKEN};
 use super::layout::{INCONSISTENT, Kind, Object};
-use super::protocol::{self, Host, LockFailure, Locked};
+use super::protocol::{self, LockFailure, Locked};
 use crate::error::{Error, Result};
 use crate::primitive::sync::atomic::Ordering::Acquire;
 
@@ -135,28 +136,31 @@ impl<'a> Mutex<'a> {
     /// [`lock`](Self::lock).
     #[doc(alias = "pthread_mutex_trylock")]
     pub fn try_lock(&self) -> Result<MutexGuard<'a>, LockError<'a>> {
-        // The token the lock word will hold (joins first; stable while this process's
-        // membership lasts), for the guard to unlock only its own lock.
-        let token = self.area.token().map_err(LockError::Os)?;
-        match protocol::mutex_try_lock(self.object, self.area) {
-            Ok(Some(how)) => self.guard(how, token),
+        // The token the lock word will hold and how this process unlocks (joins first;
+        // stable while this process's membership lasts), for the guard to unlock only its
+        // own lock, its own way.
+        let me = self.area.me().map_err(LockError::Os)?;
+        match protocol::mutex_try_lock_as(self.object, self.area, me & TOKEN) {
+            Ok(Some(how)) => self.guard(how, me),
             Ok(None) => Err(LockError::WouldBlock),
             Err(e) => Err(e.into()),
         }
     }
 
+    #[inline]
     fn lock_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'a>, LockError<'a>> {
-        let token = self.area.token().map_err(LockError::Os)?;
-        match protocol::mutex_lock(self.object, self.index, self.area, deadline) {
-            Ok(how) => self.guard(how, token),
+        let me = self.area.me().map_err(LockError::Os)?;
+        match protocol::mutex_lock_as(self.object, self.index, self.area, me & TOKEN, deadline) {
+            Ok(how) => self.guard(how, me),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn guard(&self, how: Locked, token: u32) -> Result<MutexGuard<'a>, LockError<'a>> {
+    #[inline]
+    fn guard(&self, how: Locked, me: u32) -> Result<MutexGuard<'a>, LockError<'a>> {
         let guard = MutexGuard {
             mutex: *self,
-            token,
+            me,
             fork_generation: crate::sys::sync::fork_generation(),
             _not_send: PhantomData,
         };
@@ -195,8 +199,9 @@ impl<'a> Mutex<'a> {
 #[doc(alias = "ReleaseMutex")]
 pub struct MutexGuard<'a> {
     mutex: Mutex<'a>,
-    /// The owner token the lock word held when this guard took it.
-    token: u32,
+    /// The owner token the lock word held when this guard took it, with this process's
+    /// unlock mode (`join::PLAIN`).
+    me: u32,
     /// The fork generation it was taken in: a `fork` child's copy of the guard is not
     /// the child's lock, and its drop must not release the parent's.
     fork_generation: u64,
@@ -237,8 +242,8 @@ impl Drop for MutexGuard<'_> {
         // A failed wake-up cannot be reported from a destructor; the lock word is free
         // already, and sleepers look again within their time slice. A lock taken over
         // from this owner (found dead) is not released: `mutex_unlock` compares tokens.
-        let m = &self.mutex;
-        let _ = protocol::mutex_unlock(m.object, m.index, m.area, self.token, poison);
+        let (m, token, plain) = (&self.mutex, self.me & TOKEN, self.me & PLAIN != 0);
+        let _ = protocol::mutex_unlock_as(m.object, m.index, m.area, token, plain, poison);
     }
 }
 

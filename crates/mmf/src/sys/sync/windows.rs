@@ -6,10 +6,23 @@
 //! LMDB way). Access denied is [`Liveness::Unknown`]: never steal on doubt.
 //!
 //! `WaitOnAddress` and keyed events wake threads of the calling process only, so each
-//! object gets a named semaphore, `Local\mmf-sync-<area id>-<object>`, created by its first
-//! sleeper with an owner-only DACL. It carries wake-up tokens only: all state is in the
-//! mapping, so a semaphore that vanishes with its last handle loses nothing. A mutex waiter
-//! also waits on its owner's process handle, so it learns of the owner's death at once.
+//! object gets a named semaphore, `<namespace>\mmf-sync-<area id>-<mapping>-<object>`,
+//! created by its first sleeper with an owner-only DACL. It carries wake-up tokens only:
+//! all state is in the mapping, so a semaphore that vanishes with its last handle loses
+//! nothing. A mutex waiter also waits on its owner's process handle, so it learns of the
+//! owner's death at once.
+//!
+//! `<mapping>` names the memory the area lives in, as every process that shares it can
+//! name it: the named object's name (hashed) for a named mapping — a process that opened a
+//! file's named mapping by name has no handle to the file — else the file's volume serial
+//! number and file index, else nothing (a pagefile section shared by handle). The area id
+//! alone would make the copy of an area's file (same id) share the original's semaphores.
+//! `<namespace>` is `Global\` for an area in a `Global\` named mapping (its peers may sit
+//! in other sessions; creating a semaphore there needs no privilege, unlike a section),
+//! `Local\` otherwise. Two processes that name one mapping differently (one maps the file,
+//! the other opens it by name) get different semaphores: their wake-ups do not reach each
+//! other, and their waits end by the sync layer's 50 ms polling instead. So does a waiter
+//! refused another user's semaphore (access denied): it polls.
 
 use std::collections::HashMap;
 use std::io;
@@ -33,6 +46,18 @@ use crate::sys::pal::{OwnerOnly, cvt, is, wide};
 #[inline]
 pub(crate) fn fork_generation() -> u64 {
     0
+}
+
+/// Windows has no cross-process barrier (`FlushProcessWriteBuffers` covers the calling
+/// process's threads only): areas formatted here are symmetric, and a process never takes
+/// part in an asymmetric one's plain unlocks.
+pub(crate) fn barrier_registered() -> bool {
+    false
+}
+
+/// Never called on Windows (see [`barrier_registered`]).
+pub(crate) fn process_barrier() -> bool {
+    false
 }
 
 /// The OS call named in a failed park's error.
@@ -169,21 +194,28 @@ pub(crate) struct Parker {
     semaphores: Mutex<HashMap<u32, std::sync::Arc<OwnedHandle>>>,
 }
 
+/// The start of the names of an area's wake semaphores (see the module's docs).
+pub(crate) fn semaphore_prefix(key: AreaKey) -> String {
+    let namespace = if key.global { "Global" } else { "Local" };
+    let mapping = if key.name != 0 {
+        format!("n{:016x}", key.name)
+    } else if key.file != [0, 0] {
+        format!("f{:08x}{:016x}", key.file[0], key.file[1])
+    } else {
+        "s".to_owned()
+    };
+    format!("{namespace}\\mmf-sync-{:016x}{:016x}-{mapping}-", key.id[0], key.id[1])
+}
+
 impl Parker {
     pub(crate) fn new(key: AreaKey) -> Parker {
-        Parker {
-            // By area id alone, not the file's identity (`key.file`): a process that opened
-            // a file-backed named mapping by name has no file handle to identify it by, and
-            // must find the same semaphores as the one that mapped the file. (A copy of an
-            // area's file in use at once with the original shares them: spurious wake-ups.)
-            prefix: format!("Local\\mmf-sync-{:016x}{:016x}-", key.id[0], key.id[1]),
-            semaphores: Mutex::new(HashMap::new()),
-        }
+        Parker { prefix: semaphore_prefix(key), semaphores: Mutex::new(HashMap::new()) }
     }
 
     /// The object's semaphore: cached, else `CreateSemaphoreW` (`create`) or
     /// `OpenSemaphoreW`; `Ok(None)` if it does not exist and `create` is false (nobody
-    /// ever slept on the object).
+    /// ever slept on the object), or if another user's semaphore of that name refuses
+    /// this process (waits then poll, wakes reach nobody of that user).
     fn semaphore(
         &self,
         object: u32,
@@ -208,7 +240,8 @@ impl Parker {
         };
         if h.is_null() {
             let e = io::Error::last_os_error();
-            return if !create && is(&e, ERROR_FILE_NOT_FOUND) { Ok(None) } else { Err(e) };
+            let absent = !create && is(&e, ERROR_FILE_NOT_FOUND);
+            return if absent || is(&e, ERROR_ACCESS_DENIED) { Ok(None) } else { Err(e) };
         }
         let h = std::sync::Arc::new(OwnedHandle(h));
         cache.insert(object, std::sync::Arc::clone(&h));
@@ -223,7 +256,8 @@ impl Parker {
 
     /// Waits for a token on the object's semaphore, for `owner`'s process to end, or for
     /// `deadline` (`WaitForMultipleObjects`). The word is not compared: tokens that a waker
-    /// released before this call are still there.
+    /// released before this call are still there. Without a semaphore (another user's
+    /// refused this process), it waits for the owner or the deadline only.
     pub(crate) fn park(
         &self,
         _word: *const u32,
@@ -232,7 +266,7 @@ impl Parker {
         deadline: Option<Instant>,
         owner: Option<ProcessIdent>,
     ) -> io::Result<()> {
-        let Some(semaphore) = self.semaphore(object, true)? else { return Ok(()) };
+        let semaphore = self.semaphore(object, true)?;
         let owner = match owner {
             Some(ident) => match open_process(ident) {
                 Ok(Some(h)) => Some(h),
@@ -252,8 +286,13 @@ impl Parker {
                 u32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(INFINITE - 1)
             }
         };
-        let mut handles = vec![semaphore.0];
+        let mut handles: Vec<HANDLE> = semaphore.iter().map(|h| h.0).collect();
         handles.extend(owner.as_ref().map(|h| h.0));
+        if handles.is_empty() {
+            // Nothing to wait on but the clock (the caller's deadline is at most 50 ms on).
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(timeout.min(50))));
+            return Ok(());
+        }
         // SAFETY: 1 or 2 valid handles with SYNCHRONIZE access, alive for the call.
         let r =
             unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, timeout) };
@@ -261,15 +300,19 @@ impl Parker {
     }
 
     /// Releases `n` tokens (`ReleaseSemaphore`); the caller has capped `n` at the number of
-    /// sleepers. A semaphore nobody created means nobody sleeps.
-    pub(crate) fn unpark(&self, _word: *const u32, object: u32, n: u32) -> io::Result<()> {
+    /// sleepers. A semaphore nobody created means nobody sleeps. `Ok(true)` if tokens were
+    /// left from earlier wake-ups (nobody took them: the count of sleepers that made the
+    /// caller wake may be stale).
+    pub(crate) fn unpark(&self, _word: *const u32, object: u32, n: u32) -> io::Result<bool> {
         if n == 0 {
-            return Ok(());
+            return Ok(false);
         }
-        let Some(semaphore) = self.semaphore(object, false)? else { return Ok(()) };
+        let Some(semaphore) = self.semaphore(object, false)? else { return Ok(false) };
         let release = |n: i32| {
-            // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access.
-            cvt(unsafe { ReleaseSemaphore(semaphore.0, n, std::ptr::null_mut()) })
+            let mut previous = 0;
+            // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access, and an i32 for
+            // the previous count.
+            cvt(unsafe { ReleaseSemaphore(semaphore.0, n, &mut previous) }).map(|_| previous > 0)
         };
         match release(n.min(MAX_TOKENS as u32) as i32) {
             // Full of tokens left over by sleepers that were killed: add what fits, one by
@@ -280,7 +323,7 @@ impl Parker {
                         break;
                     }
                 }
-                Ok(())
+                Ok(true)
             }
             other => other,
         }
