@@ -145,6 +145,8 @@ impl Membership {
         };
         // SAFETY: a valid NUL-terminated path; the flags are valid.
         let fd = cvt_r(|| unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) });
+        #[cfg(test)]
+        tests::between_open_and_register(&fd);
         if let Ok(fd) = fd {
             LOCK_FDS[registered].store(fd, Ordering::Relaxed);
         }
@@ -369,5 +371,60 @@ impl Parker {
         // (EFAULT if unmapped).
         cvt(unsafe { libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, n) })
             .map(|woken| woken == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::time::Duration;
+
+    /// Set by the test below: the next `Membership::new` stops between `open` and
+    /// registering the descriptor, long enough for another thread to fork there.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    /// The descriptor opened there (-1: not yet).
+    static OPENED: AtomicI32 = AtomicI32::new(-1);
+
+    pub(super) fn between_open_and_register(fd: &std::io::Result<i32>) {
+        if let (true, Ok(fd)) = (STOP.swap(false, Ordering::AcqRel), fd) {
+            OPENED.store(*fd, Ordering::Release);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A `fork` while another thread opens a slot-lock descriptor must not leave the child
+    /// holding it unregistered: the child would keep the slot lock's description, and with
+    /// it the parent's slot "alive" after the parent dies. The fork waits until the
+    /// descriptor is registered, and the child handler closes it.
+    #[test]
+    fn a_fork_while_a_membership_opens_does_not_leak_its_descriptor() {
+        let file = tempfile::tempfile().unwrap();
+        STOP.store(true, Ordering::Release);
+        std::thread::scope(|s| {
+            let joining = s.spawn(|| super::Membership::new(Some(&file)).unwrap());
+            while OPENED.load(Ordering::Acquire) < 0 {
+                std::thread::yield_now();
+            }
+            let fd = OPENED.load(Ordering::Acquire);
+            // SAFETY: the child makes only async-signal-safe calls (fcntl, _exit).
+            let child = unsafe { libc::fork() };
+            assert!(child >= 0);
+            if child == 0 {
+                // SAFETY: F_GETFD on a number: EBADF if this process has no such descriptor.
+                let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(i32::from(open)) };
+            }
+            let mut status = 0;
+            // SAFETY: our child.
+            assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+            assert!(libc::WIFEXITED(status));
+            assert_eq!(
+                libc::WEXITSTATUS(status),
+                0,
+                "the fork child kept the slot-lock descriptor opened at the fork"
+            );
+            drop(joining.join().unwrap());
+        });
     }
 }

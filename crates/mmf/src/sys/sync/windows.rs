@@ -329,3 +329,30 @@ impl Parker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{AreaKey, semaphore_prefix};
+
+    fn key(file: [u64; 2], name: u64, global: bool) -> AreaKey {
+        AreaKey { id: [0x1234, 0x5678], offset: 0, file, name, global }
+    }
+
+    /// Two copies of an area's file hold the same area id: their wake semaphores must still
+    /// differ. A process that opened a file's named mapping by name (no file handle) must
+    /// find the semaphores of the one that mapped the file under that name. A `Global\`
+    /// mapping's semaphores are global too.
+    #[test]
+    fn wake_semaphores_are_named_after_the_mapping_and_its_namespace() {
+        let original = semaphore_prefix(key([7, 100], 0, false));
+        let copy = semaphore_prefix(key([7, 101], 0, false));
+        assert_ne!(original, copy, "a copy of the file shares the original's semaphores");
+        let mapped_the_file = semaphore_prefix(key([7, 100], 42, false));
+        let opened_by_name = semaphore_prefix(key([0, 0], 42, false));
+        assert_eq!(mapped_the_file, opened_by_name);
+        assert_ne!(opened_by_name, semaphore_prefix(key([0, 0], 43, false)));
+        assert!(semaphore_prefix(key([0, 0], 42, true)).starts_with("Global\\mmf-sync-"));
+        assert!(opened_by_name.starts_with("Local\\mmf-sync-"));
+        assert!(semaphore_prefix(key([0, 0], 0, false)).len() < 100, "names stay short");
+    }
+}
