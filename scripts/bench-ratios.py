@@ -49,6 +49,9 @@ RATIOS = [
     ("sync_uncontended", "mmf_mutex", "cas_store", None, "slowdown"),
     ("sync_handoff_spin", "mmf_events", "raw_spin", 1.5, "slowdown"),
     ("sync_handoff_sleep", "mmf_events", "raw_futex", 1.1, "slowdown"),
+    # What the sleepers' membarrier adds to a sleeping round trip (each sleep on an mmf mutex
+    # in an asymmetric area pays it; events do not).
+    ("sync_handoff_sleep", "raw_futex_membarrier", "raw_futex", None, "slowdown"),
     # Durable writes (issue #11): a commit at most 1.2x the time of pwrite + fdatasync.
     ("durable_commit_page", "mmf_write_through", "pwrite_4KiB_fdatasync", 1 / 1.2, "speedup"),
     ("durable_commit_page", "mmf_view", "pwrite_4KiB_fdatasync", None, "speedup"),

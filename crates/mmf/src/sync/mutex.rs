@@ -52,14 +52,17 @@ use crate::primitive::sync::atomic::Ordering::Acquire;
 ///
 /// Linux: waiters sleep on a shared futex and look at the owner's liveness at least every
 /// 50 ms (sleeping in slices of 1 ms doubling to 50 ms), so a dead owner is found within
-/// 100 ms without spinning. Windows: waiters sleep
-/// on a named semaphore and on the owner's process handle, so they learn of its death at
-/// once.
+/// 100 ms without spinning. An unlock is a plain store where the kernel offers
+/// `membarrier(2)` (the waiter about to sleep calls it instead: a lock + unlock costs about
+/// one compare-and-swap), a compare-and-swap otherwise ([`SyncArea::plain_unlock`]).
+/// Windows: waiters sleep on a named semaphore and on the owner's process handle, so they
+/// learn of its death at once; an unlock is a compare-and-swap.
 ///
 /// # References
 /// [`CreateMutexW`](https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-createmutexw),
 /// [`pthread_mutexattr_setrobust(3)`](https://man7.org/linux/man-pages/man3/pthread_mutexattr_setrobust.3.html),
-/// [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
+/// [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html),
+/// [`membarrier(2)`](https://man7.org/linux/man-pages/man2/membarrier.2.html)
 #[doc(alias = "CreateMutex")]
 #[doc(alias = "CreateMutexW")]
 #[doc(alias = "pthread_mutex_t")]

@@ -179,11 +179,12 @@ impl Drop for OwnedHandle {
     }
 }
 
-/// The most wake-up tokens a semaphore holds. Tokens pile up only when a sleeper was killed
-/// while asleep (the object's sleeper count stays one too high, so every later wake releases
-/// a token nobody waits for); the cap bounds the spurious wake-ups that a later sleeper then
-/// goes through, once. More threads than this asleep on one object at once would not all
-/// be woken by one `set` of a manual-reset event.
+/// The most wake-up tokens a semaphore holds. Tokens pile up when a sleeper was killed
+/// while asleep (the object's sleeper count stays one too high until a wake that finds
+/// tokens left over makes the sync layer take the dead sleeper's count back), or a
+/// sleeper left between a wake and taking its token; the cap bounds the spurious wake-ups
+/// that a later sleeper goes through, once. More threads than this asleep on one object at
+/// once would not all be woken by one `set` of a manual-reset event.
 const MAX_TOKENS: i32 = 1 << 16;
 
 /// This process's wake semaphores of one area, opened or created on first use and
