@@ -314,8 +314,9 @@ impl Host for SyncArea<'_> {
         }
         let nobody = self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))?;
         if nobody {
-            // Counted sleepers, none asleep: maybe one that died asleep (or one between
-            // counting itself and sleeping). Take back what dead processes left counted.
+            // Counted sleepers, none asleep (Windows: perhaps): maybe one that died asleep,
+            // or one between counting itself and sleeping. Take back what dead processes
+            // left counted (rate-limited).
             self.reap_sleepers(index);
         }
         Ok(())

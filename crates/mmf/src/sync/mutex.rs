@@ -116,6 +116,7 @@ impl<'a> Mutex<'a> {
     /// the participant table is full, or the area is corrupted).
     #[doc(alias = "WaitForSingleObject")]
     #[doc(alias = "pthread_mutex_lock")]
+    #[inline]
     pub fn lock(&self) -> Result<MutexGuard<'a>, LockError<'a>> {
         self.lock_until(None)
     }
@@ -237,6 +238,7 @@ impl fmt::Debug for MutexGuard<'_> {
 }
 
 impl Drop for MutexGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.fork_generation != crate::sys::sync::fork_generation() {
             return; // a fork child's copy of its parent's guard: the lock is the parent's

@@ -11,7 +11,8 @@
 //! objects' counts and cleared ([`SyncArea::clear_records`]):
 //!
 //! - by a process that takes over the dead process's slot, before it uses the slot;
-//! - by a waker that found nobody to wake although the count said so
+//! - by a waker that found nobody to wake although the count said so (Linux: `FUTEX_WAKE`
+//!   woke nobody; Windows cannot tell, so every wake that released tokens counts)
 //!   ([`SyncArea::reap_sleepers`], at most every 10 ms per handle): it looks at the slots
 //!   whose records name the object and asks whether their processes live.
 //!

@@ -19,8 +19,9 @@
 //!   object, expected, deadline, owner)` sleeps until woken, until the deadline, (Linux)
 //!   once the word no longer holds `expected`, or (Windows) once the `owner` process exits;
 //!   it may return early, callers re-check. `unpark(word, object, n)` wakes up to `n`
-//!   sleepers, and says whether it found nobody waiting (`Ok(true)`: the caller's count of
-//!   sleepers may be stale). `prepare(object)` is called before a thread declares itself a
+//!   sleepers, and says whether it may have found nobody waiting (`Ok(true)`: the caller's
+//!   count of sleepers may be stale; Linux: the futex woke nobody; Windows: always, as a
+//!   semaphore does not tell). `prepare(object)` is called before a thread declares itself a
 //!   sleeper (Windows creates the object's wake semaphore there, so that a waker finds it).
 //! - `barrier_registered()`: whether this process is registered for the sleepers'
 //!   process-wide barrier of asymmetric unlocks (Linux `membarrier(2)`; Windows never),

@@ -301,19 +301,18 @@ impl Parker {
     }
 
     /// Releases `n` tokens (`ReleaseSemaphore`); the caller has capped `n` at the number of
-    /// sleepers. A semaphore nobody created means nobody sleeps. `Ok(true)` if tokens were
-    /// left from earlier wake-ups (nobody took them: the count of sleepers that made the
-    /// caller wake may be stale).
+    /// sleepers. A semaphore nobody created means nobody sleeps. `Ok(true)` once tokens were
+    /// released: unlike a futex wake, a semaphore does not tell whether anyone took them, so
+    /// the count of sleepers that made the caller wake may always be stale (the caller's
+    /// look for dead sleepers is rate-limited).
     pub(crate) fn unpark(&self, _word: *const u32, object: u32, n: u32) -> io::Result<bool> {
         if n == 0 {
             return Ok(false);
         }
         let Some(semaphore) = self.semaphore(object, false)? else { return Ok(false) };
         let release = |n: i32| {
-            let mut previous = 0;
-            // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access, and an i32 for
-            // the previous count.
-            cvt(unsafe { ReleaseSemaphore(semaphore.0, n, &mut previous) }).map(|_| previous > 0)
+            // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access.
+            cvt(unsafe { ReleaseSemaphore(semaphore.0, n, std::ptr::null_mut()) })
         };
         match release(n.min(MAX_TOKENS as u32) as i32) {
             // Full of tokens left over by sleepers that were killed: add what fits, one by
@@ -326,7 +325,7 @@ impl Parker {
                 }
                 Ok(true)
             }
-            other => other,
+            other => other.map(|_| true),
         }
     }
 }
