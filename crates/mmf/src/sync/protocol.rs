@@ -310,10 +310,9 @@ pub(crate) fn mutex_unlock_as<H: Host>(
     m.owner_thread.store(0, Relaxed);
     let sleepers = if plain {
         // A locker that found this owner dead could take the lock over between the load
-        // above and this store, and the store would free its lock. It only finds a live
-        // owner dead when the owner gave up its liveness (closed the slot lock's
-        // descriptor), which already breaks exclusion; the compare-and-swap below keeps
-        // the window shut where it costs nothing.
+        // above and this store, and the store would free its lock (the compare-and-swap
+        // below cannot). A live owner is only found dead when it gave up its liveness
+        // (closed the slot lock's descriptor), where exclusion is lost already.
         m.state.store(0, Release);
         light_fence();
         m.sleepers.load(Relaxed)
