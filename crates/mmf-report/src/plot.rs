@@ -133,7 +133,7 @@ pub fn percentiles(path: &Path, title: &str, rows: &[(String, [f64; 3])]) -> Res
 /// A line of a scaling chart: the contestant, whether it is mmf's, its (x, y) points.
 pub type Series = (String, bool, Vec<(f64, f64)>);
 
-/// One line per contestant: `y` against `x`, both on logarithmic axes.
+/// One line per contestant: `y` against `x` (logarithmic, base 2).
 pub fn scaling(path: &Path, title: &str, (x_desc, y_desc): (&str, &str), series: &[Series]) -> Res {
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -150,8 +150,15 @@ pub fn scaling(path: &Path, title: &str, (x_desc, y_desc): (&str, &str), series:
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((x0 / 1.5..x1 * 1.5).log_scale(), (y0 / 2.0..y1 * 2.0).log_scale())?;
-    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw()?;
+        .build_cartesian_2d((x0 / 1.5..x1 * 1.5).log_scale().base(2.0), 0.0..y1 * 1.2)?;
+    let bytes = x_desc.contains("bytes");
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| human(*x, bytes))
+        .y_label_formatter(&|y| format!("{y:.3}"))
+        .draw()?;
     let palette = [MMF, RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
     let mut others = 1;
     for (name, ours, pts) in series {
@@ -169,4 +176,16 @@ pub fn scaling(path: &Path, title: &str, (x_desc, y_desc): (&str, &str), series:
     chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
     root.present()?;
     Ok(())
+}
+
+/// `x` for an axis label: `16 MiB` for bytes, `10k` / `1M` for counts.
+fn human(x: f64, bytes: bool) -> String {
+    let units: &[(f64, &str)] = if bytes {
+        &[(1_073_741_824.0, " GiB"), (1_048_576.0, " MiB"), (1024.0, " KiB"), (1.0, " B")]
+    } else {
+        &[(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
+    };
+    let (div, unit) = units.iter().find(|(d, _)| x >= *d).copied().unwrap_or((1.0, ""));
+    let v = x / div;
+    if (v - v.round()).abs() < 0.05 { format!("{v:.0}{unit}") } else { format!("{v:.1}{unit}") }
 }
