@@ -258,7 +258,7 @@ pub fn write(args: &Args) -> Result<String, Box<dyn Error>> {
     );
     let _ = writeln!(
         md,
-        "| machine | |\n|---|---|\n| CPU | {} ({} logical CPUs) |\n| memory | {:.1} GiB; one core reads {:.1} GB/s (sum of u64 over 1 GiB), copies {:.1} GB/s (256 MiB), measured in this run |\n| kernel | {} |\n| files | {} (criterion's directory) |\n",
+        "| machine | |\n|---|---|\n| CPU | {} ({} logical CPUs) |\n| memory | {:.1} GiB; one core reads {:.1} GB/s (sum of u64 over 1 GiB), copies {:.1} GB/s (256 MiB), best of 5, measured in this run (quick mode: 64 MiB, best of 2) |\n| kernel | {} |\n| files | {} (criterion's directory) |\n",
         m.cpu, m.cores, m.memory_gib, m.read_gbps, m.copy_gbps, m.kernel, m.filesystem
     );
     if let Some(path) = &args.commands {
