@@ -75,7 +75,7 @@ pub enum Shm {
     /// alive or dead), who holds each mutex, who waits. Named mutexes, events and
     /// semaphores keep theirs at offset 0.
     #[command(
-        after_help = "Examples:\n  mmf shm info my-mutex\n  mmf shm info jobs --offset 4096 --json"
+        after_help = "Examples:\n  mmf shm info my-mutex\n  mmf shm info jobs --offset 4096 --json\n  sudo mmf shm info their-mutex --allow-foreign-owner"
     )]
     Info {
         /// The name.
@@ -83,11 +83,17 @@ pub enum Shm {
         /// Where the area starts in the object.
         #[arg(long, default_value = "0", value_parser = size::parse)]
         offset: u64,
-        /// One JSON object on stdout: {"name", "offset", "slots", "participants": [{"slot",
-        /// "pid", "alive"}], "objects": [{"index", "kind", "holder", "holder_pid",
-        /// "inconsistent", "value", "maximum", "sleepers"}]}.
+        /// One JSON object on stdout: {"name", "offset", "slots", "asymmetric",
+        /// "participants": [{"slot", "pid", "alive", "corrupt"}], "objects": [{"index",
+        /// "kind", "holder", "holder_pid", "holder_alive", "inconsistent", "value",
+        /// "maximum", "sleepers", "stale_sleepers", "corrupt"}]}; "corrupt" lists what
+        /// cannot be (empty if nothing).
         #[arg(long)]
         json: bool,
+        /// Inspect an object that another user owns (read-only; Linux: mmf refuses to open
+        /// another user's object unless told, as the library's allow_foreign_owner).
+        #[arg(long)]
+        allow_foreign_owner: bool,
     },
     /// Remove a name now (holders keep their mappings).
     #[command(after_help = "Examples:\n  mmf shm rm demo")]
@@ -110,7 +116,9 @@ pub fn run(command: Shm) -> Result<(), String> {
         Shm::Write { name, offset, input } => write(&name, offset, &input.bytes()?),
         Shm::Dump { name, offset, len, json } => dump(&name, offset, len, json),
         Shm::List { json } => list(json),
-        Shm::Info { name, offset, json } => crate::shm_info::info(&name, offset, json),
+        Shm::Info { name, offset, json, allow_foreign_owner } => {
+            crate::shm_info::info(&name, offset, json, allow_foreign_owner)
+        }
         Shm::Rm { name } => {
             mmf::named::remove(&name).map_err(|e| format!("cannot remove {name}: {e}"))?;
             println!("removed {name}");

@@ -1,12 +1,22 @@
 //! `mmf shm info NAME`: what a sync area in a named object says — participants alive or
-//! dead, mutex holders, sleepers — for debugging a stuck system from a shell.
+//! dead, mutex holders, sleepers, and what in it cannot be — for debugging a stuck system
+//! from a shell. Read-only: it opens the object read-only and takes no part in the area.
 
-use mmf::sync::{AreaInfo, Liveness, ObjectInfo, ObjectKind};
-use mmf::{Access, Mapping};
+use mmf::sync::{AreaInfo, Liveness, ObjectInfo, ObjectKind, ParticipantInfo};
+use mmf::{Access, MappingOptions};
 
-pub fn info(name: &str, offset: u64, json: bool) -> Result<(), String> {
-    let mapping =
-        Mapping::open(name, Access::ReadOnly).map_err(|e| format!("cannot open {name}: {e}"))?;
+pub fn info(name: &str, offset: u64, json: bool, allow_foreign_owner: bool) -> Result<(), String> {
+    let mapping = MappingOptions::new()
+        .access(Access::ReadOnly)
+        .allow_foreign_owner(allow_foreign_owner)
+        .open_named(name)
+        .map_err(|e| match e {
+            mmf::Error::ForeignOwner { .. } => format!(
+                "cannot open {name}: {e} (to inspect it anyway, read-only: \
+                 --allow-foreign-owner)"
+            ),
+            e => format!("cannot open {name}: {e}"),
+        })?;
     if offset >= mapping.size() {
         return Err(format!(
             "offset {offset} is past the end of {name} ({} bytes)",
@@ -43,90 +53,114 @@ fn kind(k: ObjectKind) -> String {
     }
 }
 
-/// The holder's slot, pid (`None`: the process that locked has ended and its slot is free
-/// or reused) and liveness, as the lock's token and the participant table say.
-fn holder(_area: &AreaInfo, o: &ObjectInfo) -> Option<(u32, Option<u32>, Liveness)> {
-    let slot = o.holder?;
-    Some((slot, o.holder_pid, o.holder_liveness.unwrap_or(Liveness::Dead)))
+/// What a well-formed object's state says; `None` for a corrupt one (its words are shown
+/// as what cannot be, never interpreted).
+fn state(o: &ObjectInfo) -> Option<String> {
+    if !o.corrupt.is_empty() {
+        return None;
+    }
+    Some(match o.kind {
+        ObjectKind::Mutex => match (o.holder, o.holder_pid) {
+            (Some(slot), Some(pid)) => format!(
+                "held by slot {slot} (pid {pid}, {})",
+                liveness(o.holder_liveness.unwrap_or(Liveness::Dead))
+            ),
+            (Some(slot), None) => format!(
+                "held by slot {slot} (a process that has ended, {}; the slot is free or \
+                 reused since)",
+                liveness(Liveness::Dead)
+            ),
+            (None, _) => "free".into(),
+        },
+        ObjectKind::ManualResetEvent | ObjectKind::AutoResetEvent => {
+            if o.value == 1 { "set" } else { "not set" }.into()
+        }
+        ObjectKind::Semaphore => format!("count {} of {}", o.value, o.maximum),
+        _ => String::new(),
+    })
+}
+
+fn waiting(o: &ObjectInfo) -> String {
+    match o.stale_sleepers {
+        0 => format!("{} waiting", o.sleepers),
+        stale => format!(
+            "{} waiting ({stale} of them in processes that died: taken back at the next \
+             wake-up)",
+            o.sleepers
+        ),
+    }
 }
 
 fn print_text(name: &str, offset: u64, area: &AreaInfo) {
     println!(
-        "sync area in {name} at offset {offset}: {} of {} participant slots in use",
+        "sync area in {name} at offset {offset}: {} of {} participant slots in use; mutexes \
+         unlock with {}",
         area.participants.len(),
-        area.slots
+        area.slots,
+        if area.asymmetric {
+            "a plain store (sleepers call membarrier)"
+        } else {
+            "a compare-and-swap"
+        }
     );
     for p in &area.participants {
-        println!("  slot {:<4} pid {:<8} {}", p.slot, p.pid, liveness(p.liveness));
+        println!(
+            "  slot {:<4} pid {:<8} {}{}",
+            p.slot,
+            p.pid,
+            liveness(p.liveness),
+            corrupt(&p.corrupt)
+        );
     }
     println!("objects:");
     if area.objects.is_empty() {
         println!("  (none in use)");
     }
     for o in &area.objects {
-        let state = match o.kind {
-            ObjectKind::Mutex => match holder(area, o) {
-                Some((slot, Some(pid), l)) => {
-                    format!("held by slot {slot} (pid {pid}, {})", liveness(l))
-                }
-                Some((slot, None, _)) => format!(
-                    "held by slot {slot} (a process that has ended, {}; the slot is free or \
-                     reused since)",
-                    liveness(Liveness::Dead)
-                ),
-                None => "free".into(),
-            },
-            ObjectKind::ManualResetEvent | ObjectKind::AutoResetEvent => {
-                if o.value == 1 {
-                    "set".into()
-                } else {
-                    "not set".into()
-                }
-            }
-            ObjectKind::Semaphore => format!("count {} of {}", o.value, o.maximum),
-            _ => String::new(),
+        let Some(state) = state(o) else {
+            println!("  {:<4} {:<20} CORRUPT{}", o.index, kind(o.kind), corrupt(&o.corrupt));
+            continue;
         };
         let inconsistent = if o.inconsistent { ", inconsistent (owner died)" } else { "" };
-        println!(
-            "  {:<4} {:<20} {state}{inconsistent}; {} waiting",
-            o.index,
-            kind(o.kind),
-            o.sleepers
-        );
+        println!("  {:<4} {:<20} {state}{inconsistent}; {}", o.index, kind(o.kind), waiting(o));
     }
 }
 
+/// `: reason; reason` for what cannot be, or nothing.
+fn corrupt(reasons: &[String]) -> String {
+    if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join("; ")) }
+}
+
+fn participant_json(p: &ParticipantInfo) -> serde_json::Value {
+    serde_json::json!({
+        "slot": p.slot, "pid": p.pid,
+        "alive": match p.liveness {
+            Liveness::Alive => serde_json::Value::from(true),
+            Liveness::Dead => serde_json::Value::from(false),
+            _ => serde_json::Value::Null,
+        },
+        "corrupt": p.corrupt,
+    })
+}
+
 fn to_json(name: &str, offset: u64, area: &AreaInfo) -> serde_json::Value {
-    let participants: Vec<_> = area
-        .participants
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "slot": p.slot, "pid": p.pid,
-                "alive": match p.liveness {
-                    Liveness::Alive => serde_json::Value::from(true),
-                    Liveness::Dead => serde_json::Value::from(false),
-                    Liveness::Unknown => serde_json::Value::Null,
-                },
-            })
-        })
-        .collect();
+    let participants: Vec<_> = area.participants.iter().map(participant_json).collect();
     let objects: Vec<_> = area
         .objects
         .iter()
         .map(|o| {
-            let h = holder(area, o);
             serde_json::json!({
                 "index": o.index, "kind": kind(o.kind), "holder": o.holder,
-                "holder_pid": h.and_then(|(_, pid, _)| pid),
-                "holder_alive": h.map(|(_, _, l)| l != Liveness::Dead),
+                "holder_pid": o.holder_pid,
+                "holder_alive": o.holder_liveness.map(|l| l != Liveness::Dead),
                 "inconsistent": o.inconsistent,
                 "value": o.value, "maximum": o.maximum, "sleepers": o.sleepers,
+                "stale_sleepers": o.stale_sleepers, "corrupt": o.corrupt,
             })
         })
         .collect();
     serde_json::json!({
-        "name": name, "offset": offset, "slots": area.slots,
+        "name": name, "offset": offset, "slots": area.slots, "asymmetric": area.asymmetric,
         "participants": participants, "objects": objects,
     })
 }

@@ -478,8 +478,8 @@ fn a_waiter_in_another_pid_namespace_never_steals_a_live_lock() {
 }
 
 #[test]
-fn a_waiter_killed_while_asleep_breaks_nothing() {
-    const TEST: &str = "a_waiter_killed_while_asleep_breaks_nothing";
+fn a_waiter_killed_while_asleep_is_taken_out_of_the_count_and_breaks_nothing() {
+    const TEST: &str = "a_waiter_killed_while_asleep_is_taken_out_of_the_count_and_breaks_nothing";
     if let Some((role, path)) = role() {
         return play(&role, &path);
     }
@@ -494,26 +494,63 @@ fn a_waiter_killed_while_asleep_breaks_nothing() {
     peer.expect("sleeping");
     std::thread::sleep(Duration::from_millis(100)); // both of its threads asleep
     peer.kill();
+    // The dead sleepers are still counted, and the inspector says they are dead ...
+    let counts = || {
+        let info = mmf::sync::inspect(&view, 0).unwrap();
+        info.objects.iter().map(|o| (o.sleepers, o.stale_sleepers)).collect::<Vec<_>>()
+    };
+    assert_eq!(counts(), [(1, 1), (1, 1)], "both of the peer's threads should have been asleep");
+    // ... until a wake-up finds nobody: then what the dead process recorded is taken back,
+    // for both objects (the set of an event nobody waits for, here).
+    event.set().unwrap();
+    assert_eq!(counts(), [(0, 0), (0, 0)], "the dead sleepers stayed counted");
     drop(guard);
-    // The dead sleepers' counts stay behind (the scenario happened) ...
-    let info = mmf::sync::inspect(&view, 0).unwrap();
-    let sleepers: Vec<u32> = info.objects.iter().map(|o| o.sleepers).collect();
-    assert_eq!(sleepers, [1, 1], "both of the peer's threads should have been asleep");
-    // ... and the objects still behave.
+    // The objects still behave.
     for _ in 0..3 {
-        event.set().unwrap();
         assert!(event.wait_timeout(Duration::ZERO).unwrap(), "the dead waiter took the set");
         let t = Instant::now();
         assert!(!event.wait_timeout(Duration::from_millis(50)).unwrap());
         assert!(t.elapsed() >= Duration::from_millis(50));
         drop(mutex.lock_timeout(Duration::from_secs(5)).expect("the mutex still works"));
+        event.set().unwrap();
     }
+    assert!(event.wait_timeout(Duration::ZERO).unwrap());
     std::thread::scope(|s| {
         let waiter = s.spawn(|| event.wait_timeout(Duration::from_secs(10)).unwrap());
         std::thread::sleep(Duration::from_millis(50));
         event.set().unwrap();
         assert!(waiter.join().unwrap(), "a live sleeper was not woken");
     });
+}
+
+#[test]
+fn a_newcomer_taking_a_dead_sleepers_slot_takes_its_count_back() {
+    const TEST: &str = "a_newcomer_taking_a_dead_sleepers_slot_takes_its_count_back";
+    if let Some((role, path)) = role() {
+        return play(&role, &path);
+    }
+    // Two slots: this process's, and the one the peer dies in and the newcomer takes.
+    let (_dir, path, file) = file_with(4096, |_| 0);
+    let view = Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap();
+    let area = SyncArea::init(&view, 0, SyncAreaOptions::new().participants(2).objects(4)).unwrap();
+    let guard = area.mutex(0).unwrap().lock().unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    let mut peer = Peer::spawn_with(TEST, "sleep-on-both", &path, |c| {
+        c.env("MMF_SYNC_AREA", &path);
+    });
+    peer.expect("sleeping");
+    std::thread::sleep(Duration::from_millis(100));
+    peer.kill();
+    let sleepers = || -> Vec<u32> {
+        let info = mmf::sync::inspect(&view, 0).unwrap();
+        info.objects.iter().map(|o| o.sleepers).collect()
+    };
+    assert_eq!(sleepers(), [1, 1]);
+    let mut newcomer = Peer::spawn(TEST, "try-lock", &path);
+    assert_eq!(newcomer.expect("try"), "busy");
+    newcomer.wait_success();
+    assert_eq!(sleepers(), [0, 0], "the newcomer took the dead sleepers' slot, not their count");
+    drop(guard);
 }
 
 /// One side of the handoff: `n` increments under the mutex, then `n` rounds of ping-pong

@@ -41,6 +41,25 @@ fn futex_wait(word: &AtomicU32, expected: u32) {
     }
 }
 
+/// `membarrier(cmd)` (the sleepers' barrier of mmf's asymmetric unlock, raw).
+fn membarrier(cmd: libc::c_int) {
+    // SAFETY: membarrier takes no pointers.
+    let r = unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) };
+    assert!(r >= 0, "membarrier({cmd}) failed");
+}
+
+/// Sleeps as a raw futex waiter does, after the barrier an mmf mutex sleeper issues in an
+/// asymmetric area (`mb`).
+fn futex_sleep(word: &AtomicU32, expected: u32, mb: bool) {
+    if mb {
+        membarrier(libc::MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+        if word.load(Ordering::Acquire) != expected {
+            return;
+        }
+    }
+    futex_wait(word, expected);
+}
+
 fn futex_wake(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE only looks the word's address up.
     unsafe {
@@ -68,15 +87,19 @@ pub fn echo_role() -> bool {
                 pong.set().unwrap();
             }
         }
-        "raw-spin" | "raw-futex" => {
+        "raw-spin" | "raw-futex" | "raw-futex-membarrier" => {
+            let mb = mode == "raw-futex-membarrier";
+            if mb {
+                membarrier(libc::MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED);
+            }
             let ping: &AtomicU32 = view.get(RAW_PING).unwrap();
             let pong: &AtomicU32 = view.get(RAW_PONG).unwrap();
             let mut seen = 0;
             loop {
                 let mut v = ping.load(Ordering::Acquire);
                 while v == seen {
-                    if mode == "raw-futex" {
-                        futex_wait(ping, seen);
+                    if mode != "raw-spin" {
+                        futex_sleep(ping, seen, mb);
                     } else {
                         std::hint::spin_loop();
                     }
@@ -87,7 +110,7 @@ pub fn echo_role() -> bool {
                 }
                 seen = v;
                 pong.store(v, Ordering::Release);
-                if mode == "raw-futex" {
+                if mode != "raw-spin" {
                     futex_wake(pong);
                 }
             }
@@ -157,10 +180,10 @@ fn uncontended(c: &mut Criterion) {
 }
 
 /// Round trips between this process and an echo, `iters` of them.
-fn handoff(c: &mut Criterion, group: &str, contestants: [(&str, &str); 2]) {
+fn handoff(c: &mut Criterion, group: &str, contestants: &[(&str, &str)]) {
     let mut g = c.benchmark_group(group);
     g.measurement_time(Duration::from_secs(5)).sample_size(20);
-    for (name, mode) in contestants {
+    for &(name, mode) in contestants {
         let path = bench_file();
         let view = map(&path);
         let area = SyncArea::init(&view, 0, &SyncAreaOptions::new()).unwrap();
@@ -171,6 +194,10 @@ fn handoff(c: &mut Criterion, group: &str, contestants: [(&str, &str); 2]) {
             (view.get(RAW_PING).unwrap(), view.get(RAW_PONG).unwrap());
         let mut child = spawn_echo(mode, &path);
         let mut seq = 0u32;
+        let (futex, mb) = (mode.starts_with("raw-futex"), mode == "raw-futex-membarrier");
+        if mb {
+            membarrier(libc::MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED);
+        }
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -181,12 +208,12 @@ fn handoff(c: &mut Criterion, group: &str, contestants: [(&str, &str); 2]) {
                     } else {
                         seq += 1;
                         raw_ping.store(seq, Ordering::Release);
-                        if mode == "raw-futex" {
+                        if futex {
                             futex_wake(raw_ping);
                         }
                         while raw_pong.load(Ordering::Acquire) != seq {
-                            if mode == "raw-futex" {
-                                futex_wait(raw_pong, seq - 1);
+                            if futex {
+                                futex_sleep(raw_pong, seq - 1, mb);
                             } else {
                                 std::hint::spin_loop();
                             }
@@ -211,10 +238,20 @@ fn handoff(c: &mut Criterion, group: &str, contestants: [(&str, &str); 2]) {
 pub fn benches() {
     let mut c = Criterion::default().configure_from_args();
     uncontended(&mut c);
-    handoff(&mut c, "sync_handoff_spin", [("mmf_events", "events-spin"), ("raw_spin", "raw-spin")]);
+    handoff(
+        &mut c,
+        "sync_handoff_spin",
+        &[("mmf_events", "events-spin"), ("raw_spin", "raw-spin")],
+    );
+    // raw_futex_membarrier: the raw round trip with the barrier that each sleep on an mmf
+    // mutex adds in an asymmetric area (events do not pay it): what that barrier costs.
     handoff(
         &mut c,
         "sync_handoff_sleep",
-        [("mmf_events", "events-sleep"), ("raw_futex", "raw-futex")],
+        &[
+            ("mmf_events", "events-sleep"),
+            ("raw_futex", "raw-futex"),
+            ("raw_futex_membarrier", "raw-futex-membarrier"),
+        ],
     );
 }

@@ -185,7 +185,7 @@ impl MappingOptions {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
-                opened => return Ok(Mapping::from_named(opened?, name, access)),
+                opened => return Ok(Mapping::from_named(opened?, &spec, access)),
             }
         }
     }
@@ -272,7 +272,7 @@ impl MappingOptions {
         if let Some(name) = &self.name {
             let spec = self.naming.spec(name, access, Some(size))?;
             let opened = named::create(&spec, Some((&file, file_len)))?;
-            return Ok(Mapping::from_named(opened, name, access));
+            return Ok(Mapping::from_named(opened, &spec, access));
         }
         let section = sys::map::Section::from_file(&file, access, size, file_len)?;
         Ok(Mapping::new(section, Some(file), size, access))
@@ -318,8 +318,9 @@ impl MappingOptions {
         }
         let access = self.access.unwrap_or(Access::ReadWrite);
         if let Some(name) = &self.name {
-            let opened = named::create(&self.naming.spec(name, access, Some(size))?, None)?;
-            return Ok(Mapping::from_named(opened, name, access));
+            let spec = self.naming.spec(name, access, Some(size))?;
+            let opened = named::create(&spec, None)?;
+            return Ok(Mapping::from_named(opened, &spec, access));
         }
         if access == Access::ReadOnly {
             return Err(Error::ReadOnlyAnonymous);
@@ -406,8 +407,17 @@ impl Mapping {
     }
 
     /// The mapping of a named object that `sys` created or opened.
-    fn from_named(opened: sys::named::Opened, name: &str, access: Access) -> Mapping {
-        let named = Named { name: name.to_owned(), created: opened.created, _hold: opened.hold };
+    fn from_named(
+        opened: sys::named::Opened,
+        spec: &sys::named::NamedSpec<'_>,
+        access: Access,
+    ) -> Mapping {
+        let named = Named {
+            name: spec.name.to_owned(),
+            global: spec.global,
+            created: opened.created,
+            _hold: opened.hold,
+        };
         Mapping {
             section: opened.section,
             file: opened.file,

@@ -207,4 +207,10 @@ impl View {
     pub(crate) fn sync_backing(&self) -> (bool, Option<std::sync::Arc<std::fs::File>>) {
         (self.kind == crate::sys::map::ViewKind::Write, self.backing.clone())
     }
+
+    /// For the sync layer: the name of the named object the view shows, and whether it is
+    /// in Windows' `Global\` namespace (what every process of a named mapping knows it by).
+    pub(crate) fn sync_name(&self) -> Option<(&str, bool)> {
+        self.named.as_deref().map(|n| (n.name.as_str(), n.global))
+    }
 }

@@ -54,7 +54,7 @@ pub struct View {
     /// calls (the view itself is mapped read-only).
     pub(super) through: Option<Arc<File>>,
     /// Keeps a named object alive while the view exists, as on Windows.
-    _named: Option<Arc<Named>>,
+    pub(super) named: Option<Arc<Named>>,
     /// A guarded copy caught a fault and the fallback guard (other than x86-64) put private
     /// zero pages in: every later copy is refused rather than silently reading zeros or
     /// losing writes. Never raised on x86-64.
@@ -97,7 +97,7 @@ impl View {
             file: mapping.file().cloned(),
             backing: mapping.section().backing().or_else(|| mapping.file().cloned()),
             through: None,
-            _named: mapping.named().cloned(),
+            named: mapping.named().cloned(),
             broken: AtomicBool::new(false),
         }
     }

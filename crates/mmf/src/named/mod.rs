@@ -101,6 +101,8 @@ pub(crate) fn open(spec: &NamedSpec<'_>) -> Result<Opened> {
 #[derive(Debug)]
 pub(crate) struct Named {
     pub name: String,
+    /// Windows: in the `Global\` namespace (the sync layer names its wake-ups after it).
+    pub global: bool,
     pub created: bool,
     pub _hold: sys::named::Hold,
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::join::Member;
 use super::layout::{
-    self, HEADER_SIZE, Header, Kind, MAGIC, MAGIC_INIT, MAX_OBJECTS, MAX_PARTICIPANTS, OBJECT_SIZE,
-    Object, PARTICIPANT_SIZE, Participant, VERSION,
+    self, ASYMMETRIC, HEADER_SIZE, Header, Kind, MAGIC, MAGIC_INIT, MAX_OBJECTS, MAX_PARTICIPANTS,
+    OBJECT_SIZE, Object, PARTICIPANT_SIZE, Participant, VERSION,
 };
 use crate::ViewMut;
 use crate::error::{Error, Result};
@@ -107,6 +107,16 @@ pub(super) enum ViewRef<'v> {
 /// ends; it works across PID namespaces. Windows: the slot records pid and creation time,
 /// and waiters watch the owner's process handle.
 ///
+/// Linux: an area formatted by a process that can use `membarrier(2)` (kernel 4.16 and
+/// later, not refused by seccomp) is *asymmetric*: its mutexes unlock with a plain store,
+/// and a thread about to sleep on one pays for it with a `membarrier` call. Elsewhere
+/// (Windows, whose `FlushProcessWriteBuffers` reaches only the calling process's threads;
+/// older kernels) an unlock is a compare-and-swap. See [`plain_unlock`](Self::plain_unlock).
+///
+/// # References
+/// [`membarrier(2)`](https://man7.org/linux/man-pages/man2/membarrier.2.html),
+/// [`fcntl(2)` (OFD locks)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+///
 /// Limits:
 /// - Linux: joining reopens the mapping's file as `/proc/self/fd/N` read-write (a
 ///   description of its own, for the slot lock), so a process without permission on the
@@ -117,9 +127,16 @@ pub(super) enum ViewRef<'v> {
 /// - A thread that exits holding a guard it forgot (`mem::forget`) keeps the lock for as
 ///   long as its process lives: only a process's death frees a lock, not a thread's (unlike
 ///   Windows' abandoned mutexes).
-/// - Windows: the wake semaphores live in `Local\`; peers of a `Global\` object in other
-///   sessions do not share them, so their waits fall back to polling: a waiter on Windows
-///   sleeps at most 50 ms at a time and looks again.
+/// - Windows: the wake semaphores are named after the mapping: its name for a named mapping
+///   (in `Global\` for a `Global\` one, so that peers in other sessions share them), else
+///   the file's volume serial number and index. Two processes that name one mapping
+///   differently (one maps the file, the other opens its named mapping by name) do not
+///   share them, and their waits fall back to polling: a waiter on Windows sleeps at most
+///   50 ms at a time and looks again.
+/// - Linux: in an area whose mutexes unlock with a plain store ([`SyncArea::plain_unlock`]),
+///   opening it registers the process for `membarrier(2)`'s global expedited barriers; the
+///   kernel makes a multithreaded process wait for an RCU grace period there (~10 ms
+///   measured here), once per process.
 #[derive(Debug)]
 pub struct SyncArea<'v> {
     pub(super) view: ViewRef<'v>,
@@ -129,8 +146,13 @@ pub struct SyncArea<'v> {
     pub(super) key: AreaKey,
     pub(super) probe: Option<Arc<File>>,
     pub(super) spins: StdAtomicU32,
-    /// `fork generation << 32 | token` once joined (0: not yet).
+    /// The header's `ASYMMETRIC` flag: mutexes unlock with a plain store (`protocol.rs`).
+    pub(super) asymmetric: bool,
+    /// `fork generation << 32 | mode bits | token` once joined (0: not yet; see `join.rs`).
     pub(super) joined: StdAtomicU64,
+    /// When this handle may next look for dead sleepers (`reap.rs`), in nanoseconds since
+    /// the process's first look.
+    pub(super) next_reap: StdAtomicU64,
     pub(super) member: StdMutex<Option<Arc<Member>>>,
     /// What wakes sleepers: needs no participant slot, so that `set`, `release` and
     /// unlocking wake however full the table is (Linux: a futex wake needs nothing;
@@ -147,6 +169,15 @@ fn default_spins() -> u32 {
         Ok(n) if n.get() > 1 => 100,
         _ => 0,
     }
+}
+
+/// A stable 64-bit hash of a named object's name (FNV-1a), never 0: the same in every
+/// process, so that all of a named mapping's processes name its wake semaphores alike.
+fn name_hash(name: &str) -> u64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    hash.max(1)
 }
 
 /// Two random words for a new area's id.
@@ -252,9 +283,15 @@ impl<'v> SyncArea<'v> {
         let (participants, objects) =
             layout::check_header(values, available).map_err(|reason| area_error(offset, reason))?;
         let id = values.id;
+        if values.flags & ASYMMETRIC != 0 {
+            // Registers for the sleepers' barrier now, not on the first lock: the kernel
+            // makes a multithreaded process wait for an RCU grace period (~10 ms here).
+            crate::sys::sync::barrier_registered();
+        }
         let (_, probe) = v.sync_backing();
         let file = crate::sys::sync::file_identity(probe.as_deref());
-        let key = AreaKey { id, offset: v.offset() + offset as u64, file };
+        let (name, global) = v.sync_name().map_or((0, false), |(n, g)| (name_hash(n), g));
+        let key = AreaKey { id, offset: v.offset() + offset as u64, file, name, global };
         Ok(SyncArea {
             view,
             offset,
@@ -263,7 +300,9 @@ impl<'v> SyncArea<'v> {
             key,
             probe,
             spins: StdAtomicU32::new(default_spins()),
+            asymmetric: values.flags & ASYMMETRIC != 0,
             joined: StdAtomicU64::new(0),
+            next_reap: StdAtomicU64::new(0),
             member: StdMutex::new(None),
             waker: crate::sys::sync::Parker::new(key),
         })
@@ -283,6 +322,20 @@ impl<'v> SyncArea<'v> {
     /// [`SyncAreaOptions::spins`]).
     pub fn set_spins(&self, spins: u32) {
         self.spins.store(spins, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this process unlocks the area's mutexes with a plain store (joining first):
+    /// `true` in an asymmetric area (formatted on Linux with `membarrier(2)` available) once
+    /// this process is registered for its barriers; `false` on Windows, in areas formatted
+    /// without `membarrier`, and for a process that cannot use it (seccomp), which then
+    /// unlocks with a compare-and-swap and caps its mutex sleeps at 2 ms (the plain unlocks
+    /// of its peers are not ordered against its sleeps).
+    ///
+    /// # Errors
+    /// As joining on a first lock: [`Error::SyncArea`] if the participant table is full.
+    #[doc(alias = "membarrier")]
+    pub fn plain_unlock(&self) -> Result<bool> {
+        Ok(self.me()? & super::join::PLAIN != 0)
     }
 
     /// The slot this process holds in the participant table, if it has joined.
@@ -328,6 +381,14 @@ impl<'v> SyncArea<'v> {
                 },
             )),
         }
+    }
+
+    /// The words of object `index`, whatever it is.
+    pub(crate) fn object_words(&self, index: u32) -> Result<&Object> {
+        if index >= self.objects {
+            return Err(area_error(self.offset, format!("no object {index}")));
+        }
+        object_at(self.view(), self.offset, self.participants, index)
     }
 
     /// The kind and parameter of object `index`, if it is in use.
@@ -376,6 +437,9 @@ fn format_area(v: &ViewMut, offset: usize, options: &SyncAreaOptions) -> Result<
         let p = participant_at(v, offset, slot)?;
         p.ident.store(0, Relaxed);
         p.start_time.store(0, Relaxed);
+        for record in &p.sleeps {
+            record.store(0, Relaxed);
+        }
     }
     for index in 0..objects {
         let o = object_at(v, offset, participants, index)?;
@@ -388,7 +452,10 @@ fn format_area(v: &ViewMut, offset: usize, options: &SyncAreaOptions) -> Result<
     h.version.store(VERSION, Relaxed);
     h.participants.store(participants, Relaxed);
     h.objects.store(objects, Relaxed);
-    h.flags.store(0, Relaxed);
+    // Asymmetric if this process can take part in the sleepers' barrier (and so, on one
+    // kernel, almost surely every peer: see `protocol.rs` for one that cannot).
+    let flags = if crate::sys::sync::barrier_registered() { ASYMMETRIC } else { 0 };
+    h.flags.store(flags, Relaxed);
     h.area_id[0].store(id[0], Relaxed);
     h.area_id[1].store(id[1], Relaxed);
     h.size.store(layout::area_size(participants, objects) as u64, Relaxed);

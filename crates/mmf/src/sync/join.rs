@@ -1,6 +1,12 @@
 //! Joining and leaving a sync area: this process's participant slot (shared by all its
 //! handles of one area, and made afresh in a `fork` child), the liveness of other
 //! participants, and the [`Host`] that the state machines of `protocol.rs` run on.
+//!
+//! A handle caches what its lock path needs in one word, `joined`: the fork generation it
+//! joined in (high half), and this process's token with two mode bits (low half):
+//! [`PLAIN`] (an asymmetric area, and this process registered for the sleepers' barrier:
+//! it unlocks with a plain store) or [`DEGRADED`] (an asymmetric area this process cannot
+//! take part in: it unlocks with a compare-and-swap and sleeps in short slices).
 
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Instant;
@@ -12,12 +18,21 @@ use crate::error::{Error, Result};
 use crate::primitive::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sys::sync::{self as sys, AreaKey, Liveness, ProcessIdent};
 
+/// Mode bit of `joined`: this process unlocks with a plain store (see the module docs).
+pub(super) const PLAIN: u32 = 1 << 31;
+/// Mode bit of `joined`: this process cannot order itself against plain unlocks.
+pub(super) const DEGRADED: u32 = 1 << 30;
+/// The token's bits of `joined`'s low half (a token has 30 bits: `layout::token`).
+pub(super) const TOKEN: u32 = (1 << 30) - 1;
+
 /// This process's membership of one area (shared by all its `SyncArea`s of that area).
 #[derive(Debug)]
 pub(super) struct Member {
     pub(super) key: AreaKey,
     pub(super) slot: u32,
     pub(super) token: u32,
+    /// [`PLAIN`], [`DEGRADED`] or 0.
+    pub(super) mode: u32,
     pub(super) fork_generation: u64,
     pub(super) _membership: sys::Membership,
     pub(super) parker: sys::Parker,
@@ -32,9 +47,10 @@ impl SyncArea<'_> {
         member.as_ref().filter(|m| m.fork_generation == sys::fork_generation()).cloned()
     }
 
-    /// This process's token, joining the area first if needed.
+    /// This process's token and mode bits ([`PLAIN`], [`DEGRADED`]), joining the area
+    /// first if needed.
     #[inline]
-    fn my_token(&self) -> Result<u32> {
+    pub(super) fn me(&self) -> Result<u32> {
         let joined = self.joined.load(std::sync::atomic::Ordering::Acquire);
         if joined != 0 && joined >> 32 == sys::fork_generation() & 0xffff_ffff {
             return Ok(joined as u32);
@@ -42,12 +58,18 @@ impl SyncArea<'_> {
         self.join()
     }
 
+    /// This process's token, joining the area first if needed.
+    #[inline]
+    fn my_token(&self) -> Result<u32> {
+        self.me().map(|me| me & TOKEN)
+    }
+
     #[cold]
     fn join(&self) -> Result<u32> {
         let mut member = self.member.lock().unwrap_or_else(|e| e.into_inner());
         let generation = sys::fork_generation();
         if let Some(m) = member.as_ref().filter(|m| m.fork_generation == generation) {
-            return Ok(m.token);
+            return Ok(m.token | m.mode);
         }
         let mut members = MEMBERS.lock().unwrap_or_else(|e| e.into_inner());
         members.retain(|m| m.strong_count() > 0);
@@ -66,16 +88,23 @@ impl SyncArea<'_> {
             }
         };
         drop(members);
-        let token = m.token;
+        let me = m.token | m.mode;
         *member = Some(m);
         self.joined.store(
-            (generation & 0xffff_ffff) << 32 | u64::from(token),
+            (generation & 0xffff_ffff) << 32 | u64::from(me),
             std::sync::atomic::Ordering::Release,
         );
-        Ok(token)
+        Ok(me)
     }
 
     fn claim_slot(&self, generation: u64) -> Result<Member> {
+        // Registered for the sleepers' barrier before this process has a token, so before
+        // it can hold a lock it would unlock with a plain store.
+        let mode = match (self.asymmetric, sys::barrier_registered()) {
+            (false, _) => 0,
+            (true, true) => PLAIN,
+            (true, false) => DEGRADED,
+        };
         let me = sys::process_ident();
         let mut membership = sys::Membership::new(self.probe.as_deref())
             .map_err(Error::os("open (sync area membership)"))?;
@@ -93,12 +122,15 @@ impl SyncArea<'_> {
                 membership.release(self.key, slot);
                 continue;
             }
+            // The sleepers a dead predecessor left counted go before this process's own.
+            self.clear_records(slot, |g| g != new.generation);
             p.start_time.store(me.start_time, Release);
             p.ident.store(Ident { ready: true, ..new }.pack(), Release);
             return Ok(Member {
                 key: self.key,
                 slot,
                 token: layout::token(slot, new.generation),
+                mode,
                 fork_generation: generation,
                 _membership: membership,
                 parker: sys::Parker::new(self.key),
@@ -160,9 +192,10 @@ impl Drop for SyncArea<'_> {
 }
 
 /// Windows: a sleep lasts at most 50 ms, after which the caller looks at the state again.
-/// The wake semaphores are `Local\` objects, which peers of a `Global\` mapping in another
-/// session do not share: their wake-ups never arrive, and this polling is what still ends
-/// such a wait. (Linux: the futex is the shared word itself; no cap.)
+/// Processes that name one mapping differently (one maps the file, another opens it by
+/// name), or a waiter refused another user's semaphore, do not share wake semaphores
+/// (`sys::sync` on Windows): their wake-ups never arrive, and this polling is what still
+/// ends such a wait. (Linux: the futex is the shared word itself; no cap.)
 fn polling_slice(deadline: Option<Instant>) -> Option<Instant> {
     if cfg!(windows) {
         let slice = Instant::now() + std::time::Duration::from_millis(50);
@@ -193,6 +226,29 @@ impl Host for SyncArea<'_> {
     #[inline]
     fn token(&self) -> Result<u32> {
         self.my_token()
+    }
+
+    #[inline]
+    fn plain_unlock(&self) -> bool {
+        self.me().is_ok_and(|me| me & PLAIN != 0)
+    }
+
+    fn sleep_begin(&self, index: u32) -> bool {
+        self.my_token().is_ok_and(|token| self.record_sleep(token, index))
+    }
+
+    fn sleep_end(&self, index: u32, recorded: bool) {
+        if let (true, Ok(token)) = (recorded, self.my_token()) {
+            self.unrecord_sleep(token, index);
+        }
+    }
+
+    fn sleeper_barrier(&self) -> bool {
+        match self.me() {
+            Ok(me) if me & PLAIN != 0 => sys::process_barrier(),
+            Ok(me) => me & DEGRADED == 0,
+            Err(_) => true, // not joined: it cannot have got this far
+        }
     }
 
     #[inline]
@@ -253,7 +309,17 @@ impl Host for SyncArea<'_> {
         // Only as many as sleep (Windows releases that many tokens). Waking takes no
         // participant slot: a process that cannot join (the table is full) still wakes.
         let n = n.min(object.sleepers.load(std::sync::atomic::Ordering::SeqCst));
-        self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+        if n == 0 {
+            return Ok(());
+        }
+        let nobody = self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))?;
+        if nobody {
+            // Counted sleepers, none asleep (Windows: perhaps): maybe one that died asleep,
+            // or one between counting itself and sleeping. Take back what dead processes
+            // left counted (rate-limited).
+            self.reap_sleepers(index);
+        }
+        Ok(())
     }
 
     #[inline]
@@ -296,7 +362,7 @@ impl SyncArea<'_> {
         n: u32,
     ) -> Result<()> {
         let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
-        self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))
+        self.waker.unpark(word, index, n).map(drop).map_err(Error::os(sys::UNPARK_CALL))
     }
 
     /// The pid and start time of the process a token names, for a waiter to watch.

@@ -2,10 +2,12 @@
 //! on every platform (DESIGN.md, Formats).
 //!
 //! ```text
-//! header (64 B)      magic "MMFSYNC1", version, participants, objects, flags,
-//!                    area_id [u64; 2] (random at init), size (bytes of the whole area)
+//! header (64 B)      magic "MMFSYNC1", version, participants, objects, flags
+//!                    (ASYMMETRIC), area_id [u64; 2] (random at init), size (bytes of the
+//!                    whole area)
 //! participant × P    ident: gen (20 bits) << 33 | ready << 32 | pid (32 bits); pid 0 = free
 //!  (32 B each)       start_time (Linux: clock ticks since boot; Windows: FILETIME)
+//!                    sleeps [u64; 2]: gen << 44 | (object + 1) << 23 | count (sleep records)
 //! object × O         state, sleepers, desc: kind << 32 | parameter, flags, owner_thread
 //!  (32 B each)
 //! ```
@@ -13,6 +15,10 @@
 //! A lock word names its owner by a *token*, `gen << 10 | slot`: a slot whose generation
 //! has moved on no longer stands for the process the token named, so a dead owner is never
 //! confused with a later process that took its slot (no ABA).
+//!
+//! Version 2 (this one) added the `ASYMMETRIC` flag (mutexes unlock with a plain store:
+//! `protocol.rs`) and the sleep records (`reap.rs`); version 1 code must not share an area
+//! with it, and the version check keeps them apart.
 
 use crate::primitive::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -21,7 +27,7 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"MMFSYNC1");
 /// Written while the creator formats the area; replaced by [`MAGIC`] when done.
 pub(crate) const MAGIC_INIT: u64 = u64::from_le_bytes(*b"MMFSYNC~");
 /// The format version this code reads and writes.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// The most participant slots an area may have (a token has 10 bits of slot).
 pub(crate) const MAX_PARTICIPANTS: u32 = 1024;
 /// The most objects an area may have.
@@ -44,13 +50,20 @@ pub(crate) struct Header {
     pub _reserved: [AtomicU64; 2],
 }
 
+/// Header flag: the area's mutexes unlock with a plain store, and their sleepers make up
+/// for it with a process-wide barrier (Linux `membarrier(2)`; see `protocol.rs`). Set by
+/// the process that formats the area, if it can take part; never changed afterwards.
+pub(crate) const ASYMMETRIC: u32 = 1;
+
 /// One participant slot.
 #[repr(C)]
 pub(crate) struct Participant {
     /// [`Ident`] packed: generation, ready bit, pid (0: free).
     pub ident: AtomicU64,
     pub start_time: AtomicU64,
-    pub _reserved: [AtomicU64; 2],
+    /// Sleep records: how many of this process's threads are counted in which object's
+    /// `sleepers` (`reap.rs`), so that a process that dies asleep is subtracted again.
+    pub sleeps: [AtomicU64; 2],
 }
 
 /// One sync object: a mutex, an event or a semaphore.
@@ -187,6 +200,7 @@ pub(crate) struct HeaderValues {
     pub objects: u32,
     pub size: u64,
     pub id: [u64; 2],
+    pub flags: u32,
 }
 
 impl Header {
@@ -198,6 +212,7 @@ impl Header {
             objects: self.objects.load(Ordering::Relaxed),
             size: self.size.load(Ordering::Relaxed),
             id: [self.area_id[0].load(Ordering::Relaxed), self.area_id[1].load(Ordering::Relaxed)],
+            flags: self.flags.load(Ordering::Relaxed),
         }
     }
 }

@@ -32,7 +32,10 @@
 //!   child does not inherit it); Windows, pid and creation time, watched through a
 //!   process handle.
 //! - Waiting: spin briefly, then declare a sleeper, look again, sleep; a waker makes a
-//!   system call only when someone sleeps.
+//!   system call only when someone sleeps. A sleeper killed asleep is taken out of the count
+//!   again (participant slots record where their threads sleep).
+//! - Unlocking (Linux with `membarrier(2)`): a plain store, the ordering it skips paid by
+//!   the rare side — a thread about to sleep on the mutex issues a process-wide barrier.
 //!
 //! # Condition variables
 //!
@@ -58,6 +61,8 @@ mod join;
 mod mutex;
 #[cfg(not(mmf_loom))]
 mod named;
+#[cfg(not(mmf_loom))]
+mod reap;
 #[cfg(not(mmf_loom))]
 mod semaphore;
 

@@ -5,8 +5,9 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use super::area::SyncArea;
+use super::join::{PLAIN, TOKEN};
 use super::layout::{INCONSISTENT, Kind, Object};
-use super::protocol::{self, Host, LockFailure, Locked};
+use super::protocol::{self, LockFailure, Locked};
 use crate::error::{Error, Result};
 use crate::primitive::sync::atomic::Ordering::Acquire;
 
@@ -51,14 +52,17 @@ use crate::primitive::sync::atomic::Ordering::Acquire;
 ///
 /// Linux: waiters sleep on a shared futex and look at the owner's liveness at least every
 /// 50 ms (sleeping in slices of 1 ms doubling to 50 ms), so a dead owner is found within
-/// 100 ms without spinning. Windows: waiters sleep
-/// on a named semaphore and on the owner's process handle, so they learn of its death at
-/// once.
+/// 100 ms without spinning. An unlock is a plain store where the kernel offers
+/// `membarrier(2)` (the waiter about to sleep calls it instead: a lock + unlock costs about
+/// one compare-and-swap), a compare-and-swap otherwise ([`SyncArea::plain_unlock`]).
+/// Windows: waiters sleep on a named semaphore and on the owner's process handle, so they
+/// learn of its death at once; an unlock is a compare-and-swap.
 ///
 /// # References
 /// [`CreateMutexW`](https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-createmutexw),
 /// [`pthread_mutexattr_setrobust(3)`](https://man7.org/linux/man-pages/man3/pthread_mutexattr_setrobust.3.html),
-/// [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
+/// [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html),
+/// [`membarrier(2)`](https://man7.org/linux/man-pages/man2/membarrier.2.html)
 #[doc(alias = "CreateMutex")]
 #[doc(alias = "CreateMutexW")]
 #[doc(alias = "pthread_mutex_t")]
@@ -112,6 +116,7 @@ impl<'a> Mutex<'a> {
     /// the participant table is full, or the area is corrupted).
     #[doc(alias = "WaitForSingleObject")]
     #[doc(alias = "pthread_mutex_lock")]
+    #[inline]
     pub fn lock(&self) -> Result<MutexGuard<'a>, LockError<'a>> {
         self.lock_until(None)
     }
@@ -135,28 +140,31 @@ impl<'a> Mutex<'a> {
     /// [`lock`](Self::lock).
     #[doc(alias = "pthread_mutex_trylock")]
     pub fn try_lock(&self) -> Result<MutexGuard<'a>, LockError<'a>> {
-        // The token the lock word will hold (joins first; stable while this process's
-        // membership lasts), for the guard to unlock only its own lock.
-        let token = self.area.token().map_err(LockError::Os)?;
-        match protocol::mutex_try_lock(self.object, self.area) {
-            Ok(Some(how)) => self.guard(how, token),
+        // The token the lock word will hold and how this process unlocks (joins first;
+        // stable while this process's membership lasts), for the guard to unlock only its
+        // own lock, its own way.
+        let me = self.area.me().map_err(LockError::Os)?;
+        match protocol::mutex_try_lock_as(self.object, self.area, me & TOKEN) {
+            Ok(Some(how)) => self.guard(how, me),
             Ok(None) => Err(LockError::WouldBlock),
             Err(e) => Err(e.into()),
         }
     }
 
+    #[inline]
     fn lock_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'a>, LockError<'a>> {
-        let token = self.area.token().map_err(LockError::Os)?;
-        match protocol::mutex_lock(self.object, self.index, self.area, deadline) {
-            Ok(how) => self.guard(how, token),
+        let me = self.area.me().map_err(LockError::Os)?;
+        match protocol::mutex_lock_as(self.object, self.index, self.area, me & TOKEN, deadline) {
+            Ok(how) => self.guard(how, me),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn guard(&self, how: Locked, token: u32) -> Result<MutexGuard<'a>, LockError<'a>> {
+    #[inline]
+    fn guard(&self, how: Locked, me: u32) -> Result<MutexGuard<'a>, LockError<'a>> {
         let guard = MutexGuard {
             mutex: *self,
-            token,
+            me,
             fork_generation: crate::sys::sync::fork_generation(),
             _not_send: PhantomData,
         };
@@ -195,8 +203,9 @@ impl<'a> Mutex<'a> {
 #[doc(alias = "ReleaseMutex")]
 pub struct MutexGuard<'a> {
     mutex: Mutex<'a>,
-    /// The owner token the lock word held when this guard took it.
-    token: u32,
+    /// The owner token the lock word held when this guard took it, with this process's
+    /// unlock mode (`join::PLAIN`).
+    me: u32,
     /// The fork generation it was taken in: a `fork` child's copy of the guard is not
     /// the child's lock, and its drop must not release the parent's.
     fork_generation: u64,
@@ -229,6 +238,7 @@ impl fmt::Debug for MutexGuard<'_> {
 }
 
 impl Drop for MutexGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.fork_generation != crate::sys::sync::fork_generation() {
             return; // a fork child's copy of its parent's guard: the lock is the parent's
@@ -237,8 +247,8 @@ impl Drop for MutexGuard<'_> {
         // A failed wake-up cannot be reported from a destructor; the lock word is free
         // already, and sleepers look again within their time slice. A lock taken over
         // from this owner (found dead) is not released: `mutex_unlock` compares tokens.
-        let m = &self.mutex;
-        let _ = protocol::mutex_unlock(m.object, m.index, m.area, self.token, poison);
+        let (m, token, plain) = (&self.mutex, self.me & TOKEN, self.me & PLAIN != 0);
+        let _ = protocol::mutex_unlock_as(m.object, m.index, m.area, token, plain, poison);
     }
 }
 

@@ -3,24 +3,62 @@
 //! run the very same code (`loom_tests.rs`) with a model host.
 //!
 //! The sleeper handshake (research/wave2.md §1.4 D4): a waiter that found the object
-//! unavailable adds itself to `sleepers` (SeqCst), checks the state again (SeqCst), and only
-//! then parks; a waker changes the state (SeqCst) and wakes only if it then sees a sleeper.
-//! Either the waiter's re-check sees the change, or the waker sees the sleeper: no lost
-//! wake-up. Linux parks while the word still holds what the waiter saw (the futex compares
-//! atomically); Windows releases tokens on a semaphore, which a late sleeper still finds.
+//! unavailable adds itself to `sleepers`, checks the state again, and only then parks; a
+//! waker changes the state and wakes only if it then sees a sleeper. Either the waiter's
+//! re-check sees the change, or the waker sees the sleeper: no lost wake-up. That needs
+//! the waker's store to the state and its load of `sleepers` ordered (a StoreLoad order),
+//! and the same on the waiter's side. Linux parks while the word still holds what the
+//! waiter saw (the futex compares atomically); Windows releases tokens on a semaphore,
+//! which a late sleeper still finds.
+//!
+//! Events and semaphores change their state with a read-modify-write (a set counts, a
+//! count is bounded), which orders the waker's side for free. A mutex unlock need not:
+//!
+//! - *Symmetric* areas (Windows, or Linux without `membarrier(2)`): the unlock is a
+//!   compare-and-swap of the lock word (a locked instruction), then a load of `sleepers`.
+//! - *Asymmetric* areas (Linux with `membarrier(2)`; the header's `ASYMMETRIC` flag): the
+//!   unlock is a plain release store of 0 and a plain load of `sleepers` — about the cost
+//!   of the lock's own compare-and-swap saved. The StoreLoad order the unlocker skips is
+//!   paid by the rare side: a sleeper, after counting itself, calls
+//!   `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` ([`Host::sleeper_barrier`]), which runs
+//!   a full barrier on every CPU running a thread of a registered process (a thread that
+//!   is not running has passed one when it was switched out). Wherever that barrier lands
+//!   in the unlocker's store-then-load, either its store is visible to the sleeper's
+//!   re-check, or its load sees the sleeper. Every process that may unlock registers
+//!   (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`) before it joins, so before it can hold a
+//!   lock; a process that cannot (seccomp) unlocks with the compare-and-swap, and its own
+//!   mutex sleeps, which no barrier protects, are capped at [`DEGRADED_SLICE`].
+//!
+//! Whatever the mode, a mutex waiter sleeps in slices of at most 50 ms to look at its
+//! owner's liveness, so even a wake-up lost to a peer's bug costs a slice, not a hang.
 
 use std::time::{Duration, Instant};
 
 use super::layout::{INCONSISTENT, Object};
 use crate::error::{Error, Result};
 use crate::primitive::spin_loop;
-use crate::primitive::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use crate::primitive::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
-/// The handshake's order point. Both sides already use SeqCst read-modify-writes and
-/// loads, which the C++/Rust model orders in one total order; loom models SeqCst accesses
-/// only as acquire/release, so under loom the same order is stated with a SeqCst fence.
+/// The handshake's order point of events and semaphores, and of symmetric unlocks. Both
+/// sides already use SeqCst read-modify-writes and loads, which the C++/Rust model orders
+/// in one total order; loom models SeqCst accesses only as acquire/release, so under loom
+/// the same order is stated with a SeqCst fence.
 #[inline(always)]
 fn handshake_fence() {
+    #[cfg(mmf_loom)]
+    crate::primitive::sync::atomic::fence(SeqCst);
+}
+
+/// The unlocker's half of the asymmetric handshake: only the compiler is kept from moving
+/// the load of `sleepers` above the store of the lock word; the CPU may (a StoreLoad
+/// reordering), and the sleeper's `membarrier` orders it. Under loom, a SeqCst fence: the
+/// model has no cross-thread barrier, so it states what `membarrier` guarantees — that
+/// the unlocker behaves as if it had a full fence here — see `loom_tests.rs` for what this
+/// model cannot check.
+#[inline(always)]
+fn light_fence() {
+    #[cfg(not(mmf_loom))]
+    std::sync::atomic::compiler_fence(SeqCst);
     #[cfg(mmf_loom)]
     crate::primitive::sync::atomic::fence(SeqCst);
 }
@@ -29,12 +67,25 @@ fn handshake_fence() {
 pub(crate) trait Host {
     /// This process's owner token (joins the area on first use).
     fn token(&self) -> Result<u32>;
+    /// Whether this process's mutex unlocks may be a plain store (asymmetric area, and
+    /// this process registered for the sleepers' barrier).
+    fn plain_unlock(&self) -> bool;
     /// A number for the calling thread, unique within this process (relock detection).
     fn thread(&self) -> u32;
     /// Whether the process that `token` names has ended for sure.
     fn owner_dead(&self, token: u32) -> Result<bool>;
     /// Called before declaring a sleeper on object `index`.
     fn prepare(&self, index: u32) -> Result<()>;
+    /// Called once the calling thread is counted in object `index`'s `sleepers`: records it
+    /// in this process's participant slot, so that if the process dies asleep its count is
+    /// taken back. `false`: not recorded (no record free), and `sleep_end` is told so.
+    fn sleep_begin(&self, index: u32) -> bool;
+    /// Called before the calling thread takes itself out of `sleepers` again.
+    fn sleep_end(&self, index: u32, recorded: bool);
+    /// The sleeper's half of the mutex unlock handshake, after counting itself: nothing in
+    /// a symmetric area, `membarrier(2)` in an asymmetric one. `false`: this process cannot
+    /// order itself against plain unlocks, and must not sleep long (degraded).
+    fn sleeper_barrier(&self) -> bool;
     /// Sleeps on `object` while its state holds `expected` (see `sys::sync::Parker`).
     fn park(
         &self,
@@ -77,12 +128,17 @@ impl From<Error> for LockFailure {
 /// The longest a mutex waiter sleeps before looking at its owner's liveness again.
 const MAX_SLICE: Duration = Duration::from_millis(50);
 const FIRST_SLICE: Duration = Duration::from_millis(1);
+/// The longest a mutex waiter sleeps when it could not order itself against plain unlocks
+/// (a process that cannot use `membarrier(2)` in an asymmetric area): a wake-up it misses
+/// costs at most this.
+pub(crate) const DEGRADED_SLICE: Duration = Duration::from_millis(2);
 
 fn earliest(a: Option<Instant>, b: Instant) -> Instant {
     a.map_or(b, |a| a.min(b))
 }
 
 /// Records the new owner thread and reports whether the data is consistent.
+#[inline]
 fn taken<H: Host>(m: &Object, host: &H) -> Locked {
     m.owner_thread.store(host.thread(), Relaxed);
     if m.flags.load(Relaxed) & INCONSISTENT != 0 { Locked::OwnerDied } else { Locked::Clean }
@@ -90,7 +146,15 @@ fn taken<H: Host>(m: &Object, host: &H) -> Locked {
 
 /// Tries once: `Ok(None)` if another owner holds it (alive, as far as one look tells).
 pub(crate) fn mutex_try_lock<H: Host>(m: &Object, host: &H) -> Result<Option<Locked>, LockFailure> {
-    let me = host.token()?;
+    mutex_try_lock_as(m, host, host.token()?)
+}
+
+/// [`mutex_try_lock`] for the owner token `me` (this process's, found by the caller).
+pub(crate) fn mutex_try_lock_as<H: Host>(
+    m: &Object,
+    host: &H,
+    me: u32,
+) -> Result<Option<Locked>, LockFailure> {
     match m.state.compare_exchange(0, me, SeqCst, Relaxed) {
         Ok(_) => Ok(Some(taken(m, host))),
         Err(owner) => {
@@ -130,13 +194,35 @@ pub(crate) fn mutex_lock<H: Host>(
     host: &H,
     deadline: Option<Instant>,
 ) -> Result<Locked, LockFailure> {
-    let me = host.token()?;
+    mutex_lock_as(m, index, host, host.token()?, deadline)
+}
+
+/// [`mutex_lock`] for the owner token `me` (this process's, found by the caller).
+#[inline]
+pub(crate) fn mutex_lock_as<H: Host>(
+    m: &Object,
+    index: u32,
+    host: &H,
+    me: u32,
+    deadline: Option<Instant>,
+) -> Result<Locked, LockFailure> {
     match m.state.compare_exchange(0, me, SeqCst, Relaxed) {
-        Ok(_) => return Ok(taken(m, host)),
-        Err(owner) if owner == me && m.owner_thread.load(Relaxed) == host.thread() => {
-            return Err(LockFailure::WouldDeadlock);
-        }
-        Err(_) => {}
+        Ok(_) => Ok(taken(m, host)),
+        Err(owner) => mutex_lock_slow(m, index, host, me, owner, deadline),
+    }
+}
+
+#[cold]
+fn mutex_lock_slow<H: Host>(
+    m: &Object,
+    index: u32,
+    host: &H,
+    me: u32,
+    owner: u32,
+    deadline: Option<Instant>,
+) -> Result<Locked, LockFailure> {
+    if owner == me && m.owner_thread.load(Relaxed) == host.thread() {
+        return Err(LockFailure::WouldDeadlock);
     }
     for _ in 0..host.spins() {
         spin_loop();
@@ -146,8 +232,12 @@ pub(crate) fn mutex_lock<H: Host>(
     }
     host.prepare(index)?;
     m.sleepers.fetch_add(1, SeqCst);
-    handshake_fence();
-    let result = mutex_sleep(m, index, host, deadline, me);
+    let recorded = host.sleep_begin(index);
+    // The sleeper's side of the unlock handshake (membarrier in an asymmetric area): from
+    // here on, every unlock either shows its store to the loads below or sees this sleeper.
+    let slice = if host.sleeper_barrier() { MAX_SLICE } else { DEGRADED_SLICE };
+    let result = mutex_sleep(m, index, host, deadline, me, slice);
+    host.sleep_end(index, recorded);
     m.sleepers.fetch_sub(1, SeqCst);
     result
 }
@@ -158,8 +248,9 @@ fn mutex_sleep<H: Host>(
     host: &H,
     deadline: Option<Instant>,
     me: u32,
+    max_slice: Duration,
 ) -> Result<Locked, LockFailure> {
-    let mut slice = FIRST_SLICE;
+    let mut slice = FIRST_SLICE.min(max_slice);
     loop {
         let owner = m.state.load(SeqCst);
         if owner == 0 {
@@ -181,7 +272,7 @@ fn mutex_sleep<H: Host>(
         // Sleep in slices: the owner's death is looked for at least every 50 ms (on
         // Windows the park also ends when the owner's process does).
         host.park(m, index, owner, Some(earliest(deadline, now + slice)), Some(owner))?;
-        slice = (slice * 2).min(MAX_SLICE);
+        slice = (slice * 2).min(max_slice);
     }
 }
 
@@ -196,6 +287,20 @@ pub(crate) fn mutex_unlock<H: Host>(
     token: u32,
     poison: bool,
 ) -> Result<()> {
+    mutex_unlock_as(m, index, host, token, host.plain_unlock(), poison)
+}
+
+/// [`mutex_unlock`] with the unlock's kind decided by the caller: `plain` (a store, in an
+/// asymmetric area by a registered process) or a compare-and-swap.
+#[inline]
+pub(crate) fn mutex_unlock_as<H: Host>(
+    m: &Object,
+    index: u32,
+    host: &H,
+    token: u32,
+    plain: bool,
+    poison: bool,
+) -> Result<()> {
     if m.state.load(Relaxed) != token {
         return Ok(()); // not ours any more: the new owner's lock, its thread, its flags
     }
@@ -203,14 +308,25 @@ pub(crate) fn mutex_unlock<H: Host>(
         m.flags.fetch_or(INCONSISTENT, SeqCst);
     }
     m.owner_thread.store(0, Relaxed);
-    // The handshake's SeqCst read-modify-write; a failure means the lock was taken over
-    // in the meantime, which is then not ours to release nor to wake for.
-    if m.state.compare_exchange(token, 0, SeqCst, Relaxed).is_err() {
-        return Ok(());
-    }
-    handshake_fence();
-    if m.sleepers.load(SeqCst) > 0 {
-        host.unpark(m, index, 1)?;
+    let sleepers = if plain {
+        // A locker that found this owner dead could take the lock over between the load
+        // above and this store, and the store would free its lock (the compare-and-swap
+        // below cannot). A live owner is only found dead when it gave up its liveness
+        // (closed the slot lock's descriptor), where exclusion is lost already.
+        m.state.store(0, Release);
+        light_fence();
+        m.sleepers.load(Relaxed)
+    } else {
+        // The handshake's SeqCst read-modify-write; a failure means the lock was taken
+        // over in the meantime, which is then not ours to release nor to wake for.
+        if m.state.compare_exchange(token, 0, SeqCst, Relaxed).is_err() {
+            return Ok(());
+        }
+        handshake_fence();
+        m.sleepers.load(SeqCst)
+    };
+    if sleepers > 0 {
+        return host.unpark(m, index, 1);
     }
     Ok(())
 }
@@ -241,6 +357,7 @@ fn wait_until<H: Host>(
     }
     host.prepare(index)?;
     o.sleepers.fetch_add(1, SeqCst);
+    let recorded = host.sleep_begin(index);
     handshake_fence();
     let result = loop {
         let state = o.state.load(SeqCst);
@@ -254,6 +371,7 @@ fn wait_until<H: Host>(
             break Err(e);
         }
     };
+    host.sleep_end(index, recorded);
     o.sleepers.fetch_sub(1, SeqCst);
     result
 }

@@ -1,4 +1,5 @@
-//! Linux: shared futexes for sleeping, and open-file-description locks for liveness.
+//! Linux: shared futexes for sleeping, open-file-description locks for liveness, and
+//! `membarrier(2)` for the asymmetric mutex unlock.
 //!
 //! A participant claims its slot by taking an OFD write lock (`F_OFD_SETLK`) on one byte
 //! of the mapping's file, far past any data (`2^62 + area offset · 1024 + slot`; fcntl
@@ -8,13 +9,26 @@
 //! (the named layer's holds) never interact with. The lock lives on the open file
 //! description, which `fork` would share with a child — a child would keep a dead parent
 //! "alive" — so a `pthread_atfork` child handler closes every such descriptor in the child
-//! and bumps [`fork_generation`]; the sync layer then makes the child join afresh.
+//! and bumps [`fork_generation`]; the sync layer then makes the child join afresh. The
+//! handlers of `fork` itself (`prepare`, `parent`) take a lock that opening and closing
+//! such a descriptor hold, so that no `fork` happens between opening a descriptor and
+//! registering it (the child would inherit it unregistered and keep the slot lock), nor
+//! between unregistering and closing it. A raw `clone(2)` without `CLONE_VM` runs no
+//! `pthread_atfork` handlers: it is not supported (`posix_spawn` and fork-then-exec are:
+//! the descriptors are close-on-exec).
+//!
+//! Asymmetric unlocks (see the sync layer's `protocol.rs`): a process registers for
+//! `MEMBARRIER_CMD_GLOBAL_EXPEDITED` barriers before it joins an area that uses them
+//! ([`barrier_registered`]); a sleeper then calls [`process_barrier`], which runs a full
+//! memory barrier on every CPU that runs a thread of a registered process. The
+//! registration is inherited by a `fork` child (and dropped by `execve`); the child
+//! handler forgets it anyway, so that a child registers again when it joins.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Once;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::{AreaKey, Liveness, ProcessIdent};
@@ -34,6 +48,29 @@ pub(crate) fn fork_generation() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)
 }
 
+/// Held while a slot-lock descriptor is opened and registered, or unregistered and
+/// closed, and across `fork` (0: free, 1: held). A spin lock: the `fork` handlers can take
+/// and give back nothing else, and it is held only for an `open` or a `close`.
+static FD_LOCK: AtomicU32 = AtomicU32::new(0);
+
+fn lock_fds() {
+    while FD_LOCK.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        std::thread::yield_now();
+    }
+}
+
+fn unlock_fds() {
+    FD_LOCK.store(0, Ordering::Release);
+}
+
+extern "C" fn fork_prepare() {
+    lock_fds();
+}
+
+extern "C" fn fork_parent() {
+    unlock_fds();
+}
+
 extern "C" fn fork_child() {
     // Only atomics and close(2), which is async-signal-safe: the child of a multithreaded
     // process may call nothing else here.
@@ -46,6 +83,9 @@ extern "C" fn fork_child() {
         }
     }
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    BARRIER.store(BARRIER_UNKNOWN, Ordering::Relaxed);
+    // The parent held the lock across the fork (`fork_prepare`); the child's copy is free.
+    unlock_fds();
 }
 
 /// The byte whose lock stands for `slot` of the area at `key`.
@@ -80,35 +120,38 @@ impl Membership {
     pub(crate) fn new(probe: Option<&File>) -> io::Result<Membership> {
         static HANDLER: Once = Once::new();
         HANDLER.call_once(|| {
-            // SAFETY: registers a child handler that makes only async-signal-safe calls.
-            unsafe { libc::pthread_atfork(None, None, Some(fork_child)) };
+            // SAFETY: registers handlers that only touch atomics, yield, and close(2) (the
+            // child's, which must be async-signal-safe).
+            unsafe {
+                libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child))
+            };
         });
         let probe = probe.ok_or_else(|| {
             io::Error::new(io::ErrorKind::Unsupported, "the view has no file behind it")
         })?;
         let path = std::ffi::CString::new(format!("/proc/self/fd/{}", probe.as_raw_fd()))
             .expect("no NUL in a path made of digits");
-        // Registered before the descriptor exists, so that a fork in between cannot leak it
-        // into a child: the slot is reserved with a placeholder first.
-        let registered = LOCK_FDS
-            .iter()
-            .position(|s| s.compare_exchange(-1, -2, Ordering::AcqRel, Ordering::Relaxed).is_ok())
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::OutOfMemory, "more than 1024 sync areas joined")
-            })?;
+        // The descriptor is opened and registered under the fork lock: a fork waits until
+        // it is registered, so the child handler closes it (a fork in between would leave
+        // the child holding the slot lock's description, keeping a dead parent "alive").
+        lock_fds();
         let generation = fork_generation();
+        let Some(registered) = LOCK_FDS.iter().position(|s| s.load(Ordering::Relaxed) == -1) else {
+            unlock_fds();
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "more than 1024 sync areas joined",
+            ));
+        };
         // SAFETY: a valid NUL-terminated path; the flags are valid.
         let fd = cvt_r(|| unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) });
-        match fd {
-            Ok(fd) => {
-                LOCK_FDS[registered].store(fd, Ordering::Release);
-                Ok(Membership { fd, registered, generation })
-            }
-            Err(e) => {
-                LOCK_FDS[registered].store(-1, Ordering::Release);
-                Err(e)
-            }
+        #[cfg(test)]
+        tests::between_open_and_register(&fd);
+        if let Ok(fd) = fd {
+            LOCK_FDS[registered].store(fd, Ordering::Relaxed);
         }
+        unlock_fds();
+        Ok(Membership { fd: fd?, registered, generation })
     }
 
     /// Takes the lock of `slot` (`F_OFD_SETLK`, `F_WRLCK`): `Ok(false)` if another process
@@ -144,17 +187,67 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         if self.is_current() {
-            // Unregistered first: a fork between the two must not close a reused number.
-            if LOCK_FDS[self.registered]
-                .compare_exchange(self.fd, -1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
+            // Unregistered and closed under the fork lock: a fork in between would leave
+            // the child an unregistered copy of the description, holding the slot lock.
+            lock_fds();
+            if LOCK_FDS[self.registered].load(Ordering::Relaxed) == self.fd {
+                LOCK_FDS[self.registered].store(-1, Ordering::Relaxed);
                 // SAFETY: our descriptor, closed once; closing releases the slot lock.
                 unsafe { libc::close(self.fd) };
             }
+            unlock_fds();
         }
         // A fork child's copy: the child handler already closed the descriptor.
     }
+}
+
+/// [`BARRIER`]: not asked yet (or asked in the parent of this fork child).
+const BARRIER_UNKNOWN: u8 = 0;
+const BARRIER_REGISTERED: u8 = 1;
+const BARRIER_UNAVAILABLE: u8 = 2;
+
+/// Whether this process is registered for `membarrier` global expedited barriers.
+static BARRIER: AtomicU8 = AtomicU8::new(BARRIER_UNKNOWN);
+
+fn membarrier(cmd: libc::c_int) -> io::Result<libc::c_long> {
+    // SAFETY: membarrier takes no pointers; flags 0 and cpu_id 0 are valid for every
+    // command used here.
+    cvt(unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_uint, 0 as libc::c_int) })
+}
+
+/// Registers this process for the sleepers' barriers of asymmetric areas, once:
+/// `membarrier(MEMBARRIER_CMD_QUERY)` must offer `MEMBARRIER_CMD_GLOBAL_EXPEDITED` and its
+/// registration (Linux 4.16), then `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)`.
+/// `false` where the kernel lacks it or a seccomp filter refuses it: the process then
+/// unlocks with a locked instruction, and formats symmetric areas.
+///
+/// # References
+/// [`membarrier(2)`](https://man7.org/linux/man-pages/man2/membarrier.2.html)
+pub(crate) fn barrier_registered() -> bool {
+    match BARRIER.load(Ordering::Relaxed) {
+        BARRIER_REGISTERED => true,
+        BARRIER_UNAVAILABLE => false,
+        _ => register_barrier(),
+    }
+}
+
+#[cold]
+fn register_barrier() -> bool {
+    let wanted = (libc::MEMBARRIER_CMD_GLOBAL_EXPEDITED
+        | libc::MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) as libc::c_long;
+    let registered = membarrier(libc::MEMBARRIER_CMD_QUERY)
+        .is_ok_and(|offered| offered & wanted == wanted)
+        && membarrier(libc::MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED).is_ok();
+    let state = if registered { BARRIER_REGISTERED } else { BARRIER_UNAVAILABLE };
+    BARRIER.store(state, Ordering::Relaxed);
+    registered
+}
+
+/// The sleepers' barrier: `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, a full memory
+/// barrier on every CPU running a thread of a registered process, before it returns.
+/// `false` if the call failed (it does not, once the registration succeeded).
+pub(crate) fn process_barrier() -> bool {
+    membarrier(libc::MEMBARRIER_CMD_GLOBAL_EXPEDITED).is_ok()
 }
 
 /// Whether some process holds the lock of `slot` (`F_OFD_GETLK` on `probe`, any
@@ -270,11 +363,68 @@ impl Parker {
         Ok(())
     }
 
-    /// `FUTEX_WAKE` of up to `n` threads sleeping on `word`, in any process.
-    pub(crate) fn unpark(&self, word: *const u32, _object: u32, n: u32) -> io::Result<()> {
+    /// `FUTEX_WAKE` of up to `n` threads sleeping on `word`, in any process. `Ok(true)` if
+    /// it woke nobody (the count of sleepers that made the caller wake may be stale).
+    pub(crate) fn unpark(&self, word: *const u32, _object: u32, n: u32) -> io::Result<bool> {
         let n = n.min(i32::MAX as u32) as libc::c_int;
         // SAFETY: FUTEX_WAKE does not access the word's memory beyond looking up its key
         // (EFAULT if unmapped).
-        cvt(unsafe { libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, n) }).map(drop)
+        cvt(unsafe { libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, n) })
+            .map(|woken| woken == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::time::Duration;
+
+    /// Set by the test below: the next `Membership::new` stops between `open` and
+    /// registering the descriptor, long enough for another thread to fork there.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    /// The descriptor opened there (-1: not yet).
+    static OPENED: AtomicI32 = AtomicI32::new(-1);
+
+    pub(super) fn between_open_and_register(fd: &std::io::Result<i32>) {
+        if let (true, Ok(fd)) = (STOP.swap(false, Ordering::AcqRel), fd) {
+            OPENED.store(*fd, Ordering::Release);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A `fork` while another thread opens a slot-lock descriptor must not leave the child
+    /// holding it unregistered: the child would keep the slot lock's description, and with
+    /// it the parent's slot "alive" after the parent dies. The fork waits until the
+    /// descriptor is registered, and the child handler closes it.
+    #[test]
+    fn a_fork_while_a_membership_opens_does_not_leak_its_descriptor() {
+        let file = tempfile::tempfile().unwrap();
+        STOP.store(true, Ordering::Release);
+        std::thread::scope(|s| {
+            let joining = s.spawn(|| super::Membership::new(Some(&file)).unwrap());
+            while OPENED.load(Ordering::Acquire) < 0 {
+                std::thread::yield_now();
+            }
+            let fd = OPENED.load(Ordering::Acquire);
+            // SAFETY: the child makes only async-signal-safe calls (fcntl, _exit).
+            let child = unsafe { libc::fork() };
+            assert!(child >= 0);
+            if child == 0 {
+                // SAFETY: F_GETFD on a number: EBADF if this process has no such descriptor.
+                let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(i32::from(open)) };
+            }
+            let mut status = 0;
+            // SAFETY: our child.
+            assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+            assert!(libc::WIFEXITED(status));
+            assert_eq!(
+                libc::WEXITSTATUS(status),
+                0,
+                "the fork child kept the slot-lock descriptor opened at the fork"
+            );
+            drop(joining.join().unwrap());
+        });
     }
 }

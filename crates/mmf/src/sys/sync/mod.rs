@@ -4,10 +4,12 @@
 //!
 //! Every platform provides:
 //!
-//! - `Membership`: this process's claim on one slot of a sync area's participant table,
-//!   released by the kernel however the process ends. `Membership::claim(probe, area,
-//!   slot)` takes it (`Ok(None)`: the slot is someone else's); `is_current()` says whether
-//!   it still belongs to this process (a `fork` child's inherited copy does not).
+//! - `Membership`: this process's claim on slots of a sync area's participant table,
+//!   released by the kernel however the process ends. `Membership::new(probe)` makes one,
+//!   `try_claim(area, slot)` takes a slot (`Ok(false)`: the slot is someone else's),
+//!   `release(area, slot)` gives it back. A `fork` child never holds its parent's claims.
+//! - `fork_generation()`: bumped in every `fork` child, so that the layer above can tell
+//!   its parent's memberships from its own.
 //! - `alive(probe, area, slot, ident) -> Liveness`: whether the process recorded in a slot
 //!   still runs (Linux: the slot's lock is held; Windows: the pid names a process with the
 //!   recorded creation time that has not exited). Doubt is [`Liveness::Unknown`], which
@@ -17,8 +19,13 @@
 //!   object, expected, deadline, owner)` sleeps until woken, until the deadline, (Linux)
 //!   once the word no longer holds `expected`, or (Windows) once the `owner` process exits;
 //!   it may return early, callers re-check. `unpark(word, object, n)` wakes up to `n`
-//!   sleepers. `prepare(object)` is called before a thread declares itself a sleeper
-//!   (Windows creates the object's wake semaphore there, so that a waker finds it).
+//!   sleepers, and says whether it may have found nobody waiting (`Ok(true)`: the caller's
+//!   count of sleepers may be stale; Linux: the futex woke nobody; Windows: always, as a
+//!   semaphore does not tell). `prepare(object)` is called before a thread declares itself a
+//!   sleeper (Windows creates the object's wake semaphore there, so that a waker finds it).
+//! - `barrier_registered()`: whether this process is registered for the sleepers'
+//!   process-wide barrier of asymmetric unlocks (Linux `membarrier(2)`; Windows never),
+//!   registering on first call; `process_barrier()` runs that barrier.
 //!
 //! Linux parks on a shared futex (`FUTEX_WAIT_BITSET`, absolute `CLOCK_MONOTONIC`
 //! deadline; never `FUTEX_PRIVATE_FLAG`). Windows cannot: `WaitOnAddress` and keyed events
@@ -29,16 +36,16 @@
 mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{
-    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, file_identity, fork_generation,
-    process_ident,
+    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, barrier_registered, file_identity,
+    fork_generation, process_barrier, process_ident,
 };
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{
-    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, file_identity, fork_generation,
-    process_ident,
+    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, barrier_registered, file_identity,
+    fork_generation, process_barrier, process_ident,
 };
 
 /// Where a sync area is, so that each platform can name what belongs to it.
@@ -54,6 +61,13 @@ pub(crate) struct AreaKey {
     /// copy of an area's file holds the same area id, and must not be taken for the same
     /// area (one participant slot for both would not stand for this process in the copy).
     pub file: [u64; 2],
+    /// A hash of the named object's name, for an area in a named mapping (0 otherwise):
+    /// what every process of a named mapping can name it by (Windows wake semaphores).
+    #[cfg_attr(unix, allow(dead_code, reason = "futexes need no names"))]
+    pub name: u64,
+    /// The named mapping is in Windows' `Global\` namespace.
+    #[cfg_attr(unix, allow(dead_code, reason = "Linux has one namespace"))]
+    pub global: bool,
 }
 
 /// A process as a participant slot records it.

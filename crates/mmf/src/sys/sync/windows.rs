@@ -6,10 +6,23 @@
 //! LMDB way). Access denied is [`Liveness::Unknown`]: never steal on doubt.
 //!
 //! `WaitOnAddress` and keyed events wake threads of the calling process only, so each
-//! object gets a named semaphore, `Local\mmf-sync-<area id>-<object>`, created by its first
-//! sleeper with an owner-only DACL. It carries wake-up tokens only: all state is in the
-//! mapping, so a semaphore that vanishes with its last handle loses nothing. A mutex waiter
-//! also waits on its owner's process handle, so it learns of the owner's death at once.
+//! object gets a named semaphore, `<namespace>\mmf-sync-<area id>-<mapping>-<object>`,
+//! created by its first sleeper with an owner-only DACL. It carries wake-up tokens only:
+//! all state is in the mapping, so a semaphore that vanishes with its last handle loses
+//! nothing. A mutex waiter also waits on its owner's process handle, so it learns of the
+//! owner's death at once.
+//!
+//! `<mapping>` names the memory the area lives in, as every process that shares it can
+//! name it: the named object's name (hashed) for a named mapping — a process that opened a
+//! file's named mapping by name has no handle to the file — else the file's volume serial
+//! number and file index, else nothing (a pagefile section shared by handle). The area id
+//! alone would make the copy of an area's file (same id) share the original's semaphores.
+//! `<namespace>` is `Global\` for an area in a `Global\` named mapping (its peers may sit
+//! in other sessions; creating a semaphore there needs no privilege, unlike a section),
+//! `Local\` otherwise. Two processes that name one mapping differently (one maps the file,
+//! the other opens it by name) get different semaphores: their wake-ups do not reach each
+//! other, and their waits end by the sync layer's 50 ms polling instead. So does a waiter
+//! refused another user's semaphore (access denied): it polls.
 
 use std::collections::HashMap;
 use std::io;
@@ -33,6 +46,18 @@ use crate::sys::pal::{OwnerOnly, cvt, is, wide};
 #[inline]
 pub(crate) fn fork_generation() -> u64 {
     0
+}
+
+/// Windows has no cross-process barrier (`FlushProcessWriteBuffers` covers the calling
+/// process's threads only): areas formatted here are symmetric, and a process never takes
+/// part in an asymmetric one's plain unlocks.
+pub(crate) fn barrier_registered() -> bool {
+    false
+}
+
+/// Never called on Windows (see [`barrier_registered`]).
+pub(crate) fn process_barrier() -> bool {
+    false
 }
 
 /// The OS call named in a failed park's error.
@@ -154,11 +179,12 @@ impl Drop for OwnedHandle {
     }
 }
 
-/// The most wake-up tokens a semaphore holds. Tokens pile up only when a sleeper was killed
-/// while asleep (the object's sleeper count stays one too high, so every later wake releases
-/// a token nobody waits for); the cap bounds the spurious wake-ups that a later sleeper then
-/// goes through, once. More threads than this asleep on one object at once would not all
-/// be woken by one `set` of a manual-reset event.
+/// The most wake-up tokens a semaphore holds. Tokens pile up when a sleeper was killed
+/// while asleep (the object's sleeper count stays one too high until a wake that finds
+/// tokens left over makes the sync layer take the dead sleeper's count back), or a
+/// sleeper left between a wake and taking its token; the cap bounds the spurious wake-ups
+/// that a later sleeper goes through, once. More threads than this asleep on one object at
+/// once would not all be woken by one `set` of a manual-reset event.
 const MAX_TOKENS: i32 = 1 << 16;
 
 /// This process's wake semaphores of one area, opened or created on first use and
@@ -169,21 +195,28 @@ pub(crate) struct Parker {
     semaphores: Mutex<HashMap<u32, std::sync::Arc<OwnedHandle>>>,
 }
 
+/// The start of the names of an area's wake semaphores (see the module's docs).
+pub(crate) fn semaphore_prefix(key: AreaKey) -> String {
+    let namespace = if key.global { "Global" } else { "Local" };
+    let mapping = if key.name != 0 {
+        format!("n{:016x}", key.name)
+    } else if key.file != [0, 0] {
+        format!("f{:08x}{:016x}", key.file[0], key.file[1])
+    } else {
+        "s".to_owned()
+    };
+    format!("{namespace}\\mmf-sync-{:016x}{:016x}-{mapping}-", key.id[0], key.id[1])
+}
+
 impl Parker {
     pub(crate) fn new(key: AreaKey) -> Parker {
-        Parker {
-            // By area id alone, not the file's identity (`key.file`): a process that opened
-            // a file-backed named mapping by name has no file handle to identify it by, and
-            // must find the same semaphores as the one that mapped the file. (A copy of an
-            // area's file in use at once with the original shares them: spurious wake-ups.)
-            prefix: format!("Local\\mmf-sync-{:016x}{:016x}-", key.id[0], key.id[1]),
-            semaphores: Mutex::new(HashMap::new()),
-        }
+        Parker { prefix: semaphore_prefix(key), semaphores: Mutex::new(HashMap::new()) }
     }
 
     /// The object's semaphore: cached, else `CreateSemaphoreW` (`create`) or
     /// `OpenSemaphoreW`; `Ok(None)` if it does not exist and `create` is false (nobody
-    /// ever slept on the object).
+    /// ever slept on the object), or if another user's semaphore of that name refuses
+    /// this process (waits then poll, wakes reach nobody of that user).
     fn semaphore(
         &self,
         object: u32,
@@ -208,7 +241,8 @@ impl Parker {
         };
         if h.is_null() {
             let e = io::Error::last_os_error();
-            return if !create && is(&e, ERROR_FILE_NOT_FOUND) { Ok(None) } else { Err(e) };
+            let absent = !create && is(&e, ERROR_FILE_NOT_FOUND);
+            return if absent || is(&e, ERROR_ACCESS_DENIED) { Ok(None) } else { Err(e) };
         }
         let h = std::sync::Arc::new(OwnedHandle(h));
         cache.insert(object, std::sync::Arc::clone(&h));
@@ -223,7 +257,8 @@ impl Parker {
 
     /// Waits for a token on the object's semaphore, for `owner`'s process to end, or for
     /// `deadline` (`WaitForMultipleObjects`). The word is not compared: tokens that a waker
-    /// released before this call are still there.
+    /// released before this call are still there. Without a semaphore (another user's
+    /// refused this process), it waits for the owner or the deadline only.
     pub(crate) fn park(
         &self,
         _word: *const u32,
@@ -232,7 +267,7 @@ impl Parker {
         deadline: Option<Instant>,
         owner: Option<ProcessIdent>,
     ) -> io::Result<()> {
-        let Some(semaphore) = self.semaphore(object, true)? else { return Ok(()) };
+        let semaphore = self.semaphore(object, true)?;
         let owner = match owner {
             Some(ident) => match open_process(ident) {
                 Ok(Some(h)) => Some(h),
@@ -252,8 +287,13 @@ impl Parker {
                 u32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(INFINITE - 1)
             }
         };
-        let mut handles = vec![semaphore.0];
+        let mut handles: Vec<HANDLE> = semaphore.iter().map(|h| h.0).collect();
         handles.extend(owner.as_ref().map(|h| h.0));
+        if handles.is_empty() {
+            // Nothing to wait on but the clock (the caller's deadline is at most 50 ms on).
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(timeout.min(50))));
+            return Ok(());
+        }
         // SAFETY: 1 or 2 valid handles with SYNCHRONIZE access, alive for the call.
         let r =
             unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, timeout) };
@@ -261,12 +301,15 @@ impl Parker {
     }
 
     /// Releases `n` tokens (`ReleaseSemaphore`); the caller has capped `n` at the number of
-    /// sleepers. A semaphore nobody created means nobody sleeps.
-    pub(crate) fn unpark(&self, _word: *const u32, object: u32, n: u32) -> io::Result<()> {
+    /// sleepers. A semaphore nobody created means nobody sleeps. `Ok(true)` once tokens were
+    /// released: unlike a futex wake, a semaphore does not tell whether anyone took them, so
+    /// the count of sleepers that made the caller wake may always be stale (the caller's
+    /// look for dead sleepers is rate-limited).
+    pub(crate) fn unpark(&self, _word: *const u32, object: u32, n: u32) -> io::Result<bool> {
         if n == 0 {
-            return Ok(());
+            return Ok(false);
         }
-        let Some(semaphore) = self.semaphore(object, false)? else { return Ok(()) };
+        let Some(semaphore) = self.semaphore(object, false)? else { return Ok(false) };
         let release = |n: i32| {
             // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access.
             cvt(unsafe { ReleaseSemaphore(semaphore.0, n, std::ptr::null_mut()) })
@@ -280,9 +323,36 @@ impl Parker {
                         break;
                     }
                 }
-                Ok(())
+                Ok(true)
             }
-            other => other,
+            other => other.map(|_| true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AreaKey, semaphore_prefix};
+
+    fn key(file: [u64; 2], name: u64, global: bool) -> AreaKey {
+        AreaKey { id: [0x1234, 0x5678], offset: 0, file, name, global }
+    }
+
+    /// Two copies of an area's file hold the same area id: their wake semaphores must still
+    /// differ. A process that opened a file's named mapping by name (no file handle) must
+    /// find the semaphores of the one that mapped the file under that name. A `Global\`
+    /// mapping's semaphores are global too.
+    #[test]
+    fn wake_semaphores_are_named_after_the_mapping_and_its_namespace() {
+        let original = semaphore_prefix(key([7, 100], 0, false));
+        let copy = semaphore_prefix(key([7, 101], 0, false));
+        assert_ne!(original, copy, "a copy of the file shares the original's semaphores");
+        let mapped_the_file = semaphore_prefix(key([7, 100], 42, false));
+        let opened_by_name = semaphore_prefix(key([0, 0], 42, false));
+        assert_eq!(mapped_the_file, opened_by_name);
+        assert_ne!(opened_by_name, semaphore_prefix(key([0, 0], 43, false)));
+        assert!(semaphore_prefix(key([0, 0], 42, true)).starts_with("Global\\mmf-sync-"));
+        assert!(opened_by_name.starts_with("Local\\mmf-sync-"));
+        assert!(semaphore_prefix(key([0, 0], 0, false)).len() < 100, "names stay short");
     }
 }
