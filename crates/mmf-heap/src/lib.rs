@@ -73,6 +73,8 @@ mod backend;
 mod commit;
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handoff;
 mod heap;
 mod lock;
@@ -85,6 +87,7 @@ mod txn;
 pub use backend::{Backend, FileBackend, MemoryBackend};
 pub use error::{Error, Result};
 pub use heap::{Durability, Heap, HeapOptions};
+/// `#[derive(Persist)]`: see the [`Persist`](trait@Persist) trait.
 pub use mmf_heap_derive::Persist;
 pub use persist::{Off, PBytes, PStr, Persist};
 pub use roots::{MAX_NAME, MAX_VALUE};

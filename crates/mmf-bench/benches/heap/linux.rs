@@ -1,0 +1,220 @@
+//! `heap_commit_1key` and `heap_open`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group};
+use heed::types::{Bytes, U64};
+use heed::{CommitOrAbort, Database, EnvOpenOptions, byteorder::BigEndian};
+use mmf_heap::{Heap, HeapOptions, Off};
+use redb::TableDefinition;
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+
+pub fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// A fresh directory `name` under [`dir`] (what was there removed).
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let path = dir().join(name);
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).unwrap();
+    path
+}
+
+/// A 64-byte value that differs with `i`.
+pub fn value(i: u64) -> [u8; 64] {
+    let mut v = [0u8; 64];
+    for (j, chunk) in v.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j as u64).to_le_bytes());
+    }
+    v
+}
+
+/// Opens (creates) an LMDB environment in `path` with one database, u64 keys, bytes.
+pub fn heed_open(
+    path: &Path,
+    map_size: usize,
+) -> (&'static heed::Env, Database<'static, U64<BigEndian>, Bytes>) {
+    // SAFETY: the benchmark's own fresh directory; nothing else opens it.
+    let env = unsafe { EnvOpenOptions::new().map_size(map_size).open(path) }.unwrap();
+    // Leaked: the database handle borrows the environment for the whole run.
+    let env: &'static heed::Env = Box::leak(Box::new(env));
+    let wtxn = env.write_txn().unwrap();
+    let db = env
+        .create_databases_and_commit(wtxn, |opener, wtxn| {
+            opener.create_database(wtxn, None).map(CommitOrAbort::<_, ()>::Commit)
+        })
+        .unwrap()
+        .unwrap_commit();
+    (env, db)
+}
+
+pub const REDB_TABLE: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("kv");
+
+fn commit_1key(c: &mut Criterion) {
+    const KEYS: u64 = 1000;
+    let mut g = c.benchmark_group("heap_commit_1key");
+    g.sample_size(50).measurement_time(Duration::from_secs(8));
+
+    // mmf-heap: a value allocated, the previous one freed, the root moved.
+    let heap_dir = fresh_dir("mmf-bench-heap-commit");
+    // SAFETY: the benchmark's own new file; only mmf-heap writes it.
+    let heap = unsafe { Heap::open(heap_dir.join("h"), HeapOptions::new().create(true)) }.unwrap();
+    let mut i = 0u64;
+    g.bench_function("mmf_heap", |b| {
+        b.iter(|| {
+            i += 1;
+            let mut tx = heap.write().unwrap();
+            let off = tx.alloc(&value(i)).unwrap();
+            if let Some(old) = tx.root::<Off<[u8; 64]>>("latest").unwrap() {
+                tx.free(old).unwrap();
+            }
+            tx.set_root("latest", &off).unwrap();
+            tx.commit().unwrap();
+        })
+    });
+    drop(heap);
+
+    let (env, db) = heed_open(&fresh_dir("mmf-bench-heap-commit-heed"), 64 * MIB);
+    let mut wtxn = env.write_txn().unwrap();
+    for k in 0..KEYS {
+        db.put(&mut wtxn, &k, &value(k)).unwrap();
+    }
+    wtxn.commit().unwrap();
+    let mut i = 0u64;
+    g.bench_function("heed", |b| {
+        b.iter(|| {
+            i += 1;
+            let mut wtxn = env.write_txn().unwrap();
+            db.put(&mut wtxn, &(i % KEYS), &value(i)).unwrap();
+            wtxn.commit().unwrap();
+        })
+    });
+
+    let redb = redb::Database::create(fresh_dir("mmf-bench-heap-commit-redb").join("db")).unwrap();
+    let w = redb.begin_write().unwrap();
+    {
+        let mut t = w.open_table(REDB_TABLE).unwrap();
+        for k in 0..KEYS {
+            t.insert(k, &value(k)[..]).unwrap();
+        }
+    }
+    w.commit().unwrap();
+    let mut i = 0u64;
+    g.bench_function("redb", |b| {
+        b.iter(|| {
+            i += 1;
+            let w = redb.begin_write().unwrap();
+            w.open_table(REDB_TABLE).unwrap().insert(i % KEYS, &value(i)[..]).unwrap();
+            w.commit().unwrap();
+        })
+    });
+
+    // The anchor: 4 KiB written where no earlier iteration wrote (1 MiB + 4 KiB apart in
+    // a cached 64 MiB file), then fdatasync.
+    let path = fresh_dir("mmf-bench-heap-commit-anchor").join("f");
+    std::fs::write(&path, vec![0x5a; 64 * MIB]).unwrap();
+    let file = File::options().read(true).write(true).open(&path).unwrap();
+    file.sync_all().unwrap();
+    let block = value(7).repeat(64);
+    let mut n = 0usize;
+    g.bench_function("pwrite_4KiB_fdatasync", |b| {
+        b.iter(|| {
+            n += 1;
+            let at = (n * (MIB + 4 * KIB)) % (64 * MIB - 4 * KIB);
+            file.write_all_at(&block, at as u64).unwrap();
+            file.sync_data().unwrap();
+        })
+    });
+    g.finish();
+}
+
+/// A heap file of `len` bytes: blobs of 1 MiB committed 64 MiB per transaction, then a
+/// last, small transaction (a counter) — so that opening checks only what that one wrote.
+fn make_heap(path: &Path, len: usize, last_writes_all: bool) {
+    let _ = std::fs::remove_file(path);
+    // SAFETY: the benchmark's own new file; only mmf-heap writes it.
+    let heap = unsafe { Heap::open(path, HeapOptions::new().create(true)) }.unwrap();
+    let blob: Vec<u8> = (0..MIB).map(|i| (i * 31 % 251) as u8).collect();
+    let per_txn = if last_writes_all { len / MIB } else { 64 };
+    let mut written = 0;
+    while written < len {
+        let mut tx = heap.write().unwrap();
+        for _ in 0..per_txn.min((len - written) / MIB).max(1) {
+            let b = tx.bytes(&blob).unwrap();
+            tx.set_root(&format!("blob{written}"), &b).unwrap();
+            written += MIB;
+        }
+        tx.commit().unwrap();
+    }
+    if !last_writes_all {
+        let mut tx = heap.write().unwrap();
+        tx.set_root("n", &1u64).unwrap();
+        tx.commit().unwrap();
+    }
+}
+
+/// Opens a heap and reads a root: what an application does before its first read.
+fn open_heap(path: &Path, read_only: bool) -> usize {
+    // SAFETY: nothing but mmf-heap writes the benchmark's heap files.
+    let heap = unsafe { Heap::open(path, HeapOptions::new().read_only(read_only)) }.unwrap();
+    let snap = heap.read().unwrap();
+    snap.roots().len()
+}
+
+/// A map of `len` serialized bytes: u64 keys, 64-byte values (two [u8; 32]: serde
+/// derives arrays up to 32).
+type Map = HashMap<u64, ([u8; 32], [u8; 32])>;
+
+fn serialized_map(len: usize) -> Vec<u8> {
+    let entries = len / (8 + 64);
+    let map: Map = (0..entries as u64)
+        .map(|k| {
+            let v = value(k);
+            let (a, b) = v.split_at(32);
+            (k, (a.try_into().unwrap(), b.try_into().unwrap()))
+        })
+        .collect();
+    bincode::serialize(&map).unwrap()
+}
+
+fn open(c: &mut Criterion) {
+    let heaps = fresh_dir("mmf-bench-heap-open");
+    let sizes = [("1MiB", MIB), ("64MiB", 64 * MIB), ("1GiB", 1024 * MIB)];
+    for (name, len) in sizes {
+        make_heap(&heaps.join(name), len, false);
+    }
+    make_heap(&heaps.join("one_txn_64MiB"), 64 * MIB, true);
+
+    let mut g = c.benchmark_group("heap_open");
+    g.sample_size(30).measurement_time(Duration::from_secs(4));
+    for (name, _) in sizes {
+        let path = heaps.join(name);
+        g.bench_function(format!("mmf_heap_{name}"), |b| b.iter(|| open_heap(&path, false)));
+        g.bench_function(format!("mmf_heap_readonly_{name}"), |b| {
+            b.iter(|| open_heap(&path, true))
+        });
+    }
+    let path = heaps.join("one_txn_64MiB");
+    g.bench_function("mmf_heap_one_txn_64MiB", |b| b.iter(|| open_heap(&path, false)));
+
+    // bincode at 1 GiB would need ~5 GiB of RAM while others build on this machine:
+    // measured up to 256 MiB; its time grows at least linearly with the size.
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    for (name, len) in [("1MiB", MIB), ("64MiB", 64 * MIB), ("256MiB", 256 * MIB)] {
+        let bytes = serialized_map(len);
+        g.bench_function(format!("bincode_{name}"), |b| {
+            b.iter(|| bincode::deserialize::<Map>(&bytes).unwrap().len())
+        });
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&heaps);
+}
+
+criterion_group!(heap, commit_1key, open);
