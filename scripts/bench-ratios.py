@@ -92,16 +92,19 @@ RATIOS = [
     ("heap_open", "mmf_heap_1GiB", "bincode_256MiB", 250.0, "speedup"),
     ("heap_open", "mmf_heap_64MiB", "bincode_64MiB", None, "speedup"),
     ("heap_open", "mmf_heap_1MiB", "bincode_1MiB", None, "speedup"),
-    # 1M u64 -> 64 B: inserts in one transaction >= 3x heed, random gets >= 4x heed and
-    # <= 2x std HashMap (mmf-heap's PMap: `--features collections`).
-    ("heap_insert_1M", "mmf_heap_pmap", "heed", 3.0, "speedup"),
-    ("heap_insert_1M", "mmf_heap_pmap", "redb", None, "speedup"),
-    ("heap_insert_1M", "heed", "std_hashmap", None, "slowdown"),
-    ("heap_insert_1M", "redb", "std_hashmap", None, "slowdown"),
-    ("heap_get_1M", "mmf_heap_pmap", "heed", 4.0, "speedup"),
-    ("heap_get_1M", "mmf_heap_pmap", "std_hashmap", 2.0, "slowdown"),
-    ("heap_get_1M", "heed", "std_hashmap", None, "slowdown"),
-    ("heap_get_1M", "redb", "std_hashmap", None, "slowdown"),
+    # 1M u64 -> 64 B (benches/heap, kv.rs): inserts in one transaction >= 3x heed, random
+    # gets >= 4x heed and <= 2x std HashMap. mmf-heap's maps: `--features collections`.
+    ("kv_insert_1M", "mmf_heap_phashmap", "heed", 3.0, "speedup"),
+    ("kv_insert_1M", "mmf_heap_pmap", "heed", 3.0, "speedup"),
+    ("kv_insert_1M", "mmf_heap_pmap", "redb", None, "speedup"),
+    ("kv_insert_1M", "heed", "std_hashmap", None, "slowdown"),
+    ("kv_insert_1M", "redb", "std_hashmap", None, "slowdown"),
+    ("kv_get_1M", "mmf_heap_phashmap", "heed", 4.0, "speedup"),
+    ("kv_get_1M", "mmf_heap_phashmap", "std_hashmap", 2.0, "slowdown"),
+    ("kv_get_1M", "mmf_heap_pmap", "heed", 4.0, "speedup"),
+    ("kv_get_1M", "mmf_heap_pmap", "std_hashmap", 2.0, "slowdown"),
+    ("kv_get_1M", "heed", "std_hashmap", None, "slowdown"),
+    ("kv_get_1M", "redb", "std_hashmap", None, "slowdown"),
 ]
 
 print("| benchmark | mmf | alternative | ratio | goal |")

@@ -1,11 +1,12 @@
-//! `heap_insert_1M` and `heap_get_1M`: 1M u64 keys (random, distinct) → 64-byte values.
+//! `kv_insert_1M` and `kv_get_1M`: 1M u64 keys (random, distinct) → 64-byte values.
 //! Inserts are one transaction per iteration into an empty store, committed with the
 //! store's default durability (std `HashMap`: in RAM, nothing to commit); gets are 100k
 //! random existing keys per iteration, in one read transaction.
 //!
-//! mmf-heap's `PMap` is measured with `--features collections`, which needs the
-//! collections of issue #16 (another branch when this was written): a clearly separate
-//! group until then, so that no figure stands for a map mmf-heap does not have yet.
+//! mmf-heap's `PMap` and `PHashMap` are measured with `--features collections`, which
+//! needs the collections of issue #16 (another branch when this was written; its own
+//! `heap_collections` bench compares them with std's `HashMap` alone): until then no
+//! figure here stands for a map mmf-heap does not have.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,7 +16,7 @@ use criterion::{BatchSize, Criterion, criterion_group};
 use heed::types::{Bytes, U64};
 use heed::{CommitOrAbort, Database, EnvOpenOptions, byteorder::BigEndian};
 
-use crate::linux::{REDB_TABLE, fresh_dir, value};
+use crate::linux::{REDB_TABLE, fresh_dir, value, wanted};
 
 const N: usize = 1_000_000;
 const GETS: usize = 100_000;
@@ -60,8 +61,11 @@ fn heed_db(env: &heed::Env) -> Database<'_, U64<BigEndian>, Bytes> {
 }
 
 fn insert(c: &mut Criterion) {
+    if !wanted("kv") {
+        return;
+    }
     let keys = random_keys(N, 0x1234_5678);
-    let mut g = c.benchmark_group("heap_insert_1M");
+    let mut g = c.benchmark_group("kv_insert_1M");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.bench_function("std_hashmap", |b| {
         b.iter(|| {
@@ -108,11 +112,14 @@ fn insert(c: &mut Criterion) {
 }
 
 fn get(c: &mut Criterion) {
+    if !wanted("kv") {
+        return;
+    }
     let keys = random_keys(N, 0x1234_5678);
     let lookups: Vec<u64> =
         random_keys(GETS, 0x9abc_def0).iter().map(|&r| keys[(r % N as u64) as usize]).collect();
     let lookups = &lookups[..];
-    let mut g = c.benchmark_group("heap_get_1M");
+    let mut g = c.benchmark_group("kv_get_1M");
     g.sample_size(20).measurement_time(Duration::from_secs(8));
 
     let map: HashMap<u64, [u8; 64]> = keys.iter().map(|&k| (k, value(k))).collect();
@@ -167,13 +174,29 @@ fn get(c: &mut Criterion) {
 mod collections {
     use criterion::measurement::WallTime;
     use criterion::{BatchSize, BenchmarkGroup};
-    use mmf_heap::{Heap, HeapOptions, PMap};
+    use mmf_heap::{Heap, HeapOptions, PHashMap, PMap};
 
     use crate::linux::{fresh_dir, value};
 
     fn new_heap(name: &str) -> Heap {
         // SAFETY: the benchmark's own new file; only mmf-heap writes it.
         unsafe { Heap::open(fresh_dir(name).join("h"), HeapOptions::new().create(true)) }.unwrap()
+    }
+
+    /// A heap holding `keys` in a `PMap` (root "pmap") and a `PHashMap` (root "phashmap").
+    fn filled(name: &str, keys: &[u64]) -> Heap {
+        let heap = new_heap(name);
+        let mut tx = heap.write().unwrap();
+        let mut map: PMap<u64, [u8; 64]> = PMap::new();
+        let mut hash: PHashMap<u64, [u8; 64]> = PHashMap::new();
+        for &k in keys {
+            map.insert(&mut tx, &k, &value(k)).unwrap();
+            hash.insert(&mut tx, &k, &value(k)).unwrap();
+        }
+        tx.set_root("pmap", &map).unwrap();
+        tx.set_root("phashmap", &hash).unwrap();
+        tx.commit().unwrap();
+        heap
     }
 
     pub fn insert(g: &mut BenchmarkGroup<'_, WallTime>, keys: &[u64]) {
@@ -192,21 +215,39 @@ mod collections {
                 BatchSize::PerIteration,
             )
         });
+        g.bench_function("mmf_heap_phashmap", |b| {
+            b.iter_batched(
+                || new_heap("mmf-bench-heap-insert-phashmap"),
+                |heap| {
+                    let mut tx = heap.write().unwrap();
+                    let mut map: PHashMap<u64, [u8; 64]> = PHashMap::new();
+                    for &k in keys {
+                        map.insert(&mut tx, &k, &value(k)).unwrap();
+                    }
+                    tx.set_root("map", &map).unwrap();
+                    tx.commit().unwrap();
+                },
+                BatchSize::PerIteration,
+            )
+        });
     }
 
     pub fn get(g: &mut BenchmarkGroup<'_, WallTime>, keys: &[u64], lookups: &[u64]) {
-        let heap = new_heap("mmf-bench-heap-get-pmap");
-        let mut tx = heap.write().unwrap();
-        let mut map: PMap<u64, [u8; 64]> = PMap::new();
-        for &k in keys {
-            map.insert(&mut tx, &k, &value(k)).unwrap();
-        }
-        tx.set_root("map", &map).unwrap();
-        tx.commit().unwrap();
+        let heap = filled("mmf-bench-heap-get-maps", keys);
         g.bench_function("mmf_heap_pmap", |b| {
             b.iter(|| {
                 let snap = heap.read().unwrap();
-                let map: PMap<u64, [u8; 64]> = snap.root("map").unwrap().unwrap();
+                let map: PMap<u64, [u8; 64]> = snap.root("pmap").unwrap().unwrap();
+                lookups
+                    .iter()
+                    .map(|k| map.get(&snap, k).unwrap().map_or(0, |v| v[0] as u64))
+                    .sum::<u64>()
+            })
+        });
+        g.bench_function("mmf_heap_phashmap", |b| {
+            b.iter(|| {
+                let snap = heap.read().unwrap();
+                let map: PHashMap<u64, [u8; 64]> = snap.root("phashmap").unwrap().unwrap();
                 lookups
                     .iter()
                     .map(|k| map.get(&snap, k).unwrap().map_or(0, |v| v[0] as u64))

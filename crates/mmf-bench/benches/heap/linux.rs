@@ -10,7 +10,7 @@ use criterion::{Criterion, criterion_group};
 use heed::types::{Bytes, U64};
 use heed::{CommitOrAbort, Database, EnvOpenOptions, byteorder::BigEndian};
 use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use mmf_heap::{Heap, HeapOptions, Off, Persist};
+use mmf_heap::{Heap, HeapOptions, Off, PBytes, Persist};
 use redb::TableDefinition;
 
 const KIB: usize = 1 << 10;
@@ -26,6 +26,13 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&path);
     std::fs::create_dir_all(&path).unwrap();
     path
+}
+
+/// Whether to run the benchmark groups of `part` ("commit", "open", "kv"):
+/// `MMF_HEAP_BENCH=commit,open` runs only those (criterion's filter skips the timing, but
+/// not the setup — which for `open` writes 1.1 GiB and for `kv` fills three stores).
+pub fn wanted(part: &str) -> bool {
+    std::env::var("MMF_HEAP_BENCH").map_or(true, |parts| parts.split(',').any(|p| p == part))
 }
 
 /// A 64-byte value that differs with `i`.
@@ -68,30 +75,27 @@ struct Record {
 
 pub const REDB_TABLE: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("kv");
 
-fn commit_1key(c: &mut Criterion) {
-    const KEYS: u64 = 1000;
-    let mut g = c.benchmark_group("heap_commit_1key");
-    g.sample_size(50).measurement_time(Duration::from_secs(8));
+/// The four 1-key commits, each a closure that makes one durable commit.
+type Committer = Box<dyn FnMut()>;
 
-    // mmf-heap: a value allocated, the previous one freed, the root moved.
+fn committers() -> Vec<(&'static str, Committer)> {
+    const KEYS: u64 = 1000;
+    // mmf-heap: a record allocated, the previous one freed, the root moved.
     let heap_dir = fresh_dir("mmf-bench-heap-commit");
     // SAFETY: the benchmark's own new file; only mmf-heap writes it.
     let heap = unsafe { Heap::open(heap_dir.join("h"), HeapOptions::new().create(true)) }.unwrap();
     let mut i = 0u64;
-    g.bench_function("mmf_heap", |b| {
-        b.iter(|| {
-            i += 1;
-            let mut tx = heap.write().unwrap();
-            let bytes = value(i)[..56].try_into().unwrap();
-            let off = tx.alloc(&Record { key: i, bytes }).unwrap();
-            if let Some(old) = tx.root::<Off<Record>>("latest").unwrap() {
-                tx.free(old).unwrap();
-            }
-            tx.set_root("latest", &off).unwrap();
-            tx.commit().unwrap();
-        })
-    });
-    drop(heap);
+    let mmf_heap = move || {
+        i += 1;
+        let mut tx = heap.write().unwrap();
+        let bytes = value(i)[..56].try_into().unwrap();
+        let off = tx.alloc(&Record { key: i, bytes }).unwrap();
+        if let Some(old) = tx.root::<Off<Record>>("latest").unwrap() {
+            tx.free(old).unwrap();
+        }
+        tx.set_root("latest", &off).unwrap();
+        tx.commit().unwrap();
+    };
 
     let (env, db) = heed_open(&fresh_dir("mmf-bench-heap-commit-heed"), 64 * MIB);
     let mut wtxn = env.write_txn().unwrap();
@@ -100,14 +104,12 @@ fn commit_1key(c: &mut Criterion) {
     }
     wtxn.commit().unwrap();
     let mut i = 0u64;
-    g.bench_function("heed", |b| {
-        b.iter(|| {
-            i += 1;
-            let mut wtxn = env.write_txn().unwrap();
-            db.put(&mut wtxn, &(i % KEYS), &value(i)).unwrap();
-            wtxn.commit().unwrap();
-        })
-    });
+    let heed = move || {
+        i += 1;
+        let mut wtxn = env.write_txn().unwrap();
+        db.put(&mut wtxn, &(i % KEYS), &value(i)).unwrap();
+        wtxn.commit().unwrap();
+    };
 
     let redb = redb::Database::create(fresh_dir("mmf-bench-heap-commit-redb").join("db")).unwrap();
     let w = redb.begin_write().unwrap();
@@ -119,14 +121,12 @@ fn commit_1key(c: &mut Criterion) {
     }
     w.commit().unwrap();
     let mut i = 0u64;
-    g.bench_function("redb", |b| {
-        b.iter(|| {
-            i += 1;
-            let w = redb.begin_write().unwrap();
-            w.open_table(REDB_TABLE).unwrap().insert(i % KEYS, &value(i)[..]).unwrap();
-            w.commit().unwrap();
-        })
-    });
+    let redb = move || {
+        i += 1;
+        let w = redb.begin_write().unwrap();
+        w.open_table(REDB_TABLE).unwrap().insert(i % KEYS, &value(i)[..]).unwrap();
+        w.commit().unwrap();
+    };
 
     // The anchor: 4 KiB written where no earlier iteration wrote (1 MiB + 4 KiB apart in
     // a cached 64 MiB file), then fdatasync.
@@ -136,19 +136,79 @@ fn commit_1key(c: &mut Criterion) {
     file.sync_all().unwrap();
     let block = value(7).repeat(64);
     let mut n = 0usize;
-    g.bench_function("pwrite_4KiB_fdatasync", |b| {
-        b.iter(|| {
-            n += 1;
-            let at = (n * (MIB + 4 * KIB)) % (64 * MIB - 4 * KIB);
-            file.write_all_at(&block, at as u64).unwrap();
-            file.sync_data().unwrap();
-        })
-    });
+    let anchor = move || {
+        n += 1;
+        let at = (n * (MIB + 4 * KIB)) % (64 * MIB - 4 * KIB);
+        file.write_all_at(&block, at as u64).unwrap();
+        file.sync_data().unwrap();
+    };
+    vec![
+        ("mmf_heap", Box::new(mmf_heap)),
+        ("heed", Box::new(heed)),
+        ("redb", Box::new(redb)),
+        ("pwrite_4KiB_fdatasync", Box::new(anchor)),
+    ]
+}
+
+fn commit_1key(c: &mut Criterion) {
+    if std::env::var("MMF_HEAP_BENCH").is_ok_and(|v| v.split(',').any(|p| p == "interleaved")) {
+        commit_interleaved();
+    }
+    if !wanted("commit") {
+        return;
+    }
+    let mut g = c.benchmark_group("heap_commit_1key");
+    g.sample_size(50).measurement_time(Duration::from_secs(8));
+    for (name, mut commit) in committers() {
+        g.bench_function(name, |b| b.iter(&mut commit));
+    }
     g.finish();
 }
 
-/// A heap file of `len` bytes: blobs of 1 MiB committed 64 MiB per transaction, then a
-/// last, small transaction (a counter) — so that opening checks only what that one wrote.
+/// The same commits taken in turns, one of each per round (the first rotating), so that
+/// every store sees the same moments of a shared, noisy disk: prints each one's median
+/// and 10th/90th percentiles, and its median over the anchor's
+/// (`MMF_HEAP_BENCH=interleaved`, `MMF_HEAP_ROUNDS`, default 2000).
+fn commit_interleaved() {
+    let rounds: usize =
+        std::env::var("MMF_HEAP_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2000);
+    let mut stores = committers();
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); stores.len()];
+    for round in 0..rounds {
+        for k in 0..stores.len() {
+            let j = (round + k) % stores.len();
+            let start = std::time::Instant::now();
+            (stores[j].1)();
+            times[j].push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p) as usize]
+    };
+    let anchor = pct(&mut times[3].clone(), 0.5);
+    println!(
+        "heap_commit_1key interleaved, {rounds} rounds (µs): median [p10 p90], median / anchor"
+    );
+    for ((name, _), t) in stores.iter().zip(&mut times) {
+        let (p10, p50, p90) = (pct(t, 0.1), pct(t, 0.5), pct(t, 0.9));
+        println!("  {name:<24} {p50:8.1} [{p10:8.1} {p90:8.1}]  {:.3}x", p50 / anchor);
+    }
+}
+
+/// A link of the list that keeps the open benchmark's blobs reachable.
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout, Persist)]
+#[zerocopy(crate = "mmf_heap::zerocopy")]
+#[repr(C)]
+struct Link {
+    blob: PBytes,
+    next: Off<Link>,
+}
+
+/// A heap file of `len` bytes: a list of 1 MiB blobs under one root, committed 64 MiB per
+/// transaction, then a last, small transaction (a counter) — so that opening checks only
+/// what that one wrote. (One root, whatever the size: the root directory is read whole
+/// at open.)
 fn make_heap(path: &Path, len: usize, last_writes_all: bool) {
     let _ = std::fs::remove_file(path);
     // SAFETY: the benchmark's own new file; only mmf-heap writes it.
@@ -158,11 +218,13 @@ fn make_heap(path: &Path, len: usize, last_writes_all: bool) {
     let mut written = 0;
     while written < len {
         let mut tx = heap.write().unwrap();
+        let mut head = tx.root::<Off<Link>>("list").unwrap().unwrap_or(Off::NULL);
         for _ in 0..per_txn.min((len - written) / MIB).max(1) {
-            let b = tx.bytes(&blob).unwrap();
-            tx.set_root(&format!("blob{written}"), &b).unwrap();
+            let blob = tx.bytes(&blob).unwrap();
+            head = tx.alloc(&Link { blob, next: head }).unwrap();
             written += MIB;
         }
+        tx.set_root("list", &head).unwrap();
         tx.commit().unwrap();
     }
     if !last_writes_all {
@@ -172,12 +234,14 @@ fn make_heap(path: &Path, len: usize, last_writes_all: bool) {
     }
 }
 
-/// Opens a heap and reads a root: what an application does before its first read.
-fn open_heap(path: &Path, read_only: bool) -> usize {
+/// Opens a heap and reads the first link of its list: what an application does before
+/// its first read.
+fn open_heap(path: &Path, read_only: bool) -> u64 {
     // SAFETY: nothing but mmf-heap writes the benchmark's heap files.
     let heap = unsafe { Heap::open(path, HeapOptions::new().read_only(read_only)) }.unwrap();
     let snap = heap.read().unwrap();
-    snap.roots().len()
+    let head = snap.root::<Off<Link>>("list").unwrap().unwrap();
+    snap.get(head).unwrap().blob.len()
 }
 
 /// A map of `len` serialized bytes: u64 keys, 64-byte values (two [u8; 32]: serde
@@ -197,6 +261,9 @@ fn serialized_map(len: usize) -> Vec<u8> {
 }
 
 fn open(c: &mut Criterion) {
+    if !wanted("open") {
+        return;
+    }
     let heaps = fresh_dir("mmf-bench-heap-open");
     let sizes = [("1MiB", MIB), ("64MiB", 64 * MIB), ("1GiB", 1024 * MIB)];
     for (name, len) in sizes {
