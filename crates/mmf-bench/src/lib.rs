@@ -1,1 +1,61 @@
-//! Benchmarks live in `benches/`.
+//! Benchmarks live in `benches/`. This library holds what they share: the quick mode of
+//! the benchmark report (`MMF_BENCH_QUICK=1`, which `.ci/run` uses so that the harness
+//! cannot rot), in which sizes and measurement times shrink and the figures mean nothing.
+
+use std::time::Duration;
+
+/// Whether the benches run in the report's quick mode (`MMF_BENCH_QUICK` set, not `0`).
+pub fn quick() -> bool {
+    std::env::var_os("MMF_BENCH_QUICK").is_some_and(|v| v != "0")
+}
+
+/// A data size in bytes: `full`, or `full / 256` (at least 64 KiB) in quick mode.
+pub fn size(full: u64) -> u64 {
+    if quick() { (full >> 8).max(64 << 10) } else { full }
+}
+
+/// A group's measurement time: `secs` seconds, or 50 ms in quick mode.
+pub fn secs(secs: u64) -> Duration {
+    if quick() { Duration::from_millis(50) } else { Duration::from_secs(secs) }
+}
+
+/// The name of a data file the benches keep between runs: `name`, or `quick-name` in
+/// quick mode, so that a quick run never replaces the full-size file.
+pub fn file_name(name: &str) -> String {
+    if quick() { format!("quick-{name}") } else { name.to_string() }
+}
+
+/// Writes latency percentiles for the report: `<criterion>/percentiles/<stem>.json`
+/// (criterion's directory is `$CRITERION_HOME` if set, else `default_criterion`), with
+/// p50, p99 and p99.9 of each contestant's timed operations (ns, any order), and prints
+/// them as a table.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_percentiles(
+    default_criterion: &std::path::Path,
+    stem: &str,
+    title: &str,
+    contestants: &mut [(String, Vec<u64>)],
+) -> std::io::Result<()> {
+    let dir = std::env::var_os("CRITERION_HOME")
+        .map_or_else(|| default_criterion.to_path_buf(), Into::into)
+        .join("percentiles");
+    std::fs::create_dir_all(&dir)?;
+    let mut rows = Vec::new();
+    println!("\n{title}\n| contestant | p50 | p99 | p99.9 |\n|---|---|---|---|");
+    for (name, times) in contestants.iter_mut() {
+        if times.is_empty() {
+            continue;
+        }
+        times.sort_unstable();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        let (p50, p99, p999) = (at(0.5), at(0.99), at(0.999));
+        println!("| {name} | {p50} ns | {p99} ns | {p999} ns |");
+        rows.push(serde_json::json!({
+            "name": name, "p50_ns": p50, "p99_ns": p99, "p999_ns": p999, "count": times.len(),
+        }));
+    }
+    let doc = serde_json::json!({ "title": title, "rows": rows });
+    std::fs::write(dir.join(format!("{stem}.json")), serde_json::to_string_pretty(&doc)?)
+}

@@ -5,9 +5,11 @@
 //!
 //! ```
 //! use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-//! use mmf_heap::{Heap, HeapOptions, Off, PStr};
+//! use mmf_heap::{Heap, HeapOptions, Off, PStr, Persist};
 //!
-//! #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+//! // zerocopy proves the layout (no padding, any bytes valid); Persist adds a type hash
+//! // that named roots check. No direct zerocopy dependency needed.
+//! #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout, Persist)]
 //! #[zerocopy(crate = "mmf_heap::zerocopy")]
 //! #[repr(C)]
 //! struct Account {
@@ -15,7 +17,6 @@
 //!     balance: i64,
 //!     name: PStr,
 //! }
-//! mmf_heap::persist!(Account { id: u64, balance: i64, name: PStr });
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let dir = tempfile::tempdir()?;
@@ -62,7 +63,8 @@
 //! # Status (issue #16, steps 1 and 3)
 //!
 //! Here: the format, the commit protocol, named roots with type checks, [`Off`],
-//! [`PBytes`] / [`PStr`], snapshots, growth, writers and readers in several processes.
+//! `#[derive(Persist)]`, [`PBytes`] / [`PStr`], snapshots, growth, writers and readers in
+//! several processes; fuzzed (`scripts/fuzz-heap.sh`).
 //! Reads are copies. Not yet: collections (`PVec`, `PMap`, `PHashMap`), references into
 //! the mapping, `mmf heap dump` (`mmf heap check` and `stat` are in mmf-cli).
 
@@ -71,6 +73,8 @@ mod backend;
 mod commit;
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handoff;
 mod heap;
 mod lock;
@@ -83,6 +87,8 @@ mod txn;
 pub use backend::{Backend, FileBackend, MemoryBackend};
 pub use error::{Error, Result};
 pub use heap::{Durability, Heap, HeapOptions};
+/// `#[derive(Persist)]`: see the [`Persist`](trait@Persist) trait.
+pub use mmf_heap_derive::Persist;
 pub use persist::{Off, PBytes, PStr, Persist};
 pub use roots::{MAX_NAME, MAX_VALUE};
 pub use snapshot::{RootInfo, Snapshot, Stats};

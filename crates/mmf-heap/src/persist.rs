@@ -17,9 +17,27 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// the type and its layout: a named root remembers it, and reading a root as another type
 /// is [`Error::TypeMismatch`](crate::Error::TypeMismatch).
 ///
-/// Implement it for your `#[repr(C)]` structs with [`persist!`](crate::persist!), which
-/// derives the hash from the type's name and fields and checks the field list against the
-/// struct. Alignment must be at most 16 bytes (blocks are 16-byte aligned).
+/// Implement it for your `#[repr(C)]` structs with `#[derive(Persist)]`
+/// ([`derive@crate::Persist`]), next to zerocopy's derives; it computes the hash from the
+/// type's name, size and fields and refuses at compile time what cannot be stored (enums,
+/// unions, no `#[repr(C)]`, alignment above 16 bytes, borrowed fields).
+/// [`persist!`](crate::persist!) does the same without a derive and gives the same hash.
+///
+/// ```
+/// use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+/// use mmf_heap::{Off, PStr, Persist};
+///
+/// #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout, Persist)]
+/// #[zerocopy(crate = "mmf_heap::zerocopy")]
+/// #[repr(C)]
+/// struct Node {
+///     value: u64,
+///     label: PStr,
+///     next: Off<Node>, // a recursive type: Off hashes its target by NAME_HASH
+/// }
+///
+/// assert_ne!(Node::TYPE_HASH, Node::NAME_HASH);
+/// ```
 pub trait Persist: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + 'static {
     /// A hash of the type's name and layout (xxh3-64), fields included.
     const TYPE_HASH: u64;
@@ -29,10 +47,14 @@ pub trait Persist: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + 'sta
     const NAME_HASH: u64 = Self::TYPE_HASH;
 }
 
-/// The type hash of a type named `name` with the given field hashes: what
-/// [`persist!`](crate::persist!) computes, at compile time.
-pub const fn type_hash(name: &str, size: usize, fields: &[u64]) -> u64 {
-    let mut h = xxh3_64_with_seed(name.as_bytes(), size as u64);
+/// The type hash of a type described by `text` (its name and fields, as
+/// [`derive(Persist)`](derive@crate::Persist) and [`persist!`](crate::persist!) spell
+/// them) of `size` bytes with the given field hashes, at compile time. ASCII whitespace
+/// in `text` is ignored: how the source spaces a type (`[u8; 4]`, `Off < T >`) or how a
+/// compiler version prints it does not change a hash stored in a file.
+/// `docs/heap-format.md` ("Type hashes") defines it.
+pub const fn type_hash(text: &str, size: usize, fields: &[u64]) -> u64 {
+    let mut h = text_hash(text.as_bytes(), size as u64);
     let mut i = 0;
     while i < fields.len() {
         h = xxh3_64_with_seed(&fields[i].to_le_bytes(), h);
@@ -40,6 +62,29 @@ pub const fn type_hash(name: &str, size: usize, fields: &[u64]) -> u64 {
     }
     h
 }
+
+/// xxh3-64 of `text` without its ASCII whitespace, seeded with `seed`; text longer than
+/// [`TEXT_CHUNK`] bytes (without whitespace) is hashed a chunk at a time, each chunk
+/// seeded with the hash of the ones before.
+const fn text_hash(text: &[u8], seed: u64) -> u64 {
+    let mut buf = [0u8; TEXT_CHUNK];
+    let (mut n, mut i, mut h) = (0, 0, seed);
+    while i < text.len() {
+        if !matches!(text[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0c) {
+            if n == TEXT_CHUNK {
+                h = xxh3_64_with_seed(&buf, h);
+                n = 0;
+            }
+            buf[n] = text[i];
+            n += 1;
+        }
+        i += 1;
+    }
+    xxh3_64_with_seed(buf.split_at(n).0, h)
+}
+
+/// The chunk of [`text_hash`].
+const TEXT_CHUNK: usize = 1024;
 
 macro_rules! primitive {
     ($($t:ty),*) => {$(
@@ -180,7 +225,8 @@ impl Persist for PStr {
 /// `IntoBytes`, `Immutable` and `KnownLayout` (and `Clone`, `Copy`), listing its fields:
 /// the type hash covers the name, the size and each field's name and type hash, and the
 /// field list is checked against the struct at compile time (a missing, extra or
-/// retyped field does not compile).
+/// retyped field does not compile). The same hash as `#[derive(Persist)]`
+/// ([`derive@crate::Persist`]), which is shorter and checks more (alignment, `repr`).
 ///
 /// ```
 /// use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};

@@ -155,6 +155,10 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     pub fn read_bytes(&self, bytes: PBytes) -> Result<Vec<u8>> {
         let len =
             usize::try_from(bytes.len).map_err(|_| Error::corrupted("byte string", bytes.off))?;
+        // Checked before the buffer is made: a length read from the file may be anything.
+        if bytes.len > self.alloc.end() {
+            return Err(Error::corrupted("byte string", bytes.off));
+        }
         let mut out = vec![0; len];
         if len > 0 {
             self.read(bytes.off, &mut out, 1, "byte string")?;

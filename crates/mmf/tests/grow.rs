@@ -254,3 +254,94 @@ fn growth_on_a_full_file_system_is_an_error_and_changes_nothing() {
     assert_eq!(child.expect("write-through"), "true");
     child.wait_success();
 }
+
+/// Two processes grow one file at once, in small random steps, one through a write-through
+/// growing view and one through an ordinary one: the file never shrinks under either.
+/// A growth that read the size, lost the race to the other process's larger growth and then
+/// set its own smaller size would cut the other's bytes off (and turn its view's tail into
+/// `SIGBUS`); growth only ever extends.
+#[test]
+fn two_processes_growing_one_file_never_shrink_it() {
+    let _turn = one_at_a_time();
+    const STEPS: u64 = 20_000;
+    if let Some((role, path)) = role() {
+        let file = File::options().read(true).write(true).open(&path).unwrap();
+        let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
+        let mut view = match role.as_str() {
+            "write-through" => mapping.view_growable_write_through(0, 256 * MIB).unwrap(),
+            _ => mapping.view_growable_mut(0, 256 * MIB).unwrap(),
+        };
+        let mut x = u64::from(std::process::id()) | 1;
+        let mut target = 4096;
+        tell("ready");
+        assert_eq!(hear().as_deref(), Some("go"));
+        let mut shrunk = 0;
+        for _ in 0..STEPS {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            target += 1 + x % 4096;
+            view.grow(target).unwrap();
+            if file.metadata().unwrap().len() < target {
+                shrunk += 1;
+            }
+        }
+        tell(&format!("shrunk {shrunk}"));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared-log");
+    File::create(&path).unwrap().set_len(4096).unwrap();
+    let test = "two_processes_growing_one_file_never_shrink_it";
+    let path = path.to_str().unwrap();
+    let mut a = Peer::spawn(test, "write-through", path);
+    let mut b = Peer::spawn(test, "write-through", path);
+    a.expect("ready");
+    b.expect("ready");
+    a.say("go");
+    b.say("go");
+    assert_eq!(a.expect("shrunk"), "0", "the write-through grower saw the file shrink");
+    assert_eq!(b.expect("shrunk"), "0", "the other grower saw the file shrink");
+    a.wait_success();
+    b.wait_success();
+}
+
+/// A view grows while other threads of the process map and unmap views all the time: the
+/// growth never loses its range to them. (Windows frees the range for a moment while it
+/// maps the larger view there; mmf's own views wait for that moment to pass.)
+#[test]
+fn growth_while_other_threads_map_views() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let other = tempfile::tempfile().unwrap();
+    let others = file_mapping(&other, 4 * MIB);
+    let file = tempfile::tempfile().unwrap();
+    let mapping = file_mapping(&file, 65_536);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let (others, stop) = (&others, &stop);
+            s.spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let len = 65_536 * (1 + (n + t) % 48);
+                    let view = others.view(0..len).unwrap();
+                    assert_eq!(view.len() as u64, len);
+                    n += 1;
+                }
+            });
+        }
+        let mut view = mapping.view_growable_mut(0, 512 * MIB).unwrap();
+        let base = view.as_ptr();
+        for step in 1..=300u64 {
+            let len = 65_536 + step * 200_000;
+            let grown = view.grow(len);
+            if grown.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            grown.unwrap();
+            view.write_le(len as usize - 8, step).unwrap();
+            assert_eq!(view.as_ptr(), base);
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+}

@@ -63,8 +63,9 @@ fn a_header_corrupted_by_a_peer_is_an_error() {
     let mapping = Mapping::anonymous(4096).unwrap();
     let view = mapping.view_mut(..).unwrap();
     drop(SyncArea::init(&view, 0, &options()).unwrap());
-    let cases: [(usize, u32, &str); 4] = [
+    let cases: [(usize, u32, &str); 5] = [
         (8, 99, "version 99"),
+        (20, 0x8000_0001, "does not know"),
         (12, 0, "0 participant slots"),
         (12, 5000, "5000 participant slots"),
         (16, 9, "does not match"),

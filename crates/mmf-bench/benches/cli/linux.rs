@@ -2,11 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group};
 
-const SIZE: u64 = 2 << 30;
+/// The big file's size: 2 GiB (less in quick mode).
+fn size() -> u64 {
+    mmf_bench::size(2 << 30)
+}
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -25,8 +27,8 @@ fn run(program: &Path, args: &[&Path]) {
 
 /// A 2 GiB file of incompressible bytes (not sparse), made once.
 fn source() -> PathBuf {
-    let path = dir().join("mmf-bench-2GiB.bin");
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(SIZE) {
+    let path = dir().join(mmf_bench::file_name("mmf-bench-2GiB.bin"));
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(size()) {
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         let chunk: Vec<u8> = (0..(1 << 20) / 8)
             .flat_map(|_| {
@@ -37,7 +39,7 @@ fn source() -> PathBuf {
             })
             .collect();
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        for i in 0..SIZE >> 20 {
+        for i in 0..size() >> 20 {
             let mut c = chunk.clone();
             c[..8].copy_from_slice(&i.to_le_bytes());
             std::io::Write::write_all(&mut out, &c).unwrap();
@@ -57,11 +59,11 @@ fn sync() {
 
 fn cp(c: &mut Criterion) {
     let src = source();
-    let dst = dir().join("mmf-bench-copy.bin");
+    let dst = dir().join(mmf_bench::file_name("mmf-bench-copy.bin"));
     std::io::copy(&mut std::fs::File::open(&src).unwrap(), &mut std::io::sink()).unwrap(); // into the page cache
     let mmf = mmf_bin();
     let mut g = c.benchmark_group("cp_2GiB");
-    g.sample_size(10).measurement_time(Duration::from_secs(15));
+    g.sample_size(10).measurement_time(mmf_bench::secs(15));
     let fresh = || {
         let _ = std::fs::remove_file(&dst);
         sync();
@@ -80,11 +82,53 @@ fn cp(c: &mut Criterion) {
     let _ = std::fs::remove_file(&dst);
 }
 
+/// `mmf cp` and `cp` of cached files from 1 MiB to 2 GiB (the first bytes of the 2 GiB
+/// source): how the cost grows with the size, process start included.
+fn cp_vs_size(c: &mut Criterion) {
+    let big = source();
+    let mmf = mmf_bin();
+    let dst = dir().join(mmf_bench::file_name("mmf-bench-copy.bin"));
+    let mut g = c.benchmark_group("cp_vs_size");
+    g.sample_size(10).measurement_time(mmf_bench::secs(6));
+    for (label, full) in
+        [("1MiB", 1u64 << 20), ("16MiB", 16 << 20), ("256MiB", 256 << 20), ("2GiB", 2 << 30)]
+    {
+        let len = mmf_bench::size(full);
+        let src = if len == size() {
+            big.clone()
+        } else {
+            let path = dir().join(mmf_bench::file_name(&format!("mmf-bench-cp-{label}.bin")));
+            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(len) {
+                let mut from = std::io::Read::take(std::fs::File::open(&big).unwrap(), len);
+                std::io::copy(&mut from, &mut std::fs::File::create(&path).unwrap()).unwrap();
+            }
+            path
+        };
+        std::io::copy(&mut std::fs::File::open(&src).unwrap(), &mut std::io::sink()).unwrap();
+        g.throughput(criterion::Throughput::Bytes(len));
+        let fresh = || {
+            let _ = std::fs::remove_file(&dst);
+        };
+        g.bench_function(criterion::BenchmarkId::new("cp", label), |b| {
+            b.iter_batched(fresh, |()| run(Path::new("cp"), &[&src, &dst]), BatchSize::PerIteration)
+        });
+        g.bench_function(criterion::BenchmarkId::new("mmf_cp", label), |b| {
+            b.iter_batched(
+                fresh,
+                |()| run(&mmf, &[Path::new("cp"), &src, &dst]),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+    let _ = std::fs::remove_file(&dst);
+}
+
 fn touch(c: &mut Criterion) {
     let src = source();
     let mmf = mmf_bin();
     let mut g = c.benchmark_group("touch_2GiB");
-    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.sample_size(10).measurement_time(mmf_bench::secs(20));
     g.bench_function("vmtouch_t", |b| {
         b.iter_batched(
             || evict(&src),
@@ -104,7 +148,7 @@ fn touch(c: &mut Criterion) {
 
 /// The first 256 MiB of the source, as a file of its own, in the page cache.
 fn source_256mib() -> PathBuf {
-    let path = dir().join("mmf-bench-256MiB.bin");
+    let path = dir().join(mmf_bench::file_name("mmf-bench-256MiB.bin"));
     if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(256 << 20) {
         let mut from = std::fs::File::open(source()).unwrap();
         let mut to = std::fs::File::create(&path).unwrap();
@@ -120,10 +164,10 @@ fn source_256mib() -> PathBuf {
 /// and `mmf create` followed by `mmf write --from`.
 fn durable_copy(c: &mut Criterion) {
     let src = source_256mib();
-    let dst = dir().join("mmf-bench-durable-copy.bin");
+    let dst = dir().join(mmf_bench::file_name("mmf-bench-durable-copy.bin"));
     let mmf = mmf_bin();
     let mut g = c.benchmark_group("durable_copy_256MiB");
-    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.sample_size(10).measurement_time(mmf_bench::secs(10));
     let gone = || {
         let _ = std::fs::remove_file(&dst);
         sync();
@@ -163,4 +207,4 @@ fn durable_copy(c: &mut Criterion) {
     let _ = std::fs::remove_file(&dst);
 }
 
-criterion_group!(cli, cp, touch, durable_copy);
+criterion_group!(cli, cp, cp_vs_size, touch, durable_copy);

@@ -7,21 +7,24 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group};
 use mmf::{Access, Mapping};
 
-const GIB: u64 = 1 << 30;
+/// The data file's size: 1 GiB (less in quick mode).
+fn gib() -> u64 {
+    mmf_bench::size(1 << 30)
+}
 const MIB: usize = 1 << 20;
 
 /// A 1 GiB file of non-zero bytes, read once so that it sits in the page cache.
 fn data_file() -> File {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mmf-bench-1GiB.bin");
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(GIB) {
+    let path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(mmf_bench::file_name("mmf-bench-1GiB.bin"));
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(gib()) {
         let chunk: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8 + 1).collect();
         let mut out = std::io::BufWriter::new(File::create(&path).expect("create data file"));
-        for _ in 0..GIB as usize / MIB {
+        for _ in 0..gib() as usize / MIB {
             std::io::Write::write_all(&mut out, &chunk).expect("write data file");
         }
     }
@@ -49,7 +52,7 @@ fn sum(bytes: &[u8]) -> u64 {
 
 fn seq_read(c: &mut Criterion, file: &File) {
     let mut g = c.benchmark_group("seq_read_1GiB");
-    g.throughput(Throughput::Bytes(GIB)).sample_size(20).measurement_time(Duration::from_secs(8));
+    g.throughput(Throughput::Bytes(gib())).sample_size(20).measurement_time(mmf_bench::secs(8));
     g.bench_function("mmf_view", |b| {
         b.iter(|| {
             let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..).unwrap();
@@ -101,7 +104,7 @@ fn random_offsets() -> Vec<u64> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            (x % (GIB / 8)) * 8
+            (x % (gib() / 8)) * 8
         })
         .collect()
 }
@@ -111,7 +114,7 @@ fn random_read(c: &mut Criterion, file: &File) {
     let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..).unwrap();
     let mut g = c.benchmark_group("random_read_8B");
     g.throughput(Throughput::Elements(offsets.len() as u64)).sample_size(10);
-    g.measurement_time(Duration::from_secs(10));
+    g.measurement_time(mmf_bench::secs(10));
     g.bench_function("mmf_read_at", |b| {
         b.iter(|| {
             let mut total = 0u64;
@@ -163,15 +166,15 @@ fn random_read(c: &mut Criterion, file: &File) {
 /// 1 MiB copies out of a cached file, over 256 MiB of it: mmf's guarded `read_at` against
 /// `pread` into the same buffer and `memcpy` out of the mapped slice.
 fn copy_out(c: &mut Criterion, file: &File) {
-    const SPAN: usize = 256 * MIB;
-    let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..SPAN as u64).unwrap();
+    let span = mmf_bench::size(256 << 20) as usize;
+    let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..span as u64).unwrap();
     let mut buf = vec![0u8; MIB];
     let mut g = c.benchmark_group("copy_out_1MiB");
-    g.throughput(Throughput::Bytes(SPAN as u64)).sample_size(20);
-    g.measurement_time(Duration::from_secs(6));
+    g.throughput(Throughput::Bytes(span as u64)).sample_size(20);
+    g.measurement_time(mmf_bench::secs(6));
     g.bench_function("mmf_read_at", |b| {
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 view.read_at(at, &mut buf).unwrap();
             }
             black_box(&buf);
@@ -179,7 +182,7 @@ fn copy_out(c: &mut Criterion, file: &File) {
     });
     g.bench_function("pread", |b| {
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 file.read_exact_at(&mut buf, at as u64).unwrap();
             }
             black_box(&buf);
@@ -189,7 +192,7 @@ fn copy_out(c: &mut Criterion, file: &File) {
     let slice = unsafe { view.as_slice() };
     g.bench_function("memcpy_as_slice", |b| {
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 buf.copy_from_slice(&slice[at..at + MIB]);
             }
             black_box(&buf);
@@ -202,26 +205,27 @@ fn copy_out(c: &mut Criterion, file: &File) {
 /// from the same buffer and `memcpy` into the mapped slice; and view to view, `copy_from`
 /// against `memcpy` between the two slices and `pread` into the destination's slice.
 fn copy_in(c: &mut Criterion, source: &File) {
-    const SPAN: usize = 256 * MIB;
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mmf-bench-256MiB-rw.bin");
-    std::fs::write(&path, vec![1u8; SPAN]).expect("write the target file");
+    let span = mmf_bench::size(256 << 20) as usize;
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(mmf_bench::file_name("mmf-bench-256MiB-rw.bin"));
+    std::fs::write(&path, vec![1u8; span]).expect("write the target file");
     let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
     let target = Mapping::from_file(&file, Access::ReadWrite).unwrap();
     let mut view = target.view_mut(..).unwrap();
     let data = vec![7u8; MIB];
     let mut g = c.benchmark_group("copy_in_1MiB");
-    g.throughput(Throughput::Bytes(SPAN as u64)).sample_size(20);
-    g.measurement_time(Duration::from_secs(6));
+    g.throughput(Throughput::Bytes(span as u64)).sample_size(20);
+    g.measurement_time(mmf_bench::secs(6));
     g.bench_function("mmf_write_at", |b| {
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 view.write_at(at, &data).unwrap();
             }
         })
     });
     g.bench_function("pwrite", |b| {
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 file.write_all_at(&data, at as u64).unwrap();
             }
         })
@@ -230,20 +234,20 @@ fn copy_in(c: &mut Criterion, source: &File) {
         // SAFETY: only this benchmark touches the target file while it runs.
         let slice = unsafe { view.as_mut_slice() };
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 slice[at..at + MIB].copy_from_slice(&data);
             }
         })
     });
     g.finish();
 
-    let src = Mapping::from_file(source, Access::ReadOnly).unwrap().view(..SPAN as u64).unwrap();
+    let src = Mapping::from_file(source, Access::ReadOnly).unwrap().view(..span as u64).unwrap();
     let mut g = c.benchmark_group("copy_from_1MiB");
-    g.throughput(Throughput::Bytes(SPAN as u64)).sample_size(20);
-    g.measurement_time(Duration::from_secs(6));
+    g.throughput(Throughput::Bytes(span as u64)).sample_size(20);
+    g.measurement_time(mmf_bench::secs(6));
     g.bench_function("mmf_copy_from", |b| {
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 view.copy_from(at, &src, at, MIB).unwrap();
             }
         })
@@ -252,7 +256,7 @@ fn copy_in(c: &mut Criterion, source: &File) {
         // SAFETY: only this benchmark touches the target file while it runs.
         let slice = unsafe { view.as_mut_slice() };
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 source.read_exact_at(&mut slice[at..at + MIB], at as u64).unwrap();
             }
         })
@@ -261,7 +265,7 @@ fn copy_in(c: &mut Criterion, source: &File) {
         // SAFETY: as above, and nothing writes the source file.
         let (to, from) = unsafe { (view.as_mut_slice(), src.as_slice()) };
         b.iter(|| {
-            for at in (0..SPAN).step_by(MIB) {
+            for at in (0..span).step_by(MIB) {
                 to[at..at + MIB].copy_from_slice(&from[at..at + MIB]);
             }
         })
@@ -277,7 +281,7 @@ fn map_unmap(c: &mut Criterion, file: &File) {
     let mut g = c.benchmark_group("map_unmap_64KiB");
     let mut i = 0u64;
     let mut next_offset = move || {
-        i = (i + 1) % (GIB / LEN as u64);
+        i = (i + 1) % (gib() / LEN as u64);
         i * LEN as u64
     };
     g.bench_function("mmf_view", |b| {

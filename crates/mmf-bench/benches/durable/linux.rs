@@ -4,7 +4,6 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group};
 use mmf::{Access, Mapping, MappingOptions, ViewOptions};
@@ -32,7 +31,7 @@ fn noise(len: usize) -> Vec<u8> {
 /// A 64 MiB file written, made durable and read through two views, so its pages sit in
 /// the page cache (in large folios where the kernel uses them) and are mapped.
 fn cached_file() -> (PathBuf, File) {
-    let path = dir().join("mmf-bench-durable-64MiB.bin");
+    let path = dir().join(mmf_bench::file_name("mmf-bench-durable-64MiB.bin"));
     std::fs::write(&path, noise(64 * MIB)).unwrap();
     let file = File::options().read(true).write(true).open(&path).unwrap();
     file.sync_all().unwrap();
@@ -65,7 +64,7 @@ fn commit_page(c: &mut Criterion) {
     std::hint::black_box(sum);
 
     let mut g = c.benchmark_group("durable_commit_page");
-    g.sample_size(50).measurement_time(Duration::from_secs(6));
+    g.sample_size(50).measurement_time(mmf_bench::secs(6));
     let record = *b"record!!";
     let mut next = pages();
     g.bench_function("mmf_write_through", |b| {
@@ -100,6 +99,39 @@ fn commit_page(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Each commit timed on its own, for the latency distribution.
+    let n = if mmf_bench::quick() { 50 } else { 3000 };
+    let timed = |commit: &mut dyn FnMut()| -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                commit();
+                t.elapsed().as_nanos() as u64
+            })
+            .collect()
+    };
+    let mut all = vec![
+        (
+            "durable_commit_page/mmf_write_through".to_string(),
+            timed(&mut || {
+                let at = next() + 100;
+                log.write_at(at, &record).unwrap();
+                log.flush_range(at, record.len()).unwrap();
+            }),
+        ),
+        (
+            "durable_commit_page/pwrite_4KiB_fdatasync".to_string(),
+            timed(&mut || {
+                let at = next();
+                file.write_all_at(&block, at as u64).unwrap();
+                file.sync_data().unwrap();
+            }),
+        ),
+    ];
+    let title = "Durable commit of one page: each commit's latency";
+    let criterion = dir().join("../criterion");
+    mmf_bench::write_percentiles(&criterion, "durable_commit", title, &mut all).unwrap();
 }
 
 /// A fresh path for the next new file: the previous one removed (outside the timing).
@@ -109,26 +141,26 @@ fn fresh(path: &Path) -> PathBuf {
 }
 
 fn new_file(c: &mut Criterion) {
-    const LEN: usize = 256 * MIB;
+    let len = mmf_bench::size(256 << 20) as usize;
     const CHUNK: usize = MIB;
     const AHEAD: usize = 8 * MIB;
-    let data = noise(LEN);
-    let path = dir().join("mmf-bench-durable-new.bin");
+    let data = noise(len);
+    let path = dir().join(mmf_bench::file_name("mmf-bench-durable-new.bin"));
     let create =
         |path: &Path| File::options().read(true).write(true).create_new(true).open(path).unwrap();
     let mapped = |file: &File| {
-        MappingOptions::new().access(Access::ReadWrite).size(LEN as u64).map_file(file).unwrap()
+        MappingOptions::new().access(Access::ReadWrite).size(len as u64).map_file(file).unwrap()
     };
 
     let mut g = c.benchmark_group("durable_new_256MiB");
-    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.sample_size(10).measurement_time(mmf_bench::secs(10));
     g.bench_function("mmf_write_through", |b| {
         b.iter_batched(
             || fresh(&path),
             |path| {
                 let file = create(&path);
                 let log = ViewOptions::new().write_through(true).map_mut(&mapped(&file)).unwrap();
-                for at in (0..LEN).step_by(CHUNK) {
+                for at in (0..len).step_by(CHUNK) {
                     log.write_at(at, &data[at..at + CHUNK]).unwrap();
                     if (at + CHUNK) % AHEAD == 0 {
                         log.flush_async_range(at + CHUNK - AHEAD, AHEAD).unwrap();
@@ -145,7 +177,7 @@ fn new_file(c: &mut Criterion) {
             |path| {
                 let file = create(&path);
                 let log = ViewOptions::new().write_through(true).map_mut(&mapped(&file)).unwrap();
-                for at in (0..LEN).step_by(CHUNK) {
+                for at in (0..len).step_by(CHUNK) {
                     log.write_at(at, &data[at..at + CHUNK]).unwrap();
                 }
                 log.flush().unwrap();
@@ -159,7 +191,7 @@ fn new_file(c: &mut Criterion) {
             |path| {
                 let file = create(&path);
                 let view = mapped(&file).view_mut(..).unwrap();
-                for at in (0..LEN).step_by(CHUNK) {
+                for at in (0..len).step_by(CHUNK) {
                     view.write_at(at, &data[at..at + CHUNK]).unwrap();
                 }
                 view.flush().unwrap();
@@ -172,7 +204,7 @@ fn new_file(c: &mut Criterion) {
             || fresh(&path),
             |path| {
                 let file = create(&path);
-                file.set_len(LEN as u64).unwrap();
+                file.set_len(len as u64).unwrap();
                 // SAFETY: the file is this benchmark's own and nothing truncates it.
                 let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }.unwrap();
                 map.copy_from_slice(&data);
@@ -199,12 +231,12 @@ fn new_file(c: &mut Criterion) {
 }
 
 fn flush_clean(c: &mut Criterion) {
-    const LEN: usize = 1 << 30;
-    let path = dir().join("mmf-bench-durable-1GiB.bin");
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(LEN as u64) {
+    let len = mmf_bench::size(1 << 30) as usize;
+    let path = dir().join(mmf_bench::file_name("mmf-bench-durable-1GiB.bin"));
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(len as u64) {
         let chunk = noise(MIB);
         let mut out = File::create(&path).unwrap();
-        for _ in 0..LEN / MIB {
+        for _ in 0..len / MIB {
             out.write_all(&chunk).unwrap();
         }
     }
@@ -213,13 +245,13 @@ fn flush_clean(c: &mut Criterion) {
     let mapping = Mapping::from_file(&file, Access::ReadWrite).unwrap();
     let view = mapping.view_mut(..).unwrap();
     // Map every page (one read each), then make everything clean.
-    for at in (0..LEN).step_by(PAGE) {
+    for at in (0..len).step_by(PAGE) {
         view.read_at(at, &mut [0u8; 1]).unwrap();
     }
     view.flush().unwrap();
 
     let mut g = c.benchmark_group("flush_clean_1GiB");
-    g.sample_size(50).measurement_time(Duration::from_secs(4));
+    g.sample_size(50).measurement_time(mmf_bench::secs(4));
     g.bench_function("mmf_flush", |b| b.iter(|| view.flush().unwrap()));
     g.bench_function("fdatasync", |b| b.iter(|| file.sync_data().unwrap()));
     g.finish();

@@ -5,23 +5,26 @@ use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use mmf::{Access, Mapping, MappingOptions, Stream};
 use xxhash_rust::xxh3::Xxh3;
 
-const GIB: u64 = 1 << 30;
+/// The data file's size: 1 GiB (less in quick mode).
+fn gib() -> u64 {
+    mmf_bench::size(1 << 30)
+}
 const MIB: usize = 1 << 20;
 
 /// A 1 GiB file of non-zero bytes (shared with the core benches), read once so that it
 /// sits in the page cache.
 fn data_file() -> File {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mmf-bench-1GiB.bin");
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(GIB) {
+    let path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(mmf_bench::file_name("mmf-bench-1GiB.bin"));
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(gib()) {
         let chunk: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8 + 1).collect();
         let mut out = std::io::BufWriter::new(File::create(&path).expect("create data file"));
-        for _ in 0..GIB as usize / MIB {
+        for _ in 0..gib() as usize / MIB {
             out.write_all(&chunk).expect("write data file");
         }
     }
@@ -72,7 +75,7 @@ fn hash(mut reader: impl Read, buf: &mut [u8]) -> u64 {
 
 fn stream_read(c: &mut Criterion, file: &File) {
     let mut g = c.benchmark_group("stream_read_1GiB");
-    g.throughput(Throughput::Bytes(GIB)).sample_size(15).measurement_time(Duration::from_secs(8));
+    g.throughput(Throughput::Bytes(gib())).sample_size(15).measurement_time(mmf_bench::secs(8));
     let mut buf = vec![0u8; 64 << 10];
     let mapping = Mapping::from_file(file, Access::ReadOnly).unwrap();
     g.bench_function("mmf_stream", |b| b.iter(|| drain(Stream::new(&mapping), &mut buf)));
@@ -95,7 +98,7 @@ fn stream_read(c: &mut Criterion, file: &File) {
 
 fn sum(c: &mut Criterion, file: &File) {
     let mut g = c.benchmark_group("sum_1GiB");
-    g.throughput(Throughput::Bytes(GIB)).sample_size(15).measurement_time(Duration::from_secs(8));
+    g.throughput(Throughput::Bytes(gib())).sample_size(15).measurement_time(mmf_bench::secs(8));
     let mapping = Mapping::from_file(file, Access::ReadOnly).unwrap();
     let mut piece = vec![0u8; 256 << 10];
     let mut big = vec![0u8; MIB];
@@ -112,7 +115,7 @@ fn sum(c: &mut Criterion, file: &File) {
     g.finish();
 
     let mut g = c.benchmark_group("sum_1GiB_cold");
-    g.throughput(Throughput::Bytes(GIB)).sample_size(10).measurement_time(Duration::from_secs(30));
+    g.throughput(Throughput::Bytes(gib())).sample_size(10).measurement_time(mmf_bench::secs(30));
     g.bench_function("mmf_stream_xxh3", |b| {
         b.iter_batched(
             || evict(file),
@@ -129,7 +132,7 @@ fn sum(c: &mut Criterion, file: &File) {
 
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("append_1GiB");
-    g.throughput(Throughput::Bytes(GIB)).sample_size(10).measurement_time(Duration::from_secs(30));
+    g.throughput(Throughput::Bytes(gib())).sample_size(10).measurement_time(mmf_bench::secs(30));
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let chunk: Vec<u8> = (0..MIB).map(|i| (i * 7 % 251) as u8 + 1).collect();
     let new_file = |name: &str| {
@@ -147,9 +150,9 @@ fn append(c: &mut Criterion) {
                     .size(MIB as u64)
                     .map_file(&file)
                     .unwrap();
-                let mut log = mapping.view_growable_mut(0, 2 * GIB).unwrap();
+                let mut log = mapping.view_growable_mut(0, 2 * gib()).unwrap();
                 log.write_at(0, &chunk).unwrap();
-                for step in 1..GIB as usize / MIB {
+                for step in 1..gib() as usize / MIB {
                     log.grow(((step + 1) * MIB) as u64).unwrap();
                     log.write_at(step * MIB, &chunk).unwrap();
                 }
@@ -169,9 +172,9 @@ fn append(c: &mut Criterion) {
                     .size(MIB as u64)
                     .map_file(&file)
                     .unwrap();
-                let mut log = mapping.view_growable_write_through(0, 2 * GIB).unwrap();
+                let mut log = mapping.view_growable_write_through(0, 2 * gib()).unwrap();
                 log.write_at(0, &chunk).unwrap();
-                for step in 1..GIB as usize / MIB {
+                for step in 1..gib() as usize / MIB {
                     log.grow(((step + 1) * MIB) as u64).unwrap();
                     log.write_at(step * MIB, &chunk).unwrap();
                 }
@@ -186,7 +189,7 @@ fn append(c: &mut Criterion) {
         b.iter_batched(
             || new_file("mmf-bench-append-write.bin"),
             |(mut file, path)| {
-                for _ in 0..GIB as usize / MIB {
+                for _ in 0..gib() as usize / MIB {
                     file.write_all(&chunk).unwrap();
                 }
                 drop(file);
@@ -198,10 +201,48 @@ fn append(c: &mut Criterion) {
     g.finish();
 }
 
+/// XXH3 of cached files from 1 MiB to 1 GiB: how the cost grows with the size (the
+/// report's "cost against size"), mmf's stream against `read()` in 1 MiB pieces.
+fn sum_vs_size(c: &mut Criterion, data: &File) {
+    let mut g = c.benchmark_group("sum_vs_size");
+    g.sample_size(10).measurement_time(mmf_bench::secs(4));
+    let mut piece = vec![0u8; 256 << 10];
+    let mut big = vec![0u8; MIB];
+    for (label, full) in
+        [("1MiB", 1u64 << 20), ("16MiB", 16 << 20), ("256MiB", 256 << 20), ("1GiB", 1 << 30)]
+    {
+        let len = mmf_bench::size(full);
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(mmf_bench::file_name(&format!("mmf-bench-sum-{label}.bin")));
+        if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(len) {
+            let mut data = data;
+            data.seek(SeekFrom::Start(0)).unwrap();
+            let mut from = data.take(len);
+            std::io::copy(&mut from, &mut File::create(&path).unwrap()).unwrap();
+        }
+        let file = File::open(&path).unwrap();
+        warm(&file);
+        let mapping = Mapping::from_file(&file, Access::ReadOnly).unwrap();
+        g.throughput(Throughput::Bytes(len));
+        g.bench_with_input(BenchmarkId::new("mmf_stream_xxh3", label), &len, |b, _| {
+            b.iter(|| hash(Stream::new(&mapping).with_window(32 << 20), &mut piece))
+        });
+        g.bench_with_input(BenchmarkId::new("read_1MiB_xxh3", label), &len, |b, _| {
+            b.iter(|| {
+                let mut f = &file;
+                f.seek(SeekFrom::Start(0)).unwrap();
+                hash(f, &mut big)
+            })
+        });
+    }
+    g.finish();
+}
+
 fn all(c: &mut Criterion) {
     let file = data_file();
     stream_read(c, &file);
     sum(c, &file);
+    sum_vs_size(c, &file);
     append(c);
 }
 

@@ -156,10 +156,13 @@ impl<V: Inner> Growing<V> {
         };
         let mapped = self.map_to(section, len);
         if mapped.is_err() && grew {
-            // Give the file its old size back where the platform can (Linux).
+            // Give the file its old size back where the platform can (Linux), unless
+            // another process has grown it further meanwhile (its growth stays).
             let backing = self.view.inner().backing.clone();
             if let Some(file) = backing.filter(|_| cfg!(target_os = "linux")) {
-                let _ = file.set_len(have);
+                if file.metadata().is_ok_and(|m| m.len() == need) {
+                    let _ = file.set_len(have);
+                }
             }
         }
         mapped
@@ -349,10 +352,12 @@ impl GrowViewMut {
     ///
     /// # Platform-specific behaviour
     ///
-    /// Linux: `fallocate` (`ftruncate` where the file system cannot allocate ahead, and for
-    /// a [write-through](Mapping::view_growable_write_through) view, whose writes report a
+    /// Linux: `fallocate` of the new part (of its last byte only for a
+    /// [write-through](Mapping::view_growable_write_through) view, whose writes report a
     /// full disk themselves), then `mmap(MAP_FIXED)` of the new pages inside the
-    /// reservation (64 MiB at a time). Windows:
+    /// reservation (64 MiB at a time). `fallocate` only ever extends a file, so processes
+    /// growing one file at once never cut each other's growth back; where the file system
+    /// has no `fallocate`, `ftruncate`, which can (grow from one process there). Windows:
     /// `CreateFileMappingW` of the larger size (which extends the file), then the view is
     /// unmapped and mapped again whole at the same address (`MapViewOfFileEx`): Windows
     /// cannot extend a view. Taking `&mut self` makes sure no reference into the view

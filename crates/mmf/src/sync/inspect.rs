@@ -96,12 +96,20 @@ pub struct ObjectInfo {
 /// 2^22) threads, Windows far fewer.
 const MAX_SLEEPERS: u32 = 1 << 22;
 
+// The inspector reads through the view's guarded copies, never plain loads: the object
+// may be truncated under it (another process, or a hostile one), and a fault must be an
+// error (`Truncated`), not the death of the debugging tool by SIGBUS.
+
 fn load_u32(view: &View, at: usize) -> Result<u32> {
-    Ok(view.atomic_u32(at)?.load(std::sync::atomic::Ordering::Acquire))
+    let mut word = [0u8; 4];
+    view.read_at(at, &mut word)?;
+    Ok(u32::from_ne_bytes(word))
 }
 
 fn load_u64(view: &View, at: usize) -> Result<u64> {
-    Ok(view.atomic_u64(at)?.load(std::sync::atomic::Ordering::Acquire))
+    let mut word = [0u8; 8];
+    view.read_at(at, &mut word)?;
+    Ok(u64::from_ne_bytes(word))
 }
 
 /// Reads the sync area at `offset` of `view` (any view, read-only is enough) and asks the

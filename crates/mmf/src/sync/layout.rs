@@ -233,6 +233,13 @@ pub(crate) fn check_header(h: HeaderValues, available: usize) -> Result<(u32, u3
     if h.version != VERSION {
         return Err(format!("sync area version {}, this code reads version {VERSION}", h.version));
     }
+    if h.flags & !ASYMMETRIC != 0 {
+        return Err(format!(
+            "the header has flags {:#x} this code does not know (only {ASYMMETRIC:#x}): a \
+             newer mmf's protocol, or corrupt bytes; this code would not follow it",
+            h.flags
+        ));
+    }
     let (participants, objects) = (h.participants, h.objects);
     if participants == 0 || participants > MAX_PARTICIPANTS {
         return Err(format!("the header says {participants} participant slots (1 to 1024)"));

@@ -229,6 +229,7 @@ impl Section {
 
     /// `MapViewOfFileEx` of `len` bytes at the granularity-aligned `offset`; with an
     /// address, Windows places the view there or fails, never over an existing mapping.
+    /// Waits while a growable view of this process swaps its views ([`ADDRESS_SPACE`]).
     pub(crate) fn map(
         &self,
         kind: ViewKind,
@@ -243,6 +244,7 @@ impl Section {
         };
         let (high, low) = split(offset);
         let base = address.unwrap_or(0) as *const core::ffi::c_void;
+        let _placing = ADDRESS_SPACE.read().unwrap_or_else(|e| e.into_inner());
         // SAFETY: a new view at a system-chosen address, or at `base` where Windows refuses
         // (ERROR_INVALID_ADDRESS) if anything is mapped; no existing mapping is changed.
         let view = unsafe { MapViewOfFileEx(self.handle(), access, high, low, len, base) };
@@ -260,6 +262,14 @@ impl Section {
         Ok(unsafe { Region::new(view.Value.cast(), len) })
     }
 }
+
+/// Taken for reading around every placement of address space mmf makes in this process
+/// (`MapViewOfFileEx`, `VirtualAlloc`), and for writing by a growable view while it
+/// releases its range and maps the larger view there (Win32 cannot swap a view in place
+/// without placeholders, which Wine lacks): so no view of mmf's own lands in that range
+/// in the moment it is free. Placements outside mmf (the allocator, other libraries) are
+/// not held back; the growth retries, then reports `AddressTaken`.
+pub(crate) static ADDRESS_SPACE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// `UnmapViewOfFile`, which takes the view's base address alone.
 ///

@@ -128,11 +128,15 @@ impl Drop for Reserved {
 }
 
 /// `fallocate(fd, 0, old_len, new_len - old_len)`: the object grows with its blocks
-/// allocated (a full file system is `ENOSPC` now, not a `SIGBUS` at a later write); where
-/// the file system cannot allocate ahead (`EOPNOTSUPP`), or where `allocate` is false (the
-/// view writes with the file's own calls, which report a full disk themselves),
-/// `ftruncate`. A failed growth is undone with `ftruncate(old_len)`. The section needs no
-/// replacing: `None`.
+/// allocated (a full file system is `ENOSPC` now, not a `SIGBUS` at a later write). Where
+/// `allocate` is false (the view writes with the file's own calls, which report a full
+/// disk themselves) only the last byte is allocated, `fallocate(fd, 0, new_len - 1, 1)`:
+/// what extends the file without allocating the rest. Growth never shrinks: `fallocate`
+/// only ever extends a file, so a process that read `old_len`, then lost the race to
+/// another process growing the file further, does not cut the other's growth back (as
+/// `ftruncate(new_len)` would). Where the file system cannot allocate (`EOPNOTSUPP`):
+/// `ftruncate` if the file is still shorter, which is open to that race. A failed growth
+/// is undone with `ftruncate(old_len)`. The section needs no replacing: `None`.
 pub(crate) fn grow_object(
     section: &Section,
     _file: Option<&Arc<File>>,
@@ -141,21 +145,26 @@ pub(crate) fn grow_object(
     allocate: bool,
 ) -> Result<Option<Section>> {
     let fd = section.fd();
-    if !allocate {
-        return fd.set_len(new_len).map(|()| None).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOSPC) | Some(libc::EFBIG) => {
-                Error::GrowNoSpace { size: new_len, source: e }
-            }
-            _ => Error::Os { op: "ftruncate", source: e },
-        });
-    }
-    let (start, len) = (old_len as libc::off_t, (new_len - old_len) as libc::off_t);
+    let (start, len) = match allocate {
+        true => (old_len, new_len - old_len),
+        false => (new_len - 1, 1),
+    };
+    let start = libc::off_t::try_from(start).map_err(|_| Error::TooLarge { size: new_len })?;
+    let len = libc::off_t::try_from(len).map_err(|_| Error::TooLarge { size: new_len })?;
     // SAFETY: fallocate only allocates blocks of the descriptor's file and extends it.
     let result = cvt(unsafe { libc::fallocate(fd.as_raw_fd(), 0, start, len) });
     let err = match result {
         Ok(_) => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-            return fd.set_len(new_len).map(|()| None).map_err(Error::os("ftruncate"));
+            if fd.metadata().map_err(Error::os("fstat"))?.len() >= new_len {
+                return Ok(None);
+            }
+            return fd.set_len(new_len).map(|()| None).map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOSPC) | Some(libc::EFBIG) => {
+                    Error::GrowNoSpace { size: new_len, source: e }
+                }
+                _ => Error::Os { op: "ftruncate", source: e },
+            });
         }
         Err(e) => e,
     };
@@ -164,7 +173,7 @@ pub(crate) fn grow_object(
         let _ = fd.set_len(old_len);
     }
     Err(match err.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
             Error::GrowNoSpace { size: new_len, source: err }
         }
         _ => Error::Os { op: "fallocate", source: err },

@@ -4,10 +4,11 @@
 //! same base address, then reserves the rest again. Placeholders
 //! (`VirtualAlloc2(MEM_RESERVE_PLACEHOLDER)`, `MapViewOfFile3(MEM_REPLACE_PLACEHOLDER)`)
 //! would keep the range reserved throughout, but Wine 8 rejects them
-//! (`ERROR_INVALID_PARAMETER`), so this fallback is what the Windows leg runs. Another
-//! thread of the process could take the released range in the moment between; the map
-//! then fails (`MapViewOfFileEx` never replaces anything), the old view is mapped back, and
-//! the growth is an error.
+//! (`ERROR_INVALID_PARAMETER`), so this fallback is what the Windows leg runs. mmf's own
+//! views and reservations wait while the range is free (`ADDRESS_SPACE`); something else
+//! in the process (the allocator, another library) could still take it in that moment: the
+//! map then fails (`MapViewOfFileEx` never replaces anything), the old view is mapped back,
+//! the growth tries again a few times, then is an error (`AddressTaken`).
 
 use std::fs::File;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use windows_sys::Win32::System::Memory::{
 };
 
 use crate::error::{Error, Result};
+use crate::sys::map::windows::ADDRESS_SPACE;
 use crate::sys::map::{Access, Section, ViewKind, allocation_granularity};
 use crate::sys::pal::{is, split};
 
@@ -48,9 +50,11 @@ impl Reserved {
         let capacity = capacity.next_multiple_of(allocation_granularity());
         let mut tries = 0;
         loop {
+            let placing = ADDRESS_SPACE.read().unwrap_or_else(|e| e.into_inner());
             // SAFETY: a new reservation wherever the system chooses; no memory changes.
             let base =
                 unsafe { VirtualAlloc(std::ptr::null(), capacity, MEM_RESERVE, PAGE_NOACCESS) };
+            drop(placing);
             if base.is_null() {
                 return Err(Error::TooLarge { size: capacity as u64 });
             }
@@ -98,6 +102,8 @@ impl Reserved {
         if end <= self.mapped {
             return Ok(());
         }
+        // No view of mmf's own may be placed in this range while it is free.
+        let _swapping = ADDRESS_SPACE.write().unwrap_or_else(|e| e.into_inner());
         self.release_tail();
         let before = std::mem::take(&mut self.mapped);
         if before > 0 {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The benchmark report (issue #18), in one command: runs every side-by-side benchmark of
+# crates/mmf-bench in one run, then writes BENCHMARKS.md and benchmarks/*.svg
+# (crates/mmf-report).
+#
+#   scripts/bench-report.sh           the full run (about an hour; run it on a quiet machine:
+#                                     the ratios are only as good as the machine is idle)
+#   scripts/bench-report.sh --quick   the harness check .ci/run makes: tiny sizes, 50 ms per
+#                                     group, output in target/bench-report-quick/; asserts
+#                                     nothing about speed
+#
+# MMF_BENCH_ONLY="core sync" runs only those benches (a partial report).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=""
+if [ "${1:-}" = "--quick" ]; then quick=1; fi
+benches=${MMF_BENCH_ONLY:-"core durable cli sync channel large"}
+for extra in heap; do
+    if [ -z "${MMF_BENCH_ONLY:-}" ] && [ -e "crates/mmf-bench/benches/$extra" -o -e "crates/mmf-bench/benches/$extra.rs" ]; then
+        benches="$benches $extra"
+    fi
+done
+
+if [ -n "$quick" ]; then
+    out=target/bench-report-quick
+    export MMF_BENCH_QUICK=1 MMF_BENCH_RTT_SAMPLES=200
+    crit=(--warm-up-time 0.02 --measurement-time 0.05 --sample-size 10)
+else
+    out=.
+    crit=()
+fi
+export CRITERION_HOME="$PWD/target/bench-report/criterion${quick:+-quick}"
+rm -rf "$CRITERION_HOME"
+mkdir -p "$out" "$CRITERION_HOME"
+commands="$CRITERION_HOME/commands.txt"
+: > "$commands"
+
+# What the CLI bench runs against: the release `mmf`, `cp` and `vmtouch`.
+if ! command -v vmtouch >/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq vmtouch
+fi
+cargo build --release -q -p mmf-cli -p mmf-report
+export MMF_BIN="$PWD/target/release/mmf"
+
+for bench in $benches; do
+    line="cargo bench -p mmf-bench --bench $bench${crit[*]:+ -- ${crit[*]}}"
+    echo "== $line"
+    echo "$line" >> "$commands"
+    cargo bench -q -p mmf-bench --bench "$bench" -- "${crit[@]}"
+done
+echo "target/release/mmf-bench-report --criterion $CRITERION_HOME --out $out${quick:+ --quick}" >> "$commands"
+target/release/mmf-bench-report --criterion "$CRITERION_HOME" --out "$out" \
+    --commands "$commands" ${quick:+--quick}
