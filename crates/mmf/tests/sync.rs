@@ -124,11 +124,15 @@ fn a_guard_whose_lock_was_taken_over_does_not_unlock_the_new_owner() {
     let mutex = area.mutex(0).unwrap();
     let guard = mutex.lock().unwrap();
     // Object 0's state word (header 64 + 8 slots of 32): a locker that found this owner
-    // dead (say it closed its slot lock's descriptor) has taken the lock over: its token,
-    // slot 5 in generation 9.
+    // dead (say it closed its slot lock's descriptor) has taken the lock over as the
+    // protocol does it: its token, slot 5 in generation 9, in the lock word, and its thread's
+    // tag in the owner word (object offset 20).
     let state: &AtomicU32 = view.get(64 + 8 * 32).unwrap();
+    let owner_tag: &AtomicU32 = view.get(64 + 8 * 32 + 20).unwrap();
     let new_owner = 9 << 10 | 5;
+    owner_tag.store(0, Ordering::SeqCst);
     state.store(new_owner, Ordering::SeqCst);
+    owner_tag.store(0x5eed, Ordering::SeqCst);
     drop(guard);
     assert_eq!(state.load(Ordering::SeqCst), new_owner, "the old guard unlocked the new owner");
     assert_eq!(mutex.owner_slot(), Some(5));

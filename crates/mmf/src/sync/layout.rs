@@ -77,7 +77,8 @@ pub(crate) struct Object {
     pub desc: AtomicU64,
     /// Mutex: [`INCONSISTENT`].
     pub flags: AtomicU32,
-    /// Mutex: the owning thread within the owning process (relock detection).
+    /// Mutex: the owning thread's tag (`protocol::owner_tag`: its number in its process
+    /// mixed with the process's token; relock detection, takeover detection at unlock).
     pub owner_thread: AtomicU32,
     pub _reserved: AtomicU64,
 }

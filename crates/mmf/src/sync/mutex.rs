@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::area::SyncArea;
 use super::join::{PLAIN, TOKEN};
 use super::layout::{INCONSISTENT, Kind, Object};
-use super::protocol::{self, LockFailure, Locked};
+use super::protocol::{self, Host, LockFailure, Locked};
 use crate::error::{Error, Result};
 use crate::primitive::sync::atomic::Ordering::Acquire;
 
@@ -165,6 +165,7 @@ impl<'a> Mutex<'a> {
         let guard = MutexGuard {
             mutex: *self,
             me,
+            tag: protocol::owner_tag(me & TOKEN, self.area.thread()),
             fork_generation: crate::sys::sync::fork_generation(),
             _not_send: PhantomData,
         };
@@ -206,6 +207,9 @@ pub struct MutexGuard<'a> {
     /// The owner token the lock word held when this guard took it, with this process's
     /// unlock mode (`join::PLAIN`).
     me: u32,
+    /// The owner tag this thread wrote (`protocol::owner_tag`): gone if the lock was taken
+    /// over.
+    tag: u32,
     /// The fork generation it was taken in: a `fork` child's copy of the guard is not
     /// the child's lock, and its drop must not release the parent's.
     fork_generation: u64,
@@ -248,7 +252,8 @@ impl Drop for MutexGuard<'_> {
         // already, and sleepers look again within their time slice. A lock taken over
         // from this owner (found dead) is not released: `mutex_unlock` compares tokens.
         let (m, token, plain) = (&self.mutex, self.me & TOKEN, self.me & PLAIN != 0);
-        let _ = protocol::mutex_unlock_as(m.object, m.index, m.area, token, plain, poison);
+        let tag = Some(self.tag);
+        let _ = protocol::mutex_unlock_as(m.object, m.index, m.area, token, tag, plain, poison);
     }
 }
 

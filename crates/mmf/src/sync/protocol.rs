@@ -137,10 +137,26 @@ fn earliest(a: Option<Instant>, b: Instant) -> Instant {
     a.map_or(b, |a| a.min(b))
 }
 
+/// What a mutex's `owner_thread` holds while thread `thread` of the process whose token is
+/// `me` owns it: the thread number mixed with the token (never 0), so that threads of two
+/// processes hardly ever share a value. It tells a relock by the owning thread
+/// (`WouldDeadlock`), and lets a guard's unlock see that its lock was taken over (a
+/// takeover writes its own tag) without loading the lock word back: a load of the word
+/// that the lock's compare-and-swap just wrote waits for that locked store to complete
+/// (no store forwarding from a locked instruction), the uncontended path's largest cost
+/// after the compare-and-swap itself.
+#[inline]
+pub(crate) fn owner_tag(me: u32, thread: u32) -> u32 {
+    match thread.wrapping_mul(0x9e37_79b9) ^ me {
+        0 => 1,
+        tag => tag,
+    }
+}
+
 /// Records the new owner thread and reports whether the data is consistent.
 #[inline]
-fn taken<H: Host>(m: &Object, host: &H) -> Locked {
-    m.owner_thread.store(host.thread(), Relaxed);
+fn taken<H: Host>(m: &Object, host: &H, me: u32) -> Locked {
+    m.owner_thread.store(owner_tag(me, host.thread()), Relaxed);
     if m.flags.load(Relaxed) & INCONSISTENT != 0 { Locked::OwnerDied } else { Locked::Clean }
 }
 
@@ -156,9 +172,9 @@ pub(crate) fn mutex_try_lock_as<H: Host>(
     me: u32,
 ) -> Result<Option<Locked>, LockFailure> {
     match m.state.compare_exchange(0, me, SeqCst, Relaxed) {
-        Ok(_) => Ok(Some(taken(m, host))),
+        Ok(_) => Ok(Some(taken(m, host, me))),
         Err(owner) => {
-            if owner == me && m.owner_thread.load(Relaxed) == host.thread() {
+            if owner == me && m.owner_thread.load(Relaxed) == owner_tag(me, host.thread()) {
                 return Err(LockFailure::WouldDeadlock);
             }
             if owner != me && host.owner_dead(owner)? {
@@ -180,7 +196,7 @@ fn steal<H: Host>(m: &Object, host: &H, dead: u32, me: u32) -> Option<Locked> {
         m.owner_thread.store(0, Relaxed);
     }
     if m.state.compare_exchange(dead, me, SeqCst, Relaxed).is_ok() {
-        m.owner_thread.store(host.thread(), Relaxed);
+        m.owner_thread.store(owner_tag(me, host.thread()), Relaxed);
         Some(Locked::OwnerDied)
     } else {
         None
@@ -207,7 +223,7 @@ pub(crate) fn mutex_lock_as<H: Host>(
     deadline: Option<Instant>,
 ) -> Result<Locked, LockFailure> {
     match m.state.compare_exchange(0, me, SeqCst, Relaxed) {
-        Ok(_) => Ok(taken(m, host)),
+        Ok(_) => Ok(taken(m, host, me)),
         Err(owner) => mutex_lock_slow(m, index, host, me, owner, deadline),
     }
 }
@@ -221,13 +237,13 @@ fn mutex_lock_slow<H: Host>(
     owner: u32,
     deadline: Option<Instant>,
 ) -> Result<Locked, LockFailure> {
-    if owner == me && m.owner_thread.load(Relaxed) == host.thread() {
+    if owner == me && m.owner_thread.load(Relaxed) == owner_tag(me, host.thread()) {
         return Err(LockFailure::WouldDeadlock);
     }
     for _ in 0..host.spins() {
         spin_loop();
         if m.state.load(Relaxed) == 0 && m.state.compare_exchange(0, me, SeqCst, Relaxed).is_ok() {
-            return Ok(taken(m, host));
+            return Ok(taken(m, host, me));
         }
     }
     host.prepare(index)?;
@@ -255,7 +271,7 @@ fn mutex_sleep<H: Host>(
         let owner = m.state.load(SeqCst);
         if owner == 0 {
             if m.state.compare_exchange(0, me, SeqCst, Relaxed).is_ok() {
-                return Ok(taken(m, host));
+                return Ok(taken(m, host, me));
             }
             continue;
         }
@@ -276,10 +292,11 @@ fn mutex_sleep<H: Host>(
     }
 }
 
-/// Unlocks the lock `token` holds; `poison` marks the data inconsistent first (a guard
-/// dropped in a panic). If the word no longer holds `token` (the lock was taken over by a
-/// locker that found this owner dead, or a peer wrote the word), nothing is unlocked: the
-/// lock is someone else's now.
+/// Unlocks the lock `token` holds, from any thread of this process (the channel layer's
+/// side locks belong to an endpoint, which may move between threads); `poison` marks the
+/// data inconsistent first (a guard dropped in a panic). If the lock word no longer holds
+/// `token` (the lock was taken over by a locker that found this owner dead, or a peer wrote
+/// the word), nothing is unlocked: the lock is someone else's now.
 pub(crate) fn mutex_unlock<H: Host>(
     m: &Object,
     index: u32,
@@ -287,21 +304,28 @@ pub(crate) fn mutex_unlock<H: Host>(
     token: u32,
     poison: bool,
 ) -> Result<()> {
-    mutex_unlock_as(m, index, host, token, host.plain_unlock(), poison)
+    mutex_unlock_as(m, index, host, token, None, host.plain_unlock(), poison)
 }
 
 /// [`mutex_unlock`] with the unlock's kind decided by the caller: `plain` (a store, in an
-/// asymmetric area by a registered process) or a compare-and-swap.
+/// asymmetric area by a registered process) or a compare-and-swap; and, for an unlock by
+/// the thread that locked (a [`MutexGuard`](super::MutexGuard)), its [`owner_tag`]: then
+/// the tag, not the lock word, tells whether the lock is still this thread's.
 #[inline]
 pub(crate) fn mutex_unlock_as<H: Host>(
     m: &Object,
     index: u32,
     host: &H,
     token: u32,
+    tag: Option<u32>,
     plain: bool,
     poison: bool,
 ) -> Result<()> {
-    if m.state.load(Relaxed) != token {
+    let ours = match tag {
+        Some(tag) => m.owner_thread.load(Relaxed) == tag,
+        None => m.state.load(Relaxed) == token,
+    };
+    if !ours {
         return Ok(()); // not ours any more: the new owner's lock, its thread, its flags
     }
     if poison {
@@ -309,7 +333,7 @@ pub(crate) fn mutex_unlock_as<H: Host>(
     }
     m.owner_thread.store(0, Relaxed);
     let sleepers = if plain {
-        // A locker that found this owner dead could take the lock over between the load
+        // A locker that found this owner dead could take the lock over between the look
         // above and this store, and the store would free its lock (the compare-and-swap
         // below cannot). A live owner is only found dead when it gave up its liveness
         // (closed the slot lock's descriptor), where exclusion is lost already.
