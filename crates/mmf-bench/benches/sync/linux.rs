@@ -17,12 +17,12 @@ const RAW_PING: usize = 8192;
 const RAW_PONG: usize = 8192 + 64;
 const SIZE: u64 = 16384;
 
-fn bench_file() -> PathBuf {
+pub(crate) fn bench_file() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("mmf-sync-bench-{}", std::process::id()))
 }
 
-fn map(path: &std::path::Path) -> ViewMut {
+pub(crate) fn map(path: &std::path::Path) -> ViewMut {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -34,7 +34,7 @@ fn map(path: &std::path::Path) -> ViewMut {
     Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap()
 }
 
-fn futex_wait(word: &AtomicU32, expected: u32) {
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
     // SAFETY: FUTEX_WAIT reads the word in our shared mapping; no timeout.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, 0usize);
@@ -60,7 +60,7 @@ fn futex_sleep(word: &AtomicU32, expected: u32, mb: bool) {
     futex_wait(word, expected);
 }
 
-fn futex_wake(word: &AtomicU32) {
+pub(crate) fn futex_wake(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE only looks the word's address up.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1);
@@ -115,11 +115,15 @@ pub fn echo_role() -> bool {
                 }
             }
         }
+        mode if mode.starts_with("contend-") => {
+            crate::contended::echo(mode, &view);
+            true
+        }
         other => panic!("unknown echo mode {other}"),
     }
 }
 
-fn spawn_echo(mode: &str, path: &std::path::Path) -> Child {
+pub(crate) fn spawn_echo(mode: &str, path: &std::path::Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .env(ECHO, format!("{mode}:{}", path.display()))
         .spawn()
@@ -127,7 +131,7 @@ fn spawn_echo(mode: &str, path: &std::path::Path) -> Child {
 }
 
 /// A glibc mutex in `memory`, process-shared, robust if asked.
-fn pthread_mutex(memory: *mut libc::pthread_mutex_t, robust: bool) {
+pub(crate) fn pthread_mutex(memory: *mut libc::pthread_mutex_t, robust: bool) {
     // SAFETY: attr is initialised before use and destroyed after; `memory` points to a
     // suitably aligned pthread_mutex_t inside our mapping.
     unsafe {
@@ -255,4 +259,5 @@ pub fn benches() {
             ("raw_futex_membarrier", "raw-futex-membarrier"),
         ],
     );
+    crate::contended::contended(&mut c);
 }

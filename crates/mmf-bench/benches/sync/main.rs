@@ -9,6 +9,9 @@
 //! - `sync_handoff_sleep`: the same round trip with waiters that sleep at once (every wait
 //!   parks: the event set wakes a sleeping process), vs a raw futex wait/wake on every
 //!   message.
+//! - `sync_contended`: two processes locking one mutex in a loop (locks often sleep): an
+//!   mmf `Mutex` (spinning first, or sleeping at once) vs glibc's robust process-shared
+//!   mutex.
 //!
 //! `cargo bench -p mmf-bench --bench sync`, then `scripts/bench-ratios.py`. The echo side
 //! of the handoffs is this binary run again with `MMF_BENCH_ECHO` set.
@@ -16,6 +19,8 @@
 // criterion_group! generates undocumented public functions.
 #![allow(missing_docs)]
 
+#[cfg(target_os = "linux")]
+mod contended;
 #[cfg(target_os = "linux")]
 mod linux;
 
