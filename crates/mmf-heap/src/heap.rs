@@ -198,7 +198,8 @@ impl Heap<FileBackend> {
             }
             other => other.map_err(|e| Error::io("open", e))?,
         };
-        let backend = FileBackend::new(file, writable)?;
+        // SAFETY: this function's own contract is the one `in_place` asks for.
+        let backend = unsafe { FileBackend::new(file, writable)?.in_place() };
         let (superblock, committed) = recover::newest_commit(&backend)?;
         let name = lock::area_name(backend.file(), &superblock.file_id)?;
         Heap::assemble(backend, options, superblock, committed, Readers::shared(&name)?)
@@ -332,7 +333,7 @@ impl<B: Backend> Heap<B> {
     /// [`Error::Io`] if the lock area failed.
     pub fn read(&self) -> Result<Snapshot<'_, B>> {
         let commit = self.pin_newest()?;
-        Ok(Snapshot::new(self, commit))
+        Snapshot::new(self, commit)
     }
 
     /// The id of the last commit, of any process (1 for a new heap, +1 per commit).
