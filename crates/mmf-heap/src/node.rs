@@ -1,4 +1,4 @@
-//! Collection nodes: the header every node of a `PVec`,
+//! Collection nodes: the header every node of a [`PVec`](crate::PVec),
 //! [`PMap`](crate::PMap) or `PHashMap` starts with, the checks a reader
 //! makes before it trusts one, the checksum a commit seals it with, and copy-on-write.
 
@@ -19,7 +19,7 @@ pub const HDR: usize = size_of::<NodeHeader>();
 pub const WHAT: &str = "collection node";
 
 /// The kinds of nodes.
-#[allow(dead_code, reason = "the vector's and hash map's kinds come with them")]
+#[allow(dead_code, reason = "the hash map's kinds come with it")]
 pub mod kind {
     /// A vector's leaf: elements.
     pub const VEC_LEAF: u8 = 1;
