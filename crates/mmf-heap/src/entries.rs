@@ -193,7 +193,6 @@ impl<'a> Entries<'a> {
     /// # Errors
     /// [`Error::Corrupted`] for a bad key in the node.
     #[inline]
-    #[allow(dead_code, reason = "the hash map comes next")]
     pub fn find_hash(
         &self,
         key: &[u8],

@@ -1,5 +1,5 @@
 //! [`Key`]: the types that key a [`PMap`](crate::PMap) or a
-//! `PHashMap`, and how they are kept in a node — as bytes whose order
+//! [`PHashMap`](crate::PHashMap), and how they are kept in a node — as bytes whose order
 //! is the key's order (integers big-endian, signed ones with the sign bit flipped;
 //! strings and byte strings as they are), so that every map compares keys by content.
 
@@ -8,7 +8,7 @@ use crate::persist::{PBytes, PStr, Persist};
 /// The longest key in bytes (a [`PStr`] or [`PBytes`] key; LMDB's default limit).
 pub const MAX_KEY: usize = 511;
 
-/// A type that can key a [`PMap`](crate::PMap) or `PHashMap`: the
+/// A type that can key a [`PMap`](crate::PMap) or [`PHashMap`](crate::PHashMap): the
 /// unsigned and signed integers, byte arrays `[u8; N]`, and [`PStr`] / [`PBytes`], whose
 /// keys are compared by content and kept in the map's nodes (looked up as `&str` /
 /// `&[u8]`). Sealed.

@@ -1,5 +1,5 @@
 //! Collection nodes: the header every node of a [`PVec`](crate::PVec),
-//! [`PMap`](crate::PMap) or `PHashMap` starts with, the checks a reader
+//! [`PMap`](crate::PMap) or [`PHashMap`](crate::PHashMap) starts with, the checks a reader
 //! makes before it trusts one, the checksum a commit seals it with, and copy-on-write.
 
 use xxhash_rust::xxh3::Xxh3;
@@ -19,7 +19,6 @@ pub const HDR: usize = size_of::<NodeHeader>();
 pub const WHAT: &str = "collection node";
 
 /// The kinds of nodes.
-#[allow(dead_code, reason = "the hash map's kinds come with it")]
 pub mod kind {
     /// A vector's leaf: elements.
     pub const VEC_LEAF: u8 = 1;
