@@ -106,10 +106,14 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     h.digest()
 }
 
-/// Whether a node's checksum holds (what a full check of a collection verifies).
-#[allow(dead_code, reason = "the full check comes with the CLI's dump")]
-pub fn checksum_holds(bytes: &[u8]) -> bool {
-    header(bytes).is_ok_and(|h| h.hash == checksum(bytes))
+/// [`Error::Corrupted`] unless the node's checksum holds (what a full check of a
+/// collection verifies; nodes of a transaction in progress have none yet).
+pub fn verify<R: Source + ?Sized>(r: &R, bytes: &[u8], off: u64) -> Result<()> {
+    let h = header(bytes)?;
+    if r.sealed(h.txn) && h.hash != checksum(bytes) {
+        return Err(Error::corrupted("collection node (checksum)", off));
+    }
+    Ok(())
 }
 
 /// Seals every node of a transaction with its checksum (at the commit).

@@ -141,7 +141,11 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let off = ptr & !DIR_TAG;
         let b = node::read(r, off, DIR_SIZE)?;
         let h = node::header(b)?;
-        if h.kind != kind::HASH_DIR || h.level != level || h.count as usize != SLOTS || h.width != 8
+        if h.kind != kind::HASH_DIR
+            || h.level != level
+            || h.count as usize != SLOTS
+            || h.width != 8
+            || h.heap as usize != DIR_SIZE
         {
             return Err(Error::corrupted(WHAT, off));
         }
@@ -216,7 +220,14 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
 
     /// The entries, in hash order.
     pub fn iter<'r>(&self, r: &'r impl Reader) -> Iter<'r, K, V> {
-        let mut iter = Iter { r, stack: Vec::new(), bucket: None, pending: None, _t: PhantomData };
+        let mut iter = Iter {
+            r,
+            stack: Vec::new(),
+            bucket: None,
+            pending: None,
+            seen: Default::default(),
+            _t: PhantomData,
+        };
         if self.h.root & DIR_TAG != 0 {
             match Self::dir(r, self.h.root, 0) {
                 Ok(d) => iter.stack.push((d, 0, 0)),
@@ -327,7 +338,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                     let b = tx.node_mut(off).expect("copied on write");
                     if entries::make_room(b, &Self::LEAF, key.len()) {
                         entries::insert(b, &Self::LEAF, i, h, key, value.as_bytes());
-                        self.h.len += 1;
+                        self.h.len = self.h.len.saturating_add(1);
                         return Ok(None);
                     }
                 }
@@ -426,7 +437,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             .map_err(|_| Error::corrupted(WHAT, off))?;
         let old = V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(WHAT, off))?;
         entries::remove(tx.node_mut(off).expect("copied on write"), &Self::LEAF, i);
-        self.h.len -= 1;
+        self.h.len = self.h.len.saturating_sub(1);
         if self.h.len == 0 {
             return self.clear(tx).map(|()| Some(old));
         }
@@ -488,6 +499,89 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         }
     }
 
+    /// Checks every node of the map: kinds, levels, local depths, each key's hash and
+    /// its place (sorted, under the directory slots that lead to it), the length, and
+    /// each node's checksum. What `mmf heap dump` runs.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming the first node that fails.
+    pub fn verify(&self, r: &impl Reader) -> Result<()> {
+        let mut count = 0;
+        let mut seen = rustc_hash::FxHashSet::default();
+        if self.h.root & DIR_TAG != 0 {
+            Self::verify_dir(r, self.h.root, 0, 0, &mut count, &mut seen)?;
+        } else if self.h.root != 0 {
+            Self::verify_bucket(r, self.h.root, 0, 0, &mut count)?;
+        }
+        if count != self.h.len {
+            return Err(Error::corrupted("collection length", self.h.root & !DIR_TAG));
+        }
+        Ok(())
+    }
+
+    fn verify_dir(
+        r: &impl Reader,
+        ptr: u64,
+        level: u8,
+        prefix: u64,
+        count: &mut u64,
+        seen: &mut rustc_hash::FxHashSet<u64>,
+    ) -> Result<()> {
+        let d = Self::dir(r, ptr, level)?;
+        node::verify(r, d, ptr & !DIR_TAG)?;
+        let mut s = 0;
+        while s < SLOTS {
+            let child = dir_child(d, s);
+            if !seen.insert(child) {
+                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            }
+            let below = prefix | (s as u64) << (56 - 8 * level as u32);
+            if child & DIR_TAG != 0 {
+                if level + 1 >= LEVELS {
+                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                }
+                Self::verify_dir(r, child, level + 1, below, count, seen)?;
+                s += 1;
+            } else {
+                let depth = Self::bucket(r, child, level)?.depth;
+                let range = span(s, depth);
+                if range.start != s || range.clone().any(|i| dir_child(d, i) != child) {
+                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                }
+                Self::verify_bucket(r, child, level, below, count)?;
+                s = range.end;
+            }
+        }
+        Ok(())
+    }
+
+    fn verify_bucket(
+        r: &impl Reader,
+        off: u64,
+        level: u8,
+        prefix: u64,
+        count: &mut u64,
+    ) -> Result<()> {
+        let b = Self::bucket(r, off, level)?;
+        node::verify(r, b.b, off)?;
+        let used = 8 * level as u32 + b.depth as u32;
+        let e = Entries::new(b.b, Self::LEAF, off)?;
+        for i in 0..e.len() {
+            let h = e.ord(i);
+            let key = e.key(i)?;
+            let placed = used == 0 || (h ^ prefix) >> (64 - used) == 0;
+            if !placed
+                || h != Self::hash(r, key)
+                || K::decode(key).is_none()
+                || (i > 0 && e.ord(i - 1) > h)
+            {
+                return Err(Error::corrupted(WHAT, off));
+            }
+        }
+        *count += e.len() as u64;
+        Ok(())
+    }
+
     /// Frees every node of the map and leaves it empty (what values point to is not
     /// freed).
     ///
@@ -528,6 +622,9 @@ pub struct Iter<'r, K: Key, V> {
     stack: Vec<(&'r [u8], u8, usize)>,
     bucket: Option<(Entries<'r>, usize)>,
     pending: Option<Error>,
+    /// Nodes visited: a damaged directory that points to one node twice is caught
+    /// instead of walked again and again.
+    seen: rustc_hash::FxHashSet<u64>,
     _t: PhantomData<(K, V)>,
 }
 
@@ -552,6 +649,9 @@ impl<'r, K: Key, V: Persist> Iter<'r, K, V> {
             }
             let (d, level, s) = (*d, *level, *next);
             let child = dir_child(d, s);
+            if !self.seen.insert(child) {
+                return Err(Error::corrupted(WHAT, child & !DIR_TAG));
+            }
             if child & DIR_TAG != 0 {
                 *next = s + 1;
                 if level + 1 >= LEVELS {

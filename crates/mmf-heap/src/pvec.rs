@@ -123,7 +123,12 @@ impl<T: Persist> PVec<T> {
             (kind::VEC_BRANCH, Self::FANOUT)
         };
         let width = if level == 0 { Self::WIDTH } else { 8 };
-        if h.kind != k || h.level != level || h.count as u64 > cap || h.width as usize != width {
+        if h.kind != k
+            || h.level != level
+            || h.count as u64 > cap
+            || h.width as usize != width
+            || h.heap as usize != Self::SIZE
+        {
             return Err(Error::corrupted(WHAT, off));
         }
         Ok((b, h.count as usize))
@@ -196,6 +201,9 @@ impl<T: Persist> PVec<T> {
     /// [`Error::Corrupted`] if a node on the way does not check out.
     pub fn push<B: Backend>(&mut self, tx: &mut WriteTxn<'_, B>, value: &T) -> Result<()> {
         let i = self.h.len;
+        if i == u64::MAX {
+            return Err(Error::InvalidArgument { what: "the vector is full" });
+        }
         if self.h.root == 0 {
             self.h.root = tx.node_new(kind::VEC_LEAF, 0, Self::SIZE, Self::WIDTH)?;
         } else {
@@ -246,7 +254,7 @@ impl<T: Persist> PVec<T> {
         let b = tx.node_mut(off).expect("copied on write");
         b[Self::slot(li)].copy_from_slice(value.as_bytes());
         node::header_mut(b).count += 1;
-        self.h.len += 1;
+        self.h.len = self.h.len.saturating_add(1);
         Ok(())
     }
 
@@ -350,6 +358,42 @@ impl<T: Persist> PVec<T> {
             height -= 1;
         }
         Ok(Some(value))
+    }
+
+    /// Checks every node of the vector: kinds, levels, counts (every leaf full but the
+    /// last), the length, and each node's checksum. What `mmf heap dump` runs.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming the first node that fails.
+    pub fn verify(&self, r: &impl Reader) -> Result<()> {
+        let mut count = 0;
+        if self.h.root != 0 {
+            self.verify_node(r, self.h.root, Self::height(self.h.len).0, &mut count)?;
+        }
+        if count != self.h.len {
+            return Err(Error::corrupted("collection length", self.h.root));
+        }
+        Ok(())
+    }
+
+    fn verify_node(&self, r: &impl Reader, off: u64, level: u8, count: &mut u64) -> Result<()> {
+        let (b, n) = Self::node(r, off, level)?;
+        node::verify(r, b, off)?;
+        if level == 0 {
+            *count += n as u64;
+            // Only the last leaf may be partly full.
+            if n == 0 || (*count < self.h.len && n as u64 != Self::PER_LEAF) {
+                return Err(Error::corrupted(WHAT, off));
+            }
+            return Ok(());
+        }
+        for i in 0..n {
+            if *count >= self.h.len {
+                return Err(Error::corrupted(WHAT, off));
+            }
+            self.verify_node(r, Self::child(b, i), level - 1, count)?;
+        }
+        Ok(())
     }
 
     /// Frees every node and leaves the vector empty (what elements point to is not freed).

@@ -20,6 +20,10 @@ pub(crate) mod private {
         fn newest_txn(&self) -> u64;
         /// The heap's hash seed.
         fn seed(&self) -> u64;
+        /// Whether nodes written by `txn` carry their checksum (committed ones do).
+        fn sealed(&self, txn: u64) -> bool {
+            txn < self.newest_txn()
+        }
     }
 }
 
@@ -41,6 +45,10 @@ impl<B: Backend> Source for Snapshot<'_, B> {
 
     fn newest_txn(&self) -> u64 {
         self.txn_id()
+    }
+
+    fn sealed(&self, _: u64) -> bool {
+        true
     }
 
     fn seed(&self) -> u64 {

@@ -12,6 +12,7 @@ use mmf_heap::{Backend, Heap, HeapOptions, MemoryBackend, PHashMap, PStr};
 fn check<B: Backend>(heap: &Heap<B>, model: &HashMap<String, u64>) {
     let snap = heap.read().unwrap();
     let map: PHashMap<PStr, u64> = snap.root("h").unwrap().unwrap_or_default();
+    map.verify(&snap).unwrap();
     assert_eq!(map.len(), model.len() as u64);
     let mut got: Vec<(String, u64)> = map
         .iter(&snap)

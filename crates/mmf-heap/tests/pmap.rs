@@ -28,6 +28,7 @@ fn key(rng: &mut Rng) -> String {
 fn check_same<B: Backend>(heap: &Heap<B>, model: &BTreeMap<String, u64>) {
     let snap = heap.read().unwrap();
     let map: PMap<PStr, u64> = snap.root("m").unwrap().unwrap_or_default();
+    map.verify(&snap).unwrap();
     assert_eq!(map.len(), model.len() as u64);
     let got: Vec<(String, u64)> = map
         .iter(&snap)

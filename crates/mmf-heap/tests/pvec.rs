@@ -10,6 +10,7 @@ use mmf_heap::{Error, Heap, HeapOptions, MemoryBackend, PVec};
 fn check(heap: &Heap<impl mmf_heap::Backend>, model: &[u64]) {
     let snap = heap.read().unwrap();
     let v: PVec<u64> = snap.root("v").unwrap().unwrap_or_default();
+    v.verify(&snap).unwrap();
     assert_eq!(v.len(), model.len() as u64);
     let got: Vec<u64> = v.iter(&snap).map(|x| x.copied()).collect::<Result<_, _>>().unwrap();
     if let Some(i) = (0..got.len().max(model.len())).find(|&i| got.get(i) != model.get(i)) {
