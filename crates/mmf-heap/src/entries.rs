@@ -16,6 +16,9 @@ pub const HEAP_RESERVE: usize = 4 * (MAX_KEY + 1);
 /// The fewest entries a node holds.
 const MIN_CAP: usize = 4;
 
+/// An entry as raw iterators yield it: key bytes, value bytes, the node's offset.
+pub type RawEntry<'r> = (&'r [u8], &'r [u8], u64);
+
 /// Where an entry's key bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyMode {

@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::backend::Backend;
-use crate::entries::{self, Entries, KeyMode, Layout};
+use crate::entries::{self, Entries, KeyMode, Layout, RawEntry};
 use crate::error::{Error, Result};
 use crate::key::{Key, MAX_KEY};
 use crate::node::{self, HDR, WHAT, kind};
@@ -88,7 +88,7 @@ impl<K: Key, V: Persist> Persist for PHashMap<K, V> {
 }
 
 /// A bucket as found: its offset, bytes, level (of its directory) and local depth.
-struct Bucket<'r> {
+pub(crate) struct Bucket<'r> {
     off: u64,
     b: &'r [u8],
     level: u8,
@@ -114,8 +114,167 @@ fn set_dir_child(b: &mut [u8], i: usize, ptr: u64) {
     b[HDR + 8 * i..][..8].copy_from_slice(&ptr.to_le_bytes());
 }
 
+/// How a hash map with keys of encoded width `key_width` (0: variable) and values of
+/// `vsize` bytes is laid out: what the typed [`PHashMap`] uses as a constant, and `mmf
+/// heap dump` builds from a shape read from the file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HashSpec {
+    pub leaf: Layout,
+    /// Whether key bytes are a valid key (UTF-8 for strings).
+    pub key_ok: fn(&[u8]) -> bool,
+}
+
+fn hash(r: &(impl Source + ?Sized), key: &[u8]) -> u64 {
+    xxh3_64_with_seed(key, r.seed())
+}
+
+impl HashSpec {
+    pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> HashSpec {
+        HashSpec { leaf: Layout::new(KeyMode::for_width(key_width, false), vsize, 0), key_ok }
+    }
+
+    /// The directory at `ptr` (tagged), checked to be at `level`.
+    pub(crate) fn dir<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+    ) -> Result<&'r [u8]> {
+        let off = ptr & !DIR_TAG;
+        let b = node::read(r, off, DIR_SIZE)?;
+        let h = node::header(b)?;
+        if h.kind != kind::HASH_DIR
+            || h.level != level
+            || h.count as usize != SLOTS
+            || h.width != 8
+            || h.heap as usize != DIR_SIZE
+        {
+            return Err(Error::corrupted(WHAT, off));
+        }
+        Ok(b)
+    }
+
+    /// The bucket at `ptr`, checked to be at `level`.
+    pub(crate) fn bucket<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+    ) -> Result<Bucket<'r>> {
+        let b = node::read(r, ptr, self.leaf.size)?;
+        let h = node::header(b)?;
+        if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
+            return Err(Error::corrupted(WHAT, ptr));
+        }
+        Ok(Bucket { off: ptr, b, level, depth: h.depth })
+    }
+
+    /// Where `h` leads from the root: the bucket, and the directory above it (tagged
+    /// pointer, level) if there is one.
+    fn find<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        handle: Handle,
+        h: u64,
+    ) -> Result<(Bucket<'r>, Option<(u64, u8)>)> {
+        let mut ptr = handle.root;
+        let mut level = 0u8;
+        let mut parent = None;
+        while ptr & DIR_TAG != 0 {
+            if level >= LEVELS {
+                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            }
+            let d = self.dir(r, ptr, level)?;
+            parent = Some((ptr, level));
+            let child = dir_child(d, slot(h, level));
+            if child & DIR_TAG != 0 {
+                level += 1;
+            }
+            ptr = child;
+        }
+        let bucket_level = parent.map_or(0, |(_, l)| l);
+        Ok((self.bucket(r, ptr, bucket_level)?, parent))
+    }
+
+    /// Checks every node of the map `handle`.
+    pub fn verify(&self, r: &(impl Source + ?Sized), handle: Handle) -> Result<()> {
+        let mut count = 0;
+        let mut seen = rustc_hash::FxHashSet::default();
+        if handle.root & DIR_TAG != 0 {
+            self.verify_dir(r, handle.root, 0, 0, &mut count, &mut seen)?;
+        } else if handle.root != 0 {
+            self.verify_bucket(r, handle.root, 0, 0, &mut count)?;
+        }
+        if count != handle.len {
+            return Err(Error::corrupted("collection length", handle.root & !DIR_TAG));
+        }
+        Ok(())
+    }
+
+    fn verify_dir(
+        &self,
+        r: &(impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+        prefix: u64,
+        count: &mut u64,
+        seen: &mut rustc_hash::FxHashSet<u64>,
+    ) -> Result<()> {
+        let d = self.dir(r, ptr, level)?;
+        node::verify(r, d, ptr & !DIR_TAG)?;
+        let mut s = 0;
+        while s < SLOTS {
+            let child = dir_child(d, s);
+            if !seen.insert(child) {
+                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            }
+            let below = prefix | (s as u64) << (56 - 8 * level as u32);
+            if child & DIR_TAG != 0 {
+                if level + 1 >= LEVELS {
+                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                }
+                self.verify_dir(r, child, level + 1, below, count, seen)?;
+                s += 1;
+            } else {
+                let depth = self.bucket(r, child, level)?.depth;
+                let range = span(s, depth);
+                if range.start != s || range.clone().any(|i| dir_child(d, i) != child) {
+                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                }
+                self.verify_bucket(r, child, level, below, count)?;
+                s = range.end;
+            }
+        }
+        Ok(())
+    }
+
+    fn verify_bucket(
+        &self,
+        r: &(impl Source + ?Sized),
+        off: u64,
+        level: u8,
+        prefix: u64,
+        count: &mut u64,
+    ) -> Result<()> {
+        let b = self.bucket(r, off, level)?;
+        node::verify(r, b.b, off)?;
+        let used = 8 * level as u32 + b.depth as u32;
+        let e = Entries::new(b.b, self.leaf, off)?;
+        for i in 0..e.len() {
+            let h = e.ord(i);
+            let key = e.key(i)?;
+            let placed = used == 0 || (h ^ prefix) >> (64 - used) == 0;
+            if !placed || h != hash(r, key) || !(self.key_ok)(key) || (i > 0 && e.ord(i - 1) > h) {
+                return Err(Error::corrupted(WHAT, off));
+            }
+        }
+        *count += e.len() as u64;
+        Ok(())
+    }
+}
+
 impl<K: Key, V: Persist> PHashMap<K, V> {
-    const LEAF: Layout = Layout::new(KeyMode::for_width(K::WIDTH, false), size_of::<V>(), 0);
+    const S: HashSpec = HashSpec::new(K::WIDTH, size_of::<V>(), |k| K::decode(k).is_some());
 
     /// An empty map (no node until the first insert).
     pub const fn new() -> Self {
@@ -132,62 +291,6 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         self.h.len == 0
     }
 
-    fn hash(r: &(impl Source + ?Sized), key: &[u8]) -> u64 {
-        xxh3_64_with_seed(key, r.seed())
-    }
-
-    /// The directory at `ptr` (tagged), checked to be at `level`.
-    fn dir(r: &(impl Source + ?Sized), ptr: u64, level: u8) -> Result<&[u8]> {
-        let off = ptr & !DIR_TAG;
-        let b = node::read(r, off, DIR_SIZE)?;
-        let h = node::header(b)?;
-        if h.kind != kind::HASH_DIR
-            || h.level != level
-            || h.count as usize != SLOTS
-            || h.width != 8
-            || h.heap as usize != DIR_SIZE
-        {
-            return Err(Error::corrupted(WHAT, off));
-        }
-        Ok(b)
-    }
-
-    /// The bucket at `ptr`, checked to be at `level`.
-    fn bucket(r: &(impl Source + ?Sized), ptr: u64, level: u8) -> Result<Bucket<'_>> {
-        let b = node::read(r, ptr, Self::LEAF.size)?;
-        let h = node::header(b)?;
-        if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
-            return Err(Error::corrupted(WHAT, ptr));
-        }
-        Ok(Bucket { off: ptr, b, level, depth: h.depth })
-    }
-
-    /// Where `h` leads from the root: the bucket, and the directory above it (tagged
-    /// pointer, level) if there is one.
-    fn find<'r>(
-        &self,
-        r: &'r (impl Source + ?Sized),
-        h: u64,
-    ) -> Result<(Bucket<'r>, Option<(u64, u8)>)> {
-        let mut ptr = self.h.root;
-        let mut level = 0u8;
-        let mut parent = None;
-        while ptr & DIR_TAG != 0 {
-            if level >= LEVELS {
-                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
-            }
-            let d = Self::dir(r, ptr, level)?;
-            parent = Some((ptr, level));
-            let child = dir_child(d, slot(h, level));
-            if child & DIR_TAG != 0 {
-                level += 1;
-            }
-            ptr = child;
-        }
-        let bucket_level = parent.map_or(0, |(_, l)| l);
-        Ok((Self::bucket(r, ptr, bucket_level)?, parent))
-    }
-
     /// The value of `key`, in place.
     ///
     /// # Errors
@@ -198,9 +301,9 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         }
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
-        let h = Self::hash(r, key);
-        let (bucket, _) = self.find(r, h)?;
-        let e = Entries::new(bucket.b, Self::LEAF, bucket.off)?;
+        let h = hash(r, key);
+        let (bucket, _) = Self::S.find(r, self.h, h)?;
+        let e = Entries::new(bucket.b, Self::S.leaf, bucket.off)?;
         let used = 8 * bucket.level as u32 + bucket.depth as u32;
         match e.find_hash(key, h, used)? {
             Ok(i) => V::ref_from_bytes(e.val(i))
@@ -220,27 +323,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
 
     /// The entries, in hash order.
     pub fn iter<'r>(&self, r: &'r impl Reader) -> Iter<'r, K, V> {
-        let mut iter = Iter {
-            r,
-            stack: Vec::new(),
-            bucket: None,
-            pending: None,
-            seen: Default::default(),
-            _t: PhantomData,
-        };
-        if self.h.root & DIR_TAG != 0 {
-            match Self::dir(r, self.h.root, 0) {
-                Ok(d) => iter.stack.push((d, 0, 0)),
-                Err(e) => iter.pending = Some(e),
-            }
-        } else if self.h.root != 0 {
-            match Self::bucket(r, self.h.root, 0).and_then(|b| Entries::new(b.b, Self::LEAF, b.off))
-            {
-                Ok(e) => iter.bucket = Some((e, 0)),
-                Err(e) => iter.pending = Some(e),
-            }
-        }
-        iter
+        Iter { raw: RawIter::new(r, Self::S, self.h), _t: PhantomData }
     }
 
     /// Makes the node at `ptr` (a bucket or a tagged directory) writable; returns its new
@@ -249,7 +332,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         if ptr & DIR_TAG != 0 {
             Ok(tx.node_cow(ptr & !DIR_TAG, DIR_SIZE)? | DIR_TAG)
         } else {
-            tx.node_cow(ptr, Self::LEAF.size)
+            tx.node_cow(ptr, Self::S.leaf.size)
         }
     }
 
@@ -267,7 +350,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             if level >= LEVELS {
                 return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
             }
-            let d = Self::dir(tx, ptr, level)?;
+            let d = Self::S.dir(tx, ptr, level)?;
             let s = slot(h, level);
             let child = dir_child(d, s);
             parent = Some((ptr, level));
@@ -277,7 +360,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                 let range = if child & DIR_TAG != 0 {
                     s..s + 1
                 } else {
-                    span(s, Self::bucket(tx, copied, level)?.depth)
+                    span(s, Self::S.bucket(tx, copied, level)?.depth)
                 };
                 let b = tx.node_mut(ptr & !DIR_TAG).expect("copied on write");
                 for i in range {
@@ -312,15 +395,15 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         if key.len() > MAX_KEY {
             return Err(Error::InvalidArgument { what: "a map key is at most 511 bytes" });
         }
-        let h = Self::hash(tx, key);
+        let h = hash(tx, key);
         if self.h.root == 0 {
-            self.h.root = tx.node_new(kind::HASH_BUCKET, 0, Self::LEAF.size, size_of::<V>())?;
+            self.h.root = tx.node_new(kind::HASH_BUCKET, 0, Self::S.leaf.size, size_of::<V>())?;
         }
         loop {
             let (off, parent) = self.cow_path(tx, h)?;
-            let bucket = Self::bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
+            let bucket = Self::S.bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
             let (level, depth) = (bucket.level, bucket.depth);
-            let e = Entries::new(bucket.b, Self::LEAF, off)?;
+            let e = Entries::new(bucket.b, Self::S.leaf, off)?;
             let used = 8 * level as u32 + depth as u32;
             match e.find_hash(key, h, used)? {
                 Ok(i) => {
@@ -328,7 +411,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                         V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(WHAT, off))?;
                     entries::set_val(
                         tx.node_mut(off).expect("copied on write"),
-                        &Self::LEAF,
+                        &Self::S.leaf,
                         i,
                         value.as_bytes(),
                     );
@@ -336,8 +419,8 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                 }
                 Err(i) => {
                     let b = tx.node_mut(off).expect("copied on write");
-                    if entries::make_room(b, &Self::LEAF, key.len()) {
-                        entries::insert(b, &Self::LEAF, i, h, key, value.as_bytes());
+                    if entries::make_room(b, &Self::S.leaf, key.len()) {
+                        entries::insert(b, &Self::S.leaf, i, h, key, value.as_bytes());
                         self.h.len = self.h.len.saturating_add(1);
                         return Ok(None);
                     }
@@ -367,7 +450,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             self.h.root = dir;
             return Ok(());
         };
-        let depth = Self::bucket(tx, off, level)?.depth;
+        let depth = Self::S.bucket(tx, off, level)?.depth;
         let s = slot(h, level);
         if depth == LEVELS {
             // One slot: a directory one level down takes it.
@@ -388,7 +471,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             return Ok(());
         }
         // Two buckets of depth + 1: entries whose next hash bit is 0 stay, 1 move.
-        let l = Self::LEAF;
+        let l = Self::S.leaf;
         let mut copy = crate::mem::chunks(l.size);
         copy.as_mut_bytes()[..l.size].copy_from_slice(tx.node_mut(off).expect("copied on write"));
         let old = Entries::new(&copy.as_bytes()[..l.size], l, off)?;
@@ -427,16 +510,16 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         }
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
-        let h = Self::hash(tx, key);
+        let h = hash(tx, key);
         let (off, parent) = self.cow_path(tx, h)?;
-        let bucket = Self::bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
+        let bucket = Self::S.bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
         let (level, depth) = (bucket.level, bucket.depth);
-        let e = Entries::new(bucket.b, Self::LEAF, off)?;
+        let e = Entries::new(bucket.b, Self::S.leaf, off)?;
         let i = e
             .find_hash(key, h, 8 * level as u32 + depth as u32)?
             .map_err(|_| Error::corrupted(WHAT, off))?;
         let old = V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(WHAT, off))?;
-        entries::remove(tx.node_mut(off).expect("copied on write"), &Self::LEAF, i);
+        entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.leaf, i);
         self.h.len = self.h.len.saturating_sub(1);
         if self.h.len == 0 {
             return self.clear(tx).map(|()| Some(old));
@@ -455,12 +538,12 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         level: u8,
         h: u64,
     ) -> Result<()> {
-        let l = Self::LEAF;
+        let l = Self::S.leaf;
         let s = slot(h, level);
         loop {
-            let d = Self::dir(tx, dir_ptr, level)?;
+            let d = Self::S.dir(tx, dir_ptr, level)?;
             let off = dir_child(d, s);
-            let bucket = Self::bucket(tx, off, level)?;
+            let bucket = Self::S.bucket(tx, off, level)?;
             let depth = bucket.depth;
             let e = Entries::new(bucket.b, l, off)?;
             if depth == 0 || e.len() >= l.cap / 4 {
@@ -473,7 +556,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             if buddy & DIR_TAG != 0 || span(buddy_slot, depth).any(|i| dir_child(d, i) != buddy) {
                 return Ok(());
             }
-            let bb = Self::bucket(tx, buddy, level)?;
+            let bb = Self::S.bucket(tx, buddy, level)?;
             let be = Entries::new(bb.b, l, buddy)?;
             if bb.depth != depth
                 || e.len() + be.len() > l.cap * 3 / 4
@@ -506,80 +589,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
     /// # Errors
     /// [`Error::Corrupted`] naming the first node that fails.
     pub fn verify(&self, r: &impl Reader) -> Result<()> {
-        let mut count = 0;
-        let mut seen = rustc_hash::FxHashSet::default();
-        if self.h.root & DIR_TAG != 0 {
-            Self::verify_dir(r, self.h.root, 0, 0, &mut count, &mut seen)?;
-        } else if self.h.root != 0 {
-            Self::verify_bucket(r, self.h.root, 0, 0, &mut count)?;
-        }
-        if count != self.h.len {
-            return Err(Error::corrupted("collection length", self.h.root & !DIR_TAG));
-        }
-        Ok(())
-    }
-
-    fn verify_dir(
-        r: &impl Reader,
-        ptr: u64,
-        level: u8,
-        prefix: u64,
-        count: &mut u64,
-        seen: &mut rustc_hash::FxHashSet<u64>,
-    ) -> Result<()> {
-        let d = Self::dir(r, ptr, level)?;
-        node::verify(r, d, ptr & !DIR_TAG)?;
-        let mut s = 0;
-        while s < SLOTS {
-            let child = dir_child(d, s);
-            if !seen.insert(child) {
-                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
-            }
-            let below = prefix | (s as u64) << (56 - 8 * level as u32);
-            if child & DIR_TAG != 0 {
-                if level + 1 >= LEVELS {
-                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
-                }
-                Self::verify_dir(r, child, level + 1, below, count, seen)?;
-                s += 1;
-            } else {
-                let depth = Self::bucket(r, child, level)?.depth;
-                let range = span(s, depth);
-                if range.start != s || range.clone().any(|i| dir_child(d, i) != child) {
-                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
-                }
-                Self::verify_bucket(r, child, level, below, count)?;
-                s = range.end;
-            }
-        }
-        Ok(())
-    }
-
-    fn verify_bucket(
-        r: &impl Reader,
-        off: u64,
-        level: u8,
-        prefix: u64,
-        count: &mut u64,
-    ) -> Result<()> {
-        let b = Self::bucket(r, off, level)?;
-        node::verify(r, b.b, off)?;
-        let used = 8 * level as u32 + b.depth as u32;
-        let e = Entries::new(b.b, Self::LEAF, off)?;
-        for i in 0..e.len() {
-            let h = e.ord(i);
-            let key = e.key(i)?;
-            let placed = used == 0 || (h ^ prefix) >> (64 - used) == 0;
-            if !placed
-                || h != Self::hash(r, key)
-                || K::decode(key).is_none()
-                || (i > 0 && e.ord(i - 1) > h)
-            {
-                return Err(Error::corrupted(WHAT, off));
-            }
-        }
-        *count += e.len() as u64;
-        Ok(())
+        Self::S.verify(r, self.h)
     }
 
     /// Frees every node of the map and leaves it empty (what values point to is not
@@ -597,13 +607,13 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
 
     fn free_subtree<B: Backend>(tx: &mut WriteTxn<'_, B>, ptr: u64, level: u8) -> Result<()> {
         if ptr & DIR_TAG == 0 {
-            Self::bucket(tx, ptr, level)?;
-            return tx.node_free(ptr, Self::LEAF.size);
+            Self::S.bucket(tx, ptr, level)?;
+            return tx.node_free(ptr, Self::S.leaf.size);
         }
         if level >= LEVELS {
             return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
         }
-        let d = Self::dir(tx, ptr, level)?;
+        let d = Self::S.dir(tx, ptr, level)?;
         let mut children: Vec<u64> = (0..SLOTS).map(|i| dir_child(d, i)).collect();
         children.dedup();
         for child in children {
@@ -617,7 +627,34 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
 /// An iterator over a [`PHashMap`]'s entries in hash order (from [`PHashMap::iter`]):
 /// `(key, &value)`, or an error (once, then nothing) if a node does not check out.
 pub struct Iter<'r, K: Key, V> {
+    raw: RawIter<'r>,
+    _t: PhantomData<(K, V)>,
+}
+
+impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
+    type Item = Result<(K::Ref<'r>, &'r V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, val, off) = match self.raw.next()? {
+            Ok(item) => item,
+            Err(e) => return Some(Err(e)),
+        };
+        let bad = || Error::corrupted(WHAT, off);
+        let item = K::decode(key)
+            .ok_or_else(bad)
+            .and_then(|k| V::ref_from_bytes(val).map(|v| (k, v)).map_err(|_| bad()));
+        if item.is_err() {
+            self.raw.stop();
+        }
+        Some(item)
+    }
+}
+
+/// The entries of a hash map laid out as `spec`, in hash order, as bytes: (key, value,
+/// the bucket's offset).
+pub(crate) struct RawIter<'r> {
     r: &'r dyn Source,
+    spec: HashSpec,
     /// Directories from the root down: bytes, level, next slot.
     stack: Vec<(&'r [u8], u8, usize)>,
     bucket: Option<(Entries<'r>, usize)>,
@@ -625,20 +662,45 @@ pub struct Iter<'r, K: Key, V> {
     /// Nodes visited: a damaged directory that points to one node twice is caught
     /// instead of walked again and again.
     seen: rustc_hash::FxHashSet<u64>,
-    _t: PhantomData<(K, V)>,
 }
 
-impl<'r, K: Key, V: Persist> Iter<'r, K, V> {
-    fn step(&mut self) -> Result<Option<(K::Ref<'r>, &'r V)>> {
+impl<'r> RawIter<'r> {
+    /// The entries of the hash map `handle`.
+    pub fn new(r: &'r dyn Source, spec: HashSpec, handle: Handle) -> Self {
+        let mut iter = RawIter {
+            r,
+            spec,
+            stack: Vec::new(),
+            bucket: None,
+            pending: None,
+            seen: Default::default(),
+        };
+        if handle.root & DIR_TAG != 0 {
+            match spec.dir(r, handle.root, 0) {
+                Ok(d) => iter.stack.push((d, 0, 0)),
+                Err(e) => iter.pending = Some(e),
+            }
+        } else if handle.root != 0 {
+            match spec.bucket(r, handle.root, 0).and_then(|b| Entries::new(b.b, spec.leaf, b.off)) {
+                Ok(e) => iter.bucket = Some((e, 0)),
+                Err(e) => iter.pending = Some(e),
+            }
+        }
+        iter
+    }
+
+    fn stop(&mut self) {
+        self.stack.clear();
+        self.bucket = None;
+    }
+
+    fn step(&mut self) -> Result<Option<RawEntry<'r>>> {
         loop {
             if let Some((e, i)) = &mut self.bucket {
                 if *i < e.len() {
                     let (e, at) = (*e, *i);
                     *i += 1;
-                    let bad = || Error::corrupted(WHAT, e.off);
-                    let k = K::decode(e.key(at)?).ok_or_else(bad)?;
-                    let v = V::ref_from_bytes(e.val(at)).map_err(|_| bad())?;
-                    return Ok(Some((k, v)));
+                    return Ok(Some((e.key(at)?, e.val(at), e.off)));
                 }
                 self.bucket = None;
             }
@@ -657,24 +719,24 @@ impl<'r, K: Key, V: Persist> Iter<'r, K, V> {
                 if level + 1 >= LEVELS {
                     return Err(Error::corrupted(WHAT, child & !DIR_TAG));
                 }
-                let sub = PHashMap::<K, V>::dir(self.r, child, level + 1)?;
+                let sub = self.spec.dir(self.r, child, level + 1)?;
                 self.stack.push((sub, level + 1, 0));
             } else {
-                let b = PHashMap::<K, V>::bucket(self.r, child, level)?;
+                let b = self.spec.bucket(self.r, child, level)?;
                 // The slots this bucket covers: skip them all.
                 let range = span(s, b.depth);
                 if range.start != s {
                     return Err(Error::corrupted(WHAT, child));
                 }
                 *next = range.end;
-                self.bucket = Some((Entries::new(b.b, PHashMap::<K, V>::LEAF, child)?, 0));
+                self.bucket = Some((Entries::new(b.b, self.spec.leaf, child)?, 0));
             }
         }
     }
 }
 
-impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
-    type Item = Result<(K::Ref<'r>, &'r V)>;
+impl<'r> Iterator for RawIter<'r> {
+    type Item = Result<RawEntry<'r>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(e) = self.pending.take() {
@@ -683,8 +745,7 @@ impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
         match self.step() {
             Ok(item) => item.map(Ok),
             Err(e) => {
-                self.stack.clear();
-                self.bucket = None;
+                self.stop();
                 Some(Err(e))
             }
         }

@@ -9,7 +9,7 @@ use std::ops::{Bound, RangeBounds};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::backend::Backend;
-use crate::entries::{self, Entries, KeyMode, Layout};
+use crate::entries::{self, Entries, KeyMode, Layout, RawEntry};
 use crate::error::{Error, Result};
 use crate::key::{Key, MAX_KEY, prefix};
 use crate::node::{self, kind};
@@ -93,6 +93,98 @@ impl<K: Key, V: Persist> Persist for PMap<K, V> {
     const TYPE_HASH: u64 = type_hash("PMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);
 }
 
+/// How an ordered map with keys of encoded width `key_width` (0: variable) and values of
+/// `vsize` bytes is laid out: what the typed [`PMap`] uses as a constant, and `mmf heap
+/// dump` builds from a shape read from the file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapSpec {
+    pub leaf: Layout,
+    pub branch: Layout,
+    /// Node bytes (leaves and branches alike).
+    pub size: usize,
+    /// Whether key bytes are a valid key (UTF-8 for strings).
+    pub key_ok: fn(&[u8]) -> bool,
+}
+
+impl MapSpec {
+    pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> MapSpec {
+        let mode = KeyMode::for_width(key_width, true);
+        let leaf = Layout::new(mode, vsize, Layout::new(mode, 8, 0).size);
+        let branch = Layout::new(mode, 8, leaf.size);
+        MapSpec { leaf, branch, size: leaf.size, key_ok }
+    }
+
+    /// The node at `off`, checked, with its header.
+    pub(crate) fn node<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        off: u64,
+    ) -> Result<(&'r [u8], u8, u8)> {
+        let b = node::read(r, off, self.size)?;
+        let h = node::header(b)?;
+        match (h.kind, h.level) {
+            (kind::MAP_LEAF, 0) | (kind::MAP_BRANCH, 1..) => Ok((b, h.kind, h.level)),
+            _ => Err(Error::corrupted(node::WHAT, off)),
+        }
+    }
+
+    pub(crate) fn entries<'r>(&self, b: &'r [u8], k: u8, off: u64) -> Result<Entries<'r>> {
+        let l = if k == kind::MAP_LEAF { self.leaf } else { self.branch };
+        let e = Entries::new(b, l, off)?;
+        if e.len() == 0 && k == kind::MAP_BRANCH {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        Ok(e)
+    }
+
+    /// Checks every node of the map `handle`.
+    pub fn verify(&self, r: &(impl Source + ?Sized), handle: Handle) -> Result<()> {
+        let mut count = 0;
+        if handle.root != 0 {
+            let mut last = None;
+            self.verify_node(r, handle.root, None, &mut count, &mut last)?;
+        }
+        if count != handle.len {
+            return Err(Error::corrupted("collection length", handle.root));
+        }
+        Ok(())
+    }
+
+    fn verify_node<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        off: u64,
+        level: Option<u8>,
+        count: &mut u64,
+        last: &mut Option<&'r [u8]>,
+    ) -> Result<()> {
+        let (b, k, lv) = self.node(r, off)?;
+        if level.is_some_and(|l| l != lv) {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        node::verify(r, b, off)?;
+        let e = self.entries(b, k, off)?;
+        if k == kind::MAP_BRANCH {
+            for i in 0..e.len() {
+                self.verify_node(r, e.child(i), Some(lv - 1), count, last)?;
+            }
+            return Ok(());
+        }
+        if e.len() == 0 {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        for i in 0..e.len() {
+            let key = e.key(i)?;
+            if last.is_some_and(|l| l >= key) || !(self.key_ok)(key) || e.ord(i) != prefix(key) {
+                return Err(Error::corrupted(node::WHAT, off));
+            }
+            *last = Some(key);
+            *count += 1;
+        }
+        Ok(())
+    }
+}
+
 /// A separator that a split hands to the parent: the right node and its first key.
 struct Split {
     ord: u64,
@@ -101,11 +193,7 @@ struct Split {
 }
 
 impl<K: Key, V: Persist> PMap<K, V> {
-    const MODE: KeyMode = KeyMode::for_width(K::WIDTH, true);
-    const LEAF: Layout =
-        Layout::new(Self::MODE, size_of::<V>(), Layout::new(Self::MODE, 8, 0).size);
-    const BRANCH: Layout = Layout::new(Self::MODE, 8, Self::LEAF.size);
-    const SIZE: usize = Self::LEAF.size;
+    const S: MapSpec = MapSpec::new(K::WIDTH, size_of::<V>(), |k| K::decode(k).is_some());
 
     /// An empty map (no node until the first insert).
     pub const fn new() -> Self {
@@ -122,25 +210,6 @@ impl<K: Key, V: Persist> PMap<K, V> {
         self.h.len == 0
     }
 
-    /// The node at `off`, checked, with its header.
-    fn node(r: &(impl Source + ?Sized), off: u64) -> Result<(&[u8], u8, u8)> {
-        let b = node::read(r, off, Self::SIZE)?;
-        let h = node::header(b)?;
-        match (h.kind, h.level) {
-            (kind::MAP_LEAF, 0) | (kind::MAP_BRANCH, 1..) => Ok((b, h.kind, h.level)),
-            _ => Err(Error::corrupted(node::WHAT, off)),
-        }
-    }
-
-    fn entries(b: &[u8], k: u8, off: u64) -> Result<Entries<'_>> {
-        let l = if k == kind::MAP_LEAF { Self::LEAF } else { Self::BRANCH };
-        let e = Entries::new(b, l, off)?;
-        if e.len() == 0 && k == kind::MAP_BRANCH {
-            return Err(Error::corrupted(node::WHAT, off));
-        }
-        Ok(e)
-    }
-
     /// The value of `key`, in place.
     ///
     /// # Errors
@@ -155,11 +224,11 @@ impl<K: Key, V: Persist> PMap<K, V> {
         }
         let mut level = None;
         loop {
-            let (b, k, lv) = Self::node(r, off)?;
+            let (b, k, lv) = Self::S.node(r, off)?;
             if level.is_some_and(|l| l != lv) {
                 return Err(Error::corrupted(node::WHAT, off));
             }
-            let e = Self::entries(b, k, off)?;
+            let e = Self::S.entries(b, k, off)?;
             let found = e.search(key, p)?;
             if k == kind::MAP_LEAF {
                 return match found {
@@ -197,18 +266,9 @@ impl<K: Key, V: Persist> PMap<K, V> {
         range: Q,
     ) -> Iter<'r, K, V> {
         let enc = |q: &K::Query| K::encode(q, &mut [0; 8]).to_vec();
-        let hi = match range.end_bound() {
-            Bound::Included(q) => Bound::Included(enc(q)),
-            Bound::Excluded(q) => Bound::Excluded(enc(q)),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let mut iter =
-            Iter { r, stack: Vec::new(), hi, pending: None, last: None, _t: PhantomData };
-        if let Err(e) = iter.seek(self.h.root, range.start_bound().map(enc)) {
-            iter.stack.clear();
-            iter.pending = Some(e);
-        }
-        iter
+        let lo = range.start_bound().map(enc);
+        let hi = range.end_bound().map(enc);
+        Iter { raw: RawIter::new(r, Self::S, self.h, lo, hi), _t: PhantomData }
     }
 
     /// Sets `key` to `value`; returns the value it had.
@@ -229,27 +289,34 @@ impl<K: Key, V: Persist> PMap<K, V> {
         }
         let p = prefix(key);
         if self.h.root == 0 {
-            let root = tx.node_new(kind::MAP_LEAF, 0, Self::SIZE, size_of::<V>())?;
+            let root = tx.node_new(kind::MAP_LEAF, 0, Self::S.size, size_of::<V>())?;
             let b = tx.node_mut(root).expect("just made");
-            entries::insert(b, &Self::LEAF, 0, p, key, value.as_bytes());
+            entries::insert(b, &Self::S.leaf, 0, p, key, value.as_bytes());
             self.h = Handle { root, len: 1 };
             return Ok(None);
         }
-        let root = tx.node_cow(self.h.root, Self::SIZE)?;
+        let root = tx.node_cow(self.h.root, Self::S.size)?;
         self.h.root = root;
-        let level = Self::node(tx, root)?.2;
+        let level = Self::S.node(tx, root)?.2;
         let (old, split) = Self::insert_in(tx, root, level, key, p, value)?;
         if let Some(split) = split {
             // A new root above the two halves.
-            let top = tx.node_new(kind::MAP_BRANCH, level + 1, Self::SIZE, 8)?;
+            let top = tx.node_new(kind::MAP_BRANCH, level + 1, Self::S.size, 8)?;
             let first = {
-                let (b, k, _) = Self::node(tx, root)?;
-                let e = Self::entries(b, k, root)?;
+                let (b, k, _) = Self::S.node(tx, root)?;
+                let e = Self::S.entries(b, k, root)?;
                 (e.ord(0), e.key(0)?.to_vec())
             };
             let b = tx.node_mut(top).expect("just made");
-            entries::insert(b, &Self::BRANCH, 0, first.0, &first.1, &root.to_le_bytes());
-            entries::insert(b, &Self::BRANCH, 1, split.ord, &split.key, &split.right.to_le_bytes());
+            entries::insert(b, &Self::S.branch, 0, first.0, &first.1, &root.to_le_bytes());
+            entries::insert(
+                b,
+                &Self::S.branch,
+                1,
+                split.ord,
+                &split.key,
+                &split.right.to_le_bytes(),
+            );
             self.h.root = top;
         }
         if old.is_none() {
@@ -267,19 +334,19 @@ impl<K: Key, V: Persist> PMap<K, V> {
         p: u64,
         value: &V,
     ) -> Result<(Option<V>, Option<Split>)> {
-        let (b, k, lv) = Self::node(tx, off)?;
+        let (b, k, lv) = Self::S.node(tx, off)?;
         if lv != level {
             return Err(Error::corrupted(node::WHAT, off));
         }
-        let e = Self::entries(b, k, off)?;
+        let e = Self::S.entries(b, k, off)?;
         let found = e.search(key, p)?;
         if k == kind::MAP_LEAF {
             let b = tx.node_mut(off).expect("copied on write");
             return match found {
                 Ok(i) => {
-                    let old = V::read_from_bytes(Entries::new(b, Self::LEAF, off)?.val(i))
+                    let old = V::read_from_bytes(Entries::new(b, Self::S.leaf, off)?.val(i))
                         .map_err(|_| Error::corrupted(node::WHAT, off))?;
-                    entries::set_val(b, &Self::LEAF, i, value.as_bytes());
+                    entries::set_val(b, &Self::S.leaf, i, value.as_bytes());
                     Ok((Some(old), None))
                 }
                 Err(i) => {
@@ -290,10 +357,10 @@ impl<K: Key, V: Persist> PMap<K, V> {
         }
         let i = found.unwrap_or_else(|i| i.saturating_sub(1));
         let child = e.child(i);
-        let copied = tx.node_cow(child, Self::SIZE)?;
+        let copied = tx.node_cow(child, Self::S.size)?;
         if copied != child {
             let b = tx.node_mut(off).expect("copied on write");
-            entries::set_val(b, &Self::BRANCH, i, &copied.to_le_bytes());
+            entries::set_val(b, &Self::S.branch, i, &copied.to_le_bytes());
         }
         let (old, split) = Self::insert_in(tx, copied, level - 1, key, p, value)?;
         let Some(s) = split else { return Ok((old, None)) };
@@ -322,7 +389,7 @@ impl<K: Key, V: Persist> PMap<K, V> {
         key: &[u8],
         val: &[u8],
     ) -> Result<Option<Split>> {
-        let l = if k == kind::MAP_LEAF { Self::LEAF } else { Self::BRANCH };
+        let l = if k == kind::MAP_LEAF { Self::S.leaf } else { Self::S.branch };
         let b = tx.node_mut(off).expect("copied on write");
         if entries::make_room(b, &l, key.len()) {
             entries::insert(b, &l, i, ord, key, val);
@@ -374,22 +441,22 @@ impl<K: Key, V: Persist> PMap<K, V> {
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
         let p = prefix(key);
-        let root = tx.node_cow(self.h.root, Self::SIZE)?;
+        let root = tx.node_cow(self.h.root, Self::S.size)?;
         self.h.root = root;
-        let level = Self::node(tx, root)?.2;
+        let level = Self::S.node(tx, root)?.2;
         let old = Self::remove_in(tx, root, level, key, p)?;
         self.h.len = self.h.len.saturating_sub(1);
         // An empty root leaf goes; a root branch with one child gives way to it.
         loop {
             let root = self.h.root;
-            let (b, k, _) = Self::node(tx, root)?;
+            let (b, k, _) = Self::S.node(tx, root)?;
             let count = node::header(b)?.count;
             if k == kind::MAP_LEAF && count == 0 {
-                tx.node_free(root, Self::SIZE)?;
+                tx.node_free(root, Self::S.size)?;
                 *self = Self::new();
             } else if k == kind::MAP_BRANCH && count == 1 {
-                let child = Self::entries(b, k, root)?.child(0);
-                tx.node_free(root, Self::SIZE)?;
+                let child = Self::S.entries(b, k, root)?.child(0);
+                tx.node_free(root, Self::S.size)?;
                 self.h.root = child;
                 continue;
             }
@@ -405,8 +472,8 @@ impl<K: Key, V: Persist> PMap<K, V> {
         key: &[u8],
         p: u64,
     ) -> Result<V> {
-        let (b, k, lv) = Self::node(tx, off)?;
-        let e = Self::entries(b, k, off)?;
+        let (b, k, lv) = Self::S.node(tx, off)?;
+        let e = Self::S.entries(b, k, off)?;
         if lv != level {
             return Err(Error::corrupted(node::WHAT, off));
         }
@@ -415,19 +482,19 @@ impl<K: Key, V: Persist> PMap<K, V> {
             let i = found.map_err(|_| Error::corrupted(node::WHAT, off))?;
             let old =
                 V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(node::WHAT, off))?;
-            entries::remove(tx.node_mut(off).expect("copied on write"), &Self::LEAF, i);
+            entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.leaf, i);
             return Ok(old);
         }
         let i = found.unwrap_or_else(|i| i.saturating_sub(1));
         let siblings = e.len();
         let child = Self::cow_child(tx, off, i)?;
         let old = Self::remove_in(tx, child, level - 1, key, p)?;
-        let (cb, ck, _) = Self::node(tx, child)?;
+        let (cb, ck, _) = Self::S.node(tx, child)?;
         let count = node::header(cb)?.count as usize;
-        let cap = if ck == kind::MAP_LEAF { Self::LEAF.cap } else { Self::BRANCH.cap };
+        let cap = if ck == kind::MAP_LEAF { Self::S.leaf.cap } else { Self::S.branch.cap };
         if count == 0 {
-            tx.node_free(child, Self::SIZE)?;
-            entries::remove(tx.node_mut(off).expect("copied on write"), &Self::BRANCH, i);
+            tx.node_free(child, Self::S.size)?;
+            entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.branch, i);
         } else if count < cap / 4 && siblings > 1 {
             let (left, right) = if i + 1 < siblings { (i, i + 1) } else { (i - 1, i) };
             Self::merge(tx, off, left, right)?;
@@ -437,12 +504,12 @@ impl<K: Key, V: Persist> PMap<K, V> {
 
     /// Entry `i`'s child of this transaction's branch `off`, copied on write.
     fn cow_child<B: Backend>(tx: &mut WriteTxn<'_, B>, off: u64, i: usize) -> Result<u64> {
-        let (b, k, _) = Self::node(tx, off)?;
-        let child = Self::entries(b, k, off)?.child(i);
-        let copied = tx.node_cow(child, Self::SIZE)?;
+        let (b, k, _) = Self::S.node(tx, off)?;
+        let child = Self::S.entries(b, k, off)?.child(i);
+        let copied = tx.node_cow(child, Self::S.size)?;
         if copied != child {
             let b = tx.node_mut(off).expect("copied on write");
-            entries::set_val(b, &Self::BRANCH, i, &copied.to_le_bytes());
+            entries::set_val(b, &Self::S.branch, i, &copied.to_le_bytes());
         }
         Ok(copied)
     }
@@ -457,13 +524,13 @@ impl<K: Key, V: Persist> PMap<K, V> {
     ) -> Result<()> {
         let lo = Self::cow_child(tx, off, left)?;
         let (ro, sep_ord, sep_key) = {
-            let (b, k, _) = Self::node(tx, off)?;
-            let e = Self::entries(b, k, off)?;
+            let (b, k, _) = Self::S.node(tx, off)?;
+            let e = Self::S.entries(b, k, off)?;
             (e.child(right), e.ord(right), e.key(right)?.to_vec())
         };
-        let (lb, k, _) = Self::node(tx, lo)?;
-        let (rb, rk, _) = Self::node(tx, ro)?;
-        let l = if k == kind::MAP_LEAF { Self::LEAF } else { Self::BRANCH };
+        let (lb, k, _) = Self::S.node(tx, lo)?;
+        let (rb, rk, _) = Self::S.node(tx, ro)?;
+        let l = if k == kind::MAP_LEAF { Self::S.leaf } else { Self::S.branch };
         let (le, re) = (Entries::new(lb, l, lo)?, Entries::new(rb, l, ro)?);
         if rk != k
             || le.len() + re.len() > l.cap
@@ -488,8 +555,8 @@ impl<K: Key, V: Persist> PMap<K, V> {
                 entries::append(b, &l, &re, j)?;
             }
         }
-        tx.node_free(ro, Self::SIZE)?;
-        entries::remove(tx.node_mut(off).expect("copied on write"), &Self::BRANCH, right);
+        tx.node_free(ro, Self::S.size)?;
+        entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.branch, right);
         Ok(())
     }
 
@@ -500,49 +567,7 @@ impl<K: Key, V: Persist> PMap<K, V> {
     /// # Errors
     /// [`Error::Corrupted`] naming the first node that fails.
     pub fn verify(&self, r: &impl Reader) -> Result<()> {
-        let mut count = 0;
-        if self.h.root != 0 {
-            let mut last = None;
-            Self::verify_node(r, self.h.root, None, &mut count, &mut last)?;
-        }
-        if count != self.h.len {
-            return Err(Error::corrupted("collection length", self.h.root));
-        }
-        Ok(())
-    }
-
-    fn verify_node<'r>(
-        r: &'r impl Reader,
-        off: u64,
-        level: Option<u8>,
-        count: &mut u64,
-        last: &mut Option<&'r [u8]>,
-    ) -> Result<()> {
-        let (b, k, lv) = Self::node(r, off)?;
-        if level.is_some_and(|l| l != lv) {
-            return Err(Error::corrupted(node::WHAT, off));
-        }
-        node::verify(r, b, off)?;
-        let e = Self::entries(b, k, off)?;
-        if k == kind::MAP_BRANCH {
-            for i in 0..e.len() {
-                Self::verify_node(r, e.child(i), Some(lv - 1), count, last)?;
-            }
-            return Ok(());
-        }
-        if e.len() == 0 {
-            return Err(Error::corrupted(node::WHAT, off));
-        }
-        for i in 0..e.len() {
-            let key = e.key(i)?;
-            if last.is_some_and(|l| l >= key) || K::decode(key).is_none() || e.ord(i) != prefix(key)
-            {
-                return Err(Error::corrupted(node::WHAT, off));
-            }
-            *last = Some(key);
-            *count += 1;
-        }
-        Ok(())
+        Self::S.verify(r, self.h)
     }
 
     /// Frees every node of the map and leaves it empty (what values point to is not
@@ -563,18 +588,18 @@ impl<K: Key, V: Persist> PMap<K, V> {
         off: u64,
         level: Option<u8>,
     ) -> Result<()> {
-        let (b, k, lv) = Self::node(tx, off)?;
+        let (b, k, lv) = Self::S.node(tx, off)?;
         if level.is_some_and(|l| l != lv) {
             return Err(Error::corrupted(node::WHAT, off));
         }
         if k == kind::MAP_BRANCH {
-            let e = Self::entries(b, k, off)?;
+            let e = Self::S.entries(b, k, off)?;
             let children: Vec<u64> = (0..e.len()).map(|i| e.child(i)).collect();
             for child in children {
                 Self::free_subtree(tx, child, Some(lv - 1))?;
             }
         }
-        tx.node_free(off, Self::SIZE)
+        tx.node_free(off, Self::S.size)
     }
 }
 
@@ -582,7 +607,34 @@ impl<K: Key, V: Persist> PMap<K, V> {
 /// [`PMap::range`]): `(key, &value)`, or an error (once, then nothing) if a node does not
 /// check out.
 pub struct Iter<'r, K: Key, V> {
+    raw: RawIter<'r>,
+    _t: PhantomData<(K, V)>,
+}
+
+impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
+    type Item = Result<(K::Ref<'r>, &'r V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, val, off) = match self.raw.next()? {
+            Ok(item) => item,
+            Err(e) => return Some(Err(e)),
+        };
+        let bad = || Error::corrupted(node::WHAT, off);
+        let item = K::decode(key)
+            .ok_or_else(bad)
+            .and_then(|k| V::ref_from_bytes(val).map(|v| (k, v)).map_err(|_| bad()));
+        if item.is_err() {
+            self.raw.stack.clear();
+        }
+        Some(item)
+    }
+}
+
+/// The entries of a map laid out as `spec`, in key order, as bytes: (key, value, the
+/// leaf's offset).
+pub(crate) struct RawIter<'r> {
     r: &'r dyn Source,
+    spec: MapSpec,
     /// From the root down: a node's entries and the next index in it.
     stack: Vec<(Entries<'r>, usize)>,
     hi: Bound<Vec<u8>>,
@@ -590,10 +642,25 @@ pub struct Iter<'r, K: Key, V> {
     /// The last key yielded: keys must rise (a damaged tree that repeats a subtree is
     /// caught at its first repeated key instead of walked again and again).
     last: Option<&'r [u8]>,
-    _t: PhantomData<(K, V)>,
 }
 
-impl<'r, K: Key, V: Persist> Iter<'r, K, V> {
+impl<'r> RawIter<'r> {
+    /// The entries of the map `handle` from `lo` to `hi` (encoded keys).
+    pub fn new(
+        r: &'r dyn Source,
+        spec: MapSpec,
+        handle: Handle,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+    ) -> Self {
+        let mut iter = RawIter { r, spec, stack: Vec::new(), hi, pending: None, last: None };
+        if let Err(e) = iter.seek(handle.root, lo) {
+            iter.stack.clear();
+            iter.pending = Some(e);
+        }
+        iter
+    }
+
     /// Descends from `root` to the first entry at or after `lo`.
     fn seek(&mut self, root: u64, lo: Bound<Vec<u8>>) -> Result<()> {
         if root == 0 {
@@ -602,11 +669,11 @@ impl<'r, K: Key, V: Persist> Iter<'r, K, V> {
         let mut off = root;
         let mut level = None;
         loop {
-            let (b, k, lv) = PMap::<K, V>::node(self.r, off)?;
+            let (b, k, lv) = self.spec.node(self.r, off)?;
             if level.is_some_and(|l| l != lv) {
                 return Err(Error::corrupted(node::WHAT, off));
             }
-            let e = PMap::<K, V>::entries(b, k, off)?;
+            let e = self.spec.entries(b, k, off)?;
             let i = match &lo {
                 Bound::Unbounded => 0,
                 Bound::Included(key) | Bound::Excluded(key) => {
@@ -638,16 +705,16 @@ impl<'r, K: Key, V: Persist> Iter<'r, K, V> {
             }
             let (e, at) = (*e, *i);
             *i += 1;
-            if node::header(e_bytes(&e))?.kind == kind::MAP_LEAF {
+            if node::header(e.bytes())?.kind == kind::MAP_LEAF {
                 return Ok(Some((e, at)));
             }
-            let level = node::header(e_bytes(&e))?.level;
+            let level = node::header(e.bytes())?.level;
             let child = e.child(at);
-            let (b, k, lv) = PMap::<K, V>::node(self.r, child)?;
+            let (b, k, lv) = self.spec.node(self.r, child)?;
             if lv + 1 != level {
                 return Err(Error::corrupted(node::WHAT, child));
             }
-            let e = PMap::<K, V>::entries(b, k, child)?;
+            let e = self.spec.entries(b, k, child)?;
             if e.len() == 0 {
                 // Only an empty map has no entries, and it has no node.
                 return Err(Error::corrupted(node::WHAT, child));
@@ -657,19 +724,15 @@ impl<'r, K: Key, V: Persist> Iter<'r, K, V> {
     }
 }
 
-fn e_bytes<'a>(e: &Entries<'a>) -> &'a [u8] {
-    e.bytes()
-}
-
-impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
-    type Item = Result<(K::Ref<'r>, &'r V)>;
+impl<'r> Iterator for RawIter<'r> {
+    type Item = Result<RawEntry<'r>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(e) = self.pending.take() {
             self.stack.clear();
             return Some(Err(e));
         }
-        let mut step = || -> Result<Option<(K::Ref<'r>, &'r V)>> {
+        let mut step = || -> Result<Option<RawEntry<'r>>> {
             let Some((e, i)) = self.advance()? else { return Ok(None) };
             let key = e.key(i)?;
             let past = match &self.hi {
@@ -686,9 +749,7 @@ impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
                 return Err(bad());
             }
             self.last = Some(key);
-            let k = K::decode(key).ok_or_else(bad)?;
-            let v = V::ref_from_bytes(e.val(i)).map_err(|_| bad())?;
-            Ok(Some((k, v)))
+            Ok(Some((key, e.val(i), e.off)))
         };
         match step() {
             Ok(Some(item)) => Some(Ok(item)),

@@ -76,16 +76,142 @@ impl<T: Persist> Persist for PVec<T> {
     const TYPE_HASH: u64 = type_hash("PVec<T>", 16, &[T::NAME_HASH]);
 }
 
-impl<T: Persist> PVec<T> {
-    const WIDTH: usize = size_of::<T>();
+/// How a vector of elements of `width` bytes is laid out: what the typed [`PVec`] uses
+/// as a constant, and `mmf heap dump` builds from a shape read from the file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VecSpec {
+    /// Bytes of one element.
+    pub width: usize,
     /// Node bytes: 4 KiB, or more for elements so large that fewer than 4 would fit.
-    const SIZE: usize = {
+    pub size: usize,
+    per_leaf: u64,
+    fanout: u64,
+}
+
+fn child(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[HDR + 8 * i..][..8].try_into().unwrap_or_default())
+}
+
+fn set_child(b: &mut [u8], i: usize, child: u64) {
+    b[HDR + 8 * i..][..8].copy_from_slice(&child.to_le_bytes());
+}
+
+impl VecSpec {
+    /// The layout for elements of `width` bytes.
+    pub const fn new(width: usize) -> VecSpec {
+        let size = (HDR + 4 * width).next_multiple_of(4096);
+        let per_leaf = ((size - HDR) / if width == 0 { 1 } else { width }) as u64;
+        VecSpec { width, size, per_leaf, fanout: ((size - HDR) / 8) as u64 }
+    }
+
+    /// The tree's height for `len` elements (0: the root is a leaf), and the elements one
+    /// child of the root covers.
+    pub(crate) fn height(&self, len: u64) -> (u8, u64) {
+        let (mut h, mut span) = (0u8, self.per_leaf);
+        while span < len {
+            span = span.saturating_mul(self.fanout);
+            h += 1;
+        }
+        (h, span / if h == 0 { 1 } else { self.fanout })
+    }
+
+    /// The node at `off`, checked: of `kind` at `level`, with its count.
+    pub(crate) fn node<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        off: u64,
+        level: u8,
+    ) -> Result<(&'r [u8], usize)> {
+        let b = node::read(r, off, self.size)?;
+        let h = node::header(b)?;
+        let (k, cap) = if level == 0 {
+            (kind::VEC_LEAF, self.per_leaf)
+        } else {
+            (kind::VEC_BRANCH, self.fanout)
+        };
+        let width = if level == 0 { self.width } else { 8 };
+        if h.kind != k
+            || h.level != level
+            || h.count as u64 > cap
+            || h.width as usize != width
+            || h.heap as usize != self.size
+        {
+            return Err(Error::corrupted(WHAT, off));
+        }
+        Ok((b, h.count as usize))
+    }
+
+    pub(crate) fn slot(&self, i: usize) -> std::ops::Range<usize> {
+        HDR + self.width * i..HDR + self.width * (i + 1)
+    }
+
+    /// The leaf that holds element `i` (< len), its bytes and its count.
+    pub(crate) fn leaf<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        handle: Handle,
+        i: u64,
+    ) -> Result<(&'r [u8], usize, u64)> {
+        let (height, mut span) = self.height(handle.len);
+        let mut off = handle.root;
+        for level in (1..=height).rev() {
+            let (b, count) = self.node(r, off, level)?;
+            let ci = ((i / span) % self.fanout) as usize;
+            if ci >= count {
+                return Err(Error::corrupted(WHAT, off));
+            }
+            off = child(b, ci);
+            span /= self.fanout;
+        }
+        let (b, count) = self.node(r, off, 0)?;
+        Ok((b, count, off))
+    }
+
+    /// Checks every node of the vector `handle`.
+    pub fn verify(&self, r: &(impl Source + ?Sized), handle: Handle) -> Result<()> {
+        let mut count = 0;
+        if handle.root != 0 {
+            self.verify_node(r, handle.len, handle.root, self.height(handle.len).0, &mut count)?;
+        }
+        if count != handle.len {
+            return Err(Error::corrupted("collection length", handle.root));
+        }
+        Ok(())
+    }
+
+    fn verify_node(
+        &self,
+        r: &(impl Source + ?Sized),
+        len: u64,
+        off: u64,
+        level: u8,
+        count: &mut u64,
+    ) -> Result<()> {
+        let (b, n) = self.node(r, off, level)?;
+        node::verify(r, b, off)?;
+        if level == 0 {
+            *count += n as u64;
+            // Only the last leaf may be partly full.
+            if n == 0 || (*count < len && n as u64 != self.per_leaf) {
+                return Err(Error::corrupted(WHAT, off));
+            }
+            return Ok(());
+        }
+        for i in 0..n {
+            if *count >= len {
+                return Err(Error::corrupted(WHAT, off));
+            }
+            self.verify_node(r, len, child(b, i), level - 1, count)?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Persist> PVec<T> {
+    const S: VecSpec = {
         assert!(align_of::<T>() as u64 <= ALIGN, "Persist types align to at most 16");
-        (HDR + 4 * Self::WIDTH).next_multiple_of(4096)
+        VecSpec::new(size_of::<T>())
     };
-    const PER_LEAF: u64 =
-        ((Self::SIZE - HDR) / if Self::WIDTH == 0 { 1 } else { Self::WIDTH }) as u64;
-    const FANOUT: u64 = ((Self::SIZE - HDR) / 8) as u64;
 
     /// An empty vector (no node until the first push).
     pub const fn new() -> Self {
@@ -102,67 +228,6 @@ impl<T: Persist> PVec<T> {
         self.h.len == 0
     }
 
-    /// The tree's height for `len` elements (0: the root is a leaf), and the elements one
-    /// child of the root covers.
-    fn height(len: u64) -> (u8, u64) {
-        let (mut h, mut span) = (0u8, Self::PER_LEAF);
-        while span < len {
-            span = span.saturating_mul(Self::FANOUT);
-            h += 1;
-        }
-        (h, span / if h == 0 { 1 } else { Self::FANOUT })
-    }
-
-    /// The node at `off`, checked: of `kind` at `level`, with its count.
-    fn node(r: &(impl Source + ?Sized), off: u64, level: u8) -> Result<(&[u8], usize)> {
-        let b = node::read(r, off, Self::SIZE)?;
-        let h = node::header(b)?;
-        let (k, cap) = if level == 0 {
-            (kind::VEC_LEAF, Self::PER_LEAF)
-        } else {
-            (kind::VEC_BRANCH, Self::FANOUT)
-        };
-        let width = if level == 0 { Self::WIDTH } else { 8 };
-        if h.kind != k
-            || h.level != level
-            || h.count as u64 > cap
-            || h.width as usize != width
-            || h.heap as usize != Self::SIZE
-        {
-            return Err(Error::corrupted(WHAT, off));
-        }
-        Ok((b, h.count as usize))
-    }
-
-    fn child(b: &[u8], i: usize) -> u64 {
-        u64::from_le_bytes(b[HDR + 8 * i..][..8].try_into().unwrap_or_default())
-    }
-
-    fn set_child(b: &mut [u8], i: usize, child: u64) {
-        b[HDR + 8 * i..][..8].copy_from_slice(&child.to_le_bytes());
-    }
-
-    fn slot(i: usize) -> std::ops::Range<usize> {
-        HDR + Self::WIDTH * i..HDR + Self::WIDTH * (i + 1)
-    }
-
-    /// The leaf that holds element `i` (< len), its bytes and its count.
-    fn leaf<'r>(&self, r: &'r (impl Source + ?Sized), i: u64) -> Result<(&'r [u8], usize, u64)> {
-        let (height, mut span) = Self::height(self.h.len);
-        let mut off = self.h.root;
-        for level in (1..=height).rev() {
-            let (b, count) = Self::node(r, off, level)?;
-            let ci = ((i / span) % Self::FANOUT) as usize;
-            if ci >= count {
-                return Err(Error::corrupted(WHAT, off));
-            }
-            off = Self::child(b, ci);
-            span /= Self::FANOUT;
-        }
-        let (b, count) = Self::node(r, off, 0)?;
-        Ok((b, count, off))
-    }
-
     /// Element `i`, in place; `None` past the end.
     ///
     /// # Errors
@@ -171,12 +236,12 @@ impl<T: Persist> PVec<T> {
         if i >= self.h.len {
             return Ok(None);
         }
-        let (b, count, off) = self.leaf(r, i)?;
-        let li = (i % Self::PER_LEAF) as usize;
+        let (b, count, off) = Self::S.leaf(r, self.h, i)?;
+        let li = (i % Self::S.per_leaf) as usize;
         if li >= count {
             return Err(Error::corrupted(WHAT, off));
         }
-        T::ref_from_bytes(&b[Self::slot(li)]).map(Some).map_err(|_| Error::corrupted(WHAT, off))
+        T::ref_from_bytes(&b[Self::S.slot(li)]).map(Some).map_err(|_| Error::corrupted(WHAT, off))
     }
 
     /// The last element, in place.
@@ -192,7 +257,7 @@ impl<T: Persist> PVec<T> {
 
     /// The elements in order, in place.
     pub fn iter<'r>(&self, r: &'r impl Reader) -> Iter<'r, T> {
-        Iter { r, vec: *self, at: 0, leaf: None }
+        Iter { raw: RawIter::new(r, Self::S, self.h), _t: PhantomData }
     }
 
     /// Appends `value`.
@@ -205,54 +270,57 @@ impl<T: Persist> PVec<T> {
             return Err(Error::InvalidArgument { what: "the vector is full" });
         }
         if self.h.root == 0 {
-            self.h.root = tx.node_new(kind::VEC_LEAF, 0, Self::SIZE, Self::WIDTH)?;
+            self.h.root = tx.node_new(kind::VEC_LEAF, 0, Self::S.size, Self::S.width)?;
         } else {
-            let (old_height, _) = Self::height(i);
-            let (new_height, _) = Self::height(i + 1);
+            let (old_height, _) = Self::S.height(i);
+            let (new_height, _) = Self::S.height(i + 1);
             if new_height > old_height {
                 // Full: a new root above the old one.
-                let top = tx.node_new(kind::VEC_BRANCH, new_height, Self::SIZE, 8)?;
+                let top = tx.node_new(kind::VEC_BRANCH, new_height, Self::S.size, 8)?;
                 let b = tx.node_mut(top).expect("just made");
-                Self::set_child(b, 0, self.h.root);
+                set_child(b, 0, self.h.root);
                 node::header_mut(b).count = 1;
                 self.h.root = top;
             }
         }
-        let (height, mut span) = Self::height(i + 1);
-        self.h.root = tx.node_cow(self.h.root, Self::SIZE)?;
+        let (height, mut span) = Self::S.height(i + 1);
+        self.h.root = tx.node_cow(self.h.root, Self::S.size)?;
         let mut off = self.h.root;
         for level in (1..=height).rev() {
-            let count = Self::node(tx, off, level)?.1;
-            let ci = ((i / span) % Self::FANOUT) as usize;
+            let count = Self::S.node(tx, off, level)?.1;
+            let ci = ((i / span) % Self::S.fanout) as usize;
             let child = if ci < count {
-                let b = Self::node(tx, off, level)?.0;
-                let child = Self::child(b, ci);
-                let copied = tx.node_cow(child, Self::SIZE)?;
+                let b = Self::S.node(tx, off, level)?.0;
+                let child = child(b, ci);
+                let copied = tx.node_cow(child, Self::S.size)?;
                 if copied != child {
-                    Self::set_child(tx.node_mut(off).expect("copied on write"), ci, copied);
+                    set_child(tx.node_mut(off).expect("copied on write"), ci, copied);
                 }
                 copied
             } else if ci == count {
-                let (k, width) =
-                    if level == 1 { (kind::VEC_LEAF, Self::WIDTH) } else { (kind::VEC_BRANCH, 8) };
-                let fresh = tx.node_new(k, level - 1, Self::SIZE, width)?;
+                let (k, width) = if level == 1 {
+                    (kind::VEC_LEAF, Self::S.width)
+                } else {
+                    (kind::VEC_BRANCH, 8)
+                };
+                let fresh = tx.node_new(k, level - 1, Self::S.size, width)?;
                 let b = tx.node_mut(off).expect("copied on write");
-                Self::set_child(b, ci, fresh);
+                set_child(b, ci, fresh);
                 node::header_mut(b).count += 1;
                 fresh
             } else {
                 return Err(Error::corrupted(WHAT, off));
             };
             off = child;
-            span /= Self::FANOUT;
+            span /= Self::S.fanout;
         }
-        let count = Self::node(tx, off, 0)?.1;
-        let li = (i % Self::PER_LEAF) as usize;
+        let count = Self::S.node(tx, off, 0)?.1;
+        let li = (i % Self::S.per_leaf) as usize;
         if li != count {
             return Err(Error::corrupted(WHAT, off));
         }
         let b = tx.node_mut(off).expect("copied on write");
-        b[Self::slot(li)].copy_from_slice(value.as_bytes());
+        b[Self::S.slot(li)].copy_from_slice(value.as_bytes());
         node::header_mut(b).count += 1;
         self.h.len = self.h.len.saturating_add(1);
         Ok(())
@@ -265,26 +333,26 @@ impl<T: Persist> PVec<T> {
         tx: &mut WriteTxn<'_, B>,
         i: u64,
     ) -> Result<(Vec<(u64, usize)>, u64)> {
-        let (height, mut span) = Self::height(self.h.len);
-        self.h.root = tx.node_cow(self.h.root, Self::SIZE)?;
+        let (height, mut span) = Self::S.height(self.h.len);
+        self.h.root = tx.node_cow(self.h.root, Self::S.size)?;
         let mut off = self.h.root;
         let mut path = Vec::with_capacity(height as usize);
         for level in (1..=height).rev() {
-            let (b, count) = Self::node(tx, off, level)?;
-            let ci = ((i / span) % Self::FANOUT) as usize;
+            let (b, count) = Self::S.node(tx, off, level)?;
+            let ci = ((i / span) % Self::S.fanout) as usize;
             if ci >= count {
                 return Err(Error::corrupted(WHAT, off));
             }
-            let child = Self::child(b, ci);
-            let copied = tx.node_cow(child, Self::SIZE)?;
+            let child = child(b, ci);
+            let copied = tx.node_cow(child, Self::S.size)?;
             if copied != child {
-                Self::set_child(tx.node_mut(off).expect("copied on write"), ci, copied);
+                set_child(tx.node_mut(off).expect("copied on write"), ci, copied);
             }
             path.push((off, ci));
             off = copied;
-            span /= Self::FANOUT;
+            span /= Self::S.fanout;
         }
-        Self::node(tx, off, 0)?;
+        Self::S.node(tx, off, 0)?;
         Ok((path, off))
     }
 
@@ -298,14 +366,14 @@ impl<T: Persist> PVec<T> {
             return Err(Error::InvalidArgument { what: "index past the end of the vector" });
         }
         let (_, leaf) = self.cow_path(tx, i)?;
-        let li = (i % Self::PER_LEAF) as usize;
+        let li = (i % Self::S.per_leaf) as usize;
         let b = tx.node_mut(leaf).expect("copied on write");
         if li >= node::header(b)?.count as usize {
             return Err(Error::corrupted(WHAT, leaf));
         }
         let old =
-            T::read_from_bytes(&b[Self::slot(li)]).map_err(|_| Error::corrupted(WHAT, leaf))?;
-        b[Self::slot(li)].copy_from_slice(value.as_bytes());
+            T::read_from_bytes(&b[Self::S.slot(li)]).map_err(|_| Error::corrupted(WHAT, leaf))?;
+        b[Self::S.slot(li)].copy_from_slice(value.as_bytes());
         Ok(old)
     }
 
@@ -319,29 +387,29 @@ impl<T: Persist> PVec<T> {
         }
         let i = self.h.len - 1;
         let (path, leaf) = self.cow_path(tx, i)?;
-        let li = (i % Self::PER_LEAF) as usize;
+        let li = (i % Self::S.per_leaf) as usize;
         let b = tx.node_mut(leaf).expect("copied on write");
         if li + 1 != node::header(b)?.count as usize {
             return Err(Error::corrupted(WHAT, leaf));
         }
         let value =
-            T::read_from_bytes(&b[Self::slot(li)]).map_err(|_| Error::corrupted(WHAT, leaf))?;
+            T::read_from_bytes(&b[Self::S.slot(li)]).map_err(|_| Error::corrupted(WHAT, leaf))?;
         node::header_mut(b).count -= 1;
         // Nodes left empty go, bottom up.
         let mut empty = li == 0;
         if empty {
-            tx.node_free(leaf, Self::SIZE)?;
+            tx.node_free(leaf, Self::S.size)?;
         }
         for &(off, ci) in path.iter().rev() {
             if !empty {
                 break;
             }
             let b = tx.node_mut(off).expect("copied on write");
-            Self::set_child(b, ci, 0);
+            set_child(b, ci, 0);
             node::header_mut(b).count -= 1;
             empty = ci == 0;
             if empty {
-                tx.node_free(off, Self::SIZE)?;
+                tx.node_free(off, Self::S.size)?;
             }
         }
         self.h.len = i;
@@ -350,10 +418,10 @@ impl<T: Persist> PVec<T> {
             return Ok(Some(value));
         }
         // A root with one child gives way to it while the tree is taller than needed.
-        let (mut height, _) = Self::height(i + 1);
-        while Self::height(self.h.len).0 < height {
-            let child = Self::child(Self::node(tx, self.h.root, height)?.0, 0);
-            tx.node_free(self.h.root, Self::SIZE)?;
+        let (mut height, _) = Self::S.height(i + 1);
+        while Self::S.height(self.h.len).0 < height {
+            let child = child(Self::S.node(tx, self.h.root, height)?.0, 0);
+            tx.node_free(self.h.root, Self::S.size)?;
             self.h.root = child;
             height -= 1;
         }
@@ -366,34 +434,7 @@ impl<T: Persist> PVec<T> {
     /// # Errors
     /// [`Error::Corrupted`] naming the first node that fails.
     pub fn verify(&self, r: &impl Reader) -> Result<()> {
-        let mut count = 0;
-        if self.h.root != 0 {
-            self.verify_node(r, self.h.root, Self::height(self.h.len).0, &mut count)?;
-        }
-        if count != self.h.len {
-            return Err(Error::corrupted("collection length", self.h.root));
-        }
-        Ok(())
-    }
-
-    fn verify_node(&self, r: &impl Reader, off: u64, level: u8, count: &mut u64) -> Result<()> {
-        let (b, n) = Self::node(r, off, level)?;
-        node::verify(r, b, off)?;
-        if level == 0 {
-            *count += n as u64;
-            // Only the last leaf may be partly full.
-            if n == 0 || (*count < self.h.len && n as u64 != Self::PER_LEAF) {
-                return Err(Error::corrupted(WHAT, off));
-            }
-            return Ok(());
-        }
-        for i in 0..n {
-            if *count >= self.h.len {
-                return Err(Error::corrupted(WHAT, off));
-            }
-            self.verify_node(r, Self::child(b, i), level - 1, count)?;
-        }
-        Ok(())
+        Self::S.verify(r, self.h)
     }
 
     /// Frees every node and leaves the vector empty (what elements point to is not freed).
@@ -402,7 +443,7 @@ impl<T: Persist> PVec<T> {
     /// [`Error::Corrupted`] if a node does not check out.
     pub fn clear<B: Backend>(&mut self, tx: &mut WriteTxn<'_, B>) -> Result<()> {
         if self.h.root != 0 {
-            Self::free_subtree(tx, self.h.root, Self::height(self.h.len).0)?;
+            Self::free_subtree(tx, self.h.root, Self::S.height(self.h.len).0)?;
         }
         *self = Self::new();
         Ok(())
@@ -410,60 +451,85 @@ impl<T: Persist> PVec<T> {
 
     fn free_subtree<B: Backend>(tx: &mut WriteTxn<'_, B>, off: u64, level: u8) -> Result<()> {
         if level > 0 {
-            let (b, count) = Self::node(tx, off, level)?;
-            let children: Vec<u64> = (0..count).map(|i| Self::child(b, i)).collect();
+            let (b, count) = Self::S.node(tx, off, level)?;
+            let children: Vec<u64> = (0..count).map(|i| child(b, i)).collect();
             for child in children {
                 Self::free_subtree(tx, child, level - 1)?;
             }
         } else {
-            Self::node(tx, off, 0)?;
+            Self::S.node(tx, off, 0)?;
         }
-        tx.node_free(off, Self::SIZE)
+        tx.node_free(off, Self::S.size)
     }
 }
 
 /// An iterator over a [`PVec`]'s elements (from [`PVec::iter`]), in place; an error (once,
 /// then nothing) if a node does not check out.
 pub struct Iter<'r, T> {
-    r: &'r dyn Source,
-    vec: PVec<T>,
-    at: u64,
-    /// The current leaf's bytes and count.
-    leaf: Option<(&'r [u8], usize, u64)>,
+    raw: RawIter<'r>,
+    _t: PhantomData<T>,
 }
 
 impl<'r, T: Persist> Iterator for Iter<'r, T> {
     type Item = Result<&'r T>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.at >= self.vec.h.len {
+        let (bytes, off) = match self.raw.next()? {
+            Ok(item) => item,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(T::ref_from_bytes(bytes).map_err(|_| Error::corrupted(WHAT, off)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.raw.size_hint()
+    }
+}
+
+/// The elements of a vector laid out as `spec`, as bytes (with their leaf's offset).
+pub(crate) struct RawIter<'r> {
+    r: &'r dyn Source,
+    spec: VecSpec,
+    handle: Handle,
+    at: u64,
+    /// The current leaf's bytes, count and offset.
+    leaf: Option<(&'r [u8], usize, u64)>,
+}
+
+impl<'r> RawIter<'r> {
+    pub fn new(r: &'r dyn Source, spec: VecSpec, handle: Handle) -> Self {
+        RawIter { r, spec, handle, at: 0, leaf: None }
+    }
+}
+
+impl<'r> Iterator for RawIter<'r> {
+    type Item = Result<(&'r [u8], u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.handle.len {
             return None;
         }
-        let li = (self.at % PVec::<T>::PER_LEAF) as usize;
+        let li = (self.at % self.spec.per_leaf) as usize;
         if li == 0 || self.leaf.is_none() {
-            match self.vec.leaf(self.r, self.at) {
+            match self.spec.leaf(self.r, self.handle, self.at) {
                 Ok(leaf) => self.leaf = Some(leaf),
                 Err(e) => {
-                    self.at = self.vec.h.len;
+                    self.at = self.handle.len;
                     return Some(Err(e));
                 }
             }
         }
         let (b, count, off) = self.leaf?;
         self.at += 1;
-        let item = if li < count {
-            T::ref_from_bytes(&b[PVec::<T>::slot(li)]).map_err(|_| Error::corrupted(WHAT, off))
-        } else {
-            Err(Error::corrupted(WHAT, off))
-        };
-        if item.is_err() {
-            self.at = self.vec.h.len;
+        if li >= count {
+            self.at = self.handle.len;
+            return Some(Err(Error::corrupted(WHAT, off)));
         }
-        Some(item)
+        Some(Ok((&b[self.spec.slot(li)], off)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.vec.h.len - self.at) as usize;
+        let left = (self.handle.len - self.at) as usize;
         (left, Some(left))
     }
 }
