@@ -74,6 +74,7 @@ impl<B: Backend> WriteTxn<'_, B> {
         if !self.changed {
             return Ok(self.base.slot.txn_id);
         }
+        self.flush_shapes()?;
         let heap = self.heap;
         let txn = self.txn_id;
         let base = self.base.slot;

@@ -70,6 +70,7 @@ mod alloc;
 mod backend;
 mod commit;
 mod dirty;
+pub mod dump;
 mod entries;
 mod error;
 pub mod format;
@@ -86,6 +87,7 @@ mod pvec;
 mod read;
 mod recover;
 mod roots;
+pub mod shape;
 mod snapshot;
 mod txn;
 
@@ -100,6 +102,7 @@ pub use pmap::{Iter as PMapIter, PMap};
 pub use pvec::{Iter as PVecIter, PVec};
 pub use read::Reader;
 pub use roots::{MAX_NAME, MAX_VALUE};
+pub use shape::Shape;
 pub use snapshot::{RootInfo, Snapshot, Stats};
 pub use txn::WriteTxn;
 /// zerocopy, whose derives prove a [`Persist`] type's layout

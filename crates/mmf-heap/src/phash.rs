@@ -19,6 +19,7 @@ use crate::persist::{Persist, type_hash};
 use crate::pmap::Handle;
 use crate::read::Reader;
 use crate::read::private::Source;
+use crate::shape::{Shape, shape_of};
 use crate::txn::WriteTxn;
 
 /// Slots of a directory.
@@ -85,6 +86,7 @@ impl<K, V> fmt::Debug for PHashMap<K, V> {
 
 impl<K: Key, V: Persist> Persist for PHashMap<K, V> {
     const TYPE_HASH: u64 = type_hash("PHashMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);
+    const SHAPE: &'static Shape = &Shape::HashMap(shape_of::<K>, shape_of::<V>);
 }
 
 /// A bucket as found: its offset, bytes, level (of its directory) and local depth.

@@ -16,6 +16,7 @@ use crate::node::{self, kind};
 use crate::persist::{Persist, type_hash};
 use crate::read::Reader;
 use crate::read::private::Source;
+use crate::shape::{Shape, shape_of};
 use crate::txn::WriteTxn;
 
 /// A collection's handle: its root node and its length. What a root, a struct field or a
@@ -91,6 +92,7 @@ impl<K, V> fmt::Debug for PMap<K, V> {
 
 impl<K: Key, V: Persist> Persist for PMap<K, V> {
     const TYPE_HASH: u64 = type_hash("PMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);
+    const SHAPE: &'static Shape = &Shape::Map(shape_of::<K>, shape_of::<V>);
 }
 
 /// How an ordered map with keys of encoded width `key_width` (0: variable) and values of

@@ -15,6 +15,7 @@ use crate::persist::{Persist, type_hash};
 use crate::pmap::Handle;
 use crate::read::Reader;
 use crate::read::private::Source;
+use crate::shape::{Shape, shape_of};
 use crate::txn::WriteTxn;
 
 /// A vector of `T` kept in the heap file: a radix tree of 4 KiB nodes, so that a push, a
@@ -74,6 +75,7 @@ impl<T> fmt::Debug for PVec<T> {
 
 impl<T: Persist> Persist for PVec<T> {
     const TYPE_HASH: u64 = type_hash("PVec<T>", 16, &[T::NAME_HASH]);
+    const SHAPE: &'static Shape = &Shape::Vec(shape_of::<T>);
 }
 
 /// How a vector of elements of `width` bytes is laid out: what the typed [`PVec`] uses

@@ -33,7 +33,7 @@ use crate::txn::{read_committed, root_value};
 #[must_use]
 pub struct Snapshot<'h, B: Backend> {
     pub(crate) heap: &'h Heap<B>,
-    commit: Arc<Committed>,
+    pub(crate) commit: Arc<Committed>,
     /// The commit's bytes, read in place.
     pub(crate) window: Window,
 }
@@ -80,6 +80,7 @@ impl<'h, B: Backend> Snapshot<'h, B> {
         self.commit
             .roots
             .iter()
+            .filter(|(name, _)| !crate::roots::is_hidden(name))
             .map(|(name, v)| RootInfo {
                 name: name.clone(),
                 type_hash: v.type_hash,
@@ -171,7 +172,7 @@ impl<'h, B: Backend> Snapshot<'h, B> {
             allocated_end: slot.alloc_end,
             free_bytes: self.commit.alloc.free_bytes(),
             free_ranges: self.commit.alloc.ranges(),
-            roots: self.commit.roots.len(),
+            roots: self.commit.roots.keys().filter(|n| !crate::roots::is_hidden(n)).count(),
         }
     }
 }

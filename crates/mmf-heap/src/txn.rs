@@ -12,6 +12,7 @@ use crate::heap::{Committed, Heap};
 use crate::mem::Window;
 use crate::persist::{Off, PBytes, PStr, Persist};
 use crate::roots::{self, RootDir, RootValue};
+use crate::shape::Shape;
 
 /// A write transaction: allocate, read, change and free objects, set named roots, then
 /// [`commit`](Self::commit) — all of it or nothing becomes the heap's new state. Dropped
@@ -51,6 +52,9 @@ pub struct WriteTxn<'h, B: Backend> {
     pub(crate) roots: RootDir,
     pub(crate) roots_changed: bool,
     pub(crate) changed: bool,
+    /// Roots set (with their type's hash and shape) or removed: the shape registry
+    /// follows at the commit.
+    pub(crate) shapes: Vec<(String, Option<(u64, &'static Shape)>)>,
 }
 
 impl<'h, B: Backend> WriteTxn<'h, B> {
@@ -82,6 +86,7 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
             dirty: Dirty::default(),
             roots_changed: false,
             changed: false,
+            shapes: Vec::new(),
         })
     }
 
@@ -246,6 +251,9 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     pub fn set_root<T: Persist>(&mut self, name: &str, value: &T) -> Result<()> {
         roots::check(name, size_of::<T>())?;
         let value = RootValue { type_hash: T::TYPE_HASH, bytes: value.as_bytes().to_vec() };
+        if self.base.roots.get(name).is_none_or(|old| old.type_hash != T::TYPE_HASH) {
+            self.shapes.push((name.to_owned(), Some((T::TYPE_HASH, T::SHAPE))));
+        }
         self.roots.insert(name.to_owned(), value);
         self.roots_changed = true;
         self.changed = true;
@@ -255,7 +263,10 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     /// Removes the root `name`; whether there was one. (What it pointed to stays
     /// allocated: free it first.)
     pub fn remove_root(&mut self, name: &str) -> bool {
-        let removed = self.roots.remove(name).is_some();
+        let removed = roots::check(name, 0).is_ok() && self.roots.remove(name).is_some();
+        if removed {
+            self.shapes.push((name.to_owned(), None));
+        }
         self.roots_changed |= removed;
         self.changed |= removed;
         removed
