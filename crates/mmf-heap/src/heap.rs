@@ -126,8 +126,9 @@ pub(crate) struct WriterState {
 ///
 /// One write transaction at a time, across every process that has the file open
 /// ([`write`](Self::write)); any number of snapshots ([`read`](Self::read)), in any
-/// process, that see only committed state and never block the writer. Reads are copies
-/// out of the mapping.
+/// process, that see only committed state and never block the writer. Collections and
+/// [`Snapshot::get_ref`] read in place, borrowing from the mapping; `get`, `bytes` and
+/// `str` copy.
 ///
 /// ```
 /// use mmf_heap::{Heap, HeapOptions};
@@ -177,11 +178,15 @@ impl Heap<FileBackend> {
     /// # Safety
     /// While the heap is open, in this process or any other, the file's bytes change only
     /// through mmf-heap: no other program, no other library and no other open of the file
-    /// writes, truncates or maps it for writing. The heap relies on it for two things:
-    /// committed bytes stay as committed while a snapshot can reach them (what readers'
-    /// references into the mapping will need), and its crash safety (another writer's
-    /// bytes can make a commit fail its checks and be rolled back). Bytes that are
-    /// corrupted anyway are [`Error::Corrupted`], never undefined behaviour.
+    /// writes, truncates or maps it for writing, and nothing writes it through
+    /// [`Backend::write_at`] but the heap's own transactions. The heap relies on it for
+    /// two things: committed bytes stay as committed while a snapshot can reach them, so
+    /// that the `&T` a snapshot hands out (borrowed from the mapping) never sees a byte
+    /// change, nor a page vanish (reading a truncated file through one would fault:
+    /// `SIGBUS` on Linux, an in-page error on Windows, the end of the process); and its
+    /// crash safety (another writer's bytes can make a commit fail its checks and be
+    /// rolled back). Bytes that are corrupted anyway are [`Error::Corrupted`] wherever the
+    /// heap checks them (every pointer, node header and length it follows).
     ///
     /// # Errors
     /// [`Error::NotAHeap`], [`Error::UnsupportedFormat`], [`Error::Corrupted`] (no commit
