@@ -205,9 +205,15 @@ impl Heap<FileBackend> {
         };
         // SAFETY: this function's own contract is the one `in_place` asks for.
         let backend = unsafe { FileBackend::new(file, writable)?.in_place() };
+        // Join the lock area before looking for the newest commit: a commit made after
+        // this process joined is published to it (and followed by its first writer); one
+        // looked for before joining could be overtaken by a process that commits and
+        // closes the heap meanwhile, and the next commit here would overwrite its slot.
+        // (The superblock, which names the area, never changes.)
+        let superblock = recover::superblock(&backend)?;
+        let readers = Readers::shared(&lock::area_name(backend.file(), &superblock.file_id)?)?;
         let (superblock, committed) = recover::newest_commit(&backend)?;
-        let name = lock::area_name(backend.file(), &superblock.file_id)?;
-        Heap::assemble(backend, options, superblock, committed, Readers::shared(&name)?)
+        Heap::assemble(backend, options, superblock, committed, readers)
     }
 }
 

@@ -56,6 +56,14 @@ fn incrementer(path: &Path, n: u64) {
     let heap = open(path, false);
     tell("ready");
     for i in 0..n {
+        increment(&heap, i);
+    }
+    tell("done");
+}
+
+/// Increment `i`: a read-modify-write of the counter.
+fn increment(heap: &Heap, i: u64) {
+    {
         let mut tx = heap.write().unwrap();
         let counter: Off<u64> = tx.root("counter").unwrap().unwrap();
         let value = tx.get(counter).unwrap();
@@ -67,15 +75,41 @@ fn incrementer(path: &Path, n: u64) {
         let durability = if i % 2 == 0 { Durability::Immediate } else { Durability::None };
         tx.commit_with(durability).unwrap();
     }
+}
+
+/// A child that opens the heap for each increment and closes it after (as a command-line
+/// program does): the other writer may commit and close between its look at the file and
+/// its joining the lock area.
+fn reopening_incrementer(path: &Path, n: u64) {
+    tell("ready");
+    for i in 0..n {
+        increment(&open(path, false), i);
+    }
     tell("done");
 }
 
 #[test]
 fn two_writer_processes_never_interleave() {
+    two_incrementers(INCREMENT, 150);
+}
+
+const REOPEN: &str = "writers_that_open_the_heap_per_commit_lose_nothing";
+
+#[test]
+fn writers_that_open_the_heap_per_commit_lose_nothing() {
+    two_incrementers(REOPEN, 200);
+}
+
+/// Two child processes increment one counter `n` times each (`MMF_HEAP_INCREMENTS`):
+/// every increment is there afterwards, one commit each.
+fn two_incrementers(test: &str, default: u64) {
     if let Some((role, arg)) = role() {
-        assert_eq!(role, "increment");
         let (n, path) = arg.split_once(':').unwrap();
-        incrementer(Path::new(path), n.parse().unwrap());
+        match role.as_str() {
+            "increment" => incrementer(Path::new(path), n.parse().unwrap()),
+            "reopen" => reopening_incrementer(Path::new(path), n.parse().unwrap()),
+            other => panic!("unknown role {other}"),
+        }
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -87,9 +121,10 @@ fn two_writer_processes_never_interleave() {
     tx.commit().unwrap();
     drop(heap);
 
-    let n = knob("MMF_HEAP_INCREMENTS", 150);
+    let n = knob("MMF_HEAP_INCREMENTS", default);
     let arg = format!("{n}:{}", path.display());
-    let mut peers: Vec<Peer> = (0..2).map(|_| Peer::spawn(INCREMENT, "increment", &arg)).collect();
+    let role = if test == REOPEN { "reopen" } else { "increment" };
+    let mut peers: Vec<Peer> = (0..2).map(|_| Peer::spawn(test, role, &arg)).collect();
     for p in &mut peers {
         p.expect("ready");
     }
