@@ -3,8 +3,9 @@
 //! measured in `benches/heap.rs`):
 //!
 //! - `heap_insert_1M`: 1M inserts in random key order into an empty `PHashMap` / `PMap`
-//!   in one write transaction, the commit included (one `fdatasync`), vs std `HashMap`
-//!   inserts in memory; one iteration is the whole million;
+//!   in one write transaction, the commit included (one `fdatasync` of ~100 MB), and the
+//!   same without the commit (`_no_commit`: the inserts alone, in memory), vs std
+//!   `HashMap` inserts in memory; one iteration is the whole million;
 //! - `heap_get_1M`: random gets of present keys from a snapshot (a reference into the
 //!   mapping) vs std `HashMap::get`.
 //!
@@ -57,42 +58,49 @@ fn insert(c: &mut Criterion) {
     let dir = tmpdir();
     let mut g = c.benchmark_group("heap_insert_1M");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
-    g.bench_function("phashmap", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let heap = heap_in(dir.path(), "h.heap");
-                let start = Instant::now();
-                let mut tx = heap.write().unwrap();
-                let mut map: PHashMap<u64, Value> = PHashMap::new();
-                for &k in &keys {
-                    map.insert(&mut tx, &k, &value(k)).unwrap();
+    for commit in [true, false] {
+        let suffix = if commit { "" } else { "_no_commit" };
+        g.bench_function(format!("phashmap{suffix}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let heap = heap_in(dir.path(), "h.heap");
+                    let start = Instant::now();
+                    let mut tx = heap.write().unwrap();
+                    let mut map: PHashMap<u64, Value> = PHashMap::new();
+                    for &k in &keys {
+                        map.insert(&mut tx, &k, &value(k)).unwrap();
+                    }
+                    tx.set_root("m", &map).unwrap();
+                    if commit {
+                        tx.commit().unwrap();
+                    }
+                    total += start.elapsed();
                 }
-                tx.set_root("m", &map).unwrap();
-                tx.commit().unwrap();
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-    g.bench_function("pmap", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let heap = heap_in(dir.path(), "m.heap");
-                let start = Instant::now();
-                let mut tx = heap.write().unwrap();
-                let mut map: PMap<u64, Value> = PMap::new();
-                for &k in &keys {
-                    map.insert(&mut tx, &k, &value(k)).unwrap();
+                total
+            })
+        });
+        g.bench_function(format!("pmap{suffix}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let heap = heap_in(dir.path(), "m.heap");
+                    let start = Instant::now();
+                    let mut tx = heap.write().unwrap();
+                    let mut map: PMap<u64, Value> = PMap::new();
+                    for &k in &keys {
+                        map.insert(&mut tx, &k, &value(k)).unwrap();
+                    }
+                    tx.set_root("m", &map).unwrap();
+                    if commit {
+                        tx.commit().unwrap();
+                    }
+                    total += start.elapsed();
                 }
-                tx.set_root("m", &map).unwrap();
-                tx.commit().unwrap();
-                total += start.elapsed();
-            }
-            total
-        })
-    });
+                total
+            })
+        });
+    }
     g.bench_function("std_hashmap", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
