@@ -174,9 +174,34 @@ impl<'a> Entries<'a> {
     /// [`Error::Corrupted`] for a bad key in the node.
     #[inline]
     pub fn search(&self, key: &[u8], p: u64) -> Result<std::result::Result<usize, usize>> {
+        self.search_from(key, p, 0)
+    }
+
+    /// A branch's child for `key`: the last entry whose key is at most `key`, or the
+    /// first entry. (The first entry's key is not compared: it is only a lower bound,
+    /// and keys smaller than it go to the first child too.)
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] for a bad key in the node.
+    #[inline]
+    pub fn child_for(&self, key: &[u8], p: u64) -> Result<usize> {
+        Ok(match self.search_from(key, p, 1.min(self.n))? {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        })
+    }
+
+    /// [`search`](Self::search) among the entries from `start` on.
+    #[inline]
+    fn search_from(
+        &self,
+        key: &[u8],
+        p: u64,
+        start: usize,
+    ) -> Result<std::result::Result<usize, usize>> {
         let ords = self.ords();
         // First entry whose prefix is >= p.
-        let mut lo = ords.partition_point(|&o| u64::from_be(o) < p);
+        let mut lo = start + ords[start..].partition_point(|&o| u64::from_be(o) < p);
         if matches!(self.l.mode, KeyMode::InOrd(_)) {
             return Ok(if lo < self.n && u64::from_be(ords[lo]) == p { Ok(lo) } else { Err(lo) });
         }

@@ -144,7 +144,7 @@ impl MapSpec {
         let mut count = 0;
         if handle.root != 0 {
             let mut last = None;
-            self.verify_node(r, handle.root, None, &mut count, &mut last)?;
+            self.verify_node(r, handle.root, None, None, None, &mut count, &mut last)?;
         }
         if count != handle.len {
             return Err(Error::corrupted("collection length", handle.root));
@@ -152,11 +152,16 @@ impl MapSpec {
         Ok(())
     }
 
+    /// Checks the subtree at `off`, whose keys must lie in `lo..hi` (as its parent
+    /// routes them).
+    #[allow(clippy::too_many_arguments)]
     fn verify_node<'r>(
         &self,
         r: &'r (impl Source + ?Sized),
         off: u64,
         level: Option<u8>,
+        lo: Option<&'r [u8]>,
+        hi: Option<&'r [u8]>,
         count: &mut u64,
         last: &mut Option<&'r [u8]>,
     ) -> Result<()> {
@@ -166,9 +171,17 @@ impl MapSpec {
         }
         node::verify(r, b, off)?;
         let e = self.entries(b, k, off)?;
+        let outside = |key: &[u8]| lo.is_some_and(|lo| key < lo) || hi.is_some_and(|hi| key >= hi);
         if k == kind::MAP_BRANCH {
             for i in 0..e.len() {
-                self.verify_node(r, e.child(i), Some(lv - 1), count, last)?;
+                // Entry i routes keys from its key (entry 0: from the parent's bound) to
+                // the next entry's.
+                let from = if i == 0 { lo } else { Some(e.key(i)?) };
+                let to = if i + 1 < e.len() { Some(e.key(i + 1)?) } else { hi };
+                if from.is_some_and(outside) || matches!((from, to), (Some(f), Some(t)) if f >= t) {
+                    return Err(Error::corrupted(node::WHAT, off));
+                }
+                self.verify_node(r, e.child(i), Some(lv - 1), from, to, count, last)?;
             }
             return Ok(());
         }
@@ -177,7 +190,11 @@ impl MapSpec {
         }
         for i in 0..e.len() {
             let key = e.key(i)?;
-            if last.is_some_and(|l| l >= key) || !(self.key_ok)(key) || e.ord(i) != prefix(key) {
+            if last.is_some_and(|l| l >= key)
+                || outside(key)
+                || !(self.key_ok)(key)
+                || e.ord(i) != prefix(key)
+            {
                 return Err(Error::corrupted(node::WHAT, off));
             }
             *last = Some(key);
@@ -231,17 +248,15 @@ impl<K: Key, V: Persist> PMap<K, V> {
                 return Err(Error::corrupted(node::WHAT, off));
             }
             let e = Self::S.entries(b, k, off)?;
-            let found = e.search(key, p)?;
             if k == kind::MAP_LEAF {
-                return match found {
+                return match e.search(key, p)? {
                     Ok(i) => V::ref_from_bytes(e.val(i))
                         .map(Some)
                         .map_err(|_| Error::corrupted(node::WHAT, off)),
                     Err(_) => Ok(None),
                 };
             }
-            let i = found.unwrap_or_else(|i| i.saturating_sub(1));
-            off = e.child(i);
+            off = e.child(e.child_for(key, p)?);
             level = Some(lv - 1);
         }
     }
@@ -341,8 +356,8 @@ impl<K: Key, V: Persist> PMap<K, V> {
             return Err(Error::corrupted(node::WHAT, off));
         }
         let e = Self::S.entries(b, k, off)?;
-        let found = e.search(key, p)?;
         if k == kind::MAP_LEAF {
+            let found = e.search(key, p)?;
             let b = tx.node_mut(off).expect("copied on write");
             return match found {
                 Ok(i) => {
@@ -357,7 +372,7 @@ impl<K: Key, V: Persist> PMap<K, V> {
                 }
             };
         }
-        let i = found.unwrap_or_else(|i| i.saturating_sub(1));
+        let i = e.child_for(key, p)?;
         let child = e.child(i);
         let copied = tx.node_cow(child, Self::S.size)?;
         if copied != child {
@@ -479,15 +494,14 @@ impl<K: Key, V: Persist> PMap<K, V> {
         if lv != level {
             return Err(Error::corrupted(node::WHAT, off));
         }
-        let found = e.search(key, p)?;
         if k == kind::MAP_LEAF {
-            let i = found.map_err(|_| Error::corrupted(node::WHAT, off))?;
+            let i = e.search(key, p)?.map_err(|_| Error::corrupted(node::WHAT, off))?;
             let old =
                 V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(node::WHAT, off))?;
             entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.leaf, i);
             return Ok(old);
         }
-        let i = found.unwrap_or_else(|i| i.saturating_sub(1));
+        let i = e.child_for(key, p)?;
         let siblings = e.len();
         let child = Self::cow_child(tx, off, i)?;
         let old = Self::remove_in(tx, child, level - 1, key, p)?;
@@ -678,14 +692,13 @@ impl<'r> RawIter<'r> {
             let e = self.spec.entries(b, k, off)?;
             let i = match &lo {
                 Bound::Unbounded => 0,
-                Bound::Included(key) | Bound::Excluded(key) => {
-                    let found = e.search(key, prefix(key))?;
-                    match (k, found) {
-                        (kind::MAP_LEAF, Ok(i)) if matches!(lo, Bound::Excluded(_)) => i + 1,
-                        (kind::MAP_LEAF, Ok(i) | Err(i)) => i,
-                        (_, found) => found.unwrap_or_else(|i| i.saturating_sub(1)),
+                Bound::Included(key) | Bound::Excluded(key) if k == kind::MAP_LEAF => {
+                    match e.search(key, prefix(key))? {
+                        Ok(i) if matches!(lo, Bound::Excluded(_)) => i + 1,
+                        Ok(i) | Err(i) => i,
                     }
                 }
+                Bound::Included(key) | Bound::Excluded(key) => e.child_for(key, prefix(key))?,
             };
             if k == kind::MAP_LEAF {
                 self.stack.push((e, i));

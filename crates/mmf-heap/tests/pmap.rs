@@ -181,3 +181,25 @@ fn keys_longer_than_the_limit_are_refused() {
         Some(&150)
     );
 }
+
+#[test]
+fn many_integer_keys_in_random_order_keep_their_branch_keys_in_order() {
+    // Keys below a branch's first key go to its first child, whose splits then insert
+    // separators after that first key (once, they broke the branch's order).
+    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let n = 100_000u64;
+    let mut keys: Vec<u64> = (0..n).collect();
+    let mut rng = Rng(77);
+    for i in (1..keys.len()).rev() {
+        keys.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut tx = heap.write().unwrap();
+    let mut map: PMap<u64, [u8; 64]> = PMap::new();
+    for &k in &keys {
+        map.insert(&mut tx, &k, &[k as u8; 64]).unwrap();
+    }
+    for &k in keys.iter().rev() {
+        assert_eq!(map.get(&tx, &k).unwrap().map(|v| v[0]), Some(k as u8), "key {k}");
+    }
+    map.verify(&tx).unwrap();
+}
