@@ -132,7 +132,9 @@ fn hash(r: &(impl Source + ?Sized), key: &[u8]) -> u64 {
 
 impl HashSpec {
     pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> HashSpec {
-        HashSpec { leaf: Layout::new(KeyMode::for_width(key_width, false), vsize, 0), key_ok }
+        // Interleaved: a look-up lands on its entry (interpolation), and its hash, key
+        // and value come in one or two cache lines.
+        HashSpec { leaf: Layout::interleaved(KeyMode::for_width(key_width, false), vsize), key_ok }
     }
 
     /// The directory at `ptr` (tagged), checked to be at `level`.

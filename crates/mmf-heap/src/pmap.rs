@@ -243,6 +243,9 @@ impl<K: Key, V: Persist> PMap<K, V> {
         }
         let mut level = None;
         loop {
+            if level == Some(0) {
+                entries::touch_ords(r.block(off, Self::S.size, 16, node::WHAT)?, &Self::S.leaf);
+            }
             let (b, k, lv) = Self::S.node(r, off)?;
             if level.is_some_and(|l| l != lv) {
                 return Err(Error::corrupted(node::WHAT, off));
