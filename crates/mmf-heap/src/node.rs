@@ -84,12 +84,18 @@ pub fn header_mut(bytes: &mut [u8]) -> &mut NodeHeader {
 /// writer no newer than the reader. The caller checks its kind and level.
 #[inline]
 pub fn read<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Result<&[u8]> {
-    let bytes = r.block(off, size, 16, WHAT)?;
+    check(r.block(off, size, 16, WHAT)?, off, size, r.newest_txn())
+}
+
+/// [`read`]'s checks of a node's bytes.
+#[inline]
+fn check(bytes: &[u8], off: u64, size: usize, newest: u64) -> Result<&[u8]> {
     let h = header(bytes).map_err(|_| Error::corrupted(WHAT, off))?;
-    if h.magic != NODE_MAGIC
+    if bytes.len() != size
+        || h.magic != NODE_MAGIC
         || h.size as usize != size
         || h.txn == 0
-        || h.txn > r.newest_txn()
+        || h.txn > newest
         || h.heap as usize > size
     {
         return Err(Error::corrupted(WHAT, off));
@@ -167,10 +173,12 @@ impl<B: Backend> WriteTxn<'_, B> {
     /// # Errors
     /// [`Error::Corrupted`] if the node does not check out.
     pub(crate) fn node_cow(&mut self, off: u64, size: usize) -> Result<u64> {
-        read(self, off, size)?;
-        if self.dirty.get(off).is_some_and(|b| b.node) {
+        // One look-up for a node this transaction made (the common case in a big one).
+        if let Some(block) = self.dirty.get(off).filter(|b| b.node) {
+            check(block.bytes(), off, size, self.txn_id)?;
             return Ok(off);
         }
+        read(self, off, size)?;
         let new = self.alloc_dirty(size as u64, true)?;
         let src = self.window.slice(&self.heap.backend, off, size, 16, WHAT)?;
         let block = self.dirty.get_mut(new).expect("just allocated");
