@@ -61,11 +61,17 @@ RATIOS = [
     ("durable_copy_256MiB", "mmf_write_from", "dd_conv_fsync", 1.0, "speedup"),
     ("durable_copy_256MiB", "mmf_create_write_from", "dd_conv_fsync", 1.0, "speedup"),
     ("flush_clean_1GiB", "mmf_flush", "fdatasync", None, "slowdown"),
-    # Channels (issue #15): round trips against the raw anchors of the same run; one-way
-    # throughput against a pipe and a unix socket. iceoryx2 is not built here (see README).
+    # Channels (issue #15): round trips against the raw anchors of the same run (raw_ring:
+    # the floor of a 64-byte message ring) and iceoryx2 (with `--features iceoryx2`; a
+    # "group/name" alternative is in another group of the same run); one-way throughput
+    # against a pipe and a unix socket.
     ("channel_rtt_spin", "mmf_spsc", "raw_spin", 1.5, "slowdown"),
+    ("channel_rtt_spin", "mmf_spsc", "raw_ring", None, "slowdown"),
+    ("channel_rtt_spin", "mmf_spsc", "iceoryx2_busy", 0.2, "slowdown"),
     ("channel_rtt_hybrid", "mmf_spsc", "raw_hybrid", 1.5, "slowdown"),
+    ("channel_rtt_hybrid", "mmf_spsc", "channel_rtt_parked/iceoryx2_blocking", 0.05, "slowdown"),
     ("channel_rtt_parked", "mmf_spsc", "raw_futex", 1.1, "slowdown"),
+    ("channel_rtt_parked", "mmf_spsc", "iceoryx2_blocking", None, "slowdown"),
     ("channel_oneway_64B", "mmf_spsc", "pipe", None, "speedup"),
     ("channel_oneway_64B", "mmf_spsc", "unix_socket", None, "speedup"),
     ("channel_oneway_4KiB", "mmf_spsc", "pipe", None, "speedup"),
@@ -83,7 +89,8 @@ RATIOS = [
 print("| benchmark | mmf | alternative | ratio | goal |")
 print("|---|---|---|---|---|")
 for group, ours, theirs, goal, kind in RATIOS:
-    a, b = median_ns(group, ours), median_ns(group, theirs)
+    other_group, theirs = theirs.split("/") if "/" in theirs else (group, theirs)
+    a, b = median_ns(group, ours), median_ns(other_group, theirs)
     if a is None or b is None:
         continue
     if kind == "speedup":
