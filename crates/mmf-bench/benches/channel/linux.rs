@@ -221,17 +221,18 @@ pub fn peer_role() -> bool {
         "mmf-sink" => {
             let mut rx = channel::open(args[0]).unwrap().receiver().unwrap();
             let mut ack = channel::open(args[1]).unwrap().sender().unwrap();
-            let mut first = [0u8; 1];
+            let mut buf = vec![0u8; 1 << 16];
             loop {
                 let m = rx.recv().unwrap();
                 if m.is_empty() {
                     return true;
                 }
-                m.read_at(0, &mut first).unwrap();
-                // The consumer reads the message (a copy out, as a pipe's reader does).
-                black_box(m.to_vec().unwrap());
+                // The consumer copies the message out into its buffer, as a pipe's reader
+                // reads into one.
+                let out = &mut buf[..m.len()];
+                m.read_at(0, out).unwrap();
                 drop(m);
-                if first[0] == 1 {
+                if black_box(out[0]) == 1 {
                     ack.send([1u8]).unwrap();
                 }
             }
