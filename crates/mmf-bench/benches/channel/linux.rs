@@ -353,16 +353,37 @@ impl RoundTrip for RawPair {
 /// early would take a CPU from the contestants measured before it.
 type Make = Box<dyn FnOnce() -> Box<dyn RoundTrip>>;
 
+/// Timed round trips per contestant for the percentiles (`MMF_BENCH_RTT_SAMPLES`).
+fn samples() -> usize {
+    std::env::var("MMF_BENCH_RTT_SAMPLES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
+fn timed(pair: &mut dyn RoundTrip, n: usize, times: &mut Vec<u64>) {
+    for _ in 0..n {
+        let t = Instant::now();
+        pair.round_trip();
+        times.push(t.elapsed().as_nanos() as u64);
+    }
+}
+
+/// Round trips of the group's contestants: criterion's measurement one after the other,
+/// then the timed ones for the percentiles. With `interleave` (contestants whose peers
+/// sleep when idle), those are taken in turns of 1,000 round trips per contestant, all
+/// alive at once, so that a change of the host's load over the run falls on all of them.
 fn rtt_group(
     c: &mut Criterion,
     group: &str,
     contestants: Vec<(&str, Make)>,
+    interleave: bool,
 ) -> Vec<(String, Vec<u64>)> {
     let mut g = c.benchmark_group(group);
     g.measurement_time(Duration::from_secs(5)).sample_size(20);
-    let mut percentiles = Vec::new();
+    let mut done = Vec::new();
+    let mut alive = Vec::new();
     for (name, make) in contestants {
-        if std::env::var("MMF_BENCH_ONLY").is_ok_and(|only| !name.starts_with(&only)) {
+        // MMF_BENCH_ONLY: a comma list of name prefixes (profiling one contestant).
+        let only = std::env::var("MMF_BENCH_ONLY");
+        if only.is_ok_and(|only| !only.split(',').any(|p| name.starts_with(p))) {
             continue;
         }
         let mut pair = make();
@@ -375,23 +396,30 @@ fn rtt_group(
                 start.elapsed()
             })
         });
-        let n = std::env::var("MMF_BENCH_RTT_SAMPLES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(100_000);
-        let mut times: Vec<u64> = (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                pair.round_trip();
-                t.elapsed().as_nanos() as u64
-            })
-            .collect();
-        times.sort_unstable();
-        percentiles.push((format!("{group}/{name}"), times));
+        if interleave {
+            alive.push((name, pair, Vec::with_capacity(samples())));
+            continue;
+        }
+        let mut times = Vec::with_capacity(samples());
+        timed(&mut *pair, samples(), &mut times);
+        done.push((format!("{group}/{name}"), times));
         pair.stop();
     }
     g.finish();
-    percentiles
+    const TURN: usize = 1000;
+    for _ in 0..samples().div_ceil(TURN) {
+        for (_, pair, times) in &mut alive {
+            timed(&mut **pair, TURN, times);
+        }
+    }
+    for (name, pair, times) in alive {
+        done.push((format!("{group}/{name}"), times));
+        pair.stop();
+    }
+    for (_, times) in &mut done {
+        times.sort_unstable();
+    }
+    done
 }
 
 // ---- one-way throughput ----
@@ -501,6 +529,7 @@ pub fn benches() {
                 #[cfg(feature = "iceoryx2")]
                 ("iceoryx2_busy", Box::new(|| crate::ice::pair(false))),
             ],
+            false,
         ));
     }
     if wanted("hybrid") {
@@ -511,6 +540,7 @@ pub fn benches() {
                 ("mmf_spsc", Box::new(|| mmf_pair(HYBRID))),
                 ("raw_hybrid", Box::new(|| raw_pair(HYBRID))),
             ],
+            false,
         ));
     }
     if wanted("parked") {
@@ -523,6 +553,7 @@ pub fn benches() {
                 #[cfg(feature = "iceoryx2")]
                 ("iceoryx2_blocking", Box::new(|| crate::ice::pair(true))),
             ],
+            true,
         ));
     }
     if !all.is_empty() {

@@ -411,8 +411,10 @@ pub(crate) fn wait<P: Park, R>(
         }
         // Woken (or a slice passed): look before arming again. The waker's record is
         // usually there, and arming would cost two read-modify-writes of the line the
-        // waker has just written.
-        if let Some(r) = attempt(true)? {
+        // waker has just written. A waker moved `seq` on: the other side is there, so only
+        // a sleep that ended otherwise (a slice, a signal) is a time to look at the peers.
+        let woken = signal.seq.load(Relaxed) != seq;
+        if let Some(r) = attempt(!woken)? {
             return Ok(Some(r));
         }
         fresh = false;
