@@ -144,26 +144,15 @@ impl Receiver {
         let owner = if self.mpmc() { None } else { self.watch.token };
         let spins = self.spins;
         // SPSC: the header the next record will be committed through, polled alone while
-        // spinning (MPMC: another receiver may move the head; look every time); with it,
-        // a word of the next cache line, where a message longer than 56 bytes goes on: read
-        // after the header in each poll, it arrives with it instead of one transfer later.
+        // spinning (MPMC: another receiver may move the head; look every time).
         let probe = match self.mpmc() {
             true => None,
             false => {
-                let capacity = self.inner.params.capacity;
-                let at = self.consumer.head & (capacity - 1);
-                let next_line = ((at | 63) + 1) & (capacity - 1);
-                let word = |at: u64| inner.view().get::<AtomicU64>((DATA_AT + at) as usize);
-                Some((word(at)?, word(next_line)?))
+                let at = DATA_AT + (self.consumer.head & (self.inner.params.capacity - 1));
+                Some(inner.view().get::<AtomicU64>(at as usize)?)
             }
         };
-        let ready = || {
-            probe.is_none_or(|(header, next_line)| {
-                let committed = header.load(Relaxed) != 0;
-                std::hint::black_box(next_line.load(Relaxed));
-                committed
-            })
-        };
+        let ready = || probe.is_none_or(|header| header.load(Relaxed) != 0);
         let waited = inner.with_ring(owner, |ring, park| {
             ring::wait(
                 &ring.lines.not_empty,
