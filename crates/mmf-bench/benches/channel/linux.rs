@@ -498,15 +498,11 @@ fn stream_bench(
 }
 
 fn write_percentiles(all: &[(String, Vec<u64>)]) {
-    let mut text = String::from("| round trip | p50 | p99 | p99.9 |\n|---|---|---|---|\n");
-    for (name, times) in all {
-        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-        text += &format!("| {name} | {} ns | {} ns | {} ns |\n", at(0.5), at(0.99), at(0.999));
-    }
-    println!("\n{text}");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("channel-percentiles.md"), text);
+    let mut rows = all.to_vec();
+    let criterion = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
+    let title = "64-byte round trips between two processes";
+    mmf_bench::write_percentiles(&criterion, "channel", title, &mut rows)
+        .expect("write the percentiles");
 }
 
 /// Whether the group `tag` runs: `MMF_BENCH_CHANNEL_GROUPS` (a comma list of `spin`,

@@ -13,7 +13,8 @@
 //!   socket.
 //!
 //! Then latency percentiles (p50, p99, p99.9) of 100,000 timed round trips per
-//! round-trip contestant, printed and written to `target/criterion/channel-percentiles.md`.
+//! round-trip contestant, printed and written to `target/criterion/percentiles/channel.json`
+//! (`$CRITERION_HOME/percentiles/` under `scripts/bench-report.sh`).
 //!
 //! With `--features iceoryx2` (not built by default nor in CI: its build runs bindgen,
 //! which needs libclang, `apt-get install libclang-dev` on Debian), iceoryx2 0.10 runs in
