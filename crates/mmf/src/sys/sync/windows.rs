@@ -301,15 +301,15 @@ impl Parker {
     }
 
     /// Releases `n` tokens (`ReleaseSemaphore`); the caller has capped `n` at the number of
-    /// sleepers. A semaphore nobody created means nobody sleeps. `Ok(true)` once tokens were
-    /// released: unlike a futex wake, a semaphore does not tell whether anyone took them, so
-    /// the count of sleepers that made the caller wake may always be stale (the caller's
-    /// look for dead sleepers is rate-limited).
+    /// sleepers. `Ok(true)`, "maybe nobody waits": a semaphore that does not exist (every
+    /// sleeper creates it before it counts itself, so the counted ones died with its last
+    /// handle), and every release too — unlike a futex wake, a semaphore does not tell
+    /// whether anyone took the tokens (the caller's look for dead sleepers is rate-limited).
     pub(crate) fn unpark(&self, _word: *const u32, object: u32, n: u32) -> io::Result<bool> {
         if n == 0 {
             return Ok(false);
         }
-        let Some(semaphore) = self.semaphore(object, false)? else { return Ok(false) };
+        let Some(semaphore) = self.semaphore(object, false)? else { return Ok(true) };
         let release = |n: i32| {
             // SAFETY: a semaphore handle with SEMAPHORE_MODIFY_STATE access.
             cvt(unsafe { ReleaseSemaphore(semaphore.0, n, std::ptr::null_mut()) })
