@@ -27,7 +27,11 @@
 //! checks, to tell the cost of the format from the cost of the code.
 //!
 //! `MMF_BENCH_CHANNEL_GROUPS=spin,hybrid,parked,oneway` picks groups (to re-run one alone),
-//! `MMF_BENCH_RTT_SAMPLES` the timed round trips per contestant (default 100,000).
+//! `MMF_BENCH_ONLY=mmf,raw` contestants by name prefix (profiling one: `strace -c -f`,
+//! `perf`), `MMF_BENCH_RTT_SAMPLES` the timed round trips per contestant (default 100,000;
+//! a criterion filter that matches nothing, `--bench nomatch`, leaves only those). The
+//! parked group's timed round trips are taken in turns of 1,000 per contestant, all alive
+//! at once (their peers sleep when idle), so that the host's changing load falls on all.
 //!
 //! `cargo bench -p mmf-bench --bench channel [--features iceoryx2]`, then
 //! `scripts/bench-ratios.py`.
