@@ -39,7 +39,9 @@ RATIOS = [
 print("| benchmark | mmf | alternative | ratio | goal |")
 print("|---|---|---|---|---|")
 for group, ours, theirs, goal, kind in RATIOS:
-    a, b = median_ns(group, ours), median_ns(group, theirs)
+    # An alternative may live in another group: "group/name".
+    other_group, theirs = theirs.split("/") if "/" in theirs else (group, theirs)
+    a, b = median_ns(group, ours), median_ns(other_group, theirs)
     if a is None or b is None:
         continue
     if kind == "speedup":

@@ -59,3 +59,28 @@ pub fn write_percentiles(
     let doc = serde_json::json!({ "title": title, "rows": rows });
     std::fs::write(dir.join(format!("{stem}.json")), serde_json::to_string_pretty(&doc)?)
 }
+
+/// The size of the benches' shared data file: 1 GiB (less in quick mode, see [`size`]).
+pub fn gib() -> u64 {
+    size(1 << 30)
+}
+
+/// The benches' shared data file in `dir` (the core and large benches): [`gib`] bytes,
+/// none zero (no holes), made once, then read once so that it sits in the page cache.
+pub fn data_file(dir: &std::path::Path) -> std::fs::File {
+    use std::io::{Read, Write};
+    const MIB: usize = 1 << 20;
+    let path = dir.join(file_name("mmf-bench-1GiB.bin"));
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(gib()) {
+        let chunk: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8 + 1).collect();
+        let file = std::fs::File::create(&path).expect("create data file");
+        let mut out = std::io::BufWriter::new(file);
+        for _ in 0..gib() as usize / MIB {
+            out.write_all(&chunk).expect("write data file");
+        }
+    }
+    let mut file = std::fs::File::open(&path).expect("open data file");
+    let mut buf = vec![0; MIB];
+    while file.read(&mut buf).expect("warm the page cache") > 0 {}
+    file
+}

@@ -28,17 +28,46 @@ pub enum HeapCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What a heap's roots hold, walked by the shapes the heap stores with them: structs
+    /// by field, strings as text, bytes in hex, pointers followed, collections checked in
+    /// full (every node's checksum) and their first entries shown. Without ROOT, every
+    /// root's top level. Exit status 1 on damage, naming its offset.
+    #[command(
+        after_help = "Examples:\n  mmf heap dump state.heap\n  mmf heap dump state.heap inventory --items 100\n  mmf heap dump state.heap inventory --json"
+    )]
+    Dump {
+        /// The heap file.
+        path: PathBuf,
+        /// The root to show in depth.
+        root: Option<String>,
+        /// Levels of nesting shown.
+        #[arg(long, default_value_t = 6)]
+        depth: usize,
+        /// Entries shown per collection.
+        #[arg(long, default_value_t = 20)]
+        items: usize,
+        /// Bytes shown per string or byte string.
+        #[arg(long, default_value_t = 64)]
+        bytes: usize,
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(command: HeapCommand) -> Result<(), String> {
     match command {
         HeapCommand::Check { path } => check(&path),
         HeapCommand::Stat { path, json } => stat(&path, json),
+        HeapCommand::Dump { path, root, depth, items, bytes, json } => {
+            let limits = mmf_heap::dump::Limits { depth, items, bytes };
+            super::heap_dump::run(&path, root.as_deref(), limits, json)
+        }
     }
 }
 
 #[allow(unsafe_code, reason = "Heap::open's contract is the file's user's to keep")]
-fn open(path: &Path) -> Result<Heap, String> {
+pub fn open(path: &Path) -> Result<Heap, String> {
     // SAFETY: the heap's promise is the user's: only mmf-heap writes the file while it is
     // open. Opened read-only: this command writes nothing.
     unsafe { Heap::open(path, HeapOptions::new().read_only(true)) }
@@ -92,7 +121,8 @@ fn stat(path: &Path, json: bool) -> Result<(), String> {
     let roots = snap.roots();
     println!("  roots           {}", roots.len());
     for r in roots {
-        println!("    {:<24} type {:#018x}  {} bytes", r.name, r.type_hash, r.len);
+        let shape = snap.type_name(&r.name).ok().flatten().unwrap_or_default();
+        println!("    {:<24} type {:#018x}  {} bytes  {shape}", r.name, r.type_hash, r.len);
     }
     Ok(())
 }

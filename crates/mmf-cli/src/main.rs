@@ -13,6 +13,7 @@ mod cp;
 mod dump;
 mod files;
 mod heap;
+mod heap_dump;
 mod hello;
 mod hexdump;
 mod input;
@@ -145,7 +146,7 @@ enum Command {
     /// Named shared-memory objects: create, write, dump, list, rm.
     #[command(subcommand)]
     Shm(shm::Shm),
-    /// Persistent heap files (mmf-heap): check, stat.
+    /// Persistent heap files (mmf-heap): check, stat, dump.
     #[command(subcommand)]
     Heap(heap::HeapCommand),
     /// Message channels between processes: create, send (stdin), recv (stdout), info.

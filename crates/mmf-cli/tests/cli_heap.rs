@@ -78,3 +78,115 @@ fn a_file_that_is_not_a_heap_fails_the_check() {
     let out = MMF.run(&["heap", "stat", "missing.heap"], dir.path());
     assert_fails(&out, 1, "missing.heap");
 }
+
+mod dump {
+    use std::path::Path;
+
+    use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+    use mmf_heap::{Heap, HeapOptions, Off, PBytes, PHashMap, PMap, PStr, PVec};
+    use mmf_testkit::cli::assert_fails;
+
+    use super::MMF;
+
+    #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+    #[zerocopy(crate = "mmf_heap::zerocopy")]
+    #[repr(C)]
+    struct Item {
+        id: u64,
+        qty: i32,
+        price: f32,
+        name: PStr,
+    }
+    mmf_heap::persist!(Item { id: u64, qty: i32, price: f32, name: PStr });
+
+    /// A heap with a nested root (a map of vectors of items with names), a hash map of
+    /// blobs and a pointer; returns the offset of the map's root node.
+    fn make(path: &Path) -> u64 {
+        // SAFETY: only this test writes the new file.
+        let heap = unsafe { Heap::open(path, HeapOptions::new().create(true)) }.unwrap();
+        let mut tx = heap.write().unwrap();
+        let mut shelves: PMap<PStr, PVec<Item>> = PMap::new();
+        for (s, shelf) in ["left", "right"].iter().enumerate() {
+            let mut items = PVec::new();
+            for i in 0..30u64 {
+                let name = tx.str(&format!("{shelf} item {i}")).unwrap();
+                let item = Item { id: i, qty: i as i32 - 3, price: 1.5, name };
+                items.push(&mut tx, &item).unwrap();
+            }
+            let _ = s;
+            shelves.insert(&mut tx, shelf, &items).unwrap();
+        }
+        tx.set_root("shelves", &shelves).unwrap();
+        let mut blobs: PHashMap<u32, PBytes> = PHashMap::new();
+        let blob = tx.bytes(&[0xde, 0xad, 0xbe, 0xef]).unwrap();
+        blobs.insert(&mut tx, &7, &blob).unwrap();
+        tx.set_root("blobs", &blobs).unwrap();
+        let answer: Off<i64> = tx.alloc(&-42).unwrap();
+        tx.set_root("answer", &answer).unwrap();
+        tx.commit().unwrap();
+        // Another commit, so that the map's nodes are not in the last manifest.
+        let mut tx = heap.write().unwrap();
+        tx.set_root("n", &1u8).unwrap();
+        tx.commit().unwrap();
+        u64::from_le_bytes(shelves.as_bytes()[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn dump_walks_nested_collections_and_shows_strings_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.heap");
+        make(&path);
+        let p = path.to_str().unwrap();
+
+        // Every root, its type, its top level.
+        let all = MMF.ok(&["heap", "dump", p], dir.path());
+        assert!(all.contains("shelves: PMap<PStr, PVec<Item>> = (2 entries)"), "{all}");
+        assert!(all.contains("blobs: PHashMap<u32, PBytes> = (1 entries, hash order)"), "{all}");
+        assert!(all.contains("answer: Off<i64> = → 0x"), "{all}");
+
+        let text = MMF.ok(&["heap", "dump", p, "shelves", "--items", "2"], dir.path());
+        assert!(text.contains("\"left\": (30 elements)"), "{text}");
+        assert!(
+            text.contains("[1] Item { id: 1, qty: -2, price: 1.5, name: \"left item 1\" }"),
+            "{text}"
+        );
+        assert!(text.contains("… 28 more"), "{text}");
+        let blobs = MMF.ok(&["heap", "dump", p, "blobs"], dir.path());
+        assert!(blobs.contains("7: <4 bytes: deadbeef>"), "{blobs}");
+        let answer = MMF.ok(&["heap", "dump", p, "answer"], dir.path());
+        assert!(answer.contains(": -42"), "{answer}");
+
+        let json: serde_json::Value = serde_json::from_str(&MMF.ok(
+            &["heap", "dump", p, "shelves", "--json", "--items", "1", "--bytes", "4"],
+            dir.path(),
+        ))
+        .unwrap();
+        let shelves = &json["roots"][0];
+        assert_eq!(shelves["type"], "PMap<PStr, PVec<Item>>");
+        assert_eq!(shelves["value"]["len"], 2);
+        let left = &shelves["value"]["entries"][0];
+        assert_eq!(left[0], "left");
+        assert_eq!(left[1]["len"], 30);
+        let item = &left[1]["items"][0];
+        assert_eq!((item["type"].as_str(), item["qty"].as_i64()), (Some("Item"), Some(-3)));
+        assert_eq!(item["name"]["text"], "left");
+        assert_eq!(item["name"]["len"], 11);
+    }
+
+    #[test]
+    fn dump_reports_a_damaged_node_with_its_offset_and_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.heap");
+        let node = make(&path) as usize;
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[node + 200] ^= 0x01; // inside the node: only its checksum tells
+        std::fs::write(&path, &bytes).unwrap();
+        let p = path.to_str().unwrap();
+        let out = MMF.run(&["heap", "dump", p, "shelves"], dir.path());
+        assert_fails(&out, 1, &format!("at byte offset {node}"));
+        let out = MMF.run(&["heap", "dump", p, "no-such-root"], dir.path());
+        assert_fails(&out, 1, "no root named");
+        // The other roots still dump.
+        MMF.ok(&["heap", "dump", p, "blobs"], dir.path());
+    }
+}

@@ -6,11 +6,12 @@
 //! and drops or tears them at a simulated power loss shows what a real disk may do.
 
 use std::fs::File;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use mmf::{Access, Mapping, View, ViewMut, ViewOptions};
 
 use crate::error::{Error, Result};
+use crate::mem::Mapped;
 
 /// The storage a heap runs on.
 ///
@@ -72,6 +73,13 @@ pub trait Backend: Send + Sync {
     fn sync_all(&self) -> Result<()> {
         self.sync()
     }
+
+    /// The storage's bytes in place, if it keeps them mapped: snapshots then borrow
+    /// `&T` from them instead of copying. (Default: `None`; reads then copy the commit's
+    /// allocated area once per snapshot.)
+    fn mapped(&self) -> Option<Mapped> {
+        None
+    }
 }
 
 /// A heap file through mmf: reads come from a read-only mapping of the whole file, writes
@@ -84,15 +92,18 @@ pub trait Backend: Send + Sync {
 pub struct FileBackend {
     file: File,
     writable: bool,
+    /// Whether [`Backend::mapped`] lends the mapping (only with `Heap::open`'s promise).
+    in_place: bool,
     map: RwLock<Map>,
     /// The byte range written since the last successful sync, as (start, end).
     unsynced: Mutex<Option<(u64, u64)>>,
 }
 
-/// The current mapping of the file and its view.
+/// The current mapping of the file and its view. A growth maps the file anew; the old
+/// view lives on while a snapshot reads in place through it.
 struct Map {
     len: u64,
-    view: Option<FileView>,
+    view: Option<Arc<FileView>>,
 }
 
 enum FileView {
@@ -120,7 +131,17 @@ impl FileBackend {
         // The first sync covers the whole file: what a heap finds at open may be in the
         // page cache only.
         let unsynced = Mutex::new((writable && len > 0).then_some((0, len)));
-        Ok(FileBackend { file, writable, map: RwLock::new(map), unsynced })
+        Ok(FileBackend { file, writable, in_place: false, map: RwLock::new(map), unsynced })
+    }
+
+    /// Lends the mapping to snapshots ([`Backend::mapped`]).
+    ///
+    /// # Safety
+    /// As [`Heap::open`](crate::Heap::open): nothing but the heap writes, truncates or
+    /// maps the file for writing while it is open.
+    pub(crate) unsafe fn in_place(mut self) -> Self {
+        self.in_place = true;
+        self
     }
 
     /// The file.
@@ -139,11 +160,11 @@ impl FileBackend {
                 .write_through(true)
                 .map_mut(&mapping)
                 .map_err(|e| Error::map("map", e))?;
-            FileView::WriteThrough(view)
+            Arc::new(FileView::WriteThrough(view))
         } else {
             let mapping =
                 Mapping::from_file(file, Access::ReadOnly).map_err(|e| Error::map("map", e))?;
-            FileView::Read(mapping.view(..).map_err(|e| Error::map("map", e))?)
+            Arc::new(FileView::Read(mapping.view(..).map_err(|e| Error::map("map", e))?))
         };
         Ok(Map { len: view.view().len() as u64, view: Some(view) })
     }
@@ -179,7 +200,7 @@ impl Backend for FileBackend {
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let at = Self::range(&map, offset, data.len())?;
-        let Some(FileView::WriteThrough(view)) = &map.view else {
+        let Some(FileView::WriteThrough(view)) = map.view.as_deref() else {
             return Err(Error::ReadOnly);
         };
         view.write_at(at, data).map_err(|e| Error::map("write", e))?;
@@ -219,8 +240,9 @@ impl Backend for FileBackend {
         }
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if len > map.len {
-            // A new mapping for the new length. (Windows refuses to change a mapped
-            // file's length only when shrinking; the old view goes first anyway.)
+            // A new mapping for the new length. The old view goes unless snapshots read
+            // in place through it (Windows refuses to change a mapped file's length only
+            // when shrinking).
             map.view = None;
             let grown = self.file.set_len(len);
             let now = self.file.metadata().map_or(map.len, |m| m.len());
@@ -251,6 +273,21 @@ impl Backend for FileBackend {
         self.file.sync_data().map_err(|e| Error::io("sync", e))?;
         *unsynced = None;
         Ok(())
+    }
+
+    fn mapped(&self) -> Option<Mapped> {
+        if !self.in_place {
+            return None;
+        }
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let view = map.view.as_ref()?;
+        let owner: Arc<dyn std::any::Any + Send + Sync> = view.clone();
+        // SAFETY: the view stays mapped while `owner` (an Arc of it) lives: a growth or a
+        // refresh replaces the Map's Arc, never unmaps a view another Arc holds; the view
+        // shows the file from byte 0 (`ViewOptions` / `view(..)` without an offset); and
+        // `in_place` is set only under `Heap::open`'s promise that nothing but the heap
+        // writes or truncates the file, which writes only blocks no pinned commit reaches.
+        Some(unsafe { Mapped::new(view.view().as_ptr(), view.view().len(), owner) })
     }
 }
 

@@ -74,6 +74,7 @@ impl<B: Backend> WriteTxn<'_, B> {
         if !self.changed {
             return Ok(self.base.slot.txn_id);
         }
+        self.flush_shapes()?;
         let heap = self.heap;
         let txn = self.txn_id;
         let base = self.base.slot;
@@ -88,8 +89,7 @@ impl<B: Backend> WriteTxn<'_, B> {
             if !self.roots.is_empty() {
                 let block = seal_block(ROOTS_MAGIC, txn, &roots::encode(&self.roots));
                 let off = self.alloc_block(block.len() as u64)?;
-                self.dirty.get_mut(&off).expect("just allocated")[..block.len()]
-                    .copy_from_slice(&block);
+                self.dirty_mut(off, block.len())?.copy_from_slice(&block);
                 slot.roots = Extent { off, len: block.len() as u64 };
             }
         }
@@ -118,8 +118,9 @@ impl<B: Backend> WriteTxn<'_, B> {
         let manifest_off = self.alloc.alloc(manifest_len, self.reusable)?;
 
         let free_block = seal_block(FREE_MAGIC, txn, &self.alloc.encode());
-        self.dirty.get_mut(&free_off).expect("just allocated")[..free_block.len()]
-            .copy_from_slice(&free_block);
+        self.dirty_mut(free_off, free_block.len())?.copy_from_slice(&free_block);
+        // Collection nodes get their checksums now that their bytes are final.
+        crate::node::seal_all(&mut self.dirty);
         slot.free = Extent { off: free_off, len: free_cap };
 
         // The runs' bytes, coalesced, and the manifest of their hashes.
@@ -127,8 +128,8 @@ impl<B: Backend> WriteTxn<'_, B> {
             .iter()
             .map(|&(off, end)| {
                 let mut buf = Vec::with_capacity((end - off) as usize);
-                for (_, block) in self.dirty.range(off..end) {
-                    buf.extend_from_slice(block);
+                for (_, block) in self.dirty.range(off, end) {
+                    buf.extend_from_slice(block.bytes());
                 }
                 (off, buf)
             })
@@ -210,9 +211,9 @@ impl<B: Backend> WriteTxn<'_, B> {
 }
 
 /// The coalesced runs of adjacent blocks, as (start, end).
-fn runs(dirty: &std::collections::BTreeMap<u64, Vec<u8>>) -> Vec<(u64, u64)> {
+fn runs(dirty: &crate::dirty::Dirty) -> Vec<(u64, u64)> {
     let mut runs: Vec<(u64, u64)> = Vec::new();
-    for (&off, block) in dirty {
+    for (off, block) in dirty.iter() {
         let end = off + block.len() as u64;
         match runs.last_mut() {
             Some(last) if last.1 == off => last.1 = end,

@@ -126,8 +126,9 @@ pub(crate) struct WriterState {
 ///
 /// One write transaction at a time, across every process that has the file open
 /// ([`write`](Self::write)); any number of snapshots ([`read`](Self::read)), in any
-/// process, that see only committed state and never block the writer. Reads are copies
-/// out of the mapping.
+/// process, that see only committed state and never block the writer. Collections and
+/// [`Snapshot::get_ref`] read in place, borrowing from the mapping; `get`, `bytes` and
+/// `str` copy.
 ///
 /// ```
 /// use mmf_heap::{Heap, HeapOptions};
@@ -177,11 +178,15 @@ impl Heap<FileBackend> {
     /// # Safety
     /// While the heap is open, in this process or any other, the file's bytes change only
     /// through mmf-heap: no other program, no other library and no other open of the file
-    /// writes, truncates or maps it for writing. The heap relies on it for two things:
-    /// committed bytes stay as committed while a snapshot can reach them (what readers'
-    /// references into the mapping will need), and its crash safety (another writer's
-    /// bytes can make a commit fail its checks and be rolled back). Bytes that are
-    /// corrupted anyway are [`Error::Corrupted`], never undefined behaviour.
+    /// writes, truncates or maps it for writing, and nothing writes it through
+    /// [`Backend::write_at`] but the heap's own transactions. The heap relies on it for
+    /// two things: committed bytes stay as committed while a snapshot can reach them, so
+    /// that the `&T` a snapshot hands out (borrowed from the mapping) never sees a byte
+    /// change, nor a page vanish (reading a truncated file through one would fault:
+    /// `SIGBUS` on Linux, an in-page error on Windows, the end of the process); and its
+    /// crash safety (another writer's bytes can make a commit fail its checks and be
+    /// rolled back). Bytes that are corrupted anyway are [`Error::Corrupted`] wherever the
+    /// heap checks them (every pointer, node header and length it follows).
     ///
     /// # Errors
     /// [`Error::NotAHeap`], [`Error::UnsupportedFormat`], [`Error::Corrupted`] (no commit
@@ -198,10 +203,17 @@ impl Heap<FileBackend> {
             }
             other => other.map_err(|e| Error::io("open", e))?,
         };
-        let backend = FileBackend::new(file, writable)?;
+        // SAFETY: this function's own contract is the one `in_place` asks for.
+        let backend = unsafe { FileBackend::new(file, writable)?.in_place() };
+        // Join the lock area before looking for the newest commit: a commit made after
+        // this process joined is published to it (and followed by its first writer); one
+        // looked for before joining could be overtaken by a process that commits and
+        // closes the heap meanwhile, and the next commit here would overwrite its slot.
+        // (The superblock, which names the area, never changes.)
+        let superblock = recover::superblock(&backend)?;
+        let readers = Readers::shared(&lock::area_name(backend.file(), &superblock.file_id)?)?;
         let (superblock, committed) = recover::newest_commit(&backend)?;
-        let name = lock::area_name(backend.file(), &superblock.file_id)?;
-        Heap::assemble(backend, options, superblock, committed, Readers::shared(&name)?)
+        Heap::assemble(backend, options, superblock, committed, readers)
     }
 }
 
@@ -332,7 +344,7 @@ impl<B: Backend> Heap<B> {
     /// [`Error::Io`] if the lock area failed.
     pub fn read(&self) -> Result<Snapshot<'_, B>> {
         let commit = self.pin_newest()?;
-        Ok(Snapshot::new(self, commit))
+        Snapshot::new(self, commit)
     }
 
     /// The id of the last commit, of any process (1 for a new heap, +1 per commit).

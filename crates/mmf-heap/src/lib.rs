@@ -60,37 +60,77 @@
 //! pin it in a reader table there, so that no writer reuses what they read; a reader
 //! that dies holds nothing back. Details: `docs/heap-format.md`, "Lock area".
 //!
-//! # Status (issue #16, steps 1 and 3)
+//! # Collections
+//!
+//! [`PVec`], [`PMap`] (ordered: a copy-on-write B+tree) and [`PHashMap`] (extendible
+//! hashing) live in the file as they are, nest (a `PMap<PStr, PVec<Record>>` whose
+//! records hold [`PStr`]s), and are read in place: `get`, `iter` and `range` through a
+//! [`Snapshot`] return `&V`, `&str`, `&[u8]` borrowed from the mapped file for as long as
+//! the snapshot lives. A change in a [`WriteTxn`] copies the path from the root to one
+//! node the first time the transaction touches it and keeps the copies in memory until
+//! the commit (one `fdatasync` for any number of changes). Every node a read touches is
+//! bounds-, alignment- and structure-checked; `verify` also checks every node's checksum.
+//! `examples/inventory.rs` keeps a nested structure across runs and processes.
+//!
+//! Why a `&T` into the mapping is sound: the snapshot pins its commit, and no writer in
+//! any process rewrites a block a pinned commit reaches (a freed block is reused only
+//! once no snapshot can see it); the file is written only by `pwrite` / `WriteFile` to
+//! unreferenced blocks, never through the mapping; and a growth maps the file anew while
+//! the old view stays mapped for the snapshots that use it. What the heap cannot rule
+//! out is [`Heap::open`]'s `# Safety` promise: no other program writes or truncates the
+//! file while it is open (a truncated file makes a read through a reference fault:
+//! `SIGBUS`, or an in-page error on Windows).
+//!
+//! # Status (issue #16, steps 1 to 3)
 //!
 //! Here: the format, the commit protocol, named roots with type checks, [`Off`],
-//! `#[derive(Persist)]`, [`PBytes`] / [`PStr`], snapshots, growth, writers and readers in
-//! several processes; fuzzed (`scripts/fuzz-heap.sh`).
-//! Reads are copies. Not yet: collections (`PVec`, `PMap`, `PHashMap`), references into
-//! the mapping, `mmf heap dump` (`mmf heap check` and `stat` are in mmf-cli).
+//! [`PBytes`] / [`PStr`], the collections, reads in place, `#[derive(Persist)]`, snapshots,
+//! growth, writers and readers in several processes; `mmf heap check`, `stat` and `dump`
+//! in mmf-cli (dump walks a root by the [`Shape`] stored with it); fuzzed
+//! (`scripts/fuzz-heap.sh`). Not yet: `#[derive(Persist)]` giving shapes (types without a
+//! shape dump as bytes).
 
 mod alloc;
 mod backend;
 mod commit;
+mod dirty;
+pub mod dump;
+mod entries;
 mod error;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handoff;
 mod heap;
+mod key;
 mod lock;
+mod mem;
+mod node;
 pub mod persist;
+mod phash;
+mod pmap;
+mod pvec;
+mod read;
 mod recover;
 mod roots;
+pub mod shape;
 mod snapshot;
 mod txn;
 
 pub use backend::{Backend, FileBackend, MemoryBackend};
 pub use error::{Error, Result};
 pub use heap::{Durability, Heap, HeapOptions};
+pub use key::{Key, MAX_KEY};
+pub use mem::Mapped;
 /// `#[derive(Persist)]`: see the [`Persist`](trait@Persist) trait.
 pub use mmf_heap_derive::Persist;
 pub use persist::{Off, PBytes, PStr, Persist};
+pub use phash::{Iter as PHashMapIter, PHashMap};
+pub use pmap::{Iter as PMapIter, PMap};
+pub use pvec::{Iter as PVecIter, PVec};
+pub use read::Reader;
 pub use roots::{MAX_NAME, MAX_VALUE};
+pub use shape::Shape;
 pub use snapshot::{RootInfo, Snapshot, Stats};
 pub use txn::WriteTxn;
 /// zerocopy, whose derives prove a [`Persist`] type's layout

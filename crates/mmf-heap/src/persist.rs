@@ -8,6 +8,8 @@ use std::marker::PhantomData;
 use xxhash_rust::const_xxh3::xxh3_64_with_seed;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::shape::{Shape, shape_of};
+
 /// A type whose values can be stored in a heap file and read back from its bytes.
 ///
 /// The supertraits are zerocopy's proofs: every bit pattern is a valid value
@@ -45,6 +47,10 @@ pub trait Persist: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + 'sta
     /// pointers: what [`Off<T>`] hashes its target by, so that recursive types (a node
     /// with an `Off<Node>`) have a hash. Defaults to `TYPE_HASH`.
     const NAME_HASH: u64 = Self::TYPE_HASH;
+    /// How the type is laid out, for tools that show a heap without the program's types
+    /// (`mmf heap dump`). Defaults to opaque bytes; [`persist!`](crate::persist!) lists
+    /// the fields.
+    const SHAPE: &'static Shape = &Shape::Opaque(size_of::<Self>());
 }
 
 /// The type hash of a type described by `text` (its name and fields, as
@@ -87,16 +93,19 @@ const fn text_hash(text: &[u8], seed: u64) -> u64 {
 const TEXT_CHUNK: usize = 1024;
 
 macro_rules! primitive {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $shape:ident),*) => {$(
         impl Persist for $t {
             const TYPE_HASH: u64 = type_hash(stringify!($t), size_of::<$t>(), &[]);
+            const SHAPE: &'static Shape = &Shape::$shape(size_of::<$t>() as u8);
         }
     )*};
 }
-primitive!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+primitive!(u8 => Unsigned, u16 => Unsigned, u32 => Unsigned, u64 => Unsigned, i8 => Signed,
+    i16 => Signed, i32 => Signed, i64 => Signed, f32 => Float, f64 => Float);
 
 impl<T: Persist, const N: usize> Persist for [T; N] {
     const TYPE_HASH: u64 = type_hash("[T; N]", N, &[T::TYPE_HASH]);
+    const SHAPE: &'static Shape = &Shape::Array(shape_of::<T>, N);
 }
 
 /// A base-relative pointer to a `T` in the heap: the byte offset of the value in the file
@@ -154,6 +163,7 @@ impl<T> Default for Off<T> {
 
 impl<T: Persist> Persist for Off<T> {
     const TYPE_HASH: u64 = type_hash("Off<T>", 8, &[T::NAME_HASH]);
+    const SHAPE: &'static Shape = &Shape::Off(shape_of::<T>);
 }
 
 /// An immutable byte string in the heap: offset and length. Read it with
@@ -185,6 +195,7 @@ impl PBytes {
 
 impl Persist for PBytes {
     const TYPE_HASH: u64 = type_hash("PBytes", 16, &[]);
+    const SHAPE: &'static Shape = &Shape::Bytes;
 }
 
 /// An immutable UTF-8 string in the heap (checked when made and when read): [`PBytes`]
@@ -219,6 +230,7 @@ impl PStr {
 
 impl Persist for PStr {
     const TYPE_HASH: u64 = type_hash("PStr", 16, &[]);
+    const SHAPE: &'static Shape = &Shape::Str;
 }
 
 /// Implements [`Persist`] for a `#[repr(C)]` struct that derives zerocopy's `FromBytes`,
@@ -259,6 +271,15 @@ macro_rules! persist {
                 ::core::mem::size_of::<$name>(),
                 &[],
             );
+            const SHAPE: &'static $crate::Shape = &$crate::Shape::Struct {
+                name: stringify!($name),
+                size: ::core::mem::size_of::<$name>(),
+                fields: &[$($crate::shape::Field {
+                    name: stringify!($field),
+                    offset: ::core::mem::offset_of!($name, $field),
+                    shape: $crate::shape::shape_of::<$ty>,
+                }),*],
+            };
         }
         const _: () = {
             // The field list must be exactly the struct's: this pattern is exhaustive.

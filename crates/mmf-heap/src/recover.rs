@@ -23,13 +23,8 @@ const CHUNK: u64 = 1 << 20;
 /// [`Error::NotAHeap`] / [`Error::UnsupportedFormat`] / [`Error::Corrupted`] for the
 /// superblock; when no commit checks out, the newest one's error.
 pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed)> {
+    let (superblock, head) = read_head(backend)?;
     let len = backend.len()?;
-    if len < PAGE {
-        return Err(if len < 16 { Error::NotAHeap } else { Error::corrupted("file length", len) });
-    }
-    let mut head = vec![0u8; PAGE as usize];
-    backend.read_at(0, &mut head)?;
-    let superblock = Superblock::parse(&head)?;
     let mut slots: Vec<(usize, Result<Slot>)> = SLOT_OFFSETS
         .iter()
         .enumerate()
@@ -47,6 +42,25 @@ pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed)>
         }
     }
     Err(first_error.unwrap_or(Error::corrupted("commit slot", SLOT_OFFSETS[0])))
+}
+
+/// The superblock, checked.
+///
+/// # Errors
+/// As [`newest_commit`] for the superblock.
+pub fn superblock<B: Backend>(backend: &B) -> Result<Superblock> {
+    read_head(backend).map(|(superblock, _)| superblock)
+}
+
+/// The first page (superblock and slots) and the superblock in it, checked.
+fn read_head<B: Backend>(backend: &B) -> Result<(Superblock, Vec<u8>)> {
+    let len = backend.len()?;
+    if len < PAGE {
+        return Err(if len < 16 { Error::NotAHeap } else { Error::corrupted("file length", len) });
+    }
+    let mut head = vec![0u8; PAGE as usize];
+    backend.read_at(0, &mut head)?;
+    Ok((Superblock::parse(&head)?, head))
 }
 
 /// The commit `txn` if one of the slots holds it now (a commit another process

@@ -15,6 +15,14 @@ pub const MAX_NAME: usize = 255;
 /// [`Off`](crate::Off) in the root).
 pub const MAX_VALUE: usize = 1024;
 
+/// The root that holds the shape registry (`docs/heap-format.md`, "Shapes").
+pub const SHAPES_ROOT: &str = "\0shapes";
+
+/// Whether a root is the heap's own (its name starts with NUL), not listed.
+pub fn is_hidden(name: &str) -> bool {
+    name.starts_with('\0')
+}
+
 /// A root's value: its type hash and bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RootValue {
@@ -38,6 +46,9 @@ fn pad8(n: usize) -> usize {
 pub fn check(name: &str, value_len: usize) -> Result<()> {
     if name.is_empty() || name.len() > MAX_NAME {
         return Err(Error::InvalidArgument { what: "a root name is 1 to 255 bytes" });
+    }
+    if is_hidden(name) {
+        return Err(Error::InvalidArgument { what: "root names starting with NUL are the heap's" });
     }
     if value_len > MAX_VALUE {
         return Err(Error::InvalidArgument {

@@ -6,6 +6,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::format::{PAGE, SLOT_OFFSETS, Slot, Superblock};
 use crate::heap::{Committed, Heap};
+use crate::mem::Window;
 use crate::persist::{Off, PBytes, PStr, Persist};
 use crate::recover;
 use crate::txn::{read_committed, root_value};
@@ -31,8 +32,10 @@ use crate::txn::{read_committed, root_value};
 /// ```
 #[must_use]
 pub struct Snapshot<'h, B: Backend> {
-    heap: &'h Heap<B>,
-    commit: Arc<Committed>,
+    pub(crate) heap: &'h Heap<B>,
+    pub(crate) commit: Arc<Committed>,
+    /// The commit's bytes, read in place.
+    pub(crate) window: Window,
 }
 
 /// A named root as listed by [`Snapshot::roots`].
@@ -47,8 +50,16 @@ pub struct RootInfo {
 }
 
 impl<'h, B: Backend> Snapshot<'h, B> {
-    pub(crate) fn new(heap: &'h Heap<B>, commit: Arc<Committed>) -> Self {
-        Snapshot { heap, commit }
+    /// A snapshot of `commit`, which the caller has pinned (unpinned on drop, or here
+    /// on an error).
+    pub(crate) fn new(heap: &'h Heap<B>, commit: Arc<Committed>) -> Result<Self> {
+        match Window::new(&heap.backend, commit.slot.alloc_end) {
+            Ok(window) => Ok(Snapshot { heap, commit, window }),
+            Err(e) => {
+                heap.unpin(commit.slot.txn_id);
+                Err(e)
+            }
+        }
     }
 
     /// The id of the commit this snapshot sees.
@@ -69,6 +80,7 @@ impl<'h, B: Backend> Snapshot<'h, B> {
         self.commit
             .roots
             .iter()
+            .filter(|(name, _)| !crate::roots::is_hidden(name))
             .map(|(name, v)| RootInfo {
                 name: name.clone(),
                 type_hash: v.type_hash,
@@ -160,7 +172,7 @@ impl<'h, B: Backend> Snapshot<'h, B> {
             allocated_end: slot.alloc_end,
             free_bytes: self.commit.alloc.free_bytes(),
             free_ranges: self.commit.alloc.ranges(),
-            roots: self.commit.roots.len(),
+            roots: self.commit.roots.keys().filter(|n| !crate::roots::is_hidden(n)).count(),
         }
     }
 }

@@ -1,16 +1,18 @@
 //! [`WriteTxn`]: a write transaction. New objects live in private memory until the
 //! commit writes them; committed objects are immutable (copy-on-write).
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, MutexGuard};
 
 use crate::alloc::Allocator;
 use crate::backend::Backend;
+use crate::dirty::Dirty;
 use crate::error::{Error, Result};
 use crate::format::{ALIGN, DATA_START, align_up};
 use crate::heap::{Committed, Heap};
+use crate::mem::Window;
 use crate::persist::{Off, PBytes, PStr, Persist};
 use crate::roots::{self, RootDir, RootValue};
+use crate::shape::Shape;
 
 /// A write transaction: allocate, read, change and free objects, set named roots, then
 /// [`commit`](Self::commit) — all of it or nothing becomes the heap's new state. Dropped
@@ -44,10 +46,15 @@ pub struct WriteTxn<'h, B: Backend> {
     pub(crate) reusable: u64,
     pub(crate) alloc: Allocator,
     /// Blocks allocated by this transaction, zero-padded to their allocated length.
-    pub(crate) dirty: BTreeMap<u64, Vec<u8>>,
+    pub(crate) dirty: Dirty,
+    /// The base commit's bytes, read in place.
+    pub(crate) window: Window,
     pub(crate) roots: RootDir,
     pub(crate) roots_changed: bool,
     pub(crate) changed: bool,
+    /// Roots set (with their type's hash and shape) or removed: the shape registry
+    /// follows at the commit.
+    pub(crate) shapes: Vec<(String, Option<(u64, &'static Shape)>)>,
 }
 
 impl<'h, B: Backend> WriteTxn<'h, B> {
@@ -65,7 +72,9 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
         let reusable = reuse_limit.min(oldest_reader);
         let mut alloc = base.alloc.clone();
         alloc.settle(reusable);
+        let window = Window::new(&heap.backend, base.slot.alloc_end)?;
         Ok(WriteTxn {
+            window,
             heap,
             _cross: cross,
             _writer: writer,
@@ -74,9 +83,10 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
             alloc,
             roots: base.roots.clone(),
             base,
-            dirty: BTreeMap::new(),
+            dirty: Dirty::default(),
             roots_changed: false,
             changed: false,
+            shapes: Vec::new(),
         })
     }
 
@@ -87,11 +97,17 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
 
     /// Allocates a new block of `len` bytes (zeros) and returns its offset.
     pub(crate) fn alloc_block(&mut self, len: u64) -> Result<u64> {
-        let off = self.alloc.alloc(len, self.reusable)?;
+        self.alloc_dirty(len, false)
+    }
+
+    /// Allocates a new block of `len` bytes (zeros); `node`: a collection node, sealed
+    /// with its checksum at the commit.
+    pub(crate) fn alloc_dirty(&mut self, len: u64, node: bool) -> Result<u64> {
         let padded = align_up(len.max(1)).ok_or(Error::InvalidArgument { what: "size" })?;
         let padded =
             usize::try_from(padded).map_err(|_| Error::InvalidArgument { what: "size" })?;
-        self.dirty.insert(off, vec![0; padded]);
+        let off = self.alloc.alloc(len, self.reusable)?;
+        self.dirty.insert(off, padded, node);
         self.changed = true;
         Ok(off)
     }
@@ -203,13 +219,13 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
 
     pub(crate) fn free_block(&mut self, off: u64, len: u64) -> Result<()> {
         let padded = align_up(len.max(1)).ok_or(Error::InvalidArgument { what: "size" })?;
-        if let Some(block) = self.dirty.get(&off) {
+        if let Some(block) = self.dirty.get(off) {
             if block.len() as u64 != padded {
                 return Err(Error::InvalidArgument {
                     what: "freed range is not an allocated block",
                 });
             }
-            self.dirty.remove(&off);
+            self.dirty.remove(off);
             self.alloc.free(off, len, 0)?;
         } else {
             if off.saturating_add(padded) > self.base.slot.alloc_end {
@@ -239,6 +255,9 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     pub fn set_root<T: Persist>(&mut self, name: &str, value: &T) -> Result<()> {
         roots::check(name, size_of::<T>())?;
         let value = RootValue { type_hash: T::TYPE_HASH, bytes: value.as_bytes().to_vec() };
+        if self.base.roots.get(name).is_none_or(|old| old.type_hash != T::TYPE_HASH) {
+            self.shapes.push((name.to_owned(), Some((T::TYPE_HASH, T::SHAPE))));
+        }
         self.roots.insert(name.to_owned(), value);
         self.roots_changed = true;
         self.changed = true;
@@ -248,7 +267,10 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     /// Removes the root `name`; whether there was one. (What it pointed to stays
     /// allocated: free it first.)
     pub fn remove_root(&mut self, name: &str) -> bool {
-        let removed = self.roots.remove(name).is_some();
+        let removed = roots::check(name, 0).is_ok() && self.roots.remove(name).is_some();
+        if removed {
+            self.shapes.push((name.to_owned(), None));
+        }
         self.roots_changed |= removed;
         self.changed |= removed;
         removed
@@ -257,28 +279,23 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     /// Copies `buf.len()` bytes at `off` out of this transaction's blocks or the commit it
     /// started from.
     fn read(&self, off: u64, buf: &mut [u8], align: u64, what: &'static str) -> Result<()> {
-        if let Some((&start, block)) = self.dirty.range(..=off).next_back() {
-            if off < start + block.len() as u64 {
-                let at = (off - start) as usize;
-                let src = block.get(at..at + buf.len()).ok_or(Error::corrupted(what, off))?;
-                buf.copy_from_slice(src);
-                return Ok(());
-            }
+        if let Some((start, block)) = self.dirty.containing(off) {
+            let at = (off - start) as usize;
+            let src = block.bytes().get(at..at + buf.len()).ok_or(Error::corrupted(what, off))?;
+            buf.copy_from_slice(src);
+            return Ok(());
         }
         read_committed(self.heap, &self.base, off, buf, align, what)
     }
 
     /// The bytes of this transaction's block at `off..off+len`.
-    fn dirty_mut(&mut self, off: u64, len: usize) -> Result<&mut [u8]> {
+    pub(crate) fn dirty_mut(&mut self, off: u64, len: usize) -> Result<&mut [u8]> {
         let committed = self.base.slot.alloc_end;
-        let Some((&start, block)) = self.dirty.range_mut(..=off).next_back() else {
+        let Some((start, block)) = self.dirty.containing_mut(off) else {
             return Err(immutable_or_bad(off, committed));
         };
         let at = (off - start) as usize;
-        if at >= block.len() {
-            return Err(immutable_or_bad(off, committed));
-        }
-        block.get_mut(at..at + len).ok_or(Error::corrupted("object pointer", off))
+        block.bytes_mut().get_mut(at..at + len).ok_or(Error::corrupted("object pointer", off))
     }
 }
 

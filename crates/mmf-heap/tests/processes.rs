@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{check_and_go_on, step};
-use mmf_heap::{Durability, Heap, HeapOptions, Off, PBytes};
+use mmf_heap::{Durability, Heap, HeapOptions, Off, PBytes, PMap};
 use mmf_testkit::{Peer, role, tell};
 
 fn knob(name: &str, default: u64) -> u64 {
@@ -56,6 +56,14 @@ fn incrementer(path: &Path, n: u64) {
     let heap = open(path, false);
     tell("ready");
     for i in 0..n {
+        increment(&heap, i);
+    }
+    tell("done");
+}
+
+/// Increment `i`: a read-modify-write of the counter.
+fn increment(heap: &Heap, i: u64) {
+    {
         let mut tx = heap.write().unwrap();
         let counter: Off<u64> = tx.root("counter").unwrap().unwrap();
         let value = tx.get(counter).unwrap();
@@ -67,15 +75,41 @@ fn incrementer(path: &Path, n: u64) {
         let durability = if i % 2 == 0 { Durability::Immediate } else { Durability::None };
         tx.commit_with(durability).unwrap();
     }
+}
+
+/// A child that opens the heap for each increment and closes it after (as a command-line
+/// program does): the other writer may commit and close between its look at the file and
+/// its joining the lock area.
+fn reopening_incrementer(path: &Path, n: u64) {
+    tell("ready");
+    for i in 0..n {
+        increment(&open(path, false), i);
+    }
     tell("done");
 }
 
 #[test]
 fn two_writer_processes_never_interleave() {
+    two_incrementers(INCREMENT, 150);
+}
+
+const REOPEN: &str = "writers_that_open_the_heap_per_commit_lose_nothing";
+
+#[test]
+fn writers_that_open_the_heap_per_commit_lose_nothing() {
+    two_incrementers(REOPEN, 200);
+}
+
+/// Two child processes increment one counter `n` times each (`MMF_HEAP_INCREMENTS`):
+/// every increment is there afterwards, one commit each.
+fn two_incrementers(test: &str, default: u64) {
     if let Some((role, arg)) = role() {
-        assert_eq!(role, "increment");
         let (n, path) = arg.split_once(':').unwrap();
-        incrementer(Path::new(path), n.parse().unwrap());
+        match role.as_str() {
+            "increment" => incrementer(Path::new(path), n.parse().unwrap()),
+            "reopen" => reopening_incrementer(Path::new(path), n.parse().unwrap()),
+            other => panic!("unknown role {other}"),
+        }
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -87,9 +121,10 @@ fn two_writer_processes_never_interleave() {
     tx.commit().unwrap();
     drop(heap);
 
-    let n = knob("MMF_HEAP_INCREMENTS", 150);
+    let n = knob("MMF_HEAP_INCREMENTS", default);
     let arg = format!("{n}:{}", path.display());
-    let mut peers: Vec<Peer> = (0..2).map(|_| Peer::spawn(INCREMENT, "increment", &arg)).collect();
+    let role = if test == REOPEN { "reopen" } else { "increment" };
+    let mut peers: Vec<Peer> = (0..2).map(|_| Peer::spawn(test, role, &arg)).collect();
     for p in &mut peers {
         p.expect("ready");
     }
@@ -110,9 +145,11 @@ fn two_writer_processes_never_interleave() {
 // Readers in other processes while a writer moves money between accounts.
 
 const READERS: &str = "readers_in_other_processes_see_every_snapshot_whole";
-const ACCOUNTS: usize = 16;
-const TOTAL: u64 = 1_000_000;
-type Accounts = [Off<u64>; ACCOUNTS];
+/// Accounts in the map: enough for several leaves and a branch.
+const ACCOUNTS: u64 = 2_000;
+const TOTAL: u64 = 1_000_000_000;
+/// Account number → balance.
+type Accounts = PMap<u64, u64>;
 
 /// Padding whose every byte is a function of its length: a reader can tell whether the
 /// bytes it reads are the ones its snapshot committed.
@@ -130,17 +167,16 @@ fn transfer_writer(path: &Path, commits: u64) {
     for i in 0..commits {
         let mut tx = heap.write().unwrap();
         let mut accounts: Accounts = tx.root("accounts").unwrap().unwrap();
-        let (a, b) = (rng.below(ACCOUNTS as u64) as usize, rng.below(ACCOUNTS as u64) as usize);
-        if a != b {
-            let (va, vb) = (tx.get(accounts[a]).unwrap(), tx.get(accounts[b]).unwrap());
+        // Moves between random accounts, several per commit.
+        for _ in 0..1 + rng.below(4) {
+            let (a, b) = (rng.below(ACCOUNTS), rng.below(ACCOUNTS));
+            let va = *accounts.get(&tx, &a).unwrap().unwrap();
             let amount = rng.below(va + 1);
-            for (k, v) in [(a, va - amount), (b, vb + amount)] {
-                let fresh = tx.alloc(&v).unwrap();
-                tx.free(accounts[k]).unwrap();
-                accounts[k] = fresh;
-            }
-            tx.set_root("accounts", &accounts).unwrap();
+            accounts.insert(&mut tx, &a, &(va - amount)).unwrap();
+            let vb = *accounts.get(&tx, &b).unwrap().unwrap();
+            accounts.insert(&mut tx, &b, &(vb + amount)).unwrap();
         }
+        tx.set_root("accounts", &accounts).unwrap();
         let old: PBytes = tx.root("pad").unwrap().unwrap();
         tx.free_bytes(old).unwrap();
         let fresh = tx.bytes(&pad(rng.below(20_000) + 1)).unwrap();
@@ -165,15 +201,17 @@ fn reader(path: &Path) {
         let snap = heap.read().unwrap();
         let check = || -> mmf_heap::Result<bool> {
             let accounts: Accounts = snap.root("accounts")?.unwrap();
+            // In place: the balances are references into the mapped file.
             let sum = |s: &mmf_heap::Snapshot<'_, mmf_heap::FileBackend>| -> mmf_heap::Result<u64> {
-                accounts.iter().map(|&a| s.get(a)).sum()
+                accounts.iter(s).map(|e| e.map(|(_, v)| *v)).sum()
             };
             let first = sum(&snap)?;
             std::thread::sleep(Duration::from_micros(200));
             let second = sum(&snap)?;
+            let count = accounts.iter(&snap).count() as u64;
             let pad_bytes: PBytes = snap.root("pad")?.unwrap();
             let pad_ok = snap.bytes(pad_bytes)? == pad(pad_bytes.len());
-            Ok(first == TOTAL && second == TOTAL && pad_ok)
+            Ok(first == TOTAL && second == TOTAL && count == ACCOUNTS && pad_ok)
         };
         snapshots += 1;
         txns.insert(snap.txn_id());
@@ -204,9 +242,9 @@ fn readers_in_other_processes_see_every_snapshot_whole() {
     let path = dir.path().join("bank.heap");
     let heap = create(&path);
     let mut tx = heap.write().unwrap();
-    let mut accounts: Accounts = [Off::NULL; ACCOUNTS];
-    for a in &mut accounts {
-        *a = tx.alloc(&(TOTAL / ACCOUNTS as u64)).unwrap();
+    let mut accounts = Accounts::new();
+    for a in 0..ACCOUNTS {
+        accounts.insert(&mut tx, &a, &(TOTAL / ACCOUNTS)).unwrap();
     }
     tx.set_root("accounts", &accounts).unwrap();
     let fresh = tx.bytes(&pad(100)).unwrap();

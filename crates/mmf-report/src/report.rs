@@ -87,12 +87,25 @@ pub fn time(ns: f64) -> String {
     format!("{:.3} {unit}", ns / div)
 }
 
-fn ratios<'a>(spec: &'a GroupSpec, benches: &[Bench]) -> Vec<Ratio<'a>> {
-    let median = |f: &str| benches.iter().find(|b| b.function == f && b.param.is_none());
+/// The median of `name` in `benches`, or of `group/name` in another group under `root`.
+fn median_of(root: &Path, benches: &[Bench], name: &str) -> Option<f64> {
+    match name.split_once('/') {
+        Some((group, function)) => criterion::group(root, group)
+            .into_iter()
+            .find(|b| b.function == function && b.param.is_none())
+            .map(|b| b.median_ns),
+        None => {
+            benches.iter().find(|b| b.function == name && b.param.is_none()).map(|b| b.median_ns)
+        }
+    }
+}
+
+fn ratios<'a>(root: &Path, spec: &'a GroupSpec, benches: &[Bench]) -> Vec<Ratio<'a>> {
     spec.ratios
         .iter()
         .filter_map(|r| {
-            let (ours, theirs) = (median(&r.mmf)?.median_ns, median(&r.alt)?.median_ns);
+            let ours = median_of(root, benches, &r.mmf)?;
+            let theirs = median_of(root, benches, &r.alt)?;
             let value = match r.kind {
                 Kind::Speedup => theirs / ours,
                 Kind::Slowdown => ours / theirs,
@@ -107,13 +120,14 @@ fn ratios<'a>(spec: &'a GroupSpec, benches: &[Bench]) -> Vec<Ratio<'a>> {
 }
 
 fn comparison(
+    root: &Path,
     out: &Path,
     md: &mut String,
     spec: &GroupSpec,
     benches: &[Bench],
     missed: &mut Vec<String>,
 ) -> Result<(), Box<dyn Error>> {
-    let ratios = ratios(spec, benches);
+    let ratios = ratios(root, spec, benches);
     let ours: BTreeSet<&str> = spec.ratios.iter().map(|r| r.mmf.as_str()).collect();
     let plain: Vec<&Bench> = benches.iter().filter(|b| b.param.is_none()).collect();
     let bars: Vec<Bar> = plain
@@ -141,7 +155,7 @@ fn comparison(
         .iter()
         .filter_map(|r| {
             let g = r.spec.goal?;
-            let alt = plain.iter().find(|b| b.function == r.spec.alt)?.median_ns;
+            let alt = median_of(root, benches, &r.spec.alt)?;
             let at = match r.spec.kind {
                 Kind::Speedup => alt / g,
                 Kind::Slowdown => alt * g,
@@ -154,7 +168,7 @@ fn comparison(
     let _ = writeln!(md, "### {}\n\n`{}` ![{}]({svg})\n", spec.title, spec.group, spec.group);
     md.push_str("| mmf | alternative | ratio | goal |\n|---|---|---|---|\n");
     for r in &ratios {
-        let median = |f: &str| plain.iter().find(|b| b.function == f).map_or(0.0, |b| b.median_ns);
+        let median = |f: &str| median_of(root, benches, f).unwrap_or(0.0);
         let _ = writeln!(
             md,
             "| {} {} | {} {} | {:.3}x{} | {} |",
@@ -278,11 +292,11 @@ pub fn write(args: &Args) -> Result<String, Box<dyn Error>> {
             area.clone_from(&spec.bench);
             let _ = writeln!(body, "## {area} (`cargo bench -p mmf-bench --bench {area}`)\n");
         }
-        for r in ratios(spec, &benches) {
+        for r in ratios(&args.criterion, spec, &benches) {
             with_goal += usize::from(r.met.is_some());
             met += usize::from(r.met == Some(true));
         }
-        comparison(&args.out, &mut body, spec, &benches, &mut missed)?;
+        comparison(&args.criterion, &args.out, &mut body, spec, &benches, &mut missed)?;
         shown += 1;
     }
     let percentiles = criterion::percentiles(&args.criterion);

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -22,7 +22,7 @@ fn tmp(tag: &str) -> PathBuf {
         .join(format!("mmf-chan-bench-{tag}-{}", std::process::id()))
 }
 
-fn spawn(mode: &str, arg: &str, stdin: Stdio) -> Child {
+pub(crate) fn spawn(mode: &str, arg: &str, stdin: Stdio) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .env(PEER, format!("{mode}:{arg}"))
         .stdin(stdin)
@@ -85,6 +85,10 @@ impl RawSide<'_> {
 }
 
 fn raw_view(path: &std::path::Path) -> ViewMut {
+    raw_view_of(path, 4096)
+}
+
+fn raw_view_of(path: &std::path::Path, size: u64) -> ViewMut {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -92,13 +96,88 @@ fn raw_view(path: &std::path::Path) -> ViewMut {
         .truncate(false)
         .open(path)
         .unwrap();
-    file.set_len(4096).unwrap();
+    if file.metadata().unwrap().len() < size {
+        file.set_len(size).unwrap();
+    }
     Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap()
 }
 
 fn sides(view: &ViewMut) -> (RawSide<'_>, RawSide<'_>) {
     let at = |o| view.get::<AtomicU32>(o).unwrap();
     (RawSide { word: at(0), sleeping: at(64) }, RawSide { word: at(128), sleeping: at(192) })
+}
+
+// ---- the floor of a 64-byte message ring ----
+
+/// Record stride of the raw ring: an 8-byte header word and 64 bytes of payload.
+const RECORD: usize = 72;
+/// Its data: a multiple of the record (no wrap-around padding to handle).
+const RING: usize = RECORD * 910;
+
+/// A ring of 72-byte records, each committed by its header word (written last, the next
+/// one zeroed first), the payload copied in and out as eight words: what any ring that
+/// copies 64-byte messages and commits them by a header costs on this host, two cache lines
+/// a message, without the checks, liveness and sleeping that mmf adds.
+struct RawRing<'a> {
+    words: Vec<&'a AtomicU64>,
+    pos: usize,
+}
+
+impl<'a> RawRing<'a> {
+    fn new(view: &'a ViewMut, at: usize) -> RawRing<'a> {
+        RawRing { words: (0..RING / 8).map(|i| view.get(at + i * 8).unwrap()).collect(), pos: 0 }
+    }
+
+    fn send(&mut self, msg: &[u64; 8]) {
+        let w = self.pos / 8;
+        for (i, &v) in msg.iter().enumerate() {
+            self.words[w + 1 + i].store(v, Ordering::Relaxed);
+        }
+        self.words[(w + RECORD / 8) % (RING / 8)].store(0, Ordering::Relaxed);
+        self.words[w].store(64, Ordering::SeqCst);
+        self.pos = (self.pos + RECORD) % RING;
+    }
+
+    fn recv(&mut self, out: &mut [u64; 8]) {
+        let w = self.pos / 8;
+        while self.words[w].load(Ordering::Acquire) == 0 {
+            std::hint::spin_loop();
+        }
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = self.words[w + 1 + i].load(Ordering::Relaxed);
+        }
+        self.pos = (self.pos + RECORD) % RING;
+    }
+}
+
+struct RawRingPair {
+    ping: RawRing<'static>,
+    pong: RawRing<'static>,
+    path: PathBuf,
+    buf: [u64; 8],
+    child: Child,
+}
+
+fn raw_ring_pair() -> Box<dyn RoundTrip> {
+    let path = tmp("raw-ring");
+    let _ = std::fs::remove_file(&path);
+    // Leaked: the rings borrow it for the run (one small mapping per run).
+    let view: &'static ViewMut = Box::leak(Box::new(raw_view_of(&path, 2 * RING as u64)));
+    let child = spawn("raw-ring-echo", &path.display().to_string(), Stdio::null());
+    let (ping, pong) = (RawRing::new(view, 0), RawRing::new(view, RING));
+    Box::new(RawRingPair { ping, pong, path, buf: [7; 8], child })
+}
+
+impl RoundTrip for RawRingPair {
+    fn round_trip(&mut self) {
+        self.ping.send(&self.buf);
+        self.pong.recv(&mut self.buf);
+    }
+    fn stop(mut self: Box<Self>) {
+        self.ping.send(&[u64::MAX; 8]);
+        self.child.wait().unwrap();
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 // ---- the peers ----
@@ -142,20 +221,38 @@ pub fn peer_role() -> bool {
         "mmf-sink" => {
             let mut rx = channel::open(args[0]).unwrap().receiver().unwrap();
             let mut ack = channel::open(args[1]).unwrap().sender().unwrap();
-            let mut first = [0u8; 1];
+            let mut buf = vec![0u8; 1 << 16];
             loop {
                 let m = rx.recv().unwrap();
                 if m.is_empty() {
                     return true;
                 }
-                m.read_at(0, &mut first).unwrap();
-                // The consumer reads the message (a copy out, as a pipe's reader does).
-                black_box(m.to_vec().unwrap());
+                // The consumer copies the message out into its buffer, as a pipe's reader
+                // reads into one.
+                let out = &mut buf[..m.len()];
+                m.read_at(0, out).unwrap();
                 drop(m);
-                if first[0] == 1 {
+                if black_box(out[0]) == 1 {
                     ack.send([1u8]).unwrap();
                 }
             }
+        }
+        "raw-ring-echo" => {
+            let view = raw_view(std::path::Path::new(args[0]));
+            let (mut ping, mut pong) = (RawRing::new(&view, 0), RawRing::new(&view, RING));
+            let mut buf = [0u64; 8];
+            loop {
+                ping.recv(&mut buf);
+                if buf[0] == u64::MAX {
+                    return true;
+                }
+                pong.send(&buf);
+            }
+        }
+        #[cfg(feature = "iceoryx2")]
+        "ice-echo" => {
+            crate::ice::echo(args[0], args[1], args[2] == "true");
+            true
         }
         "stream-sink" => {
             let size: usize = args[0].parse().unwrap();
@@ -180,7 +277,7 @@ pub fn peer_role() -> bool {
 
 // ---- round trips ----
 
-trait RoundTrip {
+pub(crate) trait RoundTrip {
     fn round_trip(&mut self);
     fn stop(self: Box<Self>);
 }
@@ -252,15 +349,44 @@ impl RoundTrip for RawPair {
     }
 }
 
+/// Makes a contestant (spawns its peer) when its turn comes: a spinning peer started
+/// early would take a CPU from the contestants measured before it.
+type Make = Box<dyn FnOnce() -> Box<dyn RoundTrip>>;
+
+/// Timed round trips per contestant for the percentiles (`MMF_BENCH_RTT_SAMPLES`).
+fn samples() -> usize {
+    std::env::var("MMF_BENCH_RTT_SAMPLES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
+fn timed(pair: &mut dyn RoundTrip, n: usize, times: &mut Vec<u64>) {
+    for _ in 0..n {
+        let t = Instant::now();
+        pair.round_trip();
+        times.push(t.elapsed().as_nanos() as u64);
+    }
+}
+
+/// Round trips of the group's contestants: criterion's measurement one after the other,
+/// then the timed ones for the percentiles. With `interleave` (contestants whose peers
+/// sleep when idle), those are taken in turns of 1,000 round trips per contestant, all
+/// alive at once, so that a change of the host's load over the run falls on all of them.
 fn rtt_group(
     c: &mut Criterion,
     group: &str,
-    contestants: Vec<(&str, Box<dyn RoundTrip>)>,
+    contestants: Vec<(&str, Make)>,
+    interleave: bool,
 ) -> Vec<(String, Vec<u64>)> {
     let mut g = c.benchmark_group(group);
     g.measurement_time(Duration::from_secs(5)).sample_size(20);
-    let mut percentiles = Vec::new();
-    for (name, mut pair) in contestants {
+    let mut done = Vec::new();
+    let mut alive = Vec::new();
+    for (name, make) in contestants {
+        // MMF_BENCH_ONLY: a comma list of name prefixes (profiling one contestant).
+        let only = std::env::var("MMF_BENCH_ONLY");
+        if only.is_ok_and(|only| !only.split(',').any(|p| name.starts_with(p))) {
+            continue;
+        }
+        let mut pair = make();
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -270,23 +396,30 @@ fn rtt_group(
                 start.elapsed()
             })
         });
-        let n = std::env::var("MMF_BENCH_RTT_SAMPLES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(100_000);
-        let mut times: Vec<u64> = (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                pair.round_trip();
-                t.elapsed().as_nanos() as u64
-            })
-            .collect();
-        times.sort_unstable();
-        percentiles.push((format!("{group}/{name}"), times));
+        if interleave {
+            alive.push((name, pair, Vec::with_capacity(samples())));
+            continue;
+        }
+        let mut times = Vec::with_capacity(samples());
+        timed(&mut *pair, samples(), &mut times);
+        done.push((format!("{group}/{name}"), times));
         pair.stop();
     }
     g.finish();
-    percentiles
+    const TURN: usize = 1000;
+    for _ in 0..samples().div_ceil(TURN) {
+        for (_, pair, times) in &mut alive {
+            timed(&mut **pair, TURN, times);
+        }
+    }
+    for (name, pair, times) in alive {
+        done.push((format!("{group}/{name}"), times));
+        pair.stop();
+    }
+    for (_, times) in &mut done {
+        times.sort_unstable();
+    }
+    done
 }
 
 // ---- one-way throughput ----
@@ -365,36 +498,65 @@ fn stream_bench(
 }
 
 fn write_percentiles(all: &[(String, Vec<u64>)]) {
-    let mut text = String::from("| round trip | p50 | p99 | p99.9 |\n|---|---|---|---|\n");
-    for (name, times) in all {
-        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-        text += &format!("| {name} | {} ns | {} ns | {} ns |\n", at(0.5), at(0.99), at(0.999));
-    }
-    println!("\n{text}");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("channel-percentiles.md"), text);
+    let mut rows = all.to_vec();
+    let criterion = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
+    let title = "64-byte round trips between two processes";
+    mmf_bench::write_percentiles(&criterion, "channel", title, &mut rows)
+        .expect("write the percentiles");
+}
+
+/// Whether the group `tag` runs: `MMF_BENCH_CHANNEL_GROUPS` (a comma list of `spin`,
+/// `hybrid`, `parked`, `oneway`) picks groups, to re-run one alone; default all.
+fn wanted(tag: &str) -> bool {
+    std::env::var("MMF_BENCH_CHANNEL_GROUPS").map_or(true, |v| v.split(',').any(|g| g == tag))
 }
 
 pub fn benches() {
     let mut c = Criterion::default().configure_from_args();
     let mut all = Vec::new();
-    all.extend(rtt_group(
-        &mut c,
-        "channel_rtt_spin",
-        vec![("mmf_spsc", mmf_pair(SPIN_FOREVER)), ("raw_spin", raw_pair(SPIN_FOREVER))],
-    ));
-    all.extend(rtt_group(
-        &mut c,
-        "channel_rtt_hybrid",
-        vec![("mmf_spsc", mmf_pair(HYBRID)), ("raw_hybrid", raw_pair(HYBRID))],
-    ));
-    all.extend(rtt_group(
-        &mut c,
-        "channel_rtt_parked",
-        vec![("mmf_spsc", mmf_pair(0)), ("raw_futex", raw_pair(0))],
-    ));
-    write_percentiles(&all);
-    oneway(&mut c, 64);
-    oneway(&mut c, 4096);
+    if wanted("spin") {
+        all.extend(rtt_group(
+            &mut c,
+            "channel_rtt_spin",
+            vec![
+                ("mmf_spsc", Box::new(|| mmf_pair(SPIN_FOREVER))),
+                ("raw_spin", Box::new(|| raw_pair(SPIN_FOREVER))),
+                ("raw_ring", Box::new(raw_ring_pair)),
+                #[cfg(feature = "iceoryx2")]
+                ("iceoryx2_busy", Box::new(|| crate::ice::pair(false))),
+            ],
+            false,
+        ));
+    }
+    if wanted("hybrid") {
+        all.extend(rtt_group(
+            &mut c,
+            "channel_rtt_hybrid",
+            vec![
+                ("mmf_spsc", Box::new(|| mmf_pair(HYBRID))),
+                ("raw_hybrid", Box::new(|| raw_pair(HYBRID))),
+            ],
+            false,
+        ));
+    }
+    if wanted("parked") {
+        all.extend(rtt_group(
+            &mut c,
+            "channel_rtt_parked",
+            vec![
+                ("mmf_spsc", Box::new(|| mmf_pair(0))),
+                ("raw_futex", Box::new(|| raw_pair(0))),
+                #[cfg(feature = "iceoryx2")]
+                ("iceoryx2_blocking", Box::new(|| crate::ice::pair(true))),
+            ],
+            true,
+        ));
+    }
+    if !all.is_empty() {
+        write_percentiles(&all);
+    }
+    if wanted("oneway") {
+        oneway(&mut c, 64);
+        oneway(&mut c, 4096);
+    }
 }

@@ -13,17 +13,34 @@
 //!   socket.
 //!
 //! Then latency percentiles (p50, p99, p99.9) of 100,000 timed round trips per
-//! round-trip contestant, printed and written to `target/criterion/channel-percentiles.md`.
+//! round-trip contestant, printed and written to `target/criterion/percentiles/channel.json`
+//! (`$CRITERION_HOME/percentiles/` under `scripts/bench-report.sh`).
 //!
-//! iceoryx2 is not available on this machine (no network to fetch it); compare with the
-//! raw anchors here and with `../shared/PERF-NOTES.md`'s iceoryx2 figures, which were
-//! measured against the same raw anchors.
+//! With `--features iceoryx2` (not built by default nor in CI: its build runs bindgen,
+//! which needs libclang, `apt-get install libclang-dev` on Debian), iceoryx2 0.10 runs in
+//! the same groups: `iceoryx2_busy` (publish-subscribe ping and pong, polled) in
+//! `channel_rtt_spin`, `iceoryx2_blocking` (the same with an event service each, the
+//! listener blocking) in `channel_rtt_parked`.
 //!
-//! `cargo bench -p mmf-bench --bench channel`, then `scripts/bench-ratios.py`.
+//! `channel_rtt_spin` also has `raw_ring`: the floor of any ring that copies a 64-byte
+//! message and commits it by a header word (two cache lines a message), without mmf's
+//! checks, to tell the cost of the format from the cost of the code.
+//!
+//! `MMF_BENCH_CHANNEL_GROUPS=spin,hybrid,parked,oneway` picks groups (to re-run one alone),
+//! `MMF_BENCH_ONLY=mmf,raw` contestants by name prefix (profiling one: `strace -c -f`,
+//! `perf`), `MMF_BENCH_RTT_SAMPLES` the timed round trips per contestant (default 100,000;
+//! a criterion filter that matches nothing, `--bench nomatch`, leaves only those). The
+//! parked group's timed round trips are taken in turns of 1,000 per contestant, all alive
+//! at once (their peers sleep when idle), so that the host's changing load falls on all.
+//!
+//! `cargo bench -p mmf-bench --bench channel [--features iceoryx2]`, then
+//! `scripts/bench-ratios.py`.
 
 // criterion_group! generates undocumented public functions.
 #![allow(missing_docs)]
 
+#[cfg(all(target_os = "linux", feature = "iceoryx2"))]
+mod ice;
 #[cfg(target_os = "linux")]
 mod linux;
 

@@ -11,27 +11,11 @@ use std::sync::atomic::Ordering;
 use criterion::{Criterion, Throughput, criterion_group};
 use mmf::{Access, Mapping};
 
-/// The data file's size: 1 GiB (less in quick mode).
-fn gib() -> u64 {
-    mmf_bench::size(1 << 30)
-}
 const MIB: usize = 1 << 20;
 
-/// A 1 GiB file of non-zero bytes, read once so that it sits in the page cache.
+/// The shared 1 GiB data file, in the page cache.
 fn data_file() -> File {
-    let path =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(mmf_bench::file_name("mmf-bench-1GiB.bin"));
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(gib()) {
-        let chunk: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8 + 1).collect();
-        let mut out = std::io::BufWriter::new(File::create(&path).expect("create data file"));
-        for _ in 0..gib() as usize / MIB {
-            std::io::Write::write_all(&mut out, &chunk).expect("write data file");
-        }
-    }
-    let mut file = File::open(&path).expect("open data file");
-    let mut buf = vec![0; MIB];
-    while file.read(&mut buf).expect("warm the page cache") > 0 {}
-    file
+    mmf_bench::data_file(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 /// The work done on every byte: a wrapping sum of little-endian u64 words, in four
@@ -52,7 +36,9 @@ fn sum(bytes: &[u8]) -> u64 {
 
 fn seq_read(c: &mut Criterion, file: &File) {
     let mut g = c.benchmark_group("seq_read_1GiB");
-    g.throughput(Throughput::Bytes(gib())).sample_size(20).measurement_time(mmf_bench::secs(8));
+    g.throughput(Throughput::Bytes(mmf_bench::gib()))
+        .sample_size(20)
+        .measurement_time(mmf_bench::secs(8));
     g.bench_function("mmf_view", |b| {
         b.iter(|| {
             let view = Mapping::from_file(file, Access::ReadOnly).unwrap().view(..).unwrap();
@@ -104,7 +90,7 @@ fn random_offsets() -> Vec<u64> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            (x % (gib() / 8)) * 8
+            (x % (mmf_bench::gib() / 8)) * 8
         })
         .collect()
 }
@@ -281,7 +267,7 @@ fn map_unmap(c: &mut Criterion, file: &File) {
     let mut g = c.benchmark_group("map_unmap_64KiB");
     let mut i = 0u64;
     let mut next_offset = move || {
-        i = (i + 1) % (gib() / LEN as u64);
+        i = (i + 1) % (mmf_bench::gib() / LEN as u64);
         i * LEN as u64
     };
     g.bench_function("mmf_view", |b| {

@@ -3,10 +3,8 @@
 //! store's default durability (std `HashMap`: in RAM, nothing to commit); gets are 100k
 //! random existing keys per iteration, in one read transaction.
 //!
-//! mmf-heap's `PMap` and `PHashMap` are measured with `--features collections`, which
-//! needs the collections of issue #16 (another branch when this was written; its own
-//! `heap_collections` bench compares them with std's `HashMap` alone): until then no
-//! figure here stands for a map mmf-heap does not have.
+//! mmf-heap's contestants are its `PMap` and `PHashMap` (`heap_collections` compares them
+//! with std's `HashMap` alone).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -106,7 +104,6 @@ fn insert(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    #[cfg(feature = "collections")]
     collections::insert(&mut g, &keys);
     g.finish();
 }
@@ -164,13 +161,11 @@ fn get(c: &mut Criterion) {
                 .sum::<u64>()
         })
     });
-    #[cfg(feature = "collections")]
     collections::get(&mut g, &keys, lookups);
     g.finish();
 }
 
-/// mmf-heap's maps, on the collections API of issue #16 (`--features collections`).
-#[cfg(feature = "collections")]
+/// mmf-heap's maps (issue #16).
 mod collections {
     use criterion::measurement::WallTime;
     use criterion::{BatchSize, BenchmarkGroup};

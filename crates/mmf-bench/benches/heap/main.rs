@@ -14,7 +14,7 @@
 //!   its 64 MiB (opening checks every byte the last commit wrote);
 //! - `kv_insert_1M` / `kv_get_1M`: 1M u64 → 64 B inserts in one transaction (committed,
 //!   durable) and 100k random gets, heed and redb against std `HashMap` in RAM; mmf-heap's
-//!   `PMap` and `PHashMap` join with `--features collections` once they exist (`kv.rs`).
+//!   with mmf-heap's `PMap` and `PHashMap` (`kv.rs`).
 //!
 //! `cargo bench -p mmf-bench --bench heap`, then `scripts/bench-ratios.py`
 //! (`MMF_HEAP_BENCH=commit` — or `open`, `kv`, comma-separated — runs only those groups,

@@ -10,27 +10,11 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use mmf::{Access, Mapping, MappingOptions, Stream};
 use xxhash_rust::xxh3::Xxh3;
 
-/// The data file's size: 1 GiB (less in quick mode).
-fn gib() -> u64 {
-    mmf_bench::size(1 << 30)
-}
 const MIB: usize = 1 << 20;
 
-/// A 1 GiB file of non-zero bytes (shared with the core benches), read once so that it
-/// sits in the page cache.
+/// The shared 1 GiB data file, in the page cache.
 fn data_file() -> File {
-    let path =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(mmf_bench::file_name("mmf-bench-1GiB.bin"));
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(gib()) {
-        let chunk: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8 + 1).collect();
-        let mut out = std::io::BufWriter::new(File::create(&path).expect("create data file"));
-        for _ in 0..gib() as usize / MIB {
-            out.write_all(&chunk).expect("write data file");
-        }
-    }
-    let file = File::open(&path).expect("open data file");
-    warm(&file);
-    file
+    mmf_bench::data_file(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 fn warm(mut file: &File) {
@@ -75,7 +59,9 @@ fn hash(mut reader: impl Read, buf: &mut [u8]) -> u64 {
 
 fn stream_read(c: &mut Criterion, file: &File) {
     let mut g = c.benchmark_group("stream_read_1GiB");
-    g.throughput(Throughput::Bytes(gib())).sample_size(15).measurement_time(mmf_bench::secs(8));
+    g.throughput(Throughput::Bytes(mmf_bench::gib()))
+        .sample_size(15)
+        .measurement_time(mmf_bench::secs(8));
     let mut buf = vec![0u8; 64 << 10];
     let mapping = Mapping::from_file(file, Access::ReadOnly).unwrap();
     g.bench_function("mmf_stream", |b| b.iter(|| drain(Stream::new(&mapping), &mut buf)));
@@ -98,7 +84,9 @@ fn stream_read(c: &mut Criterion, file: &File) {
 
 fn sum(c: &mut Criterion, file: &File) {
     let mut g = c.benchmark_group("sum_1GiB");
-    g.throughput(Throughput::Bytes(gib())).sample_size(15).measurement_time(mmf_bench::secs(8));
+    g.throughput(Throughput::Bytes(mmf_bench::gib()))
+        .sample_size(15)
+        .measurement_time(mmf_bench::secs(8));
     let mapping = Mapping::from_file(file, Access::ReadOnly).unwrap();
     let mut piece = vec![0u8; 256 << 10];
     let mut big = vec![0u8; MIB];
@@ -115,7 +103,9 @@ fn sum(c: &mut Criterion, file: &File) {
     g.finish();
 
     let mut g = c.benchmark_group("sum_1GiB_cold");
-    g.throughput(Throughput::Bytes(gib())).sample_size(10).measurement_time(mmf_bench::secs(30));
+    g.throughput(Throughput::Bytes(mmf_bench::gib()))
+        .sample_size(10)
+        .measurement_time(mmf_bench::secs(30));
     g.bench_function("mmf_stream_xxh3", |b| {
         b.iter_batched(
             || evict(file),
@@ -132,7 +122,9 @@ fn sum(c: &mut Criterion, file: &File) {
 
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("append_1GiB");
-    g.throughput(Throughput::Bytes(gib())).sample_size(10).measurement_time(mmf_bench::secs(30));
+    g.throughput(Throughput::Bytes(mmf_bench::gib()))
+        .sample_size(10)
+        .measurement_time(mmf_bench::secs(30));
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let chunk: Vec<u8> = (0..MIB).map(|i| (i * 7 % 251) as u8 + 1).collect();
     let new_file = |name: &str| {
@@ -150,9 +142,9 @@ fn append(c: &mut Criterion) {
                     .size(MIB as u64)
                     .map_file(&file)
                     .unwrap();
-                let mut log = mapping.view_growable_mut(0, 2 * gib()).unwrap();
+                let mut log = mapping.view_growable_mut(0, 2 * mmf_bench::gib()).unwrap();
                 log.write_at(0, &chunk).unwrap();
-                for step in 1..gib() as usize / MIB {
+                for step in 1..mmf_bench::gib() as usize / MIB {
                     log.grow(((step + 1) * MIB) as u64).unwrap();
                     log.write_at(step * MIB, &chunk).unwrap();
                 }
@@ -172,9 +164,9 @@ fn append(c: &mut Criterion) {
                     .size(MIB as u64)
                     .map_file(&file)
                     .unwrap();
-                let mut log = mapping.view_growable_write_through(0, 2 * gib()).unwrap();
+                let mut log = mapping.view_growable_write_through(0, 2 * mmf_bench::gib()).unwrap();
                 log.write_at(0, &chunk).unwrap();
-                for step in 1..gib() as usize / MIB {
+                for step in 1..mmf_bench::gib() as usize / MIB {
                     log.grow(((step + 1) * MIB) as u64).unwrap();
                     log.write_at(step * MIB, &chunk).unwrap();
                 }
@@ -189,7 +181,7 @@ fn append(c: &mut Criterion) {
         b.iter_batched(
             || new_file("mmf-bench-append-write.bin"),
             |(mut file, path)| {
-                for _ in 0..gib() as usize / MIB {
+                for _ in 0..mmf_bench::gib() as usize / MIB {
                     file.write_all(&chunk).unwrap();
                 }
                 drop(file);

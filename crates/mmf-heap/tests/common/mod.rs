@@ -6,7 +6,7 @@
 pub mod sim;
 
 use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use mmf_heap::{Backend, Durability, Heap, Off, PBytes, Result};
+use mmf_heap::{Backend, Durability, Heap, Off, PBytes, PMap, PVec, Result};
 
 /// A node of the ring: a value and a payload of its own.
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -68,8 +68,26 @@ pub fn step<B: Backend>(heap: &Heap<B>, s: u64, durability: Durability) -> Resul
             tx.set_root("tmp", &s)?;
         }
     }
+    // Collections: a vector that grows (and shrinks every 10th step), a map whose keys
+    // are replaced and removed.
+    let mut log: PVec<u64> = tx.root("log")?.unwrap_or_default();
+    log.push(&mut tx, &s)?;
+    if s % 10 == 0 {
+        log.pop(&mut tx)?;
+        log.pop(&mut tx)?;
+    }
+    tx.set_root("log", &log)?;
+    let mut latest: PMap<u64, u64> = tx.root("latest")?.unwrap_or_default();
+    latest.insert(&mut tx, &(s % LATEST_KEYS), &s)?;
+    if s % 7 == 0 {
+        latest.remove(&mut tx, &((s / 7) % LATEST_KEYS))?;
+    }
+    tx.set_root("latest", &latest)?;
     tx.commit_with(durability)
 }
+
+/// Keys of the map the steps keep.
+const LATEST_KEYS: u64 = 300;
 
 /// A ring slot's node as read: its value and payload.
 pub type SeenNode = Option<(u64, Vec<u8>)>;
@@ -82,12 +100,33 @@ pub struct Seen {
     pub ring: Option<Vec<SeenNode>>,
     pub blob: Option<Vec<u8>>,
     pub tmp: Option<u64>,
+    pub log: Vec<u64>,
+    pub latest: Vec<(u64, u64)>,
 }
 
 /// The state after step `s` (0: the new heap).
 pub fn expected(s: u64) -> Seen {
     if s == 0 {
-        return Seen { counter: None, sum: None, ring: None, blob: None, tmp: None };
+        return Seen {
+            counter: None,
+            sum: None,
+            ring: None,
+            blob: None,
+            tmp: None,
+            log: Vec::new(),
+            latest: Vec::new(),
+        };
+    }
+    let (mut log, mut latest_map) = (Vec::new(), std::collections::BTreeMap::new());
+    for j in 1..=s {
+        log.push(j);
+        if j % 10 == 0 {
+            log.truncate(log.len() - 2);
+        }
+        latest_map.insert(j % LATEST_KEYS, j);
+        if j % 7 == 0 {
+            latest_map.remove(&((j / 7) % LATEST_KEYS));
+        }
     }
     let latest = |m: u64, k: u64| (1..=s).rev().find(|j| j % m == k);
     let ring: Vec<_> =
@@ -99,6 +138,8 @@ pub fn expected(s: u64) -> Seen {
         ring: Some(ring),
         blob: latest(5, 0).map(blob),
         tmp: latest(7, 0).filter(|j| j % 14 != 0),
+        log,
+        latest: latest_map.into_iter().collect(),
     }
 }
 
@@ -123,12 +164,18 @@ pub fn seen<B: Backend>(heap: &Heap<B>) -> Result<(u64, Seen)> {
         Some(b) => Some(snap.bytes(b)?),
         None => None,
     };
+    let log: PVec<u64> = snap.root("log")?.unwrap_or_default();
+    log.verify(&snap)?;
+    let latest: PMap<u64, u64> = snap.root("latest")?.unwrap_or_default();
+    latest.verify(&snap)?;
     let state = Seen {
         counter: snap.root("counter")?,
         sum: snap.root("sum")?,
         ring,
         blob,
         tmp: snap.root("tmp")?,
+        log: log.iter(&snap).map(|x| x.copied()).collect::<Result<_>>()?,
+        latest: latest.iter(&snap).map(|e| e.map(|(k, v)| (k, *v))).collect::<Result<_>>()?,
     };
     Ok((snap.txn_id(), state))
 }

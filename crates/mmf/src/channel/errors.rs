@@ -25,7 +25,7 @@ use crate::error::Error;
 ///         Err(other) => panic!("{other}"),
 ///     }
 /// }
-/// assert_eq!(sent, 4); // 64 bytes of 16-byte records
+/// assert_eq!(sent, 3); // 16-byte records in 64 bytes, 8 of them kept for the next header
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub enum SendError<T> {

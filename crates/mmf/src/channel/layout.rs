@@ -5,7 +5,7 @@
 //!      0  header (128 B)   magic "MMFCHAN1", version, kind, capacity, max_message,
 //!                          endpoints, data_offset, size, epoch, sender/receiver attaches
 //!    128  endpoints        64 × u64: role << 32 | participant token (0 = free)
-//!    640  tail line (64 B)       producer-written: tail position (u64)
+//!    640  tail line (64 B)       producer-written: tail position (u64), for a successor
 //!    704  head line (64 B)       consumer-written: head position (u64)
 //!    768  not-empty signal (64 B) seq (u32), sleepers (u32): consumers that sleep
 //!    832  not-full signal (64 B)  seq (u32), sleepers (u32): producers that sleep
@@ -15,11 +15,13 @@
 //!
 //! Positions are monotonic byte counts (`u64`, never wrapping in practice: 2^64 bytes);
 //! a position's place in the data is `pos & (capacity - 1)`. A record is an 8-byte header
-//! `{len: u32, kind: u32}` and `len` payload bytes, padded to a multiple of 8. Everything
-//! below `tail` is committed; a record is published by the one store of `tail` that
-//! follows its bytes, so a producer that dies mid-write leaves nothing visible. A record
-//! never wraps: where the next one would not fit before the end of the data, a `PAD`
-//! record fills the rest and the record starts at 0.
+//! `{len: u32, kind: u32}` (one little-endian `u64`, 0 = nothing committed there yet) and
+//! `len` payload bytes, padded to a multiple of 8. A record is published by the one store
+//! of its header, after its payload and after the header that follows it was zeroed; so a
+//! producer that dies mid-write leaves nothing visible, and the consumer polls the header
+//! at its head, never the producer's tail. A record never wraps: where the next one would
+//! not fit before the end of the data, a `PAD` record fills the rest and the record starts
+//! at 0.
 
 use crate::primitive::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -27,8 +29,9 @@ use crate::primitive::sync::atomic::{AtomicU32, AtomicU64};
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"MMFCHAN1");
 /// Written while the creator formats the channel; replaced by [`MAGIC`] when done.
 pub(crate) const MAGIC_INIT: u64 = u64::from_le_bytes(*b"MMFCHAN~");
-/// The format version this code reads and writes.
-pub(crate) const VERSION: u32 = 1;
+/// The format version this code reads and writes (1: records published by the store of
+/// `tail`; 2: by the store of their own header).
+pub(crate) const VERSION: u32 = 2;
 
 pub(crate) const HEADER_SIZE: usize = 128;
 pub(crate) const ENDPOINTS_AT: usize = 128;
@@ -145,6 +148,12 @@ pub(crate) fn endpoint(role: u32, token: u32) -> u64 {
 /// The bytes a channel of `capacity` takes: the control page and the data.
 pub(crate) fn channel_size(capacity: u64) -> u64 {
     DATA_AT + capacity
+}
+
+/// A committed record header as the `u64` the consumer polls: `len | kind << 32`.
+#[inline]
+pub(crate) fn header_word(len: u32, kind: u32) -> u64 {
+    u64::from(len) | u64::from(kind) << 32
 }
 
 /// The space a record of `len` payload bytes takes.

@@ -1,9 +1,11 @@
-//! The ring's positions and the sleep handshake under loom: the very code of `ring.rs`,
-//! with model memory whose data bytes are one `loom::cell::UnsafeCell` (a consumer
-//! reading bytes the producer may still be writing is a causality violation loom
-//! reports), and a model kernel whose park/unpark behave as a futex (Linux) or a
-//! semaphore of wake-up tokens (Windows). A lost wake-up leaves both threads parked,
-//! which loom reports as a deadlock.
+//! The ring's positions, record headers and the sleep handshake under loom: the very code
+//! of `ring.rs`, with model memory whose data words are both a loom `UnsafeCell` (a
+//! consumer reading bytes the producer may still be writing is a causality violation loom
+//! reports) and a loom atomic (a record header is committed and polled through it), and a
+//! model kernel whose park/unpark behave as a futex (Linux) or a semaphore of wake-up
+//! tokens (Windows). A lost wake-up leaves both threads parked, which loom reports as a
+//! deadlock; a header read where an earlier lap's payload lies gives `Corrupted` (the
+//! payloads' bytes are not headers), which fails the model.
 //!
 //! ```text
 //! RUSTFLAGS="--cfg mmf_loom" cargo test -p mmf --lib --release --target-dir target/loom -- channel::loom
@@ -18,41 +20,60 @@ use loom::thread;
 use super::layout::{Line, Lines, Signal};
 use super::ring::{self, Bytes, Park, Ring, Which};
 use crate::error::Result;
-use crate::primitive::sync::atomic::Ordering::SeqCst;
+use crate::primitive::sync::atomic::Ordering::{self, Relaxed, SeqCst};
 use crate::primitive::sync::atomic::{AtomicU32, AtomicU64};
 
 const CAPACITY: u64 = 64;
 const MAX: u32 = 16;
 
-/// The data in 8-byte words, one cell each (records are 8-aligned): loom tracks accesses
-/// per cell, so a producer writing one record while the consumer reads another is not a
-/// race, and any overlap is.
-struct Memory([UnsafeCell<[u8; 8]>; CAPACITY as usize / 8]);
+/// The data in 8-byte words (records are 8-aligned), each twice: a loom `UnsafeCell` for
+/// the payload bytes, so that a consumer reading bytes the producer may still be writing
+/// (or a producer writing bytes not yet released) is a race loom reports, and a loom
+/// atomic for the word read as a record header. The two are kept the same bytes: a payload
+/// write stores its word into the atomic too, so a header read where a payload of an
+/// earlier lap lies sees those bytes (and fails), as it would in a real mapping; a header
+/// store writes the cell too, so a header stored over a payload still being read races.
+struct Memory([(AtomicU64, UnsafeCell<[u8; 8]>); CAPACITY as usize / 8]);
 
 // SAFETY: loom checks every access to the cells for races; that is the point of the model.
 unsafe impl Sync for Memory {}
 
 impl Memory {
     fn new() -> Memory {
-        Memory(std::array::from_fn(|_| UnsafeCell::new([0; 8])))
+        Memory(std::array::from_fn(|_| (AtomicU64::new(0), UnsafeCell::new([0; 8]))))
+    }
+
+    fn read(&self, offset: u64, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let at = offset as usize + i;
+            // SAFETY: loom's cell: a read racing a write panics the model instead.
+            *b = self.0[at / 8].1.with(|p| unsafe { (*p)[at % 8] });
+        }
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) {
+        for (i, &b) in data.iter().enumerate() {
+            let at = offset as usize + i;
+            let (word, cell) = &self.0[at / 8];
+            // SAFETY: as above.
+            let bytes = cell.with_mut(|p| unsafe {
+                (*p)[at % 8] = b;
+                *p
+            });
+            word.store(u64::from_le_bytes(bytes), Relaxed);
+        }
     }
 }
 
 impl Bytes for Memory {
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        for (i, b) in buf.iter_mut().enumerate() {
-            let at = offset as usize + i;
-            // SAFETY: loom's cell: a read racing a write panics the model instead.
-            *b = self.0[at / 8].with(|p| unsafe { (*p)[at % 8] });
-        }
-        Ok(())
+    fn load_header(&self, offset: u64, order: Ordering) -> Result<u64> {
+        Ok(self.0[offset as usize / 8].0.load(order))
     }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<()> {
-        for (i, &b) in data.iter().enumerate() {
-            let at = offset as usize + i;
-            // SAFETY: as above.
-            self.0[at / 8].with_mut(|p| unsafe { (*p)[at % 8] = b });
-        }
+    fn store_header(&self, offset: u64, word: u64, order: Ordering) -> Result<()> {
+        let (atomic, cell) = &self.0[offset as usize / 8];
+        // SAFETY: as above.
+        cell.with_mut(|p| unsafe { *p = word.to_le_bytes() });
+        atomic.store(word, order);
         Ok(())
     }
 }
@@ -131,20 +152,28 @@ impl World {
     }
 }
 
-/// The messages: 24-byte records in a 64-byte ring, so the third needs a pad record and
-/// a wrap, and the producer waits for room.
-const MESSAGES: [(u8, u32); 3] = [(1, 16), (2, 16), (3, 16)];
+/// The messages, in a 64-byte ring: two 24-byte records, a pad and a wrap (the producer
+/// waits for room), then an empty record at 0 and one whose header lies where the first
+/// lap's first payload was (the zeroing of the next header is what keeps the consumer from
+/// reading those bytes as a header).
+const MESSAGES: [(u8, u32); 4] = [(1, 16), (2, 16), (3, 0), (4, 8)];
 
 fn send_all(w: &World) {
     let ring = w.ring();
     let mut p = ring.producer().unwrap();
     for (fill, len) in MESSAGES {
-        let claim = ring::wait(&w.lines.not_full, Which::NotFull, &w.kernel, 0, None, |_| {
-            ring.try_claim(&mut p, len, &w.kernel)
-        })
+        let claim = ring::wait(
+            &w.lines.not_full,
+            Which::NotFull,
+            &w.kernel,
+            0,
+            None,
+            || true,
+            |_| ring.try_claim(&mut p, len, &w.kernel),
+        )
         .unwrap()
         .unwrap();
-        w.memory.write(claim.payload, &vec![fill; len as usize]).unwrap();
+        w.memory.write(claim.payload, &vec![fill; len as usize]);
         ring.commit(&mut p, claim, &w.kernel).unwrap();
     }
 }
@@ -153,14 +182,20 @@ fn receive_all(w: &World) {
     let ring = w.ring();
     let mut c = ring.consumer().unwrap();
     for (fill, len) in MESSAGES {
-        let record = ring::wait(&w.lines.not_empty, Which::NotEmpty, &w.kernel, 0, None, |_| {
-            ring.try_peek(&mut c, &w.kernel)
-        })
+        let record = ring::wait(
+            &w.lines.not_empty,
+            Which::NotEmpty,
+            &w.kernel,
+            0,
+            None,
+            || true,
+            |_| ring.try_peek(&mut c, &w.kernel),
+        )
         .unwrap()
         .unwrap();
         assert_eq!(record.len, len);
         let mut buf = vec![0; len as usize];
-        w.memory.read(record.payload, &mut buf).unwrap();
+        w.memory.read(record.payload, &mut buf);
         assert!(buf.iter().all(|&b| b == fill), "message {fill} torn: {buf:?}");
         ring.release(&mut c, record, &w.kernel).unwrap();
     }

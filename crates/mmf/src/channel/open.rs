@@ -54,7 +54,8 @@ impl ChannelOptions {
     }
 
     /// The ring's size in bytes: a power of two from 64 bytes to 1 TiB (default 1 MiB).
-    /// Each message takes 8 bytes of header plus its length rounded up to 8.
+    /// Each message takes 8 bytes of header plus its length rounded up to 8, and 8 bytes
+    /// always stay free (the next record's header, zeroed before each commit).
     pub fn capacity(&mut self, bytes: u64) -> &mut Self {
         self.capacity = bytes;
         self

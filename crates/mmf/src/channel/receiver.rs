@@ -1,6 +1,8 @@
 //! [`Receiver`] and the [`Message`] it reads in place.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::errors::RecvError;
@@ -98,6 +100,7 @@ impl Receiver {
         self.spins = spins;
     }
 
+    #[inline]
     fn mpmc(&self) -> bool {
         self.inner.params.kind == Kind::Mpmc
     }
@@ -120,6 +123,7 @@ impl Receiver {
     ///
     /// # Errors
     /// As [`try_recv`](Self::try_recv), without `Empty`.
+    #[inline]
     pub fn recv(&mut self) -> Result<Message<'_>, RecvError> {
         self.recv_until(None)
     }
@@ -139,16 +143,34 @@ impl Receiver {
         let inner = Arc::clone(&self.inner);
         let owner = if self.mpmc() { None } else { self.watch.token };
         let spins = self.spins;
+        // SPSC: the header the next record will be committed through, polled alone while
+        // spinning (MPMC: another receiver may move the head; look every time).
+        let probe = match self.mpmc() {
+            true => None,
+            false => {
+                let at = DATA_AT + (self.consumer.head & (self.inner.params.capacity - 1));
+                Some(inner.view().get::<AtomicU64>(at as usize)?)
+            }
+        };
+        let ready = || probe.is_none_or(|header| header.load(Relaxed) != 0);
         let waited = inner.with_ring(owner, |ring, park| {
-            ring::wait(&ring.lines.not_empty, Which::NotEmpty, park, spins, deadline, |fresh| {
-                if let Some(record) = self.next(deadline)? {
-                    return Ok(Some(Some(record)));
-                }
-                Ok(self
-                    .watch
-                    .gone(&inner, if fresh { Look::Wake } else { Look::Poll })?
-                    .then_some(None))
-            })
+            ring::wait(
+                &ring.lines.not_empty,
+                Which::NotEmpty,
+                park,
+                spins,
+                deadline,
+                ready,
+                |fresh| {
+                    if let Some(record) = self.next(deadline)? {
+                        return Ok(Some(Some(record)));
+                    }
+                    Ok(self
+                        .watch
+                        .gone(&inner, if fresh { Look::Wake } else { Look::Op })?
+                        .then_some(None))
+                },
+            )
         })??;
         match waited {
             Some(Some(record)) => Ok(Message { rx: self, record, done: false }),
@@ -166,6 +188,7 @@ impl Receiver {
     }
 
     /// One look for a record: MPMC takes the receive lock first (kept with the record).
+    #[inline]
     fn next(&mut self, deadline: Option<Instant>) -> Result<Option<Record>> {
         let mpmc = self.mpmc();
         if mpmc {
@@ -244,6 +267,7 @@ impl Message<'_> {
         self.record.len == 0
     }
 
+    #[inline]
     fn at(&self, offset: usize, len: usize) -> Result<usize> {
         let size = self.len();
         if offset.checked_add(len).is_none_or(|end| end > size) {
@@ -260,6 +284,7 @@ impl Message<'_> {
     ///
     /// # Errors
     /// [`Error::OutOfRange`] past the message's end; the view's copy errors.
+    #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.rx.inner.view().read_at(self.at(offset, buf.len())?, buf)
     }
@@ -304,6 +329,7 @@ impl Message<'_> {
         self.finish()
     }
 
+    #[inline]
     fn finish(&mut self) -> Result<()> {
         if std::mem::replace(&mut self.done, true) {
             return Ok(());
@@ -319,6 +345,7 @@ impl Message<'_> {
 }
 
 impl Drop for Message<'_> {
+    #[inline]
     fn drop(&mut self) {
         let _ = self.finish();
     }

@@ -3,28 +3,37 @@
 //! (`loom_tests.rs`) with model memory that reports data races.
 //!
 //! One producer and one consumer at a time (the MPMC kind serializes each side under a
-//! robust lock). Each side keeps its own position privately and a cached copy of the
-//! other's, and reads the other's shared position only when its cache says full (or
-//! empty): Agrona's head cache. Every position a peer wrote is validated when it is read
-//! (`head <= tail <= head + capacity`, 8-aligned), and every record header before it is
-//! used (kind, `len <= max`, inside what was published, never across the end): a peer's
-//! bytes are never trusted twice and never index memory unchecked.
+//! robust lock). A record is committed by the store of its 8-byte header, the last thing
+//! the producer writes (Agrona's frame length): the consumer polls the header at its head
+//! and never reads the producer's tail, so a message costs the consumer the record's own
+//! cache lines and nothing else. The producer zeroes the next record's header before it
+//! commits one, so the header at the consumer's head is always 0 (nothing yet) or a
+//! committed record, never bytes of an earlier lap. The producer keeps a cached copy of
+//! the consumer's head and reads the shared one only when its cache says full (Agrona's
+//! head cache); it stores `tail` after each commit for a restarted (or the next MPMC)
+//! producer, which also steps over a record committed by a producer that died before that
+//! store.
+//!
+//! A peer's bytes are never trusted: every header is checked before it is used (kind,
+//! `len <= max`, never across the end of the data), and every position read from the
+//! other side is checked against this side's own (`head <= tail <= head + capacity`,
+//! 8-aligned). Nothing a peer writes can make either side index memory unchecked.
 //!
 //! The sleep handshake (research/wave2.md §2.2 trap 2): a sleeper adds itself to the
 //! signal's `sleepers` and arms `seq` (sets its low bit), both SeqCst, looks at the ring
-//! again, and sleeps only while `seq` is what it armed; a waker publishes its position
-//! (SeqCst) and, only if it then sees a sleeper and an armed `seq`, moves `seq` on (clearing
-//! the bit) and wakes. Either the sleeper's second look sees the new position or the waker
-//! sees the armed sleeper, so no wake-up is lost; a side that does not sleep costs the
-//! other no system call, and a sleeper costs one wake-up call however many messages are
-//! committed before it runs again.
+//! again, and sleeps only while `seq` is what it armed; a waker publishes (a SeqCst store
+//! of the header, or of `head`) and, only if it then sees a sleeper and an armed `seq`,
+//! moves `seq` on (clearing the bit) and wakes. Either the sleeper's second look sees the
+//! record or the waker sees the armed sleeper, so no wake-up is lost; a side that does not
+//! sleep costs the other no system call, and a sleeper costs one wake-up call however many
+//! messages are committed before it runs again.
 
 use std::time::{Duration, Instant};
 
-use super::layout::{Lines, MSG, PAD, RECORD_HEADER, Signal, record_size};
+use super::layout::{Lines, MSG, PAD, RECORD_HEADER, Signal, header_word, record_size};
 use crate::error::{Error, Result};
 use crate::primitive::spin_loop;
-use crate::primitive::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use crate::primitive::sync::atomic::Ordering::{self, Acquire, Relaxed, Release, SeqCst};
 
 /// The handshake's order point under loom, which models SeqCst accesses as
 /// acquire/release only (as in `sync::protocol`).
@@ -34,10 +43,12 @@ fn handshake_fence() {
     crate::primitive::sync::atomic::fence(SeqCst);
 }
 
-/// The ring's data bytes (offsets relative to the data's start, inside the capacity).
+/// The ring's data as the ring itself touches it: record headers, atomic words at
+/// 8-aligned offsets (relative to the data's start, inside the capacity). Payloads are
+/// the endpoints' business.
 pub(crate) trait Bytes {
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
-    fn write(&self, offset: u64, data: &[u8]) -> Result<()>;
+    fn load_header(&self, offset: u64, order: Ordering) -> Result<u64>;
+    fn store_header(&self, offset: u64, word: u64, order: Ordering) -> Result<()>;
 }
 
 /// Which signal a sleeper waits on.
@@ -73,7 +84,8 @@ pub(crate) struct Ring<'a, B> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Producer {
     tail: u64,
-    head_cache: u64,
+    /// The consumer's head as last read.
+    pub head_cache: u64,
 }
 
 /// Space claimed for one record: its payload starts at data offset `payload`.
@@ -81,16 +93,14 @@ pub(crate) struct Producer {
 pub(crate) struct Claim {
     pub payload: u64,
     pub len: u32,
-    /// Where the record's header is, and the tail once it is committed.
+    /// Where the record's header is.
     at: u64,
-    end: u64,
 }
 
-/// A consumer's private state.
+/// A consumer's private state: the position of the next record.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Consumer {
-    head: u64,
-    tail_cache: u64,
+    pub head: u64,
 }
 
 /// A committed record in place: payload at data offset `payload`.
@@ -99,6 +109,12 @@ pub(crate) struct Record {
     pub payload: u64,
     pub len: u32,
     end: u64,
+}
+
+/// A record header, checked.
+enum Parsed {
+    Message { len: u32, size: u64 },
+    Pad { size: u64 },
 }
 
 impl<B: Bytes> Ring<'_, B> {
@@ -118,25 +134,75 @@ impl<B: Bytes> Ring<'_, B> {
         Ok(())
     }
 
-    /// A producer starting from the committed tail (a new or restarted sender, or the MPMC
-    /// lock's new holder).
+    /// Checks the committed header `word` of the record at data offset `at`.
+    #[inline]
+    fn parse(&self, at: u64, word: u64) -> Result<Parsed> {
+        let (len, kind) = (word as u32, (word >> 32) as u32);
+        let size = record_size(len);
+        match kind {
+            MSG if len <= self.max_message && size <= self.capacity - at => {
+                Ok(Parsed::Message { len, size })
+            }
+            // Never at 0: a pad there would span the whole ring, and a consumer would go
+            // round it forever.
+            PAD if at != 0 && size == self.capacity - at => Ok(Parsed::Pad { size }),
+            _ => Err(corrupted(format!(
+                "channel record at data offset {at}: kind {kind:#x}, length {len} (maximum {}, \
+                 {} bytes to the end)",
+                self.max_message,
+                self.capacity - at
+            ))),
+        }
+    }
+
+    /// A producer starting from the committed end (a new or restarted sender, or the MPMC
+    /// lock's new holder): the stored `tail`, and past it the record a producer that died
+    /// between its commit and its store of `tail` left (its header says so; the header
+    /// after it was zeroed before it was committed).
     pub(crate) fn producer(&self) -> Result<Producer> {
-        let tail = self.lines.tail.pos.load(Acquire);
+        let stored = self.lines.tail.pos.load(Acquire);
+        if stored % 8 != 0 {
+            return Err(corrupted(format!("channel tail {stored} is not a multiple of 8")));
+        }
+        let mut tail = stored;
+        loop {
+            let at = self.offset(tail);
+            let word = self.bytes.load_header(at, Acquire)?;
+            if word == 0 {
+                break;
+            }
+            tail += match self.parse(at, word)? {
+                Parsed::Message { size, .. } | Parsed::Pad { size } => size,
+            };
+            if tail - stored > self.capacity {
+                return Err(corrupted(format!(
+                    "channel records past the tail {stored} fill more than the capacity {}",
+                    self.capacity
+                )));
+            }
+        }
         let head = self.lines.head.pos.load(Acquire);
         self.check(head, tail, "positions")?;
         Ok(Producer { tail, head_cache: head })
     }
 
-    /// A consumer starting from the released head.
+    /// A consumer starting from the released head. (`tail` may lag the committed end by
+    /// the one record a dead producer committed, so it bounds `head` only loosely.)
     pub(crate) fn consumer(&self) -> Result<Consumer> {
         let head = self.lines.head.pos.load(Acquire);
         let tail = self.lines.tail.pos.load(Acquire);
-        self.check(head, tail, "positions")?;
-        Ok(Consumer { head, tail_cache: tail })
+        if head % 8 != 0 || tail % 8 != 0 || head.abs_diff(tail) > self.capacity {
+            return Err(corrupted(format!(
+                "channel positions: head {head}, tail {tail}, capacity {}",
+                self.capacity
+            )));
+        }
+        Ok(Consumer { head })
     }
 
     /// Whether the producer has `need` bytes free at its tail, reading the consumer's head
     /// again only if the cached one says no.
+    #[inline]
     fn has_room(&self, p: &mut Producer, need: u64) -> Result<bool> {
         if p.tail + need - p.head_cache <= self.capacity {
             return Ok(true);
@@ -155,8 +221,9 @@ impl<B: Bytes> Ring<'_, B> {
 
     /// Claims room for a record of `len` payload bytes (`len <= max_message`, checked by
     /// the caller): `None` if the ring is full. Where the record would cross the end of
-    /// the data, a pad record fills the rest first (published at once if the record
-    /// itself does not fit yet).
+    /// the data, a pad record fills the rest first (committed at once, so that the
+    /// consumer frees that room). Every claim keeps 8 bytes more free than the record
+    /// takes: the next header, zeroed at the commit.
     pub(crate) fn try_claim<P: Park>(
         &self,
         p: &mut Producer,
@@ -168,95 +235,74 @@ impl<B: Bytes> Ring<'_, B> {
             let at = self.offset(p.tail);
             let to_end = self.capacity - at;
             if size <= to_end {
-                if !self.has_room(p, size)? {
+                if !self.has_room(p, size + RECORD_HEADER)? {
                     return Ok(None);
                 }
-                let end = p.tail + size;
-                return Ok(Some(Claim { payload: at + RECORD_HEADER, len, at, end }));
+                return Ok(Some(Claim { payload: at + RECORD_HEADER, len, at }));
             }
-            // Pad to the end, then the record at 0.
-            if self.has_room(p, to_end + size)? {
-                self.write_header(at, (to_end - RECORD_HEADER) as u32, PAD)?;
-                let end = p.tail + to_end + size;
-                return Ok(Some(Claim { payload: RECORD_HEADER, len, at: 0, end }));
-            }
-            if !self.has_room(p, to_end)? {
+            if !self.has_room(p, to_end + RECORD_HEADER)? {
                 return Ok(None);
             }
-            // Only the pad fits now: publish it alone, so the consumer frees the space.
-            self.write_header(at, (to_end - RECORD_HEADER) as u32, PAD)?;
-            p.tail += to_end;
-            self.publish_tail(p.tail, park)?;
+            let pad = header_word((to_end - RECORD_HEADER) as u32, PAD);
+            self.publish(p, at, to_end, pad, park)?;
         }
     }
 
-    fn write_header(&self, at: u64, len: u32, kind: u32) -> Result<()> {
-        let mut h = [0u8; 8];
-        h[..4].copy_from_slice(&len.to_le_bytes());
-        h[4..].copy_from_slice(&kind.to_le_bytes());
-        self.bytes.write(at, &h)
-    }
-
-    /// Commits a claimed record: its header, then the one store of `tail` that publishes
-    /// it (and any pad before it), then a wake-up if a consumer sleeps.
+    /// Commits a claimed record (its payload written): one store of its header, then a
+    /// wake-up if a consumer sleeps.
+    #[inline]
     pub(crate) fn commit<P: Park>(&self, p: &mut Producer, claim: Claim, park: &P) -> Result<()> {
-        self.write_header(claim.at, claim.len, MSG)?;
-        p.tail = claim.end;
-        self.publish_tail(claim.end, park)
+        self.publish(p, claim.at, record_size(claim.len), header_word(claim.len, MSG), park)
     }
 
-    fn publish_tail<P: Park>(&self, tail: u64, park: &P) -> Result<()> {
-        self.lines.tail.pos.store(tail, SeqCst);
+    /// Publishes the record of `size` bytes at data offset `at` (the producer's tail):
+    /// zeroes the header after it, stores its header `word` (SeqCst: the handshake's store),
+    /// records the new tail and wakes a sleeping consumer.
+    fn publish<P: Park>(
+        &self,
+        p: &mut Producer,
+        at: u64,
+        size: u64,
+        word: u64,
+        park: &P,
+    ) -> Result<()> {
+        let end = p.tail + size;
+        self.bytes.store_header(self.offset(end), 0, Relaxed)?;
+        self.bytes.store_header(at, word, SeqCst)?;
+        p.tail = end;
+        self.lines.tail.pos.store(end, Release);
         wake(&self.lines.not_empty, Which::NotEmpty, park)
     }
 
     /// The next committed record at the consumer's head, skipping pads: `None` if the
     /// ring is empty.
+    #[inline]
     pub(crate) fn try_peek<P: Park>(&self, c: &mut Consumer, park: &P) -> Result<Option<Record>> {
         loop {
-            if c.head == c.tail_cache {
-                let tail = self.lines.tail.pos.load(SeqCst);
-                self.check(c.head, tail, "tail read by the consumer")?;
-                c.tail_cache = tail;
-                if tail == c.head {
-                    return Ok(None);
-                }
-            }
             let at = self.offset(c.head);
-            let published = c.tail_cache - c.head;
-            let mut h = [0u8; 8];
-            self.bytes.read(at, &mut h)?;
-            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-            let kind = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-            let size = record_size(len);
-            match kind {
-                PAD if size == self.capacity - at && size <= published => {
-                    c.head += size;
-                    self.publish_head(c.head, park)?;
-                }
-                MSG if len <= self.max_message
-                    && at + size <= self.capacity
-                    && size <= published =>
-                {
+            // SeqCst: the sleeper's second look, ordered after its arming.
+            let word = self.bytes.load_header(at, SeqCst)?;
+            if word == 0 {
+                return Ok(None);
+            }
+            match self.parse(at, word)? {
+                Parsed::Message { len, size } => {
                     return Ok(Some(Record {
                         payload: at + RECORD_HEADER,
                         len,
                         end: c.head + size,
                     }));
                 }
-                _ => {
-                    return Err(corrupted(format!(
-                        "channel record at data offset {at}: kind {kind:#x}, length {len} \
-                         (maximum {}, {published} bytes published, {} to the end)",
-                        self.max_message,
-                        self.capacity - at
-                    )));
+                Parsed::Pad { size } => {
+                    c.head += size;
+                    self.publish_head(c.head, park)?;
                 }
             }
         }
     }
 
     /// Releases a record: the head moves past it, and a sleeping producer is woken.
+    #[inline]
     pub(crate) fn release<P: Park>(&self, c: &mut Consumer, r: Record, park: &P) -> Result<()> {
         c.head = r.end;
         self.publish_head(r.end, park)
@@ -305,15 +351,23 @@ fn wake<P: Park>(signal: &Signal, which: Which, park: &P) -> Result<()> {
 /// The longest a sleeper sleeps before `attempt` looks again (peer liveness).
 pub(crate) const SLICE: Duration = Duration::from_millis(50);
 
+/// How often a spinning waiter calls `attempt` although `ready` says nothing changed:
+/// its look at the peers' liveness.
+const ATTEMPT_EVERY: u32 = 256;
+
 /// Waits until `attempt` gives a result (`Ok(Some)`), spinning `spins` times first, then
 /// sleeping on `signal` in slices of at most [`SLICE`]; `Ok(None)` once `deadline` passes.
-/// `attempt(fresh)`: `fresh` is true after a sleep (a time to look at the peers).
+/// While spinning, `ready` is the cheap probe (one load of the word the other side will
+/// store) and `attempt` runs when it says so (and every [`ATTEMPT_EVERY`] polls);
+/// `attempt(fresh)`: `fresh` is true before the first sleep and after each (a time to look
+/// at the peers).
 pub(crate) fn wait<P: Park, R>(
     signal: &Signal,
     which: Which,
     park: &P,
     spins: u32,
     deadline: Option<Instant>,
+    ready: impl Fn() -> bool,
     mut attempt: impl FnMut(bool) -> Result<Option<R>>,
 ) -> Result<Option<R>> {
     for i in 0..spins {
@@ -325,11 +379,12 @@ pub(crate) fn wait<P: Park, R>(
         if i >= 4096 && i % 1024 == 0 {
             std::thread::yield_now();
         }
-        let _ = i;
-        spin_loop();
-        if let Some(r) = attempt(false)? {
-            return Ok(Some(r));
+        if ready() || i % ATTEMPT_EVERY == ATTEMPT_EVERY - 1 {
+            if let Some(r) = attempt(false)? {
+                return Ok(Some(r));
+            }
         }
+        spin_loop();
     }
     park.prepare(which)?;
     let mut fresh = true;
@@ -354,7 +409,15 @@ pub(crate) fn wait<P: Park, R>(
         if let Some(result) = result {
             return result;
         }
-        fresh = true;
+        // Woken (or a slice passed): look before arming again. The waker's record is
+        // usually there, and arming would cost two read-modify-writes of the line the
+        // waker has just written. A waker moved `seq` on: the other side is there, so only
+        // a sleep that ended otherwise (a slice, a signal) is a time to look at the peers.
+        let woken = signal.seq.load(Relaxed) != seq;
+        if let Some(r) = attempt(!woken)? {
+            return Ok(Some(r));
+        }
+        fresh = false;
     }
 }
 

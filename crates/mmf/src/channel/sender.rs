@@ -1,6 +1,7 @@
 //! [`Sender`] and the zero-copy [`Reservation`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::errors::SendError;
@@ -121,6 +122,7 @@ impl Sender {
     /// # Errors
     /// As [`try_send`](Self::try_send), without `Full`: a full ring whose receivers have
     /// all gone is `Disconnected`, never a wait forever.
+    #[inline]
     pub fn send<T: AsRef<[u8]>>(&mut self, message: T) -> Result<(), SendError<T>> {
         self.send_with(message, Wait::Until(None))
     }
@@ -137,6 +139,7 @@ impl Sender {
         self.send_with(message, Wait::Until(Instant::now().checked_add(timeout)))
     }
 
+    #[inline]
     fn send_with<T: AsRef<[u8]>>(&mut self, message: T, wait: Wait) -> Result<(), SendError<T>> {
         let bytes = message.as_ref();
         let len = bytes.len();
@@ -183,11 +186,13 @@ impl Sender {
         Ok(Reservation { tx: self, claim, done: false })
     }
 
+    #[inline]
     fn mpmc(&self) -> bool {
         self.inner.params.kind == Kind::Mpmc
     }
 
     /// Claims room, as `wait` allows.
+    #[inline]
     fn claim(&mut self, len: usize, wait: Wait) -> Result<Claim, SendError<()>> {
         let max = self.inner.params.max_message;
         let Some(len) = u32::try_from(len).ok().filter(|&l| l <= max) else {
@@ -212,21 +217,35 @@ impl Sender {
         let inner = Arc::clone(&self.inner);
         let owner = if self.mpmc() { None } else { self.watch.token };
         let spins = self.spins;
+        // SPSC: the head, polled alone while spinning until it moves (MPMC: another sender
+        // may fill the room; look every time).
+        let (mpmc, seen) = (self.mpmc(), self.producer.head_cache);
         let waited = inner.with_ring(owner, |ring, park| {
-            ring::wait(&ring.lines.not_full, Which::NotFull, park, spins, deadline, |fresh| {
-                if let Some(claim) = self.try_claim(len, deadline)? {
-                    return Ok(Some(Ok(claim)));
-                }
-                if self.watch.gone(&inner, if fresh { Look::Wake } else { Look::Poll })? {
-                    return Ok(Some(Err(SendError::Disconnected(()))));
-                }
-                Ok(None)
-            })
+            let head = &ring.lines.head.pos;
+            let ready = || mpmc || head.load(Relaxed) != seen;
+            ring::wait(
+                &ring.lines.not_full,
+                Which::NotFull,
+                park,
+                spins,
+                deadline,
+                ready,
+                |fresh| {
+                    if let Some(claim) = self.try_claim(len, deadline)? {
+                        return Ok(Some(Ok(claim)));
+                    }
+                    if self.watch.gone(&inner, if fresh { Look::Wake } else { Look::Op })? {
+                        return Ok(Some(Err(SendError::Disconnected(()))));
+                    }
+                    Ok(None)
+                },
+            )
         })??;
         waited.unwrap_or(Err(SendError::Timeout(())))
     }
 
     /// One look for room: MPMC takes the send lock first (kept with the claim).
+    #[inline]
     fn try_claim(&mut self, len: u32, deadline: Option<Instant>) -> Result<Option<Claim>> {
         let mpmc = self.mpmc();
         if mpmc {
@@ -307,6 +326,7 @@ impl Reservation<'_> {
     ///
     /// # Errors
     /// [`Error::OutOfRange`] past the reserved length; the view's copy errors.
+    #[inline]
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         let len = self.claim.len as usize;
         if offset.checked_add(data.len()).is_none_or(|end| end > len) {
@@ -325,6 +345,7 @@ impl Reservation<'_> {
     /// # Errors
     /// [`Error::Corrupted`] or an OS error from the wake-up; the message is committed
     /// unless the header write failed.
+    #[inline]
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
         let tx = &mut *self.tx;

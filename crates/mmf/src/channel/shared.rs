@@ -12,7 +12,7 @@ use super::layout::{
 use super::ring::{Bytes, Park, Ring, Which};
 use crate::error::{Error, Result};
 use crate::primitive::sync::atomic::AtomicU64;
-use crate::primitive::sync::atomic::Ordering::{AcqRel, Acquire};
+use crate::primitive::sync::atomic::Ordering::{self, AcqRel, Acquire};
 use crate::sync::SyncArea;
 use crate::sync::layout::Kind as ObjectKind;
 use crate::sync::layout::Object;
@@ -35,17 +35,18 @@ pub(crate) struct Inner {
     pub _mapping: Mapping,
 }
 
-/// The data bytes through the view's guarded copies.
+/// The record headers through the view's atomics (bounds and alignment checked).
 pub(crate) struct ViewBytes<'a>(pub &'a ViewMut);
 
 impl Bytes for ViewBytes<'_> {
     #[inline]
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.0.read_at((layout::DATA_AT + offset) as usize, buf)
+    fn load_header(&self, offset: u64, order: Ordering) -> Result<u64> {
+        Ok(self.0.get::<AtomicU64>((layout::DATA_AT + offset) as usize)?.load(order))
     }
     #[inline]
-    fn write(&self, offset: u64, data: &[u8]) -> Result<()> {
-        self.0.write_at((layout::DATA_AT + offset) as usize, data)
+    fn store_header(&self, offset: u64, word: u64, order: Ordering) -> Result<()> {
+        self.0.get::<AtomicU64>((layout::DATA_AT + offset) as usize)?.store(word, order);
+        Ok(())
     }
 }
 
@@ -65,7 +66,9 @@ fn index(which: Which) -> u32 {
 
 impl Park for AreaPark<'_> {
     fn prepare(&self, which: Which) -> Result<()> {
-        self.area.prepare_word(index(which))
+        // Windows creates the semaphore; a futex needs nothing (and the endpoint joined the
+        // area when it attached), so Linux skips the area's member lookup per sleep.
+        if cfg!(windows) { self.area.prepare_word(index(which)) } else { Ok(()) }
     }
     fn park(&self, signal: &Signal, which: Which, expected: u32, deadline: Instant) -> Result<()> {
         self.area.park_word(&signal.seq, index(which), expected, Some(deadline), self.owner)
@@ -76,14 +79,17 @@ impl Park for AreaPark<'_> {
 }
 
 impl Inner {
+    #[inline]
     pub(crate) fn view(&self) -> &ViewMut {
         self.area.view()
     }
 
+    #[inline]
     pub(crate) fn header(&self) -> Result<&Header> {
         self.view().get(0)
     }
 
+    #[inline]
     pub(crate) fn lines(&self) -> Result<&Lines> {
         self.view().get(LINES_AT)
     }
@@ -231,23 +237,21 @@ impl Inner {
 }
 
 /// How often an endpoint looks at the other side's liveness (a few `F_OFD_GETLK`s, or
-/// `OpenProcess` on Windows) when nothing else made it look. An orderly close is seen at
-/// once (the epoch word changes); a killed peer within this many operations...
-const LOOK_EVERY_OPS: u32 = 256;
-/// ...or, while waiting, this long (checked every [`POLLS_PER_CLOCK`] polls; a sleeper
-/// wakes at least every 50 ms).
+/// `OpenProcess` on Windows) when nothing else made it look: an orderly close is seen at
+/// once (the epoch word changes); a killed peer within this long of operations or of
+/// waiting (a sleeper wakes at least every 50 ms)...
 const LOOK_EVERY: Duration = Duration::from_millis(10);
-const POLLS_PER_CLOCK: u32 = 1024;
+/// ...the clock being read every this many operations or polls: a look per message would
+/// cost system calls, and a clock read per message ~20 ns.
+const CALLS_PER_CLOCK: u32 = 256;
 
 /// What makes an endpoint look at the peers' liveness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Look {
-    /// An operation (send, receive): every [`LOOK_EVERY_OPS`]th one looks.
+    /// An operation (send, receive) or a poll while spinning: look if [`LOOK_EVERY`] has
+    /// passed (the clock is read every [`CALLS_PER_CLOCK`] calls).
     Op,
-    /// A poll while spinning: look if [`LOOK_EVERY`] has passed (the clock is read every
-    /// [`POLLS_PER_CLOCK`] polls).
-    Poll,
-    /// A look after a sleep: look if [`LOOK_EVERY`] has passed.
+    /// A look before a sleep or after one: look if [`LOOK_EVERY`] has passed.
     Wake,
 }
 
@@ -256,8 +260,7 @@ pub(crate) enum Look {
 pub(crate) struct PeerWatch {
     role: Role,
     epoch: u32,
-    countdown: u32,
-    polls: u32,
+    calls: u32,
     looked: Option<Instant>,
     gone: bool,
     /// A live peer's token (Windows sleepers watch its process).
@@ -267,39 +270,41 @@ pub(crate) struct PeerWatch {
 impl PeerWatch {
     /// Watches the endpoints of `role`.
     pub(crate) fn new(role: Role) -> PeerWatch {
-        PeerWatch { role, epoch: 0, countdown: 0, polls: 0, looked: None, gone: false, token: None }
+        PeerWatch { role, epoch: 0, calls: 0, looked: None, gone: false, token: None }
     }
 
     /// Whether the other side has gone: some endpoint of it attached once, and none is
     /// attached and alive now. Looks at the endpoint table when the epoch changed or
     /// `look` says it is time; otherwise answers from the cache.
+    #[inline]
     pub(crate) fn gone(&mut self, inner: &Inner, look: Look) -> Result<bool> {
         let epoch = inner.header()?.epoch.load(Acquire);
         let due = epoch != self.epoch
             || self.looked.is_none()
             || match look {
                 Look::Op => {
-                    self.countdown = self.countdown.saturating_sub(1);
-                    self.countdown == 0
+                    self.calls += 1;
+                    self.calls >= CALLS_PER_CLOCK && self.time_to_look()
                 }
-                Look::Poll => {
-                    self.polls += 1;
-                    self.polls >= POLLS_PER_CLOCK
-                        && std::mem::replace(&mut self.polls, 0) > 0
-                        && self.looked.is_some_and(|t| t.elapsed() >= LOOK_EVERY)
-                }
-                Look::Wake => self.looked.is_some_and(|t| t.elapsed() >= LOOK_EVERY),
+                Look::Wake => self.time_to_look(),
             };
         if !due {
             return Ok(self.gone);
         }
         self.epoch = epoch;
-        self.countdown = LOOK_EVERY_OPS;
-        self.polls = 0;
         self.looked = Some(Instant::now());
         self.token = inner.live(self.role)?;
         self.gone = self.token.is_none() && inner.attaches(self.role)? > 0;
         Ok(self.gone)
+    }
+}
+
+impl PeerWatch {
+    /// Whether [`LOOK_EVERY`] has passed since the last look (or there was none).
+    #[cold]
+    fn time_to_look(&mut self) -> bool {
+        self.calls = 0;
+        self.looked.is_none_or(|t| t.elapsed() >= LOOK_EVERY)
     }
 }
 

@@ -1,0 +1,543 @@
+//! Nodes of sorted entries — an ordered map's leaves and branches, a hash map's buckets —
+//! laid out for search: after the header, an array of `ord` words (big-endian: a key's
+//! first 8 bytes, or its hash) that a search scans without touching anything else; an
+//! array of `aux` words (a short key's bytes, or where a long key lies in the node's key
+//! heap); the values; and the key heap, growing down from the node's end.
+
+use crate::error::{Error, Result};
+use crate::key::MAX_KEY;
+use crate::node::{self, HDR, WHAT};
+
+/// Key-heap bytes a node with variable keys keeps free of arrays: room for 4 of the
+/// longest keys, so that either half of a split can take one more.
+pub const HEAP_RESERVE: usize = 4 * (MAX_KEY + 1);
+/// The fewest entries a node holds.
+const MIN_CAP: usize = 4;
+
+/// An entry as raw iterators yield it: key bytes, value bytes, the node's offset.
+pub type RawEntry<'r> = (&'r [u8], &'r [u8], u64);
+
+/// Where an entry's key bytes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyMode {
+    /// In the `ord` word (keys of at most 8 bytes, ordered maps).
+    InOrd(usize),
+    /// In the `aux` word (keys of at most 8 bytes, hash maps).
+    InAux(usize),
+    /// In the key heap; `aux` holds its offset (low 32 bits) and length (high 32).
+    Heap,
+}
+
+impl KeyMode {
+    /// How an ordered map (`ordered`) or a hash map keeps keys of encoded width `width`
+    /// (0: variable).
+    pub const fn for_width(width: usize, ordered: bool) -> KeyMode {
+        match width {
+            1..=8 if ordered => KeyMode::InOrd(width),
+            1..=8 => KeyMode::InAux(width),
+            _ => KeyMode::Heap,
+        }
+    }
+}
+
+/// The layout of a node: its size, capacity and where its arrays lie — side by side
+/// (each field of all entries together: what a binary search wants) or interleaved (each
+/// entry's `ord`, `aux` and value together: what a hash look-up that lands on its entry
+/// at once wants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Node bytes: a multiple of 4 KiB, the smallest that holds [`MIN_CAP`] entries.
+    pub size: usize,
+    /// Most entries.
+    pub cap: usize,
+    /// Where keys are.
+    pub mode: KeyMode,
+    /// Bytes of one value.
+    pub vsize: usize,
+    /// Whether entries are interleaved.
+    interleaved: bool,
+    /// Where entry 0's `aux` and value are, and the distance from one entry's field to
+    /// the next one's (`ord` is at [`HDR`], `ord_stride` apart).
+    ord_stride: usize,
+    aux_at: usize,
+    aux_stride: usize,
+    val_at: usize,
+    val_stride: usize,
+    heap_min: usize,
+}
+
+impl Layout {
+    /// The side-by-side layout for keys kept as `mode` and values of `vsize` bytes, in
+    /// nodes of at least `min_size` bytes.
+    pub const fn new(mode: KeyMode, vsize: usize, min_size: usize) -> Layout {
+        let aux = if matches!(mode, KeyMode::InOrd(_)) { 0 } else { 8 };
+        let per = 8 + aux + vsize;
+        let (size, cap) = Self::fit(mode, per, min_size);
+        let aux_at = HDR + 8 * cap;
+        let val_at = (aux_at + aux * cap).next_multiple_of(16);
+        let heap_min = val_at + vsize * cap;
+        Layout {
+            size,
+            cap,
+            mode,
+            vsize,
+            interleaved: false,
+            ord_stride: 8,
+            aux_at,
+            aux_stride: 8,
+            val_at,
+            val_stride: vsize,
+            heap_min,
+        }
+    }
+
+    /// The interleaved layout (entries of `ord`, `aux`, value, 16-byte aligned) for
+    /// keys kept as `mode` (not [`KeyMode::InOrd`]) and values of `vsize` bytes.
+    pub const fn interleaved(mode: KeyMode, vsize: usize) -> Layout {
+        let stride = (16 + vsize).next_multiple_of(16);
+        let (size, cap) = Self::fit(mode, stride, 0);
+        Layout {
+            size,
+            cap,
+            mode,
+            vsize,
+            interleaved: true,
+            ord_stride: stride,
+            aux_at: HDR + 8,
+            aux_stride: stride,
+            val_at: HDR + 16,
+            val_stride: stride,
+            heap_min: HDR + stride * cap,
+        }
+    }
+
+    /// The node size and capacity for entries of `per` bytes.
+    const fn fit(mode: KeyMode, per: usize, min_size: usize) -> (usize, usize) {
+        let reserve = if matches!(mode, KeyMode::Heap) { HEAP_RESERVE } else { 0 };
+        let mut size = if min_size > 4096 { min_size } else { 4096 };
+        while (size - HDR - 16 - reserve) / per < MIN_CAP {
+            size += 4096;
+        }
+        (size, (size - HDR - 16 - reserve) / per)
+    }
+
+    /// Where the key heap may begin.
+    pub fn heap_min(&self) -> usize {
+        self.heap_min
+    }
+
+    #[inline]
+    fn ord_pos(&self, i: usize) -> usize {
+        HDR + self.ord_stride * i
+    }
+
+    #[inline]
+    fn aux_pos(&self, i: usize) -> usize {
+        self.aux_at + self.aux_stride * i
+    }
+
+    #[inline]
+    fn val_pos(&self, i: usize) -> usize {
+        self.val_at + self.val_stride * i
+    }
+}
+
+/// A node's entries, read.
+#[derive(Clone, Copy)]
+pub struct Entries<'a> {
+    b: &'a [u8],
+    l: Layout,
+    n: usize,
+    /// The node's offset in the file, for errors.
+    pub off: u64,
+}
+
+impl<'a> Entries<'a> {
+    /// The entries of node bytes `b` (header checked by [`node::read`]) at `off`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`]: more entries than fit, a key heap over the arrays.
+    #[inline]
+    pub fn new(b: &'a [u8], l: Layout, off: u64) -> Result<Self> {
+        let h = node::header(b)?;
+        let n = h.count as usize;
+        if n > l.cap || (h.heap as usize) < l.heap_min || h.width as usize != l.vsize {
+            return Err(Error::corrupted(WHAT, off));
+        }
+        Ok(Entries { b, l, n, off })
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Entry `i`'s `ord` word.
+    #[inline]
+    pub fn ord(&self, i: usize) -> u64 {
+        u64::from_be_bytes(self.b[self.l.ord_pos(i)..][..8].try_into().unwrap_or_default())
+    }
+
+    #[inline]
+    fn aux(&self, i: usize) -> u64 {
+        u64::from_le_bytes(self.b[self.l.aux_pos(i)..][..8].try_into().unwrap_or_default())
+    }
+
+    /// Entry `i`'s key bytes.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] for a key outside the node's key heap.
+    #[inline]
+    pub fn key(&self, i: usize) -> Result<&'a [u8]> {
+        match self.l.mode {
+            KeyMode::InOrd(w) => Ok(&self.b[self.l.ord_pos(i)..][..w]),
+            KeyMode::InAux(w) => Ok(&self.b[self.l.aux_pos(i)..][..w]),
+            KeyMode::Heap => {
+                let aux = self.aux(i);
+                let (at, len) = ((aux & 0xffff_ffff) as usize, (aux >> 32) as usize);
+                if at < self.l.heap_min || len > MAX_KEY {
+                    return Err(Error::corrupted(WHAT, self.off));
+                }
+                self.b.get(at..at + len).ok_or(Error::corrupted(WHAT, self.off))
+            }
+        }
+    }
+
+    /// Entry `i`'s value bytes.
+    #[inline]
+    pub fn val(&self, i: usize) -> &'a [u8] {
+        &self.b[self.l.val_pos(i)..][..self.l.vsize]
+    }
+
+    /// Entry `i`'s value as a u64 (a branch's child).
+    #[inline]
+    pub fn child(&self, i: usize) -> u64 {
+        u64::from_le_bytes(self.val(i)[..8].try_into().unwrap_or_default())
+    }
+
+    /// Ordered search for `key` (whose prefix is `p`): `Ok(i)` where it is, `Err(i)` where
+    /// it would go.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] for a bad key in the node.
+    #[inline]
+    pub fn search(&self, key: &[u8], p: u64) -> Result<std::result::Result<usize, usize>> {
+        self.search_from(key, p, 0)
+    }
+
+    /// A branch's child for `key`: the last entry whose key is at most `key`, or the
+    /// first entry. (The first entry's key is not compared: it is only a lower bound,
+    /// and keys smaller than it go to the first child too.)
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] for a bad key in the node.
+    #[inline]
+    pub fn child_for(&self, key: &[u8], p: u64) -> Result<usize> {
+        Ok(match self.search_from(key, p, 1.min(self.n))? {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        })
+    }
+
+    /// [`search`](Self::search) among the entries from `start` on.
+    #[inline]
+    fn search_from(
+        &self,
+        key: &[u8],
+        p: u64,
+        start: usize,
+    ) -> Result<std::result::Result<usize, usize>> {
+        // First entry whose prefix is >= p.
+        let (mut lo, mut hi) = (start.min(self.n), self.n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.ord(mid) < p { lo = mid + 1 } else { hi = mid }
+        }
+        if matches!(self.l.mode, KeyMode::InOrd(_)) {
+            return Ok(if lo < self.n && self.ord(lo) == p { Ok(lo) } else { Err(lo) });
+        }
+        while lo < self.n && self.ord(lo) == p {
+            match self.key(lo)?.cmp(key) {
+                std::cmp::Ordering::Less => lo += 1,
+                std::cmp::Ordering::Equal => return Ok(Ok(lo)),
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        Ok(Err(lo))
+    }
+
+    /// Hash search for `key` of hash `h`, in a node whose entries share their first
+    /// `used` hash bits: a guess by interpolation, then a short walk.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] for a bad key in the node.
+    #[inline]
+    pub fn find_hash(
+        &self,
+        key: &[u8],
+        h: u64,
+        used: u32,
+    ) -> Result<std::result::Result<usize, usize>> {
+        let n = self.n;
+        let frac = h.checked_shl(used).unwrap_or(0);
+        let mut i = ((frac as u128 * n as u128) >> 64) as usize;
+        while i > 0 && self.ord(i - 1) >= h {
+            i -= 1;
+        }
+        while i < n && self.ord(i) < h {
+            i += 1;
+        }
+        while i < n && self.ord(i) == h {
+            if self.key(i)? == key {
+                return Ok(Ok(i));
+            }
+            i += 1;
+        }
+        Ok(Err(i))
+    }
+
+    /// The node's bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.b
+    }
+
+    /// Bytes of the key heap in use.
+    pub fn heap_used(&self) -> usize {
+        if self.l.mode != KeyMode::Heap {
+            return 0;
+        }
+        (0..self.n).map(|i| (self.aux(i) >> 32) as usize).sum()
+    }
+}
+
+/// Reads one byte of each cache line of a side-by-side node's `ord` array (for all
+/// `cap` entries, before its header says how many are used): the loads go out together,
+/// so that the search that follows waits for one miss instead of one per probe.
+#[inline]
+pub fn touch_ords(b: &[u8], l: &Layout) {
+    if l.interleaved {
+        return;
+    }
+    let mut acc = 0u8;
+    let end = (HDR + 8 * l.cap).min(b.len());
+    let mut at = HDR;
+    while at < end {
+        acc ^= b[at];
+        at += 64;
+    }
+    std::hint::black_box(acc);
+}
+
+/// Sets a new node's entry count to 0 and its key heap to empty.
+pub fn clear(b: &mut [u8], l: &Layout) {
+    let h = node::header_mut(b);
+    h.count = 0;
+    h.heap = l.size as u32;
+}
+
+fn count(b: &[u8]) -> usize {
+    node::header(b).map_or(0, |h| h.count as usize)
+}
+
+/// Whether an entry with a key of `key_len` bytes fits in the node (after compacting its
+/// key heap if need be, which this does).
+pub fn make_room(b: &mut [u8], l: &Layout, key_len: usize) -> bool {
+    let n = count(b);
+    if n >= l.cap {
+        return false;
+    }
+    if l.mode != KeyMode::Heap {
+        return true;
+    }
+    let heap = node::header(b).map_or(0, |h| h.heap as usize);
+    if heap >= l.heap_min + key_len {
+        return true;
+    }
+    let used = Entries::new(b, *l, 0).map_or(usize::MAX, |e| e.heap_used());
+    if used.saturating_add(key_len) > l.size - l.heap_min {
+        return false;
+    }
+    compact(b, l);
+    true
+}
+
+/// Rewrites the key heap without the bytes of removed keys.
+fn compact(b: &mut [u8], l: &Layout) {
+    let copy = b.to_vec();
+    let Ok(old) = Entries::new(&copy, *l, 0) else { return };
+    let mut heap = l.size;
+    for i in 0..old.len() {
+        let key = old.key(i).unwrap_or(&[]);
+        heap -= key.len();
+        b[heap..heap + key.len()].copy_from_slice(key);
+        set_aux(b, l, i, heap as u64 | (key.len() as u64) << 32);
+    }
+    node::header_mut(b).heap = heap as u32;
+}
+
+fn set_aux(b: &mut [u8], l: &Layout, i: usize, v: u64) {
+    b[l.aux_pos(i)..][..8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Inserts an entry at `i` (the caller has made room with [`make_room`]).
+pub fn insert(b: &mut [u8], l: &Layout, i: usize, ord: u64, key: &[u8], val: &[u8]) {
+    let n = count(b);
+    debug_assert!(n < l.cap && i <= n);
+    // Entries i.. move up by one.
+    let shift = |b: &mut [u8], at: usize, width: usize| {
+        b.copy_within(at + width * i..at + width * n, at + width * (i + 1));
+    };
+    if l.interleaved {
+        shift(b, HDR, l.ord_stride);
+    } else {
+        shift(b, HDR, 8);
+        if !matches!(l.mode, KeyMode::InOrd(_)) {
+            shift(b, l.aux_at, 8);
+        }
+        shift(b, l.val_at, l.vsize);
+    }
+    b[l.ord_pos(i)..][..8].copy_from_slice(&ord.to_be_bytes());
+    match l.mode {
+        KeyMode::InOrd(_) => {}
+        KeyMode::InAux(w) => {
+            let at = l.aux_pos(i);
+            b[at..at + 8].fill(0);
+            b[at..at + w].copy_from_slice(key);
+        }
+        KeyMode::Heap => {
+            let heap = node::header(b).map_or(l.size, |h| h.heap as usize) - key.len();
+            b[heap..heap + key.len()].copy_from_slice(key);
+            set_aux(b, l, i, heap as u64 | (key.len() as u64) << 32);
+            node::header_mut(b).heap = heap as u32;
+        }
+    }
+    b[l.val_pos(i)..][..l.vsize].copy_from_slice(val);
+    node::header_mut(b).count = (n + 1) as u32;
+}
+
+/// Removes entry `i` (its key bytes stay in the heap until it is compacted).
+pub fn remove(b: &mut [u8], l: &Layout, i: usize) {
+    let n = count(b);
+    // Entries i + 1.. move down by one.
+    let shift = |b: &mut [u8], at: usize, width: usize| {
+        b.copy_within(at + width * (i + 1)..at + width * n, at + width * i);
+    };
+    if l.interleaved {
+        shift(b, HDR, l.ord_stride);
+    } else {
+        shift(b, HDR, 8);
+        if !matches!(l.mode, KeyMode::InOrd(_)) {
+            shift(b, l.aux_at, 8);
+        }
+        shift(b, l.val_at, l.vsize);
+    }
+    node::header_mut(b).count = (n - 1) as u32;
+    if n == 1 {
+        node::header_mut(b).heap = l.size as u32;
+    }
+}
+
+/// Replaces entry `i`'s value.
+pub fn set_val(b: &mut [u8], l: &Layout, i: usize, val: &[u8]) {
+    b[l.val_pos(i)..][..l.vsize].copy_from_slice(val);
+}
+
+/// Appends entry `i` of `src` to the node `b` (building a node from another's entries).
+///
+/// # Errors
+/// [`Error::Corrupted`] for a bad key in `src`.
+pub fn append(b: &mut [u8], l: &Layout, src: &Entries<'_>, i: usize) -> Result<()> {
+    let key = src.key(i)?;
+    if !make_room(b, l, key.len()) {
+        return Err(Error::corrupted(WHAT, src.off));
+    }
+    insert(b, l, count(b), src.ord(i), key, src.val(i));
+    Ok(())
+}
+
+/// Where to split a full node's entries: an index in `1..n` that halves the entries, or
+/// for keys in the heap, the heap bytes.
+pub fn split_point(e: &Entries<'_>) -> usize {
+    let n = e.len();
+    if e.l.mode != KeyMode::Heap {
+        return n / 2;
+    }
+    let total = e.heap_used();
+    let mut sum = 0;
+    for i in 0..n {
+        sum += (e.aux(i) >> 32) as usize;
+        if 2 * sum >= total {
+            return (i + 1).clamp(1, n - 1);
+        }
+    }
+    n / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::prefix;
+
+    fn node(l: &Layout) -> Vec<u8> {
+        let mut b = vec![0u8; l.size + 16];
+        let start = b.as_ptr().align_offset(16);
+        let mut b = b.split_off(start);
+        b.truncate(l.size);
+        let h = node::header_mut(&mut b);
+        h.magic = node::NODE_MAGIC;
+        h.size = l.size as u32;
+        h.width = l.vsize as u32;
+        clear(&mut b, l);
+        b
+    }
+
+    #[test]
+    fn layouts_fit_their_node() {
+        for mode in [KeyMode::InOrd(8), KeyMode::InAux(4), KeyMode::Heap] {
+            for vsize in [0, 8, 64, 1000, 5000] {
+                let l = Layout::new(mode, vsize, 0);
+                assert!(l.cap >= MIN_CAP && l.heap_min <= l.size, "{l:?}");
+                assert_eq!(l.val_at % 16, 0);
+                if mode != KeyMode::InOrd(8) {
+                    let l = Layout::interleaved(mode, vsize);
+                    assert!(l.cap >= MIN_CAP && l.heap_min <= l.size, "{l:?}");
+                    assert_eq!(l.val_pos(1) % 16, 0);
+                }
+                if mode == KeyMode::Heap {
+                    assert!(l.size - l.heap_min >= HEAP_RESERVE);
+                }
+            }
+        }
+        assert_eq!(Layout::new(KeyMode::InAux(8), 64, 0).cap, 50);
+    }
+
+    #[test]
+    fn heap_keys_insert_search_remove_and_compact() {
+        let l = Layout::new(KeyMode::Heap, 8, 0);
+        let mut b = node(&l);
+        let keys: Vec<String> = (0..l.cap).map(|i| format!("key-{:03}", (i * 7) % l.cap)).collect();
+        for k in &keys {
+            let e = Entries::new(&b, l, 0).unwrap();
+            let i = e.search(k.as_bytes(), prefix(k.as_bytes())).unwrap().unwrap_err();
+            assert!(make_room(&mut b, &l, k.len()));
+            insert(&mut b, &l, i, prefix(k.as_bytes()), k.as_bytes(), &[1; 8]);
+        }
+        assert!(!make_room(&mut b, &l, 3), "full by count");
+        let e = Entries::new(&b, l, 0).unwrap();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        for (i, k) in sorted.iter().enumerate() {
+            assert_eq!(e.key(i).unwrap(), k.as_bytes());
+            assert_eq!(e.search(k.as_bytes(), prefix(k.as_bytes())).unwrap(), Ok(i));
+        }
+        for _ in 0..l.cap / 2 {
+            remove(&mut b, &l, 0);
+        }
+        compact(&mut b, &l);
+        let e = Entries::new(&b, l, 0).unwrap();
+        for (i, k) in sorted[l.cap / 2..].iter().enumerate() {
+            assert_eq!(e.key(i).unwrap(), k.as_bytes());
+        }
+    }
+}

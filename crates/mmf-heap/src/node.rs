@@ -1,0 +1,195 @@
+//! Collection nodes: the header every node of a [`PVec`](crate::PVec),
+//! [`PMap`](crate::PMap) or [`PHashMap`](crate::PHashMap) starts with, the checks a reader
+//! makes before it trusts one, the checksum a commit seals it with, and copy-on-write.
+
+use xxhash_rust::xxh3::Xxh3;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::backend::Backend;
+use crate::dirty::Dirty;
+use crate::error::{Error, Result};
+use crate::read::private::Source;
+use crate::txn::WriteTxn;
+
+/// A node's magic.
+pub const NODE_MAGIC: [u8; 4] = *b"MMFN";
+/// Bytes of the header; what follows it is 16-byte aligned.
+pub const HDR: usize = size_of::<NodeHeader>();
+/// What a reader names in [`Error::Corrupted`] for a bad node.
+pub const WHAT: &str = "collection node";
+
+/// The kinds of nodes.
+pub mod kind {
+    /// A vector's leaf: elements.
+    pub const VEC_LEAF: u8 = 1;
+    /// A vector's branch: child pointers.
+    pub const VEC_BRANCH: u8 = 2;
+    /// An ordered map's leaf: entries.
+    pub const MAP_LEAF: u8 = 3;
+    /// An ordered map's branch: separator keys and child pointers.
+    pub const MAP_BRANCH: u8 = 4;
+    /// A hash map's bucket: entries sorted by hash.
+    pub const HASH_BUCKET: u8 = 5;
+    /// A hash map's directory: 256 child pointers.
+    pub const HASH_DIR: u8 = 6;
+}
+
+/// The first 48 bytes of every collection node (`docs/heap-format.md`, "Collection
+/// nodes").
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct NodeHeader {
+    /// [`NODE_MAGIC`].
+    pub magic: [u8; 4],
+    /// One of [`kind`].
+    pub kind: u8,
+    /// Height above the leaves (vectors, ordered maps); a directory's depth (hash maps).
+    pub level: u8,
+    /// A hash bucket's local depth in its directory (bits); 0 otherwise.
+    pub depth: u8,
+    /// 0.
+    pub flags: u8,
+    /// The node's length in bytes.
+    pub size: u32,
+    /// Entries, elements or children in use.
+    pub count: u32,
+    /// Where the key heap starts (node-relative); `size` when it is empty.
+    pub heap: u32,
+    /// The size of one value or element in bytes.
+    pub width: u32,
+    /// The transaction that wrote the node.
+    pub txn: u64,
+    /// 0.
+    pub reserved: u64,
+    /// xxh3-64 of the node with this field zero, set by the commit.
+    pub hash: u64,
+}
+
+const HASH_AT: usize = HDR - 8;
+
+/// The header at the start of `bytes` (which the caller has length-checked).
+#[inline]
+pub fn header(bytes: &[u8]) -> Result<&NodeHeader> {
+    NodeHeader::ref_from_prefix(bytes).map(|(h, _)| h).map_err(|_| Error::corrupted(WHAT, 0))
+}
+
+/// The header at the start of `bytes`, to change.
+#[inline]
+pub fn header_mut(bytes: &mut [u8]) -> &mut NodeHeader {
+    // Nodes are allocated with at least HDR bytes, 16-aligned: this cannot fail.
+    NodeHeader::mut_from_prefix(bytes).map(|(h, _)| h).expect("a node holds its header")
+}
+
+/// The node of `size` bytes at `off`, checked: bounds and alignment, magic, size, a
+/// writer no newer than the reader. The caller checks its kind and level.
+#[inline]
+pub fn read<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Result<&[u8]> {
+    check(r.block(off, size, 16, WHAT)?, off, size, r.newest_txn())
+}
+
+/// [`read`]'s checks of a node's bytes.
+#[inline]
+fn check(bytes: &[u8], off: u64, size: usize, newest: u64) -> Result<&[u8]> {
+    let h = header(bytes).map_err(|_| Error::corrupted(WHAT, off))?;
+    if bytes.len() != size
+        || h.magic != NODE_MAGIC
+        || h.size as usize != size
+        || h.txn == 0
+        || h.txn > newest
+        || h.heap as usize > size
+    {
+        return Err(Error::corrupted(WHAT, off));
+    }
+    Ok(bytes)
+}
+
+/// The checksum of a node's bytes (its hash field counted as zero).
+pub fn checksum(bytes: &[u8]) -> u64 {
+    let mut h = Xxh3::new();
+    h.update(&bytes[..HASH_AT]);
+    h.update(&[0; 8]);
+    h.update(&bytes[HDR..]);
+    h.digest()
+}
+
+/// [`Error::Corrupted`] unless the node's checksum holds (what a full check of a
+/// collection verifies; nodes of a transaction in progress have none yet).
+pub fn verify<R: Source + ?Sized>(r: &R, bytes: &[u8], off: u64) -> Result<()> {
+    let h = header(bytes)?;
+    if r.sealed(h.txn) && h.hash != checksum(bytes) {
+        return Err(Error::corrupted("collection node (checksum)", off));
+    }
+    Ok(())
+}
+
+/// Seals every node of a transaction with its checksum (at the commit).
+pub fn seal_all(dirty: &mut Dirty) {
+    for block in dirty.blocks_mut().filter(|b| b.node) {
+        let bytes = block.bytes_mut();
+        let hash = checksum(bytes);
+        header_mut(bytes).hash = hash;
+    }
+}
+
+impl<B: Backend> WriteTxn<'_, B> {
+    /// A new node: zeros after a header of `kind`, `level`, `size`, `width`.
+    pub(crate) fn node_new(
+        &mut self,
+        kind: u8,
+        level: u8,
+        size: usize,
+        width: usize,
+    ) -> Result<u64> {
+        let off = self.alloc_dirty(size as u64, true)?;
+        let txn = self.txn_id;
+        let block = self.dirty.get_mut(off).expect("just allocated");
+        let h = header_mut(block.bytes_mut());
+        *h = NodeHeader {
+            magic: NODE_MAGIC,
+            kind,
+            level,
+            depth: 0,
+            flags: 0,
+            size: size as u32,
+            count: 0,
+            heap: size as u32,
+            width: width as u32,
+            txn,
+            reserved: 0,
+            hash: 0,
+        };
+        Ok(off)
+    }
+
+    /// The node at `off`, which this transaction made (else `None`), to change.
+    #[inline]
+    pub(crate) fn node_mut(&mut self, off: u64) -> Option<&mut [u8]> {
+        self.dirty.get_mut(off).filter(|b| b.node).map(|b| b.bytes_mut())
+    }
+
+    /// The node at `off`, writable: itself if this transaction made it, else a copy (the
+    /// committed one is freed). Returns the offset to use from now on.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if the node does not check out.
+    pub(crate) fn node_cow(&mut self, off: u64, size: usize) -> Result<u64> {
+        // One look-up for a node this transaction made (the common case in a big one).
+        if let Some(block) = self.dirty.get(off).filter(|b| b.node) {
+            check(block.bytes(), off, size, self.txn_id)?;
+            return Ok(off);
+        }
+        read(self, off, size)?;
+        let new = self.alloc_dirty(size as u64, true)?;
+        let src = self.window.slice(&self.heap.backend, off, size, 16, WHAT)?;
+        let block = self.dirty.get_mut(new).expect("just allocated");
+        block.bytes_mut().copy_from_slice(src);
+        header_mut(block.bytes_mut()).txn = self.txn_id;
+        self.free_block(off, size as u64)?;
+        Ok(new)
+    }
+
+    /// Frees the node at `off`.
+    pub(crate) fn node_free(&mut self, off: u64, size: usize) -> Result<()> {
+        self.free_block(off, size as u64)
+    }
+}

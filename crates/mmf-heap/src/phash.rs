@@ -1,0 +1,757 @@
+//! [`PHashMap`]: a hash map in the heap — extendible hashing over a trie of directories
+//! (256 slots, 8 bits of the hash each) whose slots point to 4 KiB buckets of entries
+//! sorted by hash; a bucket is shared by the slots of its local depth, splits in two when
+//! full and merges back when its buddy and it are light. A lookup is one directory or two
+//! and one bucket, found by interpolation in the bucket's sorted hashes.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::backend::Backend;
+use crate::entries::{self, Entries, KeyMode, Layout, RawEntry};
+use crate::error::{Error, Result};
+use crate::key::{Key, MAX_KEY};
+use crate::node::{self, HDR, WHAT, kind};
+use crate::persist::{Persist, type_hash};
+use crate::pmap::Handle;
+use crate::read::Reader;
+use crate::read::private::Source;
+use crate::shape::{Shape, shape_of};
+use crate::txn::WriteTxn;
+
+/// Slots of a directory.
+const SLOTS: usize = 256;
+/// Bytes of a directory node.
+const DIR_SIZE: usize = HDR + 8 * SLOTS;
+/// Directory levels: 8 bits of the hash each.
+const LEVELS: u8 = 8;
+/// The tag of a pointer to a directory (node offsets are 16-aligned).
+const DIR_TAG: u64 = 1;
+
+/// A hash map from `K` to `V` kept in the heap file: keys hashed with xxh3 and the heap's
+/// per-file seed, in 4 KiB buckets under directories of 256 slots (extendible hashing,
+/// copy-on-write). A lookup reads one or two directories and one bucket in the mapping.
+/// The map value itself is a 16-byte handle (root and length) that lives wherever you
+/// keep it; store it back after a change. Keys: see [`Key`]; iteration is in hash order.
+///
+/// ```
+/// use mmf_heap::{Heap, MemoryBackend, PHashMap, PStr};
+///
+/// let heap = Heap::create_with(MemoryBackend::new(), &Default::default())?;
+/// let mut tx = heap.write()?;
+/// let mut stock: PHashMap<PStr, u32> = PHashMap::new();
+/// stock.insert(&mut tx, "apple", &3)?;
+/// stock.insert(&mut tx, "pear", &5)?;
+/// assert_eq!(stock.insert(&mut tx, "apple", &4)?, Some(3));
+/// tx.set_root("stock", &stock)?;
+/// tx.commit()?;
+///
+/// let snap = heap.read()?;
+/// let stock: PHashMap<PStr, u32> = snap.root("stock")?.unwrap();
+/// assert_eq!((stock.len(), stock.get(&snap, "apple")?), (2, Some(&4)));
+/// # Ok::<(), mmf_heap::Error>(())
+/// ```
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(transparent)]
+pub struct PHashMap<K, V> {
+    h: Handle,
+    _t: PhantomData<(K, V)>,
+}
+
+impl<K, V> Clone for PHashMap<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for PHashMap<K, V> {}
+impl<K, V> Default for PHashMap<K, V> {
+    fn default() -> Self {
+        PHashMap { h: Handle::default(), _t: PhantomData }
+    }
+}
+impl<K, V> PartialEq for PHashMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.h == other.h
+    }
+}
+impl<K, V> Eq for PHashMap<K, V> {}
+impl<K, V> fmt::Debug for PHashMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PHashMap(root {:#x}, {} entries)", self.h.root, self.h.len)
+    }
+}
+
+impl<K: Key, V: Persist> Persist for PHashMap<K, V> {
+    const TYPE_HASH: u64 = type_hash("PHashMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);
+    const SHAPE: &'static Shape = &Shape::HashMap(shape_of::<K>, shape_of::<V>);
+}
+
+/// A bucket as found: its offset, bytes, level (of its directory) and local depth.
+pub(crate) struct Bucket<'r> {
+    off: u64,
+    b: &'r [u8],
+    level: u8,
+    depth: u8,
+}
+
+fn slot(h: u64, level: u8) -> usize {
+    ((h >> (56 - 8 * level as u32)) & 0xff) as usize
+}
+
+/// The range of slots a bucket of local depth `depth` covers, around `slot`.
+fn span(slot: usize, depth: u8) -> std::ops::Range<usize> {
+    let width = SLOTS >> depth;
+    let start = slot & !(width - 1);
+    start..start + width
+}
+
+fn dir_child(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[HDR + 8 * i..][..8].try_into().unwrap_or_default())
+}
+
+fn set_dir_child(b: &mut [u8], i: usize, ptr: u64) {
+    b[HDR + 8 * i..][..8].copy_from_slice(&ptr.to_le_bytes());
+}
+
+/// How a hash map with keys of encoded width `key_width` (0: variable) and values of
+/// `vsize` bytes is laid out: what the typed [`PHashMap`] uses as a constant, and `mmf
+/// heap dump` builds from a shape read from the file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HashSpec {
+    pub leaf: Layout,
+    /// Whether key bytes are a valid key (UTF-8 for strings).
+    pub key_ok: fn(&[u8]) -> bool,
+}
+
+fn hash(r: &(impl Source + ?Sized), key: &[u8]) -> u64 {
+    xxh3_64_with_seed(key, r.seed())
+}
+
+impl HashSpec {
+    pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> HashSpec {
+        // Interleaved: a look-up lands on its entry (interpolation), and its hash, key
+        // and value come in one or two cache lines.
+        HashSpec { leaf: Layout::interleaved(KeyMode::for_width(key_width, false), vsize), key_ok }
+    }
+
+    /// The directory at `ptr` (tagged), checked to be at `level`.
+    pub(crate) fn dir<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+    ) -> Result<&'r [u8]> {
+        let off = ptr & !DIR_TAG;
+        let b = node::read(r, off, DIR_SIZE)?;
+        let h = node::header(b)?;
+        if h.kind != kind::HASH_DIR
+            || h.level != level
+            || h.count as usize != SLOTS
+            || h.width != 8
+            || h.heap as usize != DIR_SIZE
+        {
+            return Err(Error::corrupted(WHAT, off));
+        }
+        Ok(b)
+    }
+
+    /// The bucket at `ptr`, checked to be at `level`.
+    pub(crate) fn bucket<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+    ) -> Result<Bucket<'r>> {
+        let b = node::read(r, ptr, self.leaf.size)?;
+        let h = node::header(b)?;
+        if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
+            return Err(Error::corrupted(WHAT, ptr));
+        }
+        Ok(Bucket { off: ptr, b, level, depth: h.depth })
+    }
+
+    /// Where `h` leads from the root: the bucket, and the directory above it (tagged
+    /// pointer, level) if there is one.
+    fn find<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        handle: Handle,
+        h: u64,
+    ) -> Result<(Bucket<'r>, Option<(u64, u8)>)> {
+        let mut ptr = handle.root;
+        let mut level = 0u8;
+        let mut parent = None;
+        while ptr & DIR_TAG != 0 {
+            if level >= LEVELS {
+                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            }
+            let d = self.dir(r, ptr, level)?;
+            parent = Some((ptr, level));
+            let child = dir_child(d, slot(h, level));
+            if child & DIR_TAG != 0 {
+                level += 1;
+            }
+            ptr = child;
+        }
+        let bucket_level = parent.map_or(0, |(_, l)| l);
+        Ok((self.bucket(r, ptr, bucket_level)?, parent))
+    }
+
+    /// Checks every node of the map `handle`.
+    pub fn verify(&self, r: &(impl Source + ?Sized), handle: Handle) -> Result<()> {
+        let mut count = 0;
+        let mut seen = rustc_hash::FxHashSet::default();
+        if handle.root & DIR_TAG != 0 {
+            self.verify_dir(r, handle.root, 0, 0, &mut count, &mut seen)?;
+        } else if handle.root != 0 {
+            self.verify_bucket(r, handle.root, 0, 0, &mut count)?;
+        }
+        if count != handle.len {
+            return Err(Error::corrupted("collection length", handle.root & !DIR_TAG));
+        }
+        Ok(())
+    }
+
+    fn verify_dir(
+        &self,
+        r: &(impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+        prefix: u64,
+        count: &mut u64,
+        seen: &mut rustc_hash::FxHashSet<u64>,
+    ) -> Result<()> {
+        let d = self.dir(r, ptr, level)?;
+        node::verify(r, d, ptr & !DIR_TAG)?;
+        let mut s = 0;
+        while s < SLOTS {
+            let child = dir_child(d, s);
+            if !seen.insert(child) {
+                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            }
+            let below = prefix | (s as u64) << (56 - 8 * level as u32);
+            if child & DIR_TAG != 0 {
+                if level + 1 >= LEVELS {
+                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                }
+                self.verify_dir(r, child, level + 1, below, count, seen)?;
+                s += 1;
+            } else {
+                let depth = self.bucket(r, child, level)?.depth;
+                let range = span(s, depth);
+                if range.start != s || range.clone().any(|i| dir_child(d, i) != child) {
+                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                }
+                self.verify_bucket(r, child, level, below, count)?;
+                s = range.end;
+            }
+        }
+        Ok(())
+    }
+
+    fn verify_bucket(
+        &self,
+        r: &(impl Source + ?Sized),
+        off: u64,
+        level: u8,
+        prefix: u64,
+        count: &mut u64,
+    ) -> Result<()> {
+        let b = self.bucket(r, off, level)?;
+        node::verify(r, b.b, off)?;
+        let used = 8 * level as u32 + b.depth as u32;
+        let e = Entries::new(b.b, self.leaf, off)?;
+        for i in 0..e.len() {
+            let h = e.ord(i);
+            let key = e.key(i)?;
+            let placed = used == 0 || (h ^ prefix) >> (64 - used) == 0;
+            if !placed || h != hash(r, key) || !(self.key_ok)(key) || (i > 0 && e.ord(i - 1) > h) {
+                return Err(Error::corrupted(WHAT, off));
+            }
+        }
+        *count += e.len() as u64;
+        Ok(())
+    }
+}
+
+impl<K: Key, V: Persist> PHashMap<K, V> {
+    const S: HashSpec = HashSpec::new(K::WIDTH, size_of::<V>(), |k| K::decode(k).is_some());
+
+    /// An empty map (no node until the first insert).
+    pub const fn new() -> Self {
+        PHashMap { h: Handle { root: 0, len: 0 }, _t: PhantomData }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.h.len
+    }
+
+    /// Whether it has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.h.len == 0
+    }
+
+    /// The value of `key`, in place.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if a node on the way does not check out.
+    pub fn get<'r>(&self, r: &'r impl Reader, key: &K::Query) -> Result<Option<&'r V>> {
+        if self.h.root == 0 {
+            return Ok(None);
+        }
+        let mut buf = [0u8; 8];
+        let key = K::encode(key, &mut buf);
+        let h = hash(r, key);
+        let (bucket, _) = Self::S.find(r, self.h, h)?;
+        let e = Entries::new(bucket.b, Self::S.leaf, bucket.off)?;
+        let used = 8 * bucket.level as u32 + bucket.depth as u32;
+        match e.find_hash(key, h, used)? {
+            Ok(i) => V::ref_from_bytes(e.val(i))
+                .map(Some)
+                .map_err(|_| Error::corrupted(WHAT, bucket.off)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Whether the map holds `key`.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn contains_key(&self, r: &impl Reader, key: &K::Query) -> Result<bool> {
+        self.get(r, key).map(|v| v.is_some())
+    }
+
+    /// The entries, in hash order.
+    pub fn iter<'r>(&self, r: &'r impl Reader) -> Iter<'r, K, V> {
+        Iter { raw: RawIter::new(r, Self::S, self.h), _t: PhantomData }
+    }
+
+    /// Makes the node at `ptr` (a bucket or a tagged directory) writable; returns its new
+    /// pointer.
+    fn cow_ptr<B: Backend>(tx: &mut WriteTxn<'_, B>, ptr: u64) -> Result<u64> {
+        if ptr & DIR_TAG != 0 {
+            Ok(tx.node_cow(ptr & !DIR_TAG, DIR_SIZE)? | DIR_TAG)
+        } else {
+            tx.node_cow(ptr, Self::S.leaf.size)
+        }
+    }
+
+    /// Copies the path to `h`'s bucket on write; returns the bucket and its directory.
+    fn cow_path<B: Backend>(
+        &mut self,
+        tx: &mut WriteTxn<'_, B>,
+        h: u64,
+    ) -> Result<(u64, Option<(u64, u8)>)> {
+        self.h.root = Self::cow_ptr(tx, self.h.root)?;
+        let mut ptr = self.h.root;
+        let mut level = 0u8;
+        let mut parent = None;
+        while ptr & DIR_TAG != 0 {
+            if level >= LEVELS {
+                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            }
+            let d = Self::S.dir(tx, ptr, level)?;
+            let s = slot(h, level);
+            let child = dir_child(d, s);
+            parent = Some((ptr, level));
+            let copied = Self::cow_ptr(tx, child)?;
+            if copied != child {
+                // Every slot that shares the child points to the copy.
+                let range = if child & DIR_TAG != 0 {
+                    s..s + 1
+                } else {
+                    span(s, Self::S.bucket(tx, copied, level)?.depth)
+                };
+                let b = tx.node_mut(ptr & !DIR_TAG).expect("copied on write");
+                for i in range {
+                    if dir_child(b, i) != child {
+                        return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                    }
+                    set_dir_child(b, i, copied);
+                }
+            }
+            if child & DIR_TAG != 0 {
+                level += 1;
+            }
+            ptr = copied;
+        }
+        Ok((ptr, parent))
+    }
+
+    /// Sets `key` to `value`; returns the value it had.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a key over [`MAX_KEY`] bytes, or more keys with one
+    /// 64-bit hash than a bucket holds; [`Error::Corrupted`] if a node on the way does
+    /// not check out.
+    pub fn insert<B: Backend>(
+        &mut self,
+        tx: &mut WriteTxn<'_, B>,
+        key: &K::Query,
+        value: &V,
+    ) -> Result<Option<V>> {
+        let mut buf = [0u8; 8];
+        let key = K::encode(key, &mut buf);
+        if key.len() > MAX_KEY {
+            return Err(Error::InvalidArgument { what: "a map key is at most 511 bytes" });
+        }
+        let h = hash(tx, key);
+        if self.h.root == 0 {
+            self.h.root = tx.node_new(kind::HASH_BUCKET, 0, Self::S.leaf.size, size_of::<V>())?;
+        }
+        loop {
+            let (off, parent) = self.cow_path(tx, h)?;
+            let bucket = Self::S.bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
+            let (level, depth) = (bucket.level, bucket.depth);
+            let e = Entries::new(bucket.b, Self::S.leaf, off)?;
+            let used = 8 * level as u32 + depth as u32;
+            match e.find_hash(key, h, used)? {
+                Ok(i) => {
+                    let old =
+                        V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(WHAT, off))?;
+                    entries::set_val(
+                        tx.node_mut(off).expect("copied on write"),
+                        &Self::S.leaf,
+                        i,
+                        value.as_bytes(),
+                    );
+                    return Ok(Some(old));
+                }
+                Err(i) => {
+                    let b = tx.node_mut(off).expect("copied on write");
+                    if entries::make_room(b, &Self::S.leaf, key.len()) {
+                        entries::insert(b, &Self::S.leaf, i, h, key, value.as_bytes());
+                        self.h.len = self.h.len.saturating_add(1);
+                        return Ok(None);
+                    }
+                }
+            }
+            self.split(tx, off, parent, h)?;
+        }
+    }
+
+    /// Splits the full bucket `off` that `h` leads to (under `parent`): in two by the next
+    /// hash bit, or under a new directory when it covers a single slot.
+    fn split<B: Backend>(
+        &mut self,
+        tx: &mut WriteTxn<'_, B>,
+        off: u64,
+        parent: Option<(u64, u8)>,
+        h: u64,
+    ) -> Result<()> {
+        let Some((dir_ptr, level)) = parent else {
+            // The root bucket: a root directory above it, all of its slots sharing it.
+            let dir = tx.node_new(kind::HASH_DIR, 0, DIR_SIZE, 8)? | DIR_TAG;
+            let b = tx.node_mut(dir & !DIR_TAG).expect("just made");
+            for i in 0..SLOTS {
+                set_dir_child(b, i, off);
+            }
+            node::header_mut(b).count = SLOTS as u32;
+            self.h.root = dir;
+            return Ok(());
+        };
+        let depth = Self::S.bucket(tx, off, level)?.depth;
+        let s = slot(h, level);
+        if depth == LEVELS {
+            // One slot: a directory one level down takes it.
+            if level + 1 >= LEVELS {
+                return Err(Error::InvalidArgument {
+                    what: "more keys with one 64-bit hash than a bucket holds",
+                });
+            }
+            let sub = tx.node_new(kind::HASH_DIR, level + 1, DIR_SIZE, 8)? | DIR_TAG;
+            let b = tx.node_mut(sub & !DIR_TAG).expect("just made");
+            for i in 0..SLOTS {
+                set_dir_child(b, i, off);
+            }
+            node::header_mut(b).count = SLOTS as u32;
+            let bh = node::header_mut(tx.node_mut(off).expect("copied on write"));
+            (bh.level, bh.depth) = (level + 1, 0);
+            set_dir_child(tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write"), s, sub);
+            return Ok(());
+        }
+        // Two buckets of depth + 1: entries whose next hash bit is 0 stay, 1 move.
+        let l = Self::S.leaf;
+        let mut copy = crate::mem::chunks(l.size);
+        copy.as_mut_bytes()[..l.size].copy_from_slice(tx.node_mut(off).expect("copied on write"));
+        let old = Entries::new(&copy.as_bytes()[..l.size], l, off)?;
+        let bit = 63 - (8 * level as u32 + depth as u32);
+        let right = tx.node_new(kind::HASH_BUCKET, level, l.size, l.vsize)?;
+        let b = tx.node_mut(off).expect("copied on write");
+        entries::clear(b, &l);
+        node::header_mut(b).depth = depth + 1;
+        for i in 0..old.len() {
+            if (old.ord(i) >> bit) & 1 == 0 {
+                entries::append(tx.node_mut(off).expect("copied on write"), &l, &old, i)?;
+            } else {
+                entries::append(tx.node_mut(right).expect("just made"), &l, &old, i)?;
+            }
+        }
+        node::header_mut(tx.node_mut(right).expect("just made")).depth = depth + 1;
+        let range = span(s, depth);
+        let d = tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write");
+        for i in range.start + range.len() / 2..range.end {
+            set_dir_child(d, i, right);
+        }
+        Ok(())
+    }
+
+    /// Removes `key`; returns its value.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if a node on the way does not check out.
+    pub fn remove<B: Backend>(
+        &mut self,
+        tx: &mut WriteTxn<'_, B>,
+        key: &K::Query,
+    ) -> Result<Option<V>> {
+        if self.get(tx, key)?.is_none() {
+            return Ok(None);
+        }
+        let mut buf = [0u8; 8];
+        let key = K::encode(key, &mut buf);
+        let h = hash(tx, key);
+        let (off, parent) = self.cow_path(tx, h)?;
+        let bucket = Self::S.bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
+        let (level, depth) = (bucket.level, bucket.depth);
+        let e = Entries::new(bucket.b, Self::S.leaf, off)?;
+        let i = e
+            .find_hash(key, h, 8 * level as u32 + depth as u32)?
+            .map_err(|_| Error::corrupted(WHAT, off))?;
+        let old = V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(WHAT, off))?;
+        entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.leaf, i);
+        self.h.len = self.h.len.saturating_sub(1);
+        if self.h.len == 0 {
+            return self.clear(tx).map(|()| Some(old));
+        }
+        if let Some((dir_ptr, level)) = parent {
+            self.merge(tx, dir_ptr, level, h)?;
+        }
+        Ok(Some(old))
+    }
+
+    /// Merges `h`'s bucket in directory `dir_ptr` with its buddy while both are light.
+    fn merge<B: Backend>(
+        &mut self,
+        tx: &mut WriteTxn<'_, B>,
+        dir_ptr: u64,
+        level: u8,
+        h: u64,
+    ) -> Result<()> {
+        let l = Self::S.leaf;
+        let s = slot(h, level);
+        loop {
+            let d = Self::S.dir(tx, dir_ptr, level)?;
+            let off = dir_child(d, s);
+            let bucket = Self::S.bucket(tx, off, level)?;
+            let depth = bucket.depth;
+            let e = Entries::new(bucket.b, l, off)?;
+            if depth == 0 || e.len() >= l.cap / 4 {
+                return Ok(());
+            }
+            let own = span(s, depth);
+            let pair = span(s, depth - 1);
+            let buddy_slot = if own.start == pair.start { own.end } else { pair.start };
+            let buddy = dir_child(d, buddy_slot);
+            if buddy & DIR_TAG != 0 || span(buddy_slot, depth).any(|i| dir_child(d, i) != buddy) {
+                return Ok(());
+            }
+            let bb = Self::S.bucket(tx, buddy, level)?;
+            let be = Entries::new(bb.b, l, buddy)?;
+            if bb.depth != depth
+                || e.len() + be.len() > l.cap * 3 / 4
+                || e.heap_used() + be.heap_used() > l.size - l.heap_min()
+            {
+                return Ok(());
+            }
+            // The lower half's bucket keeps the entries (hash order: lower half first).
+            let (lo, hi) = if own.start == pair.start { (off, buddy) } else { (buddy, off) };
+            let lo = tx.node_cow(lo, l.size)?;
+            let mut copy = crate::mem::chunks(l.size);
+            copy.as_mut_bytes()[..l.size].copy_from_slice(node::read(tx, hi, l.size)?);
+            let he = Entries::new(&copy.as_bytes()[..l.size], l, hi)?;
+            for i in 0..he.len() {
+                entries::append(tx.node_mut(lo).expect("copied on write"), &l, &he, i)?;
+            }
+            node::header_mut(tx.node_mut(lo).expect("copied on write")).depth = depth - 1;
+            tx.node_free(hi, l.size)?;
+            let d = tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write");
+            for i in pair {
+                set_dir_child(d, i, lo);
+            }
+        }
+    }
+
+    /// Checks every node of the map: kinds, levels, local depths, each key's hash and
+    /// its place (sorted, under the directory slots that lead to it), the length, and
+    /// each node's checksum. What `mmf heap dump` runs.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming the first node that fails.
+    pub fn verify(&self, r: &impl Reader) -> Result<()> {
+        Self::S.verify(r, self.h)
+    }
+
+    /// Frees every node of the map and leaves it empty (what values point to is not
+    /// freed).
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if a node does not check out.
+    pub fn clear<B: Backend>(&mut self, tx: &mut WriteTxn<'_, B>) -> Result<()> {
+        if self.h.root != 0 {
+            Self::free_subtree(tx, self.h.root, 0)?;
+        }
+        *self = Self::new();
+        Ok(())
+    }
+
+    fn free_subtree<B: Backend>(tx: &mut WriteTxn<'_, B>, ptr: u64, level: u8) -> Result<()> {
+        if ptr & DIR_TAG == 0 {
+            Self::S.bucket(tx, ptr, level)?;
+            return tx.node_free(ptr, Self::S.leaf.size);
+        }
+        if level >= LEVELS {
+            return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+        }
+        let d = Self::S.dir(tx, ptr, level)?;
+        let mut children: Vec<u64> = (0..SLOTS).map(|i| dir_child(d, i)).collect();
+        children.dedup();
+        for child in children {
+            let child_level = if child & DIR_TAG != 0 { level + 1 } else { level };
+            Self::free_subtree(tx, child, child_level)?;
+        }
+        tx.node_free(ptr & !DIR_TAG, DIR_SIZE)
+    }
+}
+
+/// An iterator over a [`PHashMap`]'s entries in hash order (from [`PHashMap::iter`]):
+/// `(key, &value)`, or an error (once, then nothing) if a node does not check out.
+pub struct Iter<'r, K: Key, V> {
+    raw: RawIter<'r>,
+    _t: PhantomData<(K, V)>,
+}
+
+impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
+    type Item = Result<(K::Ref<'r>, &'r V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, val, off) = match self.raw.next()? {
+            Ok(item) => item,
+            Err(e) => return Some(Err(e)),
+        };
+        let bad = || Error::corrupted(WHAT, off);
+        let item = K::decode(key)
+            .ok_or_else(bad)
+            .and_then(|k| V::ref_from_bytes(val).map(|v| (k, v)).map_err(|_| bad()));
+        if item.is_err() {
+            self.raw.stop();
+        }
+        Some(item)
+    }
+}
+
+/// The entries of a hash map laid out as `spec`, in hash order, as bytes: (key, value,
+/// the bucket's offset).
+pub(crate) struct RawIter<'r> {
+    r: &'r dyn Source,
+    spec: HashSpec,
+    /// Directories from the root down: bytes, level, next slot.
+    stack: Vec<(&'r [u8], u8, usize)>,
+    bucket: Option<(Entries<'r>, usize)>,
+    pending: Option<Error>,
+    /// Nodes visited: a damaged directory that points to one node twice is caught
+    /// instead of walked again and again.
+    seen: rustc_hash::FxHashSet<u64>,
+}
+
+impl<'r> RawIter<'r> {
+    /// The entries of the hash map `handle`.
+    pub fn new(r: &'r dyn Source, spec: HashSpec, handle: Handle) -> Self {
+        let mut iter = RawIter {
+            r,
+            spec,
+            stack: Vec::new(),
+            bucket: None,
+            pending: None,
+            seen: Default::default(),
+        };
+        if handle.root & DIR_TAG != 0 {
+            match spec.dir(r, handle.root, 0) {
+                Ok(d) => iter.stack.push((d, 0, 0)),
+                Err(e) => iter.pending = Some(e),
+            }
+        } else if handle.root != 0 {
+            match spec.bucket(r, handle.root, 0).and_then(|b| Entries::new(b.b, spec.leaf, b.off)) {
+                Ok(e) => iter.bucket = Some((e, 0)),
+                Err(e) => iter.pending = Some(e),
+            }
+        }
+        iter
+    }
+
+    fn stop(&mut self) {
+        self.stack.clear();
+        self.bucket = None;
+    }
+
+    fn step(&mut self) -> Result<Option<RawEntry<'r>>> {
+        loop {
+            if let Some((e, i)) = &mut self.bucket {
+                if *i < e.len() {
+                    let (e, at) = (*e, *i);
+                    *i += 1;
+                    return Ok(Some((e.key(at)?, e.val(at), e.off)));
+                }
+                self.bucket = None;
+            }
+            let Some((d, level, next)) = self.stack.last_mut() else { return Ok(None) };
+            if *next >= SLOTS {
+                self.stack.pop();
+                continue;
+            }
+            let (d, level, s) = (*d, *level, *next);
+            let child = dir_child(d, s);
+            if !self.seen.insert(child) {
+                return Err(Error::corrupted(WHAT, child & !DIR_TAG));
+            }
+            if child & DIR_TAG != 0 {
+                *next = s + 1;
+                if level + 1 >= LEVELS {
+                    return Err(Error::corrupted(WHAT, child & !DIR_TAG));
+                }
+                let sub = self.spec.dir(self.r, child, level + 1)?;
+                self.stack.push((sub, level + 1, 0));
+            } else {
+                let b = self.spec.bucket(self.r, child, level)?;
+                // The slots this bucket covers: skip them all.
+                let range = span(s, b.depth);
+                if range.start != s {
+                    return Err(Error::corrupted(WHAT, child));
+                }
+                *next = range.end;
+                self.bucket = Some((Entries::new(b.b, self.spec.leaf, child)?, 0));
+            }
+        }
+    }
+}
+
+impl<'r> Iterator for RawIter<'r> {
+    type Item = Result<RawEntry<'r>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            return Some(Err(e));
+        }
+        match self.step() {
+            Ok(item) => item.map(Ok),
+            Err(e) => {
+                self.stop();
+                Some(Err(e))
+            }
+        }
+    }
+}

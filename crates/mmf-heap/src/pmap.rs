@@ -1,0 +1,781 @@
+//! [`PMap`]: an ordered map in the heap — a copy-on-write B+tree (LMDB's, redb's) with
+//! nodes of 4 KiB: a change copies the path from the root to one leaf, once per
+//! transaction (nodes the transaction made change in place); reads walk the mapping.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::backend::Backend;
+use crate::entries::{self, Entries, KeyMode, Layout, RawEntry};
+use crate::error::{Error, Result};
+use crate::key::{Key, MAX_KEY, prefix};
+use crate::node::{self, kind};
+use crate::persist::{Persist, type_hash};
+use crate::read::Reader;
+use crate::read::private::Source;
+use crate::shape::{Shape, shape_of};
+use crate::txn::WriteTxn;
+
+/// A collection's handle: its root node and its length. What a root, a struct field or a
+/// map's value holds.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub(crate) struct Handle {
+    /// The root node's offset (0: empty).
+    pub root: u64,
+    /// Number of elements or entries.
+    pub len: u64,
+}
+
+/// An ordered map from `K` to `V`, kept in the heap file: a copy-on-write B+tree whose
+/// nodes are 4 KiB blocks. The map value itself is a 16-byte handle (root and length)
+/// that lives wherever you keep it — a named root, a field, another collection — and
+/// that changes when the map does: store it back after a change.
+///
+/// Keys are integers, byte arrays or [`PStr`](crate::PStr) / [`PBytes`](crate::PBytes)
+/// (compared by content, kept in the nodes; looked up as `&str` / `&[u8]`) — see
+/// [`Key`]. Values are any [`Persist`] type, nested collections included; the map does
+/// not free what a value points to.
+///
+/// ```
+/// use mmf_heap::{Heap, MemoryBackend, PMap, PStr};
+///
+/// let heap = Heap::create_with(MemoryBackend::new(), &Default::default())?;
+/// let mut tx = heap.write()?;
+/// let mut ages: PMap<PStr, u32> = PMap::new();
+/// ages.insert(&mut tx, "bob", &41)?;
+/// ages.insert(&mut tx, "ann", &37)?;
+/// tx.set_root("ages", &ages)?;
+/// tx.commit()?;
+///
+/// let snap = heap.read()?;
+/// let ages: PMap<PStr, u32> = snap.root("ages")?.unwrap();
+/// assert_eq!(ages.get(&snap, "bob")?, Some(&41)); // a reference into the file
+/// let names: Vec<&str> = ages.iter(&snap).map(|e| e.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+/// assert_eq!(names, ["ann", "bob"]);
+/// # Ok::<(), mmf_heap::Error>(())
+/// ```
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(transparent)]
+pub struct PMap<K, V> {
+    h: Handle,
+    _t: PhantomData<(K, V)>,
+}
+
+impl<K, V> Clone for PMap<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for PMap<K, V> {}
+impl<K, V> Default for PMap<K, V> {
+    fn default() -> Self {
+        PMap { h: Handle::default(), _t: PhantomData }
+    }
+}
+impl<K, V> PartialEq for PMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.h == other.h
+    }
+}
+impl<K, V> Eq for PMap<K, V> {}
+impl<K, V> fmt::Debug for PMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PMap(root {:#x}, {} entries)", self.h.root, self.h.len)
+    }
+}
+
+impl<K: Key, V: Persist> Persist for PMap<K, V> {
+    const TYPE_HASH: u64 = type_hash("PMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);
+    const SHAPE: &'static Shape = &Shape::Map(shape_of::<K>, shape_of::<V>);
+}
+
+/// How an ordered map with keys of encoded width `key_width` (0: variable) and values of
+/// `vsize` bytes is laid out: what the typed [`PMap`] uses as a constant, and `mmf heap
+/// dump` builds from a shape read from the file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapSpec {
+    pub leaf: Layout,
+    pub branch: Layout,
+    /// Node bytes (leaves and branches alike).
+    pub size: usize,
+    /// Whether key bytes are a valid key (UTF-8 for strings).
+    pub key_ok: fn(&[u8]) -> bool,
+}
+
+impl MapSpec {
+    pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> MapSpec {
+        let mode = KeyMode::for_width(key_width, true);
+        let leaf = Layout::new(mode, vsize, Layout::new(mode, 8, 0).size);
+        let branch = Layout::new(mode, 8, leaf.size);
+        MapSpec { leaf, branch, size: leaf.size, key_ok }
+    }
+
+    /// The node at `off`, checked, with its header.
+    pub(crate) fn node<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        off: u64,
+    ) -> Result<(&'r [u8], u8, u8)> {
+        let b = node::read(r, off, self.size)?;
+        let h = node::header(b)?;
+        match (h.kind, h.level) {
+            (kind::MAP_LEAF, 0) | (kind::MAP_BRANCH, 1..) => Ok((b, h.kind, h.level)),
+            _ => Err(Error::corrupted(node::WHAT, off)),
+        }
+    }
+
+    pub(crate) fn entries<'r>(&self, b: &'r [u8], k: u8, off: u64) -> Result<Entries<'r>> {
+        let l = if k == kind::MAP_LEAF { self.leaf } else { self.branch };
+        let e = Entries::new(b, l, off)?;
+        if e.len() == 0 && k == kind::MAP_BRANCH {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        Ok(e)
+    }
+
+    /// Checks every node of the map `handle`.
+    pub fn verify(&self, r: &(impl Source + ?Sized), handle: Handle) -> Result<()> {
+        let mut count = 0;
+        if handle.root != 0 {
+            let mut last = None;
+            self.verify_node(r, handle.root, None, None, None, &mut count, &mut last)?;
+        }
+        if count != handle.len {
+            return Err(Error::corrupted("collection length", handle.root));
+        }
+        Ok(())
+    }
+
+    /// Checks the subtree at `off`, whose keys must lie in `lo..hi` (as its parent
+    /// routes them).
+    #[allow(clippy::too_many_arguments)]
+    fn verify_node<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        off: u64,
+        level: Option<u8>,
+        lo: Option<&'r [u8]>,
+        hi: Option<&'r [u8]>,
+        count: &mut u64,
+        last: &mut Option<&'r [u8]>,
+    ) -> Result<()> {
+        let (b, k, lv) = self.node(r, off)?;
+        if level.is_some_and(|l| l != lv) {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        node::verify(r, b, off)?;
+        let e = self.entries(b, k, off)?;
+        let outside = |key: &[u8]| lo.is_some_and(|lo| key < lo) || hi.is_some_and(|hi| key >= hi);
+        if k == kind::MAP_BRANCH {
+            for i in 0..e.len() {
+                // Entry i routes keys from its key (entry 0: from the parent's bound) to
+                // the next entry's.
+                let from = if i == 0 { lo } else { Some(e.key(i)?) };
+                let to = if i + 1 < e.len() { Some(e.key(i + 1)?) } else { hi };
+                if from.is_some_and(outside) || matches!((from, to), (Some(f), Some(t)) if f >= t) {
+                    return Err(Error::corrupted(node::WHAT, off));
+                }
+                self.verify_node(r, e.child(i), Some(lv - 1), from, to, count, last)?;
+            }
+            return Ok(());
+        }
+        if e.len() == 0 {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        for i in 0..e.len() {
+            let key = e.key(i)?;
+            if last.is_some_and(|l| l >= key)
+                || outside(key)
+                || !(self.key_ok)(key)
+                || e.ord(i) != prefix(key)
+            {
+                return Err(Error::corrupted(node::WHAT, off));
+            }
+            *last = Some(key);
+            *count += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A separator that a split hands to the parent: the right node and its first key.
+struct Split {
+    ord: u64,
+    key: Vec<u8>,
+    right: u64,
+}
+
+impl<K: Key, V: Persist> PMap<K, V> {
+    const S: MapSpec = MapSpec::new(K::WIDTH, size_of::<V>(), |k| K::decode(k).is_some());
+
+    /// An empty map (no node until the first insert).
+    pub const fn new() -> Self {
+        PMap { h: Handle { root: 0, len: 0 }, _t: PhantomData }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.h.len
+    }
+
+    /// Whether it has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.h.len == 0
+    }
+
+    /// The value of `key`, in place.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if a node on the way does not check out.
+    pub fn get<'r>(&self, r: &'r impl Reader, key: &K::Query) -> Result<Option<&'r V>> {
+        let mut buf = [0u8; 8];
+        let key = K::encode(key, &mut buf);
+        let p = prefix(key);
+        let mut off = self.h.root;
+        if off == 0 {
+            return Ok(None);
+        }
+        let mut level = None;
+        loop {
+            if level == Some(0) {
+                entries::touch_ords(r.block(off, Self::S.size, 16, node::WHAT)?, &Self::S.leaf);
+            }
+            let (b, k, lv) = Self::S.node(r, off)?;
+            if level.is_some_and(|l| l != lv) {
+                return Err(Error::corrupted(node::WHAT, off));
+            }
+            let e = Self::S.entries(b, k, off)?;
+            if k == kind::MAP_LEAF {
+                return match e.search(key, p)? {
+                    Ok(i) => V::ref_from_bytes(e.val(i))
+                        .map(Some)
+                        .map_err(|_| Error::corrupted(node::WHAT, off)),
+                    Err(_) => Ok(None),
+                };
+            }
+            off = e.child(e.child_for(key, p)?);
+            level = Some(lv - 1);
+        }
+    }
+
+    /// Whether the map holds `key`.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn contains_key(&self, r: &impl Reader, key: &K::Query) -> Result<bool> {
+        self.get(r, key).map(|v| v.is_some())
+    }
+
+    /// The entries in key order.
+    pub fn iter<'r>(&self, r: &'r impl Reader) -> Iter<'r, K, V> {
+        self.range::<(Bound<&K::Query>, Bound<&K::Query>)>(r, (Bound::Unbounded, Bound::Unbounded))
+    }
+
+    /// The entries whose keys lie in `range`, in key order: `map.range(&snap, 10..20)`;
+    /// for string keys, as with std's `BTreeMap<String, _>`, a pair of bounds:
+    /// `map.range(&snap, (Bound::Included("a"), Bound::Excluded("c")))`.
+    pub fn range<'r, Q: RangeBounds<K::Query>>(
+        &self,
+        r: &'r impl Reader,
+        range: Q,
+    ) -> Iter<'r, K, V> {
+        let enc = |q: &K::Query| K::encode(q, &mut [0; 8]).to_vec();
+        let lo = range.start_bound().map(enc);
+        let hi = range.end_bound().map(enc);
+        Iter { raw: RawIter::new(r, Self::S, self.h, lo, hi), _t: PhantomData }
+    }
+
+    /// Sets `key` to `value`; returns the value it had.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a key over [`MAX_KEY`] bytes; [`Error::Corrupted`]
+    /// if a node on the way does not check out.
+    pub fn insert<B: Backend>(
+        &mut self,
+        tx: &mut WriteTxn<'_, B>,
+        key: &K::Query,
+        value: &V,
+    ) -> Result<Option<V>> {
+        let mut buf = [0u8; 8];
+        let key = K::encode(key, &mut buf);
+        if key.len() > MAX_KEY {
+            return Err(Error::InvalidArgument { what: "a map key is at most 511 bytes" });
+        }
+        let p = prefix(key);
+        if self.h.root == 0 {
+            let root = tx.node_new(kind::MAP_LEAF, 0, Self::S.size, size_of::<V>())?;
+            let b = tx.node_mut(root).expect("just made");
+            entries::insert(b, &Self::S.leaf, 0, p, key, value.as_bytes());
+            self.h = Handle { root, len: 1 };
+            return Ok(None);
+        }
+        let root = tx.node_cow(self.h.root, Self::S.size)?;
+        self.h.root = root;
+        let level = Self::S.node(tx, root)?.2;
+        let (old, split) = Self::insert_in(tx, root, level, key, p, value)?;
+        if let Some(split) = split {
+            // A new root above the two halves.
+            let top = tx.node_new(kind::MAP_BRANCH, level + 1, Self::S.size, 8)?;
+            let first = {
+                let (b, k, _) = Self::S.node(tx, root)?;
+                let e = Self::S.entries(b, k, root)?;
+                (e.ord(0), e.key(0)?.to_vec())
+            };
+            let b = tx.node_mut(top).expect("just made");
+            entries::insert(b, &Self::S.branch, 0, first.0, &first.1, &root.to_le_bytes());
+            entries::insert(
+                b,
+                &Self::S.branch,
+                1,
+                split.ord,
+                &split.key,
+                &split.right.to_le_bytes(),
+            );
+            self.h.root = top;
+        }
+        if old.is_none() {
+            self.h.len = self.h.len.saturating_add(1);
+        }
+        Ok(old)
+    }
+
+    /// Inserts into the subtree at `off` (this transaction's node, at `level`).
+    fn insert_in<B: Backend>(
+        tx: &mut WriteTxn<'_, B>,
+        off: u64,
+        level: u8,
+        key: &[u8],
+        p: u64,
+        value: &V,
+    ) -> Result<(Option<V>, Option<Split>)> {
+        let (b, k, lv) = Self::S.node(tx, off)?;
+        if lv != level {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        let e = Self::S.entries(b, k, off)?;
+        if k == kind::MAP_LEAF {
+            let found = e.search(key, p)?;
+            let b = tx.node_mut(off).expect("copied on write");
+            return match found {
+                Ok(i) => {
+                    let old = V::read_from_bytes(Entries::new(b, Self::S.leaf, off)?.val(i))
+                        .map_err(|_| Error::corrupted(node::WHAT, off))?;
+                    entries::set_val(b, &Self::S.leaf, i, value.as_bytes());
+                    Ok((Some(old), None))
+                }
+                Err(i) => {
+                    let split = Self::put(tx, off, kind::MAP_LEAF, 0, i, p, key, value.as_bytes())?;
+                    Ok((None, split))
+                }
+            };
+        }
+        let i = e.child_for(key, p)?;
+        let child = e.child(i);
+        let copied = tx.node_cow(child, Self::S.size)?;
+        if copied != child {
+            let b = tx.node_mut(off).expect("copied on write");
+            entries::set_val(b, &Self::S.branch, i, &copied.to_le_bytes());
+        }
+        let (old, split) = Self::insert_in(tx, copied, level - 1, key, p, value)?;
+        let Some(s) = split else { return Ok((old, None)) };
+        let up = Self::put(
+            tx,
+            off,
+            kind::MAP_BRANCH,
+            level,
+            i + 1,
+            s.ord,
+            &s.key,
+            &s.right.to_le_bytes(),
+        )?;
+        Ok((old, up))
+    }
+
+    /// Puts an entry at `i` of this transaction's node `off`, splitting it if it is full.
+    #[allow(clippy::too_many_arguments)]
+    fn put<B: Backend>(
+        tx: &mut WriteTxn<'_, B>,
+        off: u64,
+        k: u8,
+        level: u8,
+        i: usize,
+        ord: u64,
+        key: &[u8],
+        val: &[u8],
+    ) -> Result<Option<Split>> {
+        let l = if k == kind::MAP_LEAF { Self::S.leaf } else { Self::S.branch };
+        let b = tx.node_mut(off).expect("copied on write");
+        if entries::make_room(b, &l, key.len()) {
+            entries::insert(b, &l, i, ord, key, val);
+            return Ok(None);
+        }
+        // Full: the upper part of the entries goes to a new right node.
+        let mut copy = crate::mem::chunks(l.size);
+        copy.as_mut_bytes()[..l.size].copy_from_slice(b);
+        let old = Entries::new(&copy.as_bytes()[..l.size], l, off)?;
+        let at = entries::split_point(&old);
+        let right = tx.node_new(k, level, l.size, l.vsize)?;
+        {
+            let b = tx.node_mut(off).expect("copied on write");
+            entries::clear(b, &l);
+            for j in 0..at {
+                entries::append(b, &l, &old, j)?;
+            }
+        }
+        {
+            let r = tx.node_mut(right).expect("just made");
+            for j in at..old.len() {
+                entries::append(r, &l, &old, j)?;
+            }
+        }
+        let (target, j) = if i < at { (off, i) } else { (right, i - at) };
+        let t = tx.node_mut(target).expect("this transaction's");
+        if !entries::make_room(t, &l, key.len()) {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        entries::insert(t, &l, j, ord, key, val);
+        let r = tx.node_mut(right).expect("just made");
+        let e = Entries::new(r, l, right)?;
+        Ok(Some(Split { ord: e.ord(0), key: e.key(0)?.to_vec(), right }))
+    }
+
+    /// Removes `key`; returns its value.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if a node on the way does not check out.
+    pub fn remove<B: Backend>(
+        &mut self,
+        tx: &mut WriteTxn<'_, B>,
+        key: &K::Query,
+    ) -> Result<Option<V>> {
+        // Absent: nothing to copy.
+        if self.get(tx, key)?.is_none() {
+            return Ok(None);
+        }
+        let mut buf = [0u8; 8];
+        let key = K::encode(key, &mut buf);
+        let p = prefix(key);
+        let root = tx.node_cow(self.h.root, Self::S.size)?;
+        self.h.root = root;
+        let level = Self::S.node(tx, root)?.2;
+        let old = Self::remove_in(tx, root, level, key, p)?;
+        self.h.len = self.h.len.saturating_sub(1);
+        // An empty root leaf goes; a root branch with one child gives way to it.
+        loop {
+            let root = self.h.root;
+            let (b, k, _) = Self::S.node(tx, root)?;
+            let count = node::header(b)?.count;
+            if k == kind::MAP_LEAF && count == 0 {
+                tx.node_free(root, Self::S.size)?;
+                *self = Self::new();
+            } else if k == kind::MAP_BRANCH && count == 1 {
+                let child = Self::S.entries(b, k, root)?.child(0);
+                tx.node_free(root, Self::S.size)?;
+                self.h.root = child;
+                continue;
+            }
+            return Ok(Some(old));
+        }
+    }
+
+    /// Removes `key` (which is there) from the subtree at `off` (this transaction's node).
+    fn remove_in<B: Backend>(
+        tx: &mut WriteTxn<'_, B>,
+        off: u64,
+        level: u8,
+        key: &[u8],
+        p: u64,
+    ) -> Result<V> {
+        let (b, k, lv) = Self::S.node(tx, off)?;
+        let e = Self::S.entries(b, k, off)?;
+        if lv != level {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        if k == kind::MAP_LEAF {
+            let i = e.search(key, p)?.map_err(|_| Error::corrupted(node::WHAT, off))?;
+            let old =
+                V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(node::WHAT, off))?;
+            entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.leaf, i);
+            return Ok(old);
+        }
+        let i = e.child_for(key, p)?;
+        let siblings = e.len();
+        let child = Self::cow_child(tx, off, i)?;
+        let old = Self::remove_in(tx, child, level - 1, key, p)?;
+        let (cb, ck, _) = Self::S.node(tx, child)?;
+        let count = node::header(cb)?.count as usize;
+        let cap = if ck == kind::MAP_LEAF { Self::S.leaf.cap } else { Self::S.branch.cap };
+        if count == 0 {
+            tx.node_free(child, Self::S.size)?;
+            entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.branch, i);
+        } else if count < cap / 4 && siblings > 1 {
+            let (left, right) = if i + 1 < siblings { (i, i + 1) } else { (i - 1, i) };
+            Self::merge(tx, off, left, right)?;
+        }
+        Ok(old)
+    }
+
+    /// Entry `i`'s child of this transaction's branch `off`, copied on write.
+    fn cow_child<B: Backend>(tx: &mut WriteTxn<'_, B>, off: u64, i: usize) -> Result<u64> {
+        let (b, k, _) = Self::S.node(tx, off)?;
+        let child = Self::S.entries(b, k, off)?.child(i);
+        let copied = tx.node_cow(child, Self::S.size)?;
+        if copied != child {
+            let b = tx.node_mut(off).expect("copied on write");
+            entries::set_val(b, &Self::S.branch, i, &copied.to_le_bytes());
+        }
+        Ok(copied)
+    }
+
+    /// Merges the children at `left` and `right = left + 1` of branch `off` into the left
+    /// one, if their entries fit in one node.
+    fn merge<B: Backend>(
+        tx: &mut WriteTxn<'_, B>,
+        off: u64,
+        left: usize,
+        right: usize,
+    ) -> Result<()> {
+        let lo = Self::cow_child(tx, off, left)?;
+        let (ro, sep_ord, sep_key) = {
+            let (b, k, _) = Self::S.node(tx, off)?;
+            let e = Self::S.entries(b, k, off)?;
+            (e.child(right), e.ord(right), e.key(right)?.to_vec())
+        };
+        let (lb, k, _) = Self::S.node(tx, lo)?;
+        let (rb, rk, _) = Self::S.node(tx, ro)?;
+        let l = if k == kind::MAP_LEAF { Self::S.leaf } else { Self::S.branch };
+        let (le, re) = (Entries::new(lb, l, lo)?, Entries::new(rb, l, ro)?);
+        if rk != k
+            || le.len() + re.len() > l.cap
+            || le.heap_used() + re.heap_used() > l.size - l.heap_min()
+        {
+            return Ok(());
+        }
+        // A right branch's first key goes in as the parent separates it (a branch's first
+        // key is only a lower bound); a leaf's keys are its own.
+        let mut copy = crate::mem::chunks(l.size);
+        copy.as_mut_bytes()[..l.size].copy_from_slice(rb);
+        let re = Entries::new(&copy.as_bytes()[..l.size], l, ro)?;
+        let b = tx.node_mut(lo).expect("copied on write");
+        for j in 0..re.len() {
+            let n = node::header(b)?.count as usize;
+            if !entries::make_room(b, &l, sep_key.len().max(re.key(j)?.len())) {
+                return Err(Error::corrupted(node::WHAT, ro));
+            }
+            if j == 0 && k == kind::MAP_BRANCH {
+                entries::insert(b, &l, n, sep_ord, &sep_key, re.val(0));
+            } else {
+                entries::append(b, &l, &re, j)?;
+            }
+        }
+        tx.node_free(ro, Self::S.size)?;
+        entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.branch, right);
+        Ok(())
+    }
+
+    /// Checks every node of the map: kinds, levels, counts, keys valid and rising, the
+    /// length, and each node's checksum (reads check only the structure of the nodes
+    /// they touch). What `mmf heap dump` runs.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming the first node that fails.
+    pub fn verify(&self, r: &impl Reader) -> Result<()> {
+        Self::S.verify(r, self.h)
+    }
+
+    /// Frees every node of the map and leaves it empty (what values point to is not
+    /// freed).
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if a node does not check out.
+    pub fn clear<B: Backend>(&mut self, tx: &mut WriteTxn<'_, B>) -> Result<()> {
+        if self.h.root != 0 {
+            Self::free_subtree(tx, self.h.root, None)?;
+        }
+        *self = Self::new();
+        Ok(())
+    }
+
+    fn free_subtree<B: Backend>(
+        tx: &mut WriteTxn<'_, B>,
+        off: u64,
+        level: Option<u8>,
+    ) -> Result<()> {
+        let (b, k, lv) = Self::S.node(tx, off)?;
+        if level.is_some_and(|l| l != lv) {
+            return Err(Error::corrupted(node::WHAT, off));
+        }
+        if k == kind::MAP_BRANCH {
+            let e = Self::S.entries(b, k, off)?;
+            let children: Vec<u64> = (0..e.len()).map(|i| e.child(i)).collect();
+            for child in children {
+                Self::free_subtree(tx, child, Some(lv - 1))?;
+            }
+        }
+        tx.node_free(off, Self::S.size)
+    }
+}
+
+/// An iterator over a [`PMap`]'s entries in key order (from [`PMap::iter`],
+/// [`PMap::range`]): `(key, &value)`, or an error (once, then nothing) if a node does not
+/// check out.
+pub struct Iter<'r, K: Key, V> {
+    raw: RawIter<'r>,
+    _t: PhantomData<(K, V)>,
+}
+
+impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
+    type Item = Result<(K::Ref<'r>, &'r V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, val, off) = match self.raw.next()? {
+            Ok(item) => item,
+            Err(e) => return Some(Err(e)),
+        };
+        let bad = || Error::corrupted(node::WHAT, off);
+        let item = K::decode(key)
+            .ok_or_else(bad)
+            .and_then(|k| V::ref_from_bytes(val).map(|v| (k, v)).map_err(|_| bad()));
+        if item.is_err() {
+            self.raw.stack.clear();
+        }
+        Some(item)
+    }
+}
+
+/// The entries of a map laid out as `spec`, in key order, as bytes: (key, value, the
+/// leaf's offset).
+pub(crate) struct RawIter<'r> {
+    r: &'r dyn Source,
+    spec: MapSpec,
+    /// From the root down: a node's entries and the next index in it.
+    stack: Vec<(Entries<'r>, usize)>,
+    hi: Bound<Vec<u8>>,
+    pending: Option<Error>,
+    /// The last key yielded: keys must rise (a damaged tree that repeats a subtree is
+    /// caught at its first repeated key instead of walked again and again).
+    last: Option<&'r [u8]>,
+}
+
+impl<'r> RawIter<'r> {
+    /// The entries of the map `handle` from `lo` to `hi` (encoded keys).
+    pub fn new(
+        r: &'r dyn Source,
+        spec: MapSpec,
+        handle: Handle,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+    ) -> Self {
+        let mut iter = RawIter { r, spec, stack: Vec::new(), hi, pending: None, last: None };
+        if let Err(e) = iter.seek(handle.root, lo) {
+            iter.stack.clear();
+            iter.pending = Some(e);
+        }
+        iter
+    }
+
+    /// Descends from `root` to the first entry at or after `lo`.
+    fn seek(&mut self, root: u64, lo: Bound<Vec<u8>>) -> Result<()> {
+        if root == 0 {
+            return Ok(());
+        }
+        let mut off = root;
+        let mut level = None;
+        loop {
+            let (b, k, lv) = self.spec.node(self.r, off)?;
+            if level.is_some_and(|l| l != lv) {
+                return Err(Error::corrupted(node::WHAT, off));
+            }
+            let e = self.spec.entries(b, k, off)?;
+            let i = match &lo {
+                Bound::Unbounded => 0,
+                Bound::Included(key) | Bound::Excluded(key) if k == kind::MAP_LEAF => {
+                    match e.search(key, prefix(key))? {
+                        Ok(i) if matches!(lo, Bound::Excluded(_)) => i + 1,
+                        Ok(i) | Err(i) => i,
+                    }
+                }
+                Bound::Included(key) | Bound::Excluded(key) => e.child_for(key, prefix(key))?,
+            };
+            if k == kind::MAP_LEAF {
+                self.stack.push((e, i));
+                return Ok(());
+            }
+            self.stack.push((e, i + 1));
+            off = e.child(i);
+            level = Some(lv - 1);
+        }
+    }
+
+    /// The next leaf entry: climbs while nodes are done, then descends leftmost.
+    fn advance(&mut self) -> Result<Option<(Entries<'r>, usize)>> {
+        loop {
+            let Some((e, i)) = self.stack.last_mut() else { return Ok(None) };
+            if *i >= e.len() {
+                self.stack.pop();
+                continue;
+            }
+            let (e, at) = (*e, *i);
+            *i += 1;
+            if node::header(e.bytes())?.kind == kind::MAP_LEAF {
+                return Ok(Some((e, at)));
+            }
+            let level = node::header(e.bytes())?.level;
+            let child = e.child(at);
+            let (b, k, lv) = self.spec.node(self.r, child)?;
+            if lv + 1 != level {
+                return Err(Error::corrupted(node::WHAT, child));
+            }
+            let e = self.spec.entries(b, k, child)?;
+            if e.len() == 0 {
+                // Only an empty map has no entries, and it has no node.
+                return Err(Error::corrupted(node::WHAT, child));
+            }
+            self.stack.push((e, 0));
+        }
+    }
+}
+
+impl<'r> Iterator for RawIter<'r> {
+    type Item = Result<RawEntry<'r>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            self.stack.clear();
+            return Some(Err(e));
+        }
+        let mut step = || -> Result<Option<RawEntry<'r>>> {
+            let Some((e, i)) = self.advance()? else { return Ok(None) };
+            let key = e.key(i)?;
+            let past = match &self.hi {
+                Bound::Unbounded => false,
+                Bound::Included(hi) => key > hi.as_slice(),
+                Bound::Excluded(hi) => key >= hi.as_slice(),
+            };
+            if past {
+                self.stack.clear();
+                return Ok(None);
+            }
+            let bad = || Error::corrupted(node::WHAT, e.off);
+            if self.last.is_some_and(|last| last >= key) {
+                return Err(bad());
+            }
+            self.last = Some(key);
+            Ok(Some((key, e.val(i), e.off)))
+        };
+        match step() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => None,
+            Err(e) => {
+                self.stack.clear();
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! [`Reader`]: what collections read through — a [`Snapshot`] (a commit, in place in the
+//! mapping) or a [`WriteTxn`] (its own new blocks, else its base commit in place) — and
+//! the references into the heap both hand out.
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::format::ALIGN;
+use crate::persist::{Off, PBytes, PStr, Persist};
+use crate::snapshot::Snapshot;
+use crate::txn::WriteTxn;
+
+pub(crate) mod private {
+    use crate::error::Result;
+
+    /// The reads collections make; sealed (only this crate's snapshots and transactions).
+    pub trait Source {
+        /// The bytes `off..off + len`, aligned to `align`, of a block this reader sees.
+        fn block(&self, off: u64, len: usize, align: u64, what: &'static str) -> Result<&[u8]>;
+        /// The newest transaction whose nodes this reader may see (its own).
+        fn newest_txn(&self) -> u64;
+        /// The heap's hash seed.
+        fn seed(&self) -> u64;
+        /// Whether nodes written by `txn` carry their checksum (committed ones do).
+        fn sealed(&self, txn: u64) -> bool {
+            txn < self.newest_txn()
+        }
+    }
+}
+
+use private::Source;
+
+/// Something collections can be read through: a [`Snapshot`] or a [`WriteTxn`].
+/// References it hands out (`&T`, `&str`, `&[u8]`) point into the mapped file (or into
+/// the transaction's new blocks) and live as long as the borrow of the reader.
+pub trait Reader: Source {}
+
+impl<B: Backend> Reader for Snapshot<'_, B> {}
+impl<B: Backend> Reader for WriteTxn<'_, B> {}
+
+impl<B: Backend> Source for Snapshot<'_, B> {
+    #[inline]
+    fn block(&self, off: u64, len: usize, align: u64, what: &'static str) -> Result<&[u8]> {
+        self.window.slice(&self.heap.backend, off, len, align, what)
+    }
+
+    fn newest_txn(&self) -> u64 {
+        self.txn_id()
+    }
+
+    fn sealed(&self, _: u64) -> bool {
+        true
+    }
+
+    fn seed(&self) -> u64 {
+        self.heap.hash_seed()
+    }
+}
+
+impl<B: Backend> Source for WriteTxn<'_, B> {
+    #[inline]
+    fn block(&self, off: u64, len: usize, align: u64, what: &'static str) -> Result<&[u8]> {
+        if let Some((start, block)) = self.dirty.containing(off) {
+            if off % align != 0 {
+                return Err(Error::corrupted(what, off));
+            }
+            let at = (off - start) as usize;
+            return block.bytes().get(at..at + len).ok_or(Error::corrupted(what, off));
+        }
+        self.window.slice(&self.heap.backend, off, len, align, what)
+    }
+
+    fn newest_txn(&self) -> u64 {
+        self.txn_id
+    }
+
+    fn seed(&self) -> u64 {
+        self.heap.hash_seed()
+    }
+}
+
+/// `&T` at `off`, checked.
+pub(crate) fn get_ref<R: Source + ?Sized, T: Persist>(r: &R, off: Off<T>) -> Result<&T> {
+    const { assert!(align_of::<T>() as u64 <= ALIGN, "Persist types align to at most 16") };
+    let bytes = r.block(off.raw(), size_of::<T>(), align_of::<T>() as u64, "object pointer")?;
+    T::ref_from_bytes(bytes).map_err(|_| Error::corrupted("object pointer", off.raw()))
+}
+
+/// The bytes of a byte string, checked.
+pub(crate) fn bytes_ref<R: Source + ?Sized>(r: &R, b: PBytes) -> Result<&[u8]> {
+    if b.len == 0 {
+        return Ok(&[]);
+    }
+    let len = usize::try_from(b.len).map_err(|_| Error::corrupted("byte string", b.off))?;
+    r.block(b.off, len, 1, "byte string")
+}
+
+/// The text of a string, checked (bounds, UTF-8).
+pub(crate) fn str_ref<R: Source + ?Sized>(r: &R, s: PStr) -> Result<&str> {
+    std::str::from_utf8(bytes_ref(r, s.bytes)?).map_err(|_| Error::corrupted("string", s.bytes.off))
+}
+
+macro_rules! reference_methods {
+    ($ty:ident) => {
+        impl<'h, B: Backend> $ty<'h, B> {
+            /// A reference to the value `off` points to, in place (no copy): valid while
+            /// this borrow lives, which keeps its commit pinned.
+            ///
+            /// # Errors
+            /// [`Error::Corrupted`] for a pointer out of bounds or misaligned.
+            pub fn get_ref<T: Persist>(&self, off: Off<T>) -> Result<&T> {
+                get_ref(self, off)
+            }
+
+            /// A byte string's bytes, in place.
+            ///
+            /// # Errors
+            /// [`Error::Corrupted`] for a string out of bounds.
+            pub fn bytes_ref(&self, bytes: PBytes) -> Result<&[u8]> {
+                bytes_ref(self, bytes)
+            }
+
+            /// A string's text, in place.
+            ///
+            /// # Errors
+            /// [`Error::Corrupted`] for a string out of bounds or not UTF-8.
+            pub fn str_ref(&self, s: PStr) -> Result<&str> {
+                str_ref(self, s)
+            }
+        }
+    };
+}
+reference_methods!(Snapshot);
+reference_methods!(WriteTxn);
