@@ -14,11 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=""
 if [ "${1:-}" = "--quick" ]; then quick=1; fi
-benches=${MMF_BENCH_ONLY:-"core durable cli sync channel large"}
-# The heap's benches have no quick sizes yet (1M keys, heaps up to 1 GiB): the full run only.
-if [ -z "${MMF_BENCH_ONLY:-}" ] && [ -z "$quick" ]; then
-    benches="$benches heap heap_collections"
-fi
+benches=${MMF_BENCH_ONLY:-"core durable cli sync channel large heap heap_collections"}
 
 if [ -n "$quick" ]; then
     out=target/bench-report-quick

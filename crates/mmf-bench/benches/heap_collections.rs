@@ -23,12 +23,15 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mmf_heap::{Heap, HeapOptions, PHashMap, PMap};
 
-const N: u64 = 1_000_000;
+/// The keys: 1M (10k in the report's quick mode).
+fn n() -> u64 {
+    if mmf_bench::quick() { 10_000 } else { 1_000_000 }
+}
 type Value = [u8; 64];
 
-/// The keys 0..N in a random order (xorshift Fisher-Yates, fixed seed).
+/// The keys 0..n() in a random order (xorshift Fisher-Yates, fixed seed).
 fn keys() -> Vec<u64> {
-    let mut keys: Vec<u64> = (0..N).collect();
+    let mut keys: Vec<u64> = (0..n()).collect();
     let mut s = 0x9e37_79b9_7f4a_7c15u64;
     for i in (1..keys.len()).rev() {
         s ^= s << 13;
@@ -57,7 +60,7 @@ fn insert(c: &mut Criterion) {
     let keys = keys();
     let dir = tmpdir();
     let mut g = c.benchmark_group("heap_insert_1M");
-    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.sample_size(10).measurement_time(mmf_bench::secs(20));
     for commit in [true, false] {
         let suffix = if commit { "" } else { "_no_commit" };
         g.bench_function(format!("phashmap{suffix}"), |b| {

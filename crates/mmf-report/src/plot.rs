@@ -133,7 +133,7 @@ pub fn percentiles(path: &Path, title: &str, rows: &[(String, [f64; 3])]) -> Res
 /// A line of a scaling chart: the contestant, whether it is mmf's, its (x, y) points.
 pub type Series = (String, bool, Vec<(f64, f64)>);
 
-/// One line per contestant: `y` against `x` (logarithmic, base 2).
+/// One line per contestant: `y` against `x` (logarithmic: base 2 for bytes, else 10).
 pub fn scaling(path: &Path, title: &str, (x_desc, y_desc): (&str, &str), series: &[Series]) -> Res {
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -145,28 +145,33 @@ pub fn scaling(path: &Path, title: &str, (x_desc, y_desc): (&str, &str), series:
     if x0 >= x1 || y0 > y1 || y0 <= 0.0 {
         return Ok(());
     }
+    let bytes = x_desc.contains("bytes");
+    // Sizes in bytes step by powers of two, counts by powers of ten.
+    let base = if bytes { 2.0 } else { 10.0 };
     let mut chart = ChartBuilder::on(&root)
         .caption(title, (FONT, 17))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((x0 / 1.5..x1 * 1.5).log_scale().base(2.0), 0.0..y1 * 1.2)?;
-    let bytes = x_desc.contains("bytes");
+        .build_cartesian_2d((x0 / 1.5..x1 * 1.5).log_scale().base(base), 0.0..y1 * 1.2)?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&|x| human(*x, bytes))
-        .y_label_formatter(&|y| format!("{y:.3}"))
+        .y_label_formatter(&|y| short(*y))
         .draw()?;
-    let palette = [MMF, RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
-    let mut others = 1;
+    // mmf's lines in blues, the others in other colours.
+    let ours_palette = [MMF, RGBColor(23, 190, 207), RGBColor(10, 50, 110)];
+    let palette = [RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+    let (mut n_ours, mut n_others) = (0, 0);
     for (name, ours, pts) in series {
         let color = if *ours {
-            MMF
+            n_ours += 1;
+            ours_palette[(n_ours - 1) % ours_palette.len()]
         } else {
-            others += 1;
-            palette[(others - 1) % palette.len()]
+            n_others += 1;
+            palette[(n_others - 1) % palette.len()]
         };
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)).point_size(3))?
@@ -176,6 +181,16 @@ pub fn scaling(path: &Path, title: &str, (x_desc, y_desc): (&str, &str), series:
     chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
     root.present()?;
     Ok(())
+}
+
+/// `y` for an axis label, with as many decimals as its size needs.
+fn short(y: f64) -> String {
+    match y.abs() {
+        a if a >= 100.0 || a == 0.0 => format!("{y:.0}"),
+        a if a >= 1.0 => format!("{y:.1}"),
+        a if a >= 0.01 => format!("{y:.2}"),
+        _ => format!("{y:.4}"),
+    }
 }
 
 /// `x` for an axis label: `16 MiB` for bytes, `10k` / `1M` for counts.

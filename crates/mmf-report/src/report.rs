@@ -212,7 +212,7 @@ fn scaling(
                 n as f64 / b.median_ns * 1e9 / (1u64 << 30) as f64
             }
             Some(Throughput::Elements(n)) => {
-                axis = ("count", "throughput (million per second)");
+                axis = ("count", "million operations per second");
                 n as f64 / b.median_ns * 1e3
             }
             None => b.median_ns,
@@ -221,6 +221,11 @@ fn scaling(
             Some(s) => s.2.push((x, y)),
             None => series.push((b.function.clone(), b.function.starts_with("mmf"), vec![(x, y)])),
         }
+    }
+    if group.ends_with("_vs_keys") {
+        axis.0 = "keys in the map";
+    } else if group.starts_with("channel_") {
+        axis.0 = "message size (bytes)";
     }
     let svg = format!("benchmarks/{group}.svg");
     plot::scaling(&out.join(&svg), group, axis, &series)?;

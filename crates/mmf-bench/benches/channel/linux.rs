@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::{Bencher, BenchmarkId, Criterion, Throughput};
 use mmf::channel::{self, ChannelOptions, Receiver, Sender};
 use mmf::{Access, Mapping, ViewMut};
 
@@ -424,10 +424,41 @@ fn rtt_group(
 
 // ---- one-way throughput ----
 
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// One benchmark of a one-way group: named `name`, or `name/size` in a scaling group.
+fn bench_one(g: &mut Group<'_>, name: &str, param: Option<usize>, f: impl FnMut(&mut Bencher<'_>)) {
+    match param {
+        Some(size) => g.bench_function(BenchmarkId::new(name, size), f),
+        None => g.bench_function(name, f),
+    };
+}
+
+/// `channel_oneway_64B` or `channel_oneway_4KiB`: the goals' two sizes.
 fn oneway(c: &mut Criterion, size: usize) {
     let group = if size == 64 { "channel_oneway_64B" } else { "channel_oneway_4KiB" };
     let mut g = c.benchmark_group(group);
-    g.measurement_time(Duration::from_secs(5)).sample_size(20);
+    g.measurement_time(mmf_bench::secs(5)).sample_size(20);
+    oneway_in(&mut g, size, None);
+    g.finish();
+}
+
+/// `channel_oneway_vs_size`: throughput against the message size, 16 B to 64 KiB.
+fn oneway_vs_size(c: &mut Criterion) {
+    let mut g = c.benchmark_group("channel_oneway_vs_size");
+    g.measurement_time(mmf_bench::secs(2)).warm_up_time(Duration::from_millis(500));
+    g.sample_size(10);
+    let sizes: &[usize] =
+        if mmf_bench::quick() { &[64, 4096] } else { &[16, 64, 256, 1024, 4096, 16384, 65536] };
+    for &size in sizes {
+        g.throughput(Throughput::Bytes(size as u64));
+        oneway_in(&mut g, size, Some(size));
+    }
+    g.finish();
+}
+
+/// mmf SPSC, a pipe and a unix stream socket, `size`-byte messages, in group `g`.
+fn oneway_in(g: &mut Group<'_>, size: usize, param: Option<usize>) {
     let mut msg = vec![0u8; size];
     // mmf
     let (data, ack) =
@@ -437,7 +468,7 @@ fn oneway(c: &mut Criterion, size: usize) {
         [channel::create(&data, &options).unwrap(), channel::create(&ack, &options).unwrap()];
     let (mut tx, mut acks) = (chans[0].sender().unwrap(), chans[1].receiver().unwrap());
     let mut child = spawn("mmf-sink", &format!("{data}|{ack}"), Stdio::null());
-    g.bench_function("mmf_spsc", |b| {
+    bench_one(g, "mmf_spsc", param, |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for i in 0..iters {
@@ -457,7 +488,7 @@ fn oneway(c: &mut Criterion, size: usize) {
             let mut child = spawn("stream-sink", &size.to_string(), Stdio::piped());
             let w = child.stdin.take().unwrap();
             let out = child.stdout.take().unwrap();
-            stream_bench(&mut g, name, Box::new(w), out, &mut msg);
+            stream_bench(g, name, param, Box::new(w), out, &mut msg);
             child.wait().unwrap();
             continue;
         } else {
@@ -466,21 +497,21 @@ fn oneway(c: &mut Criterion, size: usize) {
         };
         let mut child = spawn("stream-sink", &size.to_string(), stdin);
         let out = child.stdout.take().unwrap();
-        stream_bench(&mut g, name, Box::new(&mut writer), out, &mut msg);
+        stream_bench(g, name, param, Box::new(&mut writer), out, &mut msg);
         drop(writer);
         child.wait().unwrap();
     }
-    g.finish();
 }
 
 fn stream_bench(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    g: &mut Group<'_>,
     name: &str,
+    param: Option<usize>,
     mut w: Box<dyn Write + '_>,
     mut acks: ChildStdout,
     msg: &mut [u8],
 ) {
-    g.bench_function(name, |b| {
+    bench_one(g, name, param, |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for i in 0..iters {
@@ -506,7 +537,7 @@ fn write_percentiles(all: &[(String, Vec<u64>)]) {
 }
 
 /// Whether the group `tag` runs: `MMF_BENCH_CHANNEL_GROUPS` (a comma list of `spin`,
-/// `hybrid`, `parked`, `oneway`) picks groups, to re-run one alone; default all.
+/// `hybrid`, `parked`, `oneway`, `size`) picks groups, to re-run one alone; default all.
 fn wanted(tag: &str) -> bool {
     std::env::var("MMF_BENCH_CHANNEL_GROUPS").map_or(true, |v| v.split(',').any(|g| g == tag))
 }
@@ -558,5 +589,8 @@ pub fn benches() {
     if wanted("oneway") {
         oneway(&mut c, 64);
         oneway(&mut c, 4096);
+    }
+    if wanted("size") {
+        oneway_vs_size(&mut c);
     }
 }

@@ -10,7 +10,9 @@
 //!   process): mmf with 0 spins vs a raw futex wait/wake on every message;
 //! - `channel_oneway_64B` / `channel_oneway_4KiB`: one-way throughput (time per message of
 //!   a batch, the consumer acknowledging the last): mmf SPSC vs a pipe vs a unix stream
-//!   socket.
+//!   socket;
+//! - `channel_oneway_vs_size`: the same three, throughput against the message size (16 B to
+//!   64 KiB), for the report's scaling chart.
 //!
 //! Then latency percentiles (p50, p99, p99.9) of 100,000 timed round trips per
 //! round-trip contestant, printed and written to `target/criterion/percentiles/channel.json`
@@ -26,7 +28,7 @@
 //! message and commits it by a header word (two cache lines a message), without mmf's
 //! checks, to tell the cost of the format from the cost of the code.
 //!
-//! `MMF_BENCH_CHANNEL_GROUPS=spin,hybrid,parked,oneway` picks groups (to re-run one alone),
+//! `MMF_BENCH_CHANNEL_GROUPS=spin,hybrid,parked,oneway,size` picks groups (to re-run one alone),
 //! `MMF_BENCH_ONLY=mmf,raw` contestants by name prefix (profiling one: `strace -c -f`,
 //! `perf`), `MMF_BENCH_RTT_SAMPLES` the timed round trips per contestant (default 100,000;
 //! a criterion filter that matches nothing, `--bench nomatch`, leaves only those). The

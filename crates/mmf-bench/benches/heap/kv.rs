@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group};
 use heed::types::{Bytes, U64};
@@ -16,11 +15,16 @@ use heed::{CommitOrAbort, Database, EnvOpenOptions, byteorder::BigEndian};
 
 use crate::linux::{REDB_TABLE, fresh_dir, value, wanted};
 
-const N: usize = 1_000_000;
-const GETS: usize = 100_000;
+/// Keys in the stores (10k in quick mode) and gets per iteration (1k).
+fn n() -> usize {
+    if mmf_bench::quick() { 10_000 } else { 1_000_000 }
+}
+fn gets() -> usize {
+    n() / 10
+}
 
 /// `n` distinct pseudo-random u64 keys (xorshift64*, distinct w.h.p.; deduplicated).
-fn random_keys(n: usize, seed: u64) -> Vec<u64> {
+pub(crate) fn random_keys(n: usize, seed: u64) -> Vec<u64> {
     let mut x = seed | 1;
     let mut out: Vec<u64> = (0..n + n / 100)
         .map(|_| {
@@ -49,7 +53,7 @@ fn heed_env(path: &Path) -> heed::Env {
     unsafe { EnvOpenOptions::new().map_size(1 << 30).open(path) }.unwrap()
 }
 
-fn heed_db(env: &heed::Env) -> Database<'_, U64<BigEndian>, Bytes> {
+pub(crate) fn heed_db(env: &heed::Env) -> Database<'_, U64<BigEndian>, Bytes> {
     let wtxn = env.write_txn().unwrap();
     env.create_databases_and_commit(wtxn, |opener, wtxn| {
         opener.create_database(wtxn, None).map(CommitOrAbort::<_, ()>::Commit)
@@ -62,9 +66,9 @@ fn insert(c: &mut Criterion) {
     if !wanted("kv") {
         return;
     }
-    let keys = random_keys(N, 0x1234_5678);
+    let keys = random_keys(n(), 0x1234_5678);
     let mut g = c.benchmark_group("kv_insert_1M");
-    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.sample_size(10).measurement_time(mmf_bench::secs(20));
     g.bench_function("std_hashmap", |b| {
         b.iter(|| {
             let mut map = HashMap::new();
@@ -112,12 +116,12 @@ fn get(c: &mut Criterion) {
     if !wanted("kv") {
         return;
     }
-    let keys = random_keys(N, 0x1234_5678);
+    let keys = random_keys(n(), 0x1234_5678);
     let lookups: Vec<u64> =
-        random_keys(GETS, 0x9abc_def0).iter().map(|&r| keys[(r % N as u64) as usize]).collect();
+        random_keys(gets(), 0x9abc_def0).iter().map(|&r| keys[(r % n() as u64) as usize]).collect();
     let lookups = &lookups[..];
     let mut g = c.benchmark_group("kv_get_1M");
-    g.sample_size(20).measurement_time(Duration::from_secs(8));
+    g.sample_size(20).measurement_time(mmf_bench::secs(8));
 
     let map: HashMap<u64, [u8; 64]> = keys.iter().map(|&k| (k, value(k))).collect();
     g.bench_function("std_hashmap", |b| {

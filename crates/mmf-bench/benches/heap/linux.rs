@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
 use heed::types::{Bytes, U64};
@@ -158,7 +157,7 @@ fn commit_1key(c: &mut Criterion) {
         return;
     }
     let mut g = c.benchmark_group("heap_commit_1key");
-    g.sample_size(50).measurement_time(Duration::from_secs(8));
+    g.sample_size(50).measurement_time(mmf_bench::secs(8));
     for (name, mut commit) in committers() {
         g.bench_function(name, |b| b.iter(&mut commit));
     }
@@ -265,14 +264,16 @@ fn open(c: &mut Criterion) {
         return;
     }
     let heaps = fresh_dir("mmf-bench-heap-open");
-    let sizes = [("1MiB", MIB), ("64MiB", 64 * MIB), ("1GiB", 1024 * MIB)];
+    // Quick mode (the report's harness check): the same names, 1/256 of the bytes.
+    let q = |len: usize| mmf_bench::size(len as u64) as usize;
+    let sizes = [("1MiB", q(MIB)), ("64MiB", q(64 * MIB)), ("1GiB", q(1024 * MIB))];
     for (name, len) in sizes {
         make_heap(&heaps.join(name), len, false);
     }
-    make_heap(&heaps.join("one_txn_64MiB"), 64 * MIB, true);
+    make_heap(&heaps.join("one_txn_64MiB"), q(64 * MIB), true);
 
     let mut g = c.benchmark_group("heap_open");
-    g.sample_size(30).measurement_time(Duration::from_secs(4));
+    g.sample_size(30).measurement_time(mmf_bench::secs(4));
     for (name, _) in sizes {
         let path = heaps.join(name);
         g.bench_function(format!("mmf_heap_{name}"), |b| b.iter(|| open_heap(&path, false)));
@@ -285,8 +286,8 @@ fn open(c: &mut Criterion) {
 
     // bincode at 1 GiB would need ~5 GiB of RAM while others build on this machine:
     // measured up to 256 MiB; its time grows at least linearly with the size.
-    g.sample_size(10).measurement_time(Duration::from_secs(10));
-    for (name, len) in [("1MiB", MIB), ("64MiB", 64 * MIB), ("256MiB", 256 * MIB)] {
+    g.sample_size(10).measurement_time(mmf_bench::secs(10));
+    for (name, len) in [("1MiB", q(MIB)), ("64MiB", q(64 * MIB)), ("256MiB", q(256 * MIB))] {
         let bytes = serialized_map(len);
         g.bench_function(format!("bincode_{name}"), |b| {
             b.iter(|| bincode::deserialize::<Map>(&bytes).unwrap().len())

@@ -14,10 +14,12 @@
 //!   its 64 MiB (opening checks every byte the last commit wrote);
 //! - `kv_insert_1M` / `kv_get_1M`: 1M u64 → 64 B inserts in one transaction (committed,
 //!   durable) and 100k random gets, heed and redb against std `HashMap` in RAM; mmf-heap's
-//!   with mmf-heap's `PMap` and `PHashMap` (`kv.rs`).
+//!   with mmf-heap's `PMap` and `PHashMap` (`kv.rs`);
+//! - `heap_open_vs_keys`, `heap_get_vs_keys`, `heap_insert_vs_keys`: open, get and insert
+//!   against the number of keys, 1k to 10M (`scaling.rs`).
 //!
 //! `cargo bench -p mmf-bench --bench heap`, then `scripts/bench-ratios.py`
-//! (`MMF_HEAP_BENCH=commit` — or `open`, `kv`, comma-separated — runs only those groups,
+//! (`MMF_HEAP_BENCH=commit` — or `open`, `kv`, `scaling`, comma-separated — runs only those groups,
 //! setup included). Files live
 //! under Cargo's target temp dir (the disk file system of `target/`); the 1 GiB heap is
 //! made once per run and removed at the end.
@@ -29,9 +31,11 @@
 mod kv;
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+mod scaling;
 
 #[cfg(target_os = "linux")]
-criterion::criterion_main!(linux::heap, kv::kv);
+criterion::criterion_main!(linux::heap, kv::kv, scaling::heap_scaling);
 
 #[cfg(not(target_os = "linux"))]
 fn main() {
