@@ -2,8 +2,8 @@
 //! 10k in quick mode), for the report's scaling charts:
 //!
 //! - `heap_open_vs_keys`: `Heap::open` of a heap holding one map, up to its first get (the
-//!   heap filled in commits of 100k keys, so the last commit, which opening checks, is at
-//!   most 100k keys' worth of blocks), `PHashMap` and `PMap`;
+//!   heap filled in ten commits, then a small one, so the last commit, which opening
+//!   checks, is small), `PHashMap` and `PMap`;
 //! - `heap_get_vs_keys`: 1,000 random existing keys per iteration in one snapshot: mmf's
 //!   two maps, LMDB through heed (one read transaction) and std `HashMap` in RAM;
 //! - `heap_insert_vs_keys`: 1,000 new keys into the map in one write transaction, then
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group};
-use mmf_heap::{Durability, Heap, HeapOptions, PHashMap, PMap};
+use mmf_heap::{Heap, HeapOptions, PHashMap, PMap};
 
 use heed::EnvOpenOptions;
 
@@ -28,7 +28,7 @@ use crate::linux::{fresh_dir, value, wanted};
 
 /// Operations per iteration of the get and insert groups.
 const OPS: usize = 1_000;
-/// Keys per commit while filling.
+/// Keys per commit while filling, at least.
 const BATCH: usize = 100_000;
 
 fn sizes() -> &'static [usize] {
@@ -51,22 +51,24 @@ fn open(path: &Path) -> Heap {
     unsafe { Heap::open(path, HeapOptions::new().create(true)) }.unwrap()
 }
 
-/// A heap file at `path` holding `keys` in a map under root "map", filled in commits of
-/// [`BATCH`] keys (the last one durable).
+/// A heap file at `path` holding `keys` in a map under root "map": filled in ten durable
+/// commits (of at least [`BATCH`] keys), then one small commit, so that opening checks a
+/// small last commit, as after an application's usual transaction.
 macro_rules! fill {
     ($path:expr, $keys:expr, $map:ty) => {{
         let heap = open($path);
         let mut map = <$map>::new();
-        let chunks: Vec<&[u64]> = $keys.chunks(BATCH).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
+        for chunk in $keys.chunks(($keys.len() / 10).max(BATCH)) {
             let mut tx = heap.write().unwrap();
-            for &k in *chunk {
+            for &k in chunk {
                 map.insert(&mut tx, &k, &value(k)).unwrap();
             }
             tx.set_root("map", &map).unwrap();
-            let last = i + 1 == chunks.len();
-            tx.commit_with(if last { Durability::Immediate } else { Durability::None }).unwrap();
+            tx.commit().unwrap();
         }
+        let mut tx = heap.write().unwrap();
+        tx.set_root("filled", &($keys.len() as u64)).unwrap();
+        tx.commit().unwrap();
         heap
     }};
 }
@@ -111,7 +113,7 @@ fn scaling(c: &mut Criterion) {
         // SAFETY: the benchmark's own fresh directory; nothing else opens it.
         let env = unsafe { EnvOpenOptions::new().map_size(16 << 30).open(&heed_dir) }.unwrap();
         let db = heed_db(&env);
-        for chunk in keys.chunks(BATCH) {
+        for chunk in keys.chunks((n / 10).max(BATCH)) {
             let mut wtxn = env.write_txn().unwrap();
             for &k in chunk {
                 db.put(&mut wtxn, &k, &value(k)).unwrap();
