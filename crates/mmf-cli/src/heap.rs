@@ -40,9 +40,9 @@ pub enum HeapCommand {
         path: PathBuf,
         /// The root to show in depth.
         root: Option<String>,
-        /// Levels of nesting shown.
-        #[arg(long, default_value_t = 6)]
-        depth: usize,
+        /// Levels of nesting shown (1 to 64).
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64))]
+        depth: u16,
         /// Entries shown per collection.
         #[arg(long, default_value_t = 20)]
         items: usize,
@@ -60,7 +60,7 @@ pub fn run(command: HeapCommand) -> Result<(), String> {
         HeapCommand::Check { path } => check(&path),
         HeapCommand::Stat { path, json } => stat(&path, json),
         HeapCommand::Dump { path, root, depth, items, bytes, json } => {
-            let limits = mmf_heap::dump::Limits { depth, items, bytes };
+            let limits = mmf_heap::dump::Limits { depth: depth.into(), items, bytes };
             super::heap_dump::run(&path, root.as_deref(), limits, json)
         }
     }

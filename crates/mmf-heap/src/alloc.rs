@@ -82,6 +82,12 @@ impl Allocator {
         self.free.len()
     }
 
+    /// Whether any byte of `off..off + len` is free (`len` 0 counts as 1).
+    pub fn overlaps_free(&self, off: u64, len: u64) -> bool {
+        let end = off.saturating_add(len.max(1));
+        self.free.range(..end).next_back().is_some_and(|(&start, &(flen, _))| start + flen > off)
+    }
+
     /// Free bytes below [`end`](Self::end).
     pub fn free_bytes(&self) -> u64 {
         self.free.values().map(|&(len, _)| len).sum()

@@ -23,12 +23,18 @@ use crate::{PBytes, PStr};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Levels of nesting (structs, pointers, collections) shown; deeper ones are
-    /// [`Value::Deeper`].
+    /// [`Value::Deeper`]. At most [`Limits::MAX_DEPTH`] (more is taken as that): pointers
+    /// in a file can form a cycle, and each level is a level of recursion.
     pub depth: usize,
     /// Entries or elements shown per collection or array.
     pub items: usize,
     /// Bytes shown per string, byte string or opaque value.
     pub bytes: usize,
+}
+
+impl Limits {
+    /// The deepest nesting a dump walks, whatever [`Limits::depth`] asks.
+    pub const MAX_DEPTH: usize = 64;
 }
 
 impl Default for Limits {
@@ -126,8 +132,14 @@ fn bad_shape() -> Error {
 }
 
 impl Walker<'_> {
+    /// A type's size from the shape registry, which is data a peer may have written: at
+    /// most 4 GiB, so that the layouts computed from it (`4 × width + header`) and the
+    /// ranges (`at + size`) cannot overflow; a bigger one is a bad shape.
     fn size(&self, i: u32) -> Result<usize> {
-        shape::size(self.table, i).and_then(|n| usize::try_from(n).ok()).ok_or_else(bad_shape)
+        shape::size(self.table, i)
+            .filter(|&n| n <= u64::from(u32::MAX))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(bad_shape)
     }
 
     fn entry(&self, i: u32) -> Result<&Stored> {
@@ -191,7 +203,8 @@ impl Walker<'_> {
                     .iter()
                     .map(|(fname, at, t)| {
                         let at = *at as usize;
-                        let field = bytes.get(at..at + self.size(*t)?).ok_or_else(bad_shape)?;
+                        let end = at.checked_add(self.size(*t)?).ok_or_else(bad_shape)?;
+                        let field = bytes.get(at..end).ok_or_else(bad_shape)?;
                         Ok((fname.clone(), self.value(*t, field, depth - 1)?))
                     })
                     .collect::<Result<_>>()?;
@@ -328,7 +341,7 @@ impl<B: Backend> Snapshot<'_, B> {
             return Err(bad_shape());
         }
         let walker = Walker { r: self as &dyn Source, table: &table, limits };
-        let value = walker.value(0, &root.bytes, limits.depth)?;
+        let value = walker.value(0, &root.bytes, limits.depth.min(Limits::MAX_DEPTH))?;
         Ok(Some(RootDump { name: name.to_owned(), type_name: shape::name(&table, 0), value }))
     }
 

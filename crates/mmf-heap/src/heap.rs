@@ -3,6 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use zerocopy::IntoBytes;
@@ -155,6 +156,9 @@ pub struct Heap<B: Backend = FileBackend> {
     pub(crate) superblock: Superblock,
     pub(crate) state: Mutex<State>,
     pub(crate) writer: Mutex<()>,
+    /// The thread holding `writer` ([`this_thread`]), 0 if none: a second `write` on that
+    /// thread is an error instead of a deadlock.
+    pub(crate) writer_thread: AtomicUsize,
     /// This process's snapshots of the file, and the lock area other processes share.
     pub(crate) readers: Arc<Readers>,
     pub(crate) durability: Durability,
@@ -195,7 +199,23 @@ impl Heap<FileBackend> {
     pub unsafe fn open(path: impl AsRef<Path>, options: &HeapOptions) -> Result<Self> {
         let path = path.as_ref();
         let writable = !options.read_only;
-        let open = || OpenOptions::new().read(true).write(writable).open(path);
+        let open = || {
+            let mut options = OpenOptions::new();
+            options.read(true).write(writable);
+            // A FIFO would block `open` until a writer comes: O_NONBLOCK opens it at once,
+            // to be refused below as not a regular file (no effect on regular files).
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+            let file = options.open(path)?;
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file (a directory, FIFO, socket or device): a heap is a \
+                     regular file",
+                ));
+            }
+            Ok(file)
+        };
         let file = match open() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.create && writable => {
                 create_file(path)?;
@@ -217,11 +237,35 @@ impl Heap<FileBackend> {
     }
 }
 
-/// Creates a heap file at `path`: built as `path.tmp-PID`, linked to `path` (which fails
-/// rather than replaces if another process created it first), the name synced.
+/// A number unique to the calling thread among live threads (the address of a
+/// thread-local), never 0.
+fn this_thread() -> usize {
+    thread_local!(static TOKEN: u8 = const { 0 });
+    TOKEN.with(|t| std::ptr::from_ref(t) as usize)
+}
+
+/// The in-process writer lock, held by a write transaction: records its thread, so that
+/// a second `write` there is an error rather than a deadlock, and clears it before the
+/// lock is released.
+pub(crate) struct WriterGuard<'h> {
+    owner: &'h AtomicUsize,
+    _guard: MutexGuard<'h, ()>,
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        self.owner.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Creates a heap file at `path`: built as `path.tmp-PID-N` (N counts this process's
+/// creations, so threads never share one), linked to `path` (which fails rather than
+/// replaces if another process or thread created it first), the name synced.
 fn create_file(path: &Path) -> Result<()> {
+    static CREATED: AtomicUsize = AtomicUsize::new(0);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
+    let n = CREATED.fetch_add(1, Ordering::Relaxed);
+    tmp.push(format!(".tmp-{}-{n}", std::process::id()));
     let tmp = Path::new(&tmp);
     let file = OpenOptions::new()
         .read(true)
@@ -310,6 +354,7 @@ impl<B: Backend> Heap<B> {
             superblock,
             state: Mutex::new(state),
             writer: Mutex::new(()),
+            writer_thread: AtomicUsize::new(0),
             readers,
             durability: options.durability,
             writable,
@@ -323,14 +368,25 @@ impl<B: Backend> Heap<B> {
     /// this one starts from the last commit in the file (nothing on disk needs repair).
     ///
     /// # Errors
-    /// [`Error::ReadOnly`] for a heap opened read-only; [`Error::Io`] if the lock area
-    /// failed (its participant table is full: more than 128 processes); after another
-    /// process's commit, what loading it returns.
+    /// [`Error::ReadOnly`] for a heap opened read-only; [`Error::InvalidArgument`] if this
+    /// thread already holds a write transaction of this `Heap` (waiting would never end);
+    /// [`Error::Io`] if the lock area failed (its participant table is full: more than
+    /// 128 processes); after another process's commit, what loading it returns.
     pub fn write(&self) -> Result<WriteTxn<'_, B>> {
         if !self.writable {
             return Err(Error::ReadOnly);
         }
+        let me = this_thread();
+        // Relaxed: only this thread ever stores `me`, and it clears it before unlocking.
+        if self.writer_thread.load(Ordering::Relaxed) == me {
+            return Err(Error::InvalidArgument {
+                what: "this thread already holds a write transaction of this heap (one at \
+                       a time: commit or drop it before the next)",
+            });
+        }
         let guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.writer_thread.store(me, Ordering::Relaxed);
+        let guard = WriterGuard { owner: &self.writer_thread, _guard: guard };
         let cross = self.take_over()?;
         WriteTxn::begin(self, guard, cross)
     }

@@ -551,29 +551,39 @@ impl<K: Key, V: Persist> PMap<K, V> {
         let (rb, rk, _) = Self::S.node(tx, ro)?;
         let l = if k == kind::MAP_LEAF { Self::S.leaf } else { Self::S.branch };
         let (le, re) = (Entries::new(lb, l, lo)?, Entries::new(rb, l, ro)?);
+        // A right branch's first key goes in as the parent separates it (a branch's first
+        // key is only a lower bound); a leaf's keys are its own. So the merged node's key
+        // heap holds the separator instead of that first key.
+        let branch_first = k == kind::MAP_BRANCH && re.len() > 0;
+        let key_len = |j: usize| -> Result<usize> {
+            Ok(if j == 0 && branch_first { sep_key.len() } else { re.key(j)?.len() })
+        };
+        let heap_needed = le.heap_used() + re.heap_used() + sep_key.len();
+        let heap_freed = if branch_first { re.key(0)?.len() } else { sep_key.len() };
         if rk != k
             || le.len() + re.len() > l.cap
-            || le.heap_used() + re.heap_used() > l.size - l.heap_min()
+            || heap_needed - heap_freed > l.size - l.heap_min()
         {
             return Ok(());
         }
-        // A right branch's first key goes in as the parent separates it (a branch's first
-        // key is only a lower bound); a leaf's keys are its own.
-        let mut copy = crate::mem::chunks(l.size);
-        copy.as_mut_bytes()[..l.size].copy_from_slice(rb);
-        let re = Entries::new(&copy.as_bytes()[..l.size], l, ro)?;
-        let b = tx.node_mut(lo).expect("copied on write");
-        for j in 0..re.len() {
-            let n = node::header(b)?.count as usize;
-            if !entries::make_room(b, &l, sep_key.len().max(re.key(j)?.len())) {
+        let needs: Vec<usize> = (0..re.len()).map(key_len).collect::<Result<_>>()?;
+        // Built in a copy of the left node, written back whole: an error half-way leaves
+        // both nodes as they were, never a half-merged map to commit.
+        let mut work = crate::mem::chunks(l.size);
+        let merged = &mut work.as_mut_bytes()[..l.size];
+        merged.copy_from_slice(lb);
+        for (j, &need) in needs.iter().enumerate() {
+            let n = node::header(merged)?.count as usize;
+            if !entries::make_room(merged, &l, need) {
                 return Err(Error::corrupted(node::WHAT, ro));
             }
-            if j == 0 && k == kind::MAP_BRANCH {
-                entries::insert(b, &l, n, sep_ord, &sep_key, re.val(0));
+            if j == 0 && branch_first {
+                entries::insert(merged, &l, n, sep_ord, &sep_key, re.val(0));
             } else {
-                entries::append(b, &l, &re, j)?;
+                entries::append(merged, &l, &re, j)?;
             }
         }
+        tx.node_mut(lo).expect("copied on write")[..l.size].copy_from_slice(merged);
         tx.node_free(ro, Self::S.size)?;
         entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.branch, right);
         Ok(())

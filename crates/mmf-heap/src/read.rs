@@ -24,6 +24,11 @@ pub(crate) mod private {
         fn sealed(&self, txn: u64) -> bool {
             txn < self.newest_txn()
         }
+        /// Whether any byte of `off..off + len` is free in the commit this reader sees:
+        /// space a later transaction may reuse while a reference into it lives.
+        fn freed(&self, _off: u64, _len: u64) -> bool {
+            false
+        }
     }
 }
 
@@ -51,6 +56,10 @@ impl<B: Backend> Source for Snapshot<'_, B> {
         true
     }
 
+    fn freed(&self, off: u64, len: u64) -> bool {
+        self.commit.alloc.overlaps_free(off, len)
+    }
+
     fn seed(&self) -> u64 {
         self.heap.hash_seed()
     }
@@ -64,7 +73,8 @@ impl<B: Backend> Source for WriteTxn<'_, B> {
                 return Err(Error::corrupted(what, off));
             }
             let at = (off - start) as usize;
-            return block.bytes().get(at..at + len).ok_or(Error::corrupted(what, off));
+            let end = at.checked_add(len).ok_or(Error::corrupted(what, off))?;
+            return block.bytes().get(at..end).ok_or(Error::corrupted(what, off));
         }
         self.window.slice(&self.heap.backend, off, len, align, what)
     }
@@ -78,10 +88,24 @@ impl<B: Backend> Source for WriteTxn<'_, B> {
     }
 }
 
+/// A pointer into space the reader's commit holds free (freed while something still
+/// pointed there): refused, since a later transaction may reuse that space and change
+/// the bytes under the reference.
+fn not_freed<R: Source + ?Sized>(r: &R, off: u64, len: u64) -> Result<()> {
+    if r.freed(off, len) {
+        return Err(Error::InvalidArgument {
+            what: "the pointer reaches space a commit freed (a use after free: the block \
+                   was freed while something still pointed to it)",
+        });
+    }
+    Ok(())
+}
+
 /// `&T` at `off`, checked.
 pub(crate) fn get_ref<R: Source + ?Sized, T: Persist>(r: &R, off: Off<T>) -> Result<&T> {
     const { assert!(align_of::<T>() as u64 <= ALIGN, "Persist types align to at most 16") };
     let bytes = r.block(off.raw(), size_of::<T>(), align_of::<T>() as u64, "object pointer")?;
+    not_freed(r, off.raw(), size_of::<T>() as u64)?;
     T::ref_from_bytes(bytes).map_err(|_| Error::corrupted("object pointer", off.raw()))
 }
 
@@ -91,7 +115,9 @@ pub(crate) fn bytes_ref<R: Source + ?Sized>(r: &R, b: PBytes) -> Result<&[u8]> {
         return Ok(&[]);
     }
     let len = usize::try_from(b.len).map_err(|_| Error::corrupted("byte string", b.off))?;
-    r.block(b.off, len, 1, "byte string")
+    let bytes = r.block(b.off, len, 1, "byte string")?;
+    not_freed(r, b.off, b.len)?;
+    Ok(bytes)
 }
 
 /// The text of a string, checked (bounds, UTF-8).
@@ -106,7 +132,10 @@ macro_rules! reference_methods {
             /// this borrow lives, which keeps its commit pinned.
             ///
             /// # Errors
-            /// [`Error::Corrupted`] for a pointer out of bounds or misaligned.
+            /// [`Error::Corrupted`] for a pointer out of bounds or misaligned;
+            /// [`Error::InvalidArgument`] from a snapshot for a pointer into space its
+            /// commit holds free (the block was freed while still pointed to: a later
+            /// transaction may reuse it, so no reference is handed out).
             pub fn get_ref<T: Persist>(&self, off: Off<T>) -> Result<&T> {
                 get_ref(self, off)
             }
@@ -114,7 +143,8 @@ macro_rules! reference_methods {
             /// A byte string's bytes, in place.
             ///
             /// # Errors
-            /// [`Error::Corrupted`] for a string out of bounds.
+            /// [`Error::Corrupted`] for a string out of bounds; [`Error::InvalidArgument`]
+            /// as [`get_ref`](Self::get_ref) for freed space.
             pub fn bytes_ref(&self, bytes: PBytes) -> Result<&[u8]> {
                 bytes_ref(self, bytes)
             }

@@ -1,7 +1,7 @@
 //! Opening: the newest commit whose slot, manifest and blocks check out (redb's "1PC+C"
 //! recovery, bounded to the bytes the last transaction wrote).
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use xxhash_rust::xxh3::Xxh3;
 use zerocopy::FromBytes;
 
 use crate::alloc::Allocator;
@@ -101,10 +101,12 @@ pub(crate) fn load<B: Backend>(
     if !verify {
         // Published by a live writer: written in full.
     } else if !slot.manifest.is_none() {
-        let block = read(backend, slot.manifest)?;
-        if xxh3_64(&block) != slot.manifest_hash {
+        // Hashed a chunk at a time before it is read whole: a slot written by someone else
+        // may name a block of terabytes.
+        if hash_range(backend, slot.manifest)? != slot.manifest_hash {
             return Err(Error::corrupted("manifest", slot.manifest.off));
         }
+        let block = read(backend, slot.manifest, MANIFEST_MAGIC, "manifest")?;
         let payload = open_block(&block, MANIFEST_MAGIC, "manifest", slot.manifest.off)?;
         check_txn(&block, slot.txn_id, "manifest", slot.manifest.off, true)?;
         let entry_len = size_of::<ManifestEntry>();
@@ -128,7 +130,7 @@ pub(crate) fn load<B: Backend>(
     let roots = if slot.roots.is_none() {
         RootDir::new()
     } else {
-        let block = read(backend, slot.roots)?;
+        let block = read(backend, slot.roots, ROOTS_MAGIC, "root directory")?;
         let payload = open_block(&block, ROOTS_MAGIC, "root directory", slot.roots.off)?;
         check_txn(&block, slot.txn_id, "root directory", slot.roots.off, false)?;
         roots::decode(payload, slot.roots.off)?
@@ -136,7 +138,7 @@ pub(crate) fn load<B: Backend>(
     let alloc = if slot.free.is_none() {
         Allocator::decode(&[], slot.alloc_end, slot.txn_id, 0)?
     } else {
-        let block = read(backend, slot.free)?;
+        let block = read(backend, slot.free, FREE_MAGIC, "free list")?;
         let payload = open_block(&block, FREE_MAGIC, "free list", slot.free.off)?;
         check_txn(&block, slot.txn_id, "free list", slot.free.off, false)?;
         Allocator::decode(payload, slot.alloc_end, slot.txn_id, slot.free.off)?
@@ -153,9 +155,30 @@ fn check_txn(block: &[u8], txn: u64, what: &'static str, at: u64, exact: bool) -
     Ok(())
 }
 
-/// Reads a block the slot has already bounds-checked.
-fn read<B: Backend>(backend: &B, block: Extent) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; block.len as usize];
+/// Reads a system block the slot has already bounds-checked, its header first: a header
+/// without `magic`, or whose payload would not fit the block, is corrupted before the
+/// block's length is allocated (a hostile slot can name terabytes of a sparse file), and
+/// a length that memory cannot hold is an error, not an abort.
+fn read<B: Backend>(
+    backend: &B,
+    block: Extent,
+    magic: [u8; 8],
+    what: &'static str,
+) -> Result<Vec<u8>> {
+    let bad = || Error::corrupted(what, block.off);
+    let mut head = [0u8; size_of::<BlockHeader>()];
+    if block.len < head.len() as u64 {
+        return Err(bad());
+    }
+    backend.read_at(block.off, &mut head)?;
+    let header = BlockHeader::read_from_bytes(&head).map_err(|_| bad())?;
+    if header.magic != magic || header.payload_len > block.len - head.len() as u64 {
+        return Err(bad());
+    }
+    let len = usize::try_from(block.len).map_err(|_| bad())?;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| bad())?;
+    buf.resize(len, 0);
     backend.read_at(block.off, &mut buf)?;
     Ok(buf)
 }

@@ -136,8 +136,9 @@ impl<'h, B: Backend> Snapshot<'h, B> {
     /// the superblock, this snapshot's commit slot, the checksum of every block the
     /// commits since the last durable one wrote (the manifest), the root directory and
     /// the free list — and that no newer slot holds a commit that fails those checks (a
-    /// damaged newest commit, which opening skips for the one before). What `mmf heap
-    /// check` runs.
+    /// damaged newest commit, which opening skips for the one before). A snapshot older
+    /// than both slots (two commits were made since it began) checks the two commits
+    /// that replaced its own. What `mmf heap check` runs.
     ///
     /// # Errors
     /// [`Error::Corrupted`] naming what failed; [`Error::Io`]. A commit made while
@@ -148,7 +149,7 @@ impl<'h, B: Backend> Snapshot<'h, B> {
         let mut head = vec![0u8; PAGE as usize];
         backend.read_at(0, &mut head)?;
         Superblock::parse(&head)?;
-        let mut own = None;
+        let (mut own, mut newer) = (None, 0);
         for (index, &at) in SLOT_OFFSETS.iter().enumerate() {
             let Ok(slot) = Slot::parse(&head[at as usize..], at) else { continue };
             if slot.txn_id == self.txn_id() {
@@ -157,10 +158,16 @@ impl<'h, B: Backend> Snapshot<'h, B> {
                 // Newer than what opening chose: it must check out (or be a commit made
                 // since, which does).
                 recover::load(backend, slot, len, index, true)?;
+                newer += 1;
             }
         }
-        let (slot, index) = own.ok_or(Error::corrupted("commit slot", SLOT_OFFSETS[0]))?;
-        recover::load(backend, slot, len, index, true).map(|_| ())
+        match own {
+            Some((slot, index)) => recover::load(backend, slot, len, index, true).map(|_| ()),
+            // Both slots were written since this snapshot began, and checked out above:
+            // its own commit is no longer in the file's slots, the file is sound.
+            None if newer == SLOT_OFFSETS.len() => Ok(()),
+            None => Err(Error::corrupted("commit slot", SLOT_OFFSETS[0])),
+        }
     }
 
     /// Statistics of the commit: allocated area, free space, file length.

@@ -1,14 +1,14 @@
 //! [`WriteTxn`]: a write transaction. New objects live in private memory until the
 //! commit writes them; committed objects are immutable (copy-on-write).
 
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 
 use crate::alloc::Allocator;
 use crate::backend::Backend;
 use crate::dirty::Dirty;
 use crate::error::{Error, Result};
 use crate::format::{ALIGN, DATA_START, align_up};
-use crate::heap::{Committed, Heap};
+use crate::heap::{Committed, Heap, WriterGuard};
 use crate::mem::Window;
 use crate::persist::{Off, PBytes, PStr, Persist};
 use crate::roots::{self, RootDir, RootValue};
@@ -39,7 +39,7 @@ pub struct WriteTxn<'h, B: Backend> {
     pub(crate) heap: &'h Heap<B>,
     // Dropped in this order: the lock across processes, then the one in the process.
     _cross: Option<mmf::sync::MutexGuard<'h>>,
-    _writer: MutexGuard<'h, ()>,
+    _writer: WriterGuard<'h>,
     pub(crate) base: Arc<Committed>,
     pub(crate) txn_id: u64,
     /// Ranges freed by transactions up to this one may be reused.
@@ -60,7 +60,7 @@ pub struct WriteTxn<'h, B: Backend> {
 impl<'h, B: Backend> WriteTxn<'h, B> {
     pub(crate) fn begin(
         heap: &'h Heap<B>,
-        writer: MutexGuard<'h, ()>,
+        writer: WriterGuard<'h>,
         cross: Option<mmf::sync::MutexGuard<'h>>,
     ) -> Result<Self> {
         let (base, txn_id, reuse_limit) = {
@@ -194,9 +194,17 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     /// Frees the object at `off`. If this transaction allocated it, its space is reused at
     /// once; if it was committed, once no snapshot can see it and the freeing is durable.
     ///
+    /// The heap knows a committed block's bounds only from the pointer given here: freeing
+    /// a block something still points to, or part of a block, is a bug it cannot always
+    /// tell. It stays memory-safe: a snapshot whose commit holds any byte of a value free
+    /// refuses references into it ([`Snapshot::get_ref`](crate::Snapshot::get_ref)), and
+    /// no space a snapshot reaches is reused while it is open; copies (`get`) read
+    /// whatever the space holds.
+    ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a range that is not an allocated block (a double
-    /// free).
+    /// [`Error::InvalidArgument`] for a range that is not an allocated block as far as the
+    /// heap can tell: outside the allocated area, overlapping free space (a double free),
+    /// or not the whole of a block this transaction allocated.
     pub fn free<T: Persist>(&mut self, off: Off<T>) -> Result<()> {
         self.free_block(off.raw(), size_of::<T>() as u64)
     }
