@@ -29,6 +29,8 @@ rm -rf "$CRITERION_HOME"
 mkdir -p "$out" "$CRITERION_HOME"
 commands="$CRITERION_HOME/commands.txt"
 : > "$commands"
+# The commit measured, as it was when the benches began (the report quotes it).
+git describe --always --dirty > "$CRITERION_HOME/commit.txt" 2>/dev/null || echo unknown > "$CRITERION_HOME/commit.txt"
 
 # What the CLI bench runs against: the release `mmf`, `cp` and `vmtouch`.
 if ! command -v vmtouch >/dev/null; then

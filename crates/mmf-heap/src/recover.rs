@@ -56,7 +56,11 @@ pub fn superblock<B: Backend>(backend: &B) -> Result<Superblock> {
 fn read_head<B: Backend>(backend: &B) -> Result<(Superblock, Vec<u8>)> {
     let len = backend.len()?;
     if len < PAGE {
-        return Err(if len < 16 { Error::NotAHeap } else { Error::corrupted("file length", len) });
+        return Err(if len < 16 {
+            Error::NotAHeap
+        } else {
+            Error::corrupted("end of the file (shorter than a heap's first page)", len)
+        });
     }
     let mut head = vec![0u8; PAGE as usize];
     backend.read_at(0, &mut head)?;
@@ -96,7 +100,7 @@ pub(crate) fn load<B: Backend>(
     let at = SLOT_OFFSETS[index];
     if slot.file_len > len {
         // The file is shorter than this commit made it: its growth did not survive.
-        return Err(Error::corrupted("file length", len));
+        return Err(Error::corrupted("end of the file (shorter than its commit made it)", len));
     }
     if !verify {
         // Published by a live writer: written in full.

@@ -23,7 +23,8 @@ pub struct Machine {
     pub copy_gbps: f64,
     /// UTC date and time of the report.
     pub date: String,
-    /// The commit measured (`git describe --always --dirty`).
+    /// The commit measured (`git describe --always --dirty` when the benches began:
+    /// `<criterion>/commit.txt`, written by `scripts/bench-report.sh`).
     pub commit: String,
 }
 
@@ -76,7 +77,10 @@ pub fn describe(bench_dir: &Path, quick: bool) -> Machine {
         read_gbps,
         copy_gbps,
         date: run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        commit: run("git", &["describe", "--always", "--dirty"]),
+        // The commit when the benches began (the script writes it there), else now.
+        commit: std::fs::read_to_string(bench_dir.join("commit.txt"))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_else(|_| run("git", &["describe", "--always", "--dirty"])),
     }
 }
 

@@ -230,20 +230,24 @@ fn scaling(
     let svg = format!("benchmarks/{group}.svg");
     plot::scaling(&out.join(&svg), group, axis, &series)?;
     let _ = writeln!(md, "### `{group}`\n\n![{group}]({svg})\n");
-    let _ = writeln!(md, "| contestant | parameter | median | {} |\n|---|---|---|---|", axis.1);
+    // A group without throughput plots the median itself: no fourth column to repeat it.
+    let rate = benches.iter().any(|b| b.throughput.is_some());
+    let _ = if rate {
+        writeln!(md, "| contestant | parameter | median | {} |\n|---|---|---|---|", axis.1)
+    } else {
+        writeln!(md, "| contestant | parameter | median |\n|---|---|---|")
+    };
     for b in benches.iter().filter(|b| b.param.is_some()) {
         let y = series
             .iter()
             .find(|s| s.0 == b.function)
             .and_then(|s| s.2.iter().find(|p| p.0 == criterion::param_value(b)).map(|p| p.1));
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {:.3} |",
-            b.function,
-            b.param.as_deref().unwrap_or(""),
-            time(b.median_ns),
-            y.unwrap_or(0.0)
-        );
+        let (name, param) = (&b.function, b.param.as_deref().unwrap_or(""));
+        let _ = if rate {
+            writeln!(md, "| {name} | {param} | {} | {:.3} |", time(b.median_ns), y.unwrap_or(0.0))
+        } else {
+            writeln!(md, "| {name} | {param} | {} |", time(b.median_ns))
+        };
     }
     md.push('\n');
     Ok(())
@@ -277,8 +281,17 @@ pub fn write(args: &Args) -> Result<String, Box<dyn Error>> {
     );
     let _ = writeln!(
         md,
-        "| machine | |\n|---|---|\n| CPU | {} ({} logical CPUs) |\n| memory | {:.1} GiB; one core reads {:.1} GB/s (sum of u64 over 1 GiB), copies {:.1} GB/s (256 MiB), best of 5, measured in this run (quick mode: 64 MiB, best of 2) |\n| kernel | {} |\n| files | {} (criterion's directory) |\n",
-        m.cpu, m.cores, m.memory_gib, m.read_gbps, m.copy_gbps, m.kernel, m.filesystem
+        "| machine | |\n|---|---|\n| CPU | {} ({} logical CPUs) |\n| memory | {:.1} GiB; one core reads {:.1} GB/s (sum of u64 over {}), copies {:.1} GB/s ({}), best of {}, measured when the report was written |\n| kernel | {} |\n| files | {} (criterion's directory) |\n",
+        m.cpu,
+        m.cores,
+        m.memory_gib,
+        m.read_gbps,
+        if args.quick { "64 MiB" } else { "1 GiB" },
+        m.copy_gbps,
+        if args.quick { "64 MiB" } else { "256 MiB" },
+        if args.quick { 2 } else { 5 },
+        m.kernel,
+        m.filesystem
     );
     if let Some(path) = &args.commands {
         let commands = std::fs::read_to_string(path).unwrap_or_default();
