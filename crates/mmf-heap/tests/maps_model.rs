@@ -180,14 +180,9 @@ fn integer_maps_and_vectors_match_a_model() {
     }
 }
 
-/// Found by `string_maps_match_a_model_under_random_inserts_and_removes` and shrunk: ten
-/// inserts of long string keys (five of 300 bytes, three of 511, two short) into a fresh
-/// `PMap<PStr, u64>` in one transaction, then removing a key that is there, fails with
-/// `Corrupted { what: "collection node" }` — a valid map, used through the safe API, is
-/// reported damaged.
-#[test]
-fn pmap_remove_after_long_string_keys_is_not_corrupted() {
-    use mmf_heap::PMap;
+/// Ten string keys, five of 300 bytes, three of 511, two short: shrunk from what
+/// `string_maps_match_a_model_under_random_inserts_and_removes` found.
+fn long_keys() -> [String; 10] {
     let key = |k: u32, len: usize| {
         let mut s = format!("{k:08}");
         while s.len() < len {
@@ -195,10 +190,7 @@ fn pmap_remove_after_long_string_keys_is_not_corrupted() {
         }
         s
     };
-    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
-    let mut tx = heap.write().unwrap();
-    let mut map: PMap<PStr, u64> = PMap::new();
-    let keys = [
+    [
         key(347, 300),
         key(327, 300),
         key(312, 300),
@@ -209,7 +201,20 @@ fn pmap_remove_after_long_string_keys_is_not_corrupted() {
         key(261, 511),
         key(379, 19),
         key(374, 14),
-    ];
+    ]
+}
+
+/// The [`long_keys`] inserted into a fresh `PMap<PStr, u64>` in one transaction, then a key
+/// that is there removed: the merge that follows failed with `Corrupted { what:
+/// "collection node" }` before its fix — a valid map, used through the safe API, reported
+/// damaged.
+#[test]
+fn pmap_remove_after_long_string_keys_is_not_corrupted() {
+    use mmf_heap::PMap;
+    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut map: PMap<PStr, u64> = PMap::new();
+    let keys = long_keys();
     for (i, k) in keys.iter().enumerate() {
         assert_eq!(map.insert(&mut tx, k, &(i as u64)).unwrap(), None);
     }
@@ -289,36 +294,17 @@ fn maps_with_large_fixed_keys_and_values_match_a_model() {
     assert_eq!(got, ma.values().copied().collect::<Vec<_>>());
 }
 
-/// After the failed `remove` above, the transaction's copy of the map is half merged
+/// After the `remove` above failed, the transaction's copy of the map was half merged
 /// (`merge` appended some of the right node's entries into the left one before it gave
-/// up), and nothing stops the caller from committing it: the committed map then fails
-/// `verify` (or reads wrong). A failed collection operation should leave the handle and
-/// the transaction as they were, or poison the transaction.
+/// up), and it committed: the committed map then failed `verify`. The merge now builds
+/// into a copy; this checks the remove and the commit that follows.
 #[test]
 fn a_failed_pmap_remove_does_not_leave_a_damaged_map_to_commit() {
     use mmf_heap::PMap;
-    let key = |k: u32, len: usize| {
-        let mut s = format!("{k:08}");
-        while s.len() < len {
-            s.push('x');
-        }
-        s
-    };
     let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
     let mut tx = heap.write().unwrap();
     let mut map: PMap<PStr, u64> = PMap::new();
-    let keys = [
-        key(347, 300),
-        key(327, 300),
-        key(312, 300),
-        key(292, 300),
-        key(322, 300),
-        key(76, 511),
-        key(246, 511),
-        key(261, 511),
-        key(379, 19),
-        key(374, 14),
-    ];
+    let keys = long_keys();
     for (i, k) in keys.iter().enumerate() {
         map.insert(&mut tx, k, &(i as u64)).unwrap();
     }

@@ -207,4 +207,41 @@ fn durable_copy(c: &mut Criterion) {
     let _ = std::fs::remove_file(&dst);
 }
 
-criterion_group!(cli, cp, cp_vs_size, touch, durable_copy);
+/// The first 16 MiB of the source (1 MiB in quick mode), random bytes, as a file of its
+/// own in the page cache.
+fn source_16mib() -> PathBuf {
+    let len = mmf_bench::size(16 << 20).min(size());
+    let path = dir().join(mmf_bench::file_name("mmf-bench-dump-16MiB.bin"));
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(len) {
+        let mut from = std::fs::File::open(source()).unwrap();
+        let mut to = std::fs::File::create(&path).unwrap();
+        std::io::copy(&mut std::io::Read::take(&mut from, len), &mut to).unwrap();
+    }
+    std::io::copy(&mut std::fs::File::open(&path).unwrap(), &mut std::io::sink()).unwrap();
+    path
+}
+
+/// `dump_16MiB`: `mmf dump` against `hexdump -C` (the same bytes out: the CI checks they
+/// are identical) of a cached 16 MiB file of random bytes (no line repeats, so neither
+/// squeezes), the output to `/dev/null`.
+fn dump(c: &mut Criterion) {
+    let src = source_16mib();
+    let mmf = mmf_bin();
+    let mut g = c.benchmark_group("dump_16MiB");
+    g.sample_size(10).measurement_time(mmf_bench::secs(10));
+    let quiet = |program: &Path, args: &[&Path]| {
+        let status = Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run the command");
+        assert!(status.success(), "{} failed", program.display());
+    };
+    g.bench_function("hexdump_c", |b| {
+        b.iter(|| quiet(Path::new("hexdump"), &[Path::new("-C"), &src]))
+    });
+    g.bench_function("mmf_dump", |b| b.iter(|| quiet(&mmf, &[Path::new("dump"), &src])));
+    g.finish();
+}
+
+criterion_group!(cli, cp, cp_vs_size, touch, durable_copy, dump);

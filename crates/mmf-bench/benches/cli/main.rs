@@ -7,7 +7,9 @@
 //!   every run, outside the timing);
 //! - `durable_copy_256MiB` (issue #11): a new file filled with 256 MiB from a cached file
 //!   and made durable — `dd conv=fsync` vs `mmf cp --sync`, `mmf write --from` and `mmf
-//!   create` + `mmf write --from`.
+//!   create` + `mmf write --from`;
+//! - `dump_16MiB`: `mmf dump` vs `hexdump -C` of a cached 16 MiB file of random bytes,
+//!   output to `/dev/null`.
 //!
 //! `scripts/bench-cli.sh` builds the release `mmf`, installs `vmtouch` if missing, runs
 //! this and prints the ratios. `MMF_BIN` names the binary to measure.
