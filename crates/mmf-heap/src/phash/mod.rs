@@ -7,20 +7,26 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::backend::Backend;
-use crate::entries::{self, Entries, KeyMode, Layout, RawEntry};
+use crate::entries::{self, Entries};
 use crate::error::{Error, Result};
 use crate::key::{Key, MAX_KEY};
 use crate::node::{self, HDR, WHAT, kind};
 use crate::persist::{Persist, type_hash};
 use crate::pmap::Handle;
 use crate::read::Reader;
-use crate::read::private::Source;
 use crate::shape::{Shape, shape_of};
 use crate::txn::WriteTxn;
+
+mod iter;
+mod spec;
+
+pub use iter::Iter;
+pub(crate) use iter::RawIter;
+pub(crate) use spec::HashSpec;
+use spec::{dir_child, hash, set_dir_child, slot, span};
 
 /// Slots of a directory.
 const SLOTS: usize = 256;
@@ -87,194 +93,6 @@ impl<K, V> fmt::Debug for PHashMap<K, V> {
 impl<K: Key, V: Persist> Persist for PHashMap<K, V> {
     const TYPE_HASH: u64 = type_hash("PHashMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);
     const SHAPE: &'static Shape = &Shape::HashMap(shape_of::<K>, shape_of::<V>);
-}
-
-/// A bucket as found: its offset, bytes, level (of its directory) and local depth.
-pub(crate) struct Bucket<'r> {
-    off: u64,
-    b: &'r [u8],
-    level: u8,
-    depth: u8,
-}
-
-fn slot(h: u64, level: u8) -> usize {
-    ((h >> (56 - 8 * level as u32)) & 0xff) as usize
-}
-
-/// The range of slots a bucket of local depth `depth` covers, around `slot`.
-fn span(slot: usize, depth: u8) -> std::ops::Range<usize> {
-    let width = SLOTS >> depth;
-    let start = slot & !(width - 1);
-    start..start + width
-}
-
-fn dir_child(b: &[u8], i: usize) -> u64 {
-    u64::from_le_bytes(b[HDR + 8 * i..][..8].try_into().unwrap_or_default())
-}
-
-fn set_dir_child(b: &mut [u8], i: usize, ptr: u64) {
-    b[HDR + 8 * i..][..8].copy_from_slice(&ptr.to_le_bytes());
-}
-
-/// How a hash map with keys of encoded width `key_width` (0: variable) and values of
-/// `vsize` bytes is laid out: what the typed [`PHashMap`] uses as a constant, and `mmf
-/// heap dump` builds from a shape read from the file.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct HashSpec {
-    pub leaf: Layout,
-    /// Whether key bytes are a valid key (UTF-8 for strings).
-    pub key_ok: fn(&[u8]) -> bool,
-}
-
-fn hash(r: &(impl Source + ?Sized), key: &[u8]) -> u64 {
-    xxh3_64_with_seed(key, r.seed())
-}
-
-impl HashSpec {
-    pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> HashSpec {
-        // Interleaved: a look-up lands on its entry (interpolation), and its hash, key
-        // and value come in one or two cache lines.
-        HashSpec { leaf: Layout::interleaved(KeyMode::for_width(key_width, false), vsize), key_ok }
-    }
-
-    /// The directory at `ptr` (tagged), checked to be at `level`.
-    pub(crate) fn dir<'r>(
-        &self,
-        r: &'r (impl Source + ?Sized),
-        ptr: u64,
-        level: u8,
-    ) -> Result<&'r [u8]> {
-        let off = ptr & !DIR_TAG;
-        let b = node::read(r, off, DIR_SIZE)?;
-        let h = node::header(b)?;
-        if h.kind != kind::HASH_DIR
-            || h.level != level
-            || h.count as usize != SLOTS
-            || h.width != 8
-            || h.heap as usize != DIR_SIZE
-        {
-            return Err(Error::corrupted(WHAT, off));
-        }
-        Ok(b)
-    }
-
-    /// The bucket at `ptr`, checked to be at `level`.
-    pub(crate) fn bucket<'r>(
-        &self,
-        r: &'r (impl Source + ?Sized),
-        ptr: u64,
-        level: u8,
-    ) -> Result<Bucket<'r>> {
-        let b = node::read(r, ptr, self.leaf.size)?;
-        let h = node::header(b)?;
-        if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
-            return Err(Error::corrupted(WHAT, ptr));
-        }
-        Ok(Bucket { off: ptr, b, level, depth: h.depth })
-    }
-
-    /// Where `h` leads from the root: the bucket, and the directory above it (tagged
-    /// pointer, level) if there is one.
-    fn find<'r>(
-        &self,
-        r: &'r (impl Source + ?Sized),
-        handle: Handle,
-        h: u64,
-    ) -> Result<(Bucket<'r>, Option<(u64, u8)>)> {
-        let mut ptr = handle.root;
-        let mut level = 0u8;
-        let mut parent = None;
-        while ptr & DIR_TAG != 0 {
-            if level >= LEVELS {
-                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
-            }
-            let d = self.dir(r, ptr, level)?;
-            parent = Some((ptr, level));
-            let child = dir_child(d, slot(h, level));
-            if child & DIR_TAG != 0 {
-                level += 1;
-            }
-            ptr = child;
-        }
-        let bucket_level = parent.map_or(0, |(_, l)| l);
-        Ok((self.bucket(r, ptr, bucket_level)?, parent))
-    }
-
-    /// Checks every node of the map `handle`.
-    pub fn verify(&self, r: &(impl Source + ?Sized), handle: Handle) -> Result<()> {
-        let mut count = 0;
-        let mut seen = rustc_hash::FxHashSet::default();
-        if handle.root & DIR_TAG != 0 {
-            self.verify_dir(r, handle.root, 0, 0, &mut count, &mut seen)?;
-        } else if handle.root != 0 {
-            self.verify_bucket(r, handle.root, 0, 0, &mut count)?;
-        }
-        if count != handle.len {
-            return Err(Error::corrupted("collection length", handle.root & !DIR_TAG));
-        }
-        Ok(())
-    }
-
-    fn verify_dir(
-        &self,
-        r: &(impl Source + ?Sized),
-        ptr: u64,
-        level: u8,
-        prefix: u64,
-        count: &mut u64,
-        seen: &mut rustc_hash::FxHashSet<u64>,
-    ) -> Result<()> {
-        let d = self.dir(r, ptr, level)?;
-        node::verify(r, d, ptr & !DIR_TAG)?;
-        let mut s = 0;
-        while s < SLOTS {
-            let child = dir_child(d, s);
-            if !seen.insert(child) {
-                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
-            }
-            let below = prefix | (s as u64) << (56 - 8 * level as u32);
-            if child & DIR_TAG != 0 {
-                if level + 1 >= LEVELS {
-                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
-                }
-                self.verify_dir(r, child, level + 1, below, count, seen)?;
-                s += 1;
-            } else {
-                let depth = self.bucket(r, child, level)?.depth;
-                let range = span(s, depth);
-                if range.start != s || range.clone().any(|i| dir_child(d, i) != child) {
-                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
-                }
-                self.verify_bucket(r, child, level, below, count)?;
-                s = range.end;
-            }
-        }
-        Ok(())
-    }
-
-    fn verify_bucket(
-        &self,
-        r: &(impl Source + ?Sized),
-        off: u64,
-        level: u8,
-        prefix: u64,
-        count: &mut u64,
-    ) -> Result<()> {
-        let b = self.bucket(r, off, level)?;
-        node::verify(r, b.b, off)?;
-        let used = 8 * level as u32 + b.depth as u32;
-        let e = Entries::new(b.b, self.leaf, off)?;
-        for i in 0..e.len() {
-            let h = e.ord(i);
-            let key = e.key(i)?;
-            let placed = used == 0 || (h ^ prefix) >> (64 - used) == 0;
-            if !placed || h != hash(r, key) || !(self.key_ok)(key) || (i > 0 && e.ord(i - 1) > h) {
-                return Err(Error::corrupted(WHAT, off));
-            }
-        }
-        *count += e.len() as u64;
-        Ok(())
-    }
 }
 
 impl<K: Key, V: Persist> PHashMap<K, V> {
@@ -625,133 +443,5 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             Self::free_subtree(tx, child, child_level)?;
         }
         tx.node_free(ptr & !DIR_TAG, DIR_SIZE)
-    }
-}
-
-/// An iterator over a [`PHashMap`]'s entries in hash order (from [`PHashMap::iter`]):
-/// `(key, &value)`, or an error (once, then nothing) if a node does not check out.
-pub struct Iter<'r, K: Key, V> {
-    raw: RawIter<'r>,
-    _t: PhantomData<(K, V)>,
-}
-
-impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
-    type Item = Result<(K::Ref<'r>, &'r V)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (key, val, off) = match self.raw.next()? {
-            Ok(item) => item,
-            Err(e) => return Some(Err(e)),
-        };
-        let bad = || Error::corrupted(WHAT, off);
-        let item = K::decode(key)
-            .ok_or_else(bad)
-            .and_then(|k| V::ref_from_bytes(val).map(|v| (k, v)).map_err(|_| bad()));
-        if item.is_err() {
-            self.raw.stop();
-        }
-        Some(item)
-    }
-}
-
-/// The entries of a hash map laid out as `spec`, in hash order, as bytes: (key, value,
-/// the bucket's offset).
-pub(crate) struct RawIter<'r> {
-    r: &'r dyn Source,
-    spec: HashSpec,
-    /// Directories from the root down: bytes, level, next slot.
-    stack: Vec<(&'r [u8], u8, usize)>,
-    bucket: Option<(Entries<'r>, usize)>,
-    pending: Option<Error>,
-    /// Nodes visited: a damaged directory that points to one node twice is caught
-    /// instead of walked again and again.
-    seen: rustc_hash::FxHashSet<u64>,
-}
-
-impl<'r> RawIter<'r> {
-    /// The entries of the hash map `handle`.
-    pub fn new(r: &'r dyn Source, spec: HashSpec, handle: Handle) -> Self {
-        let mut iter = RawIter {
-            r,
-            spec,
-            stack: Vec::new(),
-            bucket: None,
-            pending: None,
-            seen: Default::default(),
-        };
-        if handle.root & DIR_TAG != 0 {
-            match spec.dir(r, handle.root, 0) {
-                Ok(d) => iter.stack.push((d, 0, 0)),
-                Err(e) => iter.pending = Some(e),
-            }
-        } else if handle.root != 0 {
-            match spec.bucket(r, handle.root, 0).and_then(|b| Entries::new(b.b, spec.leaf, b.off)) {
-                Ok(e) => iter.bucket = Some((e, 0)),
-                Err(e) => iter.pending = Some(e),
-            }
-        }
-        iter
-    }
-
-    fn stop(&mut self) {
-        self.stack.clear();
-        self.bucket = None;
-    }
-
-    fn step(&mut self) -> Result<Option<RawEntry<'r>>> {
-        loop {
-            if let Some((e, i)) = &mut self.bucket {
-                if *i < e.len() {
-                    let (e, at) = (*e, *i);
-                    *i += 1;
-                    return Ok(Some((e.key(at)?, e.val(at), e.off)));
-                }
-                self.bucket = None;
-            }
-            let Some((d, level, next)) = self.stack.last_mut() else { return Ok(None) };
-            if *next >= SLOTS {
-                self.stack.pop();
-                continue;
-            }
-            let (d, level, s) = (*d, *level, *next);
-            let child = dir_child(d, s);
-            if !self.seen.insert(child) {
-                return Err(Error::corrupted(WHAT, child & !DIR_TAG));
-            }
-            if child & DIR_TAG != 0 {
-                *next = s + 1;
-                if level + 1 >= LEVELS {
-                    return Err(Error::corrupted(WHAT, child & !DIR_TAG));
-                }
-                let sub = self.spec.dir(self.r, child, level + 1)?;
-                self.stack.push((sub, level + 1, 0));
-            } else {
-                let b = self.spec.bucket(self.r, child, level)?;
-                // The slots this bucket covers: skip them all.
-                let range = span(s, b.depth);
-                if range.start != s {
-                    return Err(Error::corrupted(WHAT, child));
-                }
-                *next = range.end;
-                self.bucket = Some((Entries::new(b.b, self.spec.leaf, child)?, 0));
-            }
-        }
-    }
-}
-
-impl<'r> Iterator for RawIter<'r> {
-    type Item = Result<RawEntry<'r>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(e) = self.pending.take() {
-            return Some(Err(e));
-        }
-        match self.step() {
-            Ok(item) => item.map(Ok),
-            Err(e) => {
-                self.stop();
-                Some(Err(e))
-            }
-        }
     }
 }

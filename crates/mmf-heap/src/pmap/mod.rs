@@ -9,15 +9,21 @@ use std::ops::{Bound, RangeBounds};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::backend::Backend;
-use crate::entries::{self, Entries, KeyMode, Layout, RawEntry};
+use crate::entries::{self, Entries};
 use crate::error::{Error, Result};
 use crate::key::{Key, MAX_KEY, prefix};
 use crate::node::{self, kind};
 use crate::persist::{Persist, type_hash};
 use crate::read::Reader;
-use crate::read::private::Source;
 use crate::shape::{Shape, shape_of};
 use crate::txn::WriteTxn;
+
+mod iter;
+mod spec;
+
+pub use iter::Iter;
+pub(crate) use iter::RawIter;
+pub(crate) use spec::MapSpec;
 
 /// A collection's handle: its root node and its length. What a root, a struct field or a
 /// map's value holds.
@@ -93,115 +99,6 @@ impl<K, V> fmt::Debug for PMap<K, V> {
 impl<K: Key, V: Persist> Persist for PMap<K, V> {
     const TYPE_HASH: u64 = type_hash("PMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);
     const SHAPE: &'static Shape = &Shape::Map(shape_of::<K>, shape_of::<V>);
-}
-
-/// How an ordered map with keys of encoded width `key_width` (0: variable) and values of
-/// `vsize` bytes is laid out: what the typed [`PMap`] uses as a constant, and `mmf heap
-/// dump` builds from a shape read from the file.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct MapSpec {
-    pub leaf: Layout,
-    pub branch: Layout,
-    /// Node bytes (leaves and branches alike).
-    pub size: usize,
-    /// Whether key bytes are a valid key (UTF-8 for strings).
-    pub key_ok: fn(&[u8]) -> bool,
-}
-
-impl MapSpec {
-    pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> MapSpec {
-        let mode = KeyMode::for_width(key_width, true);
-        let leaf = Layout::new(mode, vsize, Layout::new(mode, 8, 0).size);
-        let branch = Layout::new(mode, 8, leaf.size);
-        MapSpec { leaf, branch, size: leaf.size, key_ok }
-    }
-
-    /// The node at `off`, checked, with its header.
-    pub(crate) fn node<'r>(
-        &self,
-        r: &'r (impl Source + ?Sized),
-        off: u64,
-    ) -> Result<(&'r [u8], u8, u8)> {
-        let b = node::read(r, off, self.size)?;
-        let h = node::header(b)?;
-        match (h.kind, h.level) {
-            (kind::MAP_LEAF, 0) | (kind::MAP_BRANCH, 1..) => Ok((b, h.kind, h.level)),
-            _ => Err(Error::corrupted(node::WHAT, off)),
-        }
-    }
-
-    pub(crate) fn entries<'r>(&self, b: &'r [u8], k: u8, off: u64) -> Result<Entries<'r>> {
-        let l = if k == kind::MAP_LEAF { self.leaf } else { self.branch };
-        let e = Entries::new(b, l, off)?;
-        if e.len() == 0 && k == kind::MAP_BRANCH {
-            return Err(Error::corrupted(node::WHAT, off));
-        }
-        Ok(e)
-    }
-
-    /// Checks every node of the map `handle`.
-    pub fn verify(&self, r: &(impl Source + ?Sized), handle: Handle) -> Result<()> {
-        let mut count = 0;
-        if handle.root != 0 {
-            let mut last = None;
-            self.verify_node(r, handle.root, None, None, None, &mut count, &mut last)?;
-        }
-        if count != handle.len {
-            return Err(Error::corrupted("collection length", handle.root));
-        }
-        Ok(())
-    }
-
-    /// Checks the subtree at `off`, whose keys must lie in `lo..hi` (as its parent
-    /// routes them).
-    #[allow(clippy::too_many_arguments)]
-    fn verify_node<'r>(
-        &self,
-        r: &'r (impl Source + ?Sized),
-        off: u64,
-        level: Option<u8>,
-        lo: Option<&'r [u8]>,
-        hi: Option<&'r [u8]>,
-        count: &mut u64,
-        last: &mut Option<&'r [u8]>,
-    ) -> Result<()> {
-        let (b, k, lv) = self.node(r, off)?;
-        if level.is_some_and(|l| l != lv) {
-            return Err(Error::corrupted(node::WHAT, off));
-        }
-        node::verify(r, b, off)?;
-        let e = self.entries(b, k, off)?;
-        let outside = |key: &[u8]| lo.is_some_and(|lo| key < lo) || hi.is_some_and(|hi| key >= hi);
-        if k == kind::MAP_BRANCH {
-            for i in 0..e.len() {
-                // Entry i routes keys from its key (entry 0: from the parent's bound) to
-                // the next entry's.
-                let from = if i == 0 { lo } else { Some(e.key(i)?) };
-                let to = if i + 1 < e.len() { Some(e.key(i + 1)?) } else { hi };
-                if from.is_some_and(outside) || matches!((from, to), (Some(f), Some(t)) if f >= t) {
-                    return Err(Error::corrupted(node::WHAT, off));
-                }
-                self.verify_node(r, e.child(i), Some(lv - 1), from, to, count, last)?;
-            }
-            return Ok(());
-        }
-        if e.len() == 0 {
-            return Err(Error::corrupted(node::WHAT, off));
-        }
-        for i in 0..e.len() {
-            let key = e.key(i)?;
-            if last.is_some_and(|l| l >= key)
-                || outside(key)
-                || !(self.key_ok)(key)
-                || e.ord(i) != prefix(key)
-            {
-                return Err(Error::corrupted(node::WHAT, off));
-            }
-            *last = Some(key);
-            *count += 1;
-        }
-        Ok(())
-    }
 }
 
 /// A separator that a split hands to the parent: the right node and its first key.
@@ -629,163 +526,5 @@ impl<K: Key, V: Persist> PMap<K, V> {
             }
         }
         tx.node_free(off, Self::S.size)
-    }
-}
-
-/// An iterator over a [`PMap`]'s entries in key order (from [`PMap::iter`],
-/// [`PMap::range`]): `(key, &value)`, or an error (once, then nothing) if a node does not
-/// check out.
-pub struct Iter<'r, K: Key, V> {
-    raw: RawIter<'r>,
-    _t: PhantomData<(K, V)>,
-}
-
-impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
-    type Item = Result<(K::Ref<'r>, &'r V)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (key, val, off) = match self.raw.next()? {
-            Ok(item) => item,
-            Err(e) => return Some(Err(e)),
-        };
-        let bad = || Error::corrupted(node::WHAT, off);
-        let item = K::decode(key)
-            .ok_or_else(bad)
-            .and_then(|k| V::ref_from_bytes(val).map(|v| (k, v)).map_err(|_| bad()));
-        if item.is_err() {
-            self.raw.stack.clear();
-        }
-        Some(item)
-    }
-}
-
-/// The entries of a map laid out as `spec`, in key order, as bytes: (key, value, the
-/// leaf's offset).
-pub(crate) struct RawIter<'r> {
-    r: &'r dyn Source,
-    spec: MapSpec,
-    /// From the root down: a node's entries and the next index in it.
-    stack: Vec<(Entries<'r>, usize)>,
-    hi: Bound<Vec<u8>>,
-    pending: Option<Error>,
-    /// The last key yielded: keys must rise (a damaged tree that repeats a subtree is
-    /// caught at its first repeated key instead of walked again and again).
-    last: Option<&'r [u8]>,
-}
-
-impl<'r> RawIter<'r> {
-    /// The entries of the map `handle` from `lo` to `hi` (encoded keys).
-    pub fn new(
-        r: &'r dyn Source,
-        spec: MapSpec,
-        handle: Handle,
-        lo: Bound<Vec<u8>>,
-        hi: Bound<Vec<u8>>,
-    ) -> Self {
-        let mut iter = RawIter { r, spec, stack: Vec::new(), hi, pending: None, last: None };
-        if let Err(e) = iter.seek(handle.root, lo) {
-            iter.stack.clear();
-            iter.pending = Some(e);
-        }
-        iter
-    }
-
-    /// Descends from `root` to the first entry at or after `lo`.
-    fn seek(&mut self, root: u64, lo: Bound<Vec<u8>>) -> Result<()> {
-        if root == 0 {
-            return Ok(());
-        }
-        let mut off = root;
-        let mut level = None;
-        loop {
-            let (b, k, lv) = self.spec.node(self.r, off)?;
-            if level.is_some_and(|l| l != lv) {
-                return Err(Error::corrupted(node::WHAT, off));
-            }
-            let e = self.spec.entries(b, k, off)?;
-            let i = match &lo {
-                Bound::Unbounded => 0,
-                Bound::Included(key) | Bound::Excluded(key) if k == kind::MAP_LEAF => {
-                    match e.search(key, prefix(key))? {
-                        Ok(i) if matches!(lo, Bound::Excluded(_)) => i + 1,
-                        Ok(i) | Err(i) => i,
-                    }
-                }
-                Bound::Included(key) | Bound::Excluded(key) => e.child_for(key, prefix(key))?,
-            };
-            if k == kind::MAP_LEAF {
-                self.stack.push((e, i));
-                return Ok(());
-            }
-            self.stack.push((e, i + 1));
-            off = e.child(i);
-            level = Some(lv - 1);
-        }
-    }
-
-    /// The next leaf entry: climbs while nodes are done, then descends leftmost.
-    fn advance(&mut self) -> Result<Option<(Entries<'r>, usize)>> {
-        loop {
-            let Some((e, i)) = self.stack.last_mut() else { return Ok(None) };
-            if *i >= e.len() {
-                self.stack.pop();
-                continue;
-            }
-            let (e, at) = (*e, *i);
-            *i += 1;
-            if node::header(e.bytes())?.kind == kind::MAP_LEAF {
-                return Ok(Some((e, at)));
-            }
-            let level = node::header(e.bytes())?.level;
-            let child = e.child(at);
-            let (b, k, lv) = self.spec.node(self.r, child)?;
-            if lv + 1 != level {
-                return Err(Error::corrupted(node::WHAT, child));
-            }
-            let e = self.spec.entries(b, k, child)?;
-            if e.len() == 0 {
-                // Only an empty map has no entries, and it has no node.
-                return Err(Error::corrupted(node::WHAT, child));
-            }
-            self.stack.push((e, 0));
-        }
-    }
-}
-
-impl<'r> Iterator for RawIter<'r> {
-    type Item = Result<RawEntry<'r>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(e) = self.pending.take() {
-            self.stack.clear();
-            return Some(Err(e));
-        }
-        let mut step = || -> Result<Option<RawEntry<'r>>> {
-            let Some((e, i)) = self.advance()? else { return Ok(None) };
-            let key = e.key(i)?;
-            let past = match &self.hi {
-                Bound::Unbounded => false,
-                Bound::Included(hi) => key > hi.as_slice(),
-                Bound::Excluded(hi) => key >= hi.as_slice(),
-            };
-            if past {
-                self.stack.clear();
-                return Ok(None);
-            }
-            let bad = || Error::corrupted(node::WHAT, e.off);
-            if self.last.is_some_and(|last| last >= key) {
-                return Err(bad());
-            }
-            self.last = Some(key);
-            Ok(Some((key, e.val(i), e.off)))
-        };
-        match step() {
-            Ok(Some(item)) => Some(Ok(item)),
-            Ok(None) => None,
-            Err(e) => {
-                self.stack.clear();
-                Some(Err(e))
-            }
-        }
     }
 }

@@ -1,0 +1,201 @@
+//! [`HashSpec`]: a hash map's node layouts as runtime values (constants for the typed
+//! API, built from a stored shape by `mmf heap dump`), finding a key's bucket, and the
+//! check of a whole map; the slot arithmetic of extendible hashing.
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::entries::{Entries, KeyMode, Layout};
+use crate::error::{Error, Result};
+use crate::node::{self, HDR, WHAT, kind};
+use crate::read::private::Source;
+
+use super::{DIR_SIZE, DIR_TAG, LEVELS, SLOTS};
+use crate::pmap::Handle;
+
+/// A bucket as found: its offset, bytes, level (of its directory) and local depth.
+pub(crate) struct Bucket<'r> {
+    pub(super) off: u64,
+    pub(super) b: &'r [u8],
+    pub(super) level: u8,
+    pub(super) depth: u8,
+}
+
+pub(super) fn slot(h: u64, level: u8) -> usize {
+    ((h >> (56 - 8 * level as u32)) & 0xff) as usize
+}
+
+/// The range of slots a bucket of local depth `depth` covers, around `slot`.
+pub(super) fn span(slot: usize, depth: u8) -> std::ops::Range<usize> {
+    let width = SLOTS >> depth;
+    let start = slot & !(width - 1);
+    start..start + width
+}
+
+pub(super) fn dir_child(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[HDR + 8 * i..][..8].try_into().unwrap_or_default())
+}
+
+pub(super) fn set_dir_child(b: &mut [u8], i: usize, ptr: u64) {
+    b[HDR + 8 * i..][..8].copy_from_slice(&ptr.to_le_bytes());
+}
+
+/// How a hash map with keys of encoded width `key_width` (0: variable) and values of
+/// `vsize` bytes is laid out: what the typed [`PHashMap`](super::PHashMap) uses as a constant, and `mmf
+/// heap dump` builds from a shape read from the file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HashSpec {
+    pub leaf: Layout,
+    /// Whether key bytes are a valid key (UTF-8 for strings).
+    pub key_ok: fn(&[u8]) -> bool,
+}
+
+pub(super) fn hash(r: &(impl Source + ?Sized), key: &[u8]) -> u64 {
+    xxh3_64_with_seed(key, r.seed())
+}
+
+impl HashSpec {
+    pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> HashSpec {
+        // Interleaved: a look-up lands on its entry (interpolation), and its hash, key
+        // and value come in one or two cache lines.
+        HashSpec { leaf: Layout::interleaved(KeyMode::for_width(key_width, false), vsize), key_ok }
+    }
+
+    /// The directory at `ptr` (tagged), checked to be at `level`.
+    pub(crate) fn dir<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+    ) -> Result<&'r [u8]> {
+        let off = ptr & !DIR_TAG;
+        let b = node::read(r, off, DIR_SIZE)?;
+        let h = node::header(b)?;
+        if h.kind != kind::HASH_DIR
+            || h.level != level
+            || h.count as usize != SLOTS
+            || h.width != 8
+            || h.heap as usize != DIR_SIZE
+        {
+            return Err(Error::corrupted(WHAT, off));
+        }
+        Ok(b)
+    }
+
+    /// The bucket at `ptr`, checked to be at `level`.
+    pub(crate) fn bucket<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+    ) -> Result<Bucket<'r>> {
+        let b = node::read(r, ptr, self.leaf.size)?;
+        let h = node::header(b)?;
+        if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
+            return Err(Error::corrupted(WHAT, ptr));
+        }
+        Ok(Bucket { off: ptr, b, level, depth: h.depth })
+    }
+
+    /// Where `h` leads from the root: the bucket, and the directory above it (tagged
+    /// pointer, level) if there is one.
+    pub(super) fn find<'r>(
+        &self,
+        r: &'r (impl Source + ?Sized),
+        handle: Handle,
+        h: u64,
+    ) -> Result<(Bucket<'r>, Option<(u64, u8)>)> {
+        let mut ptr = handle.root;
+        let mut level = 0u8;
+        let mut parent = None;
+        while ptr & DIR_TAG != 0 {
+            if level >= LEVELS {
+                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            }
+            let d = self.dir(r, ptr, level)?;
+            parent = Some((ptr, level));
+            let child = dir_child(d, slot(h, level));
+            if child & DIR_TAG != 0 {
+                level += 1;
+            }
+            ptr = child;
+        }
+        let bucket_level = parent.map_or(0, |(_, l)| l);
+        Ok((self.bucket(r, ptr, bucket_level)?, parent))
+    }
+
+    /// Checks every node of the map `handle`.
+    pub fn verify(&self, r: &(impl Source + ?Sized), handle: Handle) -> Result<()> {
+        let mut count = 0;
+        let mut seen = rustc_hash::FxHashSet::default();
+        if handle.root & DIR_TAG != 0 {
+            self.verify_dir(r, handle.root, 0, 0, &mut count, &mut seen)?;
+        } else if handle.root != 0 {
+            self.verify_bucket(r, handle.root, 0, 0, &mut count)?;
+        }
+        if count != handle.len {
+            return Err(Error::corrupted("collection length", handle.root & !DIR_TAG));
+        }
+        Ok(())
+    }
+
+    fn verify_dir(
+        &self,
+        r: &(impl Source + ?Sized),
+        ptr: u64,
+        level: u8,
+        prefix: u64,
+        count: &mut u64,
+        seen: &mut rustc_hash::FxHashSet<u64>,
+    ) -> Result<()> {
+        let d = self.dir(r, ptr, level)?;
+        node::verify(r, d, ptr & !DIR_TAG)?;
+        let mut s = 0;
+        while s < SLOTS {
+            let child = dir_child(d, s);
+            if !seen.insert(child) {
+                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            }
+            let below = prefix | (s as u64) << (56 - 8 * level as u32);
+            if child & DIR_TAG != 0 {
+                if level + 1 >= LEVELS {
+                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                }
+                self.verify_dir(r, child, level + 1, below, count, seen)?;
+                s += 1;
+            } else {
+                let depth = self.bucket(r, child, level)?.depth;
+                let range = span(s, depth);
+                if range.start != s || range.clone().any(|i| dir_child(d, i) != child) {
+                    return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+                }
+                self.verify_bucket(r, child, level, below, count)?;
+                s = range.end;
+            }
+        }
+        Ok(())
+    }
+
+    fn verify_bucket(
+        &self,
+        r: &(impl Source + ?Sized),
+        off: u64,
+        level: u8,
+        prefix: u64,
+        count: &mut u64,
+    ) -> Result<()> {
+        let b = self.bucket(r, off, level)?;
+        node::verify(r, b.b, off)?;
+        let used = 8 * level as u32 + b.depth as u32;
+        let e = Entries::new(b.b, self.leaf, off)?;
+        for i in 0..e.len() {
+            let h = e.ord(i);
+            let key = e.key(i)?;
+            let placed = used == 0 || (h ^ prefix) >> (64 - used) == 0;
+            if !placed || h != hash(r, key) || !(self.key_ok)(key) || (i > 0 && e.ord(i - 1) > h) {
+                return Err(Error::corrupted(WHAT, off));
+            }
+        }
+        *count += e.len() as u64;
+        Ok(())
+    }
+}
