@@ -5,8 +5,9 @@
 //! heap); the values; and the key heap, growing down from the node's end.
 
 use crate::error::{Error, Result};
-use crate::key::MAX_KEY;
+use crate::key::{Key, MAX_KEY};
 use crate::node::{self, HDR, WHAT};
+use crate::persist::Persist;
 
 /// Key-heap bytes a node with variable keys keeps free of arrays: room for 4 of the
 /// longest keys, so that either half of a split can take one more.
@@ -16,6 +17,14 @@ const MIN_CAP: usize = 4;
 
 /// An entry as raw iterators yield it: key bytes, value bytes, the node's offset.
 pub type RawEntry<'r> = (&'r [u8], &'r [u8], u64);
+
+/// A raw entry as the typed pair a map's iterator yields: the key decoded, the value
+/// referenced in place; bytes that are not a `K` or a `V` are the node's corruption.
+pub fn typed<'r, K: Key, V: Persist>((key, val, off): RawEntry<'r>) -> Result<(K::Ref<'r>, &'r V)> {
+    let bad = || Error::corrupted(WHAT, off);
+    let key = K::decode(key).ok_or_else(bad)?;
+    V::ref_from_bytes(val).map(|v| (key, v)).map_err(|_| bad())
+}
 
 /// Where an entry's key bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

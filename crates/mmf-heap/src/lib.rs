@@ -90,6 +90,42 @@
 //! (`scripts/fuzz-heap.sh`). Not yet: `#[derive(Persist)]` giving shapes (types without a
 //! shape dump as bytes).
 
+/// The impls every collection handle shares (`PVec<T>`, `PMap<K, V>`, `PHashMap<K, V>`: a
+/// 16-byte `Handle` and a `PhantomData`): `Copy`, `Default` (empty), equality of handles,
+/// and a `Debug` that shows the root and the length, counted in `$what`. Hand-written
+/// rather than derived, so that they ask nothing of the type parameters.
+macro_rules! handle_impls {
+    ($name:ident<$($t:ident),+>, $what:literal) => {
+        impl<$($t),+> Clone for $name<$($t),+> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<$($t),+> Copy for $name<$($t),+> {}
+        impl<$($t),+> Default for $name<$($t),+> {
+            fn default() -> Self {
+                $name { h: $crate::pmap::Handle::default(), _t: std::marker::PhantomData }
+            }
+        }
+        impl<$($t),+> PartialEq for $name<$($t),+> {
+            fn eq(&self, other: &Self) -> bool {
+                self.h == other.h
+            }
+        }
+        impl<$($t),+> Eq for $name<$($t),+> {}
+        impl<$($t),+> std::fmt::Debug for $name<$($t),+> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(
+                    f,
+                    concat!(stringify!($name), "(root {:#x}, {} ", $what, ")"),
+                    self.h.root,
+                    self.h.len
+                )
+            }
+        }
+    };
+}
+
 mod alloc;
 mod backend;
 mod commit;

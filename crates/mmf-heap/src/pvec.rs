@@ -2,7 +2,6 @@
 //! elements, branches of 506 child pointers) whose height follows from the length; a
 //! change copies one path from the root to a leaf, once per transaction.
 
-use std::fmt;
 use std::marker::PhantomData;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -50,28 +49,7 @@ pub struct PVec<T> {
     _t: PhantomData<T>,
 }
 
-impl<T> Clone for PVec<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for PVec<T> {}
-impl<T> Default for PVec<T> {
-    fn default() -> Self {
-        PVec { h: Handle::default(), _t: PhantomData }
-    }
-}
-impl<T> PartialEq for PVec<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.h == other.h
-    }
-}
-impl<T> Eq for PVec<T> {}
-impl<T> fmt::Debug for PVec<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PVec(root {:#x}, {} elements)", self.h.root, self.h.len)
-    }
-}
+handle_impls!(PVec<T>, "elements");
 
 impl<T: Persist> Persist for PVec<T> {
     const TYPE_HASH: u64 = type_hash("PVec<T>", 16, &[T::NAME_HASH]);

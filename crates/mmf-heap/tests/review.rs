@@ -136,6 +136,7 @@ fn is_child() -> bool {
 /// 8 TiB, which aborts the process ("memory allocation failed") instead of returning an
 /// error. Run in a child process, which must exit normally with an error reported.
 #[test]
+#[cfg(unix)] // sparse files, FIFOs and fork as Unix has them
 fn opening_a_sparse_file_whose_slot_names_a_huge_block_is_an_error_not_an_abort() {
     if is_child() {
         let dir = tempfile::tempdir().unwrap();
@@ -170,6 +171,7 @@ fn opening_a_sparse_file_whose_slot_names_a_huge_block_is_an_error_not_an_abort(
 /// Opening a FIFO read-only (`HeapOptions::read_only`) blocks in `open(2)` forever: no
 /// error, a hang. (Read-write, Linux opens a FIFO at once.)
 #[test]
+#[cfg(unix)] // sparse files, FIFOs and fork as Unix has them
 fn opening_a_fifo_read_only_does_not_hang() {
     if is_child() {
         let dir = tempfile::tempdir().unwrap();
@@ -374,6 +376,7 @@ fn verify_on_an_older_snapshot_does_not_report_a_healthy_heap_corrupted() {
 /// fork child a participant of its own). Then the same with a child that commits and
 /// exits: the parent sees the child's commit and goes on.
 #[test]
+#[cfg(unix)] // sparse files, FIFOs and fork as Unix has them
 fn a_fork_child_that_dies_holding_the_write_lock_does_not_block_the_parent() {
     if is_child() {
         let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use crate::entries::{Entries, RawEntry};
+use crate::entries::{self, Entries, RawEntry};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::node::WHAT;
@@ -26,14 +26,7 @@ impl<'r, K: Key, V: Persist> Iterator for Iter<'r, K, V> {
     type Item = Result<(K::Ref<'r>, &'r V)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (key, val, off) = match self.raw.next()? {
-            Ok(item) => item,
-            Err(e) => return Some(Err(e)),
-        };
-        let bad = || Error::corrupted(WHAT, off);
-        let item = K::decode(key)
-            .ok_or_else(bad)
-            .and_then(|k| V::ref_from_bytes(val).map(|v| (k, v)).map_err(|_| bad()));
+        let item = self.raw.next()?.and_then(entries::typed::<K, V>);
         if item.is_err() {
             self.raw.stop();
         }

@@ -4,7 +4,6 @@
 //! full and merges back when its buddy and it are light. A lookup is one directory or two
 //! and one bucket, found by interpolation in the bucket's sorted hashes.
 
-use std::fmt;
 use std::marker::PhantomData;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -67,28 +66,7 @@ pub struct PHashMap<K, V> {
     _t: PhantomData<(K, V)>,
 }
 
-impl<K, V> Clone for PHashMap<K, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<K, V> Copy for PHashMap<K, V> {}
-impl<K, V> Default for PHashMap<K, V> {
-    fn default() -> Self {
-        PHashMap { h: Handle::default(), _t: PhantomData }
-    }
-}
-impl<K, V> PartialEq for PHashMap<K, V> {
-    fn eq(&self, other: &Self) -> bool {
-        self.h == other.h
-    }
-}
-impl<K, V> Eq for PHashMap<K, V> {}
-impl<K, V> fmt::Debug for PHashMap<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PHashMap(root {:#x}, {} entries)", self.h.root, self.h.len)
-    }
-}
+handle_impls!(PHashMap<K, V>, "entries");
 
 impl<K: Key, V: Persist> Persist for PHashMap<K, V> {
     const TYPE_HASH: u64 = type_hash("PHashMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);

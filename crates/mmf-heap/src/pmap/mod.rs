@@ -2,7 +2,6 @@
 //! nodes of 4 KiB: a change copies the path from the root to one leaf, once per
 //! transaction (nodes the transaction made change in place); reads walk the mapping.
 
-use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
@@ -73,28 +72,7 @@ pub struct PMap<K, V> {
     _t: PhantomData<(K, V)>,
 }
 
-impl<K, V> Clone for PMap<K, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<K, V> Copy for PMap<K, V> {}
-impl<K, V> Default for PMap<K, V> {
-    fn default() -> Self {
-        PMap { h: Handle::default(), _t: PhantomData }
-    }
-}
-impl<K, V> PartialEq for PMap<K, V> {
-    fn eq(&self, other: &Self) -> bool {
-        self.h == other.h
-    }
-}
-impl<K, V> Eq for PMap<K, V> {}
-impl<K, V> fmt::Debug for PMap<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PMap(root {:#x}, {} entries)", self.h.root, self.h.len)
-    }
-}
+handle_impls!(PMap<K, V>, "entries");
 
 impl<K: Key, V: Persist> Persist for PMap<K, V> {
     const TYPE_HASH: u64 = type_hash("PMap<K,V>", 16, &[K::NAME_HASH, V::NAME_HASH]);
