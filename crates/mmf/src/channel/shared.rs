@@ -293,8 +293,13 @@ impl PeerWatch {
         }
         self.epoch = epoch;
         self.looked = Some(Instant::now());
+        // The count first, the entries after: an attach writes its entry before it counts
+        // itself, so a count seen here has its entry in the scan below (unless it closed
+        // since). Counted after the scan, a peer attaching in between was taken for one
+        // that had gone (a sender's first send failing while the receivers attached).
+        let attached = inner.attaches(self.role)? > 0;
         self.token = inner.live(self.role)?;
-        self.gone = self.token.is_none() && inner.attaches(self.role)? > 0;
+        self.gone = self.token.is_none() && attached;
         Ok(self.gone)
     }
 }
