@@ -4,20 +4,10 @@
 //! found (long string keys made a valid map report `Corrupted` and leave a half-merged
 //! node to commit; fixed).
 
+mod common;
+
+use common::sim::Rng;
 use mmf_heap::{Heap, HeapOptions, MemoryBackend, PStr};
-/// xorshift64*: a small deterministic generator for the model tests.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A key of 0..=511 bytes, with long shared prefixes (so that nodes hold long keys).
 fn string_key(rng: &mut Rng, universe: u64) -> String {
