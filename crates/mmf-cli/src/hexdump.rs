@@ -96,8 +96,11 @@ fn write_line(out: &mut impl Write, offset: u64, bytes: &[u8]) -> io::Result<()>
     // 16 offset digits at most, then the body.
     let mut line = [b' '; 16 + BODY];
     let digits = (16 - offset.leading_zeros() as usize / 4).max(8);
+    let be = offset.to_be_bytes();
     for (i, slot) in line[..digits].iter_mut().enumerate() {
-        *slot = HEX[(offset >> (4 * (digits - 1 - i))) as usize & 0xf];
+        let nibble = digits - 1 - i; // counted from the right
+        let byte = be[7 - nibble / 2];
+        *slot = HEX[usize::from(if nibble % 2 == 0 { byte & 0xf } else { byte >> 4 })];
     }
     let body: &mut [u8; BODY] = (&mut line[digits..digits + BODY]).try_into().expect("sized");
     // The hex columns: two spaces after the offset, one more between the halves.
