@@ -174,6 +174,7 @@ fn copy_part(
             let copy = ViewOptions::new().range(window).write_through(true).map_mut(to)?;
             for at in (0..source.len()).step_by(CHUNK) {
                 let n = CHUNK.min(source.len() - at);
+                let _ = source.populate(at, n);
                 copy.copy_from(at, &source, at, n)?;
                 if sync {
                     // Start write-back now, so the final sync finds little left to write.
