@@ -10,6 +10,7 @@ use mmf::{Access, Error, Mapping, MappingOptions};
 use mmf_testkit::{Peer, hear, role, tell};
 
 const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
 
 /// Windows grows a view by unmapping and remapping it at the same base (Wine has no
 /// placeholders), and a view another test maps meanwhile may land in the freed range: the
@@ -304,6 +305,39 @@ fn two_processes_growing_one_file_never_shrink_it() {
     assert_eq!(b.expect("shrunk"), "0", "the other grower saw the file shrink");
     a.wait_success();
     b.wait_success();
+}
+
+/// Two threads grow one file through two write-through views of one mapping, whose
+/// descriptors share one open file description (as a parent's and a forked child's do):
+/// the file never shrinks under either. A lock held through that shared description would
+/// let both threads hold it at once.
+#[test]
+fn two_threads_growing_through_one_mapping_never_shrink_it() {
+    let _turn = one_at_a_time();
+    const STEPS: u64 = 100_000;
+    let file = tempfile::tempfile().unwrap();
+    let mapping = file_mapping(&file, 4096);
+    let shrunk = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for seed in [1u64, 2] {
+            let (mapping, file, shrunk) = (&mapping, &file, &shrunk);
+            s.spawn(move || {
+                let mut view = mapping.view_growable_write_through(0, GIB).unwrap();
+                let (mut x, mut target) = (0x9e37_79b9_7f4a_7c15 ^ seed, 4096);
+                for _ in 0..STEPS {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    target += 1 + x % 4096;
+                    view.grow(target).unwrap();
+                    if file.metadata().unwrap().len() < target {
+                        shrunk.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(shrunk.into_inner(), 0, "a grower saw the file shrink");
 }
 
 /// A view grows while other threads of the process map and unmap views all the time: the

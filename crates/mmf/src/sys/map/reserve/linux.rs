@@ -130,7 +130,8 @@ impl Drop for Reserved {
 /// The object grown from `old_len` to `new_len` bytes, never shrunk.
 ///
 /// Growers of one file take turns: each holds an OFD write lock (`F_OFD_SETLKW`) on one
-/// byte far past any file's end ([`GROW_LOCK_AT`]) while it reads the size and extends it,
+/// byte far past any file's end ([`GROW_LOCK_AT`]), through an open file description of
+/// its own ([`GrowLock`]), while it reads the size and extends it,
 /// so none can read a size, lose a race to a larger growth and then set its smaller one.
 /// Under that lock a write-through view (`allocate` false: its writes report a full disk
 /// themselves) extends the file with `ftruncate(new_len)`, which allocates nothing; any
@@ -205,43 +206,46 @@ fn truncate_error(e: io::Error, new_len: u64) -> Error {
 /// (locks may lie past the end), where no user's record lock is likely to be.
 const GROW_LOCK_AT: libc::off_t = libc::off_t::MAX - 1;
 
-/// An OFD write lock on [`GROW_LOCK_AT`] of a file, released when dropped (and by the
-/// kernel when the descriptor closes, so a killed grower never leaves it held).
-struct GrowLock<'a>(&'a File);
+/// An OFD write lock on [`GROW_LOCK_AT`] of a file, taken through a new open file
+/// description of it (`/proc/self/fd/N` opened again): OFD locks belong to the description,
+/// and the section's descriptor shares its description with every view of the mapping and,
+/// after a `fork`, with the child — growers there would all "hold" one lock at once. The
+/// lock goes when the description is closed (dropped), also when the grower is killed.
+struct GrowLock {
+    /// Held only to be closed when the growth is done: that releases the lock.
+    _description: File,
+}
 
-impl<'a> GrowLock<'a> {
+impl GrowLock {
     /// Takes the lock, waiting for another grower that holds it (for a `fstat` and one
     /// extension: microseconds). `None` when a lock that is not a grower's covers the byte
     /// (a user's whole-file `fcntl` lock: waiting on it could wait forever, even on this
-    /// process's own lock) or the file system has no locks.
-    fn take(file: &'a File) -> Option<GrowLock<'a>> {
+    /// process's own lock), or the file cannot be opened again for writing (no `/proc`, a
+    /// file whose mode no longer lets this user open it), or the file system has no locks.
+    fn take(file: &File) -> Option<GrowLock> {
+        let again = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let own = File::options().write(true).open(again).ok()?;
         loop {
-            match lock_op(file, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short) {
-                Ok(_) => return Some(GrowLock(file)),
+            match lock_op(&own, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short) {
+                Ok(_) => return Some(GrowLock { _description: own }),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {}
                 Err(_) => return None,
             }
             // Who holds it? Wait only for another grower: an OFD lock (pid -1) on exactly
             // this byte.
-            let holder = lock_op(file, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).ok()?;
+            let holder = lock_op(&own, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).ok()?;
             if holder.l_type == libc::F_UNLCK as libc::c_short {
                 continue; // released meanwhile
             }
             if (holder.l_start, holder.l_len, holder.l_pid) != (GROW_LOCK_AT, 1, -1) {
                 return None;
             }
-            match lock_op(file, libc::F_OFD_SETLKW, libc::F_WRLCK as libc::c_short) {
-                Ok(_) => return Some(GrowLock(file)),
+            match lock_op(&own, libc::F_OFD_SETLKW, libc::F_WRLCK as libc::c_short) {
+                Ok(_) => return Some(GrowLock { _description: own }),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return None,
             }
         }
-    }
-}
-
-impl Drop for GrowLock<'_> {
-    fn drop(&mut self) {
-        let _ = lock_op(self.0, libc::F_OFD_SETLK, libc::F_UNLCK as libc::c_short);
     }
 }
 
