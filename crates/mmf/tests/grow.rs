@@ -314,7 +314,8 @@ fn two_processes_growing_one_file_never_shrink_it() {
 #[test]
 fn two_threads_growing_through_one_mapping_never_shrink_it() {
     let _turn = one_at_a_time();
-    const STEPS: u64 = 100_000;
+    // Windows maps the whole view again at each growth (no placeholders under Wine): fewer.
+    const STEPS: u64 = if cfg!(windows) { 300 } else { 100_000 };
     let file = tempfile::tempfile().unwrap();
     let mapping = file_mapping(&file, 4096);
     let shrunk = std::sync::atomic::AtomicU64::new(0);
