@@ -130,14 +130,17 @@ impl Allocator {
         if off < DATA_START || off % ALIGN != 0 || end > self.end {
             return Err(bad);
         }
-        if let Some((&poff, &(plen, _))) = self.free.range(..end).next_back() {
+        // The last range before `end`: overlapping the range (a double free), or else its
+        // left neighbour (one search for both).
+        let prev = self.free.range(..end).next_back().map(|(&poff, &v)| (poff, v));
+        if let Some((poff, (plen, _))) = prev {
             if poff + plen > off {
                 return Err(bad);
             }
         }
         let (mut start, mut stop) = (off, end);
         // Merge with neighbours freed by the same transaction.
-        if let Some((&poff, &(plen, ptxn))) = self.free.range(..off).next_back() {
+        if let Some((poff, (plen, ptxn))) = prev {
             if poff + plen == off && ptxn == freed {
                 self.take(poff);
                 start = poff;
@@ -154,27 +157,55 @@ impl Allocator {
     }
 
     /// Merges neighbouring ranges that are both reusable by a transaction that may reuse
-    /// what was freed up to `reusable` (at the start of each transaction).
+    /// what was freed up to `reusable` (at the start of each transaction), and indexes the
+    /// ranges that are reusable.
+    ///
+    /// In place: one pass over the ranges, then only the ranges that merge or change
+    /// reusability are touched (a writer's free list grows with the heap; rebuilding it
+    /// and its index at every transaction cost more than the transaction's inserts).
     pub fn settle(&mut self, reusable: u64) {
-        let mut merged: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-        let mut last: Option<(u64, u64, u64)> = None;
+        let was = self.reusable;
+        // Ranges to add to or drop from the index; runs of two or more ranges to merge.
+        let mut index: Vec<(bool, u64, u64)> = Vec::new();
+        let mut merges: Vec<(u64, u64)> = Vec::new();
+        // The current run of adjacent reusable ranges: start, end, ranges in it.
+        let mut run: Option<(u64, u64, usize)> = None;
         for (&off, &(len, txn)) in &self.free {
-            last = match last {
-                Some((s, l, t)) if s + l == off && t <= reusable && txn <= reusable => {
-                    Some((s, l + len, t.max(txn)))
+            let now = txn <= reusable;
+            if now != (txn <= was) {
+                index.push((now, len, off));
+            }
+            run = match run {
+                Some((s, e, n)) if now && e == off => Some((s, off + len, n + 1)),
+                prev => {
+                    merges.extend(prev.filter(|r| r.2 > 1).map(|(s, e, _)| (s, e)));
+                    now.then_some((off, off + len, 1))
                 }
-                Some((s, l, t)) => {
-                    merged.insert(s, (l, t));
-                    Some((off, len, txn))
-                }
-                None => Some((off, len, txn)),
             };
         }
-        if let Some((s, l, t)) = last {
-            merged.insert(s, (l, t));
+        merges.extend(run.filter(|r| r.2 > 1).map(|(s, e, _)| (s, e)));
+        self.reusable = reusable;
+        for (add, len, off) in index {
+            if add {
+                self.fits.insert((len, off));
+            } else {
+                self.fits.remove(&(len, off));
+            }
         }
-        self.free = merged;
-        self.reindex(reusable);
+        for (start, end) in merges {
+            let mut freed = 0;
+            while let Some((&off, _)) = self.free.range(start..end).next() {
+                let (_, txn) = self.take(off).expect("a free range");
+                freed = freed.max(txn);
+            }
+            self.put(start, end - start, freed);
+        }
+    }
+
+    /// The freeing transaction up to which ranges are reusable (the last
+    /// [`settle`](Self::settle)'s or allocation's).
+    pub fn reusable(&self) -> u64 {
+        self.reusable
     }
 
     /// After commits were lost that snapshots may still read: the allocated area grows to
@@ -250,6 +281,29 @@ impl Allocator {
 mod tests {
     use super::*;
 
+    /// What a full rebuild would give: the index holds exactly the ranges freed by a
+    /// transaction `<= reusable`, and no two neighbouring ranges are both reusable
+    /// (after a settle).
+    fn assert_settled(a: &Allocator) {
+        let want: BTreeSet<(u64, u64)> = a
+            .free
+            .iter()
+            .filter(|&(_, &(_, freed))| freed <= a.reusable)
+            .map(|(&off, &(len, _))| (len, off))
+            .collect();
+        assert_eq!(a.fits, want, "the index at reusable {}", a.reusable);
+        let mut last: Option<(u64, u64)> = None;
+        for (&off, &(len, freed)) in &a.free {
+            if let Some((end, prev)) = last {
+                assert!(
+                    !(end == off && prev <= a.reusable && freed <= a.reusable),
+                    "reusable neighbours at {off} not merged"
+                );
+            }
+            last = Some((off + len, freed));
+        }
+    }
+
     #[test]
     fn allocations_are_aligned_and_reuse_only_what_is_reusable() {
         let mut a = Allocator::new();
@@ -323,6 +377,7 @@ mod tests {
         for txn in 1..200u64 {
             let reusable = txn.saturating_sub(1 + next(3));
             a.settle(reusable);
+            assert_settled(&a);
             for _ in 0..next(40) {
                 if next(2) == 0 || live.is_empty() {
                     let len = align_up(1 + next(300)).unwrap();
@@ -348,6 +403,7 @@ mod tests {
             assert_eq!(free + used, a.end() - DATA_START, "every byte free or live");
             let round = Allocator::decode(&a.encode(), a.end(), txn, 0).unwrap();
             assert_eq!(round, a);
+            assert_settled(&a);
         }
     }
 

@@ -189,6 +189,7 @@ impl<B: Backend> WriteTxn<'_, B> {
             state.current = Arc::clone(&committed);
             let w = &mut state.writer;
             w.base = committed;
+            w.settled = None;
             w.next_txn = txn + 1;
             if durable {
                 // Blocks the manifest lists were written by `manifest_from` or later and

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::mem::{Chunk, chunks};
 
@@ -49,6 +49,21 @@ impl Dirty {
     pub fn insert(&mut self, off: u64, len: usize, node: bool) -> &mut Block {
         self.order.insert(off, len);
         let block = Block { data: chunks(len), len, node };
+        self.blocks.entry(off).insert_entry(block).into_mut()
+    }
+
+    /// A new block at `off` holding a copy of `src` (whose length is a multiple of 16):
+    /// what copy-on-write makes, without zeroing a buffer first.
+    pub fn insert_copy(&mut self, off: u64, src: &[u8], node: bool) -> &mut Block {
+        debug_assert_eq!(src.len() % 16, 0);
+        let len = src.len();
+        self.order.insert(off, len);
+        // One copy; the mapping and the copy a window reads from are 16-aligned.
+        let data: Box<[Chunk]> = match <[Chunk]>::ref_from_bytes(src) {
+            Ok(chunks) => chunks.into(),
+            Err(_) => src.chunks_exact(16).map(|c| Chunk(c.try_into().expect("16"))).collect(),
+        };
+        let block = Block { data, len, node };
         self.blocks.entry(off).insert_entry(block).into_mut()
     }
 

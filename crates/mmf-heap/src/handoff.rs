@@ -103,6 +103,7 @@ impl<B: Backend> Heap<B> {
             durable_len: self.backend.len()?,
             unsynced: Vec::new(),
             unsynced_from: 0,
+            settled: None,
         };
         let end = commit.slot.alloc_end;
         {

@@ -120,6 +120,9 @@ pub(crate) struct WriterState {
     pub unsynced: Vec<ManifestEntry>,
     /// The first of those commits.
     pub unsynced_from: u64,
+    /// `base`'s allocator settled for the last transaction that began on it (kept so that
+    /// the next one, after a rollback, does not settle the whole free list again).
+    pub settled: Option<Allocator>,
 }
 
 /// A persistent heap of typed data in a file: commits are atomic and crash-safe, reads
@@ -350,6 +353,7 @@ impl<B: Backend> Heap<B> {
             durable_len,
             unsynced: Vec::new(),
             unsynced_from: 0,
+            settled: None,
         };
         let state = State { current: committed, writer };
         Ok(Heap {

@@ -179,10 +179,13 @@ impl<B: Backend> WriteTxn<'_, B> {
             return Ok(off);
         }
         read(self, off, size)?;
-        let new = self.alloc_dirty(size as u64, true)?;
+        if size % 16 != 0 {
+            return Err(Error::corrupted(WHAT, off));
+        }
+        let new = self.alloc.alloc(size as u64, self.reusable)?;
+        self.changed = true;
         let src = self.window.slice(&self.heap.backend, off, size, 16, WHAT)?;
-        let block = self.dirty.get_mut(new).expect("just allocated");
-        block.bytes_mut().copy_from_slice(src);
+        let block = self.dirty.insert_copy(new, src, true);
         header_mut(block.bytes_mut()).txn = self.txn_id;
         self.free_block(off, size as u64)?;
         Ok(new)

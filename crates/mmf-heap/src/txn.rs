@@ -70,8 +70,7 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
         // Every snapshot of every process, this one's included.
         let oldest_reader = heap.readers.oldest()?.unwrap_or(u64::MAX);
         let reusable = reuse_limit.min(oldest_reader);
-        let mut alloc = base.alloc.clone();
-        alloc.settle(reusable);
+        let alloc = settled(heap, reusable);
         let window = Window::new(&heap.backend, base.slot.alloc_end)?;
         Ok(WriteTxn {
             window,
@@ -305,6 +304,25 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
         let at = (off - start) as usize;
         block.bytes_mut().get_mut(at..at + len).ok_or(Error::corrupted("object pointer", off))
     }
+}
+
+/// The writer's base allocator settled for `reusable`: from the cache when a transaction
+/// that began on the same base with the same `reusable` was rolled back, else settled
+/// (from the cache when it is settled for less: settling is incremental) and cached.
+fn settled<B: Backend>(heap: &Heap<B>, reusable: u64) -> Allocator {
+    let mut state = heap.state();
+    let w = &mut state.writer;
+    match &w.settled {
+        Some(a) if a.reusable() == reusable => return a.clone(),
+        _ => {}
+    }
+    let mut alloc = match &w.settled {
+        Some(a) if a.reusable() < reusable => a.clone(),
+        _ => w.base.alloc.clone(),
+    };
+    alloc.settle(reusable);
+    w.settled = Some(alloc.clone());
+    alloc
 }
 
 fn immutable_or_bad(off: u64, committed_end: u64) -> Error {
