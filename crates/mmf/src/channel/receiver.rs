@@ -1,6 +1,5 @@
 //! [`Receiver`] and the [`Message`] it reads in place.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -8,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::errors::RecvError;
 use super::layout::{DATA_AT, Kind, RECV_LOCK};
 use super::ring::{self, Consumer, Record, Which};
-use super::shared::{Look, PeerWatch, Role, Shared};
+use super::shared::{Inner, Look, PeerWatch, Role, Shared};
 use crate::Shared as SharedType;
 use crate::error::{Error, Result};
 
@@ -140,15 +139,17 @@ impl Receiver {
         if let Some(record) = self.next(None)? {
             return Ok(Message { rx: self, record, done: false });
         }
-        let inner = Arc::clone(&self.inner);
-        let owner = if self.mpmc() { None } else { self.watch.token };
-        let spins = self.spins;
+        // The fields apart (not a clone of the `Arc`: two read-modify-writes per wait).
+        let mpmc = self.mpmc();
+        let Receiver { inner, consumer, watch, spins, .. } = &mut *self;
+        let inner: &Inner = inner;
+        let owner = if mpmc { None } else { watch.token };
         // SPSC: the header the next record will be committed through, polled alone while
         // spinning (MPMC: another receiver may move the head; look every time).
-        let probe = match self.mpmc() {
+        let probe = match mpmc {
             true => None,
             false => {
-                let at = DATA_AT + (self.consumer.head & (self.inner.params.capacity - 1));
+                let at = DATA_AT + (consumer.head & (inner.params.capacity - 1));
                 Some(inner.view().get::<AtomicU64>(at as usize)?)
             }
         };
@@ -158,16 +159,15 @@ impl Receiver {
                 &ring.lines.not_empty,
                 Which::NotEmpty,
                 park,
-                spins,
+                *spins,
                 deadline,
                 ready,
                 |fresh| {
-                    if let Some(record) = self.next(deadline)? {
+                    if let Some(record) = next_in(inner, consumer, deadline)? {
                         return Ok(Some(Some(record)));
                     }
-                    Ok(self
-                        .watch
-                        .gone(&inner, if fresh { Look::Wake } else { Look::Op })?
+                    Ok(watch
+                        .gone(inner, if fresh { Look::Wake } else { Look::Op })?
                         .then_some(None))
                 },
             )
@@ -190,26 +190,35 @@ impl Receiver {
     /// One look for a record: MPMC takes the receive lock first (kept with the record).
     #[inline]
     fn next(&mut self, deadline: Option<Instant>) -> Result<Option<Record>> {
-        let mpmc = self.mpmc();
-        if mpmc {
-            if !self.inner.lock(RECV_LOCK, deadline)? {
-                return Ok(None);
-            }
-            match self.inner.with_ring(None, |r, _| r.consumer()) {
-                Ok(Ok(c)) => self.consumer = c,
-                Ok(Err(e)) | Err(e) => {
-                    let _ = self.inner.unlock(RECV_LOCK);
-                    return Err(e);
-                }
-            }
-        }
-        let consumer = &mut self.consumer;
-        let found = self.inner.with_ring(None, |r, park| r.try_peek(consumer, park))?;
-        if mpmc && !matches!(found, Ok(Some(_))) {
-            self.inner.unlock(RECV_LOCK)?;
-        }
-        found
+        next_in(&self.inner, &mut self.consumer, deadline)
     }
+}
+
+/// [`Receiver::next`] on the receiver's fields.
+#[inline]
+fn next_in(
+    inner: &Inner,
+    consumer: &mut Consumer,
+    deadline: Option<Instant>,
+) -> Result<Option<Record>> {
+    let mpmc = inner.params.kind == Kind::Mpmc;
+    if mpmc {
+        if !inner.lock(RECV_LOCK, deadline)? {
+            return Ok(None);
+        }
+        match inner.with_ring(None, |r, _| r.consumer()) {
+            Ok(Ok(c)) => *consumer = c,
+            Ok(Err(e)) | Err(e) => {
+                let _ = inner.unlock(RECV_LOCK);
+                return Err(e);
+            }
+        }
+    }
+    let found = inner.with_ring(None, |r, park| r.try_peek(consumer, park))?;
+    if mpmc && !matches!(found, Ok(Some(_))) {
+        inner.unlock(RECV_LOCK)?;
+    }
+    found
 }
 
 impl Drop for Receiver {
@@ -286,7 +295,7 @@ impl Message<'_> {
     /// [`Error::OutOfRange`] past the message's end; the view's copy errors.
     #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        self.rx.inner.view().read_at(self.at(offset, buf.len())?, buf)
+        super::shared::copy_out(self.rx.inner.view(), self.at(offset, buf.len())?, buf)
     }
 
     /// The whole message, copied.

@@ -202,7 +202,7 @@ impl<B: Bytes> Ring<'_, B> {
 
     /// Whether the producer has `need` bytes free at its tail, reading the consumer's head
     /// again only if the cached one says no.
-    #[inline]
+    #[inline(always)]
     fn has_room(&self, p: &mut Producer, need: u64) -> Result<bool> {
         if p.tail + need - p.head_cache <= self.capacity {
             return Ok(true);
@@ -224,6 +224,7 @@ impl<B: Bytes> Ring<'_, B> {
     /// the data, a pad record fills the rest first (committed at once, so that the
     /// consumer frees that room). Every claim keeps 8 bytes more free than the record
     /// takes: the next header, zeroed at the commit.
+    #[inline(always)]
     pub(crate) fn try_claim<P: Park>(
         &self,
         p: &mut Producer,
@@ -258,6 +259,7 @@ impl<B: Bytes> Ring<'_, B> {
     /// Publishes the record of `size` bytes at data offset `at` (the producer's tail):
     /// zeroes the header after it, stores its header `word` (SeqCst: the handshake's store),
     /// records the new tail and wakes a sleeping consumer.
+    #[inline(always)]
     fn publish<P: Park>(
         &self,
         p: &mut Producer,
@@ -308,6 +310,7 @@ impl<B: Bytes> Ring<'_, B> {
         self.publish_head(r.end, park)
     }
 
+    #[inline(always)]
     fn publish_head<P: Park>(&self, head: u64, park: &P) -> Result<()> {
         self.lines.head.pos.store(head, SeqCst);
         wake(&self.lines.not_full, Which::NotFull, park)

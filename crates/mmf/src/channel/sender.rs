@@ -1,13 +1,12 @@
 //! [`Sender`] and the zero-copy [`Reservation`].
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::errors::SendError;
 use super::layout::{Kind, SEND_LOCK};
 use super::ring::{self, Claim, Producer, Which};
-use super::shared::{Look, PeerWatch, Role, Shared};
+use super::shared::{Inner, Look, PeerWatch, Role, Shared};
 use crate::error::{Error, Result};
 
 /// The sending end of a channel: copies (`send`, `try_send`, `send_timeout`) or writes in
@@ -214,12 +213,14 @@ impl Sender {
             }
             Wait::Until(deadline) => deadline,
         };
-        let inner = Arc::clone(&self.inner);
-        let owner = if self.mpmc() { None } else { self.watch.token };
-        let spins = self.spins;
+        // The fields apart (not a clone of the `Arc`: two read-modify-writes per wait).
+        let mpmc = self.mpmc();
+        let Sender { inner, producer, watch, spins, .. } = &mut *self;
+        let inner: &Inner = inner;
+        let owner = if mpmc { None } else { watch.token };
         // SPSC: the head, polled alone while spinning until it moves (MPMC: another sender
         // may fill the room; look every time).
-        let (mpmc, seen) = (self.mpmc(), self.producer.head_cache);
+        let seen = producer.head_cache;
         let waited = inner.with_ring(owner, |ring, park| {
             let head = &ring.lines.head.pos;
             let ready = || mpmc || head.load(Relaxed) != seen;
@@ -227,14 +228,14 @@ impl Sender {
                 &ring.lines.not_full,
                 Which::NotFull,
                 park,
-                spins,
+                *spins,
                 deadline,
                 ready,
                 |fresh| {
-                    if let Some(claim) = self.try_claim(len, deadline)? {
+                    if let Some(claim) = try_claim_in(inner, producer, len, deadline)? {
                         return Ok(Some(Ok(claim)));
                     }
-                    if self.watch.gone(&inner, if fresh { Look::Wake } else { Look::Op })? {
+                    if watch.gone(inner, if fresh { Look::Wake } else { Look::Op })? {
                         return Ok(Some(Err(SendError::Disconnected(()))));
                     }
                     Ok(None)
@@ -247,26 +248,36 @@ impl Sender {
     /// One look for room: MPMC takes the send lock first (kept with the claim).
     #[inline]
     fn try_claim(&mut self, len: u32, deadline: Option<Instant>) -> Result<Option<Claim>> {
-        let mpmc = self.mpmc();
-        if mpmc {
-            if !self.inner.lock(SEND_LOCK, deadline)? {
-                return Ok(None);
-            }
-            match self.inner.with_ring(None, |r, _| r.producer()) {
-                Ok(Ok(p)) => self.producer = p,
-                Ok(Err(e)) | Err(e) => {
-                    let _ = self.inner.unlock(SEND_LOCK);
-                    return Err(e);
-                }
-            }
-        }
-        let producer = &mut self.producer;
-        let claimed = self.inner.with_ring(None, |r, park| r.try_claim(producer, len, park))?;
-        if mpmc && !matches!(claimed, Ok(Some(_))) {
-            self.inner.unlock(SEND_LOCK)?;
-        }
-        claimed
+        try_claim_in(&self.inner, &mut self.producer, len, deadline)
     }
+}
+
+/// [`Sender::try_claim`] on the sender's fields.
+#[inline]
+fn try_claim_in(
+    inner: &Inner,
+    producer: &mut Producer,
+    len: u32,
+    deadline: Option<Instant>,
+) -> Result<Option<Claim>> {
+    let mpmc = inner.params.kind == Kind::Mpmc;
+    if mpmc {
+        if !inner.lock(SEND_LOCK, deadline)? {
+            return Ok(None);
+        }
+        match inner.with_ring(None, |r, _| r.producer()) {
+            Ok(Ok(p)) => *producer = p,
+            Ok(Err(e)) | Err(e) => {
+                let _ = inner.unlock(SEND_LOCK);
+                return Err(e);
+            }
+        }
+    }
+    let claimed = inner.with_ring(None, |r, park| r.try_claim(producer, len, park))?;
+    if mpmc && !matches!(claimed, Ok(Some(_))) {
+        inner.unlock(SEND_LOCK)?;
+    }
+    claimed
 }
 
 impl Drop for Sender {
@@ -337,7 +348,7 @@ impl Reservation<'_> {
             });
         }
         let at = super::layout::DATA_AT + self.claim.payload + offset as u64;
-        self.tx.inner.view().write_at(at as usize, data)
+        super::shared::copy_in(self.tx.inner.view(), at as usize, data)
     }
 
     /// Sends the message: publishes it with one store and wakes a receiver if one sleeps.
