@@ -21,6 +21,19 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// `steps` growing lengths from 4 KiB, each 1 to 4096 bytes past the last (xorshift64 from
+/// `seed`): small random growth steps.
+fn growth_steps(seed: u64, steps: u64) -> impl Iterator<Item = u64> {
+    let (mut x, mut target) = (seed | 1, 4096);
+    (0..steps).map(move |_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        target += 1 + x % 4096;
+        target
+    })
+}
+
 fn file_mapping(file: &File, size: u64) -> Mapping {
     MappingOptions::new().access(Access::ReadWrite).size(size).map_file(file).unwrap()
 }
@@ -272,16 +285,10 @@ fn two_processes_growing_one_file_never_shrink_it() {
             "write-through" => mapping.view_growable_write_through(0, 256 * MIB).unwrap(),
             _ => mapping.view_growable_mut(0, 256 * MIB).unwrap(),
         };
-        let mut x = u64::from(std::process::id()) | 1;
-        let mut target = 4096;
         tell("ready");
         assert_eq!(hear().as_deref(), Some("go"));
         let mut shrunk = 0;
-        for _ in 0..STEPS {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            target += 1 + x % 4096;
+        for target in growth_steps(u64::from(std::process::id()), STEPS) {
             view.grow(target).unwrap();
             if file.metadata().unwrap().len() < target {
                 shrunk += 1;
@@ -324,12 +331,7 @@ fn two_threads_growing_through_one_mapping_never_shrink_it() {
             let (mapping, file, shrunk) = (&mapping, &file, &shrunk);
             s.spawn(move || {
                 let mut view = mapping.view_growable_write_through(0, GIB).unwrap();
-                let (mut x, mut target) = (0x9e37_79b9_7f4a_7c15 ^ seed, 4096);
-                for _ in 0..STEPS {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    target += 1 + x % 4096;
+                for target in growth_steps(0x9e37_79b9_7f4a_7c15 ^ seed, STEPS) {
                     view.grow(target).unwrap();
                     if file.metadata().unwrap().len() < target {
                         shrunk.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -202,17 +202,8 @@ fn next_in(
     deadline: Option<Instant>,
 ) -> Result<Option<Record>> {
     let mpmc = inner.params.kind == Kind::Mpmc;
-    if mpmc {
-        if !inner.lock(RECV_LOCK, deadline)? {
-            return Ok(None);
-        }
-        match inner.with_ring(None, |r, _| r.consumer()) {
-            Ok(Ok(c)) => *consumer = c,
-            Ok(Err(e)) | Err(e) => {
-                let _ = inner.unlock(RECV_LOCK);
-                return Err(e);
-            }
-        }
+    if mpmc && !inner.lock_side(RECV_LOCK, deadline, consumer, |r| r.consumer())? {
+        return Ok(None);
     }
     let found = inner.with_ring(None, |r, park| r.try_peek(consumer, park))?;
     if mpmc && !matches!(found, Ok(Some(_))) {

@@ -261,17 +261,8 @@ fn try_claim_in(
     deadline: Option<Instant>,
 ) -> Result<Option<Claim>> {
     let mpmc = inner.params.kind == Kind::Mpmc;
-    if mpmc {
-        if !inner.lock(SEND_LOCK, deadline)? {
-            return Ok(None);
-        }
-        match inner.with_ring(None, |r, _| r.producer()) {
-            Ok(Ok(p)) => *producer = p,
-            Ok(Err(e)) | Err(e) => {
-                let _ = inner.unlock(SEND_LOCK);
-                return Err(e);
-            }
-        }
+    if mpmc && !inner.lock_side(SEND_LOCK, deadline, producer, |r| r.producer())? {
+        return Ok(None);
     }
     let claimed = inner.with_ring(None, |r, park| r.try_claim(producer, len, park))?;
     if mpmc && !matches!(claimed, Ok(Some(_))) {

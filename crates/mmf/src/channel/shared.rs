@@ -189,6 +189,32 @@ impl Inner {
         }
     }
 
+    /// MPMC: takes the side lock `index` (as [`lock`](Self::lock)) and loads this side's
+    /// positions from the ring into `local` with `load`; `Ok(false)` if the lock was not
+    /// had by `deadline`. A failed load gives the lock back and is the error.
+    #[inline]
+    pub(crate) fn lock_side<T>(
+        &self,
+        index: u32,
+        deadline: Option<Instant>,
+        local: &mut T,
+        load: impl FnOnce(&Ring<'_, ViewBytes<'_>>) -> Result<T>,
+    ) -> Result<bool> {
+        if !self.lock(index, deadline)? {
+            return Ok(false);
+        }
+        match self.with_ring(None, |r, _| load(r)) {
+            Ok(Ok(loaded)) => {
+                *local = loaded;
+                Ok(true)
+            }
+            Ok(Err(e)) | Err(e) => {
+                let _ = self.unlock(index);
+                Err(e)
+            }
+        }
+    }
+
     /// Gives the side lock `index` back.
     pub(crate) fn unlock(&self, index: u32) -> Result<()> {
         let m = self.lock_object(index)?;
