@@ -158,12 +158,7 @@ impl<V: Inner> Growing<V> {
         if mapped.is_err() && grew {
             // Give the file its old size back where the platform can (Linux), unless
             // another process has grown it further meanwhile (its growth stays).
-            let backing = self.view.inner().backing.clone();
-            if let Some(file) = backing.filter(|_| cfg!(target_os = "linux")) {
-                if file.metadata().is_ok_and(|m| m.len() == need) {
-                    let _ = file.set_len(have);
-                }
-            }
+            reserve::undo_growth(&self.section, (have, need));
         }
         mapped
     }

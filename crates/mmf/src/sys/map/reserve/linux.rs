@@ -202,6 +202,18 @@ fn truncate_error(e: io::Error, new_len: u64) -> Error {
     }
 }
 
+/// Gives the object its old size back after a growth whose mapping failed, unless another
+/// process has grown it further meanwhile: under the growers' lock, so that none grows it
+/// between the look and the cut (without the lock, as [`grow_object`]'s fallback, the
+/// look and the cut are open to that race).
+pub(crate) fn undo_growth(section: &Section, (old_len, new_len): (u64, u64)) {
+    let fd = section.fd();
+    let _lock = GrowLock::take(fd);
+    if fd.metadata().is_ok_and(|m| m.len() == new_len) {
+        let _ = fd.set_len(old_len);
+    }
+}
+
 /// The byte whose OFD lock growers of one file take turns on: far past the end of any file
 /// (locks may lie past the end), where no user's record lock is likely to be.
 const GROW_LOCK_AT: libc::off_t = libc::off_t::MAX - 1;
