@@ -17,13 +17,40 @@ use crate::roots::{self, RootDir};
 /// How much of a block is hashed at a time when checking the manifest.
 const CHUNK: u64 = 1 << 20;
 
+/// Looks again at most this many times when the slots moved during a look (a writer in
+/// another process committing meanwhile).
+const LOOKS: u32 = 64;
+
 /// Reads the superblock and the newest commit that checks out.
+///
+/// The slots are read once, then each commit is checked. Another process may commit while
+/// that runs and reuse the space of the commit being checked (an opener is no reader of it
+/// yet), which then fails its check although the file is sound. So when no slot checks out
+/// and the slots have changed since they were read, the file is looked at again (its length
+/// too), up to [`LOOKS`] times; slots that stay the same and fail are the error.
 ///
 /// # Errors
 /// [`Error::NotAHeap`] / [`Error::UnsupportedFormat`] / [`Error::Corrupted`] for the
 /// superblock; when no commit checks out, the newest one's error.
 pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed)> {
-    let (superblock, head) = read_head(backend)?;
+    let mut looks = 0;
+    loop {
+        let (superblock, head) = read_head(backend)?;
+        let error = match newest_in(backend, &head) {
+            Ok(committed) => return Ok((superblock, committed)),
+            Err(e) => e,
+        };
+        let (_, again) = read_head(backend)?;
+        looks += 1;
+        if again == head || looks >= LOOKS {
+            return Err(error);
+        }
+        backend.refresh()?;
+    }
+}
+
+/// The newest commit of the slots in `head` that checks out.
+fn newest_in<B: Backend>(backend: &B, head: &[u8]) -> Result<Committed> {
     let len = backend.len()?;
     let mut slots: Vec<(usize, Result<Slot>)> = SLOT_OFFSETS
         .iter()
@@ -35,7 +62,7 @@ pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed)>
     let mut first_error = None;
     for (index, slot) in slots {
         match slot.and_then(|slot| load(backend, slot, len, index, true)) {
-            Ok(committed) => return Ok((superblock, committed)),
+            Ok(committed) => return Ok(committed),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
