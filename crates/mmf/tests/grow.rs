@@ -316,10 +316,8 @@ fn two_processes_growing_one_file_never_shrink_it() {
 
 /// Linux: two threads grow one file through two write-through views of one mapping, whose
 /// descriptors share one open file description (as a parent's and a forked child's do):
-/// the file never shrinks under either. A lock held through that shared description would
-/// let both threads hold it at once. Linux only: Windows growth has no such lock (a section
-/// only ever extends its file, and the process's growths take turns on its address-space
-/// lock), and each Windows growth remaps the whole view, hundreds of times here.
+/// the file never shrinks under either. (Windows: each growth remaps the whole view,
+/// hundreds of times here; the process's growths take turns on its address-space lock.)
 #[cfg(target_os = "linux")]
 #[test]
 fn two_threads_growing_through_one_mapping_never_shrink_it() {
@@ -383,42 +381,4 @@ fn growth_while_other_threads_map_views() {
         }
         stop.store(true, Ordering::Relaxed);
     });
-}
-
-/// Linux: a write-through view grows its file with `ftruncate` under the growers' lock,
-/// which allocates no block (the data's own writes will), and a user's whole-file `fcntl`
-/// lock — which covers the growers' lock byte — makes growth fall back to `fallocate` of
-/// the last byte instead of waiting on it (it is this very process's lock: waiting would
-/// wait forever).
-#[cfg(target_os = "linux")]
-#[test]
-fn write_through_growth_allocates_nothing_and_never_waits_on_a_users_lock() {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
-    let _turn = one_at_a_time();
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let path = dir.path().join("log");
-    let file = File::options().read(true).write(true).create(true).truncate(true).open(&path);
-    let file = file.unwrap();
-    let mapping = file_mapping(&file, 4096);
-    let mut log = mapping.view_growable_write_through(0, 64 * MIB).unwrap();
-    log.grow(MIB).unwrap();
-    let meta = file.metadata().unwrap();
-    assert_eq!((meta.len(), meta.blocks()), (MIB, 0), "ftruncate grows without allocating");
-
-    // A POSIX whole-file write lock of this process (l_len 0: to the end and past it).
-    // SAFETY: flock is plain data; zeroed is valid and filled in below.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    // SAFETY: fcntl reads the flock, which lives for the call.
-    assert_eq!(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) }, 0);
-    let (done, finished) = std::sync::mpsc::channel();
-    // Not a scoped thread: a growth stuck on the lock must fail the test, not hang it.
-    std::thread::spawn(move || done.send(log.grow(2 * MIB).map(|()| log.len())).unwrap());
-    let grown = finished.recv_timeout(std::time::Duration::from_secs(20));
-    assert_eq!(grown.expect("growth waited on the user's own lock").unwrap(), 2 * MIB as usize);
-    let meta = file.metadata().unwrap();
-    assert_eq!(meta.len(), 2 * MIB);
-    assert!(meta.blocks() > 0, "the fallback allocates the last byte's block");
 }

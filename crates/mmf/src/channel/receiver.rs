@@ -286,7 +286,7 @@ impl Message<'_> {
     /// [`Error::OutOfRange`] past the message's end; the view's copy errors.
     #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        super::shared::copy_out(self.rx.inner.view(), self.at(offset, buf.len())?, buf)
+        self.rx.inner.view().read_at(self.at(offset, buf.len())?, buf)
     }
 
     /// The whole message, copied.

@@ -339,7 +339,7 @@ impl Reservation<'_> {
             });
         }
         let at = super::layout::DATA_AT + self.claim.payload + offset as u64;
-        super::shared::copy_in(self.tx.inner.view(), at as usize, data)
+        self.tx.inner.view().write_at(at as usize, data)
     }
 
     /// Sends the message: publishes it with one store and wakes a receiver if one sleeps.

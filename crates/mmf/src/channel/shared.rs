@@ -12,13 +12,12 @@ use super::layout::{
 use super::ring::{Bytes, Park, Ring, Which};
 use crate::error::{Error, Result};
 use crate::primitive::sync::atomic::AtomicU64;
-use crate::primitive::sync::atomic::Ordering::{self, AcqRel, Acquire, Relaxed};
+use crate::primitive::sync::atomic::Ordering::{self, AcqRel, Acquire};
 use crate::sync::SyncArea;
 use crate::sync::layout::Kind as ObjectKind;
 use crate::sync::layout::Object;
 use crate::sync::protocol::Host;
 use crate::{Mapping, ViewMut};
-use std::sync::atomic::AtomicU8;
 
 /// An endpoint's role, as the endpoint table stores it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,59 +48,6 @@ impl Bytes for ViewBytes<'_> {
         self.0.get::<AtomicU64>((layout::DATA_AT + offset) as usize)?.store(word, order);
         Ok(())
     }
-}
-
-/// Payloads up to this many bytes are copied with relaxed atomic words instead of the
-/// view's guarded `rep movsb`: on a 64-byte message that routine's start-up and its one
-/// load or store stream at a time cost more than the words (`channel_rtt_spin`).
-pub(crate) const SMALL_COPY: usize = 256;
-
-/// Copies `data` into the view at `at` with relaxed atomic 8-byte words (and bytes for
-/// the rest): for small payloads, whose bytes lie in the ring (always mapped: the whole
-/// ring is allocated at creation and, like the record headers the ring polls, read
-/// without the view's fault guard).
-#[inline]
-pub(crate) fn copy_in(view: &ViewMut, at: usize, data: &[u8]) -> Result<()> {
-    let p = view.at(at, data.len())?;
-    if data.len() > SMALL_COPY || p.align_offset(8) != 0 {
-        return view.write_at(at, data);
-    }
-    let mut words = data.chunks_exact(8);
-    for (i, w) in (&mut words).enumerate() {
-        let v = u64::from_ne_bytes(w.try_into().expect("8 bytes"));
-        // SAFETY: `p + 8i .. p + 8i + 8` lies inside the view (`at` checked the range), is
-        // 8-aligned, and is only ever accessed through atomics or the asm copies.
-        unsafe { AtomicU64::from_ptr(p.add(i * 8).cast()) }.store(v, Relaxed);
-    }
-    let done = data.len() - words.remainder().len();
-    for (i, &b) in words.remainder().iter().enumerate() {
-        // SAFETY: inside the checked range, as above; any address is aligned for a byte.
-        unsafe { AtomicU8::from_ptr(p.add(done + i)) }.store(b, Relaxed);
-    }
-    Ok(())
-}
-
-/// Copies `buf.len()` bytes of the view at `at` into `buf`, as [`copy_in`] the other way.
-#[inline]
-pub(crate) fn copy_out(view: &ViewMut, at: usize, buf: &mut [u8]) -> Result<()> {
-    let p = view.at(at, buf.len())?;
-    if buf.len() > SMALL_COPY || p.align_offset(8) != 0 {
-        return view.read_at(at, buf);
-    }
-    let n = buf.len();
-    let mut words = buf.chunks_exact_mut(8);
-    for (i, w) in (&mut words).enumerate() {
-        // SAFETY: as in `copy_in`, for reading.
-        let v = unsafe { AtomicU64::from_ptr(p.add(i * 8).cast()) }.load(Relaxed);
-        w.copy_from_slice(&v.to_ne_bytes());
-    }
-    let rest = words.into_remainder();
-    let done = n - rest.len();
-    for (i, b) in rest.iter_mut().enumerate() {
-        // SAFETY: as above.
-        *b = unsafe { AtomicU8::from_ptr(p.add(done + i)) }.load(Relaxed);
-    }
-    Ok(())
 }
 
 /// Sleeping through the sync area's parker; a sleeper also watches `owner` (Windows: the

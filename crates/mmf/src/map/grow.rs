@@ -158,7 +158,12 @@ impl<V: Inner> Growing<V> {
         if mapped.is_err() && grew {
             // Give the file its old size back where the platform can (Linux), unless
             // another process has grown it further meanwhile (its growth stays).
-            reserve::undo_growth(&self.section, (have, need));
+            let backing = self.view.inner().backing.clone();
+            if let Some(file) = backing.filter(|_| cfg!(target_os = "linux")) {
+                if file.metadata().is_ok_and(|m| m.len() == need) {
+                    let _ = file.set_len(have);
+                }
+            }
         }
         mapped
     }
@@ -347,19 +352,15 @@ impl GrowViewMut {
     ///
     /// # Platform-specific behaviour
     ///
-    /// Linux: growers of one file take turns on an OFD lock (`F_OFD_SETLKW` on one byte
-    /// far past the end, held for microseconds), read its size and extend it: with
-    /// `fallocate` of the new part, or for a
+    /// Linux: `fallocate` of the new part (of its last byte only for a
     /// [write-through](Mapping::view_growable_write_through) view, whose writes report a
-    /// full disk themselves, with `ftruncate`, which allocates nothing (an append through
-    /// it then runs at `write()`'s speed). So no growth ever cuts another process's larger
-    /// growth back. Then `mmap(MAP_FIXED)` maps the new pages inside the reservation (64 MiB
-    /// at a time). Where a lock that is not a grower's covers that byte (a whole-file
-    /// `fcntl` lock, even this process's) or the file system has no locks, growth does not
-    /// wait: it uses only calls that never shrink a file (`fallocate` of the new part, or
-    /// of its last byte for a write-through view). Windows: `CreateFileMappingW` of the
-    /// larger size (which extends the file), then the view is unmapped and mapped again
-    /// whole at the same address (`MapViewOfFileEx`): Windows cannot extend a view. Taking `&mut self` makes sure no reference into the view
+    /// full disk themselves), then `mmap(MAP_FIXED)` of the new pages inside the
+    /// reservation (64 MiB at a time). `fallocate` only ever extends a file, so processes
+    /// growing one file at once never cut each other's growth back; where the file system
+    /// has no `fallocate`, `ftruncate`, which can (grow from one process there). Windows:
+    /// `CreateFileMappingW` of the larger size (which extends the file), then the view is
+    /// unmapped and mapped again whole at the same address (`MapViewOfFileEx`): Windows
+    /// cannot extend a view. Taking `&mut self` makes sure no reference into the view
     /// lives across that moment.
     ///
     /// # References

@@ -127,25 +127,16 @@ impl Drop for Reserved {
     }
 }
 
-/// The object grown from `old_len` to `new_len` bytes, never shrunk.
-///
-/// Growers of one file take turns: each holds an OFD write lock (`F_OFD_SETLKW`) on one
-/// byte far past any file's end ([`GROW_LOCK_AT`]), through an open file description of
-/// its own ([`GrowLock`]), while it reads the size and extends it,
-/// so none can read a size, lose a race to a larger growth and then set its smaller one.
-/// Under that lock a write-through view (`allocate` false: its writes report a full disk
-/// themselves) extends the file with `ftruncate(new_len)`, which allocates nothing; any
-/// other view with `fallocate(fd, 0, old_len, new_len - old_len)`, so that a full file
-/// system is `ENOSPC` now, not a `SIGBUS` at a later store.
-///
-/// Without the lock (a lock of somebody else's covers that byte, or the file system has
-/// no locks) growth only uses calls that never shrink a file: `fallocate` of the new part,
-/// or of its last byte only for a write-through view. That last byte's block costs ext4
-/// about a third of `write()`'s speed when a log is appended in 1 MiB steps (one allocated
-/// block per step splits its delayed allocation), which is why the lock is the first
-/// choice. Where the file system cannot allocate (`EOPNOTSUPP`): `ftruncate` if the file
-/// is still shorter. A failed allocation is undone with `ftruncate(old_len)`. The section
-/// needs no replacing: `None`.
+/// `fallocate(fd, 0, old_len, new_len - old_len)`: the object grows with its blocks
+/// allocated (a full file system is `ENOSPC` now, not a `SIGBUS` at a later write). Where
+/// `allocate` is false (the view writes with the file's own calls, which report a full
+/// disk themselves) only the last byte is allocated, `fallocate(fd, 0, new_len - 1, 1)`:
+/// what extends the file without allocating the rest. Growth never shrinks: `fallocate`
+/// only ever extends a file, so a process that read `old_len`, then lost the race to
+/// another process growing the file further, does not cut the other's growth back (as
+/// `ftruncate(new_len)` would). Where the file system cannot allocate (`EOPNOTSUPP`):
+/// `ftruncate` if the file is still shorter, which is open to that race. A failed growth
+/// is undone with `ftruncate(old_len)`. The section needs no replacing: `None`.
 pub(crate) fn grow_object(
     section: &Section,
     _file: Option<&Arc<File>>,
@@ -154,17 +145,6 @@ pub(crate) fn grow_object(
     allocate: bool,
 ) -> Result<Option<Section>> {
     let fd = section.fd();
-    let lock = GrowLock::take(fd);
-    let old_len = match &lock {
-        Some(_) => fd.metadata().map_err(Error::os("fstat"))?.len(),
-        None => old_len,
-    };
-    if old_len >= new_len {
-        return Ok(None); // another process grew it meanwhile
-    }
-    if lock.is_some() && !allocate {
-        return fd.set_len(new_len).map(|()| None).map_err(|e| truncate_error(e, new_len));
-    }
     let (start, len) = match allocate {
         true => (old_len, new_len - old_len),
         false => (new_len - 1, 1),
@@ -179,7 +159,12 @@ pub(crate) fn grow_object(
             if fd.metadata().map_err(Error::os("fstat"))?.len() >= new_len {
                 return Ok(None);
             }
-            return fd.set_len(new_len).map(|()| None).map_err(|e| truncate_error(e, new_len));
+            return fd.set_len(new_len).map(|()| None).map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOSPC) | Some(libc::EFBIG) => {
+                    Error::GrowNoSpace { size: new_len, source: e }
+                }
+                _ => Error::Os { op: "ftruncate", source: e },
+            });
         }
         Err(e) => e,
     };
@@ -193,87 +178,6 @@ pub(crate) fn grow_object(
         }
         _ => Error::Os { op: "fallocate", source: err },
     })
-}
-
-fn truncate_error(e: io::Error, new_len: u64) -> Error {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EFBIG) => Error::GrowNoSpace { size: new_len, source: e },
-        _ => Error::Os { op: "ftruncate", source: e },
-    }
-}
-
-/// Gives the object its old size back after a growth whose mapping failed, unless another
-/// process has grown it further meanwhile: under the growers' lock, so that none grows it
-/// between the look and the cut (without the lock, as [`grow_object`]'s fallback, the
-/// look and the cut are open to that race).
-pub(crate) fn undo_growth(section: &Section, (old_len, new_len): (u64, u64)) {
-    let fd = section.fd();
-    let _lock = GrowLock::take(fd);
-    if fd.metadata().is_ok_and(|m| m.len() == new_len) {
-        let _ = fd.set_len(old_len);
-    }
-}
-
-/// The byte whose OFD lock growers of one file take turns on: far past the end of any file
-/// (locks may lie past the end), where no user's record lock is likely to be.
-const GROW_LOCK_AT: libc::off_t = libc::off_t::MAX - 1;
-
-/// An OFD write lock on [`GROW_LOCK_AT`] of a file, taken through a new open file
-/// description of it (`/proc/self/fd/N` opened again): OFD locks belong to the description,
-/// and the section's descriptor shares its description with every view of the mapping and,
-/// after a `fork`, with the child — growers there would all "hold" one lock at once. The
-/// lock goes when the description is closed (dropped), also when the grower is killed.
-struct GrowLock {
-    /// Held only to be closed when the growth is done: that releases the lock.
-    _description: File,
-}
-
-impl GrowLock {
-    /// Takes the lock, waiting for another grower that holds it (for a `fstat` and one
-    /// extension: microseconds). `None` when a lock that is not a grower's covers the byte
-    /// (a user's whole-file `fcntl` lock: waiting on it could wait forever, even on this
-    /// process's own lock), or the file cannot be opened again for writing (no `/proc`, a
-    /// file whose mode no longer lets this user open it), or the file system has no locks.
-    fn take(file: &File) -> Option<GrowLock> {
-        let again = format!("/proc/self/fd/{}", file.as_raw_fd());
-        let own = File::options().write(true).open(again).ok()?;
-        loop {
-            match lock_op(&own, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short) {
-                Ok(_) => return Some(GrowLock { _description: own }),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {}
-                Err(_) => return None,
-            }
-            // Who holds it? Wait only for another grower: an OFD lock (pid -1) on exactly
-            // this byte.
-            let holder = lock_op(&own, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).ok()?;
-            if holder.l_type == libc::F_UNLCK as libc::c_short {
-                continue; // released meanwhile
-            }
-            if (holder.l_start, holder.l_len, holder.l_pid) != (GROW_LOCK_AT, 1, -1) {
-                return None;
-            }
-            match lock_op(&own, libc::F_OFD_SETLKW, libc::F_WRLCK as libc::c_short) {
-                Ok(_) => return Some(GrowLock { _description: own }),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
-    }
-}
-
-/// `fcntl(fd, cmd, &flock { l_type, SEEK_SET, GROW_LOCK_AT, 1, pid 0 })`; the flock back
-/// (what `F_OFD_GETLK` reports).
-fn lock_op(file: &File, cmd: libc::c_int, l_type: libc::c_short) -> io::Result<libc::flock> {
-    // SAFETY: flock is plain data; all zero is a valid value, filled in below.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = l_type;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = GROW_LOCK_AT;
-    fl.l_len = 1;
-    // SAFETY: fcntl reads (and for F_OFD_GETLK writes) the flock it is given, which lives
-    // for the call; the descriptor is open for as long as `file` is.
-    cvt(unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl) })?;
-    Ok(fl)
 }
 
 /// The same section: on Linux it maps whatever size its object has now.

@@ -16,20 +16,17 @@
 //!   fault at a later write), and a new section where the old one cannot cover it; on
 //!   failure the object keeps its size where the platform can undo the growth;
 //! - `current_section(section, file, access, len)`: a section covering `len` bytes of an
-//!   object another holder grew;
-//! - `undo_growth(section, (old_len, new_len))`: the object set back to `old_len` after a
-//!   growth whose mapping failed, where the platform can and no other holder grew it
-//!   further.
+//!   object another holder grew.
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{Reserved, current_section, grow_object, undo_growth};
+pub(crate) use linux::{Reserved, current_section, grow_object};
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{Reserved, current_section, grow_object, undo_growth};
+pub(crate) use windows::{Reserved, current_section, grow_object};
 
 // SAFETY: a reservation is address space owned by one growable view; the OS calls made on
 // it are thread-safe, and the pointer is only handed out as the view's base.

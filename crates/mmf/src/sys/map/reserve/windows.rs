@@ -210,10 +210,6 @@ pub(crate) fn grow_object(
     }
 }
 
-/// Nothing: Windows cannot shrink a file that a section maps, so a failed growth leaves
-/// the file longer (documented on `GrowViewMut::grow`).
-pub(crate) fn undo_growth(_section: &Section, _lens: (u64, u64)) {}
-
 /// A new section of `len` bytes of the file another holder grew.
 pub(crate) fn current_section(
     _section: &Section,
