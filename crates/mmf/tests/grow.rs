@@ -10,7 +10,6 @@ use mmf::{Access, Error, Mapping, MappingOptions};
 use mmf_testkit::{Peer, hear, role, tell};
 
 const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
 
 /// Windows grows a view by unmapping and remapping it at the same base (Wine has no
 /// placeholders), and a view another test maps meanwhile may land in the freed range: the
@@ -330,7 +329,7 @@ fn two_threads_growing_through_one_mapping_never_shrink_it() {
         for seed in [1u64, 2] {
             let (mapping, file, shrunk) = (&mapping, &file, &shrunk);
             s.spawn(move || {
-                let mut view = mapping.view_growable_write_through(0, GIB).unwrap();
+                let mut view = mapping.view_growable_write_through(0, 1 << 30).unwrap();
                 for target in growth_steps(0x9e37_79b9_7f4a_7c15 ^ seed, STEPS) {
                     view.grow(target).unwrap();
                     if file.metadata().unwrap().len() < target {
