@@ -143,29 +143,20 @@ impl<V: Inner> Growing<V> {
         }
         let need = self.view.inner().offset() + len;
         let have = self.object_len()?;
-        let (section, grew) = if have < need {
+        let section = if have < need {
             let file = self.file.as_ref();
             // A write-through view's writes report a full disk themselves: no need to
             // allocate ahead.
             let allocate = self.view.inner().through.is_none();
-            let lens = (have, need);
-            (reserve::grow_object(&self.section, file, self.access, lens, allocate)?, true)
+            reserve::grow_object(&self.section, file, self.access, (have, need), allocate)?
         } else {
             let file = self.file.as_ref();
-            (reserve::current_section(&self.section, file, self.access, need)?, false)
+            reserve::current_section(&self.section, file, self.access, need)?
         };
-        let mapped = self.map_to(section, len);
-        if mapped.is_err() && grew {
-            // Give the file its old size back where the platform can (Linux), unless
-            // another process has grown it further meanwhile (its growth stays).
-            let backing = self.view.inner().backing.clone();
-            if let Some(file) = backing.filter(|_| cfg!(target_os = "linux")) {
-                if file.metadata().is_ok_and(|m| m.len() == need) {
-                    let _ = file.set_len(have);
-                }
-            }
-        }
-        mapped
+        // If the map fails the object keeps its new size: another holder may already be
+        // using it, and giving the old size back could cut off a growth another process
+        // made meanwhile.
+        self.map_to(section, len)
     }
 
     fn refresh(&mut self) -> Result<u64> {
@@ -346,18 +337,21 @@ impl GrowViewMut {
     /// system has no room (Linux allocates the blocks now, so a full disk is this error,
     /// never a `SIGBUS` at a later write; a write-through view's writes say
     /// [`Error::StorageFull`] themselves instead); [`Error::Unsupported`] for a pagefile-backed
-    /// section on Windows; or the OS's refusal. On any error the view is as it was; the
-    /// file too on Linux (Windows grows a file when the larger section is created, and
-    /// cannot shrink a mapped file back: it stays longer, with zeros).
+    /// section on Windows; or the OS's refusal. On any error the view is as it was. The
+    /// file's size is as it was after a full disk; after a failure to map the new part
+    /// (address space or map count exhausted) the file stays longer, with zeros: it is
+    /// never shrunk back, because another process may have grown it meanwhile and its
+    /// growth — and data — would be cut off.
     ///
     /// # Platform-specific behaviour
     ///
-    /// Linux: `fallocate` of the new part (of its last byte only for a
-    /// [write-through](Mapping::view_growable_write_through) view, whose writes report a
-    /// full disk themselves), then `mmap(MAP_FIXED)` of the new pages inside the
-    /// reservation (64 MiB at a time). `fallocate` only ever extends a file, so processes
-    /// growing one file at once never cut each other's growth back; where the file system
-    /// has no `fallocate`, `ftruncate`, which can (grow from one process there). Windows:
+    /// Linux: `fallocate(FALLOC_FL_KEEP_SIZE)` reserves the new part's blocks (skipped for
+    /// a [write-through](Mapping::view_growable_write_through) view, whose writes report a
+    /// full disk themselves), then `fallocate` of the last byte extends the file, then
+    /// `mmap(MAP_FIXED)` maps the new pages inside the reservation (64 MiB at a time).
+    /// `fallocate` only ever extends a file, so processes growing one file at once never
+    /// cut each other's growth back; where the file system has no `fallocate`,
+    /// `ftruncate`, which can (grow from one process there). Windows:
     /// `CreateFileMappingW` of the larger size (which extends the file), then the view is
     /// unmapped and mapped again whole at the same address (`MapViewOfFileEx`): Windows
     /// cannot extend a view. Taking `&mut self` makes sure no reference into the view

@@ -127,16 +127,25 @@ impl Drop for Reserved {
     }
 }
 
-/// `fallocate(fd, 0, old_len, new_len - old_len)`: the object grows with its blocks
-/// allocated (a full file system is `ENOSPC` now, not a `SIGBUS` at a later write). Where
-/// `allocate` is false (the view writes with the file's own calls, which report a full
-/// disk themselves) only the last byte is allocated, `fallocate(fd, 0, new_len - 1, 1)`:
-/// what extends the file without allocating the rest. Growth never shrinks: `fallocate`
-/// only ever extends a file, so a process that read `old_len`, then lost the race to
-/// another process growing the file further, does not cut the other's growth back (as
-/// `ftruncate(new_len)` would). Where the file system cannot allocate (`EOPNOTSUPP`):
-/// `ftruncate` if the file is still shorter, which is open to that race. A failed growth
-/// is undone with `ftruncate(old_len)`. The section needs no replacing: `None`.
+/// Grows the object from `old_len` to `new_len` bytes in two steps, neither of which can
+/// shrink it:
+///
+/// 1. if `allocate`, `fallocate(fd, FALLOC_FL_KEEP_SIZE, old_len, new_len - old_len)`
+///    reserves the blocks without changing the size, so a full file system is `ENOSPC`
+///    now, not a `SIGBUS` at a later write, and a failure leaves the size as it was
+///    (tmpfs gives back what it allocated; ext4 and XFS keep the blocks they got past the
+///    end for the file's next growth, and free them when it is truncated or deleted);
+///    where `allocate` is false (the view writes with the file's own calls, which report a
+///    full disk themselves) nothing is reserved;
+/// 2. `fallocate(fd, 0, new_len - 1, 1)` extends the file to `new_len` if it is shorter:
+///    one block, already reserved by step 1.
+///
+/// Nothing is ever undone with `ftruncate(old_len)`: a process that read `old_len`, then
+/// lost the race to another process growing the file further, would cut the other's
+/// growth — and its data — off. Where the file system cannot `fallocate` (`EOPNOTSUPP`;
+/// some FUSE and network file systems): step 1 is skipped and step 2 is `ftruncate` if
+/// the file is still shorter, which is open to that race. The section needs no replacing:
+/// `None`.
 pub(crate) fn grow_object(
     section: &Section,
     _file: Option<&Arc<File>>,
@@ -145,39 +154,37 @@ pub(crate) fn grow_object(
     allocate: bool,
 ) -> Result<Option<Section>> {
     let fd = section.fd();
-    let (start, len) = match allocate {
-        true => (old_len, new_len - old_len),
-        false => (new_len - 1, 1),
+    let offset = |n: u64| libc::off_t::try_from(n).map_err(|_| Error::TooLarge { size: new_len });
+    let no_space = |e: std::io::Error, op: &'static str| match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
+            Error::GrowNoSpace { size: new_len, source: e }
+        }
+        _ => Error::Os { op, source: e },
     };
-    let start = libc::off_t::try_from(start).map_err(|_| Error::TooLarge { size: new_len })?;
-    let len = libc::off_t::try_from(len).map_err(|_| Error::TooLarge { size: new_len })?;
-    // SAFETY: fallocate only allocates blocks of the descriptor's file and extends it.
-    let result = cvt(unsafe { libc::fallocate(fd.as_raw_fd(), 0, start, len) });
-    let err = match result {
-        Ok(_) => return Ok(None),
+    if allocate && new_len > old_len {
+        let (start, len) = (offset(old_len)?, offset(new_len - old_len)?);
+        // SAFETY: fallocate only reserves blocks of the descriptor's file; KEEP_SIZE
+        // leaves its size and bytes as they are.
+        match cvt(unsafe { libc::fallocate(fd.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, start, len) })
+        {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {}
+            Err(e) => return Err(no_space(e, "fallocate(FALLOC_FL_KEEP_SIZE)")),
+        }
+    }
+    let last = offset(new_len - 1)?;
+    // SAFETY: fallocate of one byte only extends the file (never shrinks it, never changes
+    // bytes that are there).
+    match cvt(unsafe { libc::fallocate(fd.as_raw_fd(), 0, last, 1) }) {
+        Ok(_) => Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
             if fd.metadata().map_err(Error::os("fstat"))?.len() >= new_len {
                 return Ok(None);
             }
-            return fd.set_len(new_len).map(|()| None).map_err(|e| match e.raw_os_error() {
-                Some(libc::ENOSPC) | Some(libc::EFBIG) => {
-                    Error::GrowNoSpace { size: new_len, source: e }
-                }
-                _ => Error::Os { op: "ftruncate", source: e },
-            });
+            fd.set_len(new_len).map(|()| None).map_err(|e| no_space(e, "ftruncate"))
         }
-        Err(e) => e,
-    };
-    // Undo a partial allocation (the file may have grown part of the way).
-    if fd.metadata().is_ok_and(|m| m.len() != old_len) {
-        let _ = fd.set_len(old_len);
+        Err(e) => Err(no_space(e, "fallocate")),
     }
-    Err(match err.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
-            Error::GrowNoSpace { size: new_len, source: err }
-        }
-        _ => Error::Os { op: "fallocate", source: err },
-    })
 }
 
 /// The same section: on Linux it maps whatever size its object has now.

@@ -13,8 +13,9 @@
 //! - `grow_object(section, file, access, (old_len, new_len), allocate) -> Option<Section>`:
 //!   the object behind the section grown from `old_len` to `new_len` bytes, its blocks
 //!   allocated where the file system can if `allocate` (a full disk is an error now, not a
-//!   fault at a later write), and a new section where the old one cannot cover it; on
-//!   failure the object keeps its size where the platform can undo the growth;
+//!   fault at a later write), and a new section where the old one cannot cover it; it
+//!   never shrinks the object (another holder may have grown it meanwhile), so a failure
+//!   leaves whatever size it could give it;
 //! - `current_section(section, file, access, len)`: a section covering `len` bytes of an
 //!   object another holder grew.
 
