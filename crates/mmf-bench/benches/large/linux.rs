@@ -10,6 +10,8 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use mmf::{Access, Mapping, MappingOptions, Stream};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::folios;
+
 const MIB: usize = 1 << 20;
 
 /// The shared 1 GiB data file, in the page cache.
@@ -58,7 +60,16 @@ fn hash(mut reader: impl Read, buf: &mut [u8]) -> u64 {
 }
 
 fn stream_read(c: &mut Criterion, file: &File) {
-    let mut g = c.benchmark_group("stream_read_1GiB");
+    folios::cache_sequentially(file);
+    stream_read_group(c, file, "stream_read_1GiB");
+    folios::cache_in_small_folios(file);
+    stream_read_group(c, file, "stream_read_1GiB_4KiB_folios");
+    folios::cache_sequentially(file);
+}
+
+fn stream_read_group(c: &mut Criterion, file: &File, name: &str) {
+    folios::report(name, file);
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Bytes(mmf_bench::gib()))
         .sample_size(15)
         .measurement_time(mmf_bench::secs(8));
@@ -83,7 +94,17 @@ fn stream_read(c: &mut Criterion, file: &File) {
 }
 
 fn sum(c: &mut Criterion, file: &File) {
-    let mut g = c.benchmark_group("sum_1GiB");
+    folios::cache_sequentially(file);
+    sum_cached(c, file, "sum_1GiB");
+    folios::cache_in_small_folios(file);
+    sum_cached(c, file, "sum_1GiB_4KiB_folios");
+    sum_cold(c, file);
+    warm(file);
+}
+
+fn sum_cached(c: &mut Criterion, file: &File, name: &str) {
+    folios::report(name, file);
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Bytes(mmf_bench::gib()))
         .sample_size(15)
         .measurement_time(mmf_bench::secs(8));
@@ -101,7 +122,16 @@ fn sum(c: &mut Criterion, file: &File) {
     g.bench_function("read_256KiB_xxh3", |b| b.iter(|| hash(from_start(), &mut piece)));
     g.bench_function("read_1MiB_xxh3", |b| b.iter(|| hash(from_start(), &mut big)));
     g.finish();
+}
 
+fn sum_cold(c: &mut Criterion, file: &File) {
+    let mapping = Mapping::from_file(file, Access::ReadOnly).unwrap();
+    let mut piece = vec![0u8; 256 << 10];
+    let from_start = || {
+        let mut f = file;
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f
+    };
     let mut g = c.benchmark_group("sum_1GiB_cold");
     g.throughput(Throughput::Bytes(mmf_bench::gib()))
         .sample_size(10)
@@ -117,7 +147,6 @@ fn sum(c: &mut Criterion, file: &File) {
         b.iter_batched(|| evict(file), |()| hash(from_start(), &mut piece), BatchSize::PerIteration)
     });
     g.finish();
-    warm(file);
 }
 
 fn append(c: &mut Criterion) {
