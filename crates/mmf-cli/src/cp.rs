@@ -211,8 +211,9 @@ fn copy_stream(
     }
     if copied == 0 && kind == FileKind::Fifo {
         return Err(format!(
-            "{s} is a FIFO and nothing came through it (no writer had it open): start the \
-             writer first, then run mmf cp again ({d} is unchanged)"
+            "{s} is a FIFO and nothing came through it (no writer had it open, or its \
+             writers wrote nothing): start the writer first, then run mmf cp again ({d} is \
+             unchanged)"
         ));
     }
     Ok(())

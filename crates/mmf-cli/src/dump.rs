@@ -93,8 +93,8 @@ fn stream(
     let fail = |e: io::Error| format!("cannot read {shown}: {e}");
     let no_writer = || {
         format!(
-            "{shown} is a FIFO and nothing came through it (no writer had it open): start the \
-             writer first, then run mmf dump again"
+            "{shown} is a FIFO and nothing came through it (no writer had it open, or its \
+             writers wrote nothing): start the writer first, then run mmf dump again"
         )
     };
     let mut buf = vec![0u8; CHUNK];

@@ -127,8 +127,8 @@ fn open_source(from: &Path, target: &Path) -> Result<Source, String> {
     if bytes.is_empty() && kind == mmf::FileKind::Fifo {
         // The open never waits (as for `mmf cp`): a FIFO with no writer reads as empty.
         return Err(format!(
-            "{shown} is a FIFO and nothing came through it (no writer had it open): start \
-             the writer first, then run mmf write again"
+            "{shown} is a FIFO and nothing came through it (no writer had it open, or its \
+             writers wrote nothing): start the writer first, then run mmf write again"
         ));
     }
     Ok(Source::Bytes(bytes))
