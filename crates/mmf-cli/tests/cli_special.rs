@@ -107,6 +107,18 @@ fn a_fifo_without_a_writer_never_hangs_any_command() {
     assert_eq!(std::fs::read(&target).unwrap(), b"before");
 }
 
+/// Review (s5): `mmf sum` of a FIFO nobody writes to yet prints the XXH3 of empty input
+/// and exits 0 — a checksum of data that never came, where `dump` and `cp` say "no
+/// writer". `mkfifo p; mmf sum p & producer > p` races to a wrong, successful checksum.
+#[test]
+fn sum_of_a_fifo_without_a_writer_is_an_error_not_the_empty_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("p");
+    mkfifo(&fifo);
+    let out = MMF.run_within(&["sum", arg(&fifo)], dir.path(), LIMIT);
+    assert_fails(&out, 1, "no writer");
+}
+
 /// Runs `mmf ARGS` while this process writes `data` into the FIFO and then closes it.
 fn through_fifo(fifo: &Path, data: &[u8], args: &[&str], cwd: &Path) -> std::process::Output {
     // Read-write: a writer end that does not wait for a reader, open before mmf starts, so
