@@ -70,6 +70,9 @@ fn refresh_after_another_process_truncated_the_file_reports_what_it_holds() {
 /// Two real processes grow one file in small steps and write every byte they add; one is
 /// SIGKILLed in the middle of its growths. The survivor's growths all succeed, the file is
 /// never shorter than what the survivor grew it to, and every byte it wrote is intact.
+/// (A smoke test of the kill: it did not catch a mutation that grows with `ftruncate` —
+/// the fstat-to-ftruncate window is too short to hit in a few runs; grow_failures.rs's
+/// full-disk test is the one that catches shrinking.)
 #[test]
 fn a_grower_killed_mid_growth_never_cuts_back_the_other() {
     let test = "a_grower_killed_mid_growth_never_cuts_back_the_other";
