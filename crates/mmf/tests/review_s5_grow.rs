@@ -184,3 +184,18 @@ fn a_failed_growth_on_a_full_ext4_gives_the_space_back() {
          {other:?}"
     );
 }
+
+/// A growable view at the mapping's end with a reserve of 0 bytes (hostile but legal
+/// input: "up to 0 bytes") fails with `Error::Os { op: "mmap(PROT_NONE)", EINVAL }` — the
+/// OS refusing a zero-length map — instead of an empty view (as `view(4096..)` gives) or a
+/// clear error naming the reserve.
+#[test]
+fn a_zero_reserve_is_an_empty_view_or_a_clear_error() {
+    let file = tempfile::tempfile().unwrap();
+    let mapping =
+        MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
+    match mapping.view_growable_mut(4096, 0) {
+        Ok(view) => assert_eq!(view.len(), 0),
+        Err(e) => assert!(!matches!(e, Error::Os { .. }), "{e:?}"),
+    }
+}
