@@ -107,6 +107,18 @@ fn a_fifo_without_a_writer_never_hangs_any_command() {
     assert_eq!(std::fs::read(&target).unwrap(), b"before");
 }
 
+/// Review (s5): `mmf sum` of a FIFO nobody writes to yet prints the XXH3 of empty input
+/// and exits 0 — a checksum of data that never came, where `dump` and `cp` say "no
+/// writer". `mkfifo p; mmf sum p & producer > p` races to a wrong, successful checksum.
+#[test]
+fn sum_of_a_fifo_without_a_writer_is_an_error_not_the_empty_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("p");
+    mkfifo(&fifo);
+    let out = MMF.run_within(&["sum", arg(&fifo)], dir.path(), LIMIT);
+    assert_fails(&out, 1, "no writer");
+}
+
 /// Runs `mmf ARGS` while this process writes `data` into the FIFO and then closes it.
 fn through_fifo(fifo: &Path, data: &[u8], args: &[&str], cwd: &Path) -> std::process::Output {
     // Read-write: a writer end that does not wait for a reader, open before mmf starts, so
@@ -172,6 +184,20 @@ fn a_fifo_with_a_writer_is_streamed_by_dump_and_cp() {
     let out = through_fifo(&fifo, &data, &args, dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&target).unwrap()[10..], data[..]);
+}
+
+/// Review (s5): `mmf dump DEV --offset N` skips the first N bytes of a character device or
+/// pseudo-file by reading them all, where `hexdump -s N` seeks (`lseek` works on
+/// `/dev/zero` and `/proc/self/pagemap`): at 1 PiB it never finishes (`hexdump`: 3 ms;
+/// `mmf dump /dev/zero --offset $((1<<40))` was still reading after 10 s, one core busy).
+#[test]
+fn dump_of_a_seekable_device_at_a_far_offset_seeks_instead_of_reading_up_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let far = (1u64 << 50).to_string();
+    let zero = Path::new("/dev/zero");
+    let out =
+        MMF.run_within(&["dump", "/dev/zero", "--offset", &far, "--len", "16"], dir.path(), LIMIT);
+    assert_eq!(stdout(&out), hexdump(&["-s", &far, "-n", "16"], zero));
 }
 
 #[test]
