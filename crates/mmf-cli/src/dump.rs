@@ -3,7 +3,7 @@
 //! `/proc` or `/sys` file) are read as a stream, as `hexdump` reads them.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::Path;
 
@@ -99,6 +99,15 @@ fn stream(
     };
     let mut buf = vec![0u8; CHUNK];
     let mut skipped = 0;
+    // What can seek (a device, a /proc file) is not read up to the offset: `lseek` first,
+    // as `dd skip=` does (`/dev/zero` at 1 TiB is at once); read through only what cannot
+    // (a FIFO, a terminal).
+    let sought = offset > 0
+        && !matches!(kind, FileKind::Fifo | FileKind::Socket)
+        && (&mut &*file).seek(SeekFrom::Start(offset)).is_ok();
+    if sought {
+        skipped = offset;
+    }
     while skipped < offset {
         match read_some(file, &mut buf[..take(offset - skipped, CHUNK)]).map_err(fail)? {
             0 if kind == FileKind::Fifo && skipped == 0 => return Err(no_writer()),
@@ -121,6 +130,12 @@ fn stream(
     }
     if read == 0 && offset == 0 && kind == FileKind::Fifo {
         return Err(no_writer());
+    }
+    if read == 0 && sought {
+        return Err(format!(
+            "offset {offset} is past the end of {shown} (it gives no bytes there): give a \
+             smaller offset, or dump it without --offset"
+        ));
     }
     crate::stdout_result(dump.finish().and_then(|mut out| out.flush()))
 }

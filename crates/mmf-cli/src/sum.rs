@@ -2,8 +2,8 @@
 //! over its mapping ([`mmf::Stream`]): one window of the file mapped at a time and copied
 //! out in pieces that stay in the CPU's cache while they are hashed, so a file of any size
 //! is summed in bounded memory. What cannot be mapped (a FIFO, a character device, a
-//! `/proc` file) is read as a stream. The output is `xxhsum -H3`'s, `XXH3 (NAME) = HEX`,
-//! which `xxhsum -c` checks.
+//! `/proc` file) is read as a stream; a FIFO through which nothing came is an error. The
+//! output is `xxhsum -H3`'s, `XXH3 (NAME) = HEX`, which `xxhsum -c` checks.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -34,7 +34,14 @@ pub fn sum(path: &Path) -> Result<u64, String> {
     let mut hasher = Xxh3::new();
     // A regular file of size 0 may still be a pseudo-file mmf does not know: read it.
     if !kind.is_mappable() || (kind == FileKind::Regular && stat_len == 0) {
-        hash_reader(&mut hasher, &file).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let n = hash_reader(&mut hasher, &file).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        if n == 0 && kind == FileKind::Fifo {
+            // The open never waits for a writer: an empty FIFO is no input, not empty input.
+            return Err(format!(
+                "{shown} is a FIFO and nothing came through it (no writer had it open, or its \
+                 writers wrote nothing): start the writer first, then run mmf sum again"
+            ));
+        }
         return Ok(hasher.digest());
     }
     let mapping = match Mapping::from_file(&file, Access::ReadOnly) {
@@ -49,13 +56,18 @@ pub fn sum(path: &Path) -> Result<u64, String> {
     Ok(hasher.digest())
 }
 
-/// Feeds everything `reader` gives to the hasher, a piece at a time.
-fn hash_reader(hasher: &mut Xxh3, mut reader: impl Read) -> io::Result<()> {
+/// Feeds everything `reader` gives to the hasher, a piece at a time; returns how many
+/// bytes that was.
+fn hash_reader(hasher: &mut Xxh3, mut reader: impl Read) -> io::Result<u64> {
     let mut buf = vec![0u8; PIECE];
+    let mut total = 0;
     loop {
         match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => hasher.update(&buf[..n]),
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

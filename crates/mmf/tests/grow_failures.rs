@@ -86,7 +86,7 @@ fn a_grower_on_a_full_disk_never_cuts_back_another() {
                 let next = (len + 1 + len * 7919 % 4093).min(TARGET);
                 match view.grow(next) {
                     Ok(()) => {}
-                    // The filler's reservation fills the disk for a moment: try again.
+                    // Another writer may fill the disk for a moment: try again.
                     Err(Error::GrowNoSpace { .. }) => {
                         full += 1;
                         continue;

@@ -137,36 +137,55 @@ impl<V: Inner> Growing<V> {
         if len > self.reserve {
             return Err(Error::GrowPastReserve { len, reserve: self.reserve });
         }
+        let offset = self.view.inner().offset();
         let current = self.view.inner().len() as u64;
-        if len <= current {
-            return Ok(());
-        }
-        let need = self.view.inner().offset() + len;
-        let have = self.object_len()?;
+        let need = offset + len;
+        let mut have = self.object_len()?;
         let section = if have < need {
             let file = self.file.as_ref();
             // A write-through view's writes report a full disk themselves: no need to
             // allocate ahead.
             let allocate = self.view.inner().through.is_none();
-            reserve::grow_object(&self.section, file, self.access, (have, need), allocate)?
-        } else {
+            let grown =
+                reserve::grow_object(&self.section, file, self.access, (have, need), allocate)?;
+            have = need;
+            grown
+        } else if len > current {
             let file = self.file.as_ref();
             reserve::current_section(&self.section, file, self.access, need)?
+        } else {
+            None
         };
+        // The view covers `len` bytes, and no more than the object holds: after another
+        // process truncated it (and this growth gave it `len` bytes again), a longer view
+        // would promise bytes that are not there.
+        let target = len.max(current.min(have - offset));
+        if target < current {
+            self.view.inner_mut().set_len(target as usize);
+            return Ok(());
+        }
+        if target == current && section.is_none() {
+            return Ok(());
+        }
         // If the map fails the object keeps its new size: another holder may already be
         // using it, and giving the old size back could cut off a growth another process
         // made meanwhile.
-        self.map_to(section, len)
+        self.map_to(section, target)
     }
 
     fn refresh(&mut self) -> Result<u64> {
         let now = self.object_len()?;
         let len = now.saturating_sub(self.view.inner().offset()).min(self.reserve);
-        if len > self.view.inner().len() as u64 {
+        let current = self.view.inner().len() as u64;
+        if len > current {
             let file = self.file.as_ref();
             let end = self.view.inner().offset() + len;
             let section = reserve::current_section(&self.section, file, self.access, end)?;
             self.map_to(section, len)?;
+        } else if len < current {
+            // Another process truncated the object: admit only what it holds (the pages
+            // past its end stay mapped, and come back when it grows again).
+            self.view.inner_mut().set_len(len as usize);
         }
         Ok(self.view.inner().len() as u64)
     }
@@ -279,8 +298,11 @@ impl Mapping {
         }
         let granularity = sys::map::allocation_granularity() as u64;
         let delta = offset % granularity;
+        // A reserve of 0 is an empty view that cannot grow; it still reserves a page, as
+        // the OS maps nothing of length 0.
         let capacity = reserve
             .checked_add(delta)
+            .map(|n| n.max(1))
             .filter(|&n| n <= MAX_SIZE)
             .ok_or(Error::TooLarge { size: reserve })?;
         let section = self.section().try_clone()?;
@@ -310,7 +332,9 @@ impl Mapping {
 impl GrowView {
     /// Maps what other holders added to the object since (up to the reserve), at the same
     /// address, and returns the view's length now (`OpenFileMapping` holders on Windows
-    /// learn a new size the same way: the file's size).
+    /// learn a new size the same way: the file's size). If another process truncated the
+    /// object, the view shrinks to what it holds (Linux; Windows cannot truncate a mapped
+    /// file).
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a pagefile-backed section on Windows, or the OS's
@@ -327,7 +351,10 @@ impl GrowView {
 
 impl GrowViewMut {
     /// Grows the file or object to hold `len` bytes from the view's start, and the view
-    /// with it, at the same address; a `len` at or below the view's length does nothing.
+    /// with it, at the same address. A `len` at or below the view's length changes nothing
+    /// — unless another process truncated the object: then it is given `len` bytes again
+    /// (zeros where it was cut) and the view shrinks to what the object holds, so that
+    /// `Ok` always means the view's bytes are there.
     /// Other holders see the new size at once and map it with
     /// [`GrowView::refresh`] (or a new view). The [`Mapping`] the view came from keeps the
     /// size it had: its new views stop at the old end.

@@ -116,14 +116,30 @@ pub(crate) fn current_len(file: &File) -> Option<u64> {
     file_len(file, kind).ok()
 }
 
-/// The bytes an unprivileged user may still allocate in the file's file system
-/// (`fstatvfs`), if it can be had.
-pub(crate) fn free_bytes(file: &File) -> Option<u64> {
+/// `fstatvfs` of the file's file system, if it can be had.
+fn statvfs(file: &File) -> Option<libc::statvfs> {
     // SAFETY: statvfs is plain data that fstatvfs fills.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid descriptor and a pointer to a statvfs buffer.
     let ok = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) } == 0;
-    ok.then(|| st.f_bavail.saturating_mul(st.f_frsize))
+    ok.then_some(st)
+}
+
+/// The bytes an unprivileged user may still allocate in the file's file system
+/// (`fstatvfs`), if it can be had.
+pub(crate) fn free_bytes(file: &File) -> Option<u64> {
+    statvfs(file).map(|st| st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// The bytes this process may still allocate in the file's file system: `f_bfree` for
+/// root (which may use the blocks reserved for it), `f_bavail` for others; `None` where
+/// the file system gives no block counts (some FUSE and virtual ones).
+pub(crate) fn allocatable_bytes(file: &File) -> Option<u64> {
+    let st = statvfs(file).filter(|st| st.f_blocks > 0)?;
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let blocks = if root { st.f_bfree } else { st.f_bavail };
+    Some(blocks.saturating_mul(st.f_frsize))
 }
 
 /// `fcntl(F_DUPFD_CLOEXEC)`.

@@ -52,6 +52,8 @@ pub use access::Access;
 pub(crate) mod file_kind;
 pub(crate) mod reserve;
 pub use file_kind::FileKind;
+#[cfg(target_os = "linux")]
+pub(crate) use imp::allocatable_bytes;
 #[cfg(windows)]
 pub(crate) use imp::protection;
 pub(crate) use imp::{

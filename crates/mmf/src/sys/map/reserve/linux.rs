@@ -73,6 +73,12 @@ impl Reserved {
         if to <= self.mapped {
             return Ok(());
         }
+        if to > self.capacity {
+            // Only after a failed map left a hole that something else took (see
+            // `restore_placeholder`): the reservation now ends before it.
+            let address = self.base as usize + self.capacity;
+            return Err(Error::AddressTaken { address, len: to - self.capacity });
+        }
         let end = to.next_multiple_of(MAP_AHEAD).min(self.capacity);
         let (prot, share) = match self.kind {
             ViewKind::Read => (libc::PROT_READ, libc::MAP_SHARED),
@@ -101,8 +107,11 @@ impl Reserved {
 
     /// After a failed `MAP_FIXED` the range may be left unmapped: put the placeholder back
     /// (`MAP_FIXED_NOREPLACE`, which changes nothing if it is still there) so that no
-    /// other mapping of the process lands inside the reservation.
-    fn restore_placeholder(&self, at: *mut u8, len: usize) {
+    /// other mapping of the process lands inside the reservation. If another thread's
+    /// mapping got into the hole first, the reservation gives up everything from the hole
+    /// on (unmapping its own placeholder after it now): the drop's `munmap` of the whole
+    /// range must never take that other mapping with it.
+    fn restore_placeholder(&mut self, at: *mut u8, len: usize) {
         let flags = libc::MAP_PRIVATE
             | libc::MAP_ANONYMOUS
             | libc::MAP_NORESERVE
@@ -110,16 +119,33 @@ impl Reserved {
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; it only fills a
         // hole inside this reservation. If it fails the hole stays; nothing else changes.
         let ptr = unsafe { libc::mmap(at.cast(), len, libc::PROT_NONE, flags, -1, 0) };
-        if ptr != libc::MAP_FAILED && ptr.cast() != at {
-            // An old kernel placed it elsewhere: undo that.
+        if ptr.cast() == at {
+            return;
+        }
+        if ptr != libc::MAP_FAILED {
+            // An old kernel (before 4.17) placed it elsewhere: undo that.
             // SAFETY: the mapping just made, owned by nothing else.
             unsafe { libc::munmap(ptr, len) };
         }
+        // Something may be in the hole now (EEXIST, or an old kernel's choice elsewhere):
+        // keep only what lies before it.
+        let hole = at as usize - self.base as usize;
+        let after = hole + len;
+        if after < self.capacity {
+            // SAFETY: `after..capacity` is this reservation's own placeholder, past the
+            // hole (a failed map never touches more than its range); nobody refers to it.
+            unsafe { libc::munmap(self.base.add(after).cast(), self.capacity - after) };
+        }
+        self.capacity = hole;
+        self.mapped = self.mapped.min(hole);
     }
 }
 
 impl Drop for Reserved {
     fn drop(&mut self) {
+        if self.capacity == 0 {
+            return; // given up entirely (see `restore_placeholder`)
+        }
         // SAFETY: the whole reservation (placeholder and the pieces mapped over it) belongs
         // to this value; the view that pointed into it is gone. An error would mean it was
         // not mapped; there is nothing to do about that in a destructor.
@@ -132,9 +158,14 @@ impl Drop for Reserved {
 ///
 /// 1. if `allocate`, `fallocate(fd, FALLOC_FL_KEEP_SIZE, old_len, new_len - old_len)`
 ///    reserves the blocks without changing the size, so a full file system is `ENOSPC`
-///    now, not a `SIGBUS` at a later write, and a failure leaves the size as it was
-///    (tmpfs gives back what it allocated; ext4 and XFS keep the blocks they got past the
-///    end for the file's next growth, and free them when it is truncated or deleted);
+///    now, not a `SIGBUS` at a later write, and a failure leaves the size as it was.
+///    First `fstatvfs` checks that the file system has the room (the free blocks a process
+///    may use: all of them for root, less the reserved ones for others): a failed
+///    reservation keeps the blocks it got past the end (ext4, XFS; tmpfs gives them back)
+///    until the file's next growth, truncation or deletion, which would leave the disk
+///    full for everyone else. Only space taken by another writer between the check and
+///    the reservation, or a quota (`EDQUOT`; `fstatvfs` does not see quotas), still
+///    fails there;
 ///    where `allocate` is false (the view writes with the file's own calls, which report a
 ///    full disk themselves) nothing is reserved;
 /// 2. `fallocate(fd, 0, new_len - 1, 1)` extends the file to `new_len` if it is shorter:
@@ -162,6 +193,15 @@ pub(crate) fn grow_object(
         _ => Error::Os { op, source: e },
     };
     if allocate && new_len > old_len {
+        if let Some(free) = crate::sys::map::allocatable_bytes(fd) {
+            let need = new_len - old_len;
+            // The extent tree's own blocks, and a few to spare: a reservation that fails
+            // part of the way keeps what it got (see above).
+            if need.saturating_add(need / 512).saturating_add(64 << 10) > free {
+                let source = std::io::Error::from_raw_os_error(libc::ENOSPC);
+                return Err(Error::GrowNoSpace { size: new_len, source });
+            }
+        }
         let (start, len) = (offset(old_len)?, offset(new_len - old_len)?);
         // SAFETY: fallocate only reserves blocks of the descriptor's file; KEEP_SIZE
         // leaves its size and bytes as they are.
