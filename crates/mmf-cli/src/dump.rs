@@ -101,9 +101,10 @@ fn stream(
     let mut skipped = 0;
     // What can seek (a device, a /proc file) is not read up to the offset: `lseek` first,
     // as `dd skip=` does (`/dev/zero` at 1 TiB is at once); read through only what cannot
-    // (a FIFO, a terminal).
+    // (a FIFO, a terminal) and a regular file that is here because it is empty (reading
+    // finds that at once, and says so).
     let sought = offset > 0
-        && !matches!(kind, FileKind::Fifo | FileKind::Socket)
+        && !matches!(kind, FileKind::Fifo | FileKind::Socket | FileKind::Regular)
         && (&mut &*file).seek(SeekFrom::Start(offset)).is_ok();
     if sought {
         skipped = offset;
