@@ -155,6 +155,7 @@ unsafe extern "sysv64" {
     static __mmf_guard_v1_fixup: u8;
 }
 
+#[inline(always)]
 fn outcome(o: Outcome) -> Result<(), Fault> {
     if o.addr == 0 { Ok(()) } else { Err(fault_of(o.addr, o.code & !LOAD_FAULTED)) }
 }
