@@ -205,3 +205,58 @@ fn large_copies_past_a_truncation_are_caught() {
     let err = view.copy_from(0, &other, 0, SIZE).unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
 }
+
+/// Copies of at most 64 bytes take their own routine (plain moves): a fault of its first
+/// load or store and of a later one (the copy straddles the new end of the file), at
+/// every length class it has (below 8 bytes, words, one and two pairs of vectors), is
+/// caught as `Truncated` for reads and writes alike.
+#[test]
+fn small_copies_past_a_truncation_are_caught() {
+    let (_dir, path, file) = mmf_testkit::file_with(3 * 4096, |_| 1);
+    let view = Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+    for len in [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64] {
+        // All past the end, then straddling it (the first half of the bytes are there).
+        for at in [4096 + 64, 4096 - len / 2] {
+            let mut buf = vec![0u8; len];
+            let err = view.read_at(at, &mut buf).unwrap_err();
+            assert!(matches!(err, Error::Truncated { .. }), "read {len} at {at}: {err:?}");
+            let err = view.write_at(at, &buf).unwrap_err();
+            assert!(matches!(err, Error::Truncated { .. }), "write {len} at {at}: {err:?}");
+        }
+    }
+    // Below the end, the same copies work.
+    view.write_at(100, &[9u8; 64]).unwrap();
+    let mut buf = [0u8; 64];
+    view.read_at(100, &mut buf).unwrap();
+    assert_eq!(buf, [9u8; 64]);
+}
+
+/// Review of chan-s5: every instruction of the small routine that can touch the view is
+/// claimed, not only the first that faults. For every length up to 64 and every start at
+/// which the copy straddles the end of the file (so that, per length, each of its loads or
+/// stores in turn is the first to reach the missing page — the second word, the third or
+/// fourth vector), a read and a write are `Truncated`, and the bytes before the end are
+/// still read right.
+#[test]
+fn small_copies_faulting_at_any_of_their_accesses_are_caught() {
+    let (_dir, path, file) = mmf_testkit::file_with(2 * 4096, |i| i as u8);
+    let view = Mapping::from_file(&file, Access::ReadWrite).unwrap().view_mut(..).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+    for len in 1..=64usize {
+        for at in 4096 - len + 1..4096 {
+            let mut buf = vec![0u8; len];
+            let err = view.read_at(at, &mut buf).unwrap_err();
+            assert!(matches!(err, Error::Truncated { .. }), "read {len} at {at}: {err:?}");
+            // The file's own bytes, so that what lands before the end changes nothing.
+            let same: Vec<u8> = (at..at + len).map(|i| i as u8).collect();
+            let err = view.write_at(at, &same).unwrap_err();
+            assert!(matches!(err, Error::Truncated { .. }), "write {len} at {at}: {err:?}");
+        }
+        // Ending exactly at the end: no fault, the right bytes.
+        let mut buf = vec![0u8; len];
+        view.read_at(4096 - len, &mut buf).unwrap();
+        let want: Vec<u8> = (4096 - len..4096).map(|i| i as u8).collect();
+        assert_eq!(buf, want, "read {len} ending at the end");
+    }
+}

@@ -120,7 +120,7 @@ pub fn create(name: &str, options: &ChannelOptions) -> Result<Channel> {
         let area_options = SyncAreaOptions::new().participants(PARTICIPANTS).objects(2).clone();
         let area = SyncArea::open_or_init_owned(view, AREA_AT, &area_options)?;
         // The two side locks exist from the start (`mmf chan info` shows them).
-        let inner = Inner { name: name.to_owned(), params: wanted, area, _mapping: mapping };
+        let inner = Inner::new(name, wanted, area, mapping)?;
         inner.lock_object(layout::SEND_LOCK)?;
         inner.lock_object(layout::RECV_LOCK)?;
         inner.header()?.magic.store(MAGIC, Release);
@@ -182,9 +182,7 @@ fn attach(name: &str, mapping: Mapping, view: ViewMut) -> Result<Channel> {
         })?;
     };
     let area = SyncArea::open_owned(view, AREA_AT)?;
-    Ok(Channel {
-        inner: Arc::new(Inner { name: name.to_owned(), params, area, _mapping: mapping }),
-    })
+    Ok(Channel { inner: Arc::new(Inner::new(name, params, area, mapping)?) })
 }
 
 /// A snapshot of a channel (`mmf chan info`).

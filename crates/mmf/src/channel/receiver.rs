@@ -135,10 +135,17 @@ impl Receiver {
         self.recv_until(Instant::now().checked_add(timeout))
     }
 
+    #[inline(always)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Message<'_>, RecvError> {
-        if let Some(record) = self.next(None)? {
-            return Ok(Message { rx: self, record, done: false });
+        match self.next(None)? {
+            Some(record) => Ok(Message { rx: self, record, done: false }),
+            None => self.recv_wait(deadline),
         }
+    }
+
+    /// [`recv_until`](Self::recv_until) when nothing is queued: spin, then sleep.
+    #[inline(never)]
+    fn recv_wait(&mut self, deadline: Option<Instant>) -> Result<Message<'_>, RecvError> {
         // The fields apart (not a clone of the `Arc`: two read-modify-writes per wait).
         let mpmc = self.mpmc();
         let Receiver { inner, consumer, watch, spins, .. } = &mut *self;
@@ -188,14 +195,14 @@ impl Receiver {
     }
 
     /// One look for a record: MPMC takes the receive lock first (kept with the record).
-    #[inline]
+    #[inline(always)]
     fn next(&mut self, deadline: Option<Instant>) -> Result<Option<Record>> {
         next_in(&self.inner, &mut self.consumer, deadline)
     }
 }
 
 /// [`Receiver::next`] on the receiver's fields.
-#[inline]
+#[inline(always)]
 fn next_in(
     inner: &Inner,
     consumer: &mut Consumer,

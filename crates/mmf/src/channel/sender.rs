@@ -191,7 +191,7 @@ impl Sender {
     }
 
     /// Claims room, as `wait` allows.
-    #[inline]
+    #[inline(always)]
     fn claim(&mut self, len: usize, wait: Wait) -> Result<Claim, SendError<()>> {
         let max = self.inner.params.max_message;
         let Some(len) = u32::try_from(len).ok().filter(|&l| l <= max) else {
@@ -200,9 +200,15 @@ impl Sender {
         if self.watch.gone(&self.inner, Look::Op)? {
             return Err(SendError::Disconnected(()));
         }
-        if let Some(claim) = self.try_claim(len, None)? {
-            return Ok(claim);
+        match self.try_claim(len, None)? {
+            Some(claim) => Ok(claim),
+            None => self.claim_wait(len, wait),
         }
+    }
+
+    /// [`claim`](Self::claim) when the ring is full: spin, then sleep, as `wait` allows.
+    #[inline(never)]
+    fn claim_wait(&mut self, len: u32, wait: Wait) -> Result<Claim, SendError<()>> {
         let deadline = match wait {
             Wait::No => {
                 return Err(if self.watch.gone(&self.inner, Look::Op)? {
@@ -246,14 +252,14 @@ impl Sender {
     }
 
     /// One look for room: MPMC takes the send lock first (kept with the claim).
-    #[inline]
+    #[inline(always)]
     fn try_claim(&mut self, len: u32, deadline: Option<Instant>) -> Result<Option<Claim>> {
         try_claim_in(&self.inner, &mut self.producer, len, deadline)
     }
 }
 
 /// [`Sender::try_claim`] on the sender's fields.
-#[inline]
+#[inline(always)]
 fn try_claim_in(
     inner: &Inner,
     producer: &mut Producer,

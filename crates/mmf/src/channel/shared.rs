@@ -11,8 +11,8 @@ use super::layout::{
 };
 use super::ring::{Bytes, Park, Ring, Which};
 use crate::error::{Error, Result};
-use crate::primitive::sync::atomic::AtomicU64;
 use crate::primitive::sync::atomic::Ordering::{self, AcqRel, Acquire};
+use crate::primitive::sync::atomic::{AtomicU32, AtomicU64};
 use crate::sync::SyncArea;
 use crate::sync::layout::Kind as ObjectKind;
 use crate::sync::layout::Object;
@@ -31,21 +31,84 @@ pub(crate) enum Role {
 pub(crate) struct Inner {
     pub name: String,
     pub params: Params,
+    /// The words every message touches, found (bounds and alignment checked) once.
+    hot: Hot,
     pub area: SyncArea<'static>,
     pub _mapping: Mapping,
 }
 
-/// The record headers through the view's atomics (bounds and alignment checked).
-pub(crate) struct ViewBytes<'a>(pub &'a ViewMut);
+/// References into the channel's view, which `Inner::area` owns: made once when the
+/// channel is opened, so that a message costs no view lookups (each a bounds, alignment
+/// and write-through check, ~15 instructions, and there were nine a message). Private to
+/// this module, and lent out only for as long as the `Inner` is borrowed.
+struct Hot {
+    lines: &'static Lines,
+    epoch: &'static AtomicU32,
+    /// The ring's data, `capacity / 8` words.
+    data: &'static [AtomicU64],
+}
 
-impl Bytes for ViewBytes<'_> {
-    #[inline]
-    fn load_header(&self, offset: u64, order: Ordering) -> Result<u64> {
-        Ok(self.0.get::<AtomicU64>((layout::DATA_AT + offset) as usize)?.load(order))
+impl std::fmt::Debug for Hot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hot").field("data_words", &self.data.len()).finish_non_exhaustive()
     }
-    #[inline]
+}
+
+impl Hot {
+    /// The references into `view` (the view `Inner` keeps in its sync area).
+    fn new(view: &ViewMut, params: &Params) -> Result<Hot> {
+        let lines: &Lines = view.get(LINES_AT)?;
+        let header: &Header = view.get(0)?;
+        let data = view.at(layout::DATA_AT as usize, params.capacity as usize)?;
+        if data as usize % align_of::<AtomicU64>() != 0 || params.capacity % 8 != 0 {
+            return Err(Error::Corrupted {
+                reason: format!("channel data at {data:p}, capacity {}", params.capacity),
+            });
+        }
+        let words = (params.capacity / 8) as usize;
+        // SAFETY: every reference points into `view`, bounds and alignment checked above
+        // (`get`, `at`). `AtomicU64` admits any bit pattern and changes through shared
+        // references (as `ViewMut::get` hands out; payload bytes in between are only
+        // touched by the guarded copies, which are opaque byte-wise accesses). The view
+        // is moved into `Inner::area` and stays mapped until `Inner` drops; `Hot` is a
+        // private field of `Inner`, and its references are lent out only with the
+        // lifetime of a borrow of that `Inner` (`Inner::lines`, `epoch`, `data`), so
+        // none is used after the view is unmapped.
+        unsafe {
+            Ok(Hot {
+                lines: &*std::ptr::from_ref(lines),
+                epoch: &*std::ptr::from_ref(&header.epoch),
+                data: std::slice::from_raw_parts(data.cast::<AtomicU64>(), words),
+            })
+        }
+    }
+}
+
+/// The record headers as words of the ring's data (`offset`: 8-aligned, inside the
+/// capacity: the ring masks every position; anything else is `Corrupted`, never a
+/// wild access).
+pub(crate) struct DataWords<'a>(&'a [AtomicU64]);
+
+impl DataWords<'_> {
+    #[inline(always)]
+    fn word(&self, offset: u64) -> Result<&AtomicU64> {
+        match self.0.get((offset / 8) as usize) {
+            Some(w) if offset % 8 == 0 => Ok(w),
+            _ => Err(Error::Corrupted {
+                reason: format!("channel record header at data offset {offset}"),
+            }),
+        }
+    }
+}
+
+impl Bytes for DataWords<'_> {
+    #[inline(always)]
+    fn load_header(&self, offset: u64, order: Ordering) -> Result<u64> {
+        Ok(self.word(offset)?.load(order))
+    }
+    #[inline(always)]
     fn store_header(&self, offset: u64, word: u64, order: Ordering) -> Result<()> {
-        self.0.get::<AtomicU64>((layout::DATA_AT + offset) as usize)?.store(word, order);
+        self.word(offset)?.store(word, order);
         Ok(())
     }
 }
@@ -89,9 +152,26 @@ impl Inner {
         self.view().get(0)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lines(&self) -> Result<&Lines> {
-        self.view().get(LINES_AT)
+        Ok(self.hot.lines)
+    }
+
+    /// The header's epoch word (bumped on every attach and detach).
+    #[inline(always)]
+    pub(crate) fn epoch(&self) -> &AtomicU32 {
+        self.hot.epoch
+    }
+
+    /// The channel as this process sees it: `area` owns the channel's view.
+    pub(crate) fn new(
+        name: &str,
+        params: Params,
+        area: SyncArea<'static>,
+        mapping: Mapping,
+    ) -> Result<Inner> {
+        let hot = Hot::new(area.view(), &params)?;
+        Ok(Inner { name: name.to_owned(), params, hot, area, _mapping: mapping })
     }
 
     fn entry(&self, i: usize) -> Result<&AtomicU64> {
@@ -144,7 +224,7 @@ impl Inner {
         index: u32,
         deadline: Option<Instant>,
         local: &mut T,
-        load: impl FnOnce(&Ring<'_, ViewBytes<'_>>) -> Result<T>,
+        load: impl FnOnce(&Ring<'_, DataWords<'_>>) -> Result<T>,
     ) -> Result<bool> {
         if !self.lock(index, deadline)? {
             return Ok(false);
@@ -169,15 +249,15 @@ impl Inner {
     }
 
     /// Runs `f` on the ring, with a parker that watches `owner`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with_ring<R>(
         &self,
         owner: Option<u32>,
-        f: impl FnOnce(&Ring<'_, ViewBytes<'_>>, &AreaPark<'_>) -> R,
+        f: impl FnOnce(&Ring<'_, DataWords<'_>>, &AreaPark<'_>) -> R,
     ) -> Result<R> {
-        let bytes = ViewBytes(self.view());
+        let bytes = DataWords(self.hot.data);
         let ring = Ring {
-            lines: self.lines()?,
+            lines: self.hot.lines,
             bytes: &bytes,
             capacity: self.params.capacity,
             max_message: self.params.max_message,
@@ -304,7 +384,7 @@ impl PeerWatch {
     /// `look` says it is time; otherwise answers from the cache.
     #[inline]
     pub(crate) fn gone(&mut self, inner: &Inner, look: Look) -> Result<bool> {
-        let epoch = inner.header()?.epoch.load(Acquire);
+        let epoch = inner.epoch().load(Acquire);
         let due = epoch != self.epoch
             || self.looked.is_none()
             || match look {

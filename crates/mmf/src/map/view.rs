@@ -213,7 +213,7 @@ impl View {
             }
         }
         let dst = buf.as_mut_ptr();
-        self.retrying(offset, len, false, || {
+        self.guarded_copy(offset, len, false, || {
             // SAFETY: `src..src+len` is inside this live view and `buf` is ours to write;
             // faults are caught.
             unsafe { sys::fault::copy(dst, src, len, [Some(range), None]) }
@@ -224,10 +224,28 @@ impl View {
     /// names. A fault that looks like neither a truncation nor a full file system is tried
     /// again a few times first: a peer may have truncated the object and grown it back
     /// between the fault and the look at its size, and a copy that then succeeds was only
-    /// racing that peer.
+    /// racing that peer. The first try is inline (a small copy pays no call); the tries
+    /// after a fault are [`retrying`](Self::retrying)'s, out of line.
+    #[inline(always)]
+    fn guarded_copy(
+        &self,
+        offset: usize,
+        len: usize,
+        write: bool,
+        mut copy: impl FnMut() -> std::result::Result<(), Fault>,
+    ) -> Result<()> {
+        match copy() {
+            Ok(()) => Ok(()),
+            Err(fault) => self.retrying(fault, offset, len, write, copy),
+        }
+    }
+
+    /// [`guarded_copy`](Self::guarded_copy) after the first try faulted with `fault`.
     #[cold]
+    #[inline(never)]
     fn retrying(
         &self,
+        mut fault: Fault,
         offset: usize,
         len: usize,
         write: bool,
@@ -235,7 +253,6 @@ impl View {
     ) -> Result<()> {
         let mut tries = 0;
         loop {
-            let Err(fault) = copy() else { return Ok(()) };
             let error = self.fault_error(fault, offset, len, write);
             if !matches!(error, Error::InPageError { .. }) || fault.cause != Cause::Unknown {
                 return Err(error);
@@ -244,6 +261,8 @@ impl View {
             if tries == 3 {
                 return Err(error);
             }
+            let Err(again) = copy() else { return Ok(()) };
+            fault = again;
         }
     }
 
@@ -391,7 +410,7 @@ impl ViewMut {
             // from a truncating peer is caught.
             unsafe { sys::fault::copy_into_view(dst, data.as_ptr(), len, [Some(range), None]) }
         };
-        self.view.retrying(offset, len, true, copy)
+        self.view.guarded_copy(offset, len, true, copy)
     }
 
     /// Copies `len` bytes from `src` (at `src_offset`) into this view (at `offset`) in one

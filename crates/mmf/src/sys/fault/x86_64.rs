@@ -1,6 +1,6 @@
 //! The guarded copy routines on x86-64 (Linux and Windows), and their exception table.
 //!
-//! Two leaf routines in assembly, opaque to the compiler (so the copies are not data races
+//! Leaf routines in assembly, opaque to the compiler (so the copies are not data races
 //! in Rust's memory model whatever a peer does to the bytes: an `asm` block is an external
 //! operation the model does not see into, like a system call that reads or writes the
 //! memory — see the unsafe-code-guidelines discussion of inline assembly and of volatile
@@ -8,16 +8,18 @@
 //!
 //! - `copy(dst, src, len)`: `rep movsb` (fast-strings microcode: `memcpy` speed for large
 //!   copies on every x86-64 made since Ivy Bridge / Zen);
+//! - `copy_small(dst, src, len)` for `len <= 64`: overlapping pairs of words or of 16-byte
+//!   vectors (below 8 bytes `rep movsb`), without `rep movsb`'s start-up;
 //! - `load8(src)`: one unaligned 8-byte load, its value returned in a register.
 //!
 //! Nothing is stored or armed per call. The platform's fault handler asks [`claims`]
-//! whether the faulting instruction is one of the two accesses; if so it sets the result
+//! whether the faulting instruction is one of the guarded accesses; if so it sets the result
 //! registers (`rax` = the faulting address, `rdx` = the platform's fault code, with
 //! [`LOAD_FAULTED`] set so that a load can tell it from a value) and resumes
 //! at [`FIXUP`], a `ret`, so the routine returns the fault instead of the process dying.
 //! This is the Linux kernel's exception table for `copy_from_user`, in user space.
 //!
-//! Both routines use the System V calling convention on every OS (`extern "sysv64"`), so
+//! All routines use the System V calling convention on every OS (`extern "sysv64"`), so
 //! one body serves Linux and Windows; the direction flag is clear on entry under both ABIs,
 //! which `rep movsb` needs.
 
@@ -49,7 +51,10 @@ macro_rules! hidden_nt {
         concat!(
             ".hidden __mmf_guard_v1_copy_nt\n",
             ".hidden __mmf_guard_v1_copy_nt_begin\n",
-            ".hidden __mmf_guard_v1_copy_nt_end",
+            ".hidden __mmf_guard_v1_copy_nt_end\n",
+            ".hidden __mmf_guard_v1_copy_small\n",
+            ".hidden __mmf_guard_v1_copy_small_begin\n",
+            ".hidden __mmf_guard_v1_copy_small_end",
         )
     };
 }
@@ -120,6 +125,52 @@ std::arch::global_asm!(
     "    xor eax, eax",
     "    xor edx, edx",
     "    ret",
+    // The small copy (`len <= SMALL`): plain moves, no microcode start-up — two overlapping
+    // words or 16-byte vectors cover any length from 8 to 64 (the bytes in the overlap
+    // are read and written twice, with the same values), all loads before the stores;
+    // below 8 bytes, rep movsb. Every instruction from `_small_begin` to `_small_end` may
+    // fault and is claimed (the routine uses no stack, so the fixup's `ret` returns from it).
+    ".p2align 4",
+    ".globl __mmf_guard_v1_copy_small",
+    ".globl __mmf_guard_v1_copy_small_begin",
+    ".globl __mmf_guard_v1_copy_small_end",
+    "__mmf_guard_v1_copy_small:",
+    "__mmf_guard_v1_copy_small_begin:",
+    "    cmp rdx, 32",
+    "    ja 5f",
+    "    cmp rdx, 16",
+    "    jae 4f",
+    "    cmp rdx, 8",
+    "    jae 3f",
+    "    mov rcx, rdx",
+    "    rep movsb",
+    "    jmp 9f",
+    "3:",
+    "    mov rcx, qword ptr [rsi]",
+    "    mov r8, qword ptr [rsi + rdx - 8]",
+    "    mov qword ptr [rdi], rcx",
+    "    mov qword ptr [rdi + rdx - 8], r8",
+    "    jmp 9f",
+    "4:",
+    "    movdqu xmm0, xmmword ptr [rsi]",
+    "    movdqu xmm1, xmmword ptr [rsi + rdx - 16]",
+    "    movdqu xmmword ptr [rdi], xmm0",
+    "    movdqu xmmword ptr [rdi + rdx - 16], xmm1",
+    "    jmp 9f",
+    "5:",
+    "    movdqu xmm0, xmmword ptr [rsi]",
+    "    movdqu xmm1, xmmword ptr [rsi + 16]",
+    "    movdqu xmm2, xmmword ptr [rsi + rdx - 32]",
+    "    movdqu xmm3, xmmword ptr [rsi + rdx - 16]",
+    "    movdqu xmmword ptr [rdi], xmm0",
+    "    movdqu xmmword ptr [rdi + 16], xmm1",
+    "    movdqu xmmword ptr [rdi + rdx - 32], xmm2",
+    "    movdqu xmmword ptr [rdi + rdx - 16], xmm3",
+    "9:",
+    "__mmf_guard_v1_copy_small_end:",
+    "    xor eax, eax",
+    "    xor edx, edx",
+    "    ret",
     "__mmf_guard_v1_fixup:",
     "    sfence",
     "    ret",
@@ -148,6 +199,9 @@ unsafe extern "sysv64" {
     fn __mmf_guard_v1_copy(dst: *mut u8, src: *const u8, len: usize) -> Outcome;
     fn __mmf_guard_v1_load8(src: *const u8) -> Loaded;
     fn __mmf_guard_v1_copy_nt(dst: *mut u8, src: *const u8, len: usize) -> Outcome;
+    fn __mmf_guard_v1_copy_small(dst: *mut u8, src: *const u8, len: usize) -> Outcome;
+    static __mmf_guard_v1_copy_small_begin: u8;
+    static __mmf_guard_v1_copy_small_end: u8;
     static __mmf_guard_v1_copy_nt_begin: u8;
     static __mmf_guard_v1_copy_nt_end: u8;
     static __mmf_guard_v1_copy_at: u8;
@@ -155,6 +209,7 @@ unsafe extern "sysv64" {
     static __mmf_guard_v1_fixup: u8;
 }
 
+#[inline(always)]
 fn outcome(o: Outcome) -> Result<(), Fault> {
     if o.addr == 0 { Ok(()) } else { Err(fault_of(o.addr, o.code & !LOAD_FAULTED)) }
 }
@@ -182,10 +237,19 @@ pub(super) const CODE_IO: usize = 2;
 /// destination.
 #[inline]
 unsafe fn copy_plain(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
+    if len <= SMALL {
+        // SAFETY: as below; the routine clobbers only caller-saved registers (rcx, r8,
+        // xmm0-3 under System V).
+        return outcome(unsafe { __mmf_guard_v1_copy_small(dst, src, len) });
+    }
     // SAFETY: the routine reads `src..src+len` and writes `dst..dst+len`, which the caller
     // vouches for; a fault there resumes at the fixup with the fault in rax:rdx.
     outcome(unsafe { __mmf_guard_v1_copy(dst, src, len) })
 }
+
+/// Copies of at most this many bytes take the small routine's plain moves: `rep movsb`'s
+/// microcode start-up costs more than the copy there (a channel's 64-byte message).
+pub(crate) const SMALL: usize = 64;
 
 /// Copies of at least this many bytes between views stream past the caches
 /// ([`copy_streaming`]), as `memcpy` does for large copies.
@@ -229,7 +293,14 @@ pub(super) fn claims(ip: usize) -> bool {
         &raw const __mmf_guard_v1_copy_nt_begin as usize,
         &raw const __mmf_guard_v1_copy_nt_end as usize,
     );
-    ip == copy_at || ip == load_at || (nt_begin..nt_end).contains(&ip)
+    let (small_begin, small_end) = (
+        &raw const __mmf_guard_v1_copy_small_begin as usize,
+        &raw const __mmf_guard_v1_copy_small_end as usize,
+    );
+    ip == copy_at
+        || ip == load_at
+        || (nt_begin..nt_end).contains(&ip)
+        || (small_begin..small_end).contains(&ip)
 }
 
 /// Where a claimed fault resumes: a `ret` that returns the registers the handler set.
