@@ -72,13 +72,7 @@ fn fill(dir: &std::path::Path) {
 fn a_full_disk_is_storage_full_and_loses_nothing() {
     if let Some((role, _)) = role() {
         assert_eq!(role, "small-fs");
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(mounted.success(), "mount a small tmpfs");
+        let dir = mmf_testkit::small_tmpfs();
         fill(dir.path());
         return;
     }

@@ -101,3 +101,18 @@ pub fn in_memory_under(parent: &Path) -> bool {
         .expect("map the probe file");
     mapping.view_mut(..).and_then(|v| v.flush()).expect("flush the probe") == mmf::Flushed::InMemory
 }
+
+/// A new temporary directory with a 1 MiB tmpfs mounted on it: a small file system to fill.
+/// Call it in a role run under `unshare -Urm` ([`Peer::spawn_under`](crate::Peer::spawn_under)),
+/// whose private mount namespace takes the mount away when the role ends.
+#[cfg(target_os = "linux")]
+pub fn small_tmpfs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a small tmpfs");
+    dir
+}

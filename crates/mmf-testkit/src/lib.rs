@@ -16,6 +16,8 @@ pub mod durability;
 pub mod files;
 pub mod roles;
 
+#[cfg(target_os = "linux")]
+pub use files::small_tmpfs;
 pub use files::{file_with, open_rw, pattern, read_file_at};
 pub use roles::{Peer, hear, role, tell};
 

@@ -169,16 +169,10 @@ fn on_tmpfs_a_flush_says_the_bytes_live_in_memory() {
     child.wait_success();
 }
 
-/// Mounts a 1 MiB tmpfs on a new directory (in the private mount namespace of the role).
+/// Mounts a 1 MiB tmpfs on a new directory (in the private mount namespace of the role),
+/// kept for the rest of the role.
 fn small_tmpfs() -> PathBuf {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount a small tmpfs");
-    dir
+    mmf_testkit::small_tmpfs().keep()
 }
 
 /// `sync_parent` syncs the directory (the CLI tests check the `fsync` it makes, with a

@@ -18,13 +18,7 @@ const MIB: usize = 1 << 20;
 fn a_write_into_a_full_file_system_is_storage_full() {
     if let Some((role, _)) = role() {
         assert_eq!(role, "small-fs");
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(mounted.success(), "mount a small tmpfs");
+        let dir = mmf_testkit::small_tmpfs();
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)

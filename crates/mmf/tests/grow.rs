@@ -224,13 +224,7 @@ fn growth_on_a_full_file_system_is_an_error_and_changes_nothing() {
     let _turn = one_at_a_time();
     if let Some((role, _)) = role() {
         assert_eq!(role, "small-fs");
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(mounted.success(), "mount a small tmpfs");
+        let dir = mmf_testkit::small_tmpfs();
         let path = dir.path().join("log");
         let file =
             File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();

@@ -51,13 +51,7 @@ fn a_grower_on_a_full_disk_never_cuts_back_another() {
     let test = "a_grower_on_a_full_disk_never_cuts_back_another";
     match role() {
         Some((role, _)) if role == "small-fs" => {
-            let dir = tempfile::tempdir().unwrap();
-            let mounted = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(mounted.success(), "mount a small tmpfs");
+            let dir = mmf_testkit::small_tmpfs();
             let path = dir.path().join("log");
             File::create(&path).unwrap().set_len(4096).unwrap();
             let path = path.to_str().unwrap();
