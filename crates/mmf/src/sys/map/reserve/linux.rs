@@ -73,12 +73,6 @@ impl Reserved {
         if to <= self.mapped {
             return Ok(());
         }
-        if to > self.capacity {
-            // Only after a failed map left a hole that something else took (see
-            // `restore_placeholder`): the reservation now ends before it.
-            let address = self.base as usize + self.capacity;
-            return Err(Error::AddressTaken { address, len: to - self.capacity });
-        }
         let end = to.next_multiple_of(MAP_AHEAD).min(self.capacity);
         let (prot, share) = match self.kind {
             ViewKind::Read => (libc::PROT_READ, libc::MAP_SHARED),
@@ -107,11 +101,14 @@ impl Reserved {
 
     /// After a failed `MAP_FIXED` the range may be left unmapped: put the placeholder back
     /// (`MAP_FIXED_NOREPLACE`, which changes nothing if it is still there) so that no
-    /// other mapping of the process lands inside the reservation. If another thread's
-    /// mapping got into the hole first, the reservation gives up everything from the hole
-    /// on (unmapping its own placeholder after it now): the drop's `munmap` of the whole
-    /// range must never take that other mapping with it.
-    fn restore_placeholder(&mut self, at: *mut u8, len: usize) {
+    /// other mapping of the process lands inside the reservation.
+    ///
+    /// Known gap: on a kernel that leaves the range unmapped (before 6.12 for most
+    /// failures), another thread could map something into the hole before this runs; the
+    /// drop's `munmap` of the whole reservation would then unmap it. `EEXIST` here cannot
+    /// tell that apart from the common case (the placeholder is still there), so nothing
+    /// is done about it yet.
+    fn restore_placeholder(&self, at: *mut u8, len: usize) {
         let flags = libc::MAP_PRIVATE
             | libc::MAP_ANONYMOUS
             | libc::MAP_NORESERVE
@@ -119,33 +116,16 @@ impl Reserved {
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; it only fills a
         // hole inside this reservation. If it fails the hole stays; nothing else changes.
         let ptr = unsafe { libc::mmap(at.cast(), len, libc::PROT_NONE, flags, -1, 0) };
-        if ptr.cast() == at {
-            return;
-        }
-        if ptr != libc::MAP_FAILED {
-            // An old kernel (before 4.17) placed it elsewhere: undo that.
+        if ptr != libc::MAP_FAILED && ptr.cast() != at {
+            // An old kernel placed it elsewhere: undo that.
             // SAFETY: the mapping just made, owned by nothing else.
             unsafe { libc::munmap(ptr, len) };
         }
-        // Something may be in the hole now (EEXIST, or an old kernel's choice elsewhere):
-        // keep only what lies before it.
-        let hole = at as usize - self.base as usize;
-        let after = hole + len;
-        if after < self.capacity {
-            // SAFETY: `after..capacity` is this reservation's own placeholder, past the
-            // hole (a failed map never touches more than its range); nobody refers to it.
-            unsafe { libc::munmap(self.base.add(after).cast(), self.capacity - after) };
-        }
-        self.capacity = hole;
-        self.mapped = self.mapped.min(hole);
     }
 }
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        if self.capacity == 0 {
-            return; // given up entirely (see `restore_placeholder`)
-        }
         // SAFETY: the whole reservation (placeholder and the pieces mapped over it) belongs
         // to this value; the view that pointed into it is gone. An error would mean it was
         // not mapped; there is nothing to do about that in a destructor.
