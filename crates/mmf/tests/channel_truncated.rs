@@ -7,6 +7,24 @@
 use mmf::channel::{self, ChannelOptions};
 use mmf_testkit::{Peer, hear, role, tell, unique_name};
 
+/// A channel whose ring holds 16 KiB, messages up to 4 KiB.
+fn options() -> ChannelOptions {
+    ChannelOptions::new().capacity(16384).max_message(4096).clone()
+}
+
+/// Truncates the channel's /dev/shm object to `len` bytes, as a hostile peer would, then
+/// tells `peer` to go on; returns what it says after `prefix` (`None` if it died first)
+/// and how it ended.
+fn cut_then_hear(name: &str, len: u64, peer: &mut Peer, prefix: &str) -> (Option<String>, String) {
+    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len).unwrap();
+    peer.say("go");
+    let said = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| peer.expect(prefix)));
+    let status = peer.child.wait().unwrap();
+    let ended = if status.success() { "success".to_owned() } else { status.to_string() };
+    (said.ok(), ended)
+}
+
 /// A message whose header is the last word of a page and whose 64-byte payload is the
 /// next page; a peer truncates the object between the two. Reading the message was an
 /// error from the view's guarded copy (`Error::Truncated`); with unguarded loads it is a
@@ -26,8 +44,7 @@ fn a_truncated_channel_is_an_error_for_a_small_message_not_a_sigbus() {
         return;
     }
     let name = unique_name("chan-trunc");
-    let options = ChannelOptions::new().capacity(16384).max_message(4096).clone();
-    let ch = channel::create(&name, &options).unwrap();
+    let ch = channel::create(&name, &options()).unwrap();
     let mut tx = ch.sender().unwrap();
     // Data starts at 4096; a record is an 8-byte header and its payload (8-aligned): the
     // first ends at data offset 4088, so the second's header is file bytes 8184..8192 and
@@ -37,15 +54,10 @@ fn a_truncated_channel_is_an_error_for_a_small_message_not_a_sigbus() {
     let test = "a_truncated_channel_is_an_error_for_a_small_message_not_a_sigbus";
     let mut rx = Peer::spawn(test, "receiver", &name);
     assert_eq!(rx.expect("first"), "4080");
-    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(8192).unwrap();
-    rx.say("go");
-    let said = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.expect("second")));
-    let status = rx.child.wait().unwrap();
-    let said = said.ok();
+    let (said, ended) = cut_then_hear(&name, 8192, &mut rx, "second");
     assert!(
-        said.as_deref() == Some("error") && status.success(),
-        "the receiver said {said:?} and ended with {status}"
+        said.as_deref() == Some("error") && ended == "success",
+        "the receiver said {said:?} and ended with {ended}"
     );
 }
 
@@ -75,23 +87,17 @@ fn a_truncated_channel_is_an_error_for_a_small_send_not_a_sigbus() {
     }
     for len in [5usize, 12, 24, 64] {
         let name = unique_name("chan-trunc-send");
-        let options = ChannelOptions::new().capacity(16384).max_message(4096).clone();
-        let ch = channel::create(&name, &options).unwrap();
+        let ch = channel::create(&name, &options()).unwrap();
         let _rx = ch.receiver().unwrap();
         let test = "a_truncated_channel_is_an_error_for_a_small_send_not_a_sigbus";
         let mut tx = Peer::spawn(test, "sender", &format!("{name},{len}"));
         assert_eq!(tx.expect("first"), "sent");
         // The first record ends at data offset 4088: the second's header is file bytes
         // 8184..8192, its payload the page cut off here.
-        let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
-        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(8192).unwrap();
-        tx.say("go");
-        let said = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tx.expect("second")));
-        let status = tx.child.wait().unwrap();
-        let said = said.ok();
+        let (said, ended) = cut_then_hear(&name, 8192, &mut tx, "second");
         assert!(
-            said.as_deref() == Some("error") && status.success(),
-            "{len} bytes: the sender said {said:?} and ended with {status}"
+            said.as_deref() == Some("error") && ended == "success",
+            "{len} bytes: the sender said {said:?} and ended with {ended}"
         );
     }
 }
@@ -117,8 +123,7 @@ fn a_channel_truncated_below_a_record_header_kills_the_receiver() {
         return;
     }
     let name = unique_name("chan-trunc-hdr");
-    let options = ChannelOptions::new().capacity(16384).max_message(4096).clone();
-    let ch = channel::create(&name, &options).unwrap();
+    let ch = channel::create(&name, &options()).unwrap();
     let mut tx = ch.sender().unwrap();
     tx.send(vec![1u8; 4080]).unwrap();
     tx.send(vec![2u8; 64]).unwrap();
@@ -129,14 +134,9 @@ fn a_channel_truncated_below_a_record_header_kills_the_receiver() {
     });
     assert_eq!(rx.expect("first"), "4080");
     // Only the control page stays: the second record's header (file bytes 8184..8192) is gone.
-    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
-    rx.say("go");
-    let said = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.expect("second")));
-    let status = rx.child.wait().unwrap();
-    let said = said.ok();
+    let (said, ended) = cut_then_hear(&name, 4096, &mut rx, "second");
     assert!(
-        said.as_deref() == Some("error") && status.success(),
-        "the receiver said {said:?} and ended with {status}"
+        said.as_deref() == Some("error") && ended == "success",
+        "the receiver said {said:?} and ended with {ended}"
     );
 }

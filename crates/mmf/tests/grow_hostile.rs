@@ -5,9 +5,10 @@
 #![cfg(target_os = "linux")]
 
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mmf::{Access, Error, MappingOptions};
+use mmf::{Access, Error, Mapping, MappingOptions};
 use mmf_testkit::{Peer, role, tell};
 
 const KIB: u64 = 1 << 10;
@@ -20,6 +21,16 @@ fn truncate_from_another_process(path: &std::path::Path, len: u64) {
     assert!(status.success());
 }
 
+/// A new file `log` in `dir`, 4 KiB long, and a read-write mapping of it.
+fn new_log(dir: &Path) -> (PathBuf, File, Mapping) {
+    let path = dir.join("log");
+    let file = File::options().read(true).write(true).create(true).truncate(true).open(&path);
+    let file = file.unwrap();
+    let mapping =
+        MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
+    (path, file, mapping)
+}
+
 /// Another process cuts the file to 256 KiB under a view grown to 1 MiB. `grow(512 KiB)`
 /// must then give the file 512 KiB again (it used to answer `Ok` doing nothing, as the
 /// view was longer, and the next write inside the promised length failed with
@@ -27,11 +38,7 @@ fn truncate_from_another_process(path: &std::path::Path, len: u64) {
 #[test]
 fn grow_after_another_process_truncated_the_file_makes_it_hold_len() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
-    let file = File::options().read(true).write(true).create(true).truncate(true).open(&path);
-    let file = file.unwrap();
-    let mapping =
-        MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
+    let (path, file, mapping) = new_log(dir.path());
     let mut view = mapping.view_growable_mut(0, 64 * MIB).unwrap();
     view.grow(MIB).unwrap();
     view.write_at(MIB as usize - 4, b"tail").unwrap();
@@ -54,11 +61,7 @@ fn grow_after_another_process_truncated_the_file_makes_it_hold_len() {
 #[test]
 fn refresh_after_another_process_truncated_the_file_reports_what_it_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
-    let file = File::options().read(true).write(true).create(true).truncate(true).open(&path);
-    let file = file.unwrap();
-    let mapping =
-        MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
+    let (path, _file, mapping) = new_log(dir.path());
     let mut writer = mapping.view_growable_mut(0, 64 * MIB).unwrap();
     let mut reader = mapping.view_growable(0, 64 * MIB).unwrap();
     writer.grow(MIB).unwrap();
@@ -168,11 +171,7 @@ fn a_failed_growth_on_a_full_ext4_gives_the_space_back() {
         }
     }
     let _unmount = Unmount(mnt.clone());
-    let path = mnt.join("log");
-    let file = File::options().read(true).write(true).create(true).truncate(true).open(&path);
-    let file = file.unwrap();
-    let mapping =
-        MappingOptions::new().access(Access::ReadWrite).size(4096).map_file(&file).unwrap();
+    let (_, file, mapping) = new_log(&mnt);
     let mut view = mapping.view_growable_mut(0, 256 * MIB).unwrap();
     let before = free_bytes(&mnt);
     let err = view.grow(100 * MIB).unwrap_err();
