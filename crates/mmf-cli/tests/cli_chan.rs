@@ -17,14 +17,10 @@ fn here() -> &'static Path {
 
 /// `mmf chan send NAME [args]` fed `input` on stdin.
 fn send(name: &str, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = Command::new(MMF.0)
-        .args(["chan", "send", name])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(MMF.0);
+    command.args(["chan", "send", name]).args(args).stdin(Stdio::piped());
+    let mut child =
+        mmf_testkit::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped())).unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     let writer = std::thread::spawn(move || {
@@ -36,13 +32,9 @@ fn send(name: &str, args: &[&str], input: &[u8]) -> std::process::Output {
 }
 
 fn recv(name: &str, args: &[&str]) -> std::process::Child {
-    Command::new(MMF.0)
-        .args(["chan", "recv", name])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    let mut command = Command::new(MMF.0);
+    command.args(["chan", "recv", name]).args(args);
+    mmf_testkit::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped())).unwrap()
 }
 
 /// `mmf chan create NAME ARGS --hold` (held on every platform: Windows cannot keep a name

@@ -107,11 +107,9 @@ fn references_into_a_partly_freed_block_are_refused() {
 /// gives up after `secs` seconds (the child is then killed). Returns its exit status, or
 /// `None` for a child that did not end in time.
 fn in_child(name: &str, secs: u64) -> Option<std::process::ExitStatus> {
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("MMF_HEAP_REVIEW_CHILD", "1")
-        .spawn()
-        .unwrap();
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args([name, "--exact", "--nocapture", "--test-threads=1"]);
+    let mut child = mmf_testkit::spawn(command.env("MMF_HEAP_REVIEW_CHILD", "1")).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -17,7 +17,8 @@ pub struct Tool(pub &'static str);
 impl Tool {
     /// Runs it with `args` in `cwd` and collects its output.
     pub fn run(self, args: &[&str], cwd: &Path) -> Output {
-        Command::new(self.0).args(args).current_dir(cwd).output().expect("run the binary")
+        crate::output(Command::new(self.0).args(args).current_dir(cwd).stdin(Stdio::null()))
+            .expect("run the binary")
     }
 
     /// A run that must succeed; its stdout.
@@ -30,14 +31,14 @@ impl Tool {
     /// Runs it like [`run`](Self::run), but kills it and fails the test if it has not
     /// exited within `limit`: for inputs that once made it hang.
     pub fn run_within(self, args: &[&str], cwd: &Path, limit: Duration) -> Output {
-        let child = Command::new(self.0)
+        let mut command = Command::new(self.0);
+        command
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run the binary");
+            .stderr(Stdio::piped());
+        let child = crate::spawn(&mut command).expect("run the binary");
         finish_within(child, limit, &format!("{args:?}"))
     }
 
@@ -73,14 +74,14 @@ impl Tool {
     ) -> Option<Output> {
         let needle = std::fs::canonicalize(file).expect("the file exists");
         let needle = needle.to_str().expect("a UTF-8 path");
-        let mut child = Command::new(self.0)
+        let mut command = Command::new(self.0);
+        command
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run the binary");
+            .stderr(Stdio::piped());
+        let mut child = crate::spawn(&mut command).expect("run the binary");
         let maps = format!("/proc/{}/maps", child.id());
         let pid = child.id().to_string();
         let signal = |name: &str| {
@@ -107,12 +108,9 @@ impl Tool {
 
     /// A long-running command (a lock, a holder) and the first line it prints.
     pub fn spawn(self, args: &[&str], cwd: &Path) -> (Child, String) {
-        let mut child = Command::new(self.0)
-            .args(args)
-            .current_dir(cwd)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run the binary");
+        let mut command = Command::new(self.0);
+        command.args(args).current_dir(cwd).stdout(Stdio::piped());
+        let mut child = crate::spawn(&mut command).expect("run the binary");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
         (child, line)

@@ -21,6 +21,49 @@ pub use files::small_tmpfs;
 pub use files::{file_with, open_rw, pattern, read_file_at};
 pub use roles::{Peer, hear, role, tell};
 
+/// Starts `command` ([`Command::spawn`](std::process::Command::spawn)), trying again when
+/// Wine fails to start a process.
+///
+/// Under Wine, `CreateProcess` now and then fails with `ERROR_INTERNAL_ERROR` (1359): the new
+/// process died while Wine was still starting it, before any of its code ran (seen once in a
+/// CI run of a test that starts a peer every few milliseconds). That is the test host, not the
+/// code under test, so up to 5 tries are made, a little apart; any other error, or the sixth
+/// 1359, is returned. On Linux this is `command.spawn()`.
+///
+/// # Errors
+/// As [`Command::spawn`](std::process::Command::spawn).
+pub fn spawn(command: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    #[cfg(windows)]
+    let wine_start_failure = |e: &std::io::Error| {
+        e.raw_os_error() == Some(windows_sys::Win32::Foundation::ERROR_INTERNAL_ERROR as i32)
+    };
+    #[cfg(not(windows))]
+    let wine_start_failure = |_: &std::io::Error| false;
+    let mut tries = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if wine_start_failure(&e) && tries < 5 => {
+                tries += 1;
+                eprintln!("the process did not start ({e}); try {tries} of 5 more");
+                std::thread::sleep(std::time::Duration::from_millis(50 * tries));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs `command` to its end ([`Command::output`](std::process::Command::output)), started
+/// with [`spawn`]'s retry of Wine's failed process starts. stdout and stderr are captured;
+/// stdin is what `command` says (inherited unless set, unlike `Command::output`).
+///
+/// # Errors
+/// As [`Command::output`](std::process::Command::output).
+pub fn output(command: &mut std::process::Command) -> std::io::Result<std::process::Output> {
+    use std::process::Stdio;
+    let child = spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()))?;
+    child.wait_with_output()
+}
+
 /// Whether a test that needs root (to act as another user, mount a file system) can run.
 ///
 /// As root: `true`. Otherwise the test is skipped with the reason printed — unless

@@ -58,7 +58,7 @@ impl Peer {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         setup(&mut command);
-        let mut child = command.spawn().expect("spawn the test binary as a peer");
+        let mut child = crate::spawn(&mut command).expect("spawn the test binary as a peer");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         Peer { child, stdin, stdout }
