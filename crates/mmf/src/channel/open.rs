@@ -8,11 +8,12 @@ use super::layout::{
     self, AREA_AT, DATA_AT, ENDPOINTS, Header, Kind, MAGIC, MAGIC_INIT, PARTICIPANTS, Params,
     VERSION,
 };
-use super::shared::{Inner, Role};
+use super::shared::{self, Inner, Role};
 use crate::error::{Error, Result};
 use crate::named::NameOptions;
 use crate::primitive::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sync::{SyncArea, SyncAreaOptions};
+use crate::sys::fault::zero_fill::ZeroFill;
 use crate::{Access, CreationMode, Mapping, MappingOptions, ViewMut};
 
 /// How to create a channel: its kind, ring capacity and maximum message size, and the
@@ -114,19 +115,20 @@ pub fn create(name: &str, options: &ChannelOptions) -> Result<Channel> {
         .name_options(options.name.clone())
         .map_anonymous()?;
     let view = mapping.view_mut(..)?;
+    let zero_fill = shared::guard(name, &view)?;
     let header: &Header = view.get(0)?;
     if header.magic.compare_exchange(0, MAGIC_INIT, AcqRel, Acquire).is_ok() {
         format(&view, wanted)?;
         let area_options = SyncAreaOptions::new().participants(PARTICIPANTS).objects(2).clone();
         let area = SyncArea::open_or_init_owned(view, AREA_AT, &area_options)?;
         // The two side locks exist from the start (`mmf chan info` shows them).
-        let inner = Inner::new(name, wanted, area, mapping)?;
+        let inner = Inner::new(name, wanted, zero_fill, area, mapping)?;
         inner.lock_object(layout::SEND_LOCK)?;
         inner.lock_object(layout::RECV_LOCK)?;
         inner.header()?.magic.store(MAGIC, Release);
         return Ok(Channel { inner: Arc::new(inner) });
     }
-    let channel = attach(name, mapping, view)?;
+    let channel = attach(name, zero_fill, mapping, view)?;
     if channel.inner.params != wanted {
         return Err(Error::Channel {
             name: name.to_owned(),
@@ -164,11 +166,12 @@ fn format(view: &ViewMut, p: Params) -> Result<()> {
 pub fn open(name: &str) -> Result<Channel> {
     let mapping = Mapping::open(name, Access::ReadWrite)?;
     let view = mapping.view_mut(..)?;
-    attach(name, mapping, view)
+    let zero_fill = shared::guard(name, &view)?;
+    attach(name, zero_fill, mapping, view)
 }
 
 /// Validates the header (waiting up to 1 s for a creator still formatting) and joins.
-fn attach(name: &str, mapping: Mapping, view: ViewMut) -> Result<Channel> {
+fn attach(name: &str, zero_fill: ZeroFill, mapping: Mapping, view: ViewMut) -> Result<Channel> {
     let start = Instant::now();
     let params = loop {
         let values = view.get::<Header>(0)?.values();
@@ -182,7 +185,7 @@ fn attach(name: &str, mapping: Mapping, view: ViewMut) -> Result<Channel> {
         })?;
     };
     let area = SyncArea::open_owned(view, AREA_AT)?;
-    Ok(Channel { inner: Arc::new(Inner::new(name, params, area, mapping)?) })
+    Ok(Channel { inner: Arc::new(Inner::new(name, params, zero_fill, area, mapping)?) })
 }
 
 /// A snapshot of a channel (`mmf chan info`).

@@ -17,6 +17,7 @@ use crate::sync::SyncArea;
 use crate::sync::layout::Kind as ObjectKind;
 use crate::sync::layout::Object;
 use crate::sync::protocol::Host;
+use crate::sys::fault::zero_fill::{self, ZeroFill};
 use crate::{Mapping, ViewMut};
 
 /// An endpoint's role, as the endpoint table stores it.
@@ -33,6 +34,9 @@ pub(crate) struct Inner {
     pub params: Params,
     /// The words every message touches, found (bounds and alignment checked) once.
     hot: Hot,
+    /// The mapping's registration for zero pages in place of pages a peer truncated away;
+    /// declared before the fields that own the mapping, so that it is dropped first.
+    zero_fill: ZeroFill,
     pub area: SyncArea<'static>,
     pub _mapping: Mapping,
 }
@@ -81,6 +85,34 @@ impl Hot {
                 data: std::slice::from_raw_parts(data.cast::<AtomicU64>(), words),
             })
         }
+    }
+}
+
+/// Registers the channel's `view` for zero pages in place of pages a peer truncates away
+/// (`sys::fault::zero_fill`): its atomics then never die of `SIGBUS`, and the channel
+/// reports the truncation instead ([`Inner::intact`]). Call it before the first access.
+///
+/// # Errors
+/// [`Error::Channel`] if this process already has [`zero_fill::SLOTS`] channels open.
+pub(crate) fn guard(name: &str, view: &ViewMut) -> Result<ZeroFill> {
+    zero_fill::register(view.as_ptr(), view.len()).ok_or_else(|| Error::Channel {
+        name: name.to_owned(),
+        reason: format!(
+            "this process has {} channel handles open, the most it can guard against a peer \
+             truncating their memory: drop some (endpoints share their channel's handle)",
+            zero_fill::SLOTS
+        ),
+    })
+}
+
+#[cold]
+fn truncated(name: &str) -> Error {
+    Error::Channel {
+        name: name.to_owned(),
+        reason: "its shared-memory object was truncated under this process (by another \
+                 process, or `truncate` on /dev/shm): pages of the ring are gone, and with \
+                 them queued messages; close every endpoint and create the channel again"
+            .into(),
     }
 }
 
@@ -163,15 +195,25 @@ impl Inner {
         self.hot.epoch
     }
 
-    /// The channel as this process sees it: `area` owns the channel's view.
+    /// The channel as this process sees it: `area` owns the channel's view, which
+    /// `zero_fill` ([`guard`]) covers.
     pub(crate) fn new(
         name: &str,
         params: Params,
+        zero_fill: ZeroFill,
         area: SyncArea<'static>,
         mapping: Mapping,
     ) -> Result<Inner> {
         let hot = Hot::new(area.view(), &params)?;
-        Ok(Inner { name: name.to_owned(), params, hot, area, _mapping: mapping })
+        Ok(Inner { name: name.to_owned(), params, hot, zero_fill, area, _mapping: mapping })
+    }
+
+    /// `Ok` unless a peer truncated the channel's object under this process: then a page
+    /// of the ring reads as zeros here and this process's stores no longer reach the peers,
+    /// so whatever the operation read or did is an error.
+    #[inline(always)]
+    pub(crate) fn intact(&self) -> Result<()> {
+        if self.zero_fill.broken() { Err(truncated(&self.name)) } else { Ok(()) }
     }
 
     fn entry(&self, i: usize) -> Result<&AtomicU64> {
@@ -262,7 +304,10 @@ impl Inner {
             capacity: self.params.capacity,
             max_message: self.params.max_message,
         };
-        Ok(f(&ring, &AreaPark { area: &self.area, owner }))
+        let r = f(&ring, &AreaPark { area: &self.area, owner });
+        // What `f` read from a page that had gone was zeros, not the peers' words.
+        self.intact()?;
+        Ok(r)
     }
 
     /// Takes an entry in the endpoint table for `role`: a free one, or one whose process

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering, compiler_fence};
 
 use super::{Cause, Fault, Guarded};
-use super::{sigbus, words};
+use super::{sigbus, words, zero_fill};
 
 // The guarded copy on this thread: up to two ranges `[start, end)` (an empty range has
 // `end == 0`), and which of them faulted (bit 0 the first, bit 1 the second). Separate
@@ -154,6 +154,10 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             FAULTED.set(FAULTED.get() | 1 << which);
             return;
         }
+    }
+    // A plain atomic of one of mmf's shared structures (a channel's ring).
+    if code == libc::BUS_ADRERR && hit.is_none() && zero_fill::repair(addr) {
+        return;
     }
     // Not ours: what the disposition before mmf's does with it.
     sigbus::forward(signal, info, context, code > 0);

@@ -9,11 +9,14 @@
 //! never leaves later copies unguarded. A real fault that is not mmf's still kills the
 //! process as it would without mmf.
 //!
-//! The handler makes only async-signal-safe calls (`sigaction`, `raise`, `_exit`) and reads
-//! only data recorded before it was installed.
+//! A fault of any other instruction inside a region of mmf's own shared structures (a
+//! channel's ring, `zero_fill.rs`) gets a zero page over the lost page instead.
+//!
+//! The handler makes only async-signal-safe calls (`sigaction`, `raise`, `_exit`, and
+//! `mmap` for a zero page) and reads only data recorded before it was installed or atomics.
 
-use super::sigbus;
 use super::x86_64::{self, CODE_IO, CODE_UNKNOWN};
+use super::{sigbus, zero_fill};
 
 /// Installs the handler, once per process.
 pub(crate) fn install() {
@@ -38,6 +41,11 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             gregs[libc::REG_RAX as usize] = addr.max(1) as i64;
             gregs[libc::REG_RDX as usize] = (cause | x86_64::LOAD_FAULTED) as i64;
             gregs[libc::REG_RIP as usize] = x86_64::fixup() as i64;
+            return;
+        }
+        // A plain atomic of one of mmf's shared structures (a channel's ring): a zero page
+        // over the lost page, and the structure's flag raised.
+        if code == libc::BUS_ADRERR && zero_fill::repair(addr) {
             return;
         }
     }

@@ -10,9 +10,11 @@
 //!
 //! each returning [`Fault`] instead of the process dying when the access faults inside a
 //! guarded routine: a file or shared-memory object truncated under a view, no space for a
-//! page of a sparse file or full tmpfs, an I/O error of the device. Every other fault stays
-//! fatal, as if no handler were installed, and a signal sent with `kill` goes where it
-//! would have gone — the handler stays installed either way.
+//! page of a sparse file or full tmpfs, an I/O error of the device. On Linux, a fault of any
+//! other access inside a region of mmf's own shared structures (a channel's mapping,
+//! [`zero_fill`]) gets a private zero page over the lost page and raises the region's flag.
+//! Every other fault stays fatal, as if no handler were installed, and a signal sent with
+//! `kill` goes where it would have gone — the handler stays installed either way.
 //!
 //! The copies are meant not to be data races in Rust's memory model when a peer writes
 //! the same bytes (another view, process or writer of the file). On x86-64 they are
@@ -58,6 +60,8 @@ pub(crate) use fallback::{copy, copy_into_view, install, load8};
 
 #[cfg(any(test, all(target_os = "linux", not(target_arch = "x86_64"))))]
 mod words;
+
+pub(crate) mod zero_fill;
 
 #[cfg(windows)]
 mod windows;
