@@ -76,6 +76,8 @@ mod linux {
     #[derive(Debug)]
     pub(crate) struct ZeroFill {
         slot: usize,
+        /// The slot's flag (checked after every channel operation: one load).
+        broken: &'static AtomicBool,
     }
 
     /// Registers `start..start + len` (page-aligned, mapped shared and read-write for as
@@ -95,7 +97,7 @@ mod linux {
             slot.start.store(start, Relaxed);
             slot.end.store(start + len, Relaxed);
             slot.seq.store(seq + 2, Release);
-            return Some(ZeroFill { slot: i });
+            return Some(ZeroFill { slot: i, broken: &slot.broken });
         }
         None
     }
@@ -105,7 +107,7 @@ mod linux {
         /// read since may be zeros, and its stores no longer reach the peers.
         #[inline(always)]
         pub(crate) fn broken(&self) -> bool {
-            TABLE[self.slot].broken.load(Relaxed)
+            self.broken.load(Relaxed)
         }
     }
 
