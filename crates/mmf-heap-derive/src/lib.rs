@@ -29,6 +29,10 @@ const MAX_ALIGN: u64 = 16;
 /// parameters get a `Persist` bound and are hashed by their `NAME_HASH`; const
 /// parameters (integers, `bool`, `char`) by their value.
 ///
+/// Its `SHAPE` lists the fields (name, offset, shape), as `persist!`'s does, so that
+/// `mmf heap dump` shows them; generic structs keep the default opaque shape (their
+/// instances would share one name, size and field list with different field types).
+///
 /// `#[persist(crate = "path")]` names the crate the trait lives in (default
 /// `::mmf_heap`), for code that reaches mmf-heap through a re-export.
 #[proc_macro_derive(Persist, attributes(persist))]
@@ -65,13 +69,39 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2> {
 
     let mut field_texts = Vec::new();
     let mut field_hashes = Vec::new();
+    let mut field_shapes = Vec::new();
     for (i, field) in fields.iter().enumerate() {
         let field_name = field.ident.as_ref().map_or_else(|| i.to_string(), Ident::to_string);
         let ty = type_text(field.ty.to_token_stream(), &self_text);
         field_texts.push(format!("{field_name}:{ty},"));
         let ty = &field.ty;
         field_hashes.push(quote_spanned!(ty.span()=> <#ty as #krate::Persist>::TYPE_HASH));
+        let member = match &field.ident {
+            Some(id) => id.to_token_stream(),
+            None => syn::Index::from(i).to_token_stream(),
+        };
+        let shown = LitStr::new(&field_name, Span::call_site());
+        field_shapes.push(quote! {
+            #krate::shape::Field {
+                name: #shown,
+                offset: ::core::mem::offset_of!(#name, #member),
+                shape: #krate::shape::shape_of::<#ty>,
+            }
+        });
     }
+    // `mmf heap dump` shows the fields of a struct with a shape. Generic structs keep the
+    // default (opaque bytes): a shape is told apart by name, size and field names, which
+    // the instances of one generic struct can share with different field types.
+    let shape = input.generics.params.is_empty().then(|| {
+        let shown = LitStr::new(&name.to_string(), Span::call_site());
+        quote! {
+            const SHAPE: &'static #krate::Shape = &#krate::Shape::Struct {
+                name: #shown,
+                size: ::core::mem::size_of::<#name>(),
+                fields: &[#(#field_shapes,)*],
+            };
+        }
+    });
     // The same text `persist!` builds for a struct without generics (type_hash ignores
     // whitespace, so the spelling of spaces does not matter).
     let text = format!("{self_text}{{{}}}", field_texts.concat());
@@ -116,6 +146,7 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2> {
                 ::core::mem::size_of::<Self>(),
                 &[#(#param_hashes,)*],
             );
+            #shape
         }
         #align_at_definition
     })

@@ -208,3 +208,74 @@ fn roots_check_derived_types() -> Result<(), Error> {
     assert_eq!(snap.root::<Pair<u8>>("pair")?.map(|p| (p.a, p.b)), Some((1, 2)));
     Ok(())
 }
+
+/// A shape as plain data: name, size, and each field's name, offset and shape (printed).
+fn fields_of(shape: &mmf_heap::Shape) -> (String, usize, Vec<(String, usize, String)>) {
+    let mmf_heap::Shape::Struct { name, size, fields } = shape else {
+        panic!("not a struct's shape: {shape:?}");
+    };
+    let fields = fields.iter().map(|f| (f.name.to_owned(), f.offset, describe((f.shape)())));
+    (name.to_string(), *size, fields.collect())
+}
+
+/// A field's shape, one level of pointers and arrays followed (their shapes are function
+/// pointers, different for each type).
+fn describe(shape: &mmf_heap::Shape) -> String {
+    match shape {
+        mmf_heap::Shape::Off(to) => format!("Off<{}>", name_or_debug(to())),
+        mmf_heap::Shape::Array(of, n) => format!("[{}; {n}]", name_or_debug(of())),
+        other => format!("{other:?}"),
+    }
+}
+
+fn name_or_debug(shape: &mmf_heap::Shape) -> String {
+    match shape {
+        mmf_heap::Shape::Struct { name, .. } => name.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_derive_gives_the_same_field_shape_as_persist() {
+    let derived = fields_of(<derived::Account as Persist>::SHAPE);
+    assert_eq!(derived, fields_of(<declared::Account as Persist>::SHAPE));
+    let names: Vec<_> = derived.2.iter().map(|(n, o, s)| (n.as_str(), *o, s.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            ("id", 0, "Unsigned(8)"),
+            ("tag", 8, "[Unsigned(1); 8]"),
+            ("name", 16, "Str"),
+            ("next", 32, "Off<Account>")
+        ]
+    );
+    // Tuple structs name their fields by position.
+    let tuple = fields_of(<Meters as Persist>::SHAPE);
+    assert_eq!((tuple.0.as_str(), tuple.2[0].0.as_str(), tuple.2[0].1), ("Meters", "0", 0));
+}
+
+/// A tuple struct.
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout, Persist)]
+#[zerocopy(crate = "mmf_heap::zerocopy")]
+#[repr(transparent)]
+struct Meters(u64);
+
+#[test]
+fn a_derived_struct_dumps_by_field() -> Result<(), Error> {
+    use mmf_heap::dump::{Limits, Value};
+    let heap = Heap::create_with(MemoryBackend::new(), &Default::default())?;
+    let mut tx = heap.write()?;
+    let name = tx.str("ann")?;
+    tx.set_root("ann", &derived::Account { id: 7, tag: *b"customer", name, next: Off::NULL })?;
+    tx.commit()?;
+    let dump = heap.read()?.dump("ann", Limits::default())?.unwrap();
+    let Value::Struct { name, fields } = dump.value else {
+        panic!("shown as {:?}, not by field", dump.value);
+    };
+    assert_eq!(name, "Account");
+    let shown: Vec<_> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(shown, ["id", "tag", "name", "next"]);
+    assert_eq!(fields[0].1, Value::Unsigned(7));
+    assert!(matches!(&fields[2].1, Value::Str { text, .. } if text == "ann"), "{:?}", fields[2]);
+    Ok(())
+}
