@@ -12,12 +12,16 @@ fn options() -> ChannelOptions {
     ChannelOptions::new().capacity(16384).max_message(4096).clone()
 }
 
-/// Truncates the channel's /dev/shm object to `len` bytes, as a hostile peer would, then
-/// tells `peer` to go on; returns what it says after `prefix` (`None` if it died first)
-/// and how it ended.
-fn cut_then_hear(name: &str, len: u64, peer: &mut Peer, prefix: &str) -> (Option<String>, String) {
+/// Truncates the channel's /dev/shm object to `len` bytes, as a hostile peer would.
+fn cut(name: &str, len: u64) {
     let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len).unwrap();
+}
+
+/// [`cut`]s the channel's object to `len` bytes, then tells `peer` to go on; returns what it says after `prefix` (`None` if it died first)
+/// and how it ended.
+fn cut_then_hear(name: &str, len: u64, peer: &mut Peer, prefix: &str) -> (Option<String>, String) {
+    cut(name, len);
     peer.say("go");
     let said = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| peer.expect(prefix)));
     let status = peer.child.wait().unwrap();
@@ -132,8 +136,7 @@ fn a_channel_truncated_below_a_record_header_is_an_error_not_a_sigbus() {
     let mut rx = Peer::spawn(test, "receiver", &name);
     assert_eq!(rx.expect("first"), "4080");
     // Only the control page stays: the second record's header (file bytes 8184..8192) is gone.
-    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+    cut(&name, 4096);
     rx.say("go");
     let second = rx.expect("second");
     let third = rx.expect("third");
@@ -180,8 +183,7 @@ fn a_receiver_asleep_on_a_channel_truncated_to_nothing_gets_an_error() {
     rx.expect("waiting");
     // Long past the receiver's spinning: it sleeps on the futex word.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+    cut(&name, 0);
     let woke = rx.expect("woke");
     let status = rx.child.wait().unwrap();
     assert!(status.success(), "the receiver ended with {status}");
