@@ -1,6 +1,7 @@
 //! Creating and opening channels by name, and what [`Channel::info`] tells.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::Channel;
@@ -13,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::named::NameOptions;
 use crate::primitive::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sync::{SyncArea, SyncAreaOptions};
-use crate::sys::fault::zero_fill::ZeroFill;
 use crate::{Access, CreationMode, Mapping, MappingOptions, ViewMut};
 
 /// How to create a channel: its kind, ring capacity and maximum message size, and the
@@ -114,21 +114,22 @@ pub fn create(name: &str, options: &ChannelOptions) -> Result<Channel> {
         .name(name)
         .name_options(options.name.clone())
         .map_anonymous()?;
-    let view = mapping.view_mut(..)?;
-    let zero_fill = shared::guard(name, &view)?;
+    let mut view = mapping.view_mut(..)?;
+    let lost_pages = shared::guard(name, &mut view)?;
     let header: &Header = view.get(0)?;
     if header.magic.compare_exchange(0, MAGIC_INIT, AcqRel, Acquire).is_ok() {
         format(&view, wanted)?;
         let area_options = SyncAreaOptions::new().participants(PARTICIPANTS).objects(2).clone();
-        let area = SyncArea::open_or_init_owned(view, AREA_AT, &area_options)?;
+        let mut area = SyncArea::open_or_init_owned(view, AREA_AT, &area_options)?;
+        area.set_lost_pages(lost_pages);
         // The two side locks exist from the start (`mmf chan info` shows them).
-        let inner = Inner::new(name, wanted, zero_fill, area, mapping)?;
+        let inner = Inner::new(name, wanted, lost_pages, area, mapping)?;
         inner.lock_object(layout::SEND_LOCK)?;
         inner.lock_object(layout::RECV_LOCK)?;
         inner.header()?.magic.store(MAGIC, Release);
         return Ok(Channel { inner: Arc::new(inner) });
     }
-    let channel = attach(name, zero_fill, mapping, view)?;
+    let channel = attach(name, lost_pages, mapping, view)?;
     if channel.inner.params != wanted {
         return Err(Error::Channel {
             name: name.to_owned(),
@@ -165,13 +166,18 @@ fn format(view: &ViewMut, p: Params) -> Result<()> {
 /// that is not a channel of this format (another version, a plain mapping, damage).
 pub fn open(name: &str) -> Result<Channel> {
     let mapping = Mapping::open(name, Access::ReadWrite)?;
-    let view = mapping.view_mut(..)?;
-    let zero_fill = shared::guard(name, &view)?;
-    attach(name, zero_fill, mapping, view)
+    let mut view = mapping.view_mut(..)?;
+    let lost_pages = shared::guard(name, &mut view)?;
+    attach(name, lost_pages, mapping, view)
 }
 
 /// Validates the header (waiting up to 1 s for a creator still formatting) and joins.
-fn attach(name: &str, zero_fill: ZeroFill, mapping: Mapping, view: ViewMut) -> Result<Channel> {
+fn attach(
+    name: &str,
+    lost_pages: &'static AtomicBool,
+    mapping: Mapping,
+    view: ViewMut,
+) -> Result<Channel> {
     let start = Instant::now();
     let params = loop {
         let values = view.get::<Header>(0)?.values();
@@ -184,8 +190,9 @@ fn attach(name: &str, zero_fill: ZeroFill, mapping: Mapping, view: ViewMut) -> R
             Error::Corrupted { reason: format!("channel {name:?}: {reason}") }
         })?;
     };
-    let area = SyncArea::open_owned(view, AREA_AT)?;
-    Ok(Channel { inner: Arc::new(Inner::new(name, params, zero_fill, area, mapping)?) })
+    let mut area = SyncArea::open_owned(view, AREA_AT)?;
+    area.set_lost_pages(lost_pages);
+    Ok(Channel { inner: Arc::new(Inner::new(name, params, lost_pages, area, mapping)?) })
 }
 
 /// A snapshot of a channel (`mmf chan info`).

@@ -3,6 +3,7 @@
 //! the endpoint table that tells each side whether the other is there.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool; // the fault table's flag (std's, also under loom)
 use std::time::{Duration, Instant};
 
 use super::layout::{
@@ -17,7 +18,7 @@ use crate::sync::SyncArea;
 use crate::sync::layout::Kind as ObjectKind;
 use crate::sync::layout::Object;
 use crate::sync::protocol::Host;
-use crate::sys::fault::zero_fill::{self, ZeroFill};
+use crate::sys::fault::zero_fill;
 use crate::{Mapping, ViewMut};
 
 /// An endpoint's role, as the endpoint table stores it.
@@ -34,9 +35,9 @@ pub(crate) struct Inner {
     pub params: Params,
     /// The words every message touches, found (bounds and alignment checked) once.
     hot: Hot,
-    /// The mapping's registration for zero pages in place of pages a peer truncated away;
-    /// declared before the fields that own the mapping, so that it is dropped first.
-    zero_fill: ZeroFill,
+    /// Raised when a page of the channel's view was lost (a peer truncated the object) and
+    /// replaced by a zero page ([`guard`]; the view keeps the registration).
+    lost_pages: &'static AtomicBool,
     pub area: SyncArea<'static>,
     pub _mapping: Mapping,
 }
@@ -89,13 +90,14 @@ impl Hot {
 }
 
 /// Registers the channel's `view` for zero pages in place of pages a peer truncates away
-/// (`sys::fault::zero_fill`): its atomics then never die of `SIGBUS`, and the channel
-/// reports the truncation instead ([`Inner::intact`]). Call it before the first access.
+/// (`sys::fault::zero_fill`; the view keeps the registration): its atomics then never die
+/// of `SIGBUS`, and the channel reports the truncation instead ([`Inner::intact`], which
+/// checks the returned flag). Call it before the first access.
 ///
 /// # Errors
 /// [`Error::Channel`] if this process already has [`zero_fill::SLOTS`] channels open.
-pub(crate) fn guard(name: &str, view: &ViewMut) -> Result<ZeroFill> {
-    zero_fill::register(view.as_ptr(), view.len()).ok_or_else(|| Error::Channel {
+pub(crate) fn guard(name: &str, view: &mut ViewMut) -> Result<&'static AtomicBool> {
+    view.zero_fill_lost_pages().ok_or_else(|| Error::Channel {
         name: name.to_owned(),
         reason: format!(
             "this process has {} channel handles open, the most it can guard against a peer \
@@ -195,17 +197,17 @@ impl Inner {
         self.hot.epoch
     }
 
-    /// The channel as this process sees it: `area` owns the channel's view, which
-    /// `zero_fill` ([`guard`]) covers.
+    /// The channel as this process sees it: `area` owns the channel's view, whose
+    /// `lost_pages` flag [`guard`] gave.
     pub(crate) fn new(
         name: &str,
         params: Params,
-        zero_fill: ZeroFill,
+        lost_pages: &'static AtomicBool,
         area: SyncArea<'static>,
         mapping: Mapping,
     ) -> Result<Inner> {
         let hot = Hot::new(area.view(), &params)?;
-        Ok(Inner { name: name.to_owned(), params, hot, zero_fill, area, _mapping: mapping })
+        Ok(Inner { name: name.to_owned(), params, hot, lost_pages, area, _mapping: mapping })
     }
 
     /// `Ok` unless a peer truncated the channel's object under this process: then a page
@@ -213,7 +215,11 @@ impl Inner {
     /// so whatever the operation read or did is an error.
     #[inline(always)]
     pub(crate) fn intact(&self) -> Result<()> {
-        if self.zero_fill.broken() { Err(truncated(&self.name)) } else { Ok(()) }
+        if self.lost_pages.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(truncated(&self.name))
+        } else {
+            Ok(())
+        }
     }
 
     fn entry(&self, i: usize) -> Result<&AtomicU64> {

@@ -12,6 +12,7 @@ use super::span::{self, Placement};
 use crate::error::{Error, Result};
 use crate::named::Named;
 use crate::sys;
+use crate::sys::fault::zero_fill::{self, ZeroFill};
 use crate::sys::fault::{Cause, Fault, Guarded};
 use crate::sys::map::{Access, Memory, Region, ViewKind};
 
@@ -35,6 +36,10 @@ use crate::sys::map::{Access, Memory, Region, ViewKind};
 /// ```
 #[derive(Debug)]
 pub struct View {
+    /// The registration of the view's pages for zero pages in place of lost ones (mmf's own
+    /// shared structures: `ViewMut::zero_fill_lost_pages`). First, so that it is dropped
+    /// before `region` unmaps the pages.
+    lost_pages: Option<ZeroFill>,
     /// The OS mapping; `None` for an empty view, which maps nothing.
     region: Option<Region>,
     data: *mut u8,
@@ -87,6 +92,7 @@ impl View {
             None => std::ptr::NonNull::dangling().as_ptr(),
         };
         View {
+            lost_pages: None,
             region,
             data,
             len: place.len,
@@ -360,6 +366,21 @@ impl ViewMut {
     /// The read-only side, to change (a growable view's length).
     pub(super) fn inner_mut(&mut self) -> &mut View {
         &mut self.view
+    }
+
+    /// Registers the view's pages for zero pages in place of pages its object loses (a
+    /// peer truncating it: `sys::fault::zero_fill`), for mmf's own shared structures, whose
+    /// plain atomics admit any bytes and which check the returned flag after each
+    /// operation. The view keeps the registration and drops it before it unmaps. `None`
+    /// if the view maps nothing of its own (empty, or a growable view's pages) or all
+    /// registration slots are taken.
+    pub(crate) fn zero_fill_lost_pages(&mut self) -> Option<&'static AtomicBool> {
+        let view = &mut self.view;
+        view.region.as_ref()?; // nothing mapped of its own
+        if view.lost_pages.is_none() {
+            view.lost_pages = Some(zero_fill::register(view.data, view.len)?);
+        }
+        view.lost_pages.as_ref().map(ZeroFill::flag)
     }
 
     /// Copies `data` into the view starting `offset` bytes in.

@@ -140,6 +140,9 @@ pub(super) enum ViewRef<'v> {
 #[derive(Debug)]
 pub struct SyncArea<'v> {
     pub(super) view: ViewRef<'v>,
+    /// The flag of the view's zero-fill registration (named objects: a page a peer truncated
+    /// away became a zero page), checked after each operation (`Host::intact`).
+    pub(super) lost_pages: Option<&'static std::sync::atomic::AtomicBool>,
     pub(super) offset: usize,
     pub(super) participants: u32,
     pub(super) objects: u32,
@@ -294,6 +297,7 @@ impl<'v> SyncArea<'v> {
         let key = AreaKey { id, offset: v.offset() + offset as u64, file, name, global };
         Ok(SyncArea {
             view,
+            lost_pages: None,
             offset,
             participants,
             objects,
@@ -306,6 +310,13 @@ impl<'v> SyncArea<'v> {
             member: StdMutex::new(None),
             waker: crate::sys::sync::Parker::new(key),
         })
+    }
+
+    /// Makes every operation check `flag`, the zero-fill registration's of the view the area
+    /// lies in (`ViewMut::zero_fill_lost_pages`): named objects and channels, whose whole
+    /// mapping is mmf's.
+    pub(crate) fn set_lost_pages(&mut self, flag: &'static std::sync::atomic::AtomicBool) {
+        self.lost_pages = Some(flag);
     }
 
     /// How many participant slots the area has.

@@ -229,6 +229,19 @@ impl Host for SyncArea<'_> {
     }
 
     #[inline]
+    fn intact(&self) -> Result<()> {
+        match self.lost_pages {
+            Some(flag) if flag.load(std::sync::atomic::Ordering::Relaxed) => Err(area_error(
+                self.offset,
+                "the named object's shared memory was truncated under this process (by \
+                 another process, or `truncate` on /dev/shm): its state is gone; close every \
+                 handle and create it again",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    #[inline]
     fn plain_unlock(&self) -> bool {
         self.me().is_ok_and(|me| me & PLAIN != 0)
     }

@@ -36,6 +36,9 @@
 //!   again (participant slots record where their threads sleep).
 //! - Unlocking (Linux with `membarrier(2)`): a plain store, the ordering it skips paid by
 //!   the rare side — a thread about to sleep on the mutex issues a process-wide barrier.
+//! - A peer that truncates a named object's memory (Linux): its view is registered for zero
+//!   pages in place of lost ones, and every operation checks the registration's flag after
+//!   it ran, so the truncation is an error, never a SIGBUS or a lock taken on a zero page.
 //!
 //! # Condition variables
 //!

@@ -13,7 +13,7 @@ use super::mutex::{LockError, Mutex, MutexGuard};
 use super::semaphore::Semaphore;
 use crate::error::{Error, Result};
 use crate::named::NameOptions;
-use crate::{Access, CreationMode, Mapping, MappingOptions};
+use crate::{Access, CreationMode, Mapping, MappingOptions, ViewMut};
 
 /// The participants a named object's area has room for.
 const PARTICIPANTS: u32 = 64;
@@ -66,8 +66,10 @@ impl NamedArea {
             // mapping of someone else's whose first bytes happen to be zero).
             return Self::attach(name, mapping);
         }
-        let view = mapping.view_mut(..)?;
-        let area = SyncArea::open_or_init_owned(view, 0, &area_options)?;
+        let mut view = mapping.view_mut(..)?;
+        let lost_pages = guard(name, &mut view)?;
+        let mut area = SyncArea::open_or_init_owned(view, 0, &area_options)?;
+        area.set_lost_pages(lost_pages);
         Ok(NamedArea { area, mapping })
     }
 
@@ -83,7 +85,8 @@ impl NamedArea {
     fn attach(name: &str, mapping: Mapping) -> Result<NamedArea> {
         let start = Instant::now();
         loop {
-            let view = mapping.view_mut(..)?;
+            let mut view = mapping.view_mut(..)?;
+            let lost_pages = guard(name, &mut view)?;
             let magic = view.atomic_u64(0)?.load(std::sync::atomic::Ordering::Acquire);
             let unformatted = magic == 0 || magic == layout::MAGIC_INIT;
             if unformatted && start.elapsed() < Duration::from_secs(1) {
@@ -100,6 +103,8 @@ impl NamedArea {
                 },
                 e => e,
             })?;
+            let mut area = area;
+            area.set_lost_pages(lost_pages);
             return Ok(NamedArea { area, mapping });
         }
     }
@@ -121,6 +126,20 @@ impl NamedArea {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+}
+
+/// Registers a named object's `view` for zero pages in place of pages a peer truncates away
+/// (`sys::fault::zero_fill`): its atomics then never die of `SIGBUS`, and every operation
+/// reports the truncation instead (`Host::intact`). Before the first access.
+fn guard(name: &str, view: &mut ViewMut) -> Result<&'static std::sync::atomic::AtomicBool> {
+    view.zero_fill_lost_pages().ok_or_else(|| Error::SyncArea {
+        offset: 0,
+        reason: format!(
+            "cannot open {name:?}: this process has {} named objects and channels open, the \
+             most it can guard against a peer truncating their memory; close some",
+            crate::sys::fault::zero_fill::SLOTS
+        ),
+    })
 }
 
 fn options_for(creation: CreationMode) -> NameOptions {

@@ -99,6 +99,12 @@ pub(crate) trait Host {
     fn unpark(&self, object: &Object, index: u32, n: u32) -> Result<()>;
     /// Busy-wait iterations before sleeping.
     fn spins(&self) -> u32;
+    /// `Ok` unless the area's memory lost pages under this process (a peer truncated a
+    /// named object: zero pages stand in, `sys::fault::zero_fill`); what an operation read
+    /// or did since is then void, and it reports this error instead.
+    fn intact(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// How a wait ended that did not fail.
@@ -171,18 +177,21 @@ pub(crate) fn mutex_try_lock_as<H: Host>(
     host: &H,
     me: u32,
 ) -> Result<Option<Locked>, LockFailure> {
-    match m.state.compare_exchange(0, me, SeqCst, Relaxed) {
+    let r = match m.state.compare_exchange(0, me, SeqCst, Relaxed) {
         Ok(_) => Ok(Some(taken(m, host, me))),
         Err(owner) => {
             if owner == me && m.owner_thread.load(Relaxed) == owner_tag(me, host.thread()) {
                 return Err(LockFailure::WouldDeadlock);
             }
             if owner != me && host.owner_dead(owner)? {
-                return Ok(steal(m, host, owner, me));
+                Ok(steal(m, host, owner, me))
+            } else {
+                Ok(None)
             }
-            Ok(None)
         }
-    }
+    };
+    host.intact()?;
+    r
 }
 
 /// Takes the lock of a dead owner: `Some(OwnerDied)` if this thread won the race.
@@ -222,10 +231,12 @@ pub(crate) fn mutex_lock_as<H: Host>(
     me: u32,
     deadline: Option<Instant>,
 ) -> Result<Locked, LockFailure> {
-    match m.state.compare_exchange(0, me, SeqCst, Relaxed) {
+    let r = match m.state.compare_exchange(0, me, SeqCst, Relaxed) {
         Ok(_) => Ok(taken(m, host, me)),
         Err(owner) => mutex_lock_slow(m, index, host, me, owner, deadline),
-    }
+    };
+    host.intact()?;
+    r
 }
 
 #[cold]
@@ -268,6 +279,7 @@ fn mutex_sleep<H: Host>(
 ) -> Result<Locked, LockFailure> {
     let mut slice = FIRST_SLICE.min(max_slice);
     loop {
+        host.intact()?; // a lost page reads as a free lock: never take that
         let owner = m.state.load(SeqCst);
         if owner == 0 {
             if m.state.compare_exchange(0, me, SeqCst, Relaxed).is_ok() {
@@ -350,9 +362,9 @@ pub(crate) fn mutex_unlock_as<H: Host>(
         m.sleepers.load(SeqCst)
     };
     if sleepers > 0 {
-        return host.unpark(m, index, 1);
+        host.unpark(m, index, 1)?;
     }
-    Ok(())
+    host.intact()
 }
 
 /// Clears the inconsistent mark (the owner repaired the data).
@@ -371,12 +383,12 @@ fn wait_until<H: Host>(
     mut ready: impl FnMut(u32) -> bool,
 ) -> Result<bool> {
     if ready(o.state.load(Acquire)) {
-        return Ok(true);
+        return host.intact().map(|()| true);
     }
     for _ in 0..host.spins() {
         spin_loop();
         if ready(o.state.load(Acquire)) {
-            return Ok(true);
+            return host.intact().map(|()| true);
         }
     }
     host.prepare(index)?;
@@ -384,14 +396,21 @@ fn wait_until<H: Host>(
     let recorded = host.sleep_begin(index);
     handshake_fence();
     let result = loop {
+        if let Err(e) = host.intact() {
+            break Err(e);
+        }
         let state = o.state.load(SeqCst);
         if ready(state) {
-            break Ok(true);
+            break host.intact().map(|()| true);
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
             break Ok(false);
         }
-        if let Err(e) = host.park(o, index, state, deadline, None) {
+        // In slices, so that a sleeper whose memory a peer truncated (no wake-up will come)
+        // looks at `intact` at least every 50 ms; an early return just looks again.
+        if let Err(e) = host.park(o, index, state, Some(earliest(deadline, now + MAX_SLICE)), None)
+        {
             break Err(e);
         }
     };
@@ -408,7 +427,7 @@ pub(crate) fn event_set<H: Host>(e: &Object, index: u32, host: &H, manual: bool)
     let mut state = e.state.load(Relaxed);
     loop {
         if state & 1 == 1 {
-            return Ok(()); // already set: nothing changes, nobody is waiting for it
+            return host.intact(); // already set: nothing changes, nobody is waiting for it
         }
         let next = (state.wrapping_add(2)) | 1;
         match e.state.compare_exchange_weak(state, next, SeqCst, Relaxed) {
@@ -420,7 +439,7 @@ pub(crate) fn event_set<H: Host>(e: &Object, index: u32, host: &H, manual: bool)
     if e.sleepers.load(SeqCst) > 0 {
         host.unpark(e, index, if manual { u32::MAX } else { 1 })?;
     }
-    Ok(())
+    host.intact()
 }
 
 /// Resets an event (state unsignalled; the count of sets stays).
@@ -445,7 +464,7 @@ pub(crate) fn event_wait<H: Host>(
     if manual {
         let start = e.state.load(Acquire);
         if start & 1 == 1 {
-            return Ok(true);
+            return host.intact().map(|()| true);
         }
         // Released by the event being set, or by a set (and reset) since we started.
         wait_until(e, index, host, deadline, |s| s & 1 == 1 || s >> 1 != start >> 1)
@@ -467,7 +486,9 @@ pub(crate) fn semaphore_release<H: Host>(
 ) -> Result<Option<u32>> {
     let mut count = s.state.load(Relaxed);
     loop {
-        let Some(next) = count.checked_add(n).filter(|&c| c <= max) else { return Ok(None) };
+        let Some(next) = count.checked_add(n).filter(|&c| c <= max) else {
+            return host.intact().map(|()| None);
+        };
         match s.state.compare_exchange_weak(count, next, SeqCst, Relaxed) {
             Ok(_) => break,
             Err(now) => count = now,
@@ -477,7 +498,7 @@ pub(crate) fn semaphore_release<H: Host>(
     if n > 0 && s.sleepers.load(SeqCst) > 0 {
         host.unpark(s, index, n)?;
     }
-    Ok(Some(count))
+    host.intact().map(|()| Some(count))
 }
 
 /// Takes one unit of a semaphore's count, waiting until `deadline`. `Ok(false)`: timed out.

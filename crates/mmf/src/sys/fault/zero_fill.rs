@@ -13,8 +13,8 @@
 //!   the fault) finds the faulting address in a registered region, maps a private zero page
 //!   over the faulting page (`mmap(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)`), raises the
 //!   region's `broken` flag and returns; the access runs again on the zero page;
-//! - the structure checks [`ZeroFill::broken`] after each operation and reports the
-//!   truncation as an error instead of trusting what it read (the zero page is private: the
+//! - the structure checks the region's flag ([`ZeroFill::flag`]) after each operation and
+//!   reports the truncation as an error instead of trusting what it read (the zero page is private: the
 //!   peers no longer see this process's stores, nor it theirs).
 //!
 //! The flag stays raised for the life of the registration: a region whose pages were
@@ -22,9 +22,10 @@
 //!
 //! The table is a fixed array of slots (a signal handler cannot allocate or lock), each a
 //! sequence lock over `start..end`: odd while it changes, so a handler never takes a
-//! half-written slot for a region. A slot is cleared before its region is unmapped (the
-//! registration is dropped first), and no thread can be inside a region's structure while it
-//! is dropped, so the handler never maps over memory that is no longer the region's.
+//! half-written slot for a region. A registration is kept by the view it covers
+//! (`ViewMut::zero_fill_lost_pages`), which drops it before it unmaps the pages, and no
+//! thread can be inside a region's structure while its view is dropped: the handler never
+//! maps over memory that is no longer the region's.
 //!
 //! Windows has no such fault: a named object there is a pagefile-backed section, which no
 //! process can shrink. [`register`] is a no-op there and `broken` is always false.
@@ -36,8 +37,9 @@ pub(crate) use linux::{ZeroFill, register};
 #[cfg(windows)]
 pub(crate) use windows::{ZeroFill, register};
 
-/// How many regions a process can have registered at once (one a channel handle).
-pub(crate) const SLOTS: usize = 1024;
+/// How many regions a process can have registered at once (one a channel handle or a named
+/// Mutex/Event/Semaphore handle).
+pub(crate) const SLOTS: usize = 4096;
 
 #[cfg(target_os = "linux")]
 mod linux {
@@ -103,11 +105,12 @@ mod linux {
     }
 
     impl ZeroFill {
-        /// Whether a page of the region was replaced by a zero page: what the structure
-        /// read since may be zeros, and its stores no longer reach the peers.
+        /// The region's flag: raised once a page of it was replaced by a zero page (what the
+        /// structure read since may be zeros, and its stores no longer reach the peers).
+        /// Valid while the registration lives.
         #[inline(always)]
-        pub(crate) fn broken(&self) -> bool {
-            self.broken.load(Relaxed)
+        pub(crate) fn flag(&self) -> &'static AtomicBool {
+            self.broken
         }
     }
 
@@ -158,6 +161,8 @@ mod linux {
 
 #[cfg(windows)]
 mod windows {
+    use std::sync::atomic::AtomicBool;
+
     /// No region needs repairing on Windows (a section cannot shrink).
     #[derive(Debug)]
     pub(crate) struct ZeroFill;
@@ -167,11 +172,14 @@ mod windows {
         Some(ZeroFill)
     }
 
+    /// Never raised.
+    static NEVER: AtomicBool = AtomicBool::new(false);
+
     impl ZeroFill {
-        /// Always false on Windows.
+        /// A flag that is never raised on Windows.
         #[inline(always)]
-        pub(crate) fn broken(&self) -> bool {
-            false
+        pub(crate) fn flag(&self) -> &'static AtomicBool {
+            &NEVER
         }
     }
 }
@@ -206,13 +214,14 @@ mod tests {
         first.store(7, SeqCst);
         second.store(9, SeqCst);
         let region = register(p, 2 * page).expect("a free slot");
-        assert!(!region.broken());
+        let broken = || region.flag().load(SeqCst);
+        assert!(!broken());
         // SAFETY: shrinks the test's own memfd.
         assert_eq!(unsafe { libc::ftruncate(fd, page as libc::off_t) }, 0);
         assert_eq!(first.load(SeqCst), 7, "the page that stays");
-        assert!(!region.broken());
+        assert!(!broken());
         assert_eq!(second.load(SeqCst), 0, "the lost page, now a zero page");
-        assert!(region.broken());
+        assert!(broken());
         second.store(5, SeqCst); // lands on the private page
         assert_eq!(second.load(SeqCst), 5);
         drop(region);
