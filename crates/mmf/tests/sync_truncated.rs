@@ -104,3 +104,22 @@ fn a_waiter_asleep_on_a_truncated_named_event_gets_an_error() {
     assert_eq!(woke, "truncated 1", "the waiter's wait after the cut");
     assert!(status.success(), "the waiter ended with {status}");
 }
+
+/// A cut grown back before this process touched a lost page: no fault, no zero page, but
+/// the object's pages are fresh zeros (the lock word reads free, the header is gone). The
+/// next operation is the truncation error, not a lock taken on a wiped object.
+#[test]
+fn a_named_mutex_cut_and_grown_back_is_an_error_not_a_free_lock() {
+    let name = unique_name("mutex-regrown");
+    let mutex = NamedMutex::create(&name).unwrap();
+    drop(mutex.lock().unwrap());
+    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let len = file.metadata().unwrap().len();
+    file.set_len(0).unwrap();
+    file.set_len(len).unwrap();
+    match mutex.try_lock() {
+        Err(LockError::Os(e)) => assert!(is_truncation(&e), "{e}"),
+        other => panic!("try_lock after the cut and regrowth: {:?}", other.map(|_| "taken")),
+    }
+}

@@ -497,7 +497,7 @@ fn check_view(v: &ViewMut, offset: usize, need: usize) -> Result<()> {
     }
 }
 
-fn header(v: &ViewMut, offset: usize) -> Result<&Header> {
+pub(super) fn header(v: &ViewMut, offset: usize) -> Result<&Header> {
     v.get(offset)
 }
 

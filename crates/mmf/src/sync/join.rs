@@ -230,15 +230,27 @@ impl Host for SyncArea<'_> {
 
     #[inline]
     fn intact(&self) -> Result<()> {
-        match self.lost_pages {
-            Some(flag) if flag.load(std::sync::atomic::Ordering::Relaxed) => Err(area_error(
+        let Some(flag) = self.lost_pages else { return Ok(()) };
+        // The flag is raised by the SIGBUS handler on this very thread when it was this
+        // thread's access that faulted: keep the compiler from loading it before the
+        // operation's accesses (`atomic_signal_fence`; no instruction).
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        // A cut grown back before this process touched a lost page raised no flag but left
+        // the area zeroed, the header's magic with it.
+        let regrown = || {
+            super::area::header(self.view(), self.offset).is_ok_and(|h| {
+                h.magic.load(crate::primitive::sync::atomic::Ordering::Relaxed) != layout::MAGIC
+            })
+        };
+        if flag.load(std::sync::atomic::Ordering::Relaxed) || regrown() {
+            return Err(area_error(
                 self.offset,
                 "the named object's shared memory was truncated under this process (by \
                  another process, or `truncate` on /dev/shm): its state is gone; close every \
                  handle and create it again",
-            )),
-            _ => Ok(()),
+            ));
         }
+        Ok(())
     }
 
     #[inline]
