@@ -1,0 +1,383 @@
+//! Review of the zero pages for a channel's atomics (61ab012): a peer truncating the
+//! channel's object under live endpoints, in the shapes the first tests did not try — a
+//! sender asleep on a full ring, MPMC mid-stream, cuts of every size, a cut grown back, a
+//! message held in place, a slot reused, a user view's SIGBUS next to a registered channel.
+//! Linux only (a named object is a /dev/shm file).
+#![cfg(target_os = "linux")]
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::time::Duration;
+
+use mmf::channel::{self, ChannelOptions, Kind, RecvError, SendError};
+use mmf_testkit::{Peer, hear, role, tell, unique_name};
+
+/// 16 KiB of ring (four pages after the control page), messages up to 1 KiB.
+fn options(kind: Kind) -> ChannelOptions {
+    ChannelOptions::new().kind(kind).capacity(16384).max_message(1024).clone()
+}
+
+fn shm_path(name: &str) -> String {
+    format!("/dev/shm/{}", name.trim_start_matches('/'))
+}
+
+/// Sets the length of the channel's /dev/shm object, as a hostile peer would.
+fn set_len(name: &str, len: u64) {
+    std::fs::OpenOptions::new().write(true).open(shm_path(name)).unwrap().set_len(len).unwrap();
+}
+
+/// One word for an error: `truncated` for the channel's truncation error or the view's
+/// `Error::Truncated` (a guarded copy that faulted), the error itself otherwise.
+fn said_of(e: &mmf::Error) -> String {
+    match e {
+        mmf::Error::Truncated { .. } => "truncated".into(),
+        e if e.to_string().contains("truncated under this process") => "truncated".into(),
+        e => format!("other({})", e.to_string().replace('\n', " ")),
+    }
+}
+
+fn said_of_recv(r: Result<usize, RecvError>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(RecvError::Empty) => "empty".into(),
+        Err(RecvError::Timeout) => "timeout".into(),
+        Err(RecvError::Disconnected) => "disconnected".into(),
+        Err(RecvError::Failed(e)) => said_of(&e),
+        Err(e) => format!("other({e})"),
+    }
+}
+
+fn said_of_send<T>(r: Result<(), SendError<T>>) -> String {
+    match r {
+        Ok(()) => "ok".into(),
+        Err(SendError::Full(_)) => "full".into(),
+        Err(SendError::Timeout(_)) => "timeout".into(),
+        Err(SendError::Disconnected(_)) => "disconnected".into(),
+        Err(SendError::Failed { error, .. }) => said_of(&error),
+        Err(_) => "other".into(),
+    }
+}
+
+/// How a peer ended: `success`, or its status (a signal: `signal: 7 (SIGBUS)`).
+fn ended(peer: &mut Peer) -> String {
+    let status = peer.child.wait().unwrap();
+    if status.success() { "success".into() } else { status.to_string() }
+}
+
+/// The cuts tried: nothing left, the control page only, the middle of the ring, and a
+/// length that is not a multiple of the page.
+const CUTS: [u64; 4] = [0, 4096, 4096 + 8192, 4096 + 5000 + 3];
+
+/// A sender asleep on a full ring when a peer truncates the object. Cut to nothing, its
+/// next look at the head (a lost page) is the truncation error within a sleep slice; a cut
+/// that leaves the control page leaves the sender nothing lost to touch, so it may time
+/// out — but it never dies and never reports a send.
+#[test]
+fn a_sender_asleep_on_a_full_ring_never_dies_of_a_cut() {
+    if let Some((role, name)) = role() {
+        assert_eq!(role, "sender");
+        let ch = channel::open(&name).unwrap();
+        let mut tx = ch.sender().unwrap();
+        while tx.try_send([7u8; 1000]).is_ok() {}
+        tell("full");
+        let start = std::time::Instant::now();
+        let r = tx.send_timeout([8u8; 1000], Duration::from_secs(3));
+        tell(&format!("woke {} {}", said_of_send(r), u8::from(start.elapsed().as_secs() < 2)));
+        return;
+    }
+    let test = "a_sender_asleep_on_a_full_ring_never_dies_of_a_cut";
+    for cut in CUTS {
+        let name = unique_name("chan-rev-park");
+        let ch = channel::create(&name, &options(Kind::Spsc)).unwrap();
+        let _rx = ch.receiver().unwrap();
+        let mut tx = Peer::spawn(test, "sender", &name);
+        tx.expect("full");
+        std::thread::sleep(Duration::from_millis(300)); // past its spinning: asleep
+        set_len(&name, cut);
+        let woke = tx.expect("woke");
+        let how = ended(&mut tx);
+        assert_eq!(how, "success", "cut {cut}: the sender said {woke:?}");
+        if cut == 0 {
+            assert_eq!(woke, "truncated 1", "cut to nothing: the sender's next look");
+        } else {
+            assert!(woke == "timeout 0" || woke == "truncated 1", "cut {cut}: {woke:?}");
+        }
+    }
+}
+
+/// MPMC, two senders and two receivers (processes) streaming when a peer truncates the
+/// object: every one of them ends by itself (no SIGBUS, no hang past its timeouts), and
+/// where the cut takes every page of the ring, every one reports the truncation.
+#[test]
+fn mpmc_endpoints_streaming_through_a_cut_all_end_with_an_error() {
+    if let Some((role, name)) = role() {
+        let ch = channel::open(&name).unwrap();
+        let timeout = Duration::from_secs(3);
+        let what = if role == "sender" {
+            let mut tx = ch.sender().unwrap();
+            tell("ready");
+            loop {
+                let r = tx.send_timeout([3u8; 200], timeout);
+                if r.is_err() {
+                    break said_of_send(r);
+                }
+            }
+        } else {
+            let mut rx = ch.receiver().unwrap();
+            tell("ready");
+            loop {
+                let r = rx.recv_timeout(timeout).map(|m| m.len());
+                if r.is_err() {
+                    break said_of_recv(r);
+                }
+            }
+        };
+        tell(&format!("ended {what}"));
+        return;
+    }
+    let test = "mpmc_endpoints_streaming_through_a_cut_all_end_with_an_error";
+    for cut in CUTS {
+        let name = unique_name("chan-rev-mpmc");
+        let ch = channel::create(&name, &options(Kind::Mpmc)).unwrap();
+        let mut peers: Vec<Peer> = ["sender", "sender", "receiver", "receiver"]
+            .iter()
+            .map(|r| Peer::spawn(test, r, &name))
+            .collect();
+        for p in &mut peers {
+            p.expect("ready");
+        }
+        drop(ch);
+        std::thread::sleep(Duration::from_millis(200)); // streaming
+        set_len(&name, cut);
+        let said: Vec<(String, String)> = peers
+            .iter_mut()
+            .map(|p| {
+                let s = p.expect("ended");
+                (s, ended(p))
+            })
+            .collect();
+        for (s, how) in &said {
+            assert_eq!(how, "success", "cut {cut}: {said:?}");
+            assert!(
+                ["truncated", "disconnected", "timeout"].contains(&s.as_str()),
+                "cut {cut}: {said:?}"
+            );
+        }
+        if cut <= 4096 {
+            assert!(said.iter().all(|(s, _)| s == "truncated"), "cut {cut}: {said:?}");
+        }
+    }
+}
+
+/// The flag is sticky: once a page was replaced here, growing the object back (fresh
+/// zero pages a peer can write again) does not make the channel good, and a message a
+/// peer sends into the regrown ring is not received as if nothing had happened.
+#[test]
+fn a_cut_channel_stays_an_error_after_the_object_grows_back() {
+    if let Some((role, name)) = role() {
+        assert_eq!(role, "receiver");
+        let ch = channel::open(&name).unwrap();
+        let mut rx = ch.receiver().unwrap();
+        tell("ready");
+        assert_eq!(hear().as_deref(), Some("go"));
+        tell(&format!("first {}", said_of_recv(rx.try_recv().map(|m| m.len()))));
+        assert_eq!(hear().as_deref(), Some("again"));
+        tell(&format!("second {}", said_of_recv(rx.try_recv().map(|m| m.len()))));
+        tell(&format!("info {}", ch.info().map_or_else(|e| said_of(&e), |_| "ok".into())));
+        return;
+    }
+    let name = unique_name("chan-rev-regrow");
+    let ch = channel::create(&name, &options(Kind::Spsc)).unwrap();
+    let mut tx = ch.sender().unwrap();
+    tx.send([1u8; 100]).unwrap();
+    let test = "a_cut_channel_stays_an_error_after_the_object_grows_back";
+    let mut rx = Peer::spawn(test, "receiver", &name);
+    rx.expect("ready");
+    set_len(&name, 4096);
+    rx.say("go");
+    let first = rx.expect("first");
+    set_len(&name, options(Kind::Spsc).size());
+    // The sender never touched a lost page: it sends into the regrown (zeroed) ring.
+    tx.send([2u8; 100]).unwrap();
+    rx.say("again");
+    let second = rx.expect("second");
+    let info = rx.expect("info");
+    assert_eq!(ended(&mut rx), "success");
+    let said = (first.as_str(), second.as_str(), info.as_str());
+    assert_eq!(said, ("truncated", "truncated", "truncated"));
+}
+
+/// A peer truncates the object and grows it back while this endpoint does nothing: no
+/// page ever faults here, so no flag is raised, but the ring, header and endpoint table
+/// are now zeros — the queued message is gone. The receiver must not report that as an
+/// empty ring (nor wait forever on a ring that will never fill): it is the truncation.
+#[test]
+fn a_cut_grown_back_between_operations_is_an_error_not_an_empty_ring() {
+    if let Some((role, name)) = role() {
+        assert_eq!(role, "receiver");
+        let ch = channel::open(&name).unwrap();
+        let mut rx = ch.receiver().unwrap();
+        tell("ready");
+        assert_eq!(hear().as_deref(), Some("go"));
+        let r = rx.recv_timeout(Duration::from_secs(1)).map(|m| m.len());
+        tell(&format!("got {}", said_of_recv(r)));
+        return;
+    }
+    let name = unique_name("chan-rev-regrow-idle");
+    let ch = channel::create(&name, &options(Kind::Spsc)).unwrap();
+    let mut tx = ch.sender().unwrap();
+    let test = "a_cut_grown_back_between_operations_is_an_error_not_an_empty_ring";
+    let mut rx = Peer::spawn(test, "receiver", &name);
+    rx.expect("ready");
+    tx.send([1u8; 100]).unwrap(); // queued: lost by the cut
+    set_len(&name, 0);
+    set_len(&name, options(Kind::Spsc).size());
+    rx.say("go");
+    let got = rx.expect("got");
+    assert_eq!(ended(&mut rx), "success");
+    assert_eq!(got, "truncated", "the receiver of a channel zeroed by a cut and a regrowth");
+}
+
+/// A message held in place when a peer cuts its payload's page. `get` hands out an atomic
+/// the channel cannot check (it reads the zero page), but a copy of the message
+/// (`read_at`) after the page was replaced must not be `Ok` with zeros in place of the
+/// sender's bytes, and `release` reports the truncation.
+#[test]
+fn a_message_held_when_its_page_is_cut_is_not_read_as_zeros() {
+    if let Some((role, name)) = role() {
+        assert_eq!(role, "receiver");
+        let ch = channel::open(&name).unwrap();
+        let mut rx = ch.receiver().unwrap();
+        rx.recv().unwrap().release().unwrap();
+        let m = rx.recv().unwrap();
+        tell("held");
+        assert_eq!(hear().as_deref(), Some("go"));
+        let word = m.get::<AtomicU64>(0).unwrap().load(SeqCst);
+        let mut buf = [0u8; 64];
+        let read = match m.read_at(0, &mut buf) {
+            Ok(()) => format!("ok-{}", buf[0]),
+            Err(e) => said_of(&e),
+        };
+        let released = m.release().map_or_else(|e| said_of(&e), |()| "ok".into());
+        tell(&format!("after get {word} read {read} release {released}"));
+        return;
+    }
+    let name = unique_name("chan-rev-held");
+    let ch = channel::create(&name, options(Kind::Spsc).max_message(4096)).unwrap();
+    let mut tx = ch.sender().unwrap();
+    // The first record ends at data offset 4088: the second's header is file bytes
+    // 8184..8192 (kept), its 64-byte payload the object's third page (cut).
+    tx.send(vec![1u8; 4080]).unwrap();
+    tx.send([2u8; 64]).unwrap();
+    let test = "a_message_held_when_its_page_is_cut_is_not_read_as_zeros";
+    let mut rx = Peer::spawn(test, "receiver", &name);
+    rx.expect("held");
+    set_len(&name, 8192);
+    rx.say("go");
+    let after = rx.expect("after");
+    assert_eq!(ended(&mut rx), "success", "{after}");
+    // `get` reads the zero page (documented); the copy must not pass zeros off as data.
+    assert_eq!(after, "get 0 read truncated release truncated");
+}
+
+/// A region's flag belongs to its registration: a channel cut and dropped leaves its slot
+/// to the next channel, which works (the flag was not left raised for it).
+#[test]
+fn a_channel_after_a_cut_and_dropped_one_works() {
+    if let Some((role, name)) = role() {
+        assert_eq!(role, "receiver");
+        let ch = channel::open(&name).unwrap();
+        let mut rx = ch.receiver().unwrap();
+        tell("ready");
+        assert_eq!(hear().as_deref(), Some("go"));
+        let first = said_of_recv(rx.try_recv().map(|m| m.len()));
+        drop((rx, ch));
+        let other = unique_name("chan-rev-next");
+        let ch = channel::create(&other, &options(Kind::Spsc)).unwrap();
+        let (mut tx, mut rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        let sent = said_of_send(tx.send([5u8; 10]));
+        let got = said_of_recv(rx.try_recv().map(|m| m.len()));
+        tell(&format!("said {first} {sent} {got}"));
+        return;
+    }
+    let name = unique_name("chan-rev-slot");
+    let ch = channel::create(&name, &options(Kind::Spsc)).unwrap();
+    let _tx = ch.sender().unwrap();
+    let test = "a_channel_after_a_cut_and_dropped_one_works";
+    let mut rx = Peer::spawn(test, "receiver", &name);
+    rx.expect("ready");
+    set_len(&name, 0);
+    rx.say("go");
+    let said = rx.expect("said");
+    assert_eq!(ended(&mut rx), "success", "{said}");
+    assert_eq!(said, "truncated ok ok");
+}
+
+/// Every channel handle takes one of the 1024 slots: the next is a clear error, and the
+/// slots come back when the handles drop.
+#[test]
+fn the_1025th_channel_handle_is_a_clear_error() {
+    if role().is_some() {
+        let name = unique_name("chan-rev-many");
+        let small = ChannelOptions::new().capacity(64).max_message(16).clone();
+        let first = channel::create(&name, &small).unwrap();
+        let mut held = vec![];
+        let error = loop {
+            match channel::open(&name) {
+                Ok(ch) => held.push(ch),
+                Err(e) => break e.to_string(),
+            }
+        };
+        let n = held.len() + 1;
+        drop(held);
+        let again = channel::open(&name).map(|_| "ok").unwrap_or("error");
+        drop(first);
+        tell(&format!("opened {n} again {again} error {error}"));
+        return;
+    }
+    let mut peer = Peer::spawn("the_1025th_channel_handle_is_a_clear_error", "many", "");
+    let said = peer.expect("opened");
+    assert_eq!(ended(&mut peer), "success", "{said}");
+    assert!(said.starts_with("1024 again ok error "), "{said}");
+    assert!(said.contains("1024 channel handles open"), "{said}");
+}
+
+/// A SIGBUS of a user's own view still ends the process while channels are registered
+/// (one held, others made and dropped on another thread all along, whose mappings the
+/// view may reuse the addresses of): the handler repairs only registered channel memory.
+#[test]
+fn a_user_views_sigbus_still_kills_next_to_registered_channels() {
+    use std::os::unix::process::ExitStatusExt;
+    if role().is_some() {
+        let held = channel::create(&unique_name("chan-rev-held"), &options(Kind::Spsc)).unwrap();
+        let churn = std::thread::spawn(|| {
+            for _ in 0..1_000_000 {
+                let name = unique_name("chan-rev-churn");
+                let small = ChannelOptions::new().capacity(64).max_message(16).clone();
+                drop(channel::create(&name, &small).unwrap());
+            }
+        });
+        // A file of a channel's size: its mapping may land where a dropped channel's was.
+        let (_dir, path, file) = mmf_testkit::file_with(options(Kind::Spsc).size() as usize, |_| 0);
+        let view =
+            mmf::Mapping::from_file(&file, mmf::Access::ReadWrite).unwrap().view_mut(..).unwrap();
+        let word = view.atomic_u64(8192).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        tell("cut");
+        let value = word.load(SeqCst);
+        tell(&format!("survived {value}"));
+        drop((held, churn));
+        return;
+    }
+    let test = "a_user_views_sigbus_still_kills_next_to_registered_channels";
+    let mut peer = Peer::spawn(test, "victim", "");
+    peer.expect("cut");
+    let status = peer.child.wait().unwrap();
+    // The churn's channel of the moment of death stays in /dev/shm.
+    let prefix = format!("mmf-test-chan-rev-churn-{}-", peer.pid());
+    for entry in std::fs::read_dir("/dev/shm").unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
+}
