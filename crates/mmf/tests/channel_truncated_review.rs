@@ -42,7 +42,6 @@ fn said_of_recv(r: Result<usize, RecvError>) -> String {
         Err(RecvError::Timeout) => "timeout".into(),
         Err(RecvError::Disconnected) => "disconnected".into(),
         Err(RecvError::Failed(e)) => said_of(&e),
-        Err(e) => format!("other({e})"),
     }
 }
 
@@ -53,7 +52,6 @@ fn said_of_send<T>(r: Result<(), SendError<T>>) -> String {
         Err(SendError::Timeout(_)) => "timeout".into(),
         Err(SendError::Disconnected(_)) => "disconnected".into(),
         Err(SendError::Failed { error, .. }) => said_of(&error),
-        Err(_) => "other".into(),
     }
 }
 
@@ -380,4 +378,109 @@ fn a_user_views_sigbus_still_kills_next_to_registered_channels() {
         }
     }
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
+}
+
+/// What `peer` says after `prefix`, or `None` if it has said nothing within `secs` (it is
+/// then killed) or ended first.
+fn said_within(peer: &mut Peer, prefix: &str, secs: u64) -> Option<String> {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let pid = peer.pid() as libc::pid_t;
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let until = std::time::Instant::now() + Duration::from_secs(secs);
+            while std::time::Instant::now() < until {
+                if done.load(SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // SAFETY: a plain system call; the child is not reaped before the join below,
+            // so its pid is still its own.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    let said = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| peer.expect(prefix)));
+    done.store(true, SeqCst);
+    watchdog.join().unwrap();
+    said.ok()
+}
+
+/// MPMC, either side: a `holder` endpoint meets the cut (its look at the ring faults on a
+/// lost page), tells what two calls said, and stays alive with the channel open; then a
+/// `bystander` endpoint in another process (open before the cut, its own pages never
+/// touched since) makes one call with a 2 s timeout.
+fn mpmc_lock_role(role: &str, arg: &str) {
+    let (side, name) = arg.split_once(',').unwrap();
+    let ch = channel::open(name).unwrap();
+    let call = |ch: &channel::Channel| -> Box<dyn FnMut(Duration) -> String> {
+        if side == "send" {
+            let mut tx = ch.sender().unwrap();
+            Box::new(move |t| said_of_send(tx.send_timeout([3u8; 64], t)))
+        } else {
+            let mut rx = ch.receiver().unwrap();
+            Box::new(move |t| said_of_recv(rx.recv_timeout(t).map(|m| m.len())))
+        }
+    };
+    let mut call = call(&ch);
+    tell("ready");
+    if role == "holder" {
+        assert_eq!(hear().as_deref(), Some("go"));
+        let first = call(Duration::ZERO);
+        let second = call(Duration::ZERO);
+        tell(&format!("said {first} {second}"));
+        assert_eq!(hear().as_deref(), Some("done")); // alive, the channel open
+    } else {
+        assert_eq!(hear().as_deref(), Some("go"));
+        tell(&format!("said {}", call(Duration::from_secs(2))));
+    }
+}
+
+/// MPMC: an endpoint whose operation meets a cut page gets the truncation error — and must
+/// give its side's lock back with it. Kept, the lock (its page still shared) blocks every
+/// other endpoint of that side, in processes that have not met the cut, for as long as this
+/// one lives (past their timeouts: the first look waits for the lock without one), and this
+/// endpoint's own next call is "this thread already holds this side", not the truncation.
+/// The receiver meets the cut at its next record's header; the sender at the zeroing of
+/// the header after the record it commits (its payload is on a kept page).
+#[test]
+fn an_mpmc_endpoint_that_meets_a_cut_gives_its_sides_lock_back() {
+    if let Some((role, arg)) = role() {
+        return mpmc_lock_role(&role, &arg);
+    }
+    let test = "an_mpmc_endpoint_that_meets_a_cut_gives_its_sides_lock_back";
+    for side in ["recv", "send"] {
+        let name = unique_name("chan-rev-mpmc-lock");
+        let ch = channel::create(&name, options(Kind::Mpmc).max_message(4096)).unwrap();
+        let (mut tx, mut rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        if side == "recv" {
+            // Head at data offset 4096 (file 8192, the cut page): the next header is there.
+            tx.send(vec![1u8; 4088]).unwrap();
+            rx.try_recv().unwrap().release().unwrap();
+            tx.send([2u8; 64]).unwrap();
+        } else {
+            // Tail at data offset 4024: a 64-byte record ends at the page's end (4096), and
+            // its commit zeroes the header there, on the cut page.
+            tx.send(vec![1u8; 4016]).unwrap();
+            rx.try_recv().unwrap().release().unwrap();
+        }
+        drop((tx, rx));
+        let arg = format!("{side},{name}");
+        let mut holder = Peer::spawn(test, "holder", &arg);
+        let mut bystander = Peer::spawn(test, "bystander", &arg);
+        holder.expect("ready");
+        bystander.expect("ready");
+        set_len(&name, 8192); // the control page and the lock words stay shared
+        holder.say("go");
+        let held = said_within(&mut holder, "said", 10);
+        bystander.say("go");
+        let stood = said_within(&mut bystander, "said", 10);
+        holder.say("done");
+        let ends = (ended(&mut holder), ended(&mut bystander));
+        let said = (held.as_deref(), stood.as_deref());
+        assert_eq!(ends, ("success".into(), "success".into()), "{side}: {said:?}");
+        assert_eq!(said, (Some("truncated truncated"), Some("truncated")), "{side}");
+    }
 }
