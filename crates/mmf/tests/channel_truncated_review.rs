@@ -466,7 +466,7 @@ fn an_mpmc_endpoint_that_meets_a_cut_gives_its_sides_lock_back() {
             tx.send(vec![1u8; 4016]).unwrap();
             rx.try_recv().unwrap().release().unwrap();
         }
-        drop((tx, rx));
+        let _kept = (tx, rx); // neither side sees the other gone
         let arg = format!("{side},{name}");
         let mut holder = Peer::spawn(test, "holder", &arg);
         let mut bystander = Peer::spawn(test, "bystander", &arg);

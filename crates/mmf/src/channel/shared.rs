@@ -290,13 +290,32 @@ impl Inner {
         crate::sync::protocol::mutex_unlock(m, index, &self.area, token, false)
     }
 
-    /// Runs `f` on the ring, with a parker that watches `owner`.
+    /// Runs `f` on the ring, with a parker that watches `owner`; the truncation error
+    /// ([`intact`](Self::intact)) instead of `f`'s result if a page was lost meanwhile.
+    /// (`f` must not end holding a side's lock: the error would drop the result that says
+    /// so. The MPMC operations check what `with_ring` returns and unlock on an error.)
     #[inline(always)]
     pub(crate) fn with_ring<R>(
         &self,
         owner: Option<u32>,
         f: impl FnOnce(&Ring<'_, DataWords<'_>>, &AreaPark<'_>) -> R,
     ) -> Result<R> {
+        let r = self.with_ring_unchecked(owner, f);
+        // What `f` read from a page that had gone was zeros, not the peers' words.
+        self.intact()?;
+        Ok(r)
+    }
+
+    /// [`with_ring`](Self::with_ring) without the check after `f`: for the waits, whose
+    /// every attempt is an operation that checks (`next_in`, `try_claim_in`) and whose
+    /// result may be a record or claim that holds the MPMC side's lock, which a check
+    /// failing after it would lose, lock held.
+    #[inline(always)]
+    pub(crate) fn with_ring_unchecked<R>(
+        &self,
+        owner: Option<u32>,
+        f: impl FnOnce(&Ring<'_, DataWords<'_>>, &AreaPark<'_>) -> R,
+    ) -> R {
         let bytes = DataWords(self.hot.data);
         let ring = Ring {
             lines: self.hot.lines,
@@ -304,10 +323,7 @@ impl Inner {
             capacity: self.params.capacity,
             max_message: self.params.max_message,
         };
-        let r = f(&ring, &AreaPark { area: &self.area, owner });
-        // What `f` read from a page that had gone was zeros, not the peers' words.
-        self.intact()?;
-        Ok(r)
+        f(&ring, &AreaPark { area: &self.area, owner })
     }
 
     /// Takes an entry in the endpoint table for `role`: a free one, or one whose process
