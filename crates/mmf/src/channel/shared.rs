@@ -11,7 +11,7 @@ use super::layout::{
 };
 use super::ring::{Bytes, Park, Ring, Which};
 use crate::error::{Error, Result};
-use crate::primitive::sync::atomic::Ordering::{self, AcqRel, Acquire};
+use crate::primitive::sync::atomic::Ordering::{self, AcqRel, Acquire, Relaxed};
 use crate::primitive::sync::atomic::{AtomicU32, AtomicU64};
 use crate::sync::SyncArea;
 use crate::sync::layout::Kind as ObjectKind;
@@ -48,6 +48,8 @@ pub(crate) struct Inner {
 struct Hot {
     lines: &'static Lines,
     epoch: &'static AtomicU32,
+    /// The header's magic, which a truncation grown back (or any zeroing) clears.
+    magic: &'static AtomicU64,
     /// The ring's data, `capacity / 8` words.
     data: &'static [AtomicU64],
 }
@@ -82,6 +84,7 @@ impl Hot {
             Ok(Hot {
                 lines: &*std::ptr::from_ref(lines),
                 epoch: &*std::ptr::from_ref(&header.epoch),
+                magic: &*std::ptr::from_ref(&header.magic),
                 data: std::slice::from_raw_parts(data.cast::<AtomicU64>(), words),
             })
         }
@@ -210,10 +213,16 @@ impl Inner {
 
     /// `Ok` unless a peer truncated the channel's object under this process: then a page
     /// of the ring reads as zeros here and this process's stores no longer reach the peers,
-    /// so whatever the operation read or did is an error.
+    /// so whatever the operation read or did is an error. A cut grown back before this
+    /// process touched a lost page raised no flag, but left the header zeroed with the
+    /// rest: the magic says so (a load of the header's line, which only attaches write).
     #[inline(always)]
     pub(crate) fn intact(&self) -> Result<()> {
-        if self.zero_fill.broken() { Err(truncated(&self.name)) } else { Ok(()) }
+        if self.zero_fill.broken() || self.hot.magic.load(Relaxed) != layout::MAGIC {
+            Err(truncated(&self.name))
+        } else {
+            Ok(())
+        }
     }
 
     fn entry(&self, i: usize) -> Result<&AtomicU64> {
