@@ -484,3 +484,48 @@ fn an_mpmc_endpoint_that_meets_a_cut_gives_its_sides_lock_back() {
         assert_eq!(said, (Some("truncated truncated"), Some("truncated")), "{side}");
     }
 }
+
+/// A process forked after the channel was opened shares its mapping and its table of
+/// registered regions (a copy): its own access to a cut page gets its own zero page and
+/// the truncation error, not a SIGBUS.
+#[test]
+fn a_process_forked_after_open_gets_the_error_too() {
+    if let Some((role, name)) = role() {
+        assert_eq!(role, "forker");
+        let ch = channel::open(&name).unwrap();
+        let mut rx = ch.receiver().unwrap();
+        // SAFETY: the harness's other thread waits on a channel (no lock held across the
+        // fork); the child only polls a file's length, receives once and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let full = options(Kind::Spsc).size();
+            while std::fs::metadata(shm_path(&name)).map_or(0, |m| m.len()) == full {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let code = match said_of_recv(rx.try_recv().map(|m| m.len())).as_str() {
+                "truncated" => 0,
+                _ => 1,
+            };
+            // SAFETY: ends the forked child at once, running nothing of the parent's.
+            unsafe { libc::_exit(code) };
+        }
+        tell("forked");
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        tell(&format!("child {status}"));
+        return;
+    }
+    let name = unique_name("chan-rev-fork");
+    let ch = channel::create(&name, &options(Kind::Spsc)).unwrap();
+    let mut tx = ch.sender().unwrap();
+    tx.send([1u8; 100]).unwrap();
+    let mut peer = Peer::spawn("a_process_forked_after_open_gets_the_error_too", "forker", &name);
+    peer.expect("forked");
+    set_len(&name, 0);
+    let child = said_within(&mut peer, "child", 20);
+    assert_eq!(ended(&mut peer), "success");
+    // A wait status: 0 is exit code 0; a SIGBUS would be 7.
+    assert_eq!(child.as_deref(), Some("0"));
+}
