@@ -347,18 +347,27 @@ fn a_user_views_sigbus_still_kills_next_to_registered_channels() {
     use std::os::unix::process::ExitStatusExt;
     if role().is_some() {
         let held = channel::create(&unique_name("chan-rev-held"), &options(Kind::Spsc)).unwrap();
-        let churn = std::thread::spawn(|| {
-            for _ in 0..1_000_000 {
-                let name = unique_name("chan-rev-churn");
-                let small = ChannelOptions::new().capacity(64).max_message(16).clone();
-                drop(channel::create(&name, &small).unwrap());
+        // Channels of two pages (4096 + 64 bytes), made and dropped: first 100 of them...
+        let small = ChannelOptions::new().capacity(64).max_message(16).clone();
+        let churn = move |n: usize| {
+            for _ in 0..n {
+                drop(channel::create(&unique_name("chan-rev-churn"), &small).unwrap());
             }
-        });
-        // A file of a channel's size: its mapping may land where a dropped channel's was.
-        let (_dir, path, file) = mmf_testkit::file_with(options(Kind::Spsc).size() as usize, |_| 0);
+        };
+        std::thread::spawn({
+            let churn = churn.clone();
+            move || churn(100)
+        })
+        .join()
+        .unwrap();
+        // ...then a file of two pages, whose mapping most likely lands where the last
+        // dropped channel's was (mmap reuses the hole), which must not be repaired...
+        let (_dir, path, file) = mmf_testkit::file_with(8192, |_| 0);
         let view =
             mmf::Mapping::from_file(&file, mmf::Access::ReadWrite).unwrap().view_mut(..).unwrap();
-        let word = view.atomic_u64(8192).unwrap();
+        let word = view.atomic_u64(4096).unwrap();
+        // ...while more are made and dropped on another thread all along.
+        let churn = std::thread::spawn(move || churn(1_000_000));
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
         tell("cut");
         let value = word.load(SeqCst);
