@@ -218,6 +218,10 @@ impl Inner {
     /// rest: the magic says so (a load of the header's line, which only attaches write).
     #[inline(always)]
     pub(crate) fn intact(&self) -> Result<()> {
+        // The flag is raised by the SIGBUS handler on this very thread (when it was this
+        // thread's access that faulted): keep the compiler from loading it before the
+        // operation's accesses (`atomic_signal_fence`; no instruction).
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
         if self.zero_fill.broken() || self.hot.magic.load(Relaxed) != layout::MAGIC {
             Err(truncated(&self.name))
         } else {
