@@ -107,11 +107,14 @@ impl Receiver {
     /// The next message, if one is queued now.
     ///
     /// # Errors
-    /// [`RecvError::Empty`]; [`RecvError::Disconnected`] once the ring is empty and every
+    /// [`RecvError::Empty`] (MPMC: also while another receiver holds a message, and with it
+    /// the receive lock); [`RecvError::Disconnected`] once the ring is empty and every
     /// sender that attached has closed or died; [`RecvError::Failed`] with
     /// [`Error::Corrupted`] if a peer wrote positions or records that cannot be.
     pub fn try_recv(&mut self) -> Result<Message<'_>, RecvError> {
-        match self.next(None)? {
+        // MPMC: only a look at the receive lock (another receiver may hold a message).
+        let now = self.mpmc().then(Instant::now);
+        match self.next(now)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
             None if self.watch.gone(&self.inner, Look::Op)? => self.last_look(),
             None => Err(RecvError::Empty),
@@ -137,7 +140,8 @@ impl Receiver {
 
     #[inline(always)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Message<'_>, RecvError> {
-        match self.next(None)? {
+        // MPMC: the receive lock waited for until the deadline, not past it.
+        match self.next(deadline)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
             None => self.recv_wait(deadline),
         }
@@ -188,7 +192,9 @@ impl Receiver {
         }
     }
 
-    /// The senders have gone: what they committed before going is still received.
+    /// The senders have gone: what they committed before going is still received. (MPMC:
+    /// waits for the receive lock, whose holder may hold the last message: a lock not had
+    /// would say nothing about the ring being empty.)
     fn last_look(&mut self) -> Result<Message<'_>, RecvError> {
         match self.next(None)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),

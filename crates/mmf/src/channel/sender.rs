@@ -109,8 +109,9 @@ impl Sender {
     /// Sends a copy of `message` if there is room now.
     ///
     /// # Errors
-    /// [`SendError::Full`]; [`SendError::Disconnected`] once every receiver that attached
-    /// has closed or died; [`SendError::Failed`] with [`Error::MessageTooLarge`] or
+    /// [`SendError::Full`] (MPMC: also while another sender holds the send lock, a
+    /// reservation); [`SendError::Disconnected`] once every receiver that attached has
+    /// closed or died; [`SendError::Failed`] with [`Error::MessageTooLarge`] or
     /// [`Error::Corrupted`]. Each gives the message back.
     pub fn try_send<T: AsRef<[u8]>>(&mut self, message: T) -> Result<(), SendError<T>> {
         self.send_with(message, Wait::No)
@@ -200,7 +201,12 @@ impl Sender {
         if self.watch.gone(&self.inner, Look::Op)? {
             return Err(SendError::Disconnected(()));
         }
-        match self.try_claim(len, None)? {
+        // MPMC: the send lock looked at (`try_send`) or waited for until the deadline.
+        let first = match wait {
+            Wait::No => self.mpmc().then(Instant::now),
+            Wait::Until(deadline) => deadline,
+        };
+        match self.try_claim(len, first)? {
             Some(claim) => Ok(claim),
             None => self.claim_wait(len, wait),
         }
