@@ -104,7 +104,7 @@ fn a_sender_asleep_on_a_full_ring_never_dies_of_a_cut() {
 
 /// MPMC, two senders and two receivers (processes) streaming when a peer truncates the
 /// object: every one of them ends by itself (no SIGBUS, no hang past its timeouts), and
-/// where the cut takes every page of the ring, every one reports the truncation.
+/// where the cut takes every page of the ring, every receiver reports the truncation.
 #[test]
 fn mpmc_endpoints_streaming_through_a_cut_all_end_with_an_error() {
     if let Some((role, name)) = role() {
@@ -160,8 +160,10 @@ fn mpmc_endpoints_streaming_through_a_cut_all_end_with_an_error() {
                 "cut {cut}: {said:?}"
             );
         }
+        // Every page of the ring gone: each receiver's next look meets the cut; a sender
+        // may first see both receivers gone (closed after their error): `disconnected`.
         if cut <= 4096 {
-            assert!(said.iter().all(|(s, _)| s == "truncated"), "cut {cut}: {said:?}");
+            assert!(said[2..].iter().all(|(s, _)| s == "truncated"), "cut {cut}: {said:?}");
         }
     }
 }
