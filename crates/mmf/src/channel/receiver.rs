@@ -107,11 +107,14 @@ impl Receiver {
     /// The next message, if one is queued now.
     ///
     /// # Errors
-    /// [`RecvError::Empty`]; [`RecvError::Disconnected`] once the ring is empty and every
+    /// [`RecvError::Empty`] (MPMC: also while another receiver holds a message, and with it
+    /// the receive lock); [`RecvError::Disconnected`] once the ring is empty and every
     /// sender that attached has closed or died; [`RecvError::Failed`] with
     /// [`Error::Corrupted`] if a peer wrote positions or records that cannot be.
     pub fn try_recv(&mut self) -> Result<Message<'_>, RecvError> {
-        match self.next(None)? {
+        // MPMC: only a look at the receive lock (another receiver may hold a message).
+        let now = self.mpmc().then(Instant::now);
+        match self.next(now)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
             None if self.watch.gone(&self.inner, Look::Op)? => self.last_look(),
             None => Err(RecvError::Empty),
@@ -137,7 +140,8 @@ impl Receiver {
 
     #[inline(always)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Message<'_>, RecvError> {
-        match self.next(None)? {
+        // MPMC: the receive lock waited for until the deadline, not past it.
+        match self.next(deadline)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
             None => self.recv_wait(deadline),
         }
@@ -161,7 +165,9 @@ impl Receiver {
             }
         };
         let ready = || probe.is_none_or(|header| header.load(Relaxed) != 0);
-        let waited = inner.with_ring(owner, |ring, park| {
+        // Unchecked: each attempt checks (`next_in`, `try_claim_in`), and what one found
+        // holds the MPMC side's lock.
+        let waited = inner.with_ring_unchecked(owner, |ring, park| {
             ring::wait(
                 &ring.lines.not_empty,
                 Which::NotEmpty,
@@ -178,7 +184,7 @@ impl Receiver {
                         .then_some(None))
                 },
             )
-        })??;
+        })?;
         match waited {
             Some(Some(record)) => Ok(Message { rx: self, record, done: false }),
             Some(None) => self.last_look(),
@@ -186,7 +192,9 @@ impl Receiver {
         }
     }
 
-    /// The senders have gone: what they committed before going is still received.
+    /// The senders have gone: what they committed before going is still received. (MPMC:
+    /// waits for the receive lock, whose holder may hold the last message: a lock not had
+    /// would say nothing about the ring being empty.)
     fn last_look(&mut self) -> Result<Message<'_>, RecvError> {
         match self.next(None)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
@@ -212,7 +220,8 @@ fn next_in(
     if mpmc && !inner.lock_side(RECV_LOCK, deadline, consumer, |r| r.consumer())? {
         return Ok(None);
     }
-    let found = inner.with_ring(None, |r, park| r.try_peek(consumer, park))?;
+    // Flattened: a truncation error (`with_ring`'s own) gives the lock back too.
+    let found = inner.with_ring(None, |r, park| r.try_peek(consumer, park)).and_then(|f| f);
     if mpmc && !matches!(found, Ok(Some(_))) {
         inner.unlock(RECV_LOCK)?;
     }
@@ -290,10 +299,16 @@ impl Message<'_> {
     /// Copies `buf.len()` bytes of the message, from byte `offset`, into `buf`.
     ///
     /// # Errors
-    /// [`Error::OutOfRange`] past the message's end; the view's copy errors.
+    /// [`Error::OutOfRange`] past the message's end; the view's copy errors; on Linux,
+    /// [`Error::Channel`] if a peer truncated the channel's object under this process (the
+    /// copy may have read a zero page put where a lost page was, not the sender's bytes).
     #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        self.rx.inner.view().read_at(self.at(offset, buf.len())?, buf)
+        let inner = &self.rx.inner;
+        inner.view().read_at(self.at(offset, buf.len())?, buf)?;
+        // A page of the message lost and replaced by a zero page (some other access here
+        // faulted on it first) copies without a fault: only the flag tells.
+        inner.intact()
     }
 
     /// The whole message, copied.
@@ -309,6 +324,12 @@ impl Message<'_> {
     /// A `T` of atomics at byte `offset` of the message (payloads start 8-aligned), as
     /// [`ViewMut::get`](crate::ViewMut::get).
     ///
+    /// Linux: if a peer truncates the channel's object while the message is held, loads
+    /// through the `T` read zeros (a zero page in place of the lost page), not the
+    /// sender's bytes, and nothing can tell them apart; [`release`](Self::release) (and a
+    /// [`read_at`](Self::read_at)) then returns [`Error::Channel`]: check its result
+    /// before trusting what was read.
+    ///
     /// # Errors
     /// [`Error::OutOfRange`] if `T` does not fit; [`Error::Misaligned`].
     pub fn get<T: SharedType>(&self, offset: usize) -> Result<&T> {
@@ -316,6 +337,10 @@ impl Message<'_> {
     }
 
     /// The message as a byte slice, in place.
+    ///
+    /// Linux: a peer that truncates the channel's object while the slice lives makes the
+    /// lost bytes read as zeros, as for [`get`](Self::get); [`release`](Self::release)
+    /// then returns [`Error::Channel`].
     ///
     /// # Safety
     /// Nothing in mmf writes a held message, but the memory is shared: the caller promises
@@ -331,7 +356,8 @@ impl Message<'_> {
     /// dropping ignores.
     ///
     /// # Errors
-    /// An OS error from the wake-up.
+    /// An OS error from the wake-up; on Linux, [`Error::Channel`] if a peer truncated the
+    /// channel's object under this process.
     pub fn release(mut self) -> Result<()> {
         self.finish()
     }
@@ -343,7 +369,8 @@ impl Message<'_> {
         }
         let rx = &mut *self.rx;
         let (record, consumer) = (self.record, &mut rx.consumer);
-        let released = rx.inner.with_ring(None, |r, park| r.release(consumer, record, park))?;
+        let released =
+            rx.inner.with_ring(None, |r, park| r.release(consumer, record, park)).and_then(|r| r);
         if rx.mpmc() {
             rx.inner.unlock(RECV_LOCK)?;
         }

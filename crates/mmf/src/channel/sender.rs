@@ -109,8 +109,9 @@ impl Sender {
     /// Sends a copy of `message` if there is room now.
     ///
     /// # Errors
-    /// [`SendError::Full`]; [`SendError::Disconnected`] once every receiver that attached
-    /// has closed or died; [`SendError::Failed`] with [`Error::MessageTooLarge`] or
+    /// [`SendError::Full`] (MPMC: also while another sender holds the send lock, a
+    /// reservation); [`SendError::Disconnected`] once every receiver that attached has
+    /// closed or died; [`SendError::Failed`] with [`Error::MessageTooLarge`] or
     /// [`Error::Corrupted`]. Each gives the message back.
     pub fn try_send<T: AsRef<[u8]>>(&mut self, message: T) -> Result<(), SendError<T>> {
         self.send_with(message, Wait::No)
@@ -200,7 +201,12 @@ impl Sender {
         if self.watch.gone(&self.inner, Look::Op)? {
             return Err(SendError::Disconnected(()));
         }
-        match self.try_claim(len, None)? {
+        // MPMC: the send lock looked at (`try_send`) or waited for until the deadline.
+        let first = match wait {
+            Wait::No => self.mpmc().then(Instant::now),
+            Wait::Until(deadline) => deadline,
+        };
+        match self.try_claim(len, first)? {
             Some(claim) => Ok(claim),
             None => self.claim_wait(len, wait),
         }
@@ -227,7 +233,9 @@ impl Sender {
         // SPSC: the head, polled alone while spinning until it moves (MPMC: another sender
         // may fill the room; look every time).
         let seen = producer.head_cache;
-        let waited = inner.with_ring(owner, |ring, park| {
+        // Unchecked: each attempt checks (`next_in`, `try_claim_in`), and what one found
+        // holds the MPMC side's lock.
+        let waited = inner.with_ring_unchecked(owner, |ring, park| {
             let head = &ring.lines.head.pos;
             let ready = || mpmc || head.load(Relaxed) != seen;
             ring::wait(
@@ -247,7 +255,7 @@ impl Sender {
                     Ok(None)
                 },
             )
-        })??;
+        })?;
         waited.unwrap_or(Err(SendError::Timeout(())))
     }
 
@@ -270,7 +278,8 @@ fn try_claim_in(
     if mpmc && !inner.lock_side(SEND_LOCK, deadline, producer, |r| r.producer())? {
         return Ok(None);
     }
-    let claimed = inner.with_ring(None, |r, park| r.try_claim(producer, len, park))?;
+    // Flattened: a truncation error (`with_ring`'s own) gives the lock back too.
+    let claimed = inner.with_ring(None, |r, park| r.try_claim(producer, len, park)).and_then(|c| c);
     if mpmc && !matches!(claimed, Ok(Some(_))) {
         inner.unlock(SEND_LOCK)?;
     }
@@ -358,7 +367,8 @@ impl Reservation<'_> {
         self.done = true;
         let tx = &mut *self.tx;
         let (claim, producer) = (self.claim, &mut tx.producer);
-        let committed = tx.inner.with_ring(None, |r, park| r.commit(producer, claim, park))?;
+        let committed =
+            tx.inner.with_ring(None, |r, park| r.commit(producer, claim, park)).and_then(|c| c);
         if tx.mpmc() {
             tx.inner.unlock(SEND_LOCK)?;
         }

@@ -12,7 +12,7 @@ use super::layout::{
 };
 use super::ring::{Bytes, Park, Ring, Which};
 use crate::error::{Error, Result};
-use crate::primitive::sync::atomic::Ordering::{self, AcqRel, Acquire};
+use crate::primitive::sync::atomic::Ordering::{self, AcqRel, Acquire, Relaxed};
 use crate::primitive::sync::atomic::{AtomicU32, AtomicU64};
 use crate::sync::SyncArea;
 use crate::sync::layout::Kind as ObjectKind;
@@ -49,6 +49,8 @@ pub(crate) struct Inner {
 struct Hot {
     lines: &'static Lines,
     epoch: &'static AtomicU32,
+    /// The header's magic, which a truncation grown back (or any zeroing) clears.
+    magic: &'static AtomicU64,
     /// The ring's data, `capacity / 8` words.
     data: &'static [AtomicU64],
 }
@@ -83,6 +85,7 @@ impl Hot {
             Ok(Hot {
                 lines: &*std::ptr::from_ref(lines),
                 epoch: &*std::ptr::from_ref(&header.epoch),
+                magic: &*std::ptr::from_ref(&header.magic),
                 data: std::slice::from_raw_parts(data.cast::<AtomicU64>(), words),
             })
         }
@@ -212,10 +215,18 @@ impl Inner {
 
     /// `Ok` unless a peer truncated the channel's object under this process: then a page
     /// of the ring reads as zeros here and this process's stores no longer reach the peers,
-    /// so whatever the operation read or did is an error.
+    /// so whatever the operation read or did is an error. A cut grown back before this
+    /// process touched a lost page raised no flag, but left the header zeroed with the
+    /// rest: the magic says so (a load of the header's line, which only attaches write).
     #[inline(always)]
     pub(crate) fn intact(&self) -> Result<()> {
-        if self.lost_pages.load(std::sync::atomic::Ordering::Relaxed) {
+        // The flag is raised by the SIGBUS handler on this very thread (when it was this
+        // thread's access that faulted): keep the compiler from loading it before the
+        // operation's accesses (`atomic_signal_fence`; no instruction).
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        if self.lost_pages.load(std::sync::atomic::Ordering::Relaxed)
+            || self.hot.magic.load(Relaxed) != layout::MAGIC
+        {
             Err(truncated(&self.name))
         } else {
             Ok(())
@@ -296,13 +307,32 @@ impl Inner {
         crate::sync::protocol::mutex_unlock(m, index, &self.area, token, false)
     }
 
-    /// Runs `f` on the ring, with a parker that watches `owner`.
+    /// Runs `f` on the ring, with a parker that watches `owner`; the truncation error
+    /// ([`intact`](Self::intact)) instead of `f`'s result if a page was lost meanwhile.
+    /// (`f` must not end holding a side's lock: the error would drop the result that says
+    /// so. The MPMC operations check what `with_ring` returns and unlock on an error.)
     #[inline(always)]
     pub(crate) fn with_ring<R>(
         &self,
         owner: Option<u32>,
         f: impl FnOnce(&Ring<'_, DataWords<'_>>, &AreaPark<'_>) -> R,
     ) -> Result<R> {
+        let r = self.with_ring_unchecked(owner, f);
+        // What `f` read from a page that had gone was zeros, not the peers' words.
+        self.intact()?;
+        Ok(r)
+    }
+
+    /// [`with_ring`](Self::with_ring) without the check after `f`: for the waits, whose
+    /// every attempt is an operation that checks (`next_in`, `try_claim_in`) and whose
+    /// result may be a record or claim that holds the MPMC side's lock, which a check
+    /// failing after it would lose, lock held.
+    #[inline(always)]
+    pub(crate) fn with_ring_unchecked<R>(
+        &self,
+        owner: Option<u32>,
+        f: impl FnOnce(&Ring<'_, DataWords<'_>>, &AreaPark<'_>) -> R,
+    ) -> R {
         let bytes = DataWords(self.hot.data);
         let ring = Ring {
             lines: self.hot.lines,
@@ -310,10 +340,7 @@ impl Inner {
             capacity: self.params.capacity,
             max_message: self.params.max_message,
         };
-        let r = f(&ring, &AreaPark { area: &self.area, owner });
-        // What `f` read from a page that had gone was zeros, not the peers' words.
-        self.intact()?;
-        Ok(r)
+        f(&ring, &AreaPark { area: &self.area, owner })
     }
 
     /// Takes an entry in the endpoint table for `role`: a free one, or one whose process

@@ -190,7 +190,12 @@ pub(crate) fn mutex_try_lock_as<H: Host>(
             }
         }
     };
-    host.intact()?;
+    if let Err(e) = host.intact() {
+        if matches!(r, Ok(Some(_))) {
+            give_back(m, me);
+        }
+        return Err(e.into());
+    }
     r
 }
 
@@ -235,8 +240,23 @@ pub(crate) fn mutex_lock_as<H: Host>(
         Ok(_) => Ok(taken(m, host, me)),
         Err(owner) => mutex_lock_slow(m, index, host, me, owner, deadline),
     };
-    host.intact()?;
+    if let Err(e) = host.intact() {
+        if r.is_ok() {
+            give_back(m, me);
+        }
+        return Err(e.into());
+    }
     r
+}
+
+/// A lock just taken, given back because the area's memory was found truncated: on a page
+/// still shared (the cut spared it, or a cut grown back) a lock kept would block the other
+/// processes' lockers for as long as this one lives. Sleepers are not woken: they look
+/// again within their slice.
+#[cold]
+fn give_back(m: &Object, me: u32) {
+    m.owner_thread.store(0, Relaxed);
+    let _ = m.state.compare_exchange(me, 0, SeqCst, Relaxed);
 }
 
 #[cold]

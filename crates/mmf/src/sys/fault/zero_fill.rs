@@ -132,7 +132,6 @@ mod linux {
     /// region's flag and returns true (the access is then re-run). Only atomics and one
     /// `mmap`, which is a plain system call on Linux.
     pub(crate) fn repair(addr: usize) -> bool {
-        let page = PAGE.load(Relaxed);
         for slot in &TABLE {
             let seq = slot.seq.load(Acquire);
             if seq & 1 == 1 {
@@ -144,6 +143,10 @@ mod linux {
                 continue;
             }
             slot.broken.store(true, SeqCst);
+            // Read after the slot: the Acquire load of its `seq` saw the registration's
+            // Release store, after its store of the page size (read first, another thread's
+            // first registration could leave it 0 here, and `page - 1` wrap).
+            let page = PAGE.load(Relaxed);
             let at = (addr & !(page - 1)) as *mut libc::c_void;
             let flags = libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
             // SAFETY: replaces one page of a registered region (a shared mapping that the
