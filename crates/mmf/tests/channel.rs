@@ -313,6 +313,12 @@ fn corrupted_positions_and_records_are_errors_never_reads_out_of_bounds() {
             let tx = ch.sender();
             assert!(matches!(tx, Err(Error::Corrupted { .. })), "{what}: sender {tx:?}");
         }
+        // A failed attach gives its endpoint entry back: no live endpoint is counted (the
+        // first sender closed; a kept entry would count this process for its whole life).
+        corrupt(&name, TAIL, &0u64.to_le_bytes()); // sound positions again, for `info`
+        corrupt(&name, HEAD, &0u64.to_le_bytes());
+        let info = ch.info().unwrap();
+        assert_eq!((info.senders, info.receivers), (0, 0), "{what}: endpoints left counted");
     }
     // The producer validates the head it reads.
     let name = unique_name("chan-corrupt-head");

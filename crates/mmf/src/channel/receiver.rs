@@ -72,8 +72,10 @@ impl Receiver {
             if spsc {
                 ring::clear_sleepers(&inner.lines()?.not_empty);
             }
-            let consumer = inner.with_ring(None, |r, _| r.consumer())??;
-            Ok((entry, consumer))
+            let consumer = inner.with_ring(None, |r, _| r.consumer()).and_then(|c| c);
+            // Attached but failed (a corrupt or cut ring): the entry goes back, or peers
+            // would count a receiver for as long as this process lives.
+            consumer.inspect_err(|_| inner.detach(entry, Role::Receiver)).map(|c| (entry, c))
         });
         let (entry, consumer) = match attached {
             Ok(v) => v,

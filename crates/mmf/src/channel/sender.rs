@@ -73,8 +73,10 @@ impl Sender {
                 // Any sleeper count left is a dead sender's (trap 7): only one sender sleeps.
                 ring::clear_sleepers(&inner.lines()?.not_full);
             }
-            let producer = inner.with_ring(None, |r, _| r.producer())??;
-            Ok((entry, producer))
+            let producer = inner.with_ring(None, |r, _| r.producer()).and_then(|p| p);
+            // Attached but failed (a corrupt or cut ring): the entry goes back, or peers
+            // would count a sender for as long as this process lives.
+            producer.inspect_err(|_| inner.detach(entry, Role::Sender)).map(|p| (entry, p))
         });
         let (entry, producer) = match attached {
             Ok(v) => v,

@@ -325,7 +325,8 @@ impl Host for SyncArea<'_> {
             (&object.state as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
         let m = self.joined_member()?;
         let deadline = polling_slice(deadline);
-        m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
+        let parked = m.parker.park(word, index, expected, deadline, owner);
+        self.lost_word(word, parked).map_err(Error::os(sys::PARK_CALL))
     }
 
     fn unpark(&self, object: &Object, index: u32, n: u32) -> Result<()> {
@@ -337,7 +338,8 @@ impl Host for SyncArea<'_> {
         if n == 0 {
             return Ok(());
         }
-        let nobody = self.waker.unpark(word, index, n).map_err(Error::os(sys::UNPARK_CALL))?;
+        let woken = self.waker.unpark(word, index, n);
+        let nobody = self.lost_word(word, woken).map_err(Error::os(sys::UNPARK_CALL))?;
         if nobody {
             // Counted sleepers, none asleep (Windows: perhaps): maybe one that died asleep,
             // or one between counting itself and sleeping. Take back what dead processes
@@ -370,7 +372,8 @@ impl SyncArea<'_> {
         let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
         let m = self.joined_member()?;
         let deadline = polling_slice(deadline);
-        m.parker.park(word, index, expected, deadline, owner).map_err(Error::os(sys::PARK_CALL))
+        let parked = m.parker.park(word, index, expected, deadline, owner);
+        self.lost_word(word, parked).map_err(Error::os(sys::PARK_CALL))
     }
 
     /// Creates what [`park_word`](Self::park_word) sleeps on (Windows: the semaphore of
@@ -387,7 +390,28 @@ impl SyncArea<'_> {
         n: u32,
     ) -> Result<()> {
         let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
-        self.waker.unpark(word, index, n).map(drop).map_err(Error::os(sys::UNPARK_CALL))
+        let woken = self.waker.unpark(word, index, n);
+        self.lost_word(word, woken).map(drop).map_err(Error::os(sys::UNPARK_CALL))
+    }
+
+    /// A futex call's result, with `EFAULT` on a registered area (a peer truncated the page
+    /// of `word` away between the last access and the call: the kernel found no page)
+    /// turned into a spurious wake-up, after one load of the word: the load faults, the
+    /// handler puts a zero page there and raises the flag, and the caller's next look
+    /// reports the truncation (`Host::intact`, `Inner::intact`) instead of "Bad address".
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables, reason = "no lost pages"))]
+    fn lost_word<T: Default>(&self, word: *const u32, r: std::io::Result<T>) -> std::io::Result<T> {
+        match r {
+            #[cfg(target_os = "linux")]
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) && self.lost_pages.is_some() => {
+                // SAFETY: `word` points into the area's view, mapped while `self` lives; an
+                // atomic load, as every other access to the word.
+                let _ = unsafe { std::sync::atomic::AtomicU32::from_ptr(word.cast_mut()) }
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                Ok(T::default())
+            }
+            r => r,
+        }
     }
 
     /// The pid and start time of the process a token names, for a waiter to watch.
