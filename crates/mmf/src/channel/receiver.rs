@@ -222,8 +222,13 @@ fn next_in(
     if mpmc && !inner.lock_side(RECV_LOCK, deadline, consumer, |r| r.consumer())? {
         return Ok(None);
     }
-    // Flattened: a truncation error (`with_ring`'s own) gives the lock back too.
-    let found = inner.with_ring(None, |r, park| r.try_peek(consumer, park)).and_then(|f| f);
+    // A record found was read from a page still there (a lost one reads as zeros: no
+    // record), and what reads it next checks (`read_at`, the release); "none" or an error
+    // may come from zeros, so those check here. A truncation error gives the lock back too.
+    let found = match inner.with_ring_unchecked(None, |r, park| r.try_peek(consumer, park)) {
+        Ok(Some(record)) => Ok(Some(record)),
+        other => inner.intact().and(other),
+    };
     if mpmc && !matches!(found, Ok(Some(_))) {
         inner.unlock(RECV_LOCK)?;
     }

@@ -280,8 +280,14 @@ fn try_claim_in(
     if mpmc && !inner.lock_side(SEND_LOCK, deadline, producer, |r| r.producer())? {
         return Ok(None);
     }
-    // Flattened: a truncation error (`with_ring`'s own) gives the lock back too.
-    let claimed = inner.with_ring(None, |r, park| r.try_claim(producer, len, park)).and_then(|c| c);
+    // A claim is written by a guarded copy and published by `commit`, which checks; "full"
+    // or an error may come from zeros, so those check here. A truncation error gives the
+    // lock back too.
+    let claimed = match inner.with_ring_unchecked(None, |r, park| r.try_claim(producer, len, park))
+    {
+        Ok(Some(claim)) => Ok(Some(claim)),
+        other => inner.intact().and(other),
+    };
     if mpmc && !matches!(claimed, Ok(Some(_))) {
         inner.unlock(SEND_LOCK)?;
     }
@@ -356,7 +362,10 @@ impl Reservation<'_> {
             });
         }
         let at = super::layout::DATA_AT + self.claim.payload + offset as u64;
-        self.tx.inner.view().write_at(at as usize, data)
+        let inner = &self.tx.inner;
+        // A copy that faulted on a cut page: the channel's truncation error, if the cut
+        // reached the words the claim was made from too (the claim does not check).
+        inner.view().write_at(at as usize, data).or_else(|e| inner.intact().and(Err(e)))
     }
 
     /// Sends the message: publishes it with one store and wakes a receiver if one sleeps.
