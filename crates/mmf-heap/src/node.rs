@@ -6,7 +6,6 @@ use xxhash_rust::xxh3::Xxh3;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::backend::Backend;
-use crate::dirty::Dirty;
 use crate::error::{Error, Result};
 use crate::read::private::Source;
 use crate::txn::WriteTxn;
@@ -122,13 +121,10 @@ pub fn verify<R: Source + ?Sized>(r: &R, bytes: &[u8], off: u64) -> Result<()> {
     Ok(())
 }
 
-/// Seals every node of a transaction with its checksum (at the commit).
-pub fn seal_all(dirty: &mut Dirty) {
-    for block in dirty.blocks_mut().filter(|b| b.node) {
-        let bytes = block.bytes_mut();
-        let hash = checksum(bytes);
-        header_mut(bytes).hash = hash;
-    }
+/// Seals a node of a transaction with its checksum (at the commit).
+pub fn seal(bytes: &mut [u8]) {
+    let hash = checksum(bytes);
+    header_mut(bytes).hash = hash;
 }
 
 impl<B: Backend> WriteTxn<'_, B> {
