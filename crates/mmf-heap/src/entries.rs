@@ -210,7 +210,7 @@ impl<'a> Entries<'a> {
                 if at < self.l.heap_min || len > MAX_KEY {
                     return Err(Error::corrupted(WHAT, self.off));
                 }
-                self.b.get(at..at + len).ok_or(Error::corrupted(WHAT, self.off))
+                self.b.get(at..at + len).ok_or_else(|| Error::corrupted(WHAT, self.off))
             }
         }
     }

@@ -187,6 +187,18 @@ impl<B: Backend> WriteTxn<'_, B> {
         Ok(new)
     }
 
+    /// [`node_cow`](Self::node_cow), and the node's bytes (checked as [`read`] checks
+    /// them) to read or change.
+    ///
+    /// # Errors
+    /// As [`node_cow`](Self::node_cow).
+    #[inline]
+    pub(crate) fn node_cow_mut(&mut self, off: u64, size: usize) -> Result<(u64, &mut [u8])> {
+        let off = self.node_cow(off, size)?;
+        let bytes = self.node_mut(off).ok_or_else(|| Error::corrupted(WHAT, off))?;
+        Ok((off, bytes))
+    }
+
     /// Frees the node at `off`.
     pub(crate) fn node_free(&mut self, off: u64, size: usize) -> Result<()> {
         self.free_block(off, size as u64)

@@ -39,6 +39,31 @@ pub(super) fn set_dir_child(b: &mut [u8], i: usize, ptr: u64) {
     b[HDR + 8 * i..][..8].copy_from_slice(&ptr.to_le_bytes());
 }
 
+/// [`HashSpec::dir`]'s checks of a directory's bytes (which [`node::read`] checked) at
+/// `off`.
+pub(super) fn dir_ok(b: &[u8], off: u64, level: u8) -> Result<()> {
+    let h = node::header(b)?;
+    if h.kind != kind::HASH_DIR
+        || h.level != level
+        || h.count as usize != SLOTS
+        || h.width != 8
+        || h.heap as usize != DIR_SIZE
+    {
+        return Err(Error::corrupted(WHAT, off));
+    }
+    Ok(())
+}
+
+/// [`HashSpec::bucket`]'s checks of a bucket's bytes (which [`node::read`] checked) at
+/// `off`; its local depth.
+pub(super) fn bucket_depth(b: &[u8], off: u64, level: u8) -> Result<u8> {
+    let h = node::header(b)?;
+    if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
+        return Err(Error::corrupted(WHAT, off));
+    }
+    Ok(h.depth)
+}
+
 /// How a hash map with keys of encoded width `key_width` (0: variable) and values of
 /// `vsize` bytes is laid out: what the typed [`PHashMap`](super::PHashMap) uses as a constant, and `mmf
 /// heap dump` builds from a shape read from the file.
@@ -69,15 +94,7 @@ impl HashSpec {
     ) -> Result<&'r [u8]> {
         let off = ptr & !DIR_TAG;
         let b = node::read(r, off, DIR_SIZE)?;
-        let h = node::header(b)?;
-        if h.kind != kind::HASH_DIR
-            || h.level != level
-            || h.count as usize != SLOTS
-            || h.width != 8
-            || h.heap as usize != DIR_SIZE
-        {
-            return Err(Error::corrupted(WHAT, off));
-        }
+        dir_ok(b, off, level)?;
         Ok(b)
     }
 
@@ -89,11 +106,8 @@ impl HashSpec {
         level: u8,
     ) -> Result<Bucket<'r>> {
         let b = node::read(r, ptr, self.leaf.size)?;
-        let h = node::header(b)?;
-        if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
-            return Err(Error::corrupted(WHAT, ptr));
-        }
-        Ok(Bucket { off: ptr, b, level, depth: h.depth })
+        let depth = bucket_depth(b, ptr, level)?;
+        Ok(Bucket { off: ptr, b, level, depth })
     }
 
     /// Where `h` leads from the root: the bucket, and the directory above it (tagged
