@@ -113,13 +113,12 @@ impl Dirty {
         self.order.keys().map(|&off| (off, &self.blocks[&off]))
     }
 
-    /// The blocks that start in `start..end`, in offset order.
-    pub fn range(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, &Block)> {
-        self.order.range(start..end).map(|(&off, _)| (off, &self.blocks[&off]))
-    }
-
-    /// Every block, to change (in no particular order).
-    pub fn blocks_mut(&mut self) -> impl Iterator<Item = &mut Block> {
-        self.blocks.values_mut()
+    /// Calls `f` on each block that starts in `start..end`, in offset order, to change.
+    pub fn range_mut(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut Block)) {
+        for &off in self.order.range(start..end).map(|(off, _)| off) {
+            if let Some(block) = self.blocks.get_mut(&off) {
+                f(off, block);
+            }
+        }
     }
 }

@@ -135,7 +135,7 @@ impl Window {
             Some(mapped) => mapped.slice(off, len),
             None => self.copied(backend)?.get(off as usize..off as usize + len),
         };
-        bytes.ok_or(Error::corrupted(what, off))
+        bytes.ok_or_else(|| Error::corrupted(what, off))
     }
 
     /// The copy of `0..end`, made on first use.

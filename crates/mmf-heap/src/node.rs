@@ -6,7 +6,6 @@ use xxhash_rust::xxh3::Xxh3;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::backend::Backend;
-use crate::dirty::Dirty;
 use crate::error::{Error, Result};
 use crate::read::private::Source;
 use crate::txn::WriteTxn;
@@ -122,13 +121,10 @@ pub fn verify<R: Source + ?Sized>(r: &R, bytes: &[u8], off: u64) -> Result<()> {
     Ok(())
 }
 
-/// Seals every node of a transaction with its checksum (at the commit).
-pub fn seal_all(dirty: &mut Dirty) {
-    for block in dirty.blocks_mut().filter(|b| b.node) {
-        let bytes = block.bytes_mut();
-        let hash = checksum(bytes);
-        header_mut(bytes).hash = hash;
-    }
+/// Seals a node of a transaction with its checksum (at the commit).
+pub fn seal(bytes: &mut [u8]) {
+    let hash = checksum(bytes);
+    header_mut(bytes).hash = hash;
 }
 
 impl<B: Backend> WriteTxn<'_, B> {
@@ -189,6 +185,18 @@ impl<B: Backend> WriteTxn<'_, B> {
         header_mut(block.bytes_mut()).txn = self.txn_id;
         self.free_block(off, size as u64)?;
         Ok(new)
+    }
+
+    /// [`node_cow`](Self::node_cow), and the node's bytes (checked as [`read`] checks
+    /// them) to read or change.
+    ///
+    /// # Errors
+    /// As [`node_cow`](Self::node_cow).
+    #[inline]
+    pub(crate) fn node_cow_mut(&mut self, off: u64, size: usize) -> Result<(u64, &mut [u8])> {
+        let off = self.node_cow(off, size)?;
+        let bytes = self.node_mut(off).ok_or_else(|| Error::corrupted(WHAT, off))?;
+        Ok((off, bytes))
     }
 
     /// Frees the node at `off`.

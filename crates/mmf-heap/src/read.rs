@@ -73,8 +73,8 @@ impl<B: Backend> Source for WriteTxn<'_, B> {
                 return Err(Error::corrupted(what, off));
             }
             let at = (off - start) as usize;
-            let end = at.checked_add(len).ok_or(Error::corrupted(what, off))?;
-            return block.bytes().get(at..end).ok_or(Error::corrupted(what, off));
+            let end = at.checked_add(len).ok_or_else(|| Error::corrupted(what, off))?;
+            return block.bytes().get(at..end).ok_or_else(|| Error::corrupted(what, off));
         }
         self.window.slice(&self.heap.backend, off, len, align, what)
     }

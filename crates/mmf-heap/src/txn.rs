@@ -288,7 +288,8 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     fn read(&self, off: u64, buf: &mut [u8], align: u64, what: &'static str) -> Result<()> {
         if let Some((start, block)) = self.dirty.containing(off) {
             let at = (off - start) as usize;
-            let src = block.bytes().get(at..at + buf.len()).ok_or(Error::corrupted(what, off))?;
+            let src =
+                block.bytes().get(at..at + buf.len()).ok_or_else(|| Error::corrupted(what, off))?;
             buf.copy_from_slice(src);
             return Ok(());
         }
@@ -302,7 +303,10 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
             return Err(immutable_or_bad(off, committed));
         };
         let at = (off - start) as usize;
-        block.bytes_mut().get_mut(at..at + len).ok_or(Error::corrupted("object pointer", off))
+        block
+            .bytes_mut()
+            .get_mut(at..at + len)
+            .ok_or_else(|| Error::corrupted("object pointer", off))
     }
 }
 

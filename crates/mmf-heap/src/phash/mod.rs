@@ -25,7 +25,7 @@ mod spec;
 pub use iter::Iter;
 pub(crate) use iter::RawIter;
 pub(crate) use spec::HashSpec;
-use spec::{dir_child, hash, set_dir_child, slot, span};
+use spec::{bucket_depth, dir_child, dir_ok, hash, set_dir_child, slot, span};
 
 /// Slots of a directory.
 const SLOTS: usize = 256;
@@ -35,6 +35,8 @@ const DIR_SIZE: usize = HDR + 8 * SLOTS;
 const LEVELS: u8 = 8;
 /// The tag of a pointer to a directory (node offsets are 16-aligned).
 const DIR_TAG: u64 = 1;
+/// A bucket's directory: its tagged pointer and level.
+type Parent = (u64, u8);
 
 /// A hash map from `K` to `V` kept in the heap file: keys hashed with xxh3 and the heap's
 /// per-file seed, in 4 KiB buckets under directories of 256 slots (extendible hashing,
@@ -126,56 +128,59 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         Iter { raw: RawIter::new(r, Self::S, self.h), _t: PhantomData }
     }
 
-    /// Makes the node at `ptr` (a bucket or a tagged directory) writable; returns its new
-    /// pointer.
-    fn cow_ptr<B: Backend>(tx: &mut WriteTxn<'_, B>, ptr: u64) -> Result<u64> {
-        if ptr & DIR_TAG != 0 {
-            Ok(tx.node_cow(ptr & !DIR_TAG, DIR_SIZE)? | DIR_TAG)
-        } else {
-            tx.node_cow(ptr, Self::S.leaf.size)
-        }
-    }
-
-    /// Copies the path to `h`'s bucket on write; returns the bucket and its directory.
+    /// Copies the path to `h`'s bucket on write, checking each node as it goes; returns
+    /// the bucket, its local depth and its directory.
     fn cow_path<B: Backend>(
         &mut self,
         tx: &mut WriteTxn<'_, B>,
         h: u64,
-    ) -> Result<(u64, Option<(u64, u8)>)> {
-        self.h.root = Self::cow_ptr(tx, self.h.root)?;
+    ) -> Result<(u64, u8, Option<Parent>)> {
         let mut ptr = self.h.root;
         let mut level = 0u8;
-        let mut parent = None;
-        while ptr & DIR_TAG != 0 {
-            if level >= LEVELS {
-                return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+        let mut parent: Option<Parent> = None;
+        loop {
+            let is_dir = ptr & DIR_TAG != 0;
+            let at = ptr & !DIR_TAG;
+            let size = if is_dir { DIR_SIZE } else { Self::S.leaf.size };
+            if is_dir && level >= LEVELS {
+                return Err(Error::corrupted(WHAT, at));
             }
-            let d = Self::S.dir(tx, ptr, level)?;
-            let s = slot(h, level);
-            let child = dir_child(d, s);
-            parent = Some((ptr, level));
-            let copied = Self::cow_ptr(tx, child)?;
-            if copied != child {
-                // Every slot that shares the child points to the copy.
-                let range = if child & DIR_TAG != 0 {
-                    s..s + 1
-                } else {
-                    span(s, Self::S.bucket(tx, copied, level)?.depth)
-                };
-                let b = tx.node_mut(ptr & !DIR_TAG).expect("copied on write");
-                for i in range {
-                    if dir_child(b, i) != child {
-                        return Err(Error::corrupted(WHAT, ptr & !DIR_TAG));
+            // One look-up per node: copied (or found made by this transaction), checked
+            // and read from the same bytes.
+            let (copied, b) = tx.node_cow_mut(at, size)?;
+            let (next, depth) = if is_dir {
+                dir_ok(b, at, level)?;
+                (dir_child(b, slot(h, level)), 0)
+            } else {
+                (0, bucket_depth(b, at, level)?)
+            };
+            let copied = copied | (ptr & DIR_TAG);
+            if copied != ptr {
+                match parent {
+                    None => self.h.root = copied,
+                    Some((dir, dir_level)) => {
+                        // Every slot that shares the node points to the copy.
+                        let s = slot(h, dir_level);
+                        let range = if is_dir { s..s + 1 } else { span(s, depth) };
+                        let d = tx.node_mut(dir & !DIR_TAG).expect("copied on write");
+                        for i in range {
+                            if dir_child(d, i) != ptr {
+                                return Err(Error::corrupted(WHAT, dir & !DIR_TAG));
+                            }
+                            set_dir_child(d, i, copied);
+                        }
                     }
-                    set_dir_child(b, i, copied);
                 }
             }
-            if child & DIR_TAG != 0 {
+            if !is_dir {
+                return Ok((copied, depth, parent));
+            }
+            parent = Some((copied, level));
+            if next & DIR_TAG != 0 {
                 level += 1;
             }
-            ptr = copied;
+            ptr = next;
         }
-        Ok((ptr, parent))
     }
 
     /// Sets `key` to `value`; returns the value it had.
@@ -200,25 +205,19 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             self.h.root = tx.node_new(kind::HASH_BUCKET, 0, Self::S.leaf.size, size_of::<V>())?;
         }
         loop {
-            let (off, parent) = self.cow_path(tx, h)?;
-            let bucket = Self::S.bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
-            let (level, depth) = (bucket.level, bucket.depth);
-            let e = Entries::new(bucket.b, Self::S.leaf, off)?;
+            let (off, depth, parent) = self.cow_path(tx, h)?;
+            let level = parent.map_or(0, |(_, l)| l);
+            let b = tx.node_mut(off).expect("copied on write");
+            let e = Entries::new(b, Self::S.leaf, off)?;
             let used = 8 * level as u32 + depth as u32;
             match e.find_hash(key, h, used)? {
                 Ok(i) => {
                     let old =
                         V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(WHAT, off))?;
-                    entries::set_val(
-                        tx.node_mut(off).expect("copied on write"),
-                        &Self::S.leaf,
-                        i,
-                        value.as_bytes(),
-                    );
+                    entries::set_val(b, &Self::S.leaf, i, value.as_bytes());
                     return Ok(Some(old));
                 }
                 Err(i) => {
-                    let b = tx.node_mut(off).expect("copied on write");
                     if entries::make_room(b, &Self::S.leaf, key.len()) {
                         entries::insert(b, &Self::S.leaf, i, h, key, value.as_bytes());
                         self.h.len = self.h.len.saturating_add(1);
@@ -311,9 +310,9 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
         let h = hash(tx, key);
-        let (off, parent) = self.cow_path(tx, h)?;
+        let (off, depth, parent) = self.cow_path(tx, h)?;
         let bucket = Self::S.bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
-        let (level, depth) = (bucket.level, bucket.depth);
+        let level = bucket.level;
         let e = Entries::new(bucket.b, Self::S.leaf, off)?;
         let i = e
             .find_hash(key, h, 8 * level as u32 + depth as u32)?

@@ -20,23 +20,54 @@ pub(crate) struct Bucket<'r> {
     pub(super) depth: u8,
 }
 
+#[inline]
 pub(super) fn slot(h: u64, level: u8) -> usize {
     ((h >> (56 - 8 * level as u32)) & 0xff) as usize
 }
 
 /// The range of slots a bucket of local depth `depth` covers, around `slot`.
+#[inline]
 pub(super) fn span(slot: usize, depth: u8) -> std::ops::Range<usize> {
     let width = SLOTS >> depth;
     let start = slot & !(width - 1);
     start..start + width
 }
 
+#[inline]
 pub(super) fn dir_child(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[HDR + 8 * i..][..8].try_into().unwrap_or_default())
 }
 
+#[inline]
 pub(super) fn set_dir_child(b: &mut [u8], i: usize, ptr: u64) {
     b[HDR + 8 * i..][..8].copy_from_slice(&ptr.to_le_bytes());
+}
+
+/// [`HashSpec::dir`]'s checks of a directory's bytes (which [`node::read`] checked) at
+/// `off`.
+#[inline]
+pub(super) fn dir_ok(b: &[u8], off: u64, level: u8) -> Result<()> {
+    let h = node::header(b)?;
+    if h.kind != kind::HASH_DIR
+        || h.level != level
+        || h.count as usize != SLOTS
+        || h.width != 8
+        || h.heap as usize != DIR_SIZE
+    {
+        return Err(Error::corrupted(WHAT, off));
+    }
+    Ok(())
+}
+
+/// [`HashSpec::bucket`]'s checks of a bucket's bytes (which [`node::read`] checked) at
+/// `off`; its local depth.
+#[inline]
+pub(super) fn bucket_depth(b: &[u8], off: u64, level: u8) -> Result<u8> {
+    let h = node::header(b)?;
+    if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
+        return Err(Error::corrupted(WHAT, off));
+    }
+    Ok(h.depth)
 }
 
 /// How a hash map with keys of encoded width `key_width` (0: variable) and values of
@@ -49,6 +80,7 @@ pub(crate) struct HashSpec {
     pub key_ok: fn(&[u8]) -> bool,
 }
 
+#[inline]
 pub(super) fn hash(r: &(impl Source + ?Sized), key: &[u8]) -> u64 {
     xxh3_64_with_seed(key, r.seed())
 }
@@ -69,15 +101,7 @@ impl HashSpec {
     ) -> Result<&'r [u8]> {
         let off = ptr & !DIR_TAG;
         let b = node::read(r, off, DIR_SIZE)?;
-        let h = node::header(b)?;
-        if h.kind != kind::HASH_DIR
-            || h.level != level
-            || h.count as usize != SLOTS
-            || h.width != 8
-            || h.heap as usize != DIR_SIZE
-        {
-            return Err(Error::corrupted(WHAT, off));
-        }
+        dir_ok(b, off, level)?;
         Ok(b)
     }
 
@@ -89,11 +113,8 @@ impl HashSpec {
         level: u8,
     ) -> Result<Bucket<'r>> {
         let b = node::read(r, ptr, self.leaf.size)?;
-        let h = node::header(b)?;
-        if h.kind != kind::HASH_BUCKET || h.level != level || h.depth > LEVELS {
-            return Err(Error::corrupted(WHAT, ptr));
-        }
-        Ok(Bucket { off: ptr, b, level, depth: h.depth })
+        let depth = bucket_depth(b, ptr, level)?;
+        Ok(Bucket { off: ptr, b, level, depth })
     }
 
     /// Where `h` leads from the root: the bucket, and the directory above it (tagged
