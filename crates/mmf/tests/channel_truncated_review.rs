@@ -61,6 +61,19 @@ fn ended(peer: &mut Peer) -> String {
     if status.success() { "success".into() } else { status.to_string() }
 }
 
+/// Runs `test` as a receiver of channel `name`; once it says `ready`, cuts the object to
+/// `len` bytes and tells it to go; returns what it then says after `prefix`, having checked
+/// that it ended well.
+fn receiver_through_cut(test: &str, name: &str, ready: &str, len: u64, prefix: &str) -> String {
+    let mut rx = Peer::spawn(test, "receiver", name);
+    rx.expect(ready);
+    set_len(name, len);
+    rx.say("go");
+    let said = rx.expect(prefix);
+    assert_eq!(ended(&mut rx), "success", "{said}");
+    said
+}
+
 /// The cuts tried: nothing left, the control page only, the middle of the ring, and a
 /// length that is not a multiple of the page.
 const CUTS: [u64; 4] = [0, 4096, 4096 + 8192, 4096 + 5000 + 3];
@@ -269,12 +282,7 @@ fn a_message_held_when_its_page_is_cut_is_not_read_as_zeros() {
     tx.send(vec![1u8; 4080]).unwrap();
     tx.send([2u8; 64]).unwrap();
     let test = "a_message_held_when_its_page_is_cut_is_not_read_as_zeros";
-    let mut rx = Peer::spawn(test, "receiver", &name);
-    rx.expect("held");
-    set_len(&name, 8192);
-    rx.say("go");
-    let after = rx.expect("after");
-    assert_eq!(ended(&mut rx), "success", "{after}");
+    let after = receiver_through_cut(test, &name, "held", 8192, "after");
     // `get` reads the zero page (documented); the copy must not pass zeros off as data.
     assert_eq!(after, "get 0 read truncated release truncated");
 }
@@ -303,12 +311,7 @@ fn a_channel_after_a_cut_and_dropped_one_works() {
     let ch = channel::create(&name, &options(Kind::Spsc)).unwrap();
     let _tx = ch.sender().unwrap();
     let test = "a_channel_after_a_cut_and_dropped_one_works";
-    let mut rx = Peer::spawn(test, "receiver", &name);
-    rx.expect("ready");
-    set_len(&name, 0);
-    rx.say("go");
-    let said = rx.expect("said");
-    assert_eq!(ended(&mut rx), "success", "{said}");
+    let said = receiver_through_cut(test, &name, "ready", 0, "said");
     assert_eq!(said, "truncated ok ok");
 }
 
