@@ -14,8 +14,8 @@
 //!   over the faulting page (`mmap(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)`), raises the
 //!   region's `broken` flag and returns; the access runs again on the zero page;
 //! - the structure checks the region's flag ([`ZeroFill::flag`]) after each operation and
-//!   reports the truncation as an error instead of trusting what it read (the zero page is private: the
-//!   peers no longer see this process's stores, nor it theirs).
+//!   reports the truncation as an error instead of trusting what it read (the zero page is
+//!   private: the peers no longer see this process's stores, nor it theirs).
 //!
 //! The flag stays raised for the life of the registration: a region whose pages were
 //! replaced no longer shows the object, even if a peer grows it back.
@@ -28,7 +28,7 @@
 //! maps over memory that is no longer the region's.
 //!
 //! Windows has no such fault: a named object there is a pagefile-backed section, which no
-//! process can shrink. [`register`] is a no-op there and `broken` is always false.
+//! process can shrink. [`register`] is a no-op there and its flag is never raised.
 
 #[cfg(target_os = "linux")]
 pub(super) use linux::repair;
@@ -73,8 +73,8 @@ mod linux {
     /// The page size, recorded by the first registration (the handler makes no call for it).
     static PAGE: AtomicUsize = AtomicUsize::new(0);
 
-    /// A registered region; dropping it unregisters the region (before its memory is
-    /// unmapped: keep it in a field declared before the mapping's owner).
+    /// A registered region; dropping it unregisters the region. The view it covers keeps
+    /// it and drops it before the view unmaps its pages.
     #[derive(Debug)]
     pub(crate) struct ZeroFill {
         slot: usize,
@@ -82,8 +82,9 @@ mod linux {
         broken: &'static AtomicBool,
     }
 
-    /// Registers `start..start + len` (page-aligned, mapped shared and read-write for as
-    /// long as the registration lives). `None` if all [`SLOTS`] are taken.
+    /// Registers `start..start + len` (mapped shared and read-write for as long as the
+    /// registration lives; a fault there replaces the whole page that holds it). `None` if
+    /// all [`SLOTS`] are taken.
     pub(crate) fn register(start: *const u8, len: usize) -> Option<ZeroFill> {
         super::super::install();
         PAGE.store(crate::sys::pal::page_size(), Relaxed);
