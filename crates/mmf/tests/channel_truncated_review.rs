@@ -61,6 +61,16 @@ fn ended(peer: &mut Peer) -> String {
     if status.success() { "success".into() } else { status.to_string() }
 }
 
+/// In a receiver role: opens channel `name`, attaches, says `ready` and waits for `go`
+/// (the parent cuts the object in between).
+fn receiver_at_go(name: &str) -> (channel::Channel, channel::Receiver) {
+    let ch = channel::open(name).unwrap();
+    let rx = ch.receiver().unwrap();
+    tell("ready");
+    assert_eq!(hear().as_deref(), Some("go"));
+    (ch, rx)
+}
+
 /// Runs `test` as a receiver of channel `name`; once it says `ready`, cuts the object to
 /// `len` bytes and tells it to go; returns what it then says after `prefix`, having checked
 /// that it ended well.
@@ -188,10 +198,7 @@ fn mpmc_endpoints_streaming_through_a_cut_all_end_with_an_error() {
 fn a_cut_channel_stays_an_error_after_the_object_grows_back() {
     if let Some((role, name)) = role() {
         assert_eq!(role, "receiver");
-        let ch = channel::open(&name).unwrap();
-        let mut rx = ch.receiver().unwrap();
-        tell("ready");
-        assert_eq!(hear().as_deref(), Some("go"));
+        let (ch, mut rx) = receiver_at_go(&name);
         tell(&format!("first {}", said_of_recv(rx.try_recv().map(|m| m.len()))));
         assert_eq!(hear().as_deref(), Some("again"));
         tell(&format!("second {}", said_of_recv(rx.try_recv().map(|m| m.len()))));
@@ -227,10 +234,7 @@ fn a_cut_channel_stays_an_error_after_the_object_grows_back() {
 fn a_cut_grown_back_between_operations_is_an_error_not_an_empty_ring() {
     if let Some((role, name)) = role() {
         assert_eq!(role, "receiver");
-        let ch = channel::open(&name).unwrap();
-        let mut rx = ch.receiver().unwrap();
-        tell("ready");
-        assert_eq!(hear().as_deref(), Some("go"));
+        let (_ch, mut rx) = receiver_at_go(&name);
         let r = rx.recv_timeout(Duration::from_secs(1)).map(|m| m.len());
         tell(&format!("got {}", said_of_recv(r)));
         return;
@@ -293,10 +297,7 @@ fn a_message_held_when_its_page_is_cut_is_not_read_as_zeros() {
 fn a_channel_after_a_cut_and_dropped_one_works() {
     if let Some((role, name)) = role() {
         assert_eq!(role, "receiver");
-        let ch = channel::open(&name).unwrap();
-        let mut rx = ch.receiver().unwrap();
-        tell("ready");
-        assert_eq!(hear().as_deref(), Some("go"));
+        let (ch, mut rx) = receiver_at_go(&name);
         let first = said_of_recv(rx.try_recv().map(|m| m.len()));
         drop((rx, ch));
         let other = unique_name("chan-rev-next");
