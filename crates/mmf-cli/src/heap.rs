@@ -1,6 +1,7 @@
 //! `mmf heap ...`: a persistent heap file (`mmf-heap`) from a shell — check it, or say
 //! what it holds.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -82,14 +83,13 @@ fn check(path: &Path) -> Result<(), String> {
         match snap.verify() {
             Ok(()) => {
                 let stats = snap.stats();
-                println!(
-                    "{}: ok: transaction {}, {} roots, {} bytes allocated, every block the last commit relies on checks out",
+                return print(format!(
+                    "{}: ok: transaction {}, {} roots, {} bytes allocated, every block the last commit relies on checks out\n",
                     path.display(),
                     stats.txn_id,
                     stats.roots,
                     stats.allocated_end
-                );
-                return Ok(());
+                ));
             }
             // A writer committed meanwhile: look again at the newer commit.
             Err(_) if heap.txn_id() != snap.txn_id() && tries < 3 => tries += 1,
@@ -105,26 +105,39 @@ fn stat(path: &Path, json: bool) -> Result<(), String> {
     let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
     let stats = snap.stats();
     if json {
-        println!("{}", to_json(path, &snap, &stats, oldest));
-        return Ok(());
+        return print(format!("{}\n", to_json(path, &snap, &stats, oldest)));
     }
-    println!("heap {}", path.display());
-    println!("  format          {}", mmf_heap::format::FORMAT_VERSION);
-    println!("  file length     {} bytes", stats.file_len);
-    println!("  transaction     {}", stats.txn_id);
-    println!("  allocated       {} bytes", stats.allocated_end);
-    println!("  free            {} bytes in {} ranges", stats.free_bytes, stats.free_ranges);
+    let mut out = format!("heap {}\n", path.display());
+    let _ = writeln!(out, "  format          {}", mmf_heap::format::FORMAT_VERSION);
+    let _ = writeln!(out, "  file length     {} bytes", stats.file_len);
+    let _ = writeln!(out, "  transaction     {}", stats.txn_id);
+    let _ = writeln!(out, "  allocated       {} bytes", stats.allocated_end);
+    let _ = writeln!(
+        out,
+        "  free            {} bytes in {} ranges",
+        stats.free_bytes, stats.free_ranges
+    );
     match oldest {
-        Some(txn) => println!("  oldest reader   transaction {txn}"),
-        None => println!("  oldest reader   none"),
+        Some(txn) => _ = writeln!(out, "  oldest reader   transaction {txn}"),
+        None => _ = writeln!(out, "  oldest reader   none"),
     }
     let roots = snap.roots();
-    println!("  roots           {}", roots.len());
+    let _ = writeln!(out, "  roots           {}", roots.len());
     for r in roots {
         let shape = snap.type_name(&r.name).ok().flatten().unwrap_or_default();
-        println!("    {:<24} type {:#018x}  {} bytes  {shape}", r.name, r.type_hash, r.len);
+        let _ = writeln!(
+            out,
+            "    {:<24} type {:#018x}  {} bytes  {shape}",
+            r.name, r.type_hash, r.len
+        );
     }
-    Ok(())
+    print(out)
+}
+
+/// Writes `out` to stdout: a full disk or a closed reader is the command's error (exit
+/// status 1, one line), not a panic as `println!` makes it.
+fn print(out: String) -> Result<(), String> {
+    super::stdout_result(std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes()))
 }
 
 fn to_json(

@@ -79,6 +79,24 @@ fn a_file_that_is_not_a_heap_fails_the_check() {
     assert_fails(&out, 1, "missing.heap");
 }
 
+/// Output that cannot be written (a full disk: `/dev/full`) is the command's one-line
+/// error and exit status 1, not a panic (exit status 101) as `println!` made it.
+#[cfg(target_os = "linux")]
+#[test]
+fn output_to_a_full_disk_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.heap");
+    make(&path);
+    let p = path.to_str().unwrap();
+    for args in [&["heap", "check", p][..], &["heap", "stat", p], &["heap", "stat", p, "--json"]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = std::process::Command::new(MMF.0).args(args).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("cannot write the output") && !err.contains("panicked"), "{err}");
+    }
+}
+
 mod dump {
     use std::path::Path;
 

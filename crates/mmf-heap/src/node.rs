@@ -80,10 +80,14 @@ pub fn header_mut(bytes: &mut [u8]) -> &mut NodeHeader {
 }
 
 /// The node of `size` bytes at `off`, checked: bounds and alignment, magic, size, a
-/// writer no newer than the reader. The caller checks its kind and level.
+/// writer no newer than the reader, and not in space the reader's commit holds free (a
+/// stale handle's old nodes: a later writer may reuse that space while a `&V` into it
+/// lives). The caller checks its kind and level.
 #[inline]
 pub fn read<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Result<&[u8]> {
-    check(r.block(off, size, 16, WHAT)?, off, size, r.newest_txn())
+    let bytes = check(r.block(off, size, 16, WHAT)?, off, size, r.newest_txn())?;
+    crate::read::not_freed(r, off, size as u64)?;
+    Ok(bytes)
 }
 
 /// [`read`]'s checks of a node's bytes.

@@ -91,7 +91,7 @@ impl<B: Backend> Source for WriteTxn<'_, B> {
 /// A pointer into space the reader's commit holds free (freed while something still
 /// pointed there): refused, since a later transaction may reuse that space and change
 /// the bytes under the reference.
-fn not_freed<R: Source + ?Sized>(r: &R, off: u64, len: u64) -> Result<()> {
+pub(crate) fn not_freed<R: Source + ?Sized>(r: &R, off: u64, len: u64) -> Result<()> {
     if r.freed(off, len) {
         return Err(Error::InvalidArgument {
             what: "the pointer reaches space a commit freed (a use after free: the block \

@@ -1,0 +1,53 @@
+//! The hostile review of issue #16, round 7 (2026-12-01): a stale collection handle read
+//! through a newer snapshot.
+
+use mmf_heap::{Error, Heap, HeapOptions, PMap};
+
+/// A `PMap` handle kept from before a transaction that replaced its nodes (copy-on-write
+/// frees them), read through a snapshot of the newer commit: its nodes lie in space that
+/// commit holds free, which the next writer may reuse while the snapshot lives. A `&V`
+/// into them must be refused (as `get_ref` refuses a freed block), or its bytes change.
+#[test]
+fn a_stale_map_handle_gives_no_reference_into_freed_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stale.heap");
+    // SAFETY: only this test, through mmf-heap, writes the file.
+    let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true)) }.unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut map: PMap<u64, u64> = PMap::default();
+    for k in 0..8 {
+        map.insert(&mut tx, &k, &0x1111).unwrap();
+    }
+    tx.set_root("m", &map).unwrap();
+    tx.commit().unwrap();
+    let stale = map;
+    // Replaces the map's nodes: the old ones are free in the new commit.
+    let mut tx = heap.write().unwrap();
+    let mut map: PMap<u64, u64> = tx.root("m").unwrap().unwrap();
+    map.insert(&mut tx, &0, &0x2222).unwrap();
+    tx.set_root("m", &map).unwrap();
+    tx.commit().unwrap();
+
+    let snap = heap.read().unwrap();
+    let got = match stale.get(&snap, &3) {
+        // Refused: the reference never exists.
+        Err(Error::InvalidArgument { .. }) => return,
+        Err(e) => panic!("expected the use-after-free refusal, got {e:?}"),
+        Ok(v) => v.expect("key 3"),
+    };
+    assert_eq!(*got, 0x1111);
+    // Writers fill the free space (which the snapshot's commit holds free).
+    for round in 0..4 {
+        let mut tx = heap.write().unwrap();
+        for n in [16usize, 64, 256, 1024, 4096] {
+            let b = tx.bytes(&vec![0xAB; n]).unwrap();
+            tx.set_root(&format!("fill{round}-{n}"), &b).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    assert_eq!(
+        *got, 0x1111,
+        "the &u64 a snapshot handed out (from a stale handle's freed node) changed under it"
+    );
+    panic!("a snapshot handed out a reference into a node its commit holds free");
+}
