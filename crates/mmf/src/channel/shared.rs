@@ -450,7 +450,8 @@ pub(crate) enum Look {
     /// An operation (send, receive) or a poll while spinning: look if [`LOOK_EVERY`] has
     /// passed (the clock is read every [`CALLS_PER_CLOCK`] calls).
     Op,
-    /// A look before a sleep or after one: look if [`LOOK_EVERY`] has passed.
+    /// A look after a sleep that no waker ended (its slice passed): look if
+    /// [`LOOK_EVERY`] has passed.
     Wake,
 }
 
