@@ -11,7 +11,7 @@
 //! RUSTFLAGS="--cfg mmf_loom" cargo test -p mmf --lib --release --target-dir target/loom -- channel::loom
 //! ```
 
-use std::time::Instant;
+use std::time::Duration;
 
 use loom::cell::UnsafeCell;
 use loom::sync::{Arc, Condvar, Mutex};
@@ -101,7 +101,7 @@ impl Park for Kernel {
     fn prepare(&self, _: Which) -> Result<()> {
         Ok(())
     }
-    fn park(&self, signal: &Signal, which: Which, expected: u32, _: Instant) -> Result<()> {
+    fn park(&self, signal: &Signal, which: Which, expected: u32, _: Duration) -> Result<()> {
         let mut tokens = self.tokens.lock().unwrap();
         match self.wake {
             Wake::Futex => {

@@ -62,8 +62,8 @@ pub(crate) enum Which {
 pub(crate) trait Park {
     /// Called before a thread declares itself a sleeper (Windows creates the semaphore).
     fn prepare(&self, which: Which) -> Result<()>;
-    /// Sleeps while `seq` holds `expected`, until `deadline`; may return early.
-    fn park(&self, signal: &Signal, which: Which, expected: u32, deadline: Instant) -> Result<()>;
+    /// Sleeps while `seq` holds `expected`, for at most `timeout`; may return early.
+    fn park(&self, signal: &Signal, which: Which, expected: u32, timeout: Duration) -> Result<()>;
     /// Wakes up to `n` sleepers.
     fn unpark(&self, signal: &Signal, which: Which, n: u32) -> Result<()>;
 }
@@ -362,8 +362,8 @@ const ATTEMPT_EVERY: u32 = 256;
 /// sleeping on `signal` in slices of at most [`SLICE`]; `Ok(None)` once `deadline` passes.
 /// While spinning, `ready` is the cheap probe (one load of the word the other side will
 /// store) and `attempt` runs when it says so (and every [`ATTEMPT_EVERY`] polls);
-/// `attempt(fresh)`: `fresh` is true before the first sleep and after each (a time to look
-/// at the peers).
+/// `attempt(fresh)`: `fresh` is true after a sleep that no waker ended (a slice passed, or
+/// a signal: a time to look at the peers).
 pub(crate) fn wait<P: Park, R>(
     signal: &Signal,
     which: Which,
@@ -390,22 +390,24 @@ pub(crate) fn wait<P: Park, R>(
         spin_loop();
     }
     park.prepare(which)?;
-    let mut fresh = true;
+    // Not a time to look at the peers before the first sleep: a look costs a clock read
+    // (every sleep of a ping-pong would pay it), and a sleep lasts at most a slice, after
+    // which the look comes. (A spinning wait looked every `ATTEMPT_EVERY` polls.)
+    let mut fresh = false;
     loop {
         signal.sleepers.fetch_add(1, SeqCst);
         // Arm: the next waker will wake (and clear the bit).
         let seq = signal.seq.fetch_or(1, SeqCst) | 1;
         handshake_fence();
         let result = match attempt(fresh) {
-            Ok(None) => {
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    Some(Ok(None))
-                } else {
-                    let until = deadline.map_or(now + SLICE, |d| d.min(now + SLICE));
-                    park.park(signal, which, seq, until).err().map(Err)
+            // No deadline: a slice, and no clock read.
+            Ok(None) => match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+                Some(left) if left.is_zero() => Some(Ok(None)),
+                left => {
+                    let slice = left.map_or(SLICE, |left| left.min(SLICE));
+                    park.park(signal, which, seq, slice).err().map(Err)
                 }
-            }
+            },
             other => Some(other),
         };
         signal.sleepers.fetch_sub(1, SeqCst);

@@ -151,9 +151,11 @@ impl Bytes for DataWords<'_> {
 }
 
 /// Sleeping through the sync area's parker; a sleeper also watches `owner` (Windows: the
-/// peer's process handle, so its death ends the sleep).
+/// peer's process handle, so its death ends the sleep; Linux watches nothing: a sleep
+/// lasts at most its slice).
 pub(crate) struct AreaPark<'a> {
     pub area: &'a SyncArea<'static>,
+    #[cfg_attr(target_os = "linux", allow(dead_code, reason = "watched on Windows only"))]
     pub owner: Option<u32>,
 }
 
@@ -170,8 +172,21 @@ impl Park for AreaPark<'_> {
         // area when it attached), so Linux skips the area's member lookup per sleep.
         if cfg!(windows) { self.area.prepare_word(index(which)) } else { Ok(()) }
     }
-    fn park(&self, signal: &Signal, which: Which, expected: u32, deadline: Instant) -> Result<()> {
-        self.area.park_word(&signal.seq, index(which), expected, Some(deadline), self.owner)
+    #[inline]
+    fn park(&self, signal: &Signal, which: Which, expected: u32, timeout: Duration) -> Result<()> {
+        // Linux: a futex with a relative timeout, straight (no lookups, no clock read:
+        // this runs on every sleep). Windows: the area's parker, which also watches the
+        // owner's process.
+        #[cfg(target_os = "linux")]
+        {
+            let _ = which;
+            self.area.park_word_for(&signal.seq, expected, timeout)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let deadline = Instant::now().checked_add(timeout);
+            self.area.park_word(&signal.seq, index(which), expected, deadline, self.owner)
+        }
     }
     fn unpark(&self, signal: &Signal, which: Which, n: u32) -> Result<()> {
         self.area.unpark_word(&signal.seq, index(which), n)
@@ -435,7 +450,8 @@ pub(crate) enum Look {
     /// An operation (send, receive) or a poll while spinning: look if [`LOOK_EVERY`] has
     /// passed (the clock is read every [`CALLS_PER_CLOCK`] calls).
     Op,
-    /// A look before a sleep or after one: look if [`LOOK_EVERY`] has passed.
+    /// A look after a sleep that no waker ended (its slice passed): look if
+    /// [`LOOK_EVERY`] has passed.
     Wake,
 }
 

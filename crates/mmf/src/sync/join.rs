@@ -359,7 +359,9 @@ impl SyncArea<'_> {
     /// Sleeps on any 32-bit word of the area's view (not only an object's state) while it
     /// holds `expected`, until `deadline`, or (Windows) until the process `owner` names
     /// ends. `index` names the Windows wake semaphore: give each word its own, apart from
-    /// the area's object indices. For the channel layer's sleep handshakes.
+    /// the area's object indices. For the channel layer's sleep handshakes (on Windows;
+    /// Linux sleeps through [`park_word_for`](Self::park_word_for)).
+    #[cfg_attr(target_os = "linux", allow(dead_code, reason = "Linux uses park_word_for"))]
     pub(crate) fn park_word(
         &self,
         word: &crate::primitive::sync::atomic::AtomicU32,
@@ -374,6 +376,24 @@ impl SyncArea<'_> {
         let deadline = polling_slice(deadline);
         let parked = m.parker.park(word, index, expected, deadline, owner);
         self.lost_word(word, parked).map_err(Error::os(sys::PARK_CALL))
+    }
+
+    /// Linux: sleeps on any 32-bit word of the area's view while it holds `expected`, for
+    /// at most `timeout`, as [`park_word`](Self::park_word) does, minus what a futex does
+    /// not need: no participant lookup (a futex is the word itself, and no owner is
+    /// watched: the caller's slices end the sleep), no clock read (a relative timeout). The
+    /// channel's sleeps take this path on every wait.
+    #[cfg(target_os = "linux")]
+    #[inline]
+    pub(crate) fn park_word_for(
+        &self,
+        word: &crate::primitive::sync::atomic::AtomicU32,
+        expected: u32,
+        timeout: std::time::Duration,
+    ) -> Result<()> {
+        let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
+        let parked = sys::Parker::park_for(word, expected, timeout);
+        self.lost_word(word, parked).map_err(Error::os(sys::PARK_FOR_CALL))
     }
 
     /// Creates what [`park_word`](Self::park_word) sleeps on (Windows: the semaphore of

@@ -29,7 +29,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{AreaKey, Liveness, ProcessIdent};
 use crate::sys::pal::{cvt, cvt_r};
@@ -288,6 +288,8 @@ pub(crate) fn process_ident() -> ProcessIdent {
 
 /// The OS call named in a failed park's error.
 pub(crate) const PARK_CALL: &str = "futex(FUTEX_WAIT_BITSET)";
+/// The OS call named in a failed [`Parker::park_for`]'s error.
+pub(crate) const PARK_FOR_CALL: &str = "futex(FUTEX_WAIT)";
 /// The OS call named in a failed unpark's error.
 pub(crate) const UNPARK_CALL: &str = "futex(FUTEX_WAKE)";
 
@@ -352,6 +354,33 @@ impl Parker {
                 std::ptr::null::<u32>(),
                 libc::FUTEX_BITSET_MATCH_ANY,
             )
+        };
+        if ret == -1 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) | Some(libc::ETIMEDOUT) => Ok(()),
+                _ => Err(e),
+            };
+        }
+        Ok(())
+    }
+
+    /// `FUTEX_WAIT` on `word` while it holds `expected`, for at most `timeout` (relative:
+    /// no clock read, as the kernel takes its own `CLOCK_MONOTONIC` start). Returns on a
+    /// wake-up, a changed word, a signal or the timeout; callers re-check. For waits that
+    /// sleep in short slices (the channel's), where an absolute deadline would cost two
+    /// clock reads per sleep. `word` must point into a shared mapping (an invalid address
+    /// is an `EFAULT` error).
+    #[inline]
+    pub(crate) fn park_for(word: *const u32, expected: u32, timeout: Duration) -> io::Result<()> {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: FUTEX_WAIT only reads the word at `word` (the kernel checks the address:
+        // EFAULT if unmapped) and the timespec, which lives on this stack frame.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAIT, expected, &raw const ts)
         };
         if ret == -1 {
             let e = io::Error::last_os_error();

@@ -28,7 +28,9 @@
 //!   registering on first call; `process_barrier()` runs that barrier.
 //!
 //! Linux parks on a shared futex (`FUTEX_WAIT_BITSET`, absolute `CLOCK_MONOTONIC`
-//! deadline; never `FUTEX_PRIVATE_FLAG`). Windows cannot: `WaitOnAddress` and keyed events
+//! deadline; never `FUTEX_PRIVATE_FLAG`); `Parker::park_for(word, expected, timeout)`
+//! (Linux only) is a plain `FUTEX_WAIT` with a relative timeout, for the channel's sleeps in
+//! short slices, which then read no clock. Windows cannot: `WaitOnAddress` and keyed events
 //! wake only threads of the calling process, so each object has a named semaphore that
 //! carries wake-up tokens only — every piece of state is in the mapping.
 
@@ -36,8 +38,8 @@
 mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{
-    Membership, PARK_CALL, Parker, UNPARK_CALL, alive, barrier_registered, file_identity,
-    fork_generation, process_barrier, process_ident,
+    Membership, PARK_CALL, PARK_FOR_CALL, Parker, UNPARK_CALL, alive, barrier_registered,
+    file_identity, fork_generation, process_barrier, process_ident,
 };
 
 #[cfg(windows)]
