@@ -88,6 +88,11 @@ impl Allocator {
         self.free.range(..end).next_back().is_some_and(|(&start, &(flen, _))| start + flen > off)
     }
 
+    /// The free ranges, as (start, length).
+    pub fn free_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.free.iter().map(|(&start, &(len, _))| (start, len))
+    }
+
     /// Free bytes below [`end`](Self::end).
     pub fn free_bytes(&self) -> u64 {
         self.free.values().map(|&(len, _)| len).sum()
@@ -304,6 +309,46 @@ mod tests {
         }
     }
 
+    /// The free pages' bit test never says "no free byte" where there is one, for
+    /// blocks inside, across and past pages with free bytes, and past the end.
+    #[test]
+    fn free_pages_never_miss_a_free_byte() {
+        let mut a = Allocator::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let blocks: Vec<(u64, u64)> = (0..3000)
+            .map(|_| {
+                let len = [16, 48, 4096, 10_000, 70_000][rand(5) as usize] as u64;
+                (a.alloc(len, 0).unwrap(), len)
+            })
+            .collect();
+        for &(off, len) in &blocks {
+            if rand(4) == 0 {
+                a.free(off, len, 1).unwrap();
+            }
+        }
+        let pages = FreePages::of(&a);
+        let (mut checked, mut free) = (0, 0);
+        for _ in 0..200_000 {
+            let off = DATA_START + rand(a.end() + 100_000);
+            let len = 1 + rand(9000);
+            let exact = a.overlaps_free(off, len);
+            assert!(!exact || pages.may_overlap(off, len), "missed free bytes in {off}+{len}");
+            checked += 1;
+            free += exact as u32;
+        }
+        assert!(free > 1000 && checked - free > 1000, "both kinds were tried: {free} free");
+        // A heap with nothing free: every test is a bit test that says no.
+        let mut b = Allocator::new();
+        let off = b.alloc(1 << 20, 0).unwrap();
+        assert!(!FreePages::of(&b).may_overlap(off, 1 << 20));
+    }
+
     #[test]
     fn allocations_are_aligned_and_reuse_only_what_is_reusable() {
         let mut a = Allocator::new();
@@ -421,5 +466,43 @@ mod tests {
         let mut swapped = bytes[24..].to_vec();
         swapped.extend_from_slice(&bytes[..24]);
         assert!(Allocator::decode(&swapped, a.end(), 2, 0).is_err(), "unsorted");
+    }
+}
+
+/// Which pages of an allocator's area hold any free byte, one bit each: what lets a
+/// snapshot's check of every node it reads against its commit's free space cost a bit
+/// test where no page of the node holds free bytes (the common case), and the free
+/// ranges' index only elsewhere. Pages are 4 KiB, or larger for areas over 32 GiB (at
+/// most 2^23 bits, 1 MiB).
+#[derive(Debug)]
+pub(crate) struct FreePages {
+    shift: u32,
+    bits: Box<[u64]>,
+}
+
+impl FreePages {
+    /// The pages of `alloc`'s free ranges.
+    pub fn of(alloc: &Allocator) -> FreePages {
+        let end = alloc.end().max(1);
+        let shift = 12.max((64 - end.leading_zeros()).saturating_sub(23));
+        let pages = (end >> shift) + 1;
+        let mut bits = vec![0u64; pages.div_ceil(64) as usize].into_boxed_slice();
+        for (start, len) in alloc.free_ranges() {
+            let last = start.saturating_add(len.max(1) - 1) >> shift;
+            for page in start >> shift..=last.min(pages - 1) {
+                bits[(page / 64) as usize] |= 1 << (page % 64);
+            }
+        }
+        FreePages { shift, bits }
+    }
+
+    /// False if no byte of `off..off + len` is free; true if one may be.
+    #[inline]
+    pub fn may_overlap(&self, off: u64, len: u64) -> bool {
+        // Pages past the bitmap hold no free byte (free ranges lie below the end).
+        let pages = self.bits.len() as u64 * 64;
+        let last = (off.saturating_add(len.max(1) - 1) >> self.shift).min(pages - 1);
+        (off >> self.shift..=last)
+            .any(|page| self.bits[(page / 64) as usize] >> (page % 64) & 1 != 0)
     }
 }

@@ -164,12 +164,12 @@ impl<B: Backend> WriteTxn<'_, B> {
             heap.backend.sync()?;
         }
 
-        let committed = Arc::new(Committed {
+        let committed = Arc::new(Committed::new(
             slot,
-            roots: std::mem::take(&mut self.roots),
-            alloc: std::mem::take(&mut self.alloc),
-            index: target,
-        });
+            std::mem::take(&mut self.roots),
+            std::mem::take(&mut self.alloc),
+            target,
+        ));
         let end = slot.alloc_end;
         {
             let mut state = heap.state();

@@ -88,12 +88,8 @@ impl<B: Backend> Heap<B> {
             let mut alloc = commit.alloc.clone();
             alloc.quarantine(lock.max_end()?, published + 1)?;
             next_txn = published + 1;
-            commit = Arc::new(Committed {
-                slot: commit.slot,
-                roots: commit.roots.clone(),
-                alloc,
-                index: commit.index,
-            });
+            commit =
+                Arc::new(Committed::new(commit.slot, commit.roots.clone(), alloc, commit.index));
         }
         let writer = WriterState {
             base: Arc::clone(&commit),

@@ -4,11 +4,11 @@
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use zerocopy::IntoBytes;
 
-use crate::alloc::Allocator;
+use crate::alloc::{Allocator, FreePages};
 use crate::backend::{Backend, FileBackend};
 use crate::error::{Error, Result};
 use crate::format::{DATA_START, ManifestEntry, PAGE, SLOT_OFFSETS, Slot, Superblock};
@@ -89,6 +89,22 @@ pub(crate) struct Committed {
     pub alloc: Allocator,
     /// Which of the two slots holds it.
     pub index: usize,
+    /// The pages of `alloc` that hold free bytes, made on a snapshot's first look.
+    free_pages: OnceLock<FreePages>,
+}
+
+impl Committed {
+    pub fn new(slot: Slot, roots: RootDir, alloc: Allocator, index: usize) -> Committed {
+        Committed { slot, roots, alloc, index, free_pages: OnceLock::new() }
+    }
+
+    /// Whether any byte of `off..off + len` is free in this commit: a bit test, then
+    /// (only on a page that holds free bytes) the free ranges' index.
+    #[inline]
+    pub fn overlaps_free(&self, off: u64, len: u64) -> bool {
+        let pages = self.free_pages.get_or_init(|| FreePages::of(&self.alloc));
+        pages.may_overlap(off, len) && self.alloc.overlaps_free(off, len)
+    }
 }
 
 /// The heap's state in this process.

@@ -56,8 +56,9 @@ impl<B: Backend> Source for Snapshot<'_, B> {
         true
     }
 
+    #[inline]
     fn freed(&self, off: u64, len: u64) -> bool {
-        self.commit.alloc.overlaps_free(off, len)
+        self.commit.overlaps_free(off, len)
     }
 
     fn seed(&self) -> u64 {

@@ -174,7 +174,7 @@ pub(crate) fn load<B: Backend>(
         check_txn(&block, slot.txn_id, "free list", slot.free.off, false)?;
         Allocator::decode(payload, slot.alloc_end, slot.txn_id, slot.free.off)?
     };
-    Ok(Committed { slot, roots, alloc, index })
+    Ok(Committed::new(slot, roots, alloc, index))
 }
 
 /// A system block was written by the slot's transaction (`exact`) or an earlier one.
