@@ -180,7 +180,9 @@ impl Walker<'_> {
                 let target = if off == 0 {
                     None
                 } else {
-                    let at = self.r.block(off, self.size(*t)?, 1, "object pointer")?;
+                    let size = self.size(*t)?;
+                    let at = self.r.block(off, size, 1, "object pointer")?;
+                    crate::read::not_freed(self.r, off, size as u64)?;
                     Some(Box::new(self.value(*t, at, depth - 1)?))
                 };
                 Value::Off { off, target }

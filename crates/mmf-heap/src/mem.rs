@@ -70,9 +70,13 @@ impl Mapped {
             return None;
         }
         // SAFETY: start + len <= self.len, so the range lies inside the mapped region
-        // that `_owner` keeps mapped while `self` (which the slice borrows) lives; the
-        // callers (`Window::slice`) only ask for ranges of a pinned commit, whose blocks
-        // no writer changes while it is pinned (`Mapped::new`'s contract).
+        // that `_owner` keeps mapped while `self` (which the slice borrows) lives. Its
+        // bytes do not change while read: `Window::slice` bounds it to a pinned commit's
+        // allocated area, whose blocks no writer changes while it is pinned
+        // (`Mapped::new`'s contract), and the readers that take a slice of that area
+        // (`node::read`, `get_ref`, `bytes_ref`, the ordered map's leaf touch, the dump's
+        // pointers) first refuse any range that holds a byte the commit has free
+        // (`read::not_freed`), the only space in it a later writer may reuse.
         Some(unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) })
     }
 }

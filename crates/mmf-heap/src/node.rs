@@ -85,9 +85,10 @@ pub fn header_mut(bytes: &mut [u8]) -> &mut NodeHeader {
 /// lives). The caller checks its kind and level.
 #[inline]
 pub fn read<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Result<&[u8]> {
-    let bytes = check(r.block(off, size, 16, WHAT)?, off, size, r.newest_txn())?;
+    let bytes = r.block(off, size, 16, WHAT)?;
+    // Before any byte is read: free space may be changing under the reader.
     crate::read::not_freed(r, off, size as u64)?;
-    Ok(bytes)
+    check(bytes, off, size, r.newest_txn())
 }
 
 /// [`read`]'s checks of a node's bytes.

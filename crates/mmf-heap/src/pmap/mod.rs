@@ -119,7 +119,10 @@ impl<K: Key, V: Persist> PMap<K, V> {
         let mut level = None;
         loop {
             if level == Some(0) {
-                entries::touch_ords(r.block(off, Self::S.size, 16, node::WHAT)?, &Self::S.leaf);
+                let bytes = r.block(off, Self::S.size, 16, node::WHAT)?;
+                // Not a byte of free space read (node::read checks, after the touch).
+                crate::read::not_freed(r, off, Self::S.size as u64)?;
+                entries::touch_ords(bytes, &Self::S.leaf);
             }
             let (b, k, lv) = Self::S.node(r, off)?;
             if level.is_some_and(|l| l != lv) {
