@@ -127,19 +127,19 @@ pub fn info(path: &Path, map: bool, json: bool) -> Result<(), String> {
             "resident_bytes": resident_bytes,
             "map": bar.picture(),
         });
-        println!("{value}");
+        outln!("{value}");
         return Ok(());
     }
     let percent = if pages == 0 { 0.0 } else { 100.0 * resident as f64 / pages as f64 };
-    println!("{}: {len} bytes, {pages} pages of {page} bytes", path.display());
-    println!("resident: {resident} pages, {resident_bytes} bytes ({percent:.1}%)");
+    outln!("{}: {len} bytes, {pages} pages of {page} bytes", path.display());
+    outln!("resident: {resident} pages, {resident_bytes} bytes ({percent:.1}%)");
     if map {
         for (row, line) in grid.picture().as_bytes().chunks(64).enumerate() {
             let first = grid.start(row * 64);
-            println!("{:>10} |{}|", first.saturating_mul(page), String::from_utf8_lossy(line));
+            outln!("{:>10} |{}|", first.saturating_mul(page), String::from_utf8_lossy(line));
         }
     } else if pages > 0 {
-        println!("[{}]", bar.picture());
+        outln!("[{}]", bar.picture());
     }
     Ok(())
 }
@@ -163,7 +163,7 @@ pub fn touch(path: &Path) -> Result<(), String> {
     }
     let mut cells = Cells::new(page_count(target.size), 1);
     count(&target, path, &mut [&mut cells])?;
-    println!("{shown}: {} pages resident", cells.total());
+    outln!("{shown}: {} pages resident", cells.total());
     Ok(())
 }
 
@@ -189,7 +189,7 @@ pub fn evict(path: &Path) -> Result<(), String> {
     mmf::cache::evict(&target.opened.file).map_err(|e| format!("cannot evict {shown}: {e}"))?;
     let mut cells = Cells::new(page_count(target.size), 1);
     count(&target, path, &mut [&mut cells])?;
-    println!("{shown}: evicted, {} pages still resident", cells.total());
+    outln!("{shown}: evicted, {} pages still resident", cells.total());
     Ok(())
 }
 
@@ -203,7 +203,7 @@ pub fn lock(path: &Path) -> Result<(), String> {
     };
     let view = mapping.view(..).map_err(|e| format!("cannot map {shown}: {e}"))?;
     view.lock().map_err(|e| format!("cannot lock {shown}: {e}"))?;
-    println!("{shown}: {} bytes locked in RAM; interrupt (Ctrl-C) to release", view.len());
+    outln!("{shown}: {} bytes locked in RAM; interrupt (Ctrl-C) to release", view.len());
     crate::hold_until_interrupted()
 }
 

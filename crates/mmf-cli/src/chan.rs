@@ -113,11 +113,11 @@ fn create(
         ch.max_message()
     );
     if hold {
-        println!("{what}; holding it until interrupted (Ctrl-C)");
+        outln!("{what}; holding it until interrupted (Ctrl-C)");
         let _keep = ch;
         crate::hold_until_interrupted()
     }
-    println!("{what}; it stays until `mmf shm rm {name}`");
+    outln!("{what}; it stays until `mmf shm rm {name}`");
     Ok(())
 }
 
@@ -236,21 +236,21 @@ fn info(name: &str, json: bool) -> Result<(), String> {
             "sleeping_senders": i.sleepers.0,
             "sleeping_receivers": i.sleepers.1,
         });
-        println!("{value}");
+        outln!("{value}");
         return Ok(());
     }
-    println!(
+    outln!(
         "{name}: {} channel, capacity {} bytes, messages up to {} bytes",
         kind.to_uppercase(),
         i.capacity,
         i.max_message
     );
-    println!(
+    outln!(
         "queued: {} bytes ({:.1}% full)",
         i.queued_bytes,
         i.queued_bytes as f64 * 100.0 / i.capacity as f64
     );
-    println!("senders alive: {} ({} asleep)", i.senders, i.sleepers.0);
-    println!("receivers alive: {} ({} asleep)", i.receivers, i.sleepers.1);
+    outln!("senders alive: {} ({} asleep)", i.senders, i.sleepers.0);
+    outln!("receivers alive: {} ({} asleep)", i.receivers, i.sleepers.1);
     Ok(())
 }

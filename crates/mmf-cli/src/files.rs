@@ -39,7 +39,7 @@ fn grow(path: &Path, opened: &Opened, size: u64) -> Result<(), String> {
     let before = mmf::file::len(&opened.file, opened.kind)
         .map_err(|e| format!("cannot stat {shown}: {e}"))?;
     if before >= size {
-        println!("{shown}: {before} bytes (already at least {size}; not shrunk)");
+        outln!("{shown}: {before} bytes (already at least {size}; not shrunk)");
         return Ok(());
     }
     // CreateFileMapping with a size past the end grows the file, as on Windows.
@@ -54,7 +54,7 @@ fn grow(path: &Path, opened: &Opened, size: u64) -> Result<(), String> {
         .and_then(|view| view.flush())
         .map_err(|e| format!("cannot flush {shown}: {e}"))?;
 
-    println!("{shown}: {size} bytes (was {before})");
+    outln!("{shown}: {size} bytes (was {before})");
     Ok(())
 }
 
@@ -108,7 +108,7 @@ pub fn write(path: &Path, offset: u64, input: &Input) -> Result<(), String> {
             })?;
         }
     }
-    println!("wrote {len} bytes at offset {offset} of {shown}");
+    outln!("wrote {len} bytes at offset {offset} of {shown}");
     Ok(())
 }
 

@@ -7,6 +7,16 @@
 // would cut silently. Conversions go through `try_from` with an error that says so.
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
+/// `println!` for the commands' output, returning the write's error from the enclosing
+/// function (`cannot write the output: ...`, exit 1, e.g. stdout on a full disk) where
+/// `println!` panics; a closed pipe is not an error (see [`stdout_result`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        $crate::stdout_result(writeln!(std::io::stdout(), $($arg)*))?
+    }};
+}
+
 mod cache;
 mod chan;
 mod cp;

@@ -121,7 +121,7 @@ pub fn run(command: Shm) -> Result<(), String> {
         }
         Shm::Rm { name } => {
             mmf::named::remove(&name).map_err(|e| format!("cannot remove {name}: {e}"))?;
-            println!("removed {name}");
+            outln!("removed {name}");
             Ok(())
         }
     }
@@ -145,11 +145,11 @@ fn create(name: &str, size: u64, hold: bool, mode: u32) -> Result<(), String> {
         .map_anonymous()
         .map_err(|e| format!("cannot create {name}: {e}"))?;
     if hold {
-        println!("created {name} ({size} bytes); holding it until interrupted (Ctrl-C)");
+        outln!("created {name} ({size} bytes); holding it until interrupted (Ctrl-C)");
         let _keep = mapping;
         crate::hold_until_interrupted()
     } else {
-        println!("created {name} ({size} bytes); it stays until `mmf shm rm {name}`");
+        outln!("created {name} ({size} bytes); it stays until `mmf shm rm {name}`");
         Ok(())
     }
 }
@@ -171,7 +171,7 @@ fn write(name: &str, offset: u64, data: &[u8]) -> Result<(), String> {
     }
     crate::files::write_view(&mapping, offset, data)
         .map_err(|e| format!("cannot write {name}: {e}"))?;
-    println!("wrote {} bytes at offset {offset} of {name}", data.len());
+    outln!("wrote {} bytes at offset {offset} of {name}", data.len());
     Ok(())
 }
 
@@ -232,14 +232,14 @@ fn list(json: bool) -> Result<(), String> {
     let objects = mmf::named::list().map_err(|e| format!("cannot list named objects: {e}"))?;
     if json {
         let items: Vec<_> = objects.iter().map(json_item).collect();
-        println!("{}", serde_json::Value::Array(items));
+        outln!("{}", serde_json::Value::Array(items));
         return Ok(());
     }
-    println!("{:<32} {:>14} {:>6} {:<7} BACKING", "NAME", "SIZE", "OWNER", "KEPT");
+    outln!("{:<32} {:>14} {:>6} {:<7} BACKING", "NAME", "SIZE", "OWNER", "KEPT");
     for o in &objects {
         let owner = o.owner.map_or("-".into(), |u| u.to_string());
         let kept = if o.kept { "kept" } else { "held" };
-        println!("{:<32} {:>14} {:>6} {kept:<7} {}", o.name, o.size, owner, backing(&o.backing));
+        outln!("{:<32} {:>14} {:>6} {kept:<7} {}", o.name, o.size, owner, backing(&o.backing));
     }
     Ok(())
 }

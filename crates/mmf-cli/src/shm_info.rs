@@ -27,9 +27,9 @@ pub fn info(name: &str, offset: u64, json: bool, allow_foreign_owner: bool) -> R
     let area =
         mmf::sync::inspect(&view, 0).map_err(|e| format!("{name} at offset {offset}: {e}"))?;
     if json {
-        println!("{}", to_json(name, offset, &area));
+        outln!("{}", to_json(name, offset, &area));
     } else {
-        print_text(name, offset, &area);
+        print_text(name, offset, &area)?;
     }
     Ok(())
 }
@@ -91,8 +91,8 @@ fn waiting(o: &ObjectInfo) -> String {
     }
 }
 
-fn print_text(name: &str, offset: u64, area: &AreaInfo) {
-    println!(
+fn print_text(name: &str, offset: u64, area: &AreaInfo) -> Result<(), String> {
+    outln!(
         "sync area in {name} at offset {offset}: {} of {} participant slots in use; mutexes \
          unlock with {}",
         area.participants.len(),
@@ -104,7 +104,7 @@ fn print_text(name: &str, offset: u64, area: &AreaInfo) {
         }
     );
     for p in &area.participants {
-        println!(
+        outln!(
             "  slot {:<4} pid {:<8} {}{}",
             p.slot,
             p.pid,
@@ -112,18 +112,19 @@ fn print_text(name: &str, offset: u64, area: &AreaInfo) {
             corrupt(&p.corrupt)
         );
     }
-    println!("objects:");
+    outln!("objects:");
     if area.objects.is_empty() {
-        println!("  (none in use)");
+        outln!("  (none in use)");
     }
     for o in &area.objects {
         let Some(state) = state(o) else {
-            println!("  {:<4} {:<20} CORRUPT{}", o.index, kind(o.kind), corrupt(&o.corrupt));
+            outln!("  {:<4} {:<20} CORRUPT{}", o.index, kind(o.kind), corrupt(&o.corrupt));
             continue;
         };
         let inconsistent = if o.inconsistent { ", inconsistent (owner died)" } else { "" };
-        println!("  {:<4} {:<20} {state}{inconsistent}; {}", o.index, kind(o.kind), waiting(o));
+        outln!("  {:<4} {:<20} {state}{inconsistent}; {}", o.index, kind(o.kind), waiting(o));
     }
+    Ok(())
 }
 
 /// `: reason; reason` for what cannot be, or nothing.

@@ -261,3 +261,43 @@ fn write_from_the_same_file_copies_what_it_held_before() {
     assert_eq!(&after[..4096], &before[..4096]);
     assert!(after[4096..] == before[..], "the copy must be of the bytes before the write");
 }
+
+/// Output that cannot be written (stdout on a full disk, `/dev/full`) is the command's
+/// one-line error and exit status 1 in every command that prints, not a panic (exit
+/// status 101) as `println!` made it (review s7 found it in `info`).
+#[cfg(target_os = "linux")]
+#[test]
+fn output_to_a_full_disk_is_an_error_in_every_printing_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    MMF.ok(&["create", arg(&path), "--size", "8KiB"], dir.path());
+    let p = arg(&path);
+    let name = format!("mmf-full-stdout-{}", std::process::id());
+    let chan = format!("mmf-full-stdout-chan-{}", std::process::id());
+    let runs: [&[&str]; 9] = [
+        &["info", p],
+        &["info", p, "--json"],
+        &["info", p, "--map"],
+        &["create", p, "--size", "16KiB"],
+        &["write", p, "--text", "x"],
+        &["shm", "create", &name, "--size", "4KiB"],
+        &["shm", "list"],
+        &["chan", "create", &chan],
+        &["chan", "info", &chan],
+    ];
+    for args in runs {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = std::process::Command::new(MMF.0)
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("cannot write the output") && !err.contains("panicked"), "{err}");
+    }
+    for made in [name, chan] {
+        let _ = std::fs::remove_file(format!("/dev/shm/{made}"));
+    }
+}
