@@ -84,6 +84,20 @@ fn area_err(op: &'static str, e: mmf::Error) -> Error {
     Error::io(op, std::io::Error::other(e))
 }
 
+/// An error opening the lock area `name`, with what to do about it: the area is a shared
+/// object anyone may have made (another user who can read the heap file can work out its
+/// name), and only removing it helps.
+fn open_err(name: &str, why: impl std::fmt::Display) -> Error {
+    let place = if cfg!(windows) { "named section" } else { "shared memory object /dev/shm/" };
+    Error::io(
+        "open the lock area",
+        std::io::Error::other(format!(
+            "{why}; the heap's lock area is the {place}{name}: if no process has this heap \
+             open, remove it (as its owner or root: `mmf shm rm {name}`) and open the heap again"
+        )),
+    )
+}
+
 impl LockArea {
     /// Opens (or creates) the lock area `name`.
     fn open(name: &str) -> Result<LockArea> {
@@ -92,21 +106,18 @@ impl LockArea {
             .size(SIZE)
             .name(name)
             .map_anonymous()
-            .map_err(|e| area_err("open the lock area", e))?;
+            .map_err(|e| open_err(name, e))?;
         let options = SyncAreaOptions::new().participants(PARTICIPANTS).objects(2).clone();
         debug_assert!(options.size() <= TABLE);
         let view = mapping.view_mut(..).map_err(|e| area_err("map the lock area", e))?;
-        let area = SyncArea::open_or_init_owned(view, 0, &options)
-            .map_err(|e| area_err("open the lock area", e))?;
+        let area =
+            SyncArea::open_or_init_owned(view, 0, &options).map_err(|e| open_err(name, e))?;
         let table = mapping.view_mut(..).map_err(|e| area_err("map the lock area", e))?;
         let lock = LockArea { area, table, row: OnceLock::new(), _mapping: mapping };
         match lock.word(MAGIC_AT)?.compare_exchange(0, TABLE_MAGIC, SeqCst, SeqCst) {
             Ok(_) => Ok(lock),
             Err(TABLE_MAGIC) => Ok(lock),
-            Err(_) => Err(Error::io(
-                "open the lock area",
-                std::io::Error::other(format!("{name} holds something other than a heap's table")),
-            )),
+            Err(_) => Err(open_err(name, "it holds something other than a heap's table")),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The hostile review of issue #16, round 7 (2026-12-01): a stale collection handle read
-//! through a newer snapshot.
+//! through a newer snapshot; a lock area planted in `/dev/shm`.
 
 use mmf_heap::{Error, Heap, HeapOptions, PMap};
 
@@ -50,4 +50,41 @@ fn a_stale_map_handle_gives_no_reference_into_freed_nodes() {
         "the &u64 a snapshot handed out (from a stale handle's freed node) changed under it"
     );
     panic!("a snapshot handed out a reference into a node its commit holds free");
+}
+
+/// Something else where a heap's lock area goes (another user who can read the heap file
+/// can work out its name and plant one): opening the heap fails, and the error names the
+/// object and says how to get rid of it, not advice no option can follow.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_planted_lock_area_is_named_with_what_to_do() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("planted.heap");
+    let meta_name = |path: &std::path::Path| {
+        let meta = std::fs::metadata(path).unwrap();
+        format!("mmf-heap-{:x}-{:x}-", meta.dev(), meta.ino())
+    };
+    // SAFETY: only this test, through mmf-heap, writes the file.
+    let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true)) }.unwrap();
+    let prefix = meta_name(&path);
+    let name = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .find(|n| n.starts_with(&prefix))
+        .expect("the open heap's lock area is in /dev/shm");
+    drop(heap);
+    let planted = format!("/dev/shm/{name}");
+    std::fs::write(&planted, [0xa5u8; 100]).unwrap();
+    // SAFETY: as above.
+    let err = unsafe { Heap::open(&path, &HeapOptions::new()) }.err().map(|e| e.to_string());
+    let _ = std::fs::remove_file(&planted);
+    let err = err.expect("a garbage lock area is refused");
+    assert!(
+        err.contains(&planted) && err.contains(&format!("mmf shm rm {name}")),
+        "the error names the object and how to remove it: {err}"
+    );
+    // Removed, the heap opens again.
+    // SAFETY: as above.
+    unsafe { Heap::open(&path, &HeapOptions::new()) }.unwrap();
 }
