@@ -75,7 +75,8 @@ pub fn run(args: &[String]) -> Result<String, Box<dyn Error>> {
             tx.set_root(ROOT, &inventory)?;
             let stock = stock(&tx, &moves)?;
             tx.commit()?;
-            Ok(format!("{name}: {} movements, {stock} in stock\n", moves.len()))
+            let plural = if moves.len() == 1 { "" } else { "s" };
+            Ok(format!("{name}: {} movement{plural}, {stock} in stock\n", moves.len()))
         }
         ("list", []) => {
             let snap = heap.read()?;

@@ -19,20 +19,20 @@ fn commands_across_runs() {
     let f = file.to_str().unwrap();
     assert_eq!(
         run(&[f, "add", "bolts", "40", "from", "supplier", "A"]),
-        "bolts: 1 movements, 40 in stock\n"
+        "bolts: 1 movement, 40 in stock\n"
     );
     assert_eq!(run(&[f, "add", "bolts", "-3", "sold"]), "bolts: 2 movements, 37 in stock\n");
-    assert_eq!(run(&[f, "add", "nuts", "100"]), "nuts: 1 movements, 100 in stock\n");
+    assert_eq!(run(&[f, "add", "nuts", "100"]), "nuts: 1 movement, 100 in stock\n");
     assert_eq!(
         run(&[f, "list"]),
-        "bolts: 2 movements, 37 in stock\nnuts: 1 movements, 100 in stock\n"
+        "bolts: 2 movements, 37 in stock\nnuts: 1 movement, 100 in stock\n"
     );
     let bolts = run(&[f, "list", "bolts"]);
     let lines: Vec<&str> = bolts.lines().collect();
     assert!(lines[0].starts_with("+40 at ") && lines[0].ends_with(" from supplier A"), "{bolts}");
     assert!(lines[1].starts_with("-3 at ") && lines[1].ends_with(" sold"), "{bolts}");
     assert_eq!(run(&[f, "remove", "bolts"]), "bolts: removed\n");
-    assert_eq!(run(&[f, "list"]), "nuts: 1 movements, 100 in stock\n");
+    assert_eq!(run(&[f, "list"]), "nuts: 1 movement, 100 in stock\n");
     let args: Vec<String> = [f, "list", "bolts"].iter().map(|s| s.to_string()).collect();
     assert!(inventory::run(&args).unwrap_err().to_string().contains("no item named"));
     assert!(inventory::run(&[f.to_owned(), "sell".into()]).is_err(), "a bad command is an error");
