@@ -84,8 +84,9 @@ pub fn run(args: &[String]) -> Result<String, Box<dyn Error>> {
             let mut out = String::new();
             for entry in inventory.iter(&snap) {
                 let (name, moves) = entry?;
+                let plural = if moves.len() == 1 { "" } else { "s" };
                 out += &format!(
-                    "{name}: {} movements, {} in stock\n",
+                    "{name}: {} movement{plural}, {} in stock\n",
                     moves.len(),
                     stock(&snap, moves)?
                 );
