@@ -343,10 +343,49 @@ mod tests {
             free += exact as u32;
         }
         assert!(free > 1000 && checked - free > 1000, "both kinds were tried: {free} free");
+        // One hole at a time, at many alignments and lengths: every 16 bytes of it are
+        // seen, and no page around it.
+        let holes = [
+            (0, 16),
+            (4080, 32),
+            (4000, 8192),
+            (100 * 4096 - 16, 64 * 4096 + 48),
+            (16, 300 * 4096),
+        ];
+        for (before, len) in holes {
+            let mut one = Allocator::new();
+            one.alloc(before.max(16), 0).unwrap();
+            let hole = one.alloc(len, 0).unwrap();
+            one.alloc(1 << 20, 0).unwrap();
+            one.free(hole, len, 1).unwrap();
+            let pages = FreePages::of(&one);
+            for at in (hole..hole + len).step_by(16) {
+                assert!(pages.may_overlap(at, 16), "hole {hole}+{len}: {at}");
+            }
+            assert!(!pages.may_overlap(hole / 4096 * 4096 - 4096, 4096), "the page before");
+            let after = (hole + len).next_multiple_of(4096);
+            assert!(!pages.may_overlap(after, 4096), "the page after");
+        }
+        // An area past 32 GiB: pages of 2^19 bytes here (end about 2^41), 2^22 of them.
+        let mut big = Allocator::new();
+        let low = big.alloc(1 << 39, 0).unwrap();
+        let hole = big.alloc(4096, 0).unwrap();
+        big.alloc((1 << 41) - (1 << 39) - 8192, 0).unwrap();
+        big.free(hole, 4096, 1).unwrap();
+        let pages = FreePages::of(&big);
+        assert_eq!((pages.shift, pages.bits.len()), (19, (1 << 16) + 1));
+        assert!(pages.may_overlap(hole, 16) && pages.may_overlap(hole + 4080, 100));
+        assert!(!pages.may_overlap(low, 16), "no free byte in the first page");
+        assert!(!pages.may_overlap(big.end() + 4096, 16), "past the end");
+        let page = 1 << 19;
+        assert!(!pages.may_overlap(hole / page * page - page, page), "the page before the hole's");
+        assert!(pages.may_overlap(hole / page * page - 16, 32), "into the hole's page");
         // A heap with nothing free: every test is a bit test that says no.
         let mut b = Allocator::new();
         let off = b.alloc(1 << 20, 0).unwrap();
-        assert!(!FreePages::of(&b).may_overlap(off, 1 << 20));
+        assert!(!FreePages::of(&b).may_overlap(off, 1 << 16));
+        // A block over 64 pages goes to the index (one test a page would cost more).
+        assert!(FreePages::of(&b).may_overlap(off, 1 << 20) && !b.overlaps_free(off, 1 << 20));
     }
 
     #[test]
@@ -469,6 +508,21 @@ mod tests {
     }
 }
 
+/// Sets bits `first..=last` a word at a time (a big free range costs its words, not its
+/// pages).
+fn set_bits(bits: &mut [u64], first: u64, last: u64) {
+    let (fw, lw) = ((first / 64) as usize, (last / 64) as usize);
+    let lo = !0u64 << (first % 64);
+    let hi = !0u64 >> (63 - last % 64);
+    if fw == lw {
+        bits[fw] |= lo & hi;
+    } else {
+        bits[fw] |= lo;
+        bits[fw + 1..lw].fill(!0);
+        bits[lw] |= hi;
+    }
+}
+
 /// Which pages of an allocator's area hold any free byte, one bit each: what lets a
 /// snapshot's check of every node it reads against its commit's free space cost a bit
 /// test where no page of the node holds free bytes (the common case), and the free
@@ -488,9 +542,10 @@ impl FreePages {
         let pages = (end >> shift) + 1;
         let mut bits = vec![0u64; pages.div_ceil(64) as usize].into_boxed_slice();
         for (start, len) in alloc.free_ranges() {
-            let last = start.saturating_add(len.max(1) - 1) >> shift;
-            for page in start >> shift..=last.min(pages - 1) {
-                bits[(page / 64) as usize] |= 1 << (page % 64);
+            let first = start >> shift;
+            let last = (start.saturating_add(len.max(1) - 1) >> shift).min(pages - 1);
+            if first <= last {
+                set_bits(&mut bits, first, last);
             }
         }
         FreePages { shift, bits }
@@ -501,8 +556,13 @@ impl FreePages {
     pub fn may_overlap(&self, off: u64, len: u64) -> bool {
         // Pages past the bitmap hold no free byte (free ranges lie below the end).
         let pages = self.bits.len() as u64 * 64;
+        let first = off >> self.shift;
         let last = (off.saturating_add(len.max(1) - 1) >> self.shift).min(pages - 1);
-        (off >> self.shift..=last)
-            .any(|page| self.bits[(page / 64) as usize] >> (page % 64) & 1 != 0)
+        if first <= last && last - first >= 64 {
+            // A long block (a big byte string): the free ranges' index answers in
+            // O(log n), where the bits would take one test a page.
+            return true;
+        }
+        (first..=last).any(|page| self.bits[(page / 64) as usize] >> (page % 64) & 1 != 0)
     }
 }
