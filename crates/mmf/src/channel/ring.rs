@@ -392,14 +392,14 @@ pub(crate) fn wait<P: Park, R>(
     park.prepare(which)?;
     // Not a time to look at the peers before the first sleep: a look costs a clock read
     // (every sleep of a ping-pong would pay it), and a sleep lasts at most a slice, after
-    // which the look comes. (A spinning wait looked every `ATTEMPT_EVERY` polls.)
-    let mut fresh = false;
+    // which the look comes. (A spinning wait counted a `Look::Op` every `ATTEMPT_EVERY`
+    // polls.)
     loop {
         signal.sleepers.fetch_add(1, SeqCst);
         // Arm: the next waker will wake (and clear the bit).
         let seq = signal.seq.fetch_or(1, SeqCst) | 1;
         handshake_fence();
-        let result = match attempt(fresh) {
+        let result = match attempt(false) {
             // No deadline: a slice, and no clock read.
             Ok(None) => match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
                 Some(left) if left.is_zero() => Some(Ok(None)),
@@ -422,7 +422,6 @@ pub(crate) fn wait<P: Park, R>(
         if let Some(r) = attempt(!woken)? {
             return Ok(Some(r));
         }
-        fresh = false;
     }
 }
 
