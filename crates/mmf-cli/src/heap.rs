@@ -80,15 +80,24 @@ fn check(path: &Path) -> Result<(), String> {
     let mut tries = 0;
     loop {
         let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
-        match snap.verify() {
-            Ok(()) => {
+        match snap.verify().and_then(|()| snap.verify_reachable()) {
+            Ok(reached) => {
                 let stats = snap.stats();
+                let opaque = match reached.opaque_roots {
+                    0 => String::new(),
+                    n => format!(
+                        " ({n} roots have no stored shape: what they point to was not followed)"
+                    ),
+                };
                 return print(format!(
-                    "{}: ok: transaction {}, {} roots, {} bytes allocated, every block the last commit relies on checks out\n",
+                    "{}: ok: transaction {}, {} roots, {} bytes allocated; every block the last commit relies on checks out, and all the roots reach: {} collections, {} pointers, {} strings{opaque}\n",
                     path.display(),
                     stats.txn_id,
                     stats.roots,
-                    stats.allocated_end
+                    stats.allocated_end,
+                    reached.collections,
+                    reached.pointers,
+                    reached.strings,
                 ));
             }
             // A writer committed meanwhile: look again at the newer commit.

@@ -79,6 +79,47 @@ fn a_file_that_is_not_a_heap_fails_the_check() {
     assert_fails(&out, 1, "missing.heap");
 }
 
+/// A flipped byte in a collection nested deep in a root, written by an older commit:
+/// the last commit's blocks check out, but `check` walks everything the roots reach
+/// and fails there, naming the node (review s7: it said "ok").
+#[test]
+fn damage_deep_in_a_nested_collection_fails_the_check() {
+    use mmf_heap::zerocopy::IntoBytes;
+    use mmf_heap::{PMap, PVec};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested.heap");
+    let node = {
+        // SAFETY: only this test writes the new file.
+        let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true)) }.unwrap();
+        let mut tx = heap.write().unwrap();
+        let mut outer: PMap<u64, PVec<u64>> = PMap::default();
+        for k in 0..40u64 {
+            let mut v = PVec::default();
+            for i in 0..600 {
+                v.push(&mut tx, &(k + i)).unwrap();
+            }
+            outer.insert(&mut tx, &k, &v).unwrap();
+        }
+        tx.set_root("outer", &outer).unwrap();
+        tx.commit().unwrap();
+        let mut tx = heap.write().unwrap();
+        tx.set_root("other", &1u32).unwrap();
+        tx.commit().unwrap();
+        let snap = heap.read().unwrap();
+        let outer: PMap<u64, PVec<u64>> = snap.root("outer").unwrap().unwrap();
+        let deep = *outer.get(&snap, &33).unwrap().unwrap();
+        u64::from_le_bytes(deep.as_bytes()[..8].try_into().unwrap())
+    };
+    let p = path.to_str().unwrap();
+    let out = MMF.ok(&["heap", "check", p], dir.path());
+    assert!(out.contains("41 collections"), "{out}");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[node as usize + 64] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = MMF.run(&["heap", "check", p], dir.path());
+    assert_fails(&out, 1, &format!("at byte offset {node}"));
+}
+
 /// Output that cannot be written (a full disk: `/dev/full`) is the command's one-line
 /// error and exit status 1, not a panic (exit status 101) as `println!` made it.
 #[cfg(target_os = "linux")]

@@ -306,7 +306,218 @@ impl Walker<'_> {
     }
 }
 
+/// What [`Snapshot::verify_reachable`] walked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reached {
+    /// Roots walked by their stored shape.
+    pub roots: u64,
+    /// Roots whose type has no shape (`Persist::SHAPE` left opaque): their bytes were
+    /// read, but what they point to could not be followed.
+    pub opaque_roots: u64,
+    /// Collections (vectors, maps, hash maps) checked in full, every node's checksum too.
+    pub collections: u64,
+    /// Distinct pointers (`Off`) followed.
+    pub pointers: u64,
+    /// Strings and byte strings checked.
+    pub strings: u64,
+}
+
+/// The deepest a shape may nest (arrays and structs within each other) in a walk: a
+/// registry is data from the file, and each level is a level of recursion.
+const MAX_NESTING: u32 = 256;
+
+/// A walk of everything values reach: pointers go on `pending` (a list can be long),
+/// the rest is walked where it is.
+struct Reach<'a> {
+    pending: Vec<(u32, &'a [u8])>,
+    seen: rustc_hash::FxHashSet<(u64, u32)>,
+    /// Per type: whether a value of it can reach anything (memo).
+    reaches: Vec<Option<bool>>,
+    counts: Reached,
+}
+
+impl<'a> Walker<'a> {
+    /// Whether a value of type `i` holds anything to check beyond its own bytes.
+    fn reaches(&self, i: u32, memo: &mut Vec<Option<bool>>, depth: u32) -> Result<bool> {
+        if let Some(Some(known)) = memo.get(i as usize) {
+            return Ok(*known);
+        }
+        if depth > MAX_NESTING {
+            return Err(bad_shape());
+        }
+        let r = match self.entry(i)? {
+            Stored::Unsigned(_) | Stored::Signed(_) | Stored::Float(_) | Stored::Opaque(_) => false,
+            Stored::Array(t, n) => *n > 0 && self.reaches(*t, memo, depth + 1)?,
+            Stored::Struct(_, _, fields) => {
+                let mut any = false;
+                for (_, _, t) in fields {
+                    any |= self.reaches(*t, memo, depth + 1)?;
+                }
+                any
+            }
+            _ => true,
+        };
+        if let Some(slot) = memo.get_mut(i as usize) {
+            *slot = Some(r);
+        }
+        Ok(r)
+    }
+
+    /// [`reaches`](Self::reaches), with the walk's memo.
+    fn needs(&self, i: u32, w: &mut Reach<'a>) -> Result<bool> {
+        let mut memo = std::mem::take(&mut w.reaches);
+        let needs = self.reaches(i, &mut memo, 0);
+        w.reaches = memo;
+        needs
+    }
+
+    /// Checks the value of type `i` in `bytes` and what it reaches (pointers are queued).
+    fn reach(&self, i: u32, bytes: &'a [u8], w: &mut Reach<'a>, depth: u32) -> Result<()> {
+        if depth > MAX_NESTING {
+            return Err(bad_shape());
+        }
+        if !self.needs(i, w)? {
+            return Ok(());
+        }
+        let field = |at: usize, len: usize| -> Result<&'a [u8]> {
+            bytes.get(at..at.checked_add(len).ok_or_else(bad_shape)?).ok_or_else(bad_shape)
+        };
+        let handle = || Handle::read_from_bytes(field(0, 16)?).map_err(|_| bad_shape());
+        match self.entry(i)? {
+            Stored::Str => {
+                let s = PStr::read_from_bytes(field(0, 16)?).map_err(|_| bad_shape())?;
+                crate::read::str_ref(self.r, s)?;
+                w.counts.strings += 1;
+            }
+            Stored::Bytes => {
+                let b = PBytes::read_from_bytes(field(0, 16)?).map_err(|_| bad_shape())?;
+                crate::read::bytes_ref(self.r, b)?;
+                w.counts.strings += 1;
+            }
+            Stored::Off(t) => {
+                let off = u64::from_le_bytes(field(0, 8)?.try_into().map_err(|_| bad_shape())?);
+                if off != 0 && w.seen.insert((off, *t)) {
+                    let size = self.size(*t)?;
+                    let at = self.r.block(off, size, 1, "object pointer")?;
+                    crate::read::not_freed(self.r, off, size as u64)?;
+                    w.pending.push((*t, at));
+                    w.counts.pointers += 1;
+                }
+            }
+            Stored::Array(t, n) => {
+                let size = self.size(*t)?;
+                for j in 0..usize::try_from(*n).map_err(|_| bad_shape())? {
+                    self.reach(*t, field(j * size, size)?, w, depth + 1)?;
+                }
+            }
+            Stored::Struct(_, _, fields) => {
+                for (_, at, t) in fields {
+                    self.reach(*t, field(*at as usize, self.size(*t)?)?, w, depth + 1)?;
+                }
+            }
+            Stored::Vec(t) => {
+                let (h, spec) = (handle()?, VecSpec::new(self.size(*t)?));
+                spec.verify(self.r, h)?;
+                w.counts.collections += 1;
+                if !self.needs(*t, w)? {
+                    return Ok(());
+                }
+                for e in pvec::RawIter::new(self.r, spec, h) {
+                    self.reach(*t, e?.0, w, depth + 1)?;
+                }
+            }
+            Stored::Map(k, v) => {
+                let h = handle()?;
+                let spec = MapSpec::new(self.key_width(*k)?, self.size(*v)?, self.key_check(*k));
+                spec.verify(self.r, h)?;
+                w.counts.collections += 1;
+                if !self.needs(*v, w)? {
+                    return Ok(());
+                }
+                for e in pmap::RawIter::new(self.r, spec, h, Bound::Unbounded, Bound::Unbounded) {
+                    self.reach(*v, e?.1, w, depth + 1)?;
+                }
+            }
+            Stored::HashMap(k, v) => {
+                let h = handle()?;
+                let spec = HashSpec::new(self.key_width(*k)?, self.size(*v)?, self.key_check(*k));
+                spec.verify(self.r, h)?;
+                w.counts.collections += 1;
+                if !self.needs(*v, w)? {
+                    return Ok(());
+                }
+                for e in phash::RawIter::new(self.r, spec, h) {
+                    self.reach(*v, e?.1, w, depth + 1)?;
+                }
+            }
+            Stored::Unsigned(_) | Stored::Signed(_) | Stored::Float(_) | Stored::Opaque(_) => {}
+        }
+        Ok(())
+    }
+}
+
 impl<B: Backend> Snapshot<'_, B> {
+    /// Checks everything the roots reach, walked by their stored shapes (what `mmf heap
+    /// check` runs after [`verify`](Self::verify)): every collection in full (each node's
+    /// bounds, header, order and checksum, as [`PMap::verify`](crate::PMap::verify)),
+    /// every string and byte string, every pointer and what it points to, nested to any
+    /// depth (each distinct pointer once, so cycles end). A root whose type has no shape
+    /// cannot be followed: it is counted in [`Reached::opaque_roots`].
+    ///
+    /// ```
+    /// use mmf_heap::{Heap, MemoryBackend, PMap, PStr, PVec};
+    ///
+    /// let heap = Heap::create_with(MemoryBackend::new(), &Default::default())?;
+    /// let mut tx = heap.write()?;
+    /// let mut m: PMap<PStr, PVec<u32>> = PMap::new();
+    /// let mut v = PVec::new();
+    /// v.push(&mut tx, &7)?;
+    /// m.insert(&mut tx, "seven", &v)?;
+    /// tx.set_root("m", &m)?;
+    /// tx.commit()?;
+    /// let reached = heap.read()?.verify_reachable()?;
+    /// assert_eq!((reached.roots, reached.collections), (1, 2));
+    /// # Ok::<(), mmf_heap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming the first structure that fails (a node, a string, a
+    /// pointer, the shape registry); [`Error::InvalidArgument`] for a pointer into space
+    /// the commit holds free.
+    pub fn verify_reachable(&self) -> Result<Reached> {
+        let registry = self.shapes()?;
+        let mut w = Reach {
+            pending: Vec::new(),
+            seen: Default::default(),
+            reaches: Vec::new(),
+            counts: Reached::default(),
+        };
+        for (name, root) in self.commit.roots.iter() {
+            if name == SHAPES_ROOT {
+                continue;
+            }
+            let Some((_, _, table)) =
+                registry.iter().find(|(n, h, _)| n == name && *h == root.type_hash)
+            else {
+                w.counts.opaque_roots += 1;
+                continue;
+            };
+            if shape::size(table, 0) != Some(root.bytes.len() as u64) {
+                return Err(bad_shape());
+            }
+            let walker = Walker { r: self as &dyn Source, table, limits: Limits::default() };
+            w.reaches = vec![None; table.len()];
+            w.seen.clear();
+            walker.reach(0, &root.bytes, &mut w, 0)?;
+            while let Some((t, at)) = w.pending.pop() {
+                walker.reach(t, at, &mut w, 0)?;
+            }
+            w.counts.roots += 1;
+        }
+        Ok(w.counts)
+    }
+
     /// The root `name` walked by the shape the heap stored with it (`mmf heap dump`):
     /// structs by field, strings as text, pointers followed, collections checked in full
     /// ([`PMap::verify`](crate::PMap::verify) and the like) and their first entries

@@ -146,8 +146,10 @@ fn walk<B: Backend>(heap: &Heap<B>) {
     let _ = heap.txn_id();
     let _ = heap.oldest_reader();
     let Ok(snap) = heap.read() else { return };
-    // What `mmf heap check` runs. (Collections: their node walk goes here, as one call.)
+    // What `mmf heap check` runs: the last commit's blocks, then everything the roots
+    // reach by their stored shapes (collections, pointers, strings).
     let _ = snap.verify();
+    let _ = snap.verify_reachable();
     let _ = snap.stats();
     // The roots' raw values: the snapshot's commit is the heap's newest (no other
     // process shares a heap in memory).
