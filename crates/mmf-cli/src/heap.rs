@@ -85,6 +85,7 @@ fn check(path: &Path) -> Result<(), String> {
                 let stats = snap.stats();
                 let opaque = match reached.opaque_roots {
                     0 => String::new(),
+                    1 => " (1 root has no stored shape: what it points to was not followed)".into(),
                     n => format!(
                         " ({n} roots have no stored shape: what they point to was not followed)"
                     ),
