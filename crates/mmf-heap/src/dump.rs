@@ -203,7 +203,8 @@ impl Walker<'_> {
                     .collect::<Result<_>>()?;
                 Value::Array { items, len: *n }
             }
-            Stored::Struct(name, _, fields) => {
+            Stored::Struct(name, size, fields) => {
+                self.layout(*size, fields)?;
                 let fields = fields
                     .iter()
                     .map(|(fname, at, t)| {

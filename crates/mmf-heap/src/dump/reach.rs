@@ -117,8 +117,9 @@ impl<'a> Walker<'a> {
     }
 
     /// Checks that a struct's fields lie inside it and not over each other: a shape that
-    /// lays them over the same bytes would make each level of nesting multiply the walk.
-    fn layout(&self, size: u64, fields: &[(String, u64, u32)]) -> Result<()> {
+    /// lays them over the same bytes would make each level of nesting multiply the walk
+    /// (this one's, and `dump`'s).
+    pub(super) fn layout(&self, size: u64, fields: &[(String, u64, u32)]) -> Result<()> {
         let mut spans = fields
             .iter()
             .map(|(_, at, t)| Ok((*at, self.size(*t)? as u64)))
@@ -353,6 +354,11 @@ mod tests {
         let table = vec![level("A", 1), level("B", 2), level("C", 3), Stored::Str];
         let err = walk(&table, &[0; 16]).unwrap_err();
         assert!(matches!(err, Error::Corrupted { what: "shape registry", .. }), "{err:?}");
+        // `dump` refuses it too (it built a value tree of 4096³ nodes, at its default depth).
+        let heap = Heap::create_with(MemoryBackend::new(), &Default::default()).unwrap();
+        let snap = heap.read().unwrap();
+        let walker = Walker { r: &snap as &dyn Source, table: &table, limits: Limits::default() };
+        assert!(walker.value(0, &[0; 16], 6).is_err());
         // Laid side by side, the same fields are a sound shape.
         let table = vec![
             Stored::Struct("A".into(), 32, vec![("a".into(), 0, 1), ("b".into(), 16, 1)]),
