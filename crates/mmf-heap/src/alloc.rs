@@ -554,15 +554,19 @@ impl FreePages {
     /// False if no byte of `off..off + len` is free; true if one may be.
     #[inline]
     pub fn may_overlap(&self, off: u64, len: u64) -> bool {
-        // Pages past the bitmap hold no free byte (free ranges lie below the end).
-        let pages = self.bits.len() as u64 * 64;
         let first = off >> self.shift;
-        let last = (off.saturating_add(len.max(1) - 1) >> self.shift).min(pages - 1);
-        if first <= last && last - first >= 64 {
+        let last = off.saturating_add(len.max(1) - 1) >> self.shift;
+        // Pages past the bitmap hold no free byte (free ranges lie below the end).
+        let bit = |page: u64| {
+            self.bits.get((page / 64) as usize).is_some_and(|w| w >> (page % 64) & 1 != 0)
+        };
+        match last - first {
+            // A node: one page or two.
+            0 | 1 => bit(first) || bit(last),
+            2..64 => (first..=last).any(bit),
             // A long block (a big byte string): the free ranges' index answers in
             // O(log n), where the bits would take one test a page.
-            return true;
+            _ => true,
         }
-        (first..=last).any(|page| self.bits[(page / 64) as usize] >> (page % 64) & 1 != 0)
     }
 }

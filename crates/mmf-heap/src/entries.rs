@@ -137,17 +137,17 @@ impl Layout {
         self.heap_min
     }
 
-    #[inline]
+    #[inline(always)]
     fn ord_pos(&self, i: usize) -> usize {
         HDR + self.ord_stride * i
     }
 
-    #[inline]
+    #[inline(always)]
     fn aux_pos(&self, i: usize) -> usize {
         self.aux_at + self.aux_stride * i
     }
 
-    #[inline]
+    #[inline(always)]
     fn val_pos(&self, i: usize) -> usize {
         self.val_at + self.val_stride * i
     }
@@ -168,7 +168,7 @@ impl<'a> Entries<'a> {
     ///
     /// # Errors
     /// [`Error::Corrupted`]: more entries than fit, a key heap over the arrays.
-    #[inline]
+    #[inline(always)]
     pub fn new(b: &'a [u8], l: Layout, off: u64) -> Result<Self> {
         let h = node::header(b)?;
         let n = h.count as usize;
@@ -185,12 +185,12 @@ impl<'a> Entries<'a> {
     }
 
     /// Entry `i`'s `ord` word.
-    #[inline]
+    #[inline(always)]
     pub fn ord(&self, i: usize) -> u64 {
         u64::from_be_bytes(self.b[self.l.ord_pos(i)..][..8].try_into().unwrap_or_default())
     }
 
-    #[inline]
+    #[inline(always)]
     fn aux(&self, i: usize) -> u64 {
         u64::from_le_bytes(self.b[self.l.aux_pos(i)..][..8].try_into().unwrap_or_default())
     }
@@ -199,7 +199,7 @@ impl<'a> Entries<'a> {
     ///
     /// # Errors
     /// [`Error::Corrupted`] for a key outside the node's key heap.
-    #[inline]
+    #[inline(always)]
     pub fn key(&self, i: usize) -> Result<&'a [u8]> {
         match self.l.mode {
             KeyMode::InOrd(w) => Ok(&self.b[self.l.ord_pos(i)..][..w]),
@@ -216,7 +216,7 @@ impl<'a> Entries<'a> {
     }
 
     /// Entry `i`'s value bytes.
-    #[inline]
+    #[inline(always)]
     pub fn val(&self, i: usize) -> &'a [u8] {
         &self.b[self.l.val_pos(i)..][..self.l.vsize]
     }
@@ -283,7 +283,7 @@ impl<'a> Entries<'a> {
     ///
     /// # Errors
     /// [`Error::Corrupted`] for a bad key in the node.
-    #[inline]
+    #[inline(always)]
     pub fn find_hash(
         &self,
         key: &[u8],
@@ -292,15 +292,17 @@ impl<'a> Entries<'a> {
     ) -> Result<std::result::Result<usize, usize>> {
         let n = self.n;
         let frac = h.checked_shl(used).unwrap_or(0);
-        let mut i = ((frac as u128 * n as u128) >> 64) as usize;
+        let guess = ((frac as u128 * n as u128) >> 64) as usize;
         // The guess is off by a few entries (the spread of n uniform hashes), and each
-        // step of the walk below is a cache line of its own: load the entries around
-        // the guess together first, so that the walk waits for one miss, not one a step.
-        let mut acc = 0u8;
-        for j in i.saturating_sub(TOUCH)..(i + TOUCH).min(n) {
-            acc ^= self.b.get(self.l.ord_pos(j)).copied().unwrap_or(0);
+        // entry may be a cache line of its own. Count the entries below `h` among those
+        // around the guess: their loads go out together, and the count has no branch to
+        // mispredict. Entries are sorted, so `lo + count` is the first one not below `h`
+        // when the window holds it; the walks below cover the rare case it does not.
+        let (lo, hi) = (guess.saturating_sub(TOUCH), (guess + TOUCH).min(n));
+        let mut i = lo;
+        for j in lo..hi {
+            i += usize::from(self.ord(j) < h);
         }
-        std::hint::black_box(acc);
         while i > 0 && self.ord(i - 1) >= h {
             i -= 1;
         }
@@ -529,6 +531,33 @@ mod tests {
             }
         }
         assert_eq!(Layout::new(KeyMode::InAux(8), 64, 0).cap, 50);
+    }
+
+    /// Hashes bunched at one end of the bucket's range put the interpolated guess far
+    /// from the entry (up to the whole bucket): the walks after the counted window must
+    /// find every key, and the place of every absent one.
+    #[test]
+    fn hash_search_finds_entries_far_from_the_guess() {
+        let l = Layout::interleaved(KeyMode::InAux(8), 8);
+        for low in [true, false] {
+            let mut b = node(&l);
+            let hashes: Vec<u64> = (0..l.cap as u64)
+                .map(|i| if low { i * 1000 + 1 } else { u64::MAX - 2 - (l.cap as u64 - i) * 1000 })
+                .collect();
+            for (i, &h) in hashes.iter().enumerate() {
+                insert(&mut b, &l, i, h, &(i as u64).to_le_bytes(), &[i as u8; 8]);
+            }
+            let e = Entries::new(&b, l, 0).unwrap();
+            for (i, &h) in hashes.iter().enumerate() {
+                let key = (i as u64).to_le_bytes();
+                assert_eq!(e.find_hash(&key, h, 0).unwrap(), Ok(i), "low {low}, entry {i}");
+                assert_eq!(e.find_hash(&key, h + 1, 0).unwrap(), Err(i + 1), "after {i}");
+                assert_eq!(e.find_hash(&[9; 8], h, 0).unwrap(), Err(i + 1), "other key at {i}");
+            }
+            // A hash below them all and one above: the two ends.
+            assert_eq!(e.find_hash(&[0; 8], 0, 0).unwrap(), Err(0));
+            assert_eq!(e.find_hash(&[0; 8], u64::MAX, 0).unwrap(), Err(l.cap));
+        }
     }
 
     #[test]

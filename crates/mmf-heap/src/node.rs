@@ -83,7 +83,7 @@ pub fn header_mut(bytes: &mut [u8]) -> &mut NodeHeader {
 /// writer no newer than the reader, and not in space the reader's commit holds free (a
 /// stale handle's old nodes: a later writer may reuse that space while a `&V` into it
 /// lives). The caller checks its kind and level.
-#[inline]
+#[inline(always)]
 pub fn read<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Result<&[u8]> {
     let bytes = r.block(off, size, 16, WHAT)?;
     // Before any byte is read: free space may be changing under the reader.
@@ -92,7 +92,7 @@ pub fn read<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Result<&[u8]> {
 }
 
 /// [`read`]'s checks of a node's bytes.
-#[inline]
+#[inline(always)]
 fn check(bytes: &[u8], off: u64, size: usize, newest: u64) -> Result<&[u8]> {
     let h = header(bytes).map_err(|_| Error::corrupted(WHAT, off))?;
     if bytes.len() != size
