@@ -477,6 +477,49 @@ pub fn append(b: &mut [u8], l: &Layout, src: &Entries<'_>, i: usize) -> Result<(
     Ok(())
 }
 
+/// Appends entries `range` of `src` to the node `b`, in order (building nodes from
+/// another's entries: a split's halves, a merge). Keys of a fixed size are copied as whole
+/// runs of each array; keys in the key heap one entry at a time.
+///
+/// # Errors
+/// [`Error::Corrupted`] when the entries do not fit in `b` or lie outside `src` (a node
+/// whose count lies), or for a bad key in `src`.
+pub fn append_range(
+    b: &mut [u8],
+    l: &Layout,
+    src: &Entries<'_>,
+    range: std::ops::Range<usize>,
+) -> Result<()> {
+    if l.mode == KeyMode::Heap || src.l != *l {
+        for i in range {
+            append(b, l, src, i)?;
+        }
+        return Ok(());
+    }
+    let (n, k) = (count(b), range.len());
+    if range.end > src.n || n + k > l.cap {
+        return Err(Error::corrupted(WHAT, src.off));
+    }
+    let run = |b: &mut [u8], at: usize, width: usize| -> Option<()> {
+        let from = src.b.get(at + width * range.start..at + width * range.end)?;
+        b.get_mut(at + width * n..at + width * (n + k))?.copy_from_slice(from);
+        Some(())
+    };
+    let copied = if l.interleaved {
+        run(b, HDR, l.ord_stride)
+    } else {
+        run(b, HDR, 8)
+            .and_then(|()| match l.mode {
+                KeyMode::InOrd(_) => Some(()),
+                _ => run(b, l.aux_at, 8),
+            })
+            .and_then(|()| run(b, l.val_at, l.vsize))
+    };
+    copied.ok_or_else(|| Error::corrupted(WHAT, src.off))?;
+    node::header_mut(b).count = (n + k) as u32;
+    Ok(())
+}
+
 /// Where to split a full node's entries: an index in `1..n` that halves the entries, or
 /// for keys in the heap, the heap bytes.
 pub fn split_point(e: &Entries<'_>) -> usize {
@@ -557,6 +600,50 @@ mod tests {
             // A hash below them all and one above: the two ends.
             assert_eq!(e.find_hash(&[0; 8], 0, 0).unwrap(), Err(0));
             assert_eq!(e.find_hash(&[0; 8], u64::MAX, 0).unwrap(), Err(l.cap));
+        }
+    }
+
+    /// A run copied at once is the same node as its entries appended one by one, in
+    /// every layout; a run that does not fit, or lies past the source's entries, is an
+    /// error, not a panic.
+    #[test]
+    fn append_range_is_append_one_by_one() {
+        for l in [
+            Layout::interleaved(KeyMode::InAux(8), 24),
+            Layout::new(KeyMode::InAux(8), 24, 0),
+            Layout::new(KeyMode::InOrd(8), 24, 0),
+            Layout::new(KeyMode::Heap, 24, 0),
+        ] {
+            let mut src = node(&l);
+            for i in 0..l.cap {
+                let key = (i as u64 * 3 + 1).to_be_bytes();
+                insert(&mut src, &l, i, i as u64 * 3 + 1, &key, &[i as u8; 24]);
+            }
+            let e = Entries::new(&src, l, 0).unwrap();
+            let (a, z) = (l.cap / 3, l.cap - 2);
+            let (mut one, mut run) = (node(&l), node(&l));
+            for (i, b) in [(0usize, &mut one), (0, &mut run)] {
+                insert(b, &l, i, 0, &0u64.to_be_bytes(), &[0xee; 24]);
+            }
+            for i in a..z {
+                append(&mut one, &l, &e, i).unwrap();
+            }
+            append_range(&mut run, &l, &e, a..z).unwrap();
+            let (eo, er) = (Entries::new(&one, l, 0).unwrap(), Entries::new(&run, l, 0).unwrap());
+            assert_eq!(er.len(), 1 + z - a, "{l:?}");
+            for i in 0..eo.len() {
+                assert_eq!(
+                    (er.ord(i), er.key(i).unwrap(), er.val(i)),
+                    (eo.ord(i), eo.key(i).unwrap(), eo.val(i)),
+                    "{l:?} entry {i}"
+                );
+            }
+            assert!(append_range(&mut run, &l, &e, 0..l.cap).is_err(), "{l:?}: over the capacity");
+            let mut empty = node(&l);
+            assert!(
+                append_range(&mut empty, &l, &e, 1..l.cap + 1).is_err(),
+                "{l:?}: past the source"
+            );
         }
     }
 

@@ -276,17 +276,20 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let old = Entries::new(&copy.as_bytes()[..l.size], l, off)?;
         let bit = 63 - (8 * level as u32 + depth as u32);
         let right = tx.node_new(kind::HASH_BUCKET, level, l.size, l.vsize)?;
+        // Entries are sorted by hash and share the bits above `bit`: those whose `bit`
+        // is 0 come first, and the two halves are runs.
+        let n = old.len();
+        let at = (0..n).find(|&i| (old.ord(i) >> bit) & 1 == 1).unwrap_or(n);
+        if (at..n).any(|i| (old.ord(i) >> bit) & 1 == 0) {
+            return Err(Error::corrupted(WHAT, off));
+        }
         let b = tx.node_mut(off).expect("copied on write");
         entries::clear(b, &l);
         node::header_mut(b).depth = depth + 1;
-        for i in 0..old.len() {
-            if (old.ord(i) >> bit) & 1 == 0 {
-                entries::append(tx.node_mut(off).expect("copied on write"), &l, &old, i)?;
-            } else {
-                entries::append(tx.node_mut(right).expect("just made"), &l, &old, i)?;
-            }
-        }
-        node::header_mut(tx.node_mut(right).expect("just made")).depth = depth + 1;
+        entries::append_range(b, &l, &old, 0..at)?;
+        let r = tx.node_mut(right).expect("just made");
+        entries::append_range(r, &l, &old, at..n)?;
+        node::header_mut(r).depth = depth + 1;
         let range = span(s, depth);
         let d = tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write");
         for i in range.start + range.len() / 2..range.end {
@@ -369,10 +372,9 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             let mut copy = crate::mem::chunks(l.size);
             copy.as_mut_bytes()[..l.size].copy_from_slice(node::read(tx, hi, l.size)?);
             let he = Entries::new(&copy.as_bytes()[..l.size], l, hi)?;
-            for i in 0..he.len() {
-                entries::append(tx.node_mut(lo).expect("copied on write"), &l, &he, i)?;
-            }
-            node::header_mut(tx.node_mut(lo).expect("copied on write")).depth = depth - 1;
+            let b = tx.node_mut(lo).expect("copied on write");
+            entries::append_range(b, &l, &he, 0..he.len())?;
+            node::header_mut(b).depth = depth - 1;
             tx.node_free(hi, l.size)?;
             let d = tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write");
             for i in pair {

@@ -302,16 +302,10 @@ impl<K: Key, V: Persist> PMap<K, V> {
         {
             let b = tx.node_mut(off).expect("copied on write");
             entries::clear(b, &l);
-            for j in 0..at {
-                entries::append(b, &l, &old, j)?;
-            }
+            entries::append_range(b, &l, &old, 0..at)?;
         }
-        {
-            let r = tx.node_mut(right).expect("just made");
-            for j in at..old.len() {
-                entries::append(r, &l, &old, j)?;
-            }
-        }
+        let r = tx.node_mut(right).expect("just made");
+        entries::append_range(r, &l, &old, at..old.len())?;
         let (target, j) = if i < at { (off, i) } else { (right, i - at) };
         let t = tx.node_mut(target).expect("this transaction's");
         if !entries::make_room(t, &l, key.len()) {
