@@ -184,7 +184,8 @@ impl Walker<'_> {
                     None
                 } else {
                     let size = self.size(*t)?;
-                    let at = self.r.block(off, size, 1, "object pointer")?;
+                    let align = crate::shape::align(self.table, *t);
+                    let at = self.r.block(off, size, align, "object pointer")?;
                     crate::read::not_freed(self.r, off, size as u64)?;
                     Some(Box::new(self.value(*t, at, depth - 1)?))
                 };

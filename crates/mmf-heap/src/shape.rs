@@ -335,6 +335,37 @@ pub fn size(table: &Table, i: u32) -> Option<u64> {
     go(table, i, 0)
 }
 
+/// The alignment in bytes that a value of entry `i` of `table` has at least (what a
+/// pointer to one must be a multiple of): its fields' largest, 1 for opaque types (their
+/// alignment is not stored), at most 16 (`Persist` types align to at most 16).
+pub fn align(table: &Table, i: u32) -> u64 {
+    fn go(table: &Table, i: u32, depth: u32) -> u64 {
+        if depth > 64 {
+            return 1;
+        }
+        match table.get(i as usize) {
+            Some(Stored::Unsigned(w) | Stored::Signed(w) | Stored::Float(w)) => {
+                u64::from(*w).clamp(1, 16)
+            }
+            Some(
+                Stored::Str
+                | Stored::Bytes
+                | Stored::Vec(_)
+                | Stored::Map(..)
+                | Stored::HashMap(..),
+            )
+            | Some(Stored::Off(_)) => 8,
+            Some(Stored::Array(t, _)) => go(table, *t, depth + 1),
+            Some(Stored::Struct(_, _, fields)) => {
+                fields.iter().map(|(_, _, t)| go(table, *t, depth + 1)).max().unwrap_or(1)
+            }
+            Some(Stored::Opaque(_)) | None => 1,
+        }
+    }
+    let a = go(table, i, 0);
+    if a.is_power_of_two() { a } else { 1 }
+}
+
 /// A type's name as a shape spells it (`PMap<PStr, PVec<Record>>`).
 pub fn name(table: &Table, i: u32) -> String {
     fn go(table: &Table, i: u32, depth: u32) -> String {

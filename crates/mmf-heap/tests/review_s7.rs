@@ -192,4 +192,32 @@ mod reach {
         assert_eq!((reached.collections, reached.strings), (1, 1));
         let _ = Node::TYPE_HASH;
     }
+
+    /// A pointer to a `u64` four bytes off its alignment: the program's typed read
+    /// refuses it, so the check must not call the heap sound (it did: the walk read the
+    /// target with any alignment). `dump` names it too.
+    #[test]
+    fn a_misaligned_pointer_is_damage() {
+        use mmf_heap::Off;
+        let heap = Heap::create_with(MemoryBackend::new(), &Default::default()).unwrap();
+        let mut tx = heap.write().unwrap();
+        let pair = tx.alloc(&[7u64, 9u64]).unwrap();
+        let good: Off<u64> = Off::from_raw(pair.raw() + 8);
+        tx.set_root("good", &good).unwrap();
+        tx.set_root("pair", &pair).unwrap();
+        tx.commit().unwrap();
+        let reached = heap.read().unwrap().verify_reachable().unwrap();
+        assert_eq!(reached.pointers, 2);
+
+        let mut tx = heap.write().unwrap();
+        let bad: Off<u64> = Off::from_raw(pair.raw() + 4);
+        tx.set_root("bad", &bad).unwrap();
+        tx.commit().unwrap();
+        let snap = heap.read().unwrap();
+        assert!(snap.get(bad).is_err(), "the typed read refuses it");
+        let err = snap.verify_reachable().expect_err("a misaligned pointer is damage");
+        assert!(err.to_string().contains("object pointer"), "{err}");
+        let dumped = snap.dump("bad", mmf_heap::dump::Limits::default());
+        assert!(dumped.is_err(), "dump: {dumped:?}");
+    }
 }

@@ -63,8 +63,6 @@ struct Reach<'a> {
     collections: FxHashSet<(u64, u64)>,
     /// Per type of the current root's table: whether a value of it reaches anything.
     reaches: Vec<Option<bool>>,
-    /// Per type of the current root's table: a struct whose layout was checked.
-    laid_out: Vec<bool>,
     /// Work left (values visited, string bytes / 64, collection entries): the walk ends
     /// with an error when it runs out.
     budget: u64,
@@ -135,6 +133,18 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
+    /// [`layout`](Self::layout) of every struct in the table, whether or not a value of
+    /// it reaches anything (a shape whose fields spill out of their struct is damage
+    /// even where the walk has nothing to follow; `dump` refuses it too).
+    pub(super) fn layouts(&self) -> Result<()> {
+        for entry in self.table {
+            if let Stored::Struct(_, size, fields) = entry {
+                self.layout(*size, fields)?;
+            }
+        }
+        Ok(())
+    }
+
     /// A collection's element or entry value: walked here, or queued when the value
     /// nests deep through collections.
     fn element(&self, t: u32, bytes: &'a [u8], w: &mut Reach<'a>, depth: u32) -> Result<()> {
@@ -185,7 +195,8 @@ impl<'a> Walker<'a> {
                 let off = u64::from_le_bytes(field(0, 8)?.try_into().map_err(|_| bad_shape())?);
                 if off != 0 && w.pointers.insert(off) {
                     let size = self.size(*t)?;
-                    let at = self.r.block(off, size, 1, "object pointer")?;
+                    let align = crate::shape::align(self.table, *t);
+                    let at = self.r.block(off, size, align, "object pointer")?;
                     crate::read::not_freed(self.r, off, size as u64)?;
                     w.pending.push((*t, at));
                     w.counts.pointers += 1;
@@ -197,11 +208,8 @@ impl<'a> Walker<'a> {
                     self.reach(*t, field(j * size, size)?, w, depth + 1)?;
                 }
             }
-            Stored::Struct(_, size, fields) => {
-                if !w.laid_out.get(i as usize).copied().unwrap_or(true) {
-                    self.layout(*size, fields)?;
-                    w.laid_out[i as usize] = true;
-                }
+            Stored::Struct(_, _, fields) => {
+                // Its layout was checked with the table's (`layouts`).
                 for (_, at, t) in fields {
                     self.reach(*t, field(*at as usize, self.size(*t)?)?, w, depth + 1)?;
                 }
@@ -291,7 +299,6 @@ impl<B: Backend> Snapshot<'_, B> {
             strings: Default::default(),
             collections: Default::default(),
             reaches: Vec::new(),
-            laid_out: Vec::new(),
             // Generous for any heap a program wrote (each value is walked once), small
             // next to what overlapping shapes would cost.
             budget: self.commit.slot.alloc_end.saturating_add(1 << 20),
@@ -310,7 +317,7 @@ impl<B: Backend> Snapshot<'_, B> {
             }
             let walker = Walker { r: self as &dyn Source, table, limits: Limits::default() };
             w.reaches = vec![None; table.len()];
-            w.laid_out = vec![false; table.len()];
+            walker.layouts()?;
             walker.reach(0, &root.bytes, &mut w, 0)?;
             while let Some((t, at)) = w.pending.pop() {
                 walker.reach(t, at, &mut w, 0)?;
@@ -336,10 +343,10 @@ mod tests {
             strings: Default::default(),
             collections: Default::default(),
             reaches: vec![None; table.len()],
-            laid_out: vec![false; table.len()],
             budget: 1 << 20,
             counts: Reached::default(),
         };
+        walker.layouts()?;
         walker.reach(0, bytes, &mut w, 0)?;
         Ok(w.counts)
     }
@@ -365,6 +372,21 @@ mod tests {
             Stored::Str,
         ];
         assert_eq!(walk(&table, &[0; 32]).unwrap().strings, 1, "one empty string, twice");
+    }
+
+    /// A struct of plain numbers (nothing to follow) whose field lies past its end: the
+    /// check refused it only where the walk had something to follow, `dump` always.
+    #[test]
+    fn a_field_past_its_struct_is_a_bad_shape_where_nothing_is_followed() {
+        let table = vec![
+            Stored::Struct("A".into(), 8, vec![("a".into(), 0, 1), ("b".into(), 8, 1)]),
+            Stored::Unsigned(8),
+        ];
+        let err = walk(&table, &[0; 8]).unwrap_err();
+        assert!(matches!(err, Error::Corrupted { what: "shape registry", .. }), "{err:?}");
+        let table =
+            vec![Stored::Struct("A".into(), 8, vec![("a".into(), 0, 1)]), Stored::Unsigned(8)];
+        assert_eq!(walk(&table, &[0; 8]).unwrap().roots, 0, "sound: walked, nothing counted");
     }
 
     /// Work out of proportion to the budget ends the walk with an error.
