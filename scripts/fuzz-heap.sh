@@ -38,7 +38,7 @@ for target in "${targets[@]}"; do
     log=fuzz/artifacts/$target.log
     status=0
     cargo fuzz run "$target" "fuzz/corpus/$target" fuzz/seeds fuzz/regressions -- \
-        -max_len=16384 -print_final_stats=1 "${limit[@]}" "${fork[@]}" >"$log" 2>&1 || status=$?
+        -max_len=49152 -print_final_stats=1 "${limit[@]}" "${fork[@]}" >"$log" 2>&1 || status=$?
     grep -E '^(Done|stat::)|ERROR|panicked|SUMMARY|Failing input|Reproduce|cargo fuzz' "$log" || true
     echo "== $target: exit $status after $(($(date +%s) - start)) s (log: crates/mmf-heap/$log) =="
     [ "$status" -eq 0 ] || exit "$status"

@@ -14,8 +14,8 @@ use crate::persist::Persist;
 pub const HEAP_RESERVE: usize = 4 * (MAX_KEY + 1);
 /// The fewest entries a node holds.
 const MIN_CAP: usize = 4;
-/// Entries on each side of a hash search's first guess loaded before it walks.
-const TOUCH: usize = 5;
+/// Entries on each side of a hash search's first guess counted before it walks.
+const TOUCH: usize = 2;
 
 /// An entry as raw iterators yield it: key bytes, value bytes, the node's offset.
 pub type RawEntry<'r> = (&'r [u8], &'r [u8], u64);
@@ -51,10 +51,9 @@ impl KeyMode {
     }
 }
 
-/// The layout of a node: its size, capacity and where its arrays lie — side by side
-/// (each field of all entries together: what a binary search wants) or interleaved (each
-/// entry's `ord`, `aux` and value together: what a hash look-up that lands on its entry
-/// at once wants).
+/// The layout of a node: its size, capacity and where its arrays lie, side by side (each
+/// field of all entries together: a search reads the `ord` words alone, a few cache lines
+/// from the node's first, and then one `aux` word and one value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Node bytes: a multiple of 4 KiB, the smallest that holds [`MIN_CAP`] entries.
@@ -65,15 +64,9 @@ pub struct Layout {
     pub mode: KeyMode,
     /// Bytes of one value.
     pub vsize: usize,
-    /// Whether entries are interleaved.
-    interleaved: bool,
-    /// Where entry 0's `aux` and value are, and the distance from one entry's field to
-    /// the next one's (`ord` is at [`HDR`], `ord_stride` apart).
-    ord_stride: usize,
+    /// Where entry 0's `aux` and value are (`ord` words start at [`HDR`]).
     aux_at: usize,
-    aux_stride: usize,
     val_at: usize,
-    val_stride: usize,
     heap_min: usize,
 }
 
@@ -87,39 +80,7 @@ impl Layout {
         let aux_at = HDR + 8 * cap;
         let val_at = (aux_at + aux * cap).next_multiple_of(16);
         let heap_min = val_at + vsize * cap;
-        Layout {
-            size,
-            cap,
-            mode,
-            vsize,
-            interleaved: false,
-            ord_stride: 8,
-            aux_at,
-            aux_stride: 8,
-            val_at,
-            val_stride: vsize,
-            heap_min,
-        }
-    }
-
-    /// The interleaved layout (entries of `ord`, `aux`, value, 16-byte aligned) for
-    /// keys kept as `mode` (not [`KeyMode::InOrd`]) and values of `vsize` bytes.
-    pub const fn interleaved(mode: KeyMode, vsize: usize) -> Layout {
-        let stride = (16 + vsize).next_multiple_of(16);
-        let (size, cap) = Self::fit(mode, stride, 0);
-        Layout {
-            size,
-            cap,
-            mode,
-            vsize,
-            interleaved: true,
-            ord_stride: stride,
-            aux_at: HDR + 8,
-            aux_stride: stride,
-            val_at: HDR + 16,
-            val_stride: stride,
-            heap_min: HDR + stride * cap,
-        }
+        Layout { size, cap, mode, vsize, aux_at, val_at, heap_min }
     }
 
     /// The node size and capacity for entries of `per` bytes.
@@ -139,17 +100,17 @@ impl Layout {
 
     #[inline(always)]
     fn ord_pos(&self, i: usize) -> usize {
-        HDR + self.ord_stride * i
+        HDR + 8 * i
     }
 
     #[inline(always)]
     fn aux_pos(&self, i: usize) -> usize {
-        self.aux_at + self.aux_stride * i
+        self.aux_at + 8 * i
     }
 
     #[inline(always)]
     fn val_pos(&self, i: usize) -> usize {
-        self.val_at + self.val_stride * i
+        self.val_at + self.vsize * i
     }
 }
 
@@ -293,11 +254,11 @@ impl<'a> Entries<'a> {
         let n = self.n;
         let frac = h.checked_shl(used).unwrap_or(0);
         let guess = ((frac as u128 * n as u128) >> 64) as usize;
-        // The guess is off by a few entries (the spread of n uniform hashes), and each
-        // entry may be a cache line of its own. Count the entries below `h` among those
-        // around the guess: their loads go out together, and the count has no branch to
-        // mispredict. Entries are sorted, so `lo + count` is the first one not below `h`
-        // when the window holds it; the walks below cover the rare case it does not.
+        // The guess is off by a few entries (the spread of n uniform hashes). Count the
+        // entries below `h` among those around the guess (a few `ord` words, a cache line
+        // or two that `touch_ords` has asked for): the count has no branch to mispredict.
+        // Entries are sorted, so `lo + count` is the first one not below `h` when the
+        // window holds it; the walks below cover the case it does not.
         let (lo, hi) = (guess.saturating_sub(TOUCH), (guess + TOUCH).min(n));
         let mut i = lo;
         for j in lo..hi {
@@ -332,14 +293,11 @@ impl<'a> Entries<'a> {
     }
 }
 
-/// Reads one byte of each cache line of a side-by-side node's `ord` array (for all
-/// `cap` entries, before its header says how many are used): the loads go out together,
-/// so that the search that follows waits for one miss instead of one per probe.
+/// Reads one byte of each cache line of a node's `ord` array (for all `cap` entries,
+/// before its header says how many are used): the loads go out together, and with the
+/// header's, so that the search that follows waits for one miss instead of one per probe.
 #[inline]
 pub fn touch_ords(b: &[u8], l: &Layout) {
-    if l.interleaved {
-        return;
-    }
     let mut acc = 0u8;
     let end = (HDR + 8 * l.cap).min(b.len());
     let mut at = HDR;
@@ -409,15 +367,11 @@ pub fn insert(b: &mut [u8], l: &Layout, i: usize, ord: u64, key: &[u8], val: &[u
     let shift = |b: &mut [u8], at: usize, width: usize| {
         b.copy_within(at + width * i..at + width * n, at + width * (i + 1));
     };
-    if l.interleaved {
-        shift(b, HDR, l.ord_stride);
-    } else {
-        shift(b, HDR, 8);
-        if !matches!(l.mode, KeyMode::InOrd(_)) {
-            shift(b, l.aux_at, 8);
-        }
-        shift(b, l.val_at, l.vsize);
+    shift(b, HDR, 8);
+    if !matches!(l.mode, KeyMode::InOrd(_)) {
+        shift(b, l.aux_at, 8);
     }
+    shift(b, l.val_at, l.vsize);
     b[l.ord_pos(i)..][..8].copy_from_slice(&ord.to_be_bytes());
     match l.mode {
         KeyMode::InOrd(_) => {}
@@ -444,15 +398,11 @@ pub fn remove(b: &mut [u8], l: &Layout, i: usize) {
     let shift = |b: &mut [u8], at: usize, width: usize| {
         b.copy_within(at + width * (i + 1)..at + width * n, at + width * i);
     };
-    if l.interleaved {
-        shift(b, HDR, l.ord_stride);
-    } else {
-        shift(b, HDR, 8);
-        if !matches!(l.mode, KeyMode::InOrd(_)) {
-            shift(b, l.aux_at, 8);
-        }
-        shift(b, l.val_at, l.vsize);
+    shift(b, HDR, 8);
+    if !matches!(l.mode, KeyMode::InOrd(_)) {
+        shift(b, l.aux_at, 8);
     }
+    shift(b, l.val_at, l.vsize);
     node::header_mut(b).count = (n - 1) as u32;
     if n == 1 {
         node::header_mut(b).heap = l.size as u32;
@@ -505,16 +455,12 @@ pub fn append_range(
         b.get_mut(at + width * n..at + width * (n + k))?.copy_from_slice(from);
         Some(())
     };
-    let copied = if l.interleaved {
-        run(b, HDR, l.ord_stride)
-    } else {
-        run(b, HDR, 8)
-            .and_then(|()| match l.mode {
-                KeyMode::InOrd(_) => Some(()),
-                _ => run(b, l.aux_at, 8),
-            })
-            .and_then(|()| run(b, l.val_at, l.vsize))
-    };
+    let copied = run(b, HDR, 8)
+        .and_then(|()| match l.mode {
+            KeyMode::InOrd(_) => Some(()),
+            _ => run(b, l.aux_at, 8),
+        })
+        .and_then(|()| run(b, l.val_at, l.vsize));
     copied.ok_or_else(|| Error::corrupted(WHAT, src.off))?;
     node::header_mut(b).count = (n + k) as u32;
     Ok(())
@@ -563,11 +509,6 @@ mod tests {
                 let l = Layout::new(mode, vsize, 0);
                 assert!(l.cap >= MIN_CAP && l.heap_min <= l.size, "{l:?}");
                 assert_eq!(l.val_at % 16, 0);
-                if mode != KeyMode::InOrd(8) {
-                    let l = Layout::interleaved(mode, vsize);
-                    assert!(l.cap >= MIN_CAP && l.heap_min <= l.size, "{l:?}");
-                    assert_eq!(l.val_pos(1) % 16, 0);
-                }
                 if mode == KeyMode::Heap {
                     assert!(l.size - l.heap_min >= HEAP_RESERVE);
                 }
@@ -581,7 +522,7 @@ mod tests {
     /// find every key, and the place of every absent one.
     #[test]
     fn hash_search_finds_entries_far_from_the_guess() {
-        let l = Layout::interleaved(KeyMode::InAux(8), 8);
+        let l = Layout::new(KeyMode::InAux(8), 8, 0);
         for low in [true, false] {
             let mut b = node(&l);
             let hashes: Vec<u64> = (0..l.cap as u64)
@@ -609,21 +550,21 @@ mod tests {
     #[test]
     fn append_range_is_append_one_by_one() {
         for l in [
-            Layout::interleaved(KeyMode::InAux(8), 24),
             Layout::new(KeyMode::InAux(8), 24, 0),
+            Layout::new(KeyMode::InAux(8), 40, 0),
             Layout::new(KeyMode::InOrd(8), 24, 0),
             Layout::new(KeyMode::Heap, 24, 0),
         ] {
             let mut src = node(&l);
             for i in 0..l.cap {
                 let key = (i as u64 * 3 + 1).to_be_bytes();
-                insert(&mut src, &l, i, i as u64 * 3 + 1, &key, &[i as u8; 24]);
+                insert(&mut src, &l, i, i as u64 * 3 + 1, &key, &vec![i as u8; l.vsize]);
             }
             let e = Entries::new(&src, l, 0).unwrap();
             let (a, z) = (l.cap / 3, l.cap - 2);
             let (mut one, mut run) = (node(&l), node(&l));
             for (i, b) in [(0usize, &mut one), (0, &mut run)] {
-                insert(b, &l, i, 0, &0u64.to_be_bytes(), &[0xee; 24]);
+                insert(b, &l, i, 0, &0u64.to_be_bytes(), &vec![0xee; l.vsize]);
             }
             for i in a..z {
                 append(&mut one, &l, &e, i).unwrap();

@@ -99,9 +99,16 @@ impl fmt::Display for Error {
             Error::NotAHeap => {
                 write!(f, "not an mmf heap file (its first bytes are not the heap's magic)")
             }
+            Error::UnsupportedFormat { found, supported } if *found < *supported => write!(
+                f,
+                "the heap file has format version {found}, written by an older mmf-heap; this \
+                 one reads version {supported} (docs/heap-format.md, \"Versions\", says what \
+                 changed): read it with the mmf-heap that wrote it and copy the data into a new heap"
+            ),
             Error::UnsupportedFormat { found, supported } => write!(
                 f,
-                "the heap file has format version {found}; this library reads version {supported}"
+                "the heap file has format version {found}, written by a newer mmf-heap; this \
+                 one reads version {supported}: use a newer mmf-heap"
             ),
             Error::TypeMismatch { root, expected, found } => write!(
                 f,

@@ -1,5 +1,5 @@
 //! The root directory: named values, each with its type hash, that a commit points to.
-//! Format version 1 keeps it in one block, rewritten (copy-on-write) by a transaction that
+//! The format keeps it in one block, rewritten (copy-on-write) by a transaction that
 //! changes a root; entries are sorted by name.
 
 use std::collections::BTreeMap;

@@ -105,6 +105,10 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let key = K::encode(key, &mut buf);
         let h = hash(r, key);
         let (bucket, _) = Self::S.find(r, self.h, h)?;
+        // The bucket's hashes (cache lines in a row) asked for together with its header:
+        // 1.4x faster gets of 64-byte values at 1M keys, ~1.4x of 8-byte ones (buckets of
+        // 168 entries, 21 lines), than waiting for the header's count to place the search.
+        entries::touch_ords(bucket.b, &Self::S.leaf);
         let e = Entries::new(bucket.b, Self::S.leaf, bucket.off)?;
         let used = 8 * bucket.level as u32 + bucket.depth as u32;
         match e.find_hash(key, h, used)? {
