@@ -41,7 +41,7 @@ fn a_good_heap_checks_out_and_stat_shows_its_roots() {
     let json: serde_json::Value =
         serde_json::from_str(&MMF.ok(&["heap", "stat", p, "--json"], dir.path())).unwrap();
     assert_eq!(json["txn"], 3);
-    assert_eq!(json["format"], 1);
+    assert_eq!(json["format"], 2);
     assert_eq!(json["roots"][0]["name"], "counter");
     assert_eq!(json["roots"][0]["len"], 8);
     assert_eq!(
