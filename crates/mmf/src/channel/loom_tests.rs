@@ -229,3 +229,33 @@ fn channel_ring_and_handshake_futex() {
 fn channel_ring_and_handshake_tokens() {
     ring_hands_over_every_message(Wake::Tokens);
 }
+
+/// An MPMC endpoint attaching while the others stream reads positions that move under it:
+/// its start must check out on a sound ring. (A sender's start read the tail, then the
+/// head: a head that had passed that tail meanwhile was called corrupted; a receiver's
+/// start read the head, then the tail, and could see them more than a lap apart.) The
+/// others are a thread moving both positions as a producer's commits and a consumer's
+/// releases of 24-byte records would, always a sound pair.
+#[test]
+fn channel_attach_while_streaming_sees_sound_positions() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let world = Arc::new(World {
+            lines: Lines { tail: line(), head: line(), not_empty: signal(), not_full: signal() },
+            memory: Memory::new(),
+            kernel: Kernel { wake: Wake::Futex, tokens: Mutex::new([0; 2]), cv: Condvar::new() },
+        });
+        let w2 = Arc::clone(&world);
+        let others = thread::spawn(move || {
+            for end in [24, 48, 72] {
+                w2.lines.tail.pos.store(end, SeqCst);
+                w2.lines.head.pos.store(end, SeqCst);
+            }
+        });
+        let ring = world.ring();
+        ring.producer_unlocked().expect("a sender's start on a sound ring");
+        ring.consumer().expect("a receiver's start on a sound ring");
+        others.join().unwrap();
+    });
+}

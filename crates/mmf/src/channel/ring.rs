@@ -68,6 +68,10 @@ pub(crate) trait Park {
     fn unpark(&self, signal: &Signal, which: Which, n: u32) -> Result<()>;
 }
 
+/// Reads of the positions an attaching endpoint makes for a pair that held at one moment
+/// (a few under loom, whose model explores every interleaving of each try).
+const SETTLE_TRIES: u32 = if cfg!(mmf_loom) { 3 } else { 64 };
+
 fn corrupted(what: impl Into<String>) -> Error {
     Error::Corrupted { reason: what.into() }
 }
@@ -186,18 +190,51 @@ impl<B: Bytes> Ring<'_, B> {
         Ok(Producer { tail, head_cache: head })
     }
 
-    /// A consumer starting from the released head. (`tail` may lag the committed end by
-    /// the one record a dead producer committed, so it bounds `head` only loosely.)
+    /// A consumer starting from the released head.
     pub(crate) fn consumer(&self) -> Result<Consumer> {
-        let head = self.lines.head.pos.load(Acquire);
-        let tail = self.lines.tail.pos.load(Acquire);
-        if head % 8 != 0 || tail % 8 != 0 || head.abs_diff(tail) > self.capacity {
+        let (head, _) = self.positions()?;
+        Ok(Consumer { head })
+    }
+
+    /// A producer's start for an MPMC sender attaching without the send lock: other
+    /// senders and the receivers move both positions meanwhile, so they are read as
+    /// [`positions`](Self::positions) reads them, and the records past the stored tail are
+    /// left to the lock's holder (a sender takes `producer()` under the lock before it
+    /// claims). [`producer`](Self::producer) read the tail, then the head: a sender
+    /// descheduled in between saw a head far past the tail it had read, a sound channel
+    /// called corrupted (`mpmc_endpoints_streaming_through_a_cut_all_end_with_an_error`
+    /// failed once in a full test run on 2 CPUs).
+    pub(crate) fn producer_unlocked(&self) -> Result<Producer> {
+        let (head, tail) = self.positions()?;
+        Ok(Producer { tail, head_cache: head })
+    }
+
+    /// `head` and `tail` as a pair that held at one moment — `tail` read while `head` did
+    /// not move (both only grow), up to [`SETTLE_TRIES`] tries while other endpoints
+    /// stream — and
+    /// checked: multiples of 8, at most the capacity apart (either way: `tail` may lag the
+    /// committed end by the one record a dead producer committed, so it bounds `head` only
+    /// loosely). Positions that kept moving for every try are checked one by one.
+    fn positions(&self) -> Result<(u64, u64)> {
+        let mut head = self.lines.head.pos.load(Acquire);
+        let mut settled = false;
+        let mut tail = 0;
+        for _ in 0..SETTLE_TRIES {
+            tail = self.lines.tail.pos.load(Acquire);
+            let again = self.lines.head.pos.load(Acquire);
+            if again == head {
+                settled = true;
+                break;
+            }
+            head = again;
+        }
+        if head % 8 != 0 || tail % 8 != 0 || (settled && head.abs_diff(tail) > self.capacity) {
             return Err(corrupted(format!(
                 "channel positions: head {head}, tail {tail}, capacity {}",
                 self.capacity
             )));
         }
-        Ok(Consumer { head })
+        Ok((head, tail))
     }
 
     /// Whether the producer has `need` bytes free at its tail, reading the consumer's head

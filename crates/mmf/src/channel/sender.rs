@@ -73,7 +73,11 @@ impl Sender {
                 // Any sleeper count left is a dead sender's (trap 7): only one sender sleeps.
                 ring::clear_sleepers(&inner.lines()?.not_full);
             }
-            let producer = inner.with_ring(None, |r, _| r.producer()).and_then(|p| p);
+            // An MPMC sender starts from `producer()` under the send lock before each claim;
+            // here the positions only have to check out.
+            let producer = inner
+                .with_ring(None, |r, _| if spsc { r.producer() } else { r.producer_unlocked() })
+                .and_then(|p| p);
             // Attached but failed (a corrupt or cut ring): the entry goes back, or peers
             // would count a sender for as long as this process lives.
             producer.inspect_err(|_| inner.detach(entry, Role::Sender)).map(|p| (entry, p))
