@@ -374,6 +374,35 @@ mod tests {
         assert_eq!(walk(&table, &[0; 32]).unwrap().strings, 1, "one empty string, twice");
     }
 
+    /// Fields of no bytes are not laid "over each other" (the layout check lets any
+    /// number share an offset), so a pointer to a struct of 4,096 zero-size fields of a
+    /// struct of 4,096 such fields, three levels down, made `shape::align` (which follows
+    /// every field, where `reaches` is memoized) visit 4096³ fields: `check` hung on a
+    /// 200 KB registry. (review-s8; a hang guard, not a timing: the fixed walk takes
+    /// milliseconds.)
+    #[test]
+    fn zero_size_fields_do_not_multiply_the_alignment_walk() {
+        let level = |name: &str, next: u32| {
+            Stored::Struct(name.into(), 0, vec![(String::new(), 0, next); 4096])
+        };
+        let table = vec![
+            Stored::Off(1),
+            level("A", 2),
+            level("B", 3),
+            level("C", 4),
+            Stored::Struct("D".into(), 0, vec![]),
+        ];
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let align = shape::align(&table, 1);
+            let walked = walk(&table, &4096u64.to_le_bytes()).map(drop);
+            tx.send((align, walked))
+        });
+        let (align, _walked) =
+            rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the walk ends");
+        assert_eq!(align, 1);
+    }
+
     /// A struct of plain numbers (nothing to follow) whose field lies past its end: the
     /// check refused it only where the walk had something to follow, `dump` always.
     #[test]
