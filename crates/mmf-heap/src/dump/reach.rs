@@ -437,6 +437,13 @@ mod tests {
         let v = walker.value(0, &7u64.to_le_bytes(), 6).unwrap();
         assert!(count(&v) <= 4, "{} values", count(&v));
         assert!(format!("{v:?}").contains('7'), "the number beside them is shown: {v:?}");
+        // Arrays of elements of no bytes, nested: 20 items shown at each level (20^5).
+        let mut table = vec![Stored::Struct("R".into(), 8, vec![("a".into(), 0, 1)])];
+        table.extend((2..7).map(|t| Stored::Array(t, 1 << 40)));
+        table.push(Stored::Struct("D".into(), 0, vec![]));
+        let walker = Walker { r: &snap as &dyn Source, table: &table, limits: Limits::default() };
+        let v = walker.value(0, &7u64.to_le_bytes(), 6).unwrap();
+        assert!(count(&v) <= 4, "{} values", count(&v));
     }
 
     /// A struct of plain numbers (nothing to follow) whose field lies past its end: the
