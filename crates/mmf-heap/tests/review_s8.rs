@@ -109,3 +109,134 @@ fn maps_of_1000_byte_values_match_a_model() {
         a
     });
 }
+
+/// A heap image with a `PHashMap<u64, u64>` ("h": integer keys in the `aux` word) and a
+/// `PHashMap<PStr, u64>` ("s": keys in the key heap), each over a directory of buckets,
+/// committed one transaction before the last (opening does not check their bytes).
+fn hash_image() -> Vec<u8> {
+    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut h: PHashMap<u64, u64> = PHashMap::new();
+    let mut s: PHashMap<PStr, u64> = PHashMap::new();
+    for k in 0..3000u64 {
+        h.insert(&mut tx, &k, &(k * 7 + 1)).unwrap();
+    }
+    for k in 0..1500u64 {
+        s.insert(&mut tx, &format!("key {k}"), &(k * 7 + 1)).unwrap();
+    }
+    tx.set_root("h", &h).unwrap();
+    tx.set_root("s", &s).unwrap();
+    tx.commit().unwrap();
+    let mut tx = heap.write().unwrap();
+    tx.set_root("unrelated", &1u64).unwrap();
+    tx.commit().unwrap();
+    heap.backend().to_bytes()
+}
+
+/// The distinct buckets under a hash map's root directory.
+fn buckets(image: &[u8], handle: &[u8]) -> Vec<usize> {
+    let root = u64::from_le_bytes(handle[..8].try_into().unwrap());
+    assert_ne!(root & 1, 0, "a directory at the root");
+    let dir = (root & !15) as usize;
+    let mut out: Vec<usize> = (0..256)
+        .map(|i| u64::from_le_bytes(image[dir + 48 + 8 * i..][..8].try_into().unwrap()))
+        .filter(|c| c & 1 == 0)
+        .map(|c| c as usize)
+        .collect();
+    out.dedup();
+    out
+}
+
+/// Every read and write of a map over a damaged bucket: no panic, no hang, and a get
+/// never answers with another key's value.
+fn exercise(image: Vec<u8>) -> usize {
+    let heap = Heap::open_with(MemoryBackend::from_bytes(image), &HeapOptions::new()).unwrap();
+    let mut errors = 0;
+    let snap = heap.read().unwrap();
+    let h: PHashMap<u64, u64> = snap.root("h").unwrap().unwrap();
+    let s: PHashMap<PStr, u64> = snap.root("s").unwrap().unwrap();
+    for k in 0..3200u64 {
+        match h.get(&snap, &k) {
+            Ok(Some(v)) => assert_eq!(*v, k * 7 + 1, "h: key {k} answered another's value"),
+            Ok(None) => {}
+            Err(_) => errors += 1,
+        }
+        match s.get(&snap, &format!("key {k}")) {
+            Ok(Some(v)) => assert_eq!(*v, k * 7 + 1, "s: key {k} answered another's value"),
+            Ok(None) => {}
+            Err(_) => errors += 1,
+        }
+    }
+    errors += usize::from(h.iter(&snap).try_for_each(|e| e.map(drop)).is_err());
+    errors += usize::from(s.iter(&snap).try_for_each(|e| e.map(drop)).is_err());
+    errors += usize::from(h.verify(&snap).is_err()) + usize::from(s.verify(&snap).is_err());
+    drop(snap);
+    // Inserts that split every bucket, then removals that merge them again.
+    let mut tx = heap.write().unwrap();
+    let (mut h2, mut s2) = (h, s);
+    for k in 3000..9000u64 {
+        errors += usize::from(h2.insert(&mut tx, &k, &(k * 7 + 1)).is_err());
+        errors += usize::from(s2.insert(&mut tx, &format!("key {k}"), &(k * 7 + 1)).is_err());
+    }
+    for k in 0..9000u64 {
+        errors += usize::from(h2.remove(&mut tx, &k).is_err());
+        errors += usize::from(s2.remove(&mut tx, &format!("key {k}")).is_err());
+    }
+    drop(tx);
+    errors
+}
+
+/// Hostile buckets: hashes out of order (the split's halves are then not runs), a
+/// duplicated hash, a count over the capacity or under the entries, a key heap entry
+/// pointing outside the node, through every read and write of the typed API.
+#[test]
+fn hostile_hash_buckets_are_errors_never_panics_or_wrong_values() {
+    let image = hash_image();
+    let heap =
+        Heap::open_with(MemoryBackend::from_bytes(image.clone()), &HeapOptions::new()).unwrap();
+    let snap = heap.read().unwrap();
+    let h: PHashMap<u64, u64> = snap.root("h").unwrap().unwrap();
+    let s: PHashMap<PStr, u64> = snap.root("s").unwrap().unwrap();
+    let mut targets = buckets(&image, h.as_bytes());
+    targets.truncate(3);
+    let more = buckets(&image, s.as_bytes());
+    targets.extend(more.iter().take(3));
+    drop(snap);
+    let word = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let mut errors = 0;
+    for &node in &targets {
+        let count = u32::from_le_bytes(image[node + 12..node + 16].try_into().unwrap()) as usize;
+        assert!(count > 4, "a bucket of {count} entries");
+        let ord = |i: usize| node + 48 + 8 * i;
+        let mut damages: Vec<(&str, Vec<u8>)> = Vec::new();
+        let swap = |a: usize, z: usize| {
+            let mut bad = image.clone();
+            let (x, y) = (word(&bad, ord(a)), word(&bad, ord(z)));
+            bad[ord(a)..ord(a) + 8].copy_from_slice(&y.to_le_bytes());
+            bad[ord(z)..ord(z) + 8].copy_from_slice(&x.to_le_bytes());
+            bad
+        };
+        damages.push(("first and last hashes swapped", swap(0, count - 1)));
+        damages.push(("two middle hashes swapped", swap(count / 2, count / 2 + 1)));
+        let mut bad = image.clone();
+        bad.copy_within(ord(1)..ord(1) + 8, ord(0));
+        damages.push(("a hash duplicated", bad));
+        let mut bad = image.clone();
+        bad[ord(count / 2)..ord(count / 2) + 8].fill(0);
+        damages.push(("a hash zeroed", bad));
+        for c in [0u32, 1, count as u32 - 1, count as u32 + 1, 10_000, u32::MAX] {
+            let mut bad = image.clone();
+            bad[node + 12..node + 16].copy_from_slice(&c.to_le_bytes());
+            damages.push(("count", bad));
+        }
+        for depth in [0u8, 7, 8, 200] {
+            let mut bad = image.clone();
+            bad[node + 6] = depth;
+            damages.push(("depth", bad));
+        }
+        for (_what, bad) in damages {
+            errors += exercise(bad);
+        }
+    }
+    assert!(errors > 0, "damage was noticed");
+}
