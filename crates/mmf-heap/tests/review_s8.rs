@@ -10,7 +10,7 @@ use std::fmt::Debug;
 
 use common::sim::Rng;
 use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use mmf_heap::{Heap, HeapOptions, MemoryBackend, PHashMap, PMap, PStr, Persist};
+use mmf_heap::{Error, Heap, HeapOptions, MemoryBackend, PHashMap, PMap, PStr, Persist};
 
 /// A value aligned to 16 (as a `u128` would be): a misplaced value array would make the
 /// typed read refuse it.
@@ -239,4 +239,58 @@ fn hostile_hash_buckets_are_errors_never_panics_or_wrong_values() {
         }
     }
     assert!(errors > 0, "damage was noticed");
+}
+
+/// A hostile directory whose slots pair a bucket with itself (its buddy's slots point to
+/// it too, its depth unchanged): removals that make it light merge it with its "buddy",
+/// its own committed copy. That is `Error::Corrupted` (what `remove` documents), or all
+/// removals succeed and leave a map that checks out.
+#[test]
+fn a_bucket_that_is_its_own_buddy_does_not_merge_with_itself() {
+    let mut image = hash_image();
+    let heap =
+        Heap::open_with(MemoryBackend::from_bytes(image.clone()), &HeapOptions::new()).unwrap();
+    let h: PHashMap<u64, u64> = heap.read().unwrap().root("h").unwrap().unwrap();
+    drop(heap);
+    let dir = (u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap()) & !15) as usize;
+    let child = |image: &[u8], i: usize| {
+        u64::from_le_bytes(image[dir + 48 + 8 * i..][..8].try_into().unwrap())
+    };
+    let (a, w, bucket) = (0..256)
+        .find_map(|a| {
+            let b = child(&image, a);
+            let depth = image[b as usize + 6];
+            let w = 256usize >> depth;
+            (depth >= 1 && a % w == 0).then_some((a, w, b))
+        })
+        .expect("a bucket of depth 1 or more");
+    for i in (a ^ w)..(a ^ w) + w {
+        image[dir + 48 + 8 * i..][..8].copy_from_slice(&bucket.to_le_bytes());
+    }
+    let heap = Heap::open_with(MemoryBackend::from_bytes(image), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut h2 = h;
+    let mut failed = None;
+    for k in 0..3000u64 {
+        if let Err(e) = h2.remove(&mut tx, &k) {
+            failed = Some(e);
+            break;
+        }
+    }
+    // `remove` documents Corrupted for a node that does not check out; the merge freed
+    // the committed bucket a second time and said InvalidArgument ("freed range is not
+    // an allocated block"), after appending its entries to their own copy.
+    assert!(
+        matches!(failed, None | Some(Error::Corrupted { .. })),
+        "{failed:?} (bucket of slots {a}..{}, its buddy's too)",
+        a + w
+    );
+    if failed.is_none() {
+        tx.set_root("h", &h2).unwrap();
+        tx.commit().unwrap();
+        let snap = heap.read().unwrap();
+        let h3: PHashMap<u64, u64> = snap.root("h").unwrap().unwrap();
+        h3.verify(&snap).unwrap();
+        snap.verify().unwrap();
+    }
 }
