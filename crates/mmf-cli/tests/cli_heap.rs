@@ -276,3 +276,42 @@ mod dump {
         MMF.ok(&["heap", "dump", p, "blobs"], dir.path());
     }
 }
+
+/// A hash map of string keys (format 2's side-by-side buckets, keys in the key heap),
+/// nested in an ordered map and big enough for directories and split buckets, with a
+/// string in each value: `check` walks every bucket and string, `dump` shows them.
+/// (review-s8)
+#[test]
+fn a_hash_map_nested_in_a_map_checks_out_and_dumps() {
+    use mmf_heap::{PHashMap, PMap};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.heap");
+    {
+        // SAFETY: only this test writes the new file.
+        let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true)) }.unwrap();
+        let mut tx = heap.write().unwrap();
+        let mut outer: PMap<u32, PHashMap<PStr, PStr>> = PMap::new();
+        for o in 0..3u32 {
+            let mut inner = PHashMap::new();
+            for i in 0..700u32 {
+                let v = tx.str(&format!("value {o}/{i}")).unwrap();
+                inner.insert(&mut tx, format!("key {i:04} of {o}").as_str(), &v).unwrap();
+            }
+            // Removals: some buckets merge again.
+            for i in (0..700u32).filter(|i| i % 3 == 0) {
+                inner.remove(&mut tx, format!("key {i:04} of {o}").as_str()).unwrap();
+            }
+            outer.insert(&mut tx, &o, &inner).unwrap();
+        }
+        tx.set_root("outer", &outer).unwrap();
+        tx.commit().unwrap();
+    }
+    let p = path.to_str().unwrap();
+    let out = MMF.ok(&["heap", "check", p], dir.path());
+    assert!(out.contains("ok: transaction 2, 1 roots"), "{out}");
+    assert!(out.contains("4 collections") && out.contains("1398 strings"), "{out}");
+    let text = MMF.ok(&["heap", "dump", p, "outer", "--items", "3"], dir.path());
+    assert!(text.contains("PMap<u32, PHashMap<PStr, PStr>>"), "{text}");
+    assert!(text.contains("(466 entries, hash order)"), "{text}");
+    assert!(text.contains("\"key ") && text.contains("\"value 0/"), "{text}");
+}
