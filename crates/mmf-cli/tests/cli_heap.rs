@@ -56,6 +56,33 @@ fn a_good_heap_checks_out_and_stat_shows_its_roots() {
     assert!(json["file_len"].as_u64().unwrap() >= json["allocated_end"].as_u64().unwrap());
 }
 
+/// A heap file of format version 1 (its hash buckets interleaved: read as format 2 they
+/// would give wrong answers), its superblock resealed: `check`, `stat` and `dump` each
+/// refuse it with one line that says it is older, exit status 1, no panic. (review-s8)
+#[test]
+fn a_format_1_heap_is_refused_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.heap");
+    make(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[16..20].copy_from_slice(&1u32.to_le_bytes());
+    let size = u32::from_le_bytes(bytes[28..32].try_into().unwrap()) as usize;
+    let hash = xxhash_rust::xxh3::xxh3_64(&bytes[..size - 8]);
+    bytes[size - 8..size].copy_from_slice(&hash.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        &["heap", "check", p][..],
+        &["heap", "stat", p],
+        &["heap", "stat", p, "--json"],
+        &["heap", "dump", p],
+        &["heap", "dump", p, "name"],
+    ] {
+        let out = MMF.run(args, dir.path());
+        assert_fails(&out, 1, "format version 1, written by an older mmf-heap");
+    }
+}
+
 #[test]
 fn a_damaged_block_of_the_last_commit_fails_the_check() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,4 +275,43 @@ mod dump {
         // The other roots still dump.
         MMF.ok(&["heap", "dump", p, "blobs"], dir.path());
     }
+}
+
+/// A hash map of string keys (format 2's side-by-side buckets, keys in the key heap),
+/// nested in an ordered map and big enough for directories and split buckets, with a
+/// string in each value: `check` walks every bucket and string, `dump` shows them.
+/// (review-s8)
+#[test]
+fn a_hash_map_nested_in_a_map_checks_out_and_dumps() {
+    use mmf_heap::{PHashMap, PMap};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.heap");
+    {
+        // SAFETY: only this test writes the new file.
+        let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true)) }.unwrap();
+        let mut tx = heap.write().unwrap();
+        let mut outer: PMap<u32, PHashMap<PStr, PStr>> = PMap::new();
+        for o in 0..3u32 {
+            let mut inner = PHashMap::new();
+            for i in 0..700u32 {
+                let v = tx.str(&format!("value {o}/{i}")).unwrap();
+                inner.insert(&mut tx, format!("key {i:04} of {o}").as_str(), &v).unwrap();
+            }
+            // Removals: some buckets merge again.
+            for i in (0..700u32).filter(|i| i % 3 == 0) {
+                inner.remove(&mut tx, format!("key {i:04} of {o}").as_str()).unwrap();
+            }
+            outer.insert(&mut tx, &o, &inner).unwrap();
+        }
+        tx.set_root("outer", &outer).unwrap();
+        tx.commit().unwrap();
+    }
+    let p = path.to_str().unwrap();
+    let out = MMF.ok(&["heap", "check", p], dir.path());
+    assert!(out.contains("ok: transaction 2, 1 roots"), "{out}");
+    assert!(out.contains("4 collections") && out.contains("1398 strings"), "{out}");
+    let text = MMF.ok(&["heap", "dump", p, "outer", "--items", "3"], dir.path());
+    assert!(text.contains("PMap<u32, PHashMap<PStr, PStr>>"), "{text}");
+    assert!(text.contains("(466 entries, hash order)"), "{text}");
+    assert!(text.contains("\"key ") && text.contains("\"value 0/"), "{text}");
 }

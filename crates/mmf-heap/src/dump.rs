@@ -193,7 +193,10 @@ impl Walker<'_> {
             }
             Stored::Array(t, n) => {
                 let w = self.size(*t)?;
-                let items = (0..(*n).min(self.limits.items as u64) as usize)
+                // Elements of no bytes have nothing to show (and nested, such arrays
+                // would multiply the items shown at each level).
+                let shown = if w == 0 { 0 } else { (*n).min(self.limits.items as u64) };
+                let items = (0..shown as usize)
                     .map(|j| {
                         self.value(
                             *t,
@@ -206,6 +209,11 @@ impl Walker<'_> {
             }
             Stored::Struct(name, size, fields) => {
                 self.layout(*size, fields)?;
+                if *size == 0 {
+                    // Nothing to show below its name; and fields of no bytes may be any
+                    // number at one offset: followed, they multiply at each level.
+                    return Ok(Value::Struct { name: name.clone(), fields: Vec::new() });
+                }
                 let fields = fields
                     .iter()
                     .map(|(fname, at, t)| {

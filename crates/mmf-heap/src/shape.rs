@@ -2,6 +2,8 @@
 //! structs with named fields, collections — kept in the heap for each named root, so
 //! that a tool shows what a heap holds without the program's types (`mmf heap dump`).
 
+use std::collections::HashMap;
+
 use zerocopy::IntoBytes;
 
 use crate::backend::Backend;
@@ -338,12 +340,18 @@ pub fn size(table: &Table, i: u32) -> Option<u64> {
 /// The alignment in bytes that a value of entry `i` of `table` has at least (what a
 /// pointer to one must be a multiple of): its fields' largest, 1 for opaque types (their
 /// alignment is not stored), at most 16 (`Persist` types align to at most 16).
+///
+/// Each entry is visited once (a memo): fields of no bytes may repeat a type without
+/// limit at one offset, and a walk of every field would multiply at each level.
 pub fn align(table: &Table, i: u32) -> u64 {
-    fn go(table: &Table, i: u32, depth: u32) -> u64 {
+    fn go(table: &Table, i: u32, depth: u32, memo: &mut HashMap<u32, u64>) -> u64 {
         if depth > 64 {
             return 1;
         }
-        match table.get(i as usize) {
+        if let Some(&a) = memo.get(&i) {
+            return a;
+        }
+        let a = match table.get(i as usize) {
             Some(Stored::Unsigned(w) | Stored::Signed(w) | Stored::Float(w)) => {
                 u64::from(*w).clamp(1, 16)
             }
@@ -355,14 +363,16 @@ pub fn align(table: &Table, i: u32) -> u64 {
                 | Stored::HashMap(..),
             )
             | Some(Stored::Off(_)) => 8,
-            Some(Stored::Array(t, _)) => go(table, *t, depth + 1),
+            Some(Stored::Array(t, _)) => go(table, *t, depth + 1, memo),
             Some(Stored::Struct(_, _, fields)) => {
-                fields.iter().map(|(_, _, t)| go(table, *t, depth + 1)).max().unwrap_or(1)
+                fields.iter().map(|(_, _, t)| go(table, *t, depth + 1, memo)).max().unwrap_or(1)
             }
             Some(Stored::Opaque(_)) | None => 1,
-        }
+        };
+        memo.insert(i, a);
+        a
     }
-    let a = go(table, i, 0);
+    let a = go(table, i, 0, &mut HashMap::new());
     if a.is_power_of_two() { a } else { 1 }
 }
 

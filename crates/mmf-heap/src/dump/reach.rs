@@ -374,6 +374,78 @@ mod tests {
         assert_eq!(walk(&table, &[0; 32]).unwrap().strings, 1, "one empty string, twice");
     }
 
+    /// Fields of no bytes are not laid "over each other" (the layout check lets any
+    /// number share an offset), so a pointer to a struct of 4,096 zero-size fields of a
+    /// struct of 4,096 such fields, three levels down, made `shape::align` (which follows
+    /// every field, where `reaches` is memoized) visit 4096³ fields: `check` hung on a
+    /// 200 KB registry. (review-s8; a hang guard, not a timing: the fixed walk takes
+    /// milliseconds.)
+    #[test]
+    fn zero_size_fields_do_not_multiply_the_alignment_walk() {
+        let level = |name: &str, next: u32| {
+            Stored::Struct(name.into(), 0, vec![(String::new(), 0, next); 4096])
+        };
+        let table = vec![
+            Stored::Off(1),
+            level("A", 2),
+            level("B", 3),
+            level("C", 4),
+            Stored::Struct("D".into(), 0, vec![]),
+        ];
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let align = shape::align(&table, 1);
+            let walked = walk(&table, &4096u64.to_le_bytes()).map(drop);
+            tx.send((align, walked))
+        });
+        let (align, _walked) =
+            rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the walk ends");
+        assert_eq!(align, 1);
+    }
+
+    /// `dump` of a struct of no bytes whose fields are structs of no bytes (any number
+    /// at one offset: the layout check allows it) built a value tree multiplied at each
+    /// level: 4,096 fields over three levels were 4096³ values, from a 200 KB registry.
+    /// Here 64 over three levels (64³ values before the fix): a value of no bytes has
+    /// nothing to show below its name. (review-s8; older than 55c356d.)
+    #[test]
+    fn dump_of_zero_size_fields_does_not_multiply() {
+        fn count(v: &super::super::Value) -> usize {
+            use super::super::Value;
+            match v {
+                Value::Struct { fields, .. } => {
+                    1 + fields.iter().map(|(_, v)| count(v)).sum::<usize>()
+                }
+                Value::Array { items, .. } => 1 + items.iter().map(count).sum::<usize>(),
+                _ => 1,
+            }
+        }
+        let level = |name: &str, next: u32| {
+            Stored::Struct(name.into(), 0, vec![(String::new(), 0, next); 64])
+        };
+        let table = vec![
+            Stored::Struct("R".into(), 8, vec![("a".into(), 0, 1), ("n".into(), 0, 5)]),
+            level("A", 2),
+            level("B", 3),
+            level("C", 4),
+            Stored::Struct("D".into(), 0, vec![]),
+            Stored::Unsigned(8),
+        ];
+        let heap = Heap::create_with(MemoryBackend::new(), &Default::default()).unwrap();
+        let snap = heap.read().unwrap();
+        let walker = Walker { r: &snap as &dyn Source, table: &table, limits: Limits::default() };
+        let v = walker.value(0, &7u64.to_le_bytes(), 6).unwrap();
+        assert!(count(&v) <= 4, "{} values", count(&v));
+        assert!(format!("{v:?}").contains('7'), "the number beside them is shown: {v:?}");
+        // Arrays of elements of no bytes, nested: 20 items shown at each level (20^5).
+        let mut table = vec![Stored::Struct("R".into(), 8, vec![("a".into(), 0, 1)])];
+        table.extend((2..7).map(|t| Stored::Array(t, 1 << 40)));
+        table.push(Stored::Struct("D".into(), 0, vec![]));
+        let walker = Walker { r: &snap as &dyn Source, table: &table, limits: Limits::default() };
+        let v = walker.value(0, &7u64.to_le_bytes(), 6).unwrap();
+        assert!(count(&v) <= 4, "{} values", count(&v));
+    }
+
     /// A struct of plain numbers (nothing to follow) whose field lies past its end: the
     /// check refused it only where the walk had something to follow, `dump` always.
     #[test]

@@ -376,10 +376,16 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             let mut copy = crate::mem::chunks(l.size);
             copy.as_mut_bytes()[..l.size].copy_from_slice(node::read(tx, hi, l.size)?);
             let he = Entries::new(&copy.as_bytes()[..l.size], l, hi)?;
+            // Freed before its entries move: a directory that pairs a bucket with itself
+            // (its buddy's slots still lead to its committed copy, freed by the copy on
+            // write) fails here, before the bucket holds its entries twice.
+            if lo == hi {
+                return Err(Error::corrupted(WHAT, hi));
+            }
+            tx.node_free(hi, l.size).map_err(|_| Error::corrupted(WHAT, hi))?;
             let b = tx.node_mut(lo).expect("copied on write");
             entries::append_range(b, &l, &he, 0..he.len())?;
             node::header_mut(b).depth = depth - 1;
-            tx.node_free(hi, l.size)?;
             let d = tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write");
             for i in pair {
                 set_dir_child(d, i, lo);
