@@ -20,7 +20,7 @@ use zerocopy::IntoBytes;
 
 use crate::alloc::Allocator;
 use crate::backend::Backend;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::{
     BlockHeader, Extent, FREE_MAGIC, MANIFEST_MAGIC, ManifestEntry, PAGE, ROOTS_MAGIC,
     SLOT_OFFSETS, Slot, seal_block,
@@ -46,6 +46,10 @@ impl<B: Backend> WriteTxn<'_, B> {
     /// not committed and the heap stays at its last commit; after a failed *sync* the
     /// commit may or may not survive a crash (the heap opens at it or at the one
     /// before), and further transactions build on the last commit.
+    /// [`Error::Corrupted`] when a change to a collection in this transaction met damage
+    /// half way (a split or a merge that found a bad node after it had begun rewriting):
+    /// its nodes may be half rebuilt, so the transaction cannot commit; drop it (as LMDB
+    /// refuses a transaction that met an error).
     pub fn commit(self) -> Result<u64> {
         let durability = self.heap.durability;
         self.commit_with(durability)
@@ -71,6 +75,13 @@ impl<B: Backend> WriteTxn<'_, B> {
     /// # Errors
     /// As [`commit`](Self::commit).
     pub fn commit_with(mut self, durability: Durability) -> Result<u64> {
+        if let Some(off) = self.failed {
+            return Err(Error::corrupted(
+                "collection node (a change met damage half way and the transaction cannot \
+                 commit: drop it; `mmf heap check` names what is damaged)",
+                off,
+            ));
+        }
         if !self.changed {
             return Ok(self.base.slot.txn_id);
         }

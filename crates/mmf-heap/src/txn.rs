@@ -55,9 +55,23 @@ pub struct WriteTxn<'h, B: Backend> {
     /// Roots set (with their type's hash and shape) or removed: the shape registry
     /// follows at the commit.
     pub(crate) shapes: Vec<(String, Option<(u64, &'static Shape)>)>,
+    /// A collection node that a change met damage in after it had begun (a split or a
+    /// merge half done): the commit is refused.
+    pub(crate) failed: Option<u64>,
 }
 
 impl<'h, B: Backend> WriteTxn<'h, B> {
+    /// The result of a change to the collection node at `off` that may have begun (a
+    /// split or a merge rewriting nodes): an error marks the transaction failed, and its
+    /// commit is refused, since a node may be half rebuilt (as LMDB refuses a transaction
+    /// that met an error).
+    pub(crate) fn changing<T>(&mut self, off: u64, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            self.failed.get_or_insert(off);
+        }
+        r
+    }
+
     pub(crate) fn begin(
         heap: &'h Heap<B>,
         writer: WriterGuard<'h>,
@@ -86,6 +100,7 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
             roots_changed: false,
             changed: false,
             shapes: Vec::new(),
+            failed: None,
         })
     }
 

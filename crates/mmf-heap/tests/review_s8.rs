@@ -300,3 +300,63 @@ fn a_bucket_that_is_its_own_buddy_does_not_merge_with_itself() {
         let _ = snap.verify();
     }
 }
+
+/// A split that meets a damaged key half way (the node already cleared, some entries
+/// moved) leaves the transaction's copy half built: the transaction cannot commit it
+/// (it could, and a reopened map had lost the entries not yet moved), and the heap still
+/// opens at its last commit with every entry.
+#[test]
+fn a_split_that_meets_damage_half_way_fails_the_transaction() {
+    let key = |i: u64| format!("{i:08}-name");
+    // How many keys a leaf holds: the root moves (a branch above) at the first split.
+    let full = {
+        let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+        let mut tx = heap.write().unwrap();
+        let mut m: PMap<PStr, u64> = PMap::new();
+        let mut n = 0u64;
+        loop {
+            let root = m.as_bytes()[..8].to_vec();
+            m.insert(&mut tx, key(n + 1).as_str(), &n).unwrap();
+            if n > 0 && m.as_bytes()[..8] != root[..] {
+                break n;
+            }
+            n += 1;
+        }
+    };
+    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut m: PMap<PStr, u64> = PMap::new();
+    for i in 1..=full {
+        m.insert(&mut tx, key(i).as_str(), &i).unwrap();
+    }
+    tx.set_root("m", &m).unwrap();
+    tx.commit().unwrap();
+    let mut tx = heap.write().unwrap();
+    tx.set_root("other", &1u64).unwrap();
+    tx.commit().unwrap();
+    // The last key's place in the leaf's key heap (its `aux` word) made to point nowhere.
+    let mut image = heap.backend().to_bytes();
+    let leaf = u64::from_le_bytes(m.as_bytes()[..8].try_into().unwrap()) as usize;
+    let node = &image[leaf..leaf + 4096];
+    let last = key(full);
+    let at = node.windows(last.len()).position(|w| w == last.as_bytes()).unwrap() as u64;
+    let aux = (at | (last.len() as u64) << 32).to_le_bytes();
+    let word = (0..4096 / 8).find(|&w| node[8 * w..8 * w + 8] == aux).unwrap();
+    image[leaf + 8 * word..leaf + 8 * word + 8].fill(0);
+    let heap = Heap::open_with(MemoryBackend::from_bytes(image), &HeapOptions::new()).unwrap();
+
+    let mut tx = heap.write().unwrap();
+    let mut m: PMap<PStr, u64> = tx.root("m").unwrap().unwrap();
+    let err = m.insert(&mut tx, "00000000-first", &0).expect_err("the split meets the key");
+    assert!(matches!(err, Error::Corrupted { .. }), "{err:?}");
+    tx.set_root("m", &m).unwrap();
+    let err = tx.commit().expect_err("a transaction that failed half way cannot commit");
+    assert!(err.to_string().contains("cannot commit"), "{err}");
+
+    let snap = heap.read().unwrap();
+    let m: PMap<PStr, u64> = snap.root("m").unwrap().unwrap();
+    assert_eq!(m.len(), full);
+    for i in 1..full {
+        assert_eq!(m.get(&snap, key(i).as_str()).unwrap(), Some(&i), "key {i}");
+    }
+}

@@ -287,13 +287,17 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         if (at..n).any(|i| (old.ord(i) >> bit) & 1 == 0) {
             return Err(Error::corrupted(WHAT, off));
         }
-        let b = tx.node_mut(off).expect("copied on write");
-        entries::clear(b, &l);
-        node::header_mut(b).depth = depth + 1;
-        entries::append_range(b, &l, &old, 0..at)?;
-        let r = tx.node_mut(right).expect("just made");
-        entries::append_range(r, &l, &old, at..n)?;
-        node::header_mut(r).depth = depth + 1;
+        let moved = (|| {
+            let b = tx.node_mut(off).expect("copied on write");
+            entries::clear(b, &l);
+            node::header_mut(b).depth = depth + 1;
+            entries::append_range(b, &l, &old, 0..at)?;
+            let r = tx.node_mut(right).expect("just made");
+            entries::append_range(r, &l, &old, at..n)?;
+            node::header_mut(r).depth = depth + 1;
+            Ok(())
+        })();
+        tx.changing(off, moved)?;
         let range = span(s, depth);
         let d = tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write");
         for i in range.start + range.len() / 2..range.end {
@@ -384,7 +388,9 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             }
             tx.node_free(hi, l.size).map_err(|_| Error::corrupted(WHAT, hi))?;
             let b = tx.node_mut(lo).expect("copied on write");
-            entries::append_range(b, &l, &he, 0..he.len())?;
+            let moved = entries::append_range(b, &l, &he, 0..he.len());
+            tx.changing(lo, moved)?;
+            let b = tx.node_mut(lo).expect("copied on write");
             node::header_mut(b).depth = depth - 1;
             let d = tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write");
             for i in pair {

@@ -299,22 +299,23 @@ impl<K: Key, V: Persist> PMap<K, V> {
         let old = Entries::new(&copy.as_bytes()[..l.size], l, off)?;
         let at = entries::split_point(&old);
         let right = tx.node_new(k, level, l.size, l.vsize)?;
-        {
+        let split = (|| {
             let b = tx.node_mut(off).expect("copied on write");
             entries::clear(b, &l);
             entries::append_range(b, &l, &old, 0..at)?;
-        }
-        let r = tx.node_mut(right).expect("just made");
-        entries::append_range(r, &l, &old, at..old.len())?;
-        let (target, j) = if i < at { (off, i) } else { (right, i - at) };
-        let t = tx.node_mut(target).expect("this transaction's");
-        if !entries::make_room(t, &l, key.len()) {
-            return Err(Error::corrupted(node::WHAT, off));
-        }
-        entries::insert(t, &l, j, ord, key, val);
-        let r = tx.node_mut(right).expect("just made");
-        let e = Entries::new(r, l, right)?;
-        Ok(Some(Split { ord: e.ord(0), key: e.key(0)?.to_vec(), right }))
+            let r = tx.node_mut(right).expect("just made");
+            entries::append_range(r, &l, &old, at..old.len())?;
+            let (target, j) = if i < at { (off, i) } else { (right, i - at) };
+            let t = tx.node_mut(target).expect("this transaction's");
+            if !entries::make_room(t, &l, key.len()) {
+                return Err(Error::corrupted(node::WHAT, off));
+            }
+            entries::insert(t, &l, j, ord, key, val);
+            let r = tx.node_mut(right).expect("just made");
+            let e = Entries::new(r, l, right)?;
+            Ok(Some(Split { ord: e.ord(0), key: e.key(0)?.to_vec(), right }))
+        })();
+        tx.changing(off, split)
     }
 
     /// Removes `key`; returns its value.
