@@ -131,9 +131,12 @@ impl<'a> Entries<'a> {
     /// [`Error::Corrupted`]: more entries than fit, a key heap over the arrays.
     #[inline(always)]
     pub fn new(b: &'a [u8], l: Layout, off: u64) -> Result<Self> {
-        let h = node::header(b)?;
-        let n = h.count as usize;
-        if n > l.cap || (h.heap as usize) < l.heap_min || h.width as usize != l.vsize {
+        let [_, size_count, heap_width] = node::words(b);
+        let n = (size_count >> 32) as usize;
+        if n > l.cap
+            || (heap_width as u32 as usize) < l.heap_min
+            || (heap_width >> 32) as usize != l.vsize
+        {
             return Err(Error::corrupted(WHAT, off));
         }
         Ok(Entries { b, l, n, off })

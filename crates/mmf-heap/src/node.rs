@@ -91,6 +91,49 @@ pub fn read<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Result<&[u8]> {
     check(bytes, off, size, r.newest_txn())
 }
 
+/// A header's first word (magic, kind, level; depth and flags masked off by
+/// [`WORD0_MASK`]) as [`read_words`] returns it, to compare in one instruction.
+pub const fn word0(kind: u8, level: u8) -> u64 {
+    u32::from_le_bytes(NODE_MAGIC) as u64 | (kind as u64) << 32 | (level as u64) << 40
+}
+
+/// The bytes of a header's first word that are neither its depth nor its flags.
+pub const WORD0_MASK: u64 = 0x0000_ffff_ffff_ffff;
+
+/// The first 24 bytes of a node's header as three little-endian words: magic, kind,
+/// level, depth, flags; size, count; heap, width.
+pub type Words = [u64; 3];
+
+/// [`read`] for the hot path of a look-up: the node's bytes and its header's first three
+/// words, with the checks the words do not make (bounds and alignment, not in freed
+/// space, the writer's transaction); `None` where [`read`] would err. The caller compares
+/// the words, which must cover what [`read`] also checks: magic, size, and the key heap
+/// within the size.
+#[inline(always)]
+pub fn read_words<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Option<(&[u8], Words)> {
+    let bytes = r.block(off, size, 16, WHAT).ok()?;
+    // Before any byte is read: free space may be changing under the reader.
+    if r.freed(off, size as u64) {
+        return None;
+    }
+    let words = words(bytes);
+    let txn = bytes.get(24..32).map_or(0, |t| u64::from_le_bytes(t.try_into().unwrap_or_default()));
+    (txn != 0 && txn <= r.newest_txn()).then_some((bytes, words))
+}
+
+/// A header's first three words (zeros for bytes too short to hold them: no node).
+#[inline(always)]
+pub fn words(bytes: &[u8]) -> Words {
+    match bytes.first_chunk::<24>() {
+        Some(h) => {
+            let w =
+                |i: usize| u64::from_le_bytes(h[8 * i..8 * i + 8].try_into().unwrap_or_default());
+            [w(0), w(1), w(2)]
+        }
+        None => [0; 3],
+    }
+}
+
 /// [`read`]'s checks of a node's bytes.
 #[inline(always)]
 fn check(bytes: &[u8], off: u64, size: usize, newest: u64) -> Result<&[u8]> {

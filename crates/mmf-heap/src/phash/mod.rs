@@ -21,6 +21,8 @@ use crate::txn::WriteTxn;
 
 mod iter;
 mod spec;
+#[cfg(test)]
+mod tests;
 
 pub use iter::Iter;
 pub(crate) use iter::RawIter;
@@ -104,11 +106,23 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
         let h = hash(r, key);
-        let (bucket, _) = Self::S.find(r, self.h, h)?;
-        // The bucket's hashes (cache lines in a row) asked for together with its header:
-        // 1.4x faster gets of 64-byte values at 1M keys, ~1.4x of 8-byte ones (buckets of
-        // 168 entries, 21 lines), than waiting for the header's count to place the search.
-        entries::touch_ords(bucket.b, &Self::S.leaf);
+        match Self::get_fast(r, self.h, key, h) {
+            Some(found) => Ok(found),
+            // Something did not check out: the same look-up, checked step by step, says what.
+            None => Self::get_checked(r, self.h, key, h),
+        }
+    }
+
+    /// [`get`](Self::get) of `key` (encoded) of hash `h`, every step checked with its own
+    /// error.
+    #[cold]
+    fn get_checked<'r>(
+        r: &'r impl Reader,
+        handle: Handle,
+        key: &[u8],
+        h: u64,
+    ) -> Result<Option<&'r V>> {
+        let (bucket, _) = Self::S.find(r, handle, h)?;
         let e = Entries::new(bucket.b, Self::S.leaf, bucket.off)?;
         let used = 8 * bucket.level as u32 + bucket.depth as u32;
         match e.find_hash(key, h, used)? {
@@ -116,6 +130,31 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                 .map(Some)
                 .map_err(|_| Error::corrupted(WHAT, bucket.off)),
             Err(_) => Ok(None),
+        }
+    }
+
+    /// [`get_checked`](Self::get_checked) with the same checks but no error to build:
+    /// `None` where it errs. Short, so that the processor gets on to the next look-up
+    /// while this one waits for memory: 25% fewer instructions a get (callgrind: 606 to
+    /// 453 at 100k keys), 1.2x faster gets in cache (criterion, `kv_get_1M` in quick
+    /// mode: 10k keys); no change measured at 1M keys, where a get waits for two misses.
+    #[inline(always)]
+    fn get_fast<'r>(
+        r: &'r impl Reader,
+        handle: Handle,
+        key: &[u8],
+        h: u64,
+    ) -> Option<Option<&'r V>> {
+        let bucket = Self::S.find_fast(r, handle, h)?;
+        // The bucket's hashes (cache lines in a row) asked for together with its header:
+        // 1.4x faster gets of 64-byte values at 1M keys, ~1.4x of 8-byte ones (buckets of
+        // 168 entries, 21 lines), than waiting for the header's count to place the search.
+        entries::touch_ords(bucket.b, &Self::S.leaf);
+        let e = Entries::new(bucket.b, Self::S.leaf, bucket.off).ok()?;
+        let used = 8 * bucket.level as u32 + bucket.depth as u32;
+        match e.find_hash(key, h, used).ok()? {
+            Ok(i) => V::ref_from_bytes(e.val(i)).ok().map(Some),
+            Err(_) => Some(None),
         }
     }
 
