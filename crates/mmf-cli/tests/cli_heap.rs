@@ -41,7 +41,7 @@ fn a_good_heap_checks_out_and_stat_shows_its_roots() {
     let json: serde_json::Value =
         serde_json::from_str(&MMF.ok(&["heap", "stat", p, "--json"], dir.path())).unwrap();
     assert_eq!(json["txn"], 3);
-    assert_eq!(json["format"], 2);
+    assert_eq!(json["format"], 3);
     assert_eq!(json["roots"][0]["name"], "counter");
     assert_eq!(json["roots"][0]["len"], 8);
     assert_eq!(
@@ -56,7 +56,7 @@ fn a_good_heap_checks_out_and_stat_shows_its_roots() {
     assert!(json["file_len"].as_u64().unwrap() >= json["allocated_end"].as_u64().unwrap());
 }
 
-/// A heap file of format version 1 (its hash buckets interleaved: read as format 2 they
+/// A heap file of format version 1 (its hash buckets interleaved: read as format 3 they
 /// would give wrong answers), its superblock resealed: `check`, `stat` and `dump` each
 /// refuse it with one line that says it is older, exit status 1, no panic. (review-s8)
 #[test]
@@ -277,7 +277,7 @@ mod dump {
     }
 }
 
-/// A hash map of string keys (format 2's side-by-side buckets, keys in the key heap),
+/// A hash map of string keys (buckets of slots, keys in the key heap),
 /// nested in an ordered map and big enough for directories and split buckets, with a
 /// string in each value: `check` walks every bucket and string, `dump` shows them.
 /// (review-s8)

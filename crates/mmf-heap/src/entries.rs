@@ -1,8 +1,9 @@
-//! Nodes of sorted entries — an ordered map's leaves and branches, a hash map's buckets —
-//! laid out for search: after the header, an array of `ord` words (big-endian: a key's
-//! first 8 bytes, or its hash) that a search scans without touching anything else; an
-//! array of `aux` words (a short key's bytes, or where a long key lies in the node's key
-//! heap); the values; and the key heap, growing down from the node's end.
+//! Nodes of sorted entries — an ordered map's leaves and branches — laid out for search:
+//! after the header, an array of `ord` words (big-endian: a key's first 8 bytes, or a
+//! hash) that a search scans without touching anything else; an array of `aux` words (a
+//! short key's bytes, or where a long key lies in the node's key heap); the values; and
+//! the key heap, growing down from the node's end. A hash map's buckets use the same
+//! arrays as slots with gaps (`phash::slots`).
 
 use crate::error::{Error, Result};
 use crate::key::{Key, MAX_KEY};
@@ -14,9 +15,6 @@ use crate::persist::Persist;
 pub const HEAP_RESERVE: usize = 4 * (MAX_KEY + 1);
 /// The fewest entries a node holds.
 const MIN_CAP: usize = 4;
-/// Entries on each side of a hash search's first guess counted before it walks.
-const TOUCH: usize = 2;
-
 /// An entry as raw iterators yield it: key bytes, value bytes, the node's offset.
 pub type RawEntry<'r> = (&'r [u8], &'r [u8], u64);
 
@@ -98,19 +96,32 @@ impl Layout {
         self.heap_min
     }
 
+    /// Where entry (or slot) `i`'s `ord` word is.
     #[inline(always)]
-    fn ord_pos(&self, i: usize) -> usize {
+    pub fn ord_pos(&self, i: usize) -> usize {
         HDR + 8 * i
     }
 
+    /// Where entry `i`'s `aux` word is.
     #[inline(always)]
-    fn aux_pos(&self, i: usize) -> usize {
+    pub fn aux_pos(&self, i: usize) -> usize {
         self.aux_at + 8 * i
     }
 
+    /// Where entry `i`'s value is.
     #[inline(always)]
-    fn val_pos(&self, i: usize) -> usize {
+    pub fn val_pos(&self, i: usize) -> usize {
         self.val_at + self.vsize * i
+    }
+
+    /// Where the `aux` array begins.
+    pub fn aux_at(&self) -> usize {
+        self.aux_at
+    }
+
+    /// Where the value array begins.
+    pub fn val_at(&self) -> usize {
+        self.val_at
     }
 }
 
@@ -142,7 +153,23 @@ impl<'a> Entries<'a> {
         Ok(Entries { b, l, n, off })
     }
 
-    /// Number of entries.
+    /// The slots of a hash bucket's bytes `b` (header checked by [`node::read`]) at
+    /// `off`: all `cap` of them, taken or free (`phash::slots`), with [`new`](Self::new)'s
+    /// checks.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    #[inline(always)]
+    pub fn slots(b: &'a [u8], l: Layout, off: u64) -> Result<Self> {
+        Self::new(b, l, off).map(|e| Entries { n: l.cap, ..e })
+    }
+
+    /// Its layout.
+    pub fn layout(&self) -> Layout {
+        self.l
+    }
+
+    /// Number of entries (of slots, for [`slots`](Self::slots)).
     #[inline]
     pub fn len(&self) -> usize {
         self.n
@@ -154,8 +181,9 @@ impl<'a> Entries<'a> {
         u64::from_be_bytes(self.b[self.l.ord_pos(i)..][..8].try_into().unwrap_or_default())
     }
 
+    /// Entry `i`'s `aux` word.
     #[inline(always)]
-    fn aux(&self, i: usize) -> u64 {
+    pub fn aux(&self, i: usize) -> u64 {
         u64::from_le_bytes(self.b[self.l.aux_pos(i)..][..8].try_into().unwrap_or_default())
     }
 
@@ -240,46 +268,6 @@ impl<'a> Entries<'a> {
             }
         }
         Ok(Err(lo))
-    }
-
-    /// Hash search for `key` of hash `h`, in a node whose entries share their first
-    /// `used` hash bits: a guess by interpolation, then a short walk.
-    ///
-    /// # Errors
-    /// [`Error::Corrupted`] for a bad key in the node.
-    #[inline(always)]
-    pub fn find_hash(
-        &self,
-        key: &[u8],
-        h: u64,
-        used: u32,
-    ) -> Result<std::result::Result<usize, usize>> {
-        let n = self.n;
-        let frac = h.checked_shl(used).unwrap_or(0);
-        let guess = ((frac as u128 * n as u128) >> 64) as usize;
-        // The guess is off by a few entries (the spread of n uniform hashes). Count the
-        // entries below `h` among those around the guess (a few `ord` words, a cache line
-        // or two that `touch_ords` has asked for): the count has no branch to mispredict.
-        // Entries are sorted, so `lo + count` is the first one not below `h` when the
-        // window holds it; the walks below cover the case it does not.
-        let (lo, hi) = (guess.saturating_sub(TOUCH), (guess + TOUCH).min(n));
-        let mut i = lo;
-        for j in lo..hi {
-            i += usize::from(self.ord(j) < h);
-        }
-        while i > 0 && self.ord(i - 1) >= h {
-            i -= 1;
-        }
-        while i < n && self.ord(i) < h {
-            i += 1;
-        }
-        while i < n && self.ord(i) == h {
-            if self.key(i)? == key {
-                return Ok(Ok(i));
-            }
-            i += 1;
-        }
-        Ok(Err(i))
     }
 
     /// The node's bytes.
@@ -518,33 +506,6 @@ mod tests {
             }
         }
         assert_eq!(Layout::new(KeyMode::InAux(8), 64, 0).cap, 50);
-    }
-
-    /// Hashes bunched at one end of the bucket's range put the interpolated guess far
-    /// from the entry (up to the whole bucket): the walks after the counted window must
-    /// find every key, and the place of every absent one.
-    #[test]
-    fn hash_search_finds_entries_far_from_the_guess() {
-        let l = Layout::new(KeyMode::InAux(8), 8, 0);
-        for low in [true, false] {
-            let mut b = node(&l);
-            let hashes: Vec<u64> = (0..l.cap as u64)
-                .map(|i| if low { i * 1000 + 1 } else { u64::MAX - 2 - (l.cap as u64 - i) * 1000 })
-                .collect();
-            for (i, &h) in hashes.iter().enumerate() {
-                insert(&mut b, &l, i, h, &(i as u64).to_le_bytes(), &[i as u8; 8]);
-            }
-            let e = Entries::new(&b, l, 0).unwrap();
-            for (i, &h) in hashes.iter().enumerate() {
-                let key = (i as u64).to_le_bytes();
-                assert_eq!(e.find_hash(&key, h, 0).unwrap(), Ok(i), "low {low}, entry {i}");
-                assert_eq!(e.find_hash(&key, h + 1, 0).unwrap(), Err(i + 1), "after {i}");
-                assert_eq!(e.find_hash(&[9; 8], h, 0).unwrap(), Err(i + 1), "other key at {i}");
-            }
-            // A hash below them all and one above: the two ends.
-            assert_eq!(e.find_hash(&[0; 8], 0, 0).unwrap(), Err(0));
-            assert_eq!(e.find_hash(&[0; 8], u64::MAX, 0).unwrap(), Err(l.cap));
-        }
     }
 
     /// A run copied at once is the same node as its entries appended one by one, in

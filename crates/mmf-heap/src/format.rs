@@ -1,4 +1,4 @@
-//! The file format, version 2 (`docs/heap-format.md` says the same in prose): the
+//! The file format, version 3 (`docs/heap-format.md` says the same in prose): the
 //! superblock, the two commit slots, and the headers of the system blocks (manifest, free
 //! list, root directory). Every structure is `#[repr(C)]`, little-endian, fixed-width,
 //! and checked when read: a bad one is [`Error::Corrupted`], never a panic.
@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 compile_error!("mmf-heap's file format is little-endian; big-endian targets are not supported");
 
 /// The format version this library reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The superblock's magic: "MMFHEAP", then bytes that text-mode transfers mangle.
 pub const MAGIC: [u8; 16] = *b"MMFHEAP\x1a\n\r\0\0\0\0\0\x01";
 /// The unit of the file's layout; the data area starts at this offset.
@@ -34,7 +34,7 @@ pub struct Superblock {
     pub format: u32,
     /// [`PAGE`].
     pub page_size: u32,
-    /// No flags are defined in version 2: 0.
+    /// No flags are defined in version 3: 0.
     pub flags: u32,
     /// `size_of::<Superblock>()`.
     pub size: u32,

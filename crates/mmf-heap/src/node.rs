@@ -27,7 +27,7 @@ pub mod kind {
     pub const MAP_LEAF: u8 = 3;
     /// An ordered map's branch: separator keys and child pointers.
     pub const MAP_BRANCH: u8 = 4;
-    /// A hash map's bucket: entries sorted by hash.
+    /// A hash map's bucket: entries in slots near their homes (`phash::slots`).
     pub const HASH_BUCKET: u8 = 5;
     /// A hash map's directory: 256 child pointers.
     pub const HASH_DIR: u8 = 6;
@@ -111,14 +111,25 @@ pub type Words = [u64; 3];
 /// within the size.
 #[inline(always)]
 pub fn read_words<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Option<(&[u8], Words)> {
+    let bytes = unfreed(r, off, size)?;
+    Some((bytes, head(r, bytes)?))
+}
+
+/// The `size` bytes at `off`, within bounds, aligned, and not in freed space: what
+/// [`read_words`] checks before it reads a byte.
+#[inline(always)]
+pub fn unfreed<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Option<&[u8]> {
     let bytes = r.block(off, size, 16, WHAT).ok()?;
     // Before any byte is read: free space may be changing under the reader.
-    if r.freed(off, size as u64) {
-        return None;
-    }
-    let words = words(bytes);
+    (!r.freed(off, size as u64)).then_some(bytes)
+}
+
+/// The words of the header of [`unfreed`] bytes, if the writer's transaction is one the
+/// reader may see: the rest of [`read_words`].
+#[inline(always)]
+pub fn head<R: Source + ?Sized>(r: &R, bytes: &[u8]) -> Option<Words> {
     let txn = bytes.get(24..32).map_or(0, |t| u64::from_le_bytes(t.try_into().unwrap_or_default()));
-    (txn != 0 && txn <= r.newest_txn()).then_some((bytes, words))
+    (txn != 0 && txn <= r.newest_txn()).then(|| words(bytes))
 }
 
 /// A header's first three words (zeros for bytes too short to hold them: no node).

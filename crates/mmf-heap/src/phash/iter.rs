@@ -65,7 +65,8 @@ impl<'r> RawIter<'r> {
                 Err(e) => iter.pending = Some(e),
             }
         } else if handle.root != 0 {
-            match spec.bucket(r, handle.root, 0).and_then(|b| Entries::new(b.b, spec.leaf, b.off)) {
+            match spec.bucket(r, handle.root, 0).and_then(|b| Entries::slots(b.b, spec.leaf, b.off))
+            {
                 Ok(e) => iter.bucket = Some((e, 0)),
                 Err(e) => iter.pending = Some(e),
             }
@@ -81,10 +82,13 @@ impl<'r> RawIter<'r> {
     fn step(&mut self) -> Result<Option<RawEntry<'r>>> {
         loop {
             if let Some((e, i)) = &mut self.bucket {
-                if *i < e.len() {
+                // The taken slots, in order.
+                while *i < e.len() {
                     let (e, at) = (*e, *i);
                     *i += 1;
-                    return Ok(Some((e.key(at)?, e.val(at), e.off)));
+                    if e.ord(at) != 0 {
+                        return Ok(Some((e.key(at)?, e.val(at), e.off)));
+                    }
                 }
                 self.bucket = None;
             }
@@ -113,7 +117,7 @@ impl<'r> RawIter<'r> {
                     return Err(Error::corrupted(WHAT, child));
                 }
                 *next = range.end;
-                self.bucket = Some((Entries::new(b.b, self.spec.leaf, child)?, 0));
+                self.bucket = Some((Entries::slots(b.b, self.spec.leaf, child)?, 0));
             }
         }
     }

@@ -1,8 +1,8 @@
 //! [`PHashMap`]: a hash map in the heap — extendible hashing over a trie of directories
-//! (256 slots, 8 bits of the hash each) whose slots point to 4 KiB buckets of entries
-//! sorted by hash; a bucket is shared by the slots of its local depth, splits in two when
-//! full and merges back when its buddy and it are light. A lookup is one directory or two
-//! and one bucket, found by interpolation in the bucket's sorted hashes.
+//! (256 slots, 8 bits of the hash each) whose slots point to 4 KiB buckets of entries in
+//! hash order, each in a slot at or near its home (`slots`); a bucket is shared by the
+//! slots of its local depth, splits in two when full and merges back when its buddy and
+//! it are light. A lookup is one directory or two and one bucket, from the key's home.
 
 use std::marker::PhantomData;
 
@@ -20,6 +20,9 @@ use crate::shape::{Shape, shape_of};
 use crate::txn::WriteTxn;
 
 mod iter;
+#[cfg(test)]
+mod review_s9;
+mod slots;
 mod spec;
 #[cfg(test)]
 mod tests;
@@ -123,9 +126,8 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         h: u64,
     ) -> Result<Option<&'r V>> {
         let (bucket, _) = Self::S.find(r, handle, h)?;
-        let e = Entries::new(bucket.b, Self::S.leaf, bucket.off)?;
-        let used = 8 * bucket.level as u32 + bucket.depth as u32;
-        match e.find_hash(key, h, used)? {
+        let e = Entries::slots(bucket.b, Self::S.leaf, bucket.off)?;
+        match slots::find(&e, key, slots::tag(h), bucket.used())? {
             Ok(i) => V::ref_from_bytes(e.val(i))
                 .map(Some)
                 .map_err(|_| Error::corrupted(WHAT, bucket.off)),
@@ -146,13 +148,9 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         h: u64,
     ) -> Option<Option<&'r V>> {
         let bucket = Self::S.find_fast(r, handle, h)?;
-        // The bucket's hashes (cache lines in a row) asked for together with its header:
-        // 1.4x faster gets of 64-byte values at 1M keys, ~1.4x of 8-byte ones (buckets of
-        // 168 entries, 21 lines), than waiting for the header's count to place the search.
-        entries::touch_ords(bucket.b, &Self::S.leaf);
-        let e = Entries::new(bucket.b, Self::S.leaf, bucket.off).ok()?;
-        let used = 8 * bucket.level as u32 + bucket.depth as u32;
-        match e.find_hash(key, h, used).ok()? {
+        let (o, used) = (slots::tag(h), bucket.used());
+        let e = Entries::slots(bucket.b, Self::S.leaf, bucket.off).ok()?;
+        match slots::find(&e, key, o, used).ok()? {
             Ok(i) => V::ref_from_bytes(e.val(i)).ok().map(Some),
             Err(_) => Some(None),
         }
@@ -244,6 +242,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             return Err(Error::InvalidArgument { what: "a map key is at most 511 bytes" });
         }
         let h = hash(tx, key);
+        let o = slots::tag(h);
         if self.h.root == 0 {
             self.h.root = tx.node_new(kind::HASH_BUCKET, 0, Self::S.leaf.size, size_of::<V>())?;
         }
@@ -251,18 +250,20 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             let (off, depth, parent) = self.cow_path(tx, h)?;
             let level = parent.map_or(0, |(_, l)| l);
             let b = tx.node_mut(off).expect("copied on write");
-            let e = Entries::new(b, Self::S.leaf, off)?;
+            let e = Entries::slots(b, Self::S.leaf, off)?;
             let used = 8 * level as u32 + depth as u32;
-            match e.find_hash(key, h, used)? {
+            match slots::find(&e, key, o, used)? {
                 Ok(i) => {
                     let old =
                         V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(WHAT, off))?;
-                    entries::set_val(b, &Self::S.leaf, i, value.as_bytes());
+                    slots::set_val(b, &Self::S.leaf, i, value.as_bytes());
                     return Ok(Some(old));
                 }
                 Err(i) => {
-                    if entries::make_room(b, &Self::S.leaf, key.len()) {
-                        entries::insert(b, &Self::S.leaf, i, h, key, value.as_bytes());
+                    if slots::make_room(b, &Self::S.leaf, key.len()) {
+                        if !slots::insert(b, &Self::S.leaf, i, o, key, value.as_bytes()) {
+                            return Err(Error::corrupted(WHAT, off));
+                        }
                         self.h.len = self.h.len.saturating_add(1);
                         return Ok(None);
                     }
@@ -316,23 +317,24 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let l = Self::S.leaf;
         let mut copy = crate::mem::chunks(l.size);
         copy.as_mut_bytes()[..l.size].copy_from_slice(tx.node_mut(off).expect("copied on write"));
-        let old = Entries::new(&copy.as_bytes()[..l.size], l, off)?;
-        let bit = 63 - (8 * level as u32 + depth as u32);
+        let old = Entries::slots(&copy.as_bytes()[..l.size], l, off)?;
+        let used = 8 * level as u32 + depth as u32;
+        let bit = 63 - used;
         let right = tx.node_new(kind::HASH_BUCKET, level, l.size, l.vsize)?;
-        // Entries are sorted by hash and share the bits above `bit`: those whose `bit`
-        // is 0 come first, and the two halves are runs.
-        let n = old.len();
-        let at = (0..n).find(|&i| (old.ord(i) >> bit) & 1 == 1).unwrap_or(n);
-        if (at..n).any(|i| (old.ord(i) >> bit) & 1 == 0) {
+        // Entries are in hash order and share the bits above `bit`: those whose `bit`
+        // is 0 come first.
+        let taken: Vec<usize> = slots::occupied(&old).collect();
+        let at = taken.iter().position(|&i| (old.ord(i) >> bit) & 1 == 1).unwrap_or(taken.len());
+        if taken[at..].iter().any(|&i| (old.ord(i) >> bit) & 1 == 0) {
             return Err(Error::corrupted(WHAT, off));
         }
         let moved = (|| {
             let b = tx.node_mut(off).expect("copied on write");
-            entries::clear(b, &l);
+            Self::empty(b);
             node::header_mut(b).depth = depth + 1;
-            entries::append_range(b, &l, &old, 0..at)?;
+            slots::fill(b, &l, used + 1, &[(&old, taken[..at].to_vec())])?;
             let r = tx.node_mut(right).expect("just made");
-            entries::append_range(r, &l, &old, at..n)?;
+            slots::fill(r, &l, used + 1, &[(&old, taken[at..].to_vec())])?;
             node::header_mut(r).depth = depth + 1;
             Ok(())
         })();
@@ -363,12 +365,12 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let (off, depth, parent) = self.cow_path(tx, h)?;
         let bucket = Self::S.bucket(tx, off, parent.map_or(0, |(_, l)| l))?;
         let level = bucket.level;
-        let e = Entries::new(bucket.b, Self::S.leaf, off)?;
-        let i = e
-            .find_hash(key, h, 8 * level as u32 + depth as u32)?
-            .map_err(|_| Error::corrupted(WHAT, off))?;
+        let e = Entries::slots(bucket.b, Self::S.leaf, off)?;
+        let used = 8 * level as u32 + depth as u32;
+        let i =
+            slots::find(&e, key, slots::tag(h), used)?.map_err(|_| Error::corrupted(WHAT, off))?;
         let old = V::read_from_bytes(e.val(i)).map_err(|_| Error::corrupted(WHAT, off))?;
-        entries::remove(tx.node_mut(off).expect("copied on write"), &Self::S.leaf, i);
+        slots::remove(tx.node_mut(off).expect("copied on write"), &Self::S.leaf, i, used);
         self.h.len = self.h.len.saturating_sub(1);
         if self.h.len == 0 {
             return self.clear(tx).map(|()| Some(old));
@@ -394,8 +396,9 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             let off = dir_child(d, s);
             let bucket = Self::S.bucket(tx, off, level)?;
             let depth = bucket.depth;
-            let e = Entries::new(bucket.b, l, off)?;
-            if depth == 0 || e.len() >= l.cap / 4 {
+            let e = Entries::slots(bucket.b, l, off)?;
+            let n = bucket.count();
+            if depth == 0 || n >= l.cap / 4 {
                 return Ok(());
             }
             let own = span(s, depth);
@@ -406,19 +409,22 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                 return Ok(());
             }
             let bb = Self::S.bucket(tx, buddy, level)?;
-            let be = Entries::new(bb.b, l, buddy)?;
+            let be = Entries::slots(bb.b, l, buddy)?;
             if bb.depth != depth
-                || e.len() + be.len() > l.cap * 3 / 4
-                || e.heap_used() + be.heap_used() > l.size - l.heap_min()
+                || n + bb.count() > l.cap * 3 / 4
+                || slots::heap_used(&e) + slots::heap_used(&be) > l.size - l.heap_min()
             {
                 return Ok(());
             }
             // The lower half's bucket keeps the entries (hash order: lower half first).
             let (lo, hi) = if own.start == pair.start { (off, buddy) } else { (buddy, off) };
             let lo = tx.node_cow(lo, l.size)?;
+            let mut lo_copy = crate::mem::chunks(l.size);
+            lo_copy.as_mut_bytes()[..l.size].copy_from_slice(node::read(tx, lo, l.size)?);
+            let le = Entries::slots(&lo_copy.as_bytes()[..l.size], l, lo)?;
             let mut copy = crate::mem::chunks(l.size);
             copy.as_mut_bytes()[..l.size].copy_from_slice(node::read(tx, hi, l.size)?);
-            let he = Entries::new(&copy.as_bytes()[..l.size], l, hi)?;
+            let he = Entries::slots(&copy.as_bytes()[..l.size], l, hi)?;
             // Freed before its entries move: a directory that pairs a bucket with itself
             // (its buddy's slots still lead to its committed copy, freed by the copy on
             // write) fails here, before the bucket holds its entries twice.
@@ -426,11 +432,15 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                 return Err(Error::corrupted(WHAT, hi));
             }
             tx.node_free(hi, l.size).map_err(|_| Error::corrupted(WHAT, hi))?;
+            // Both halves' entries, in hash order, placed for one bit less.
+            let used = 8 * level as u32 + depth as u32 - 1;
             let b = tx.node_mut(lo).expect("copied on write");
-            let moved = entries::append_range(b, &l, &he, 0..he.len());
-            tx.changing(lo, moved)?;
-            let b = tx.node_mut(lo).expect("copied on write");
+            Self::empty(b);
             node::header_mut(b).depth = depth - 1;
+            let parts =
+                [(&le, slots::occupied(&le).collect()), (&he, slots::occupied(&he).collect())];
+            let moved = slots::fill(b, &l, used, &parts);
+            tx.changing(lo, moved)?;
             let d = tx.node_mut(dir_ptr & !DIR_TAG).expect("copied on write");
             for i in pair {
                 set_dir_child(d, i, lo);
@@ -438,9 +448,16 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         }
     }
 
+    /// Empties a bucket's bytes `b`: no entry, all slots free, the key heap empty.
+    fn empty(b: &mut [u8]) {
+        let l = Self::S.leaf;
+        b[HDR..].fill(0);
+        entries::clear(b, &l);
+    }
+
     /// Checks every node of the map: kinds, levels, local depths, each key's hash and
-    /// its place (sorted, under the directory slots that lead to it), the length, and
-    /// each node's checksum. What `mmf heap dump` runs.
+    /// its place (in hash order, joined to its home, held once, under the directory slots
+    /// that lead to it), the length, and each node's checksum. What `mmf heap dump` runs.
     ///
     /// # Errors
     /// [`Error::Corrupted`] naming the first node that fails.

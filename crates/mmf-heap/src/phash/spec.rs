@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::node::{self, HDR, WHAT, kind};
 use crate::read::private::Source;
 
-use super::{DIR_SIZE, DIR_TAG, LEVELS, SLOTS};
+use super::{DIR_SIZE, DIR_TAG, LEVELS, SLOTS, slots};
 use crate::pmap::Handle;
 
 /// A bucket as found: its offset, bytes, level (of its directory) and local depth.
@@ -18,6 +18,19 @@ pub(crate) struct Bucket<'r> {
     pub(super) b: &'r [u8],
     pub(super) level: u8,
     pub(super) depth: u8,
+}
+
+impl Bucket<'_> {
+    /// The hash bits its entries share: those of the directories above it and its own.
+    #[inline(always)]
+    pub(super) fn used(&self) -> u32 {
+        8 * self.level as u32 + self.depth as u32
+    }
+
+    /// Its entry count (as its header says).
+    pub(super) fn count(&self) -> usize {
+        (node::words(self.b)[1] >> 32) as usize
+    }
 }
 
 #[inline]
@@ -50,6 +63,24 @@ fn dir_words_ok(w: node::Words, level: u8) -> bool {
     w[0] & node::WORD0_MASK == node::word0(kind::HASH_DIR, level)
         && w[1] == DIR_SIZE as u64 | (SLOTS as u64) << 32
         && w[2] == DIR_SIZE as u64 | 8 << 32
+}
+
+/// The local depth of `child`, at slot `s` of directory `d`, as the directory shows it:
+/// 8 less the number of slots `s ^ 2^k` that also lead to it (a bucket of depth `d`
+/// covers the aligned run of 2^(8−d) slots around `s`). Only a guess, for asking for a
+/// bucket's lines before its header arrives: a damaged directory asks for other lines.
+#[inline(always)]
+fn depth_in_dir(d: &[u8], s: usize, child: u64) -> u8 {
+    let Some((ptrs, _)) = d.get(HDR..).and_then(|p| p.split_first_chunk::<{ 8 * SLOTS }>()) else {
+        return 0;
+    };
+    let mut same = 0u8;
+    for k in 0..8 {
+        let at = 8 * ((s ^ (1 << k)) & (SLOTS - 1));
+        let ptr = u64::from_le_bytes(ptrs[at..at + 8].try_into().unwrap_or_default());
+        same += u8::from(ptr == child);
+    }
+    LEVELS - same
 }
 
 /// [`HashSpec::dir`]'s checks of a directory's bytes (which [`node::read`] checked) at
@@ -92,18 +123,20 @@ pub(crate) struct HashSpec {
     pub key_ok: fn(&[u8]) -> bool,
 }
 
+/// A key's hash: xxh3-64 with the heap's seed, bit 0 set. The directories route by it and
+/// a bucket stores it as the entry's `ord` word (`slots::tag`: never 0, the mark of a free
+/// slot), so that both see the same bits down to the last level's last split.
 #[inline]
 pub(super) fn hash(r: &(impl Source + ?Sized), key: &[u8]) -> u64 {
-    xxh3_64_with_seed(key, r.seed())
+    slots::tag(xxh3_64_with_seed(key, r.seed()))
 }
 
 impl HashSpec {
     pub const fn new(key_width: usize, vsize: usize, key_ok: fn(&[u8]) -> bool) -> HashSpec {
-        // Side by side: a look-up asks for the bucket's header and all its hashes at once
-        // (a few cache lines in a row: `touch_ords`), finds the entry among them, then
-        // reads one key and one value. (Format 1 interleaved each entry's hash, key and
-        // value: a look-up waited for the header, then for the ~10 lines around its guess,
-        // 1.5x slower at 1M keys.)
+        // Side by side, with gaps (`slots`): a look-up asks for the bucket's header and
+        // its home slot's hash, key and value at once. (Format 2 packed the entries: a
+        // look-up waited for the header and hashes, then for the key and value. Format 1
+        // interleaved each entry's hash, key and value.)
         HashSpec { leaf: Layout::new(KeyMode::for_width(key_width, false), vsize, 0), key_ok }
     }
 
@@ -145,6 +178,7 @@ impl HashSpec {
     ) -> Option<Bucket<'r>> {
         let mut ptr = handle.root;
         let mut level = 0u8;
+        let mut parent: Option<(&[u8], usize)> = None;
         while ptr & DIR_TAG != 0 {
             if level >= LEVELS {
                 return None;
@@ -153,12 +187,19 @@ impl HashSpec {
             if !dir_words_ok(w, level) {
                 return None;
             }
-            let child = dir_child(d, slot(h, level));
+            let s = slot(h, level);
+            let child = dir_child(d, s);
+            parent = Some((d, s));
             // A child directory is a level down; a bucket is at its directory's level.
             level += (child & DIR_TAG != 0) as u8;
             ptr = child;
         }
-        let (b, w) = node::read_words(r, ptr, self.leaf.size)?;
+        let guess = parent.map_or(0, |(d, s)| depth_in_dir(d, s, ptr));
+        let b = node::unfreed(r, ptr, self.leaf.size)?;
+        // The lines the look-up reads, asked for before the header (which has the depth)
+        // arrives: the depth as the directory shows it.
+        slots::touch(b, &self.leaf, slots::tag(h), 8 * level as u32 + guess as u32);
+        let w = node::head(r, b)?;
         let depth = bucket_words_depth(w, level, self.leaf.size)?;
         Some(Bucket { off: ptr, b, level, depth })
     }
@@ -252,17 +293,42 @@ impl HashSpec {
     ) -> Result<()> {
         let b = self.bucket(r, off, level)?;
         node::verify(r, b.b, off)?;
-        let used = 8 * level as u32 + b.depth as u32;
-        let e = Entries::new(b.b, self.leaf, off)?;
-        for i in 0..e.len() {
-            let h = e.ord(i);
+        let used = b.used();
+        let e = Entries::slots(b.b, self.leaf, off)?;
+        let cap = e.len();
+        let (mut n, mut last) = (0, 0);
+        // The keys of the entries before of hash `last`: a key held twice (the same hash,
+        // order and home) must not pass.
+        let mut same: Vec<&[u8]> = Vec::new();
+        for i in slots::occupied(&e) {
+            let o = e.ord(i);
             let key = e.key(i)?;
-            let placed = used == 0 || (h ^ prefix) >> (64 - used) == 0;
-            if !placed || h != hash(r, key) || !(self.key_ok)(key) || (i > 0 && e.ord(i - 1) > h) {
+            if o != last {
+                same.clear();
+            }
+            if same.contains(&key) {
                 return Err(Error::corrupted(WHAT, off));
             }
+            same.push(key);
+            let placed = used == 0 || (o ^ prefix) >> (64 - used) == 0;
+            // Joined to its home: the slot next to it towards its home is taken (and
+            // that entry's home is at least as far, being in hash order).
+            let home = slots::home(o, used, cap);
+            let joined = (home >= i || e.ord(i - 1) != 0) && (home <= i || e.ord(i + 1) != 0);
+            if !placed
+                || o != slots::tag(hash(r, key))
+                || !(self.key_ok)(key)
+                || o < last
+                || !joined
+            {
+                return Err(Error::corrupted(WHAT, off));
+            }
+            (n, last) = (n + 1, o);
         }
-        *count += e.len() as u64;
+        if n != b.count() {
+            return Err(Error::corrupted(WHAT, off));
+        }
+        *count += n as u64;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use crate::{Heap, HeapOptions, MemoryBackend, PStr};
 /// A heap with a `PHashMap<u64, u64>` ("h", keys in the `aux` word) and a
 /// `PHashMap<PStr, u64>` ("s", keys in the key heap), each a directory over buckets,
 /// committed one transaction before the last.
-fn image() -> Vec<u8> {
+pub(super) fn image() -> Vec<u8> {
     let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
     let mut tx = heap.write().unwrap();
     let mut h: PHashMap<u64, u64> = PHashMap::new();
@@ -29,7 +29,7 @@ fn image() -> Vec<u8> {
 }
 
 /// The root directory of a map's handle and the first two distinct buckets under it.
-fn nodes(image: &[u8], root: u64) -> Vec<usize> {
+pub(super) fn nodes(image: &[u8], root: u64) -> Vec<usize> {
     assert_ne!(root & DIR_TAG, 0, "a directory at the root");
     let dir = (root & !DIR_TAG) as usize;
     let mut out = vec![dir];
@@ -45,7 +45,7 @@ fn nodes(image: &[u8], root: u64) -> Vec<usize> {
 
 /// Both look-ups of `keys` in the map rooted at `root` of `heap`: the number of keys the
 /// fast path left to the checked one (which erred on each).
-fn compare<K: Key, V: Persist + PartialEq + std::fmt::Debug>(
+pub(super) fn compare<K: Key, V: Persist + PartialEq + std::fmt::Debug>(
     heap: &Heap<MemoryBackend>,
     name: &str,
     keys: impl Iterator<Item = Box<K::Query>>,
