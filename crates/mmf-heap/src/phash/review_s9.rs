@@ -5,7 +5,7 @@
 //! Every look-up answers the right value, none, or an error (the fast path exactly where
 //! the checked one does); `verify` flags each; writes over them do not panic.
 
-use super::tests::{compare, image, nodes};
+use super::tests::{compare, image, nodes, roots};
 use super::*;
 use crate::entries::{KeyMode, Layout};
 use crate::{Heap, HeapOptions, MemoryBackend, PStr};
@@ -384,12 +384,7 @@ fn a_wrong_guess_of_the_depth_changes_no_answer() {
     let image = image();
     let heap =
         Heap::open_with(MemoryBackend::from_bytes(image.clone()), &HeapOptions::new()).unwrap();
-    let snap = heap.read().unwrap();
-    let roots = [
-        ("h", snap.root::<PHashMap<u64, u64>>("h").unwrap().unwrap().h.root),
-        ("s", snap.root::<PHashMap<PStr, u64>>("s").unwrap().unwrap().h.root),
-    ];
-    drop(snap);
+    let roots = roots(&heap);
     let ptr = |b: &[u8], dir: usize, i: usize| {
         u64::from_le_bytes(b[dir + HDR + 8 * i..][..8].try_into().unwrap())
     };

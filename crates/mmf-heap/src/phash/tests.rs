@@ -43,6 +43,15 @@ pub(super) fn nodes(image: &[u8], root: u64) -> Vec<usize> {
     out
 }
 
+/// The root pointers of the two maps of [`image`]'s heap, by root name.
+pub(super) fn roots(heap: &Heap<MemoryBackend>) -> [(&'static str, u64); 2] {
+    let snap = heap.read().unwrap();
+    [
+        ("h", snap.root::<PHashMap<u64, u64>>("h").unwrap().unwrap().h.root),
+        ("s", snap.root::<PHashMap<PStr, u64>>("s").unwrap().unwrap().h.root),
+    ]
+}
+
 /// Both look-ups of `keys` in the map rooted at `root` of `heap`: the number of keys the
 /// fast path left to the checked one (which erred on each).
 pub(super) fn compare<K: Key, V: Persist + PartialEq + std::fmt::Debug>(
@@ -78,12 +87,7 @@ fn the_fast_get_answers_exactly_where_the_checked_one_does() {
     let image = image();
     let heap =
         Heap::open_with(MemoryBackend::from_bytes(image.clone()), &HeapOptions::new()).unwrap();
-    let snap = heap.read().unwrap();
-    let roots = [
-        ("h", snap.root::<PHashMap<u64, u64>>("h").unwrap().unwrap().h.root),
-        ("s", snap.root::<PHashMap<PStr, u64>>("s").unwrap().unwrap().h.root),
-    ];
-    drop(snap);
+    let roots = roots(&heap);
     let ints = || (0..400u64).map(Box::new);
     let strs = || (0..200u64).map(|k| Box::<str>::from(format!("key {k}")));
     // Undamaged: the fast path answers every key.
