@@ -339,6 +339,12 @@ mod tests {
             let len = 1 + rand(9000);
             let exact = a.overlaps_free(off, len);
             assert!(!exact || pages.may_overlap(off, len), "missed free bytes in {off}+{len}");
+            // A node's one-test form, for blocks of at most a page.
+            let node = len.min(4096);
+            assert!(
+                !a.overlaps_free(off, node) || pages.may_overlap_node(off, node),
+                "the node test missed free bytes in {off}+{node}"
+            );
             checked += 1;
             free += exact as u32;
         }
@@ -361,7 +367,12 @@ mod tests {
             let pages = FreePages::of(&one);
             for at in (hole..hole + len).step_by(16) {
                 assert!(pages.may_overlap(at, 16), "hole {hole}+{len}: {at}");
+                assert!(pages.may_overlap_node(at, 16), "node test, hole {hole}+{len}: {at}");
             }
+            // A node that starts in the page before the hole's and reaches into it.
+            let reach = hole - 16;
+            assert!(pages.may_overlap_node(reach, 4096), "node test into hole {hole}+{len}");
+            assert!(!pages.may_overlap_node(after_page(hole + len), 4096), "node past the hole");
             assert!(!pages.may_overlap(hole / 4096 * 4096 - 4096, 4096), "the page before");
             let after = (hole + len).next_multiple_of(4096);
             assert!(!pages.may_overlap(after, 4096), "the page after");
@@ -386,6 +397,11 @@ mod tests {
         assert!(!FreePages::of(&b).may_overlap(off, 1 << 16));
         // A block over 64 pages goes to the index (one test a page would cost more).
         assert!(FreePages::of(&b).may_overlap(off, 1 << 20) && !b.overlaps_free(off, 1 << 20));
+    }
+
+    /// The first page boundary at or after `off`.
+    fn after_page(off: u64) -> u64 {
+        off.next_multiple_of(4096)
     }
 
     #[test]
@@ -532,6 +548,9 @@ fn set_bits(bits: &mut [u64], first: u64, last: u64) {
 pub(crate) struct FreePages {
     shift: u32,
     bits: Box<[u64]>,
+    /// Bit `p`: page `p` or page `p + 1` holds a free byte — all a block of at most a
+    /// page that starts in page `p` can reach, in one test.
+    starts: Box<[u64]>,
 }
 
 impl FreePages {
@@ -541,14 +560,26 @@ impl FreePages {
         let shift = 12.max((64 - end.leading_zeros()).saturating_sub(23));
         let pages = (end >> shift) + 1;
         let mut bits = vec![0u64; pages.div_ceil(64) as usize].into_boxed_slice();
+        let mut starts = bits.clone();
         for (start, len) in alloc.free_ranges() {
             let first = start >> shift;
             let last = (start.saturating_add(len.max(1) - 1) >> shift).min(pages - 1);
             if first <= last {
                 set_bits(&mut bits, first, last);
+                set_bits(&mut starts, first.saturating_sub(1), last);
             }
         }
-        FreePages { shift, bits }
+        FreePages { shift, bits, starts }
+    }
+
+    /// [`may_overlap`](Self::may_overlap) for a block of 1 to 4096 bytes (a node): it
+    /// lies in the page it starts in and perhaps the next, which one bit test covers.
+    #[inline(always)]
+    pub fn may_overlap_node(&self, off: u64, len: u64) -> bool {
+        debug_assert!((1..=4096).contains(&len) && self.shift >= 12);
+        let page = off >> self.shift;
+        // Pages past the bitmap hold no free byte.
+        self.starts.get((page / 64) as usize).is_some_and(|w| w >> (page % 64) & 1 != 0)
     }
 
     /// False if no byte of `off..off + len` is free; true if one may be.

@@ -102,8 +102,13 @@ impl Committed {
     /// (only on a page that holds free bytes) the free ranges' index.
     #[inline]
     pub fn overlaps_free(&self, off: u64, len: u64) -> bool {
-        let pages = self.free_pages.get_or_init(|| FreePages::of(&self.alloc));
-        pages.may_overlap(off, len) && self.alloc.overlaps_free(off, len)
+        self.free_pages().may_overlap(off, len) && self.alloc.overlaps_free(off, len)
+    }
+
+    /// The pages of its allocated area that hold free bytes (made on the first call).
+    #[inline]
+    pub fn free_pages(&self) -> &FreePages {
+        self.free_pages.get_or_init(|| FreePages::of(&self.alloc))
     }
 }
 

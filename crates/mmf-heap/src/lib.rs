@@ -133,6 +133,7 @@ mod dirty;
 pub mod dump;
 mod entries;
 mod error;
+mod fast;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -142,6 +142,17 @@ impl Window {
         bytes.ok_or_else(|| Error::corrupted(what, off))
     }
 
+    /// The commit's bytes `0..end` (for [`Fast`](crate::fast::Fast)); `None` where the
+    /// copy cannot be made (then [`slice`](Self::slice) says why).
+    #[inline(always)]
+    pub fn whole<B: Backend>(&self, backend: &B) -> Option<&[u8]> {
+        let len = usize::try_from(self.end).ok()?;
+        match &self.mapped {
+            Some(mapped) => mapped.slice(0, len),
+            None => self.copied(backend).ok()?.get(..len),
+        }
+    }
+
     /// The copy of `0..end`, made on first use.
     #[cold]
     fn copied<B: Backend>(&self, backend: &B) -> Result<&[u8]> {

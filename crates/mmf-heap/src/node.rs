@@ -7,6 +7,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::fast::Nodes;
 use crate::read::private::Source;
 use crate::txn::WriteTxn;
 
@@ -110,26 +111,18 @@ pub type Words = [u64; 3];
 /// the words, which must cover what [`read`] also checks: magic, size, and the key heap
 /// within the size.
 #[inline(always)]
-pub fn read_words<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Option<(&[u8], Words)> {
-    let bytes = unfreed(r, off, size)?;
+pub fn read_words<'r>(r: impl Nodes<'r>, off: u64, size: usize) -> Option<(&'r [u8], Words)> {
+    let bytes = r.unfreed(off, size)?;
     Some((bytes, head(r, bytes)?))
 }
 
-/// The `size` bytes at `off`, within bounds, aligned, and not in freed space: what
-/// [`read_words`] checks before it reads a byte.
+/// The words of the header of [`Nodes::unfreed`] bytes, if the writer's transaction is
+/// one the reader may see: the rest of [`read_words`].
 #[inline(always)]
-pub fn unfreed<R: Source + ?Sized>(r: &R, off: u64, size: usize) -> Option<&[u8]> {
-    let bytes = r.block(off, size, 16, WHAT).ok()?;
-    // Before any byte is read: free space may be changing under the reader.
-    (!r.freed(off, size as u64)).then_some(bytes)
-}
-
-/// The words of the header of [`unfreed`] bytes, if the writer's transaction is one the
-/// reader may see: the rest of [`read_words`].
-#[inline(always)]
-pub fn head<R: Source + ?Sized>(r: &R, bytes: &[u8]) -> Option<Words> {
+pub fn head<'r>(r: impl Nodes<'r>, bytes: &[u8]) -> Option<Words> {
     let txn = bytes.get(24..32).map_or(0, |t| u64::from_le_bytes(t.try_into().unwrap_or_default()));
-    (txn != 0 && txn <= r.newest_txn()).then(|| words(bytes))
+    // 1..=newest, in one compare.
+    (txn.wrapping_sub(1) < r.newest_txn()).then(|| words(bytes))
 }
 
 /// A header's first three words (zeros for bytes too short to hold them: no node).

@@ -29,6 +29,12 @@ pub(crate) mod private {
         fn freed(&self, _off: u64, _len: u64) -> bool {
             false
         }
+        /// The reader's reads gathered for a look-up's hot path, if it has them (a
+        /// snapshot): [`Fast`](crate::fast::Fast).
+        #[inline(always)]
+        fn fast(&self) -> Option<crate::fast::Fast<'_>> {
+            None
+        }
     }
 }
 
@@ -59,6 +65,12 @@ impl<B: Backend> Source for Snapshot<'_, B> {
     #[inline]
     fn freed(&self, off: u64, len: u64) -> bool {
         self.commit.overlaps_free(off, len)
+    }
+
+    #[inline(always)]
+    fn fast(&self) -> Option<crate::fast::Fast<'_>> {
+        let bytes = self.window.whole(&self.heap.backend)?;
+        Some(crate::fast::Fast::new(bytes, &self.commit, &self.dirs))
     }
 
     fn seed(&self) -> u64 {

@@ -11,6 +11,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::backend::Backend;
 use crate::entries::{self, Entries};
 use crate::error::{Error, Result};
+use crate::fast::Nodes;
 use crate::key::{Key, MAX_KEY};
 use crate::node::{self, HDR, WHAT, kind};
 use crate::persist::{Persist, type_hash};
@@ -109,7 +110,12 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
         let h = hash(r, key);
-        match Self::get_fast(r, self.h, key, h) {
+        // A snapshot's reads gathered once (`Fast`), else the reader's own.
+        let fast = match r.fast() {
+            Some(f) => Self::get_fast(f, self.h, key, h),
+            None => Self::get_fast(r, self.h, key, h),
+        };
+        match fast {
             Some(found) => Ok(found),
             // Something did not check out: the same look-up, checked step by step, says what.
             None => Self::get_checked(r, self.h, key, h),
@@ -137,12 +143,12 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
 
     /// [`get_checked`](Self::get_checked) with the same checks but no error to build:
     /// `None` where it errs. Short, so that the processor gets on to the next look-up
-    /// while this one waits for memory: 25% fewer instructions a get (callgrind: 606 to
-    /// 453 at 100k keys), 1.2x faster gets in cache (criterion, `kv_get_1M` in quick
-    /// mode: 10k keys); no change measured at 1M keys, where a get waits for two misses.
+    /// while this one waits for memory (`crate::fast` says why that matters): through a
+    /// snapshot's [`Fast`](crate::fast::Fast) reads, the bucket's lines are asked for
+    /// before its checks, and directories are checked once per snapshot.
     #[inline(always)]
     fn get_fast<'r>(
-        r: &'r impl Reader,
+        r: impl Nodes<'r>,
         handle: Handle,
         key: &[u8],
         h: u64,

@@ -45,6 +45,27 @@ pub fn touch(b: &[u8], l: &Layout, ord: u64, used: u32) {
     std::hint::black_box(acc);
 }
 
+/// [`touch`]'s lines, asked for with prefetch instructions from the bucket's address
+/// `at` alone, before any byte of the bucket is checked or read (a prefetch reads
+/// nothing the program sees and faults on nothing, wherever it points).
+#[inline(always)]
+pub fn prefetch(at: *const u8, l: &Layout, ord: u64, used: u32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let i = home(ord, used, l.cap);
+        let (below, above) = (i.saturating_sub(1), (i + 1).min(l.cap - 1));
+        for pos in [0, l.ord_pos(i), l.aux_pos(i), l.val_pos(below), l.val_pos(i), l.val_pos(above)]
+        {
+            // SAFETY: a prefetch is a hint with no effect the program can observe: it
+            // does not fault on any address and reads nothing into the program's state.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(pos).cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (at, l, ord, used);
+}
+
 /// Where a look-up ended: the entry's slot, or where it would go (the first slot of the
 /// run around its home whose `ord` is above it, or past the run).
 pub type Found = std::result::Result<usize, usize>;

@@ -6,6 +6,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::entries::{Entries, KeyMode, Layout};
 use crate::error::{Error, Result};
+use crate::fast::Nodes;
 use crate::node::{self, HDR, WHAT, kind};
 use crate::read::private::Source;
 
@@ -172,7 +173,7 @@ impl HashSpec {
     #[inline(always)]
     pub(super) fn find_fast<'r>(
         &self,
-        r: &'r (impl Source + ?Sized),
+        r: impl Nodes<'r>,
         handle: Handle,
         h: u64,
     ) -> Option<Bucket<'r>> {
@@ -183,10 +184,18 @@ impl HashSpec {
             if level >= LEVELS {
                 return None;
             }
-            let (d, w) = node::read_words(r, ptr & !DIR_TAG, DIR_SIZE)?;
-            if !dir_words_ok(w, level) {
-                return None;
-            }
+            let off = ptr & !DIR_TAG;
+            let d = match r.known_dir(off, level, DIR_SIZE) {
+                Some(d) => d,
+                None => {
+                    let (d, w) = node::read_words(r, off, DIR_SIZE)?;
+                    if !dir_words_ok(w, level) {
+                        return None;
+                    }
+                    r.remember_dir(off, level);
+                    d
+                }
+            };
             let s = slot(h, level);
             let child = dir_child(d, s);
             parent = Some((d, s));
@@ -195,10 +204,18 @@ impl HashSpec {
             ptr = child;
         }
         let guess = parent.map_or(0, |(d, s)| depth_in_dir(d, s, ptr));
-        let b = node::unfreed(r, ptr, self.leaf.size)?;
         // The lines the look-up reads, asked for before the header (which has the depth)
-        // arrives: the depth as the directory shows it.
-        slots::touch(b, &self.leaf, slots::tag(h), 8 * level as u32 + guess as u32);
+        // arrives: the depth as the directory shows it. From the address alone where the
+        // reader has one (before the bucket's checks), else once they are done.
+        let used = 8 * level as u32 + guess as u32;
+        let at = r.address(ptr);
+        if let Some(at) = at {
+            slots::prefetch(at, &self.leaf, slots::tag(h), used);
+        }
+        let b = r.unfreed(ptr, self.leaf.size)?;
+        if at.is_none() {
+            slots::touch(b, &self.leaf, slots::tag(h), used);
+        }
         let w = node::head(r, b)?;
         let depth = bucket_words_depth(w, level, self.leaf.size)?;
         Some(Bucket { off: ptr, b, level, depth })

@@ -3,6 +3,7 @@
 //! checked one answers, with the same value, and leaves every error to it.
 
 use super::*;
+use crate::read::private::Source;
 use crate::{Heap, HeapOptions, MemoryBackend, PStr};
 
 /// A heap with a `PHashMap<u64, u64>` ("h", keys in the `aux` word) and a
@@ -67,6 +68,14 @@ pub(super) fn compare<K: Key, V: Persist + PartialEq + std::fmt::Debug>(
         let key = K::encode(&q, &mut buf);
         let h = hash(&snap, key);
         let fast = PHashMap::<K, V>::get_fast(&snap, map.h, key, h);
+        // The snapshot's own hot path (its checked directories kept from key to key)
+        // answers as the generic one.
+        let lean = snap.fast().expect("a snapshot has its fast reads");
+        assert_eq!(
+            PHashMap::<K, V>::get_fast(lean, map.h, key, h),
+            fast,
+            "{name}: the paths differ"
+        );
         let checked = PHashMap::<K, V>::get_checked(&snap, map.h, key, h);
         match (fast, checked) {
             (Some(f), Ok(c)) => assert_eq!(f, c, "{name}: both answered, differently"),
@@ -140,9 +149,52 @@ fn the_fast_get_refuses_a_stale_handles_freed_nodes() {
     let key = <u64 as Key>::encode(&7, &mut buf);
     let h = hash(&snap, key);
     assert!(PHashMap::<u64, u64>::get_fast(&snap, stale.h, key, h).is_none());
+    // The snapshot's hot path, before and after its directories were checked by a get
+    // through the live map.
+    let lean = snap.fast().unwrap();
+    assert!(PHashMap::<u64, u64>::get_fast(lean, stale.h, key, h).is_none());
+    assert_eq!(PHashMap::<u64, u64>::get_fast(lean, h_live(&snap), key, h), Some(Some(&8)));
+    assert!(PHashMap::<u64, u64>::get_fast(lean, stale.h, key, h).is_none());
     assert!(matches!(
         PHashMap::<u64, u64>::get_checked(&snap, stale.h, key, h),
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(stale.get(&snap, &7), Err(Error::InvalidArgument { .. })));
+}
+
+/// The live map's handle in `snap`.
+fn h_live(snap: &crate::Snapshot<'_, MemoryBackend>) -> crate::pmap::Handle {
+    snap.root::<PHashMap<u64, u64>>("h").unwrap().unwrap().h
+}
+
+/// A directory checked at one level is not taken for one at another, nor for a node 2,
+/// 4 or 8 bytes past it (whose entry would otherwise read as another level's).
+#[test]
+fn a_checked_directory_is_known_only_at_its_offset_and_level() {
+    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut h: PHashMap<u64, u64> = PHashMap::new();
+    for k in 0..3000u64 {
+        h.insert(&mut tx, &k, &(k + 1)).unwrap();
+    }
+    tx.set_root("h", &h).unwrap();
+    tx.commit().unwrap();
+    let snap = heap.read().unwrap();
+    let live = h_live(&snap);
+    assert_eq!(live.root & DIR_TAG, DIR_TAG, "3000 keys take a directory");
+    let root = live.root & !DIR_TAG;
+    let lean = snap.fast().unwrap();
+    assert!(lean.known_dir(root, 0, DIR_SIZE).is_none(), "nothing checked yet");
+    let mut buf = [0u8; 8];
+    let key = <u64 as Key>::encode(&7, &mut buf);
+    let hh = hash(&snap, key);
+    assert_eq!(PHashMap::<u64, u64>::get_fast(lean, live, key, hh), Some(Some(&8)));
+    assert!(lean.known_dir(root, 0, DIR_SIZE).is_some(), "the get checked the root");
+    for level in 1..LEVELS {
+        assert!(lean.known_dir(root, level, DIR_SIZE).is_none(), "level {level}");
+    }
+    lean.remember_dir(root, 1);
+    for (off, level) in [(root + 2, 0), (root + 4, 0), (root + 6, 0), (root + 8, 0)] {
+        assert!(lean.known_dir(off, level, DIR_SIZE).is_none(), "{off:#x} at level {level}");
+    }
 }
