@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::format::{BlockHeader, ManifestEntry, SLOT_OFFSETS, Slot, Superblock};
 use crate::heap::{Durability, Heap, HeapOptions, INITIAL_LEN};
 use crate::persist::{Off, PBytes, PStr};
+use crate::phash::PHashMap;
 use crate::snapshot::Snapshot;
 
 /// Knob bit: recompute the image's checksums before opening it.
@@ -163,6 +164,17 @@ fn walk_root<B: Backend>(snap: &Snapshot<'_, B>, name: &str, value: &[u8]) {
     let _ = snap.root::<PStr>(name).map(|s| s.map(|s| snap.str(s)));
     let _ = snap.root::<PBytes>(name).map(|b| b.map(|b| snap.bytes(b)));
     let _ = snap.root::<Off<u64>>(name).map(|o| o.map(|o| snap.get(o)));
+    // The seeds' hash map type: every get through the snapshot's hot path (which skips
+    // the checks of directories it has checked before) answers as the checked path.
+    if let Ok(Some(map)) = snap.root::<PHashMap<u64, u8>>(name) {
+        for k in (0..300u64).chain([u64::MAX, 1 << 40]) {
+            match map.get_both(snap, &k) {
+                (Some(fast), Ok(checked)) => assert_eq!(fast, checked, "key {k}"),
+                (None, Err(_)) => {}
+                (fast, checked) => panic!("key {k}: hot path {fast:?}, checked {checked:?}"),
+            }
+        }
+    }
     for pair in root_words(value).windows(2) {
         let _ = snap.get(Off::<[u64; 2]>::from_raw(pair[0]));
         let _ = snap.get(Off::<u8>::from_raw(pair[0]));

@@ -162,6 +162,27 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         }
     }
 
+    /// Both look-ups of `key`, for the fuzz targets: the reader's hot path (`None` where it
+    /// gave up) and the checked one. They must agree: the same answer, or `None` and an
+    /// error.
+    pub(crate) fn get_both<'r>(
+        &self,
+        r: &'r impl Reader,
+        key: &K::Query,
+    ) -> (Option<Option<&'r V>>, Result<Option<&'r V>>) {
+        if self.h.root == 0 {
+            return (Some(None), Ok(None));
+        }
+        let mut buf = [0u8; 8];
+        let key = K::encode(key, &mut buf);
+        let h = hash(r, key);
+        let fast = match r.fast() {
+            Some(f) => Self::get_fast(f, self.h, key, h),
+            None => Self::get_fast(r, self.h, key, h),
+        };
+        (fast, Self::get_checked(r, self.h, key, h))
+    }
+
     /// Whether the map holds `key`.
     ///
     /// # Errors
