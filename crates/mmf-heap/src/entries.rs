@@ -310,40 +310,47 @@ fn count(b: &[u8]) -> usize {
     node::header(b).map_or(0, |h| h.count as usize)
 }
 
-/// Whether an entry with a key of `key_len` bytes fits in the node (after compacting its
-/// key heap if need be, which this does).
-pub fn make_room(b: &mut [u8], l: &Layout, key_len: usize) -> bool {
+/// Whether an entry with a key of `key_len` bytes fits in the node `b` (at `off`, for
+/// errors), after compacting its key heap if need be (which this does).
+///
+/// # Errors
+/// [`Error::Corrupted`] for a node whose key heap holds a key outside it (the node
+/// unchanged).
+pub fn make_room(b: &mut [u8], l: &Layout, key_len: usize, off: u64) -> Result<bool> {
     let n = count(b);
     if n >= l.cap {
-        return false;
+        return Ok(false);
     }
     if l.mode != KeyMode::Heap {
-        return true;
+        return Ok(true);
     }
     let heap = node::header(b).map_or(0, |h| h.heap as usize);
     if heap >= l.heap_min + key_len {
-        return true;
+        return Ok(true);
     }
-    let used = Entries::new(b, *l, 0).map_or(usize::MAX, |e| e.heap_used());
+    let used = Entries::new(b, *l, off)?.heap_used();
     if used.saturating_add(key_len) > l.size - l.heap_min {
-        return false;
+        return Ok(false);
     }
-    compact(b, l);
-    true
+    compact(b, l, off)?;
+    Ok(true)
 }
 
-/// Rewrites the key heap without the bytes of removed keys.
-fn compact(b: &mut [u8], l: &Layout) {
+/// Rewrites the key heap without the bytes of removed keys. Every key is read before a
+/// byte changes: one outside the heap is an error, and the node stays as it was (a damaged
+/// key was once rewritten as an empty one).
+fn compact(b: &mut [u8], l: &Layout, off: u64) -> Result<()> {
     let copy = b.to_vec();
-    let Ok(old) = Entries::new(&copy, *l, 0) else { return };
+    let old = Entries::new(&copy, *l, off)?;
+    let keys = (0..old.len()).map(|i| old.key(i)).collect::<Result<Vec<_>>>()?;
     let mut heap = l.size;
-    for i in 0..old.len() {
-        let key = old.key(i).unwrap_or(&[]);
+    for (i, key) in keys.into_iter().enumerate() {
         heap -= key.len();
         b[heap..heap + key.len()].copy_from_slice(key);
         set_aux(b, l, i, heap as u64 | (key.len() as u64) << 32);
     }
     node::header_mut(b).heap = heap as u32;
+    Ok(())
 }
 
 fn set_aux(b: &mut [u8], l: &Layout, i: usize, v: u64) {
@@ -411,7 +418,7 @@ pub fn set_val(b: &mut [u8], l: &Layout, i: usize, val: &[u8]) {
 /// [`Error::Corrupted`] for a bad key in `src`.
 pub fn append(b: &mut [u8], l: &Layout, src: &Entries<'_>, i: usize) -> Result<()> {
     let key = src.key(i)?;
-    if !make_room(b, l, key.len()) {
+    if !make_room(b, l, key.len(), src.off)? {
         return Err(Error::corrupted(WHAT, src.off));
     }
     insert(b, l, count(b), src.ord(i), key, src.val(i));
@@ -560,10 +567,10 @@ mod tests {
         for k in &keys {
             let e = Entries::new(&b, l, 0).unwrap();
             let i = e.search(k.as_bytes(), prefix(k.as_bytes())).unwrap().unwrap_err();
-            assert!(make_room(&mut b, &l, k.len()));
+            assert!(make_room(&mut b, &l, k.len(), 0).unwrap());
             insert(&mut b, &l, i, prefix(k.as_bytes()), k.as_bytes(), &[1; 8]);
         }
-        assert!(!make_room(&mut b, &l, 3), "full by count");
+        assert!(!make_room(&mut b, &l, 3, 0).unwrap(), "full by count");
         let e = Entries::new(&b, l, 0).unwrap();
         let mut sorted = keys.clone();
         sorted.sort();
@@ -574,10 +581,35 @@ mod tests {
         for _ in 0..l.cap / 2 {
             remove(&mut b, &l, 0);
         }
-        compact(&mut b, &l);
+        compact(&mut b, &l, 0).unwrap();
         let e = Entries::new(&b, l, 0).unwrap();
         for (i, k) in sorted[l.cap / 2..].iter().enumerate() {
             assert_eq!(e.key(i).unwrap(), k.as_bytes());
         }
+    }
+
+    /// A key heap that needs compacting, one key pointing outside the node: `make_room`
+    /// errs and leaves the node as it was (the key was once rewritten as an empty one).
+    #[test]
+    fn compacting_a_damaged_key_heap_errs_and_changes_nothing() {
+        let l = Layout::new(KeyMode::Heap, 8, 0);
+        let mut b = node(&l);
+        let mut n = 0;
+        loop {
+            let k = format!("{n:0>300}");
+            if !make_room(&mut b, &l, k.len(), 0).unwrap() {
+                break;
+            }
+            insert(&mut b, &l, n, prefix(k.as_bytes()), k.as_bytes(), &[1; 8]);
+            n += 1;
+        }
+        for _ in 0..n / 2 {
+            remove(&mut b, &l, 0);
+        }
+        set_aux(&mut b, &l, 0, (l.size as u64 + 64) | 300 << 32);
+        let before = b.clone();
+        let got = make_room(&mut b, &l, 300, 0x7000);
+        assert!(matches!(got, Err(Error::Corrupted { offset: 0x7000, .. })), "{got:?}");
+        assert!(b == before, "the node changed");
     }
 }

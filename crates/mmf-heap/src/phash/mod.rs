@@ -287,7 +287,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                     return Ok(Some(old));
                 }
                 Err(i) => {
-                    if slots::make_room(b, &Self::S.leaf, key.len()) {
+                    if slots::make_room(b, &Self::S.leaf, key.len(), off)? {
                         if !slots::insert(b, &Self::S.leaf, i, o, key, value.as_bytes()) {
                             return Err(Error::corrupted(WHAT, off));
                         }

@@ -342,7 +342,7 @@ fn slot_operations_keep_the_rules_in_every_layout() {
                             slots::set_val(&mut b, &l, i, &v);
                             model.insert(o, step as u8);
                         }
-                        Err(at) if slots::make_room(&mut b, &l, key(o).len()) => {
+                        Err(at) if slots::make_room(&mut b, &l, key(o).len(), 0).unwrap() => {
                             assert!(slots::insert(&mut b, &l, at, o, &key(o), &v));
                             model.insert(o, step as u8);
                         }

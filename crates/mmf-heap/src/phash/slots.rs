@@ -169,25 +169,29 @@ fn put(b: &mut [u8], l: &Layout, i: usize, ord: u64, key: &[u8], val: &[u8]) {
     b[l.val_pos(i)..][..l.vsize].copy_from_slice(val);
 }
 
-/// Whether an entry with a key of `key_len` bytes fits: a free slot, and room in the key
-/// heap (after compacting it if need be, which this does).
-pub fn make_room(b: &mut [u8], l: &Layout, key_len: usize) -> bool {
+/// Whether an entry with a key of `key_len` bytes fits in the bucket `b` (at `off`): a
+/// free slot, and room in the key heap (after compacting it if need be, which this does).
+///
+/// # Errors
+/// [`Error::Corrupted`] for a bucket whose key heap holds a key outside it (the bucket
+/// unchanged).
+pub fn make_room(b: &mut [u8], l: &Layout, key_len: usize, off: u64) -> Result<bool> {
     if count(b) >= l.cap {
-        return false;
+        return Ok(false);
     }
     if l.mode != KeyMode::Heap {
-        return true;
+        return Ok(true);
     }
     let heap = node::header(b).map_or(0, |h| h.heap as usize);
     if heap >= l.heap_min() + key_len {
-        return true;
+        return Ok(true);
     }
-    let used = Entries::slots(b, *l, 0).map_or(usize::MAX, |e| heap_used(&e));
-    if used.saturating_add(key_len) > l.size - l.heap_min() {
-        return false;
+    let used = Entries::slots(b, *l, off)?;
+    if heap_used(&used).saturating_add(key_len) > l.size - l.heap_min() {
+        return Ok(false);
     }
-    compact(b, l);
-    true
+    compact(b, l, off)?;
+    Ok(true)
 }
 
 /// Bytes of the key heap the entries use.
@@ -198,19 +202,22 @@ pub fn heap_used(e: &Entries<'_>) -> usize {
     occupied(e).map(|i| (e.aux(i) >> 32) as usize).sum()
 }
 
-/// Rewrites the key heap without the bytes of removed keys.
-fn compact(b: &mut [u8], l: &Layout) {
+/// Rewrites the key heap without the bytes of removed keys. Every key is read before a
+/// byte changes: one outside the heap is an error, and the bucket stays as it was (a
+/// damaged key was once rewritten as an empty one, a key the map then never found).
+fn compact(b: &mut [u8], l: &Layout, off: u64) -> Result<()> {
     let copy = b.to_vec();
-    let Ok(old) = Entries::slots(&copy, *l, 0) else { return };
+    let old = Entries::slots(&copy, *l, off)?;
+    let keys = occupied(&old).map(|i| Ok((i, old.key(i)?))).collect::<Result<Vec<_>>>()?;
     let mut heap = l.size;
-    for i in occupied(&old) {
-        let key = old.key(i).unwrap_or(&[]);
+    for (i, key) in keys {
         heap -= key.len();
         b[heap..heap + key.len()].copy_from_slice(key);
         b[l.aux_pos(i)..][..8]
             .copy_from_slice(&(heap as u64 | (key.len() as u64) << 32).to_le_bytes());
     }
     node::header_mut(b).heap = heap as u32;
+    Ok(())
 }
 
 /// Inserts an entry where [`find`] said it goes (`Err(at)`), into a bucket that has room
@@ -409,7 +416,7 @@ mod tests {
                                 set_val(&mut b, &l, i, &step.to_le_bytes());
                                 model.insert(o, step);
                             }
-                            Err(at) if make_room(&mut b, &l, 8) => {
+                            Err(at) if make_room(&mut b, &l, 8, 0).unwrap() => {
                                 assert!(insert(
                                     &mut b,
                                     &l,
@@ -432,5 +439,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A key heap that must be compacted for a new key, with one entry's key pointing
+    /// outside the node: `make_room` errs and leaves the bucket as it was (it used to
+    /// rewrite the damaged key as an empty one and let the insert go on).
+    #[test]
+    fn compacting_a_damaged_key_heap_errs_and_changes_nothing() {
+        let l = Layout::new(KeyMode::Heap, 8, 0);
+        let mut b = bucket(&l);
+        let mut placed = Vec::new();
+        // Long keys until the heap has no room, then half of them removed: room only
+        // after compacting.
+        for k in 0u64.. {
+            let key = format!("{k:0>200}");
+            let o = tag(k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            if !make_room(&mut b, &l, key.len(), 0).unwrap() {
+                break;
+            }
+            let e = Entries::slots(&b, l, 0).unwrap();
+            let at = find(&e, key.as_bytes(), o, 0).unwrap().unwrap_err();
+            assert!(insert(&mut b, &l, at, o, key.as_bytes(), &k.to_le_bytes()));
+            placed.push((o, key));
+        }
+        for (o, key) in placed.iter().step_by(2) {
+            let e = Entries::slots(&b, l, 0).unwrap();
+            let i = find(&e, key.as_bytes(), *o, 0).unwrap().unwrap();
+            remove(&mut b, &l, i, 0);
+        }
+        let e = Entries::slots(&b, l, 0).unwrap();
+        let victim = occupied(&e).next().unwrap();
+        let far = (l.size as u64 + 64) | 200 << 32;
+        b[l.aux_pos(victim)..][..8].copy_from_slice(&far.to_le_bytes());
+        let before = b.clone();
+        let got = make_room(&mut b, &l, 200, 0x5000);
+        assert!(
+            matches!(got, Err(Error::Corrupted { offset: 0x5000, .. })),
+            "a key outside the node: {got:?}"
+        );
+        assert!(b == before, "the bucket changed");
     }
 }

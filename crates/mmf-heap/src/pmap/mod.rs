@@ -289,7 +289,7 @@ impl<K: Key, V: Persist> PMap<K, V> {
     ) -> Result<Option<Split>> {
         let l = if k == kind::MAP_LEAF { Self::S.leaf } else { Self::S.branch };
         let b = tx.node_mut(off).expect("copied on write");
-        if entries::make_room(b, &l, key.len()) {
+        if entries::make_room(b, &l, key.len(), off)? {
             entries::insert(b, &l, i, ord, key, val);
             return Ok(None);
         }
@@ -307,7 +307,7 @@ impl<K: Key, V: Persist> PMap<K, V> {
             entries::append_range(r, &l, &old, at..old.len())?;
             let (target, j) = if i < at { (off, i) } else { (right, i - at) };
             let t = tx.node_mut(target).expect("this transaction's");
-            if !entries::make_room(t, &l, key.len()) {
+            if !entries::make_room(t, &l, key.len(), target)? {
                 return Err(Error::corrupted(node::WHAT, off));
             }
             entries::insert(t, &l, j, ord, key, val);
@@ -447,7 +447,7 @@ impl<K: Key, V: Persist> PMap<K, V> {
         merged.copy_from_slice(lb);
         for (j, &need) in needs.iter().enumerate() {
             let n = node::header(merged)?.count as usize;
-            if !entries::make_room(merged, &l, need) {
+            if !entries::make_room(merged, &l, need, ro)? {
                 return Err(Error::corrupted(node::WHAT, ro));
             }
             if j == 0 && branch_first {
