@@ -57,6 +57,12 @@ pub enum HeapCommand {
 }
 
 pub fn run(command: HeapCommand) -> Result<(), String> {
+    // A file truncated under the command: one line and exit status 1, not a silent death.
+    #[cfg(target_os = "linux")]
+    super::sigbus::exit_on_truncation(match &command {
+        HeapCommand::Check { path } | HeapCommand::Stat { path, .. } => path,
+        HeapCommand::Dump { path, .. } => path,
+    });
     match command {
         HeapCommand::Check { path } => check(&path),
         HeapCommand::Stat { path, json } => stat(&path, json),

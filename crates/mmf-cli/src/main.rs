@@ -31,6 +31,8 @@ mod open;
 mod progress;
 mod shm;
 mod shm_info;
+#[cfg(target_os = "linux")]
+mod sigbus;
 mod size;
 mod sum;
 

@@ -315,3 +315,83 @@ fn a_hash_map_nested_in_a_map_checks_out_and_dumps() {
     assert!(text.contains("(466 entries, hash order)"), "{text}");
     assert!(text.contains("\"key ") && text.contains("\"value 0/"), "{text}");
 }
+
+/// A heap of 100k hash map entries (~13 MB) at `path`, in one commit.
+#[cfg(target_os = "linux")]
+fn make_big(path: &Path) {
+    use mmf_heap::PHashMap;
+    // SAFETY: only this test writes the new file.
+    let heap = unsafe { Heap::open(path, HeapOptions::new().create(true)) }.unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut map: PHashMap<u64, [u64; 8]> = PHashMap::new();
+    for k in 0..100_000u64 {
+        map.insert(&mut tx, &k, &[k; 8]).unwrap();
+    }
+    tx.set_root("map", &map).unwrap();
+    tx.commit().unwrap();
+}
+
+/// A heap file truncated by another process while `mmf heap check` reads it: one line
+/// that says so, status 1, never death by `SIGBUS`. The command is stopped as soon as it
+/// has the file mapped, the file is cut to 64 KiB, and it goes on (where it was done
+/// before it was seen mapped, it is run again). What reads past the cut here is one of
+/// mmf's guarded copies (opening hashes what the last commit wrote), which reports it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_heap_file_truncated_under_the_check_is_one_line_and_status_1() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.heap");
+    make_big(&path);
+    let work = dir.path().join("cut.heap");
+    for _ in 0..10 {
+        std::fs::copy(&path, &work).unwrap();
+        let cut = || {
+            let file = std::fs::OpenOptions::new().write(true).open(&work).unwrap();
+            file.set_len(64 * 1024).unwrap();
+        };
+        let p = work.to_str().unwrap();
+        let Some(out) = MMF.run_paused_when_mapped(&["heap", "check", p], dir.path(), &work, cut)
+        else {
+            continue;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), None, "killed by a signal: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("cut.heap") && stderr.contains("truncated"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        return;
+    }
+    panic!("in 10 tries the check was never seen with the file mapped");
+}
+
+/// A `SIGBUS` outside mmf's guarded copies (a heap command reads most nodes in place,
+/// where a page past a truncation faults; here the signal is sent, as such a fault would
+/// raise it, while the command is stopped with the file mapped): the command's handler
+/// names the file, says what happened, and exits with status 1. Without it the command
+/// died of the signal without a word.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sigbus_outside_the_guarded_copies_is_one_line_and_status_1() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bus.heap");
+    make_big(&work);
+    let p = work.to_str().unwrap();
+    for _ in 0..10 {
+        let raise = || {
+            let sent = std::process::Command::new("pkill").args(["-BUS", "-f", p]).status();
+            assert!(sent.expect("pkill (procps)").success(), "no process named {p}");
+        };
+        let Some(out) = MMF.run_paused_when_mapped(&["heap", "check", p], dir.path(), &work, raise)
+        else {
+            continue;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), None, "killed by the signal: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("bus.heap") && stderr.contains("could not be read"), "{stderr}");
+        return;
+    }
+    panic!("in 10 tries the check was never seen with the file mapped");
+}
