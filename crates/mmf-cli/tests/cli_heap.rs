@@ -331,38 +331,47 @@ fn make_big(path: &Path) {
     tx.commit().unwrap();
 }
 
+/// `mmf heap check FILE` with `meanwhile` done while it is stopped with `file` mapped
+/// (run again where it was done before it was seen mapped, up to 10 times); its output,
+/// after it was checked not to be a death by a signal.
+#[cfg(target_os = "linux")]
+fn check_interrupted(dir: &Path, file: &Path, meanwhile: impl Fn()) -> std::process::Output {
+    use std::os::unix::process::ExitStatusExt;
+    let p = file.to_str().unwrap();
+    for _ in 0..10 {
+        if let Some(out) = MMF.run_paused_when_mapped(&["heap", "check", p], dir, file, &meanwhile)
+        {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.signal(), None, "killed by a signal: {stderr}");
+            return out;
+        }
+    }
+    panic!("in 10 tries the check was never seen with {p} mapped");
+}
+
 /// A heap file truncated by another process while `mmf heap check` reads it: one line
 /// that says so, status 1, never death by `SIGBUS`. The command is stopped as soon as it
-/// has the file mapped, the file is cut to 64 KiB, and it goes on (where it was done
-/// before it was seen mapped, it is run again). What reads past the cut here is one of
-/// mmf's guarded copies (opening hashes what the last commit wrote), which reports it.
+/// has the file mapped, the file is cut to 64 KiB, and it goes on. What reads past the
+/// cut here is one of mmf's guarded copies (opening hashes what the last commit wrote),
+/// which reports it.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_heap_file_truncated_under_the_check_is_one_line_and_status_1() {
-    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.heap");
     make_big(&path);
     let work = dir.path().join("cut.heap");
-    for _ in 0..10 {
-        std::fs::copy(&path, &work).unwrap();
-        let cut = || {
-            let file = std::fs::OpenOptions::new().write(true).open(&work).unwrap();
-            file.set_len(64 * 1024).unwrap();
-        };
-        let p = work.to_str().unwrap();
-        let Some(out) = MMF.run_paused_when_mapped(&["heap", "check", p], dir.path(), &work, cut)
-        else {
-            continue;
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.signal(), None, "killed by a signal: {stderr}");
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("cut.heap") && stderr.contains("truncated"), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        return;
-    }
-    panic!("in 10 tries the check was never seen with the file mapped");
+    // A copy to cut (a try that ends before the command is seen with the file mapped
+    // leaves it whole for the next).
+    std::fs::copy(&path, &work).unwrap();
+    let out = check_interrupted(dir.path(), &work, || {
+        let file = std::fs::OpenOptions::new().write(true).open(&work).unwrap();
+        file.set_len(64 * 1024).unwrap();
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cut.heap") && stderr.contains("truncated"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 /// A `SIGBUS` outside mmf's guarded copies (a heap command reads most nodes in place,
@@ -373,25 +382,15 @@ fn a_heap_file_truncated_under_the_check_is_one_line_and_status_1() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_sigbus_outside_the_guarded_copies_is_one_line_and_status_1() {
-    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("bus.heap");
     make_big(&work);
     let p = work.to_str().unwrap();
-    for _ in 0..10 {
-        let raise = || {
-            let sent = std::process::Command::new("pkill").args(["-BUS", "-f", p]).status();
-            assert!(sent.expect("pkill (procps)").success(), "no process named {p}");
-        };
-        let Some(out) = MMF.run_paused_when_mapped(&["heap", "check", p], dir.path(), &work, raise)
-        else {
-            continue;
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.signal(), None, "killed by the signal: {stderr}");
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("bus.heap") && stderr.contains("could not be read"), "{stderr}");
-        return;
-    }
-    panic!("in 10 tries the check was never seen with the file mapped");
+    let out = check_interrupted(dir.path(), &work, || {
+        let sent = std::process::Command::new("pkill").args(["-BUS", "-f", p]).status();
+        assert!(sent.expect("pkill (procps)").success(), "no process named {p}");
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bus.heap") && stderr.contains("could not be read"), "{stderr}");
 }

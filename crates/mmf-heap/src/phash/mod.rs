@@ -110,15 +110,25 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
         let h = hash(r, key);
-        // A snapshot's reads gathered once (`Fast`), else the reader's own.
-        let fast = match r.fast() {
-            Some(f) => Self::get_fast(f, self.h, key, h),
-            None => Self::get_fast(r, self.h, key, h),
-        };
-        match fast {
+        match Self::get_hot(r, self.h, key, h) {
             Some(found) => Ok(found),
             // Something did not check out: the same look-up, checked step by step, says what.
             None => Self::get_checked(r, self.h, key, h),
+        }
+    }
+
+    /// [`get_fast`](Self::get_fast) through a snapshot's reads gathered once (`Fast`), else
+    /// through the reader's own.
+    #[inline(always)]
+    fn get_hot<'r>(
+        r: &'r impl Reader,
+        handle: Handle,
+        key: &[u8],
+        h: u64,
+    ) -> Option<Option<&'r V>> {
+        match r.fast() {
+            Some(f) => Self::get_fast(f, handle, key, h),
+            None => Self::get_fast(r, handle, key, h),
         }
     }
 
@@ -176,11 +186,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
         let h = hash(r, key);
-        let fast = match r.fast() {
-            Some(f) => Self::get_fast(f, self.h, key, h),
-            None => Self::get_fast(r, self.h, key, h),
-        };
-        (fast, Self::get_checked(r, self.h, key, h))
+        (Self::get_hot(r, self.h, key, h), Self::get_checked(r, self.h, key, h))
     }
 
     /// Whether the map holds `key`.

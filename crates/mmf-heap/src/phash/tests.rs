@@ -129,21 +129,9 @@ fn the_fast_get_answers_exactly_where_the_checked_one_does() {
 #[test]
 fn the_fast_get_refuses_a_stale_handles_freed_nodes() {
     let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
-    let mut tx = heap.write().unwrap();
-    let mut h: PHashMap<u64, u64> = PHashMap::new();
-    for k in 0..3000u64 {
-        h.insert(&mut tx, &k, &k).unwrap();
-    }
-    tx.set_root("h", &h).unwrap();
-    tx.commit().unwrap();
+    set_3000(&heap, PHashMap::new(), 0);
     let stale = heap.read().unwrap().root::<PHashMap<u64, u64>>("h").unwrap().unwrap();
-    let mut tx = heap.write().unwrap();
-    let mut h = stale;
-    for k in 0..3000u64 {
-        h.insert(&mut tx, &k, &(k + 1)).unwrap();
-    }
-    tx.set_root("h", &h).unwrap();
-    tx.commit().unwrap();
+    set_3000(&heap, stale, 1);
     let snap = heap.read().unwrap();
     let mut buf = [0u8; 8];
     let key = <u64 as Key>::encode(&7, &mut buf);
@@ -162,6 +150,16 @@ fn the_fast_get_refuses_a_stale_handles_freed_nodes() {
     assert!(matches!(stale.get(&snap, &7), Err(Error::InvalidArgument { .. })));
 }
 
+/// Sets keys 0..3000 of `h` to `k + plus` and commits it as root "h" of `heap`.
+fn set_3000(heap: &Heap<MemoryBackend>, mut h: PHashMap<u64, u64>, plus: u64) {
+    let mut tx = heap.write().unwrap();
+    for k in 0..3000u64 {
+        h.insert(&mut tx, &k, &(k + plus)).unwrap();
+    }
+    tx.set_root("h", &h).unwrap();
+    tx.commit().unwrap();
+}
+
 /// The live map's handle in `snap`.
 fn h_live(snap: &crate::Snapshot<'_, MemoryBackend>) -> crate::pmap::Handle {
     snap.root::<PHashMap<u64, u64>>("h").unwrap().unwrap().h
@@ -172,13 +170,7 @@ fn h_live(snap: &crate::Snapshot<'_, MemoryBackend>) -> crate::pmap::Handle {
 #[test]
 fn a_checked_directory_is_known_only_at_its_offset_and_level() {
     let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
-    let mut tx = heap.write().unwrap();
-    let mut h: PHashMap<u64, u64> = PHashMap::new();
-    for k in 0..3000u64 {
-        h.insert(&mut tx, &k, &(k + 1)).unwrap();
-    }
-    tx.set_root("h", &h).unwrap();
-    tx.commit().unwrap();
+    set_3000(&heap, PHashMap::new(), 1);
     let snap = heap.read().unwrap();
     let live = h_live(&snap);
     assert_eq!(live.root & DIR_TAG, DIR_TAG, "3000 keys take a directory");
