@@ -74,7 +74,7 @@ fn agree<V: Persist + PartialEq + Debug, B: Backend>(
     (answered, found)
 }
 
-/// The first slot of the root directory's hash byte for each key of `keys`.
+/// The slot of the root directory that key `k` goes through.
 fn slot0<B: Backend>(snap: &Snapshot<'_, B>, k: u64) -> usize {
     let mut buf = [0u8; 8];
     slot(hash(snap, <u64 as Key>::encode(&k, &mut buf)), 0)
