@@ -22,6 +22,8 @@ use crate::txn::WriteTxn;
 
 mod iter;
 #[cfg(test)]
+mod review_s10;
+#[cfg(test)]
 mod review_s9;
 mod slots;
 mod spec;
