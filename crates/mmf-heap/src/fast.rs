@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::alloc::FreePages;
 use crate::format::DATA_START;
 use crate::heap::Committed;
+use crate::mem::Mapped;
 use crate::read::private::Source;
 
 /// Where a look-up's hot path gets nodes from: bytes within bounds, 16-aligned, not in
@@ -45,15 +46,29 @@ pub(crate) trait Nodes<'r>: Copy {
     }
 }
 
-/// Directories a snapshot has checked (bounds, free space, header): a look-up that
-/// passes one again skips its checks. Sound because a snapshot's commit stays pinned
-/// while it lives: the bytes of its nodes and its free space do not change (the heap's
-/// contract: only mmf-heap writes the file). [`DIRS`] entries, direct-mapped by offset,
-/// made on a snapshot's first hash look-up; an entry is `off | level << 1 | 1` (a
-/// directory's offset is 16-aligned, which [`Fast::known_dir`] checks first: an odd
+/// Directories that passed their checks (bounds, free space, transaction, header at a
+/// level) in one commit: a look-up through any snapshot of that commit that passes one
+/// again skips its checks. Kept with the commit (`heap::Committed`), so that snapshots
+/// share it (a table per snapshot cost a new snapshot's first get ~150 ns: 8 KiB to
+/// allocate and zero). Sound because what the checks look at is the commit's: its bytes
+/// up to its end, which do not change while a snapshot pins it, and its free space (the
+/// heap's contract: only mmf-heap writes the file). [`DIRS`] entries, direct-mapped by
+/// offset, made on the commit's first hash look-up; an entry is `off | level << 1 | 1`
+/// (a directory's offset is 16-aligned, which [`Fast::known_dir`] checks first: an odd
 /// offset could otherwise read as another level's entry), 0 when empty.
 #[derive(Default)]
 pub(crate) struct CheckedDirs(OnceLock<Box<[AtomicU64; DIRS]>>);
+
+impl std::fmt::Debug for CheckedDirs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let known =
+            self.0.get().map_or(0, |t| t.iter().filter(|e| e.load(Ordering::Relaxed) != 0).count());
+        write!(f, "CheckedDirs({known} known)")
+    }
+}
+
+// The level is kept in 3 bits of an entry.
+const _: () = assert!(crate::phash::LEVELS <= 8);
 
 /// Entries of [`CheckedDirs`]: a map of 1M keys has 257 directories.
 const DIRS: usize = 1024;
@@ -88,36 +103,68 @@ impl<'r, R: Source + ?Sized> Nodes<'r> for &'r R {
     }
 }
 
-/// A snapshot's reads, with what they check gathered in one place: the commit's bytes
-/// (`0..` its allocated end), its transaction, and its free pages.
+/// Where a snapshot's bytes are: the mapping, sliced only where a range passed the
+/// checks (other bytes of it change while the snapshot lives: the commit slots, free
+/// space that writers reuse), or the window's private copy of the commit.
+#[derive(Clone, Copy)]
+pub enum Bytes<'r> {
+    /// The backend's mapping.
+    Mapped(&'r Mapped),
+    /// A copy of the commit's bytes `0..end`.
+    Copy(&'r [u8]),
+}
+
+impl<'r> Bytes<'r> {
+    /// The `len` bytes at `off`, for a range that passed the checks.
+    #[inline(always)]
+    fn slice(self, off: u64, len: usize) -> Option<&'r [u8]> {
+        match self {
+            Bytes::Mapped(m) => m.slice(off, len),
+            Bytes::Copy(c) => {
+                let start = usize::try_from(off).ok()?;
+                c.get(start..start.checked_add(len)?)
+            }
+        }
+    }
+
+    /// Where byte 0 is, for prefetch hints.
+    #[inline(always)]
+    fn base(self) -> *const u8 {
+        match self {
+            Bytes::Mapped(m) => m.base(),
+            Bytes::Copy(c) => c.as_ptr(),
+        }
+    }
+}
+
+/// A snapshot's reads, with what they check gathered in one place: its bytes, its
+/// commit's end, transaction and free pages, and the commit's checked directories.
 #[derive(Clone, Copy)]
 pub struct Fast<'r> {
-    bytes: &'r [u8],
-    dirs: &'r CheckedDirs,
+    bytes: Bytes<'r>,
+    end: u64,
     newest: u64,
     pages: &'r FreePages,
     commit: &'r Committed,
 }
 
 impl<'r> Fast<'r> {
-    /// The reads of a snapshot of `commit` whose bytes up to its allocated end are
-    /// `bytes`.
+    /// The reads of a snapshot of `commit`, whose bytes are `bytes` and whose allocated
+    /// area ends at `end`.
     #[inline(always)]
-    pub(crate) fn new(bytes: &'r [u8], commit: &'r Committed, dirs: &'r CheckedDirs) -> Self {
-        Fast { bytes, dirs, newest: commit.slot.txn_id, pages: commit.free_pages(), commit }
+    pub(crate) fn new(bytes: Bytes<'r>, end: u64, commit: &'r Committed) -> Self {
+        Fast { bytes, end, newest: commit.slot.txn_id, pages: commit.free_pages(), commit }
     }
 }
 
 impl<'r> Nodes<'r> for Fast<'r> {
     #[inline(always)]
     fn unfreed(self, off: u64, size: usize) -> Option<&'r [u8]> {
-        if off < DATA_START || off % 16 != 0 {
+        let len = size as u64;
+        if off < DATA_START || off % 16 != 0 || off.checked_add(len)? > self.end {
             return None;
         }
-        let start = usize::try_from(off).ok()?;
-        let bytes = self.bytes.get(start..start.checked_add(size)?)?;
         // Bit tests; the free ranges' index only on a page that holds free bytes.
-        let len = size as u64;
         let may = if (1..=4096).contains(&size) {
             self.pages.may_overlap_node(off, len)
         } else {
@@ -126,7 +173,7 @@ impl<'r> Nodes<'r> for Fast<'r> {
         if may && self.commit.alloc.overlaps_free(off, len) {
             return None;
         }
-        Some(bytes)
+        self.bytes.slice(off, size)
     }
 
     #[inline(always)]
@@ -137,23 +184,22 @@ impl<'r> Nodes<'r> for Fast<'r> {
     #[inline(always)]
     fn known_dir(self, off: u64, level: u8, size: usize) -> Option<&'r [u8]> {
         if off % 16 != 0
-            || self.dirs.entry(off).load(Ordering::Relaxed) != CheckedDirs::tag(off, level)
+            || self.commit.dirs.entry(off).load(Ordering::Relaxed) != CheckedDirs::tag(off, level)
         {
             return None;
         }
-        let start = usize::try_from(off).ok()?;
-        self.bytes.get(start..start.checked_add(size)?)
+        self.bytes.slice(off, size)
     }
 
     #[inline(always)]
     fn address(self, off: u64) -> Option<*const u8> {
         // Where prefetching is not built (`slots::prefetch`), the look-up touches the
         // lines once the checks are done.
-        cfg!(target_arch = "x86_64").then(|| self.bytes.as_ptr().wrapping_add(off as usize))
+        cfg!(target_arch = "x86_64").then(|| self.bytes.base().wrapping_add(off as usize))
     }
 
     #[inline(always)]
     fn remember_dir(self, off: u64, level: u8) {
-        self.dirs.entry(off).store(CheckedDirs::tag(off, level), Ordering::Relaxed);
+        self.commit.dirs.entry(off).store(CheckedDirs::tag(off, level), Ordering::Relaxed);
     }
 }

@@ -91,11 +91,20 @@ pub(crate) struct Committed {
     pub index: usize,
     /// The pages of `alloc` that hold free bytes, made on a snapshot's first look.
     free_pages: OnceLock<FreePages>,
+    /// The hash directories its snapshots' look-ups have checked (`fast::Fast`).
+    pub dirs: crate::fast::CheckedDirs,
 }
 
 impl Committed {
     pub fn new(slot: Slot, roots: RootDir, alloc: Allocator, index: usize) -> Committed {
-        Committed { slot, roots, alloc, index, free_pages: OnceLock::new() }
+        Committed {
+            slot,
+            roots,
+            alloc,
+            index,
+            free_pages: OnceLock::new(),
+            dirs: Default::default(),
+        }
     }
 
     /// Whether any byte of `off..off + len` is free in this commit: a bit test, then

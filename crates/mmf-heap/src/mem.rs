@@ -63,8 +63,13 @@ impl Mapped {
         self.len == 0
     }
 
+    /// Where its byte 0 is, for prefetch hints (never read through).
+    pub(crate) fn base(&self) -> *const u8 {
+        self.ptr
+    }
+
     /// The bytes `off..off + len`, if they lie inside.
-    fn slice(&self, off: u64, len: usize) -> Option<&[u8]> {
+    pub(crate) fn slice(&self, off: u64, len: usize) -> Option<&[u8]> {
         let start = usize::try_from(off).ok()?;
         if start.checked_add(len)? > self.len {
             return None;
@@ -76,7 +81,11 @@ impl Mapped {
         // (`Mapped::new`'s contract), and the readers that take a slice of that area
         // (`node::read`, `get_ref`, `bytes_ref`, the ordered map's leaf touch, the dump's
         // pointers) first refuse any range that holds a byte the commit has free
-        // (`read::not_freed`), the only space in it a later writer may reuse.
+        // (`read::not_freed`), the only space in it a later writer may reuse. A hash
+        // look-up's hot path (`fast::Fast`) slices only ranges that passed the same
+        // checks (at or past `DATA_START`, within the commit's end, no free byte), or a
+        // directory its commit's table of checked directories records as having passed
+        // them.
         Some(unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) })
     }
 }
@@ -142,15 +151,16 @@ impl Window {
         bytes.ok_or_else(|| Error::corrupted(what, off))
     }
 
-    /// The commit's bytes `0..end` (for [`Fast`](crate::fast::Fast)); `None` where the
-    /// copy cannot be made (then [`slice`](Self::slice) says why).
+    /// Its bytes for [`Fast`](crate::fast::Fast), which checks each range before it
+    /// slices it: the mapping, else the private copy of `0..end` (`None` where the copy
+    /// cannot be made: then [`slice`](Self::slice) says why); and the commit's end.
     #[inline(always)]
-    pub fn whole<B: Backend>(&self, backend: &B) -> Option<&[u8]> {
-        let len = usize::try_from(self.end).ok()?;
-        match &self.mapped {
-            Some(mapped) => mapped.slice(0, len),
-            None => self.copied(backend).ok()?.get(..len),
-        }
+    pub fn source<B: Backend>(&self, backend: &B) -> Option<(crate::fast::Bytes<'_>, u64)> {
+        let bytes = match &self.mapped {
+            Some(mapped) => crate::fast::Bytes::Mapped(mapped),
+            None => crate::fast::Bytes::Copy(self.copied(backend).ok()?),
+        };
+        Some((bytes, self.end))
     }
 
     /// The copy of `0..end`, made on first use.

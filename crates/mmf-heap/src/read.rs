@@ -69,8 +69,8 @@ impl<B: Backend> Source for Snapshot<'_, B> {
 
     #[inline(always)]
     fn fast(&self) -> Option<crate::fast::Fast<'_>> {
-        let bytes = self.window.whole(&self.heap.backend)?;
-        Some(crate::fast::Fast::new(bytes, &self.commit, &self.dirs))
+        let (bytes, end) = self.window.source(&self.heap.backend)?;
+        Some(crate::fast::Fast::new(bytes, end, &self.commit))
     }
 
     fn seed(&self) -> u64 {

@@ -36,8 +36,6 @@ pub struct Snapshot<'h, B: Backend> {
     pub(crate) commit: Arc<Committed>,
     /// The commit's bytes, read in place.
     pub(crate) window: Window,
-    /// The directories its look-ups have checked.
-    pub(crate) dirs: crate::fast::CheckedDirs,
 }
 
 /// A named root as listed by [`Snapshot::roots`].
@@ -56,7 +54,7 @@ impl<'h, B: Backend> Snapshot<'h, B> {
     /// on an error).
     pub(crate) fn new(heap: &'h Heap<B>, commit: Arc<Committed>) -> Result<Self> {
         match Window::new(&heap.backend, commit.slot.alloc_end) {
-            Ok(window) => Ok(Snapshot { heap, commit, window, dirs: Default::default() }),
+            Ok(window) => Ok(Snapshot { heap, commit, window }),
             Err(e) => {
                 heap.unpin(commit.slot.txn_id);
                 Err(e)

@@ -40,7 +40,7 @@ const SLOTS: usize = 256;
 /// Bytes of a directory node.
 const DIR_SIZE: usize = HDR + 8 * SLOTS;
 /// Directory levels: 8 bits of the hash each.
-const LEVELS: u8 = 8;
+pub(crate) const LEVELS: u8 = 8;
 /// The tag of a pointer to a directory (node offsets are 16-aligned).
 const DIR_TAG: u64 = 1;
 /// A bucket's directory: its tagged pointer and level.

@@ -220,9 +220,9 @@ fn known_only_where_checked<'a, B: Backend>(
     known
 }
 
-/// The address of byte `off` of `snap`'s commit, as the lean path sees it.
+/// The address of byte `off` of `snap`'s commit, as the generic path sees it.
 fn image_at<B: Backend>(snap: &Snapshot<'_, B>, off: u64) -> *const u8 {
-    snap.window.whole(snap.heap.backend()).unwrap()[off as usize..].as_ptr()
+    snap.window.slice(snap.heap.backend(), off, 1, 1, "test").unwrap().as_ptr()
 }
 
 /// `image` with child `i` of the directory at `dir` set to `ptr`, resealed.
