@@ -1,6 +1,6 @@
 //! A look-up's hot path: the nodes it reads ([`Nodes`]), and [`Fast`], a snapshot's
 //! reads with what they check gathered once per look-up (its bytes, newest transaction,
-//! free pages, and the directories it has already checked).
+//! free pages, and the directories its commit has already had checked).
 //!
 //! Why so few instructions matter: a random get in a map of 1M keys waits ~150 ns for
 //! memory, and the processor hides that wait only by running the next get's loads
@@ -10,7 +10,7 @@
 //! through [`Source`]'s generic reads was ~470 instructions and ~225 ns, and it asked for
 //! the bucket's lines only after the bucket's checks. Here: the bucket's lines are asked
 //! for (prefetched) from its address as soon as the directory gives it, the directories
-//! are checked once per snapshot, and a node's free-space check is one bit test: ~150 ns.
+//! are checked once per commit, and a node's free-space check is one bit test: ~150 ns.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -157,7 +157,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
     /// `None` where it errs. Short, so that the processor gets on to the next look-up
     /// while this one waits for memory (`crate::fast` says why that matters): through a
     /// snapshot's [`Fast`](crate::fast::Fast) reads, the bucket's lines are asked for
-    /// before its checks, and directories are checked once per snapshot.
+    /// before its checks, and directories are checked once per commit.
     #[inline(always)]
     fn get_fast<'r>(
         r: impl Nodes<'r>,

@@ -1,5 +1,5 @@
 //! The hostile review of 2026-12-01, round 10: a snapshot's hot path (`crate::fast`).
-//! Its directories checked once per snapshot (`CheckedDirs`), its buckets' lines
+//! Its directories checked once per commit (`CheckedDirs`), its buckets' lines
 //! prefetched before their checks, its one-bit free-space test for nodes of a page or
 //! less. Within one snapshot, with the cache warm (and, past 1024 directories, evicting),
 //! the lean path answers exactly as the generic path, and answers only where the checked
