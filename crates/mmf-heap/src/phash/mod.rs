@@ -214,6 +214,8 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
         let mut ptr = self.h.root;
         let mut level = 0u8;
         let mut parent: Option<Parent> = None;
+        // The bucket's depth as its directory shows it (a guess, for the prefetches).
+        let mut guess = 0u8;
         loop {
             let is_dir = ptr & DIR_TAG != 0;
             let at = ptr & !DIR_TAG;
@@ -221,12 +223,24 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
             if is_dir && level >= LEVELS {
                 return Err(Error::corrupted(WHAT, at));
             }
+            // The lines this step reads, asked for with the header's: the directory's
+            // slot, or the bucket's slots around the key's home.
+            let hint = |b: &[u8]| {
+                if is_dir {
+                    slots::prefetch_line(b.as_ptr().wrapping_add(HDR + 8 * slot(h, level)));
+                } else {
+                    let used = 8 * level as u32 + guess as u32;
+                    slots::prefetch(b.as_ptr(), &Self::S.leaf, slots::tag(h), used);
+                }
+            };
             // One look-up per node: copied (or found made by this transaction), checked
             // and read from the same bytes.
-            let (copied, b) = tx.node_cow_mut(at, size)?;
+            let (copied, b) = tx.node_cow_mut_hinted(at, size, hint)?;
             let (next, depth) = if is_dir {
                 dir_ok(b, at, level)?;
-                (dir_child(b, slot(h, level)), 0)
+                let next = dir_child(b, slot(h, level));
+                guess = spec::depth_in_dir(b, slot(h, level), next);
+                (next, 0)
             } else {
                 (0, bucket_depth(b, at, level)?)
             };

@@ -50,20 +50,24 @@ pub fn touch(b: &[u8], l: &Layout, ord: u64, used: u32) {
 /// nothing the program sees and faults on nothing, wherever it points).
 #[inline(always)]
 pub fn prefetch(at: *const u8, l: &Layout, ord: u64, used: u32) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let i = home(ord, used, l.cap);
-        let (below, above) = (i.saturating_sub(1), (i + 1).min(l.cap - 1));
-        for pos in [0, l.ord_pos(i), l.aux_pos(i), l.val_pos(below), l.val_pos(i), l.val_pos(above)]
-        {
-            // SAFETY: a prefetch is a hint with no effect the program can observe: it
-            // does not fault on any address and reads nothing into the program's state.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(pos).cast()) };
-        }
+    let i = home(ord, used, l.cap);
+    let (below, above) = (i.saturating_sub(1), (i + 1).min(l.cap - 1));
+    for pos in [0, l.ord_pos(i), l.aux_pos(i), l.val_pos(below), l.val_pos(i), l.val_pos(above)] {
+        prefetch_line(at.wrapping_add(pos));
     }
+}
+
+/// Asks for the cache line of `at` (a hint: nothing on targets other than x86-64).
+#[inline(always)]
+pub fn prefetch_line(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint with no effect the program can observe: it does not
+    // fault on any address and reads nothing into the program's state.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (at, l, ord, used);
+    let _ = at;
 }
 
 /// Where a look-up ended: the entry's slot, or where it would go (the first slot of the

@@ -71,7 +71,7 @@ fn dir_words_ok(w: node::Words, level: u8) -> bool {
 /// covers the aligned run of 2^(8−d) slots around `s`). Only a guess, for asking for a
 /// bucket's lines before its header arrives: a damaged directory asks for other lines.
 #[inline(always)]
-fn depth_in_dir(d: &[u8], s: usize, child: u64) -> u8 {
+pub(super) fn depth_in_dir(d: &[u8], s: usize, child: u64) -> u8 {
     let Some((ptrs, _)) = d.get(HDR..).and_then(|p| p.split_first_chunk::<{ 8 * SLOTS }>()) else {
         return 0;
     };
