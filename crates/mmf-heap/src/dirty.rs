@@ -3,36 +3,57 @@
 //! offset inside them through an ordered index, and written in offset order.
 
 use std::collections::BTreeMap;
+use std::ptr::NonNull;
 
 use rustc_hash::FxHashMap;
-use zerocopy::{FromBytes, IntoBytes};
 
-use crate::mem::{Chunk, chunks};
+use crate::arena::Arena;
+use crate::mem::Chunk;
 
-/// One new block: its bytes (zero-padded to the allocated length, 16-byte aligned) and
-/// whether it is a collection node (sealed with its checksum at the commit).
+/// The largest block a transaction holds, in bytes (`u32::MAX` chunks of 16, just under
+/// 64 GiB): a block's length is kept as a 32-bit chunk count, so that the table of blocks
+/// has 24-byte entries (1.5 MB for a million-key insert's ~32k nodes, inside a core's
+/// L2 cache here, where 32-byte ones were 2 MB and missed it).
+pub(crate) const MAX_BLOCK: u64 = u32::MAX as u64 * 16;
+
+/// One new block: its bytes (zero-padded to the allocated length, 16-byte aligned, in the
+/// transaction's [`Arena`]) and whether it is a collection node (sealed with its checksum
+/// at the commit).
 pub(crate) struct Block {
-    data: Box<[Chunk]>,
-    len: usize,
+    ptr: NonNull<Chunk>,
+    /// Its length in chunks of 16 bytes.
+    chunks: u32,
     pub node: bool,
 }
+
+// SAFETY: a Block is reached only through its `Dirty`, which owns the arena its bytes are
+// in (see `Dirty`); it is moved or shared with it.
+unsafe impl Send for Block {}
+// SAFETY: `&Block` gives only shared access to its bytes.
+unsafe impl Sync for Block {}
 
 impl Block {
     /// Its bytes.
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.data.as_bytes()[..self.len]
+        // SAFETY: `ptr` holds `len.div_ceil(16)` chunks the arena gave this block alone,
+        // initialised when it was made (`Dirty::insert*`), and alive while the `Dirty`
+        // that owns the block and the arena lives; `&self` borrows that `Dirty`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.len()) }
     }
 
     /// Its bytes, to change.
     #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.data.as_mut_bytes()[..self.len]
+        // SAFETY: as in `bytes`; `&mut self` (reached through `&mut Dirty`) is the only
+        // way to these chunks, no other block's range overlaps them.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast::<u8>(), self.len()) }
     }
 
-    /// Its length in bytes (the allocated length).
+    /// Its length in bytes (the allocated length, a multiple of 16).
+    #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.chunks as usize * 16
     }
 }
 
@@ -42,29 +63,55 @@ pub(crate) struct Dirty {
     blocks: FxHashMap<u64, Block>,
     /// Offset → length, for lookups by an offset inside a block and for the commit.
     order: BTreeMap<u64, usize>,
+    /// The blocks' bytes. Declared last: dropped after the blocks that point into it.
+    arena: Arena,
 }
 
 impl Dirty {
-    /// A new zeroed block of `len` bytes at `off`.
-    pub fn insert(&mut self, off: u64, len: usize, node: bool) -> &mut Block {
+    /// A new block of `len` bytes (a multiple of 16, at most [`MAX_BLOCK`]; the callers
+    /// check) at `off`, its chunks from the arena; `fill` initialises all `len / 16` of
+    /// them (one for an empty block, which keeps a chunk so that its pointer is its own).
+    fn make(
+        &mut self,
+        off: u64,
+        len: usize,
+        node: bool,
+        fill: impl FnOnce(*mut Chunk, usize),
+    ) -> &mut Block {
+        assert!(len % 16 == 0 && len as u64 <= MAX_BLOCK, "a block of {len} bytes");
+        let chunks = len / 16;
+        let ptr = self.arena.alloc(chunks.max(1));
+        fill(ptr.as_ptr(), chunks.max(1));
         self.order.insert(off, len);
-        let block = Block { data: chunks(len), len, node };
-        self.blocks.entry(off).insert_entry(block).into_mut()
+        let block = Block { ptr, chunks: chunks as u32, node };
+        if let Some(old) = self.blocks.insert(off, block) {
+            self.arena.free(old.ptr, (old.chunks as usize).max(1));
+        }
+        self.blocks.get_mut(&off).expect("just inserted")
     }
 
-    /// A new block at `off` holding a copy of `src` (whose length is a multiple of 16):
-    /// what copy-on-write makes, without zeroing a buffer first.
+    /// A new zeroed block of `len` bytes (a multiple of 16, at most [`MAX_BLOCK`]) at `off`.
+    pub fn insert(&mut self, off: u64, len: usize, node: bool) -> &mut Block {
+        // SAFETY: the arena's `n` fresh chunks at `p` are ours alone; zeroes are a Chunk.
+        self.make(off, len, node, |p, n| unsafe { p.write_bytes(0, n) })
+    }
+
+    /// A new block at `off` holding a copy of `src` (whose length is a multiple of 16, at
+    /// most [`MAX_BLOCK`]): what copy-on-write makes, without zeroing a buffer first.
     pub fn insert_copy(&mut self, off: u64, src: &[u8], node: bool) -> &mut Block {
-        debug_assert_eq!(src.len() % 16, 0);
         let len = src.len();
-        self.order.insert(off, len);
-        // One copy; the mapping and the copy a window reads from are 16-aligned.
-        let data: Box<[Chunk]> = match <[Chunk]>::ref_from_bytes(src) {
-            Ok(chunks) => chunks.into(),
-            Err(_) => src.chunks_exact(16).map(|c| Chunk(c.try_into().expect("16"))).collect(),
-        };
-        let block = Block { data, len, node };
-        self.blocks.entry(off).insert_entry(block).into_mut()
+        self.make(off, len, node, |p, n| {
+            // SAFETY: `p` holds `n` chunks of ours, `src` is another allocation. For a
+            // non-empty block `n * 16 == len`, so the copy initialises all of them; an empty
+            // block's one chunk is zeroed.
+            unsafe {
+                if len == 0 {
+                    p.write_bytes(0, n);
+                } else {
+                    std::ptr::copy_nonoverlapping(src.as_ptr(), p.cast::<u8>(), len);
+                }
+            }
+        })
     }
 
     /// The block that starts at `off`.
@@ -79,10 +126,12 @@ impl Dirty {
         self.blocks.get_mut(&off)
     }
 
-    /// Removes the block that starts at `off`.
-    pub fn remove(&mut self, off: u64) -> Option<Block> {
+    /// Removes the block that starts at `off` (its chunks go back to the arena).
+    pub fn remove(&mut self, off: u64) {
         self.order.remove(&off);
-        self.blocks.remove(&off)
+        if let Some(old) = self.blocks.remove(&off) {
+            self.arena.free(old.ptr, (old.chunks as usize).max(1));
+        }
     }
 
     /// The block that holds byte `off` and its start.

@@ -127,6 +127,7 @@ macro_rules! handle_impls {
 }
 
 mod alloc;
+mod arena;
 mod backend;
 mod commit;
 mod dirty;

@@ -118,6 +118,11 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     /// with its checksum at the commit.
     pub(crate) fn alloc_dirty(&mut self, len: u64, node: bool) -> Result<u64> {
         let padded = align_up(len.max(1)).ok_or(Error::InvalidArgument { what: "size" })?;
+        if padded > crate::dirty::MAX_BLOCK {
+            return Err(Error::InvalidArgument {
+                what: "size: one block is at most 64 GiB (store larger data in several)",
+            });
+        }
         let padded =
             usize::try_from(padded).map_err(|_| Error::InvalidArgument { what: "size" })?;
         let off = self.alloc.alloc(len, self.reusable)?;
@@ -129,7 +134,8 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
     /// Stores `value` in a new block; returns a pointer to it.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the heap's offsets would overflow.
+    /// [`Error::InvalidArgument`] if the heap's offsets would overflow, or for a block of
+    /// more than 64 GiB (a transaction holds its new blocks in memory until it commits).
     pub fn alloc<T: Persist>(&mut self, value: &T) -> Result<Off<T>> {
         const { assert!(align_of::<T>() as u64 <= ALIGN, "Persist types align to at most 16") };
         let off = self.alloc_block(size_of::<T>() as u64)?;

@@ -133,6 +133,8 @@ fn damages() -> Vec<(&'static str, Damage)> {
             Some(())
         }),
         ("count the capacity", |b, l, _| {
+            // Not a damage in a bucket that is full (the file's seed makes one now and then).
+            (node::header(b).ok()?.count != l.cap as u32).then_some(())?;
             set_count(b, l.cap as u32);
             Some(())
         }),
