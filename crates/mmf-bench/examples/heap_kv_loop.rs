@@ -1,0 +1,109 @@
+//! The loops of `kv_insert_1M` and `kv_get_1M` without criterion, to profile (`perf
+//! record`) and to compare two builds in turns.
+//!
+//! - `insert`: 1M random u64 keys → 64-byte values inserted into a new `PHashMap` in one
+//!   transaction, then committed; prints the loop's and the commit's time for each round.
+//! - `get`: the same heap, then 100k random gets of existing keys through a snapshot, 20
+//!   passes a round, against std's `HashMap` of the same keys; prints the median pass of
+//!   each in ns a get.
+//!
+//! `cargo run --release -p mmf-bench --example heap_kv_loop -- insert|get [ROUNDS] [DIR]`
+//! (3 rounds; the heap in a new temporary directory under DIR, default the system's).
+use std::collections::HashMap;
+use std::time::Instant;
+
+use mmf_heap::{Heap, HeapOptions, PHashMap};
+
+/// `n` distinct keys in random order, as the bench's `random_keys`.
+fn keys(n: usize, seed: u64) -> Vec<u64> {
+    let mut x = seed | 1;
+    let mut out: Vec<u64> = (0..n + n / 100)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out.truncate(n);
+    let mut y = seed.rotate_left(17) | 1;
+    for i in (1..out.len()).rev() {
+        y ^= y >> 12;
+        y ^= y << 25;
+        y ^= y >> 27;
+        out.swap(i, (y % (i as u64 + 1)) as usize);
+    }
+    out
+}
+
+/// The bench's value for key `i`.
+fn value(i: u64) -> [u8; 64] {
+    let mut v = [0u8; 64];
+    for (j, chunk) in v.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j as u64).to_le_bytes());
+    }
+    v
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let get = match args.get(1).map(String::as_str) {
+        Some("insert") => false,
+        Some("get") => true,
+        _ => panic!("usage: heap_kv_loop insert|get [ROUNDS] [DIR]"),
+    };
+    let rounds: usize = args.get(2).map_or(3, |s| s.parse().unwrap());
+    let parent = args.get(3).map_or_else(std::env::temp_dir, Into::into);
+    let ks = keys(1_000_000, 0x1234_5678);
+    let lookups: Vec<u64> =
+        keys(100_000, 0x9abc_def0).iter().map(|&r| ks[(r % ks.len() as u64) as usize]).collect();
+    let std_map: HashMap<u64, [u8; 64]> =
+        if get { ks.iter().map(|&k| (k, value(k))).collect() } else { HashMap::new() };
+    for _ in 0..rounds {
+        let dir = tempfile::tempdir_in(&parent).unwrap();
+        // SAFETY: our own new file in our own new directory; nothing else opens it.
+        let heap =
+            unsafe { Heap::open(dir.path().join("h"), HeapOptions::new().create(true)) }.unwrap();
+        let mut tx = heap.write().unwrap();
+        let mut map: PHashMap<u64, [u8; 64]> = PHashMap::new();
+        let t = Instant::now();
+        for &k in &ks {
+            map.insert(&mut tx, &k, &value(k)).unwrap();
+        }
+        let l = t.elapsed();
+        tx.set_root("map", &map).unwrap();
+        let t = Instant::now();
+        tx.commit().unwrap();
+        let c = t.elapsed();
+        if !get {
+            println!("loop {:.0} ms commit {:.0} ms", ms(l), ms(c));
+            continue;
+        }
+        let snap = heap.read().unwrap();
+        let map: PHashMap<u64, [u8; 64]> = snap.root("map").unwrap().unwrap();
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let sum: u64 =
+                lookups.iter().map(|k| map.get(&snap, k).unwrap().map_or(0, |v| v[0] as u64)).sum();
+            ours.push(t.elapsed());
+            let t = Instant::now();
+            let other: u64 =
+                lookups.iter().map(|k| std_map.get(k).map_or(0, |v| v[0] as u64)).sum();
+            theirs.push(t.elapsed());
+            assert_eq!(sum, other);
+        }
+        let per = |v: &mut Vec<std::time::Duration>| {
+            v.sort();
+            v[v.len() / 2].as_nanos() as f64 / lookups.len() as f64
+        };
+        println!("get {:.0} ns std {:.0} ns", per(&mut ours), per(&mut theirs));
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
