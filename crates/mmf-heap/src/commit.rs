@@ -223,7 +223,7 @@ impl<B: Backend> WriteTxn<'_, B> {
             if result.is_err() {
                 return;
             }
-            if block.node {
+            if block.node() {
                 crate::node::seal(block.bytes_mut());
             }
             let bytes = block.bytes();

@@ -16,14 +16,16 @@ use crate::mem::Chunk;
 /// L2 cache here, where 32-byte ones were 2 MB and missed it).
 pub(crate) const MAX_BLOCK: u64 = u32::MAX as u64 * 16;
 
-/// One new block: its bytes (zero-padded to the allocated length, 16-byte aligned, in the
-/// transaction's [`Arena`]) and whether it is a collection node (sealed with its checksum
-/// at the commit).
+/// One new block: its bytes (zero-padded to the allocated length, 16-byte aligned, from
+/// the transaction's [`Arena`]: pooled for a node) and whether it is a collection node
+/// (sealed with its checksum at the commit).
 pub(crate) struct Block {
     ptr: NonNull<Chunk>,
     /// Its length in chunks of 16 bytes.
     chunks: u32,
-    pub node: bool,
+    /// A collection node; also whether its chunks are pooled in the arena (so it never
+    /// changes once the block is made).
+    node: bool,
 }
 
 // SAFETY: a Block is reached only through its `Dirty`, which owns the arena its bytes are
@@ -36,9 +38,9 @@ impl Block {
     /// Its bytes.
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` holds `len.div_ceil(16)` chunks the arena gave this block alone,
-        // initialised when it was made (`Dirty::insert*`), and alive while the `Dirty`
-        // that owns the block and the arena lives; `&self` borrows that `Dirty`.
+        // SAFETY: `ptr` holds `chunks` chunks the arena gave this block alone, initialised
+        // when it was made (`Dirty::make`) and alive until `Dirty` gives them back (when it
+        // drops the block or itself); `&self` borrows that `Dirty`.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.len()) }
     }
 
@@ -55,6 +57,12 @@ impl Block {
     pub fn len(&self) -> usize {
         self.chunks as usize * 16
     }
+
+    /// Whether it is a collection node.
+    #[inline]
+    pub fn node(&self) -> bool {
+        self.node
+    }
 }
 
 /// The blocks, by offset.
@@ -63,14 +71,25 @@ pub(crate) struct Dirty {
     blocks: FxHashMap<u64, Block>,
     /// Offset → length, for lookups by an offset inside a block and for the commit.
     order: BTreeMap<u64, usize>,
-    /// The blocks' bytes. Declared last: dropped after the blocks that point into it.
+    /// The blocks' bytes.
     arena: Arena,
+}
+
+impl Drop for Dirty {
+    fn drop(&mut self) {
+        for (_, block) in self.blocks.drain() {
+            // SAFETY: each block's chunks came from this arena and are given back once
+            // (here, the block gone with the map's entry).
+            unsafe { self.arena.free(block.ptr, (block.chunks as usize).max(1), block.node) };
+        }
+    }
 }
 
 impl Dirty {
     /// A new block of `len` bytes (a multiple of 16, at most [`MAX_BLOCK`]; the callers
-    /// check) at `off`, its chunks from the arena; `fill` initialises all `len / 16` of
-    /// them (one for an empty block, which keeps a chunk so that its pointer is its own).
+    /// check) at `off`, its chunks from the arena (pooled for a node); `fill` initialises all
+    /// `len / 16` of them (one for an empty block, which keeps a chunk so that its pointer
+    /// is its own).
     fn make(
         &mut self,
         off: u64,
@@ -80,12 +99,14 @@ impl Dirty {
     ) -> &mut Block {
         assert!(len % 16 == 0 && len as u64 <= MAX_BLOCK, "a block of {len} bytes");
         let chunks = len / 16;
-        let ptr = self.arena.alloc(chunks.max(1));
+        let ptr = self.arena.alloc(chunks.max(1), node);
         fill(ptr.as_ptr(), chunks.max(1));
         self.order.insert(off, len);
         let block = Block { ptr, chunks: chunks as u32, node };
         if let Some(old) = self.blocks.insert(off, block) {
-            self.arena.free(old.ptr, (old.chunks as usize).max(1));
+            // SAFETY: the replaced block's chunks came from this arena, given back once
+            // (the block is gone); the new block's range is another.
+            unsafe { self.arena.free(old.ptr, (old.chunks as usize).max(1), old.node) };
         }
         self.blocks.get_mut(&off).expect("just inserted")
     }
@@ -130,7 +151,8 @@ impl Dirty {
     pub fn remove(&mut self, off: u64) {
         self.order.remove(&off);
         if let Some(old) = self.blocks.remove(&off) {
-            self.arena.free(old.ptr, (old.chunks as usize).max(1));
+            // SAFETY: its chunks came from this arena, given back once (the block is gone).
+            unsafe { self.arena.free(old.ptr, (old.chunks as usize).max(1), old.node) };
         }
     }
 

@@ -212,7 +212,7 @@ impl<B: Backend> WriteTxn<'_, B> {
     /// The node at `off`, which this transaction made (else `None`), to change.
     #[inline]
     pub(crate) fn node_mut(&mut self, off: u64) -> Option<&mut [u8]> {
-        self.dirty.get_mut(off).filter(|b| b.node).map(|b| b.bytes_mut())
+        self.dirty.get_mut(off).filter(|b| b.node()).map(|b| b.bytes_mut())
     }
 
     /// The node at `off`, writable: itself if this transaction made it, else a copy (the
@@ -236,7 +236,7 @@ impl<B: Backend> WriteTxn<'_, B> {
         hint: impl FnOnce(&[u8]),
     ) -> Result<u64> {
         // One look-up for a node this transaction made (the common case in a big one).
-        if let Some(block) = self.dirty.get(off).filter(|b| b.node) {
+        if let Some(block) = self.dirty.get(off).filter(|b| b.node()) {
             hint(block.bytes());
             check(block.bytes(), off, size, self.txn_id)?;
             return Ok(off);
