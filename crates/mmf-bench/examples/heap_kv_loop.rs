@@ -9,43 +9,12 @@
 //!
 //! `cargo run --release -p mmf-bench --example heap_kv_loop -- insert|get [ROUNDS] [DIR]`
 //! (3 rounds; the heap in a new temporary directory under DIR, default the system's).
+
 use std::collections::HashMap;
 use std::time::Instant;
 
+use mmf_bench::{random_keys as keys, value64 as value};
 use mmf_heap::{Heap, HeapOptions, PHashMap};
-
-/// `n` distinct keys in random order, as the bench's `random_keys`.
-fn keys(n: usize, seed: u64) -> Vec<u64> {
-    let mut x = seed | 1;
-    let mut out: Vec<u64> = (0..n + n / 100)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out.truncate(n);
-    let mut y = seed.rotate_left(17) | 1;
-    for i in (1..out.len()).rev() {
-        y ^= y >> 12;
-        y ^= y << 25;
-        y ^= y >> 27;
-        out.swap(i, (y % (i as u64 + 1)) as usize);
-    }
-    out
-}
-
-/// The bench's value for key `i`.
-fn value(i: u64) -> [u8; 64] {
-    let mut v = [0u8; 64];
-    for (j, chunk) in v.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j as u64).to_le_bytes());
-    }
-    v
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

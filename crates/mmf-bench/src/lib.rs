@@ -1,6 +1,8 @@
 //! Benchmarks live in `benches/`. This library holds what they share: the quick mode of
 //! the benchmark report (`MMF_BENCH_QUICK=1`, which `.ci/run` uses so that the harness
 //! cannot rot), in which sizes and measurement times shrink and the figures mean nothing.
+//! It also holds the heap benches' keys and values, which `examples/heap_kv_loop.rs`
+//! uses too.
 
 use std::time::Duration;
 
@@ -83,4 +85,39 @@ pub fn data_file(dir: &std::path::Path) -> std::fs::File {
     let mut buf = vec![0; MIB];
     while file.read(&mut buf).expect("warm the page cache") > 0 {}
     file
+}
+
+/// `n` distinct pseudo-random u64 keys (xorshift64*, distinct w.h.p.; deduplicated), in
+/// random order: the heap benches' keys (and `heap_kv_loop`'s).
+pub fn random_keys(n: usize, seed: u64) -> Vec<u64> {
+    let mut x = seed | 1;
+    let mut out: Vec<u64> = (0..n + n / 100)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out.truncate(n);
+    // Back to a random order (sorted keys would favour the B-trees).
+    let mut y = seed.rotate_left(17) | 1;
+    for i in (1..out.len()).rev() {
+        y ^= y >> 12;
+        y ^= y << 25;
+        y ^= y >> 27;
+        out.swap(i, (y % (i as u64 + 1)) as usize);
+    }
+    out
+}
+
+/// A 64-byte value that differs with `i`: the heap benches' values (and `heap_kv_loop`'s).
+pub fn value64(i: u64) -> [u8; 64] {
+    let mut v = [0u8; 64];
+    for (j, chunk) in v.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j as u64).to_le_bytes());
+    }
+    v
 }

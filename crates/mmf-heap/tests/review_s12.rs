@@ -301,6 +301,7 @@ fn a_transactions_blocks_read_from_several_threads() {
 }
 
 /// The process's resident set, in bytes (Linux).
+#[cfg(target_os = "linux")]
 fn resident() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();

@@ -23,30 +23,7 @@ fn gets() -> usize {
     n() / 10
 }
 
-/// `n` distinct pseudo-random u64 keys (xorshift64*, distinct w.h.p.; deduplicated).
-pub(crate) fn random_keys(n: usize, seed: u64) -> Vec<u64> {
-    let mut x = seed | 1;
-    let mut out: Vec<u64> = (0..n + n / 100)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out.truncate(n);
-    // Back to a random order (sorted keys would favour the B-trees).
-    let mut y = seed.rotate_left(17) | 1;
-    for i in (1..out.len()).rev() {
-        y ^= y >> 12;
-        y ^= y << 25;
-        y ^= y >> 27;
-        out.swap(i, (y % (i as u64 + 1)) as usize);
-    }
-    out
-}
+pub(crate) use mmf_bench::random_keys;
 
 fn heed_env(path: &Path) -> heed::Env {
     // SAFETY: the benchmark's own fresh directory; nothing else opens it.

@@ -34,14 +34,7 @@ pub fn wanted(part: &str) -> bool {
     std::env::var("MMF_HEAP_BENCH").map_or(true, |parts| parts.split(',').any(|p| p == part))
 }
 
-/// A 64-byte value that differs with `i`.
-pub fn value(i: u64) -> [u8; 64] {
-    let mut v = [0u8; 64];
-    for (j, chunk) in v.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j as u64).to_le_bytes());
-    }
-    v
-}
+pub use mmf_bench::value64 as value;
 
 /// Opens (creates) an LMDB environment in `path` with one database, u64 keys, bytes.
 pub fn heed_open(
