@@ -84,7 +84,7 @@ impl RawSide<'_> {
     }
 }
 
-fn raw_view(path: &std::path::Path) -> ViewMut {
+pub(crate) fn raw_view(path: &std::path::Path) -> ViewMut {
     raw_view_of(path, 4096)
 }
 
@@ -206,6 +206,7 @@ pub fn peer_role() -> bool {
             }
         }
         "raw-echo" => {
+            crate::nudge::install();
             let view = raw_view(std::path::Path::new(args[0]));
             let (ping, pong) = sides(&view);
             let spins = args[1].parse().unwrap();
@@ -324,6 +325,8 @@ struct RawPair {
     seq: u32,
     spins: u32,
     child: Child,
+    /// Signals both sides if their page stands still (a lost wake-up; `nudge.rs`).
+    _watchdog: crate::nudge::Watchdog,
 }
 
 fn raw_pair(spins: u32) -> Box<dyn RoundTrip> {
@@ -331,7 +334,8 @@ fn raw_pair(spins: u32) -> Box<dyn RoundTrip> {
     let view = raw_view(&path);
     view.write_at(0, &[0u8; 256]).unwrap();
     let child = spawn("raw-echo", &format!("{}|{spins}", path.display()), Stdio::null());
-    Box::new(RawPair { view, path, seq: 0, spins, child })
+    let _watchdog = crate::nudge::Watchdog::start(&path, child.id());
+    Box::new(RawPair { view, path, seq: 0, spins, child, _watchdog })
 }
 
 impl RoundTrip for RawPair {

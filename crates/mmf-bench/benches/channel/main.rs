@@ -45,6 +45,8 @@
 mod ice;
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+mod nudge;
 
 #[cfg(target_os = "linux")]
 fn main() {
