@@ -78,11 +78,19 @@ pub(crate) struct Dirty {
 impl Drop for Dirty {
     fn drop(&mut self) {
         for (_, block) in self.blocks.drain() {
-            // SAFETY: each block's chunks came from this arena and are given back once
-            // (here, the block gone with the map's entry).
-            unsafe { self.arena.free(block.ptr, (block.chunks as usize).max(1), block.node) };
+            give_back(&mut self.arena, block);
         }
     }
+}
+
+/// Gives a block's chunks back to `arena`, the one its `Dirty` made it from. Taking the
+/// block by value (it is not `Clone`, and it left the map to get here) is what makes this
+/// the one time they are given back.
+fn give_back(arena: &mut Arena, block: Block) {
+    // SAFETY: the block's chunks came from `arena` as `alloc(max(chunks, 1), node)` (in
+    // `Dirty::make`; `node` never changes), and the block, consumed here, was their only
+    // user.
+    unsafe { arena.free(block.ptr, (block.chunks as usize).max(1), block.node) };
 }
 
 impl Dirty {
@@ -104,9 +112,7 @@ impl Dirty {
         self.order.insert(off, len);
         let block = Block { ptr, chunks: chunks as u32, node };
         if let Some(old) = self.blocks.insert(off, block) {
-            // SAFETY: the replaced block's chunks came from this arena, given back once
-            // (the block is gone); the new block's range is another.
-            unsafe { self.arena.free(old.ptr, (old.chunks as usize).max(1), old.node) };
+            give_back(&mut self.arena, old);
         }
         self.blocks.get_mut(&off).expect("just inserted")
     }
@@ -151,8 +157,7 @@ impl Dirty {
     pub fn remove(&mut self, off: u64) {
         self.order.remove(&off);
         if let Some(old) = self.blocks.remove(&off) {
-            // SAFETY: its chunks came from this arena, given back once (the block is gone).
-            unsafe { self.arena.free(old.ptr, (old.chunks as usize).max(1), old.node) };
+            give_back(&mut self.arena, old);
         }
     }
 
