@@ -66,10 +66,38 @@ mkdir -p "$truncator"
     done
 ) &
 truncator_pid=$!
+# The tests' wineserver is started here, persistent (`-p`: it does not shut down between
+# test binaries, which a binary starting at that moment could meet), its messages in a log.
+# Twice in CI a test binary died of `wine client error: recvmsg: Connection reset by peer`
+# (the server went away under it; not reproduced by hand): if it happens again, the log and
+# the server's exit status say why.
+server_log=$target_dir/wineserver.log
+wineserver -k 2>/dev/null || true
+wineserver -w 2>/dev/null || true
+wineserver -f -p >"$server_log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do # until it listens, so that no client starts a server of its own
+    [ -S "/proc/$server_pid/cwd/socket" ] && break
+    sleep 0.1
+done
 status=0
 wcargo test --workspace --no-fail-fast || status=$?
 kill "$truncator_pid" 2>/dev/null || true
 rm -rf "$truncator"
+server_state=$(ps -o stat= -p "$server_pid" || true) # Z or nothing: it died
+if [ -n "$server_state" ] && [ "${server_state#Z}" = "$server_state" ]; then
+    wineserver -k 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+else
+    server_status=0
+    wait "$server_pid" || server_status=$?
+    echo "the wineserver died during the tests (exit status $server_status; above 128: a signal)"
+    [ "$status" -ne 0 ] || status=1
+fi
+if [ -s "$server_log" ]; then
+    echo "the wineserver said:"
+    tail -n 40 "$server_log"
+fi
 [ "$status" -eq 0 ] || exit "$status"
 
 echo "== Windows: mmf hello is byte-identical to Linux's =="
