@@ -48,6 +48,14 @@ pub trait Backend: Send + Sync {
     /// or may not be durable (and on Linux may never become so: the kernel can drop them).
     fn sync(&self) -> Result<()>;
 
+    /// Starts sending the `len` bytes at `offset`, written before, to the device without
+    /// waiting for them: a hint that lets a large commit's device work overlap its
+    /// remaining writes. Durability still comes from [`sync`](Self::sync) alone, which
+    /// also reports what this may have failed to start. (Default: nothing.)
+    fn start_sync(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
+
     /// Grows the storage to `len` bytes (zeros), durably (`ftruncate` + `fsync`).
     ///
     /// # Errors
@@ -232,6 +240,23 @@ impl Backend for FileBackend {
         }
         *unsynced = None;
         Ok(())
+    }
+
+    /// Linux: `sync_file_range(SYNC_FILE_RANGE_WRITE)` of the range (through mmf's
+    /// [`flush_async_range`](mmf::View::flush_async_range)). Elsewhere nothing: on Windows
+    /// the writes go through a write-through handle and are on the device already.
+    fn start_sync(&self, offset: u64, len: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+            let Ok(len) = usize::try_from(len) else { return };
+            if let (Some(view), Ok(at)) = (map.view.as_deref(), Self::range(&map, offset, len)) {
+                // A hint: `sync` reports any error of the write-back this starts.
+                let _ = view.view().flush_async_range(at, len);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
     }
 
     fn grow(&self, len: u64) -> Result<()> {

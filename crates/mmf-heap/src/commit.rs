@@ -154,7 +154,7 @@ impl<B: Backend> WriteTxn<'_, B> {
         let mut written = carried;
         let mut stage = Vec::new();
         for &(start, end) in &runs {
-            let hash = self.write_run(start, end, &mut stage)?;
+            let hash = self.write_run(start, end, &mut stage, durability != Durability::None)?;
             written.push(ManifestEntry { off: start, len: end - start, hash });
         }
         let manifest = seal_block(MANIFEST_MAGIC, txn, written.as_bytes());
@@ -213,8 +213,24 @@ impl<B: Backend> WriteTxn<'_, B> {
     /// Writes the run of adjacent new blocks `start..end` (sealing its collection nodes),
     /// through `stage` (up to [`STAGE`] bytes at a time: a big transaction's blocks are
     /// not copied into one buffer of their total size first); returns the run's xxh3-64.
-    fn write_run(&mut self, start: u64, end: u64, stage: &mut Vec<u8>) -> Result<u64> {
+    /// For a `durable` commit, each large write is sent on to the device at once
+    /// ([`Backend::start_sync`]), while the next is copied: the commit's final sync then
+    /// waits for little more than the last write.
+    fn write_run(
+        &mut self,
+        start: u64,
+        end: u64,
+        stage: &mut Vec<u8>,
+        durable: bool,
+    ) -> Result<u64> {
         let backend = &self.heap.backend;
+        let write = |at: u64, bytes: &[u8]| {
+            backend.write_at(at, bytes)?;
+            if durable && bytes.len() >= START_SYNC {
+                backend.start_sync(at, bytes.len() as u64);
+            }
+            Ok(())
+        };
         let mut hash = Xxh3::new();
         let mut at = start;
         stage.clear();
@@ -229,12 +245,12 @@ impl<B: Backend> WriteTxn<'_, B> {
             let bytes = block.bytes();
             hash.update(bytes);
             if !stage.is_empty() && stage.len() + bytes.len() > STAGE {
-                result = backend.write_at(at, stage);
+                result = write(at, stage);
                 stage.clear();
                 at = off;
             }
             if result.is_ok() && stage.is_empty() && bytes.len() >= STAGE {
-                result = backend.write_at(off, bytes);
+                result = write(off, bytes);
                 at = off + bytes.len() as u64;
             } else {
                 stage.extend_from_slice(bytes);
@@ -242,7 +258,7 @@ impl<B: Backend> WriteTxn<'_, B> {
         });
         result?;
         if !stage.is_empty() {
-            backend.write_at(at, stage)?;
+            write(at, stage)?;
         }
         Ok(hash.digest())
     }
@@ -252,6 +268,12 @@ impl<B: Backend> WriteTxn<'_, B> {
 /// folios no bigger than the write, and a file cached in 2 MiB folios is mapped with
 /// 2 MiB pages (random reads of the heap then miss the TLB far less).
 const STAGE: usize = 8 << 20;
+
+/// Writes of this many bytes or more are sent on to the device as soon as they are made
+/// (1 MiB): the device then works while the next stage is copied, where it used to start
+/// at the commit's sync (1M inserts, 129 MB: `msync` took 52–55 ms after the writes). A
+/// small commit's one write is not worth the extra system call.
+const START_SYNC: usize = 1 << 20;
 
 /// The coalesced runs of adjacent blocks, as (start, end).
 fn runs(dirty: &crate::dirty::Dirty) -> Vec<(u64, u64)> {

@@ -68,7 +68,9 @@
 //! [`Snapshot`] return `&V`, `&str`, `&[u8]` borrowed from the mapped file for as long as
 //! the snapshot lives. A change in a [`WriteTxn`] copies the path from the root to one
 //! node the first time the transaction touches it and keeps the copies in memory until
-//! the commit (one `fdatasync` for any number of changes). Every node a read touches is
+//! the commit (one `fdatasync` for any number of changes); when it ends, that memory is
+//! kept for the process's next transactions (up to [`SPARE_MAX`]; [`trim_memory`] gives it
+//! back). Every node a read touches is
 //! bounds-, alignment- and structure-checked; `verify` also checks every node's checksum.
 //! `examples/inventory.rs` keeps a nested structure across runs and processes.
 //!
@@ -155,6 +157,7 @@ pub mod shape;
 mod snapshot;
 mod txn;
 
+pub use arena::{SPARE_MAX, trim_memory};
 pub use backend::{Backend, FileBackend, MemoryBackend};
 pub use error::{Error, Result};
 pub use heap::{Durability, Heap, HeapOptions};
