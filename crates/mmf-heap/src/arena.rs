@@ -16,107 +16,27 @@
 //! until the commit (review 12 measured 189 MB held for 300 rewrites of a 1.2 MB string),
 //! so they go back to the global allocator when freed.
 //!
-//! When a transaction ends, its regions are kept for the next transactions of the process
-//! (`SPARE`, at most [`SPARE_MAX`] bytes), as LMDB keeps its dirty pages and an allocator its
-//! freed extents: a fresh region costs a page fault and the kernel's zeroing of each page
-//! on its first touch (perf, 1M inserts a transaction: `clear_page` alone took 12% of the
-//! samples, ~0.9 GB/s in this virtual machine), which a kept one has already paid. On Linux
-//! a kept region's pages are advised `MADV_FREE`: the kernel may take them back whenever it
-//! needs memory (a later touch then gets a fresh page, which is all an arena promises), and
-//! until then they come back as they are. [`trim_memory`] gives the kept regions back at once.
+//! When a transaction ends, its regions go to the process's pool (`crate::spare`) for the
+//! next transactions to take.
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::ptr::NonNull;
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rustc_hash::FxHashMap;
 
 use crate::mem::Chunk;
+use crate::spare::{Pool, Region, SPARE};
 
 /// The first region's size in chunks (64 KiB): a small transaction allocates little.
 const FIRST: usize = 4 << 10;
 /// The largest region the arena grows to on its own (32 MiB); a bigger block gets a region
 /// of its own size.
 const LARGEST: usize = 2 << 20;
-/// Regions this large (2 MiB) or larger are aligned to it and advised huge pages.
-const HUGE_BYTES: usize = 2 << 20;
-
-/// The most bytes of regions kept for later transactions, for the whole process (256 MiB).
-pub const SPARE_MAX: usize = 256 << 20;
-
-struct Region {
-    ptr: NonNull<Chunk>,
-    layout: Layout,
-}
-
-// SAFETY: a region is memory its owner (an arena, or `SPARE`) alone reaches; moving it to
-// another thread moves that ownership.
-unsafe impl Send for Region {}
-
-/// Regions of finished transactions, for the next ones to take by layout.
-static SPARE: Mutex<Vec<Region>> = Mutex::new(Vec::new());
-
-/// `SPARE`, unless another thread holds it: then the caller does without (allocates or
-/// frees as if nothing were kept) rather than wait, and a child `fork`ed while a thread of
-/// its parent held the lock never hangs on it.
-fn spare() -> Option<MutexGuard<'static, Vec<Region>>> {
-    match SPARE.try_lock() {
-        Ok(guard) => Some(guard),
-        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    }
-}
-
-/// A kept region of exactly `layout`, if there is one.
-fn take_spare(layout: Layout) -> Option<NonNull<Chunk>> {
-    let mut spare = spare()?;
-    let i = spare.iter().position(|r| r.layout == layout)?;
-    Some(spare.swap_remove(i).ptr)
-}
-
-/// Keeps `r` for a later transaction if it is of a size the arena grows by and the kept
-/// regions stay within [`SPARE_MAX`]; else gives it back to the global allocator.
-fn keep_or_free(r: Region) {
-    if let Some(mut spare) = spare().filter(|_| r.layout.size() <= LARGEST * size_of::<Chunk>()) {
-        let kept: usize = spare.iter().map(|k| k.layout.size()).sum();
-        if kept + r.layout.size() <= SPARE_MAX {
-            if r.layout.size() >= HUGE_BYTES {
-                advise_free(r.ptr.as_ptr().cast(), r.layout.size());
-            }
-            spare.push(r);
-            return;
-        }
-    }
-    // SAFETY: allocated in `Arena::grow` with this layout, and no one else holds it.
-    unsafe { dealloc(r.ptr.as_ptr().cast(), r.layout) };
-}
-
-/// Gives the memory that finished write transactions kept for later ones (at most
-/// [`SPARE_MAX`] bytes for the process, advised `MADV_FREE` on Linux, so the kernel takes it
-/// back under memory pressure anyway) back to the global allocator now; returns how many
-/// bytes that was. For a long-lived process after a one-off large transaction (a bulk load)
-/// that wants its resident set down at once, or on systems without `MADV_FREE` (Windows).
-///
-/// ```
-/// let released = mmf_heap::trim_memory();
-/// assert_eq!(mmf_heap::trim_memory(), 0); // nothing kept since
-/// # let _ = released;
-/// ```
-pub fn trim_memory() -> usize {
-    let regions = std::mem::take(&mut *SPARE.lock().unwrap_or_else(PoisonError::into_inner));
-    let mut bytes = 0;
-    for r in regions {
-        bytes += r.layout.size();
-        // SAFETY: allocated in `Arena::grow` with this layout; `SPARE` was its only owner.
-        unsafe { dealloc(r.ptr.as_ptr().cast(), r.layout) };
-    }
-    bytes
-}
-
 /// Disjoint ranges of chunks, handed out uninitialised: pooled ones from the regions (taken
 /// back by length), others from the global allocator.
-#[derive(Default)]
 pub(crate) struct Arena {
+    /// Where regions come from and go back to.
+    pool: &'static Pool,
     regions: Vec<Region>,
     /// Chunks of the last region handed out so far.
     used: usize,
@@ -133,7 +53,18 @@ unsafe impl Send for Arena {}
 // `&mut self`.
 unsafe impl Sync for Arena {}
 
+impl Default for Arena {
+    fn default() -> Self {
+        Arena::with_pool(&SPARE)
+    }
+}
+
 impl Arena {
+    /// An empty arena whose regions come from and go back to `pool`.
+    pub fn with_pool(pool: &'static Pool) -> Arena {
+        Arena { pool, regions: Vec::new(), used: 0, size: 0, free: FxHashMap::default() }
+    }
+
     /// `n` (> 0) chunks no other live allocation of this arena overlaps, uninitialised, valid
     /// until they are given back to [`free`](Self::free) (with the same `n` and `pooled`) or,
     /// if `pooled`, until the arena is dropped. Not pooled: from the global allocator, which
@@ -182,23 +113,16 @@ impl Arena {
             .expect("a block larger than memory")
     }
 
-    /// A new last region with room for `n` chunks (what is left of the old one is not used).
+    /// A new last region with room for `n` chunks (what is left of the old one is not used):
+    /// the next size in the doubling (64 KiB to 32 MiB), or the power of two that holds `n`
+    /// chunks, so that regions have the sizes the pool keeps; a block larger than 32 MiB gets
+    /// a region of its own size.
     fn grow(&mut self, n: usize) {
         let next = if self.size == 0 { FIRST } else { (self.size * 2).min(LARGEST) };
-        let chunks = next.max(n);
+        let chunks = if n <= LARGEST { next.max(n.next_power_of_two()) } else { n };
         let bytes = chunks.checked_mul(size_of::<Chunk>()).expect("a block larger than memory");
-        let align = if bytes >= HUGE_BYTES { HUGE_BYTES } else { align_of::<Chunk>() };
-        let layout = Layout::from_size_align(bytes, align).expect("a block larger than memory");
-        let ptr = take_spare(layout).unwrap_or_else(|| {
-            // SAFETY: `layout` has a non-zero size (`chunks >= FIRST`).
-            let ptr = unsafe { alloc(layout) };
-            let Some(ptr) = NonNull::new(ptr.cast::<Chunk>()) else { handle_alloc_error(layout) };
-            if bytes >= HUGE_BYTES {
-                advise_huge(ptr.as_ptr().cast(), bytes);
-            }
-            ptr
-        });
-        self.regions.push(Region { ptr, layout });
+        let region = self.pool.take(bytes).unwrap_or_else(|| Region::new(bytes));
+        self.regions.push(region);
         self.used = 0;
         self.size = chunks;
     }
@@ -206,45 +130,17 @@ impl Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        // The blocks in the regions are gone with the transaction (their `Dirty` is dropped).
         for r in self.regions.drain(..) {
-            keep_or_free(r);
+            // The blocks in the region went with the transaction (their `Dirty` is dropped).
+            self.pool.keep(r);
         }
     }
 }
 
-/// Asks Linux to back `len` bytes at `ptr` with transparent huge pages (`madvise(2)`,
-/// `MADV_HUGEPAGE`). Advice only: where the system refuses it, nothing changes. (If the
-/// global allocator keeps the region's pages after the arena frees them, they keep the
-/// advice: later allocations there may get huge pages too, which changes no contents.)
-#[cfg(target_os = "linux")]
-fn advise_huge(ptr: *mut libc::c_void, len: usize) {
-    // SAFETY: the range is a live allocation of ours; MADV_HUGEPAGE changes how the kernel
-    // backs it, never its contents. `ptr` is 2 MiB-aligned, so page-aligned as madvise wants.
-    let _ = unsafe { libc::madvise(ptr, len, libc::MADV_HUGEPAGE) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge(_: *mut std::ffi::c_void, _: usize) {}
-
-/// Tells Linux that the `len` bytes at `ptr` (a kept region, 2 MiB-aligned) hold nothing
-/// anyone needs (`madvise(2)`, `MADV_FREE`): the kernel may free their pages when it needs
-/// memory, and a later touch then gets a zeroed one; pages it did not free keep their
-/// bytes. Either is what the arena promises (chunks handed out uninitialised).
-#[cfg(target_os = "linux")]
-fn advise_free(ptr: *mut libc::c_void, len: usize) {
-    // SAFETY: the range is a region of ours that no block uses any more (its transaction
-    // ended); MADV_FREE only lets the kernel drop its contents, which nothing reads before
-    // writing. Page-aligned, as madvise wants.
-    let _ = unsafe { libc::madvise(ptr, len, libc::MADV_FREE) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_free(_: *mut std::ffi::c_void, _: usize) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spare::SPARE_MAX;
 
     #[test]
     fn allocations_are_disjoint_and_freed_ranges_are_reused_by_length() {
@@ -282,50 +178,37 @@ mod tests {
         assert!(a.free.get(&5).is_none_or(|v| !v.contains(&p)));
     }
 
-    /// The tests that look into `SPARE` take turns (one calls `trim_memory`).
-    static SERIAL: Mutex<()> = Mutex::new(());
-
-    /// A region of `layout`, as `Arena::grow` makes one.
-    fn region(layout: Layout) -> Region {
-        // SAFETY: a non-zero size.
-        let ptr = NonNull::new(unsafe { alloc(layout) }.cast::<Chunk>()).unwrap();
-        Region { ptr, layout }
-    }
-
     #[test]
-    fn a_finished_transactions_regions_are_kept_for_the_next_and_trimmed_on_request() {
-        let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        // A length no arena grows by, so that other tests' transactions do not take it.
-        let layout = Layout::from_size_align(16 * (FIRST + 3), 16).unwrap();
-        let r = region(layout);
-        let p = r.ptr;
-        keep_or_free(r);
-        assert_eq!(take_spare(layout), Some(p), "kept, and taken back by its layout");
-        assert_eq!(take_spare(layout), None, "taken once");
-        keep_or_free(Region { ptr: p, layout });
-        assert!(trim_memory() >= layout.size());
-        assert_eq!(take_spare(layout), None, "trimmed");
-        // A region larger than the arena grows by (one block's own) is not kept.
-        let big = Layout::from_size_align(16 * (LARGEST + 1), 16).unwrap();
-        keep_or_free(region(big));
-        assert_eq!(take_spare(big), None);
-    }
-
-    #[test]
-    fn an_arena_dropped_gives_its_regions_to_the_next_arena() {
-        let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        // A first block larger than the first region: the region is that block's length,
-        // one no other test's arena asks for.
-        let n = FIRST + 4093;
-        let mut a = Arena::default();
-        let p = a.alloc(n, true);
+    fn an_arena_dropped_gives_its_regions_to_the_next_arena_of_its_pool() {
+        static POOL: Pool = Pool::new(SPARE_MAX);
+        let mut a = Arena::with_pool(&POOL);
+        let first = a.alloc(1, true);
+        let second = a.alloc(FIRST, true); // a second region, of 2 * FIRST chunks
+        let big = a.alloc(LARGEST + 1, true); // its own region, not kept
+        // SAFETY: the last of LARGEST + 1 chunks, ours.
+        unsafe { big.add(LARGEST).write(Chunk::default()) };
         drop(a);
-        let mut b = Arena::default();
-        assert_eq!(b.alloc(n, true), p, "the region the first arena kept");
+        let mut b = Arena::with_pool(&POOL);
+        assert_eq!(b.alloc(1, true), first, "the first region again");
+        assert_eq!(b.alloc(FIRST, true), second, "the second region again");
         drop(b);
-        let layout = Layout::from_size_align(16 * n, 16).unwrap();
-        let r = Region { ptr: take_spare(layout).expect("kept again"), layout };
-        // SAFETY: allocated with this layout by `grow`, and taken out of the pool.
-        unsafe { dealloc(r.ptr.as_ptr().cast(), r.layout) };
+        // Both kept again, and only they: the block's own region went back.
+        assert_eq!(POOL.trim(), (FIRST + 2 * FIRST) * 16);
+    }
+
+    #[test]
+    fn regions_have_the_sizes_the_pool_keeps() {
+        static POOL: Pool = Pool::new(SPARE_MAX);
+        let mut a = Arena::with_pool(&POOL);
+        // A first block larger than the first region, and one larger than the next.
+        a.alloc(FIRST + 5, true);
+        a.alloc(5 * FIRST, true);
+        a.alloc(LARGEST, true);
+        for r in &a.regions {
+            let size = r.layout.size();
+            assert!(size.is_power_of_two() && crate::spare::KEPT_SIZES.contains(&size), "{size}");
+        }
+        drop(a);
+        assert_eq!(POOL.trim(), (2 * FIRST + 8 * FIRST + LARGEST) * 16);
     }
 }

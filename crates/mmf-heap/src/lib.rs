@@ -155,9 +155,9 @@ mod recover;
 mod roots;
 pub mod shape;
 mod snapshot;
+mod spare;
 mod txn;
 
-pub use arena::{SPARE_MAX, trim_memory};
 pub use backend::{Backend, FileBackend, MemoryBackend};
 pub use error::{Error, Result};
 pub use heap::{Durability, Heap, HeapOptions};
@@ -173,6 +173,7 @@ pub use read::Reader;
 pub use roots::{MAX_NAME, MAX_VALUE};
 pub use shape::Shape;
 pub use snapshot::{RootInfo, Snapshot, Stats};
+pub use spare::{SPARE_MAX, trim_memory};
 pub use txn::WriteTxn;
 /// zerocopy, whose derives prove a [`Persist`] type's layout
 /// (`#[zerocopy(crate = "mmf_heap::zerocopy")]`).
