@@ -37,24 +37,31 @@ fn sizes_off_the_grid_and_regions_past_the_limit_are_not_kept() {
     assert_eq!(POOL.trim(), 3 * K64);
 }
 
-#[test]
-fn the_pool_held_by_another_thread_is_done_without_and_trim_gives_up() {
-    static POOL: Pool = Pool::new(SPARE_MAX);
-    POOL.keep(Region::new(K64));
+/// Runs `f` while another thread holds `pool`'s lock.
+fn while_held(pool: &'static Pool, f: impl FnOnce()) {
     let (held, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
     std::thread::scope(|s| {
         s.spawn(|| {
-            let _guard = POOL.regions.lock().unwrap();
+            let _guard = pool.regions.lock().unwrap();
             held.wait();
             release.wait();
         });
         held.wait();
+        f();
+        release.wait();
+    });
+}
+
+#[test]
+fn the_pool_held_by_another_thread_is_done_without_and_trim_gives_up() {
+    static POOL: Pool = Pool::new(SPARE_MAX);
+    POOL.keep(Region::new(K64));
+    while_held(&POOL, || {
         assert!(POOL.take(K64).is_none(), "no waiting for the lock");
         POOL.keep(Region::new(K64)); // freed, not kept
         let start = std::time::Instant::now();
         assert_eq!(POOL.trim(), 0);
         assert!(start.elapsed() < Duration::from_secs(5));
-        release.wait();
     });
     assert_eq!(POOL.trim(), K64, "the one kept before");
 }
@@ -66,17 +73,11 @@ fn the_pool_held_by_another_thread_is_done_without_and_trim_gives_up() {
 #[test]
 fn a_child_forked_while_the_pool_is_held_goes_on() {
     static POOL: Pool = Pool::new(SPARE_MAX);
-    let (held, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let _guard = POOL.regions.lock().unwrap();
-            held.wait();
-            release.wait();
-        });
-        held.wait();
+    let mut pid = 0;
+    while_held(&POOL, || {
         // SAFETY: the child runs the code under test and leaves with _exit; a deadlock
         // there is what the alarm catches.
-        let pid = unsafe { libc::fork() };
+        pid = unsafe { libc::fork() };
         if pid == 0 {
             // SAFETY: alarm and _exit are async-signal-safe.
             unsafe { libc::alarm(10) };
@@ -87,15 +88,14 @@ fn a_child_forked_while_the_pool_is_held_goes_on() {
             // SAFETY: leaving the child without running the parent's destructors.
             unsafe { libc::_exit(code) };
         }
-        release.wait();
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the child: status {status:#x} (SIGALRM: it hung on the inherited lock)"
-        );
     });
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child: status {status:#x} (SIGALRM: it hung on the inherited lock)"
+    );
 }
 
 /// `MADV_PAGEOUT` of a range: what memory pressure does to `MADV_FREE`d pages, now.
