@@ -28,10 +28,10 @@ use crate::mem::Chunk;
 use crate::spare::{Pool, Region, SPARE};
 
 /// The first region's size in chunks (64 KiB): a small transaction allocates little.
-const FIRST: usize = 4 << 10;
+pub(crate) const FIRST: usize = 4 << 10;
 /// The largest region the arena grows to on its own (32 MiB); a bigger block gets a region
 /// of its own size.
-const LARGEST: usize = 2 << 20;
+pub(crate) const LARGEST: usize = 2 << 20;
 /// Disjoint ranges of chunks, handed out uninitialised: pooled ones from the regions (taken
 /// back by length), others from the global allocator.
 pub(crate) struct Arena {
@@ -131,8 +131,9 @@ impl Arena {
 impl Drop for Arena {
     fn drop(&mut self) {
         for r in self.regions.drain(..) {
-            // The blocks in the region went with the transaction (their `Dirty` is dropped).
-            self.pool.keep(r);
+            // SAFETY: the blocks in the region went with the transaction (their `Dirty`,
+            // which owns this arena, gave them back before dropping it).
+            unsafe { self.pool.keep(r) };
         }
     }
 }

@@ -24,14 +24,16 @@ use std::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
+use crate::arena::{FIRST, LARGEST};
 use crate::mem::Chunk;
 
 /// The most bytes of regions kept for later transactions, for the whole process (256 MiB).
 pub const SPARE_MAX: usize = 256 << 20;
 
-/// The smallest and largest regions kept, in bytes (an arena's first region, and the
-/// largest it grows to on its own).
-pub(crate) const KEPT_SIZES: std::ops::RangeInclusive<usize> = (64 << 10)..=(32 << 20);
+/// The smallest and largest regions kept, in bytes: an arena's first region, and the
+/// largest it grows to on its own.
+pub(crate) const KEPT_SIZES: std::ops::RangeInclusive<usize> =
+    FIRST * size_of::<Chunk>()..=LARGEST * size_of::<Chunk>();
 
 /// Regions this large (2 MiB) or larger are aligned to it and advised huge pages.
 pub(crate) const HUGE_BYTES: usize = 2 << 20;
@@ -102,9 +104,12 @@ impl Pool {
         Some(regions.swap_remove(i))
     }
 
-    /// Keeps `r`, whose chunks nothing uses any more, if it is of a size arenas grow by
-    /// and the pool stays within its bytes; else gives it back to the global allocator.
-    pub fn keep(&self, r: Region) {
+    /// Keeps `r` if it is of a size arenas grow by and the pool stays within its bytes;
+    /// else gives it back to the global allocator.
+    ///
+    /// # Safety
+    /// Nothing uses `r`'s chunks any more (the next arena, or the allocator, hands them out).
+    pub unsafe fn keep(&self, r: Region) {
         let size = r.layout.size();
         let on_grid = size.is_power_of_two() && KEPT_SIZES.contains(&size);
         if let Some(mut regions) = self.try_lock().filter(|_| on_grid) {

@@ -5,17 +5,23 @@ use super::*;
 
 const K64: usize = 64 << 10;
 
+/// [`Pool::keep`] of a test's region.
+fn keep(pool: &Pool, r: Region) {
+    // SAFETY: the tests' regions are used by nothing once kept.
+    unsafe { pool.keep(r) };
+}
+
 #[test]
 fn a_kept_region_is_taken_back_once_by_its_size_and_trim_empties_the_pool() {
     static POOL: Pool = Pool::new(SPARE_MAX);
     let r = Region::new(K64);
     let p = r.ptr;
-    POOL.keep(r);
+    keep(&POOL, r);
     let again = POOL.take(K64).expect("kept");
     assert_eq!(again.ptr, p);
     assert!(POOL.take(K64).is_none(), "taken once");
-    POOL.keep(again);
-    POOL.keep(Region::new(4 << 20));
+    keep(&POOL, again);
+    keep(&POOL, Region::new(4 << 20));
     assert_eq!(POOL.trim(), K64 + (4 << 20));
     assert!(POOL.take(K64).is_none(), "trimmed");
     assert_eq!(POOL.trim(), 0);
@@ -26,14 +32,14 @@ fn sizes_off_the_grid_and_regions_past_the_limit_are_not_kept() {
     static POOL: Pool = Pool::new(3 * K64);
     // Not a power of two, below the first region, above the largest: freed.
     for bytes in [K64 + 16, 16 << 10, 64 << 20] {
-        POOL.keep(Region::new(bytes));
+        keep(&POOL, Region::new(bytes));
         assert!(POOL.take(bytes).is_none(), "{bytes}");
     }
     // The pool holds at most its bytes: two of 64 KiB, not a third... nor one of 128 KiB.
-    POOL.keep(Region::new(K64));
-    POOL.keep(Region::new(K64));
-    POOL.keep(Region::new(2 * K64));
-    POOL.keep(Region::new(K64));
+    keep(&POOL, Region::new(K64));
+    keep(&POOL, Region::new(K64));
+    keep(&POOL, Region::new(2 * K64));
+    keep(&POOL, Region::new(K64));
     assert_eq!(POOL.trim(), 3 * K64);
 }
 
@@ -55,10 +61,10 @@ fn while_held(pool: &'static Pool, f: impl FnOnce()) {
 #[test]
 fn the_pool_held_by_another_thread_is_done_without_and_trim_gives_up() {
     static POOL: Pool = Pool::new(SPARE_MAX);
-    POOL.keep(Region::new(K64));
+    keep(&POOL, Region::new(K64));
     while_held(&POOL, || {
         assert!(POOL.take(K64).is_none(), "no waiting for the lock");
-        POOL.keep(Region::new(K64)); // freed, not kept
+        keep(&POOL, Region::new(K64)); // freed, not kept
         let start = std::time::Instant::now();
         assert_eq!(POOL.trim(), 0);
         assert!(start.elapsed() < Duration::from_secs(5));
@@ -117,7 +123,7 @@ fn kept_pages_may_be_reclaimed_and_pages_written_again_are_not() {
     let p = r.ptr.as_ptr().cast::<u8>();
     // SAFETY: the region's bytes, ours.
     unsafe { p.write_bytes(0xab, bytes) };
-    POOL.keep(r);
+    keep(&POOL, r);
     page_out(p, bytes);
     let r = POOL.take(bytes).expect("kept");
     // SAFETY: the region's bytes, ours, and initialised (reclaimed pages read as zeros).
