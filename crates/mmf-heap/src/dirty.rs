@@ -153,6 +153,14 @@ impl Dirty {
         self.blocks.get_mut(&off)
     }
 
+    /// The bytes of the node block that starts at `off` (`None` if there is none, or it is
+    /// not a node), as a pointer: for a caller that must return them from a branch (see
+    /// `WriteTxn::node_cow_mut_hinted`). They stay valid until `self` changes.
+    #[inline]
+    pub fn node_bytes(&mut self, off: u64) -> Option<NonNull<[u8]>> {
+        self.blocks.get_mut(&off).filter(|b| b.node).map(|b| NonNull::from(b.bytes_mut()))
+    }
+
     /// Removes the block that starts at `off` (its chunks go back to the arena).
     pub fn remove(&mut self, off: u64) {
         self.order.remove(&off);
