@@ -39,7 +39,8 @@ pub enum Durability {
     None,
 }
 
-/// How to open a heap: create it if missing, read-only, durability.
+/// How to open a heap: create it if missing (with what permissions, on Unix), read-only,
+/// durability.
 ///
 /// ```no_run
 /// use mmf_heap::{Durability, Heap, HeapOptions};
@@ -54,6 +55,9 @@ pub struct HeapOptions {
     create: bool,
     read_only: bool,
     durability: Durability,
+    /// The permission bits of a new file (`None`: `0o666`, as `open(2)` is asked by std).
+    #[cfg(unix)]
+    mode: Option<u32>,
 }
 
 impl HeapOptions {
@@ -77,6 +81,31 @@ impl HeapOptions {
     /// How commits reach the disk (default: [`Durability::Immediate`]).
     pub fn durability(&mut self, durability: Durability) -> &mut Self {
         self.durability = durability;
+        self
+    }
+
+    /// The permission bits a new heap file is created with, before the process's umask
+    /// takes its bits away (`open(2)`'s `mode`; LMDB's `mdb_env_open` takes the same
+    /// argument). Default `0o666`, as `std::fs::File::create` asks: `0o644` under the usual
+    /// umask `022`. Only the bits `0o777` count; an existing file keeps its own.
+    ///
+    /// `0o600` keeps a heap to its owner, and with it the name of its lock area, which
+    /// is worked out from the file's id in its first page: another user who cannot read
+    /// the file cannot make (plant) that shared-memory object before the owner opens the
+    /// heap, which would block the owner until root removed it.
+    ///
+    /// Unix only (Windows files take the ACL their directory passes on).
+    ///
+    /// ```no_run
+    /// use mmf_heap::{Heap, HeapOptions};
+    ///
+    /// // SAFETY: nothing but this heap writes the file.
+    /// let heap = unsafe { Heap::open("private.heap", HeapOptions::new().create(true).mode(0o600))? };
+    /// # Ok::<(), mmf_heap::Error>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = Some(mode & 0o777);
         self
     }
 }
@@ -251,7 +280,7 @@ impl Heap<FileBackend> {
         };
         let file = match open() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.create && writable => {
-                create_file(path)?;
+                create_file(path, options)?;
                 open().map_err(|e| Error::io("open", e))?
             }
             other => other.map_err(|e| Error::io("open", e))?,
@@ -296,20 +325,32 @@ impl Drop for WriterGuard<'_> {
 
 /// Creates a heap file at `path`: built as `path.tmp-PID-N` (N counts this process's
 /// creations, so threads never share one), linked to `path` (which fails rather than
-/// replaces if another process or thread created it first), the name synced.
-fn create_file(path: &Path) -> Result<()> {
+/// replaces if another process or thread created it first), the name synced. The file
+/// has `options`' permission bits from its creation (the link keeps them).
+fn create_file(path: &Path, options: &HeapOptions) -> Result<()> {
     static CREATED: AtomicUsize = AtomicUsize::new(0);
     let mut tmp = path.as_os_str().to_owned();
     let n = CREATED.fetch_add(1, Ordering::Relaxed);
     tmp.push(format!(".tmp-{}-{n}", std::process::id()));
     let tmp = Path::new(&tmp);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)
-        .map_err(|e| Error::io("create", e))?;
+    let mut open = OpenOptions::new();
+    // A new file (never one found at the name: its permissions would be kept, and a
+    // symbolic link would be followed); a leftover of a crashed process with this PID is
+    // removed first.
+    open.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    if let Some(mode) = options.mode {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, mode);
+    }
+    #[cfg(not(unix))]
+    let _ = options;
+    let file = match open.open(tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(tmp).and_then(|()| open.open(tmp))
+        }
+        other => other,
+    }
+    .map_err(|e| Error::io("create", e))?;
     let made = FileBackend::new(file, true).and_then(|b| format_new(&b));
     let linked = made.and_then(|()| match std::fs::hard_link(tmp, path) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::io("link", e)),

@@ -58,7 +58,9 @@
 //! transaction, and the next one is told and goes on from the last commit, with nothing
 //! on disk to repair. Snapshots in any process see the newest commit of any process and
 //! pin it in a reader table there, so that no writer reuses what they read; a reader
-//! that dies holds nothing back. Details: `docs/heap-format.md`, "Lock area".
+//! that dies holds nothing back. Details: `docs/heap-format.md`, "Lock area". A new heap
+//! file gets `0o666` less the umask; `HeapOptions::mode` (Unix) sets other bits (`0o600`: one
+//! user's heap, whose lock area no other user can name in advance).
 //!
 //! # Collections
 //!
@@ -89,8 +91,7 @@
 //! [`PBytes`] / [`PStr`], the collections, reads in place, `#[derive(Persist)]`, snapshots,
 //! growth, writers and readers in several processes; `mmf heap check`, `stat` and `dump`
 //! in mmf-cli (dump walks a root by the [`Shape`] stored with it); fuzzed
-//! (`scripts/fuzz-heap.sh`). Not yet: `#[derive(Persist)]` giving shapes (types without a
-//! shape dump as bytes).
+//! (`scripts/fuzz-heap.sh`). A generic derived struct has no shape (it dumps as bytes).
 
 /// The impls every collection handle shares (`PVec<T>`, `PMap<K, V>`, `PHashMap<K, V>`: a
 /// 16-byte `Handle` and a `PhantomData`): `Copy`, `Default` (empty), equality of handles,

@@ -184,9 +184,8 @@ fn advise_huge(_: *mut std::ffi::c_void, _: usize) {}
 /// are not ours (review 13).
 #[cfg(target_os = "linux")]
 fn advise_free(ptr: *mut libc::c_void, len: usize) {
-    // SAFETY: sysconf only reads a system value.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    let whole = len - len % page.max(1);
+    let page = mmf::page_size().max(1);
+    let whole = len - len % page;
     // SAFETY: the range is inside a region of ours that no block uses any more (its
     // transaction ended); MADV_FREE only lets the kernel drop its contents, which nothing
     // reads before writing. `ptr` is 2 MiB-aligned and `whole` a multiple of the page size.
