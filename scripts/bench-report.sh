@@ -9,12 +9,13 @@
 #                                     group, output in target/bench-report-quick/; asserts
 #                                     nothing about speed
 #
-# MMF_BENCH_ONLY="core sync" runs only those benches (a partial report).
+# MMF_REPORT_BENCHES="core sync" runs only those benches (a partial report; the channel
+# bench's own MMF_BENCH_ONLY picks contestants, not benches).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=""
 if [ "${1:-}" = "--quick" ]; then quick=1; fi
-benches=${MMF_BENCH_ONLY:-"core durable cli sync channel large heap heap_collections"}
+benches=${MMF_REPORT_BENCHES:-"core durable cli sync channel large heap heap_collections"}
 
 if [ -n "$quick" ]; then
     out=target/bench-report-quick

@@ -66,6 +66,26 @@ mkdir -p "$truncator"
     done
 ) &
 truncator_pid=$!
+server_pid=""
+cargo_pid=""
+work=""
+# Whatever ends the script (a failure, Ctrl-C, CI's timeout): the truncator, the Wine
+# processes and their server go too, and nothing of theirs is left for the next run.
+cleanup() {
+    if [ -n "$cargo_pid" ]; then # the subshell running `wcargo`, and its cargo
+        pkill -TERM -P "$cargo_pid" 2>/dev/null || true
+        kill "$cargo_pid" 2>/dev/null || true
+    fi
+    kill "$truncator_pid" 2>/dev/null || true
+    rm -rf "$truncator"
+    if [ -n "$server_pid" ]; then
+        wineserver -k 2>/dev/null || true
+        kill "$server_pid" 2>/dev/null || true
+    fi
+    [ -z "$work" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 # The tests' wineserver is started here, persistent (`-p`: it does not shut down between
 # test binaries, which a binary starting at that moment could meet), its messages in a log.
 # Twice in CI a test binary died of `wine client error: recvmsg: Connection reset by peer`
@@ -81,16 +101,23 @@ for _ in $(seq 100); do # until it listens, so that no client starts a server of
     sleep 0.1
 done
 status=0
-wcargo test --workspace --no-fail-fast || status=$?
+# In the background and waited for: bash runs a trap only once a foreground command ends,
+# and the tests take minutes.
+wcargo test --workspace --no-fail-fast &
+cargo_pid=$!
+wait "$cargo_pid" || status=$?
+cargo_pid=""
 kill "$truncator_pid" 2>/dev/null || true
 rm -rf "$truncator"
 server_state=$(ps -o stat= -p "$server_pid" || true) # Z or nothing: it died
 if [ -n "$server_state" ] && [ "${server_state#Z}" = "$server_state" ]; then
     wineserver -k 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+    server_pid=""
 else
     server_status=0
     wait "$server_pid" || server_status=$?
+    server_pid=""
     echo "the wineserver died during the tests (exit status $server_status; above 128: a signal)"
     [ "$status" -ne 0 ] || status=1
 fi
@@ -103,7 +130,6 @@ fi
 echo "== Windows: mmf hello is byte-identical to Linux's =="
 wcargo build -p mmf-cli --release
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 (cd "$work" && "$wine" "$target_dir/$target/release/mmf.exe" hello --path win.file >/dev/null)
 cargo run -q --release -p mmf-cli -- hello --path "$work/linux.file" >/dev/null
 cmp "$work/win.file" "$work/linux.file"
