@@ -1,7 +1,8 @@
 //! `mmf`: memory-mapped files from a shell. `mmf hello` runs the classic CreateFileMapping
 //! example.
-// One exception, allowed where it is: `mmf heap` opens a heap file, whose safety contract
-// (only mmf-heap writes it while open) is the user's to keep, as for the library.
+// Two exceptions, allowed where they are: `mmf heap` opens a heap file, whose safety
+// contract (only mmf-heap writes it while open) is the user's to keep, as for the library;
+// and `sigbus.rs` installs the heap commands' SIGBUS handler.
 #![deny(unsafe_code)]
 // Sizes and offsets are u64 and views are usize: on a 32-bit target an `as` between them
 // would cut silently. Conversions go through `try_from` with an error that says so.
