@@ -3,7 +3,7 @@
 # crates/mmf-bench in one run, then writes BENCHMARKS.md and benchmarks/*.svg
 # (crates/mmf-report).
 #
-#   scripts/bench-report.sh           the full run (about an hour; run it on a quiet machine:
+#   scripts/bench-report.sh           the full run (about 45 minutes; run it on a quiet machine:
 #                                     the ratios are only as good as the machine is idle)
 #   scripts/bench-report.sh --quick   the harness check .ci/run makes: tiny sizes, 50 ms per
 #                                     group, output in target/bench-report-quick/; asserts
