@@ -72,11 +72,12 @@ work=""
 # Whatever ends the script (a failure, Ctrl-C, CI's timeout): the truncator, the Wine
 # processes and their server go too, and nothing of theirs is left for the next run.
 cleanup() {
+    set +e # every step, whatever fails
     if [ -n "$cargo_pid" ]; then # the subshell running `wcargo`, and its cargo
         pkill -TERM -P "$cargo_pid" 2>/dev/null || true
         kill "$cargo_pid" 2>/dev/null || true
     fi
-    kill "$truncator_pid" 2>/dev/null || true
+    [ -z "$truncator_pid" ] || kill "$truncator_pid" 2>/dev/null
     rm -rf "$truncator"
     if [ -n "$server_pid" ]; then
         wineserver -k 2>/dev/null || true
@@ -108,6 +109,7 @@ cargo_pid=$!
 wait "$cargo_pid" || status=$?
 cargo_pid=""
 kill "$truncator_pid" 2>/dev/null || true
+truncator_pid="" # reaped: the number may be another process's by the time the trap runs
 rm -rf "$truncator"
 server_state=$(ps -o stat= -p "$server_pid" || true) # Z or nothing: it died
 if [ -n "$server_state" ] && [ "${server_state#Z}" = "$server_state" ]; then

@@ -94,6 +94,9 @@ impl HeapOptions {
     /// the file cannot make (plant) that shared-memory object before the owner opens the
     /// heap, which would block the owner until root removed it.
     ///
+    /// The owner needs read and write (`0o600`) to open the heap read-write afterwards: with
+    /// less, the file is made and then refused (`Error::Io`, "open").
+    ///
     /// Unix only (Windows files take the ACL their directory passes on).
     ///
     /// ```no_run
@@ -324,19 +327,18 @@ impl Drop for WriterGuard<'_> {
 }
 
 /// Creates a heap file at `path`: built as `path.tmp-PID-N` (N counts this process's
-/// creations, so threads never share one), linked to `path` (which fails rather than
+/// creations, so threads never share one; a name already taken is passed over for the
+/// next, never reused or removed), linked to `path` (which fails rather than
 /// replaces if another process or thread created it first), the name synced. The file
 /// has `options`' permission bits from its creation (the link keeps them).
 fn create_file(path: &Path, options: &HeapOptions) -> Result<()> {
     static CREATED: AtomicUsize = AtomicUsize::new(0);
-    let mut tmp = path.as_os_str().to_owned();
-    let n = CREATED.fetch_add(1, Ordering::Relaxed);
-    tmp.push(format!(".tmp-{}-{n}", std::process::id()));
-    let tmp = Path::new(&tmp);
+    /// Names tried: a name taken (a leftover of a crashed process with this PID, another
+    /// PID namespace's process on a shared volume, a file planted there) is passed over.
+    const TRIES: usize = 64;
     let mut open = OpenOptions::new();
-    // A new file (never one found at the name: its permissions would be kept, and a
-    // symbolic link would be followed); a leftover of a crashed process with this PID is
-    // removed first.
+    // A new file, never one found at the name (O_EXCL): its permissions would be kept, a
+    // symbolic link followed, and a name another process is writing would be taken over.
     open.read(true).write(true).create_new(true);
     #[cfg(unix)]
     if let Some(mode) = options.mode {
@@ -344,13 +346,21 @@ fn create_file(path: &Path, options: &HeapOptions) -> Result<()> {
     }
     #[cfg(not(unix))]
     let _ = options;
-    let file = match open.open(tmp) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(tmp).and_then(|()| open.open(tmp))
+    let mut tries = 0;
+    let (tmp, file) = loop {
+        let n = CREATED.fetch_add(1, Ordering::Relaxed);
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp-{}-{n}", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp);
+        match open.open(&tmp) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries + 1 < TRIES => {
+                tries += 1;
+            }
+            Err(e) => return Err(Error::io("create", e)),
         }
-        other => other,
-    }
-    .map_err(|e| Error::io("create", e))?;
+    };
+    let tmp = tmp.as_path();
     let made = FileBackend::new(file, true).and_then(|b| format_new(&b));
     let linked = made.and_then(|()| match std::fs::hard_link(tmp, path) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::io("link", e)),

@@ -53,12 +53,13 @@ fn a_new_heap_file_has_the_mode_asked_for_and_an_existing_one_keeps_its_own() {
 }
 
 #[test]
-fn a_leftover_temporary_file_of_this_pid_is_replaced_not_reused() {
+fn a_temporary_name_already_taken_is_passed_over_not_reused_nor_removed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.heap");
-    // What a crashed process with this PID could have left: a temporary name taken by a
-    // file of other permissions and other bytes. (Creations count from 0 in the process,
-    // and the other test, running beside this one, makes 4: the first 8 are planted.)
+    // What a crashed process with this PID could have left, or a process with the same PID
+    // in another namespace is writing: temporary names taken by files of other permissions
+    // and other bytes. (Creations count from 0 in the process, and the other test, running
+    // beside this one, makes 3: the first 8 names are planted.)
     for n in 0..8 {
         let tmp = dir.path().join(format!("h.heap.tmp-{}-{n}", std::process::id()));
         std::fs::write(&tmp, b"not a heap").unwrap();
@@ -66,6 +67,11 @@ fn a_leftover_temporary_file_of_this_pid_is_replaced_not_reused() {
     }
     create(&path, HeapOptions::new().mode(0o600));
     assert_eq!(mode_of(&path), 0o600);
+    // The planted files are left as they were (another process may be writing one).
+    for n in 0..8 {
+        let tmp = dir.path().join(format!("h.heap.tmp-{}-{n}", std::process::id()));
+        assert_eq!(std::fs::read(&tmp).unwrap(), b"not a heap");
+    }
     // SAFETY: as in `create`.
     let heap = unsafe { Heap::open(&path, &HeapOptions::new()) }.unwrap();
     assert_eq!(heap.read().unwrap().root::<u64>("n").unwrap(), Some(7));
