@@ -60,17 +60,16 @@ fn a_temporary_name_already_taken_is_passed_over_not_reused_nor_removed() {
     // in another namespace is writing: temporary names taken by files of other permissions
     // and other bytes. (Creations count from 0 in the process, and the other test, running
     // beside this one, makes 3: the first 8 names are planted.)
+    let planted = |n: usize| dir.path().join(format!("h.heap.tmp-{}-{n}", std::process::id()));
     for n in 0..8 {
-        let tmp = dir.path().join(format!("h.heap.tmp-{}-{n}", std::process::id()));
-        std::fs::write(&tmp, b"not a heap").unwrap();
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::write(planted(n), b"not a heap").unwrap();
+        std::fs::set_permissions(planted(n), std::fs::Permissions::from_mode(0o666)).unwrap();
     }
     create(&path, HeapOptions::new().mode(0o600));
     assert_eq!(mode_of(&path), 0o600);
     // The planted files are left as they were (another process may be writing one).
     for n in 0..8 {
-        let tmp = dir.path().join(format!("h.heap.tmp-{}-{n}", std::process::id()));
-        assert_eq!(std::fs::read(&tmp).unwrap(), b"not a heap");
+        assert_eq!(std::fs::read(planted(n)).unwrap(), b"not a heap");
     }
     // SAFETY: as in `create`.
     let heap = unsafe { Heap::open(&path, &HeapOptions::new()) }.unwrap();
