@@ -243,6 +243,12 @@ impl<B: Backend> WriteTxn<'_, B> {
             check(block.bytes(), off, size, self.txn_id)?;
             return Ok(off);
         }
+        self.node_copy(off, size)
+    }
+
+    /// Copies the committed node at `off` (checked as [`read`] checks it) into a new block
+    /// of this transaction, frees the committed one, and returns the copy's offset.
+    fn node_copy(&mut self, off: u64, size: usize) -> Result<u64> {
         read(self, off, size)?;
         if size % 16 != 0 {
             return Err(Error::corrupted(WHAT, off));
@@ -281,7 +287,8 @@ impl<B: Backend> WriteTxn<'_, B> {
             check(bytes, off, size, self.txn_id)?;
             return Ok((off, bytes));
         }
-        let off = self.node_cow_hinted(off, size, hint)?;
+        // Not one of this transaction's: a copy (no second look-up for it first).
+        let off = self.node_copy(off, size)?;
         let bytes = self.node_mut(off).ok_or_else(|| Error::corrupted(WHAT, off))?;
         Ok((off, bytes))
     }
