@@ -115,6 +115,9 @@ impl Receiver {
     /// [`Error::Corrupted`] if a peer wrote positions or records that cannot be.
     pub fn try_recv(&mut self) -> Result<Message<'_>, RecvError> {
         // MPMC: only a look at the receive lock (another receiver may hold a message).
+        if let Some(record) = peek_cached(&self.inner, &self.consumer) {
+            return Ok(Message { rx: self, record, done: false });
+        }
         let now = self.mpmc().then(Instant::now);
         match self.next(now)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
@@ -142,6 +145,9 @@ impl Receiver {
 
     #[inline(always)]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Message<'_>, RecvError> {
+        if let Some(record) = peek_cached(&self.inner, &self.consumer) {
+            return Ok(Message { rx: self, record, done: false });
+        }
         // MPMC: the receive lock waited for until the deadline, not past it.
         match self.next(deadline)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
@@ -178,6 +184,9 @@ impl Receiver {
                 deadline,
                 ready,
                 |fresh| {
+                    if let Some(record) = peek_cached(inner, consumer) {
+                        return Ok(Some(Some(record)));
+                    }
                     if let Some(record) = next_in(inner, consumer, deadline)? {
                         return Ok(Some(Some(record)));
                     }
@@ -209,6 +218,17 @@ impl Receiver {
     fn next(&mut self, deadline: Option<Instant>) -> Result<Option<Record>> {
         next_in(&self.inner, &mut self.consumer, deadline)
     }
+}
+
+/// The common look on its own (as [`Sender`](super::Sender)'s `send_cached`): an SPSC
+/// receiver, a message committed at the head. `None`: the general path looks (an empty
+/// ring, a pad, a header that does not check out, MPMC's lock).
+#[inline(always)]
+fn peek_cached(inner: &Inner, consumer: &Consumer) -> Option<Record> {
+    if inner.params.kind != Kind::Spsc {
+        return None;
+    }
+    inner.with_ring_unchecked(None, |r, _| r.peek_message(consumer))
 }
 
 /// [`Receiver::next`] on the receiver's fields.

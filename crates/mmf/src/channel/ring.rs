@@ -21,9 +21,9 @@
 //!
 //! The sleep handshake (research/wave2.md §2.2 trap 2): a sleeper adds itself to the
 //! signal's `sleepers` and arms `seq` (sets its low bit), both SeqCst, looks at the ring
-//! again, and sleeps only while `seq` is what it armed; a waker publishes (a SeqCst store
-//! of the header, or of `head`) and, only if it then sees a sleeper and an armed `seq`,
-//! moves `seq` on (clearing the bit) and wakes. Either the sleeper's second look sees the
+//! again, and sleeps only while `seq` is what it armed; a waker publishes (the store of a
+//! header and a SeqCst fence, or a SeqCst store of `head`) and, only if it then sees a
+//! sleeper and an armed `seq`, moves `seq` on (clearing the bit) and wakes. Either the sleeper's second look sees the
 //! record or the waker sees the armed sleeper, so no wake-up is lost; a side that does not
 //! sleep costs the other no system call, and a sleeper costs one wake-up call however many
 //! messages are committed before it runs again.
@@ -34,13 +34,14 @@ use super::layout::{Lines, MSG, PAD, RECORD_HEADER, Signal, header_word, record_
 use crate::error::{Error, Result};
 use crate::primitive::spin_loop;
 use crate::primitive::sync::atomic::Ordering::{self, Acquire, Relaxed, Release, SeqCst};
+use crate::primitive::sync::atomic::fence;
 
 /// The handshake's order point under loom, which models SeqCst accesses as
 /// acquire/release only (as in `sync::protocol`).
 #[inline(always)]
 fn handshake_fence() {
     #[cfg(mmf_loom)]
-    crate::primitive::sync::atomic::fence(SeqCst);
+    fence(SeqCst);
 }
 
 /// The ring's data as the ring itself touches it: record headers, atomic words at
@@ -286,6 +287,19 @@ impl<B: Bytes> Ring<'_, B> {
         }
     }
 
+    /// [`try_claim`](Self::try_claim)'s common case alone, for an SPSC endpoint's fast
+    /// path: the record fits before the end of the data, and the cached head says there is
+    /// room. `None` in every other case (a pad to write first, the head to read again),
+    /// which the general path then takes; nothing is written either way.
+    #[inline(always)]
+    pub(crate) fn claim_cached(&self, p: &Producer, len: u32) -> Option<Claim> {
+        let size = record_size(len);
+        let at = self.offset(p.tail);
+        let fits = size <= self.capacity - at
+            && p.tail + size + RECORD_HEADER - p.head_cache <= self.capacity;
+        fits.then_some(Claim { payload: at + RECORD_HEADER, len, at })
+    }
+
     /// Commits a claimed record (its payload written): one store of its header, then a
     /// wake-up if a consumer sleeps.
     #[inline]
@@ -294,8 +308,19 @@ impl<B: Bytes> Ring<'_, B> {
     }
 
     /// Publishes the record of `size` bytes at data offset `at` (the producer's tail):
-    /// zeroes the header after it, stores its header `word` (SeqCst: the handshake's store),
-    /// records the new tail and wakes a sleeping consumer.
+    /// zeroes the header after it, stores its header `word` and orders it before the look
+    /// at the sleepers (the handshake's store), records the new tail and wakes a sleeping
+    /// consumer.
+    ///
+    /// The header is a plain (`Release`) store followed by a `SeqCst` fence, not a
+    /// `SeqCst` store: on x86-64 the latter is an `xchg`, a locked read-modify-write that
+    /// needs the line to itself once the payload's stores have left the store buffer, and a
+    /// consumer polling that very line takes it back in between, so the line crosses
+    /// between the CPUs twice a message. A plain store leaves the store buffer with the
+    /// payload's stores to the line, and the fence after it gives the same order for the
+    /// handshake (C++20's fence rules; loom checks it with the fence it adds anyway).
+    /// Measured with the endpoints' fast paths: a polled 64-byte round trip 733 → 673 ns
+    /// (criterion, in turns, `channel_rtt_spin/mmf_spsc`).
     #[inline(always)]
     fn publish<P: Park>(
         &self,
@@ -307,7 +332,8 @@ impl<B: Bytes> Ring<'_, B> {
     ) -> Result<()> {
         let end = p.tail + size;
         self.bytes.store_header(self.offset(end), 0, Relaxed)?;
-        self.bytes.store_header(at, word, SeqCst)?;
+        self.bytes.store_header(at, word, Release)?;
+        fence(SeqCst);
         p.tail = end;
         self.lines.tail.pos.store(end, Release);
         wake(&self.lines.not_empty, Which::NotEmpty, park)
@@ -337,6 +363,26 @@ impl<B: Bytes> Ring<'_, B> {
                     self.publish_head(c.head, park)?;
                 }
             }
+        }
+    }
+
+    /// [`try_peek`](Self::try_peek)'s common case alone, for an SPSC endpoint's fast path:
+    /// the message committed at the head. `None` for nothing there yet, a pad, or a header
+    /// that does not check out (the general path then skips the pad or says what is
+    /// wrong); nothing is written either way.
+    #[inline(always)]
+    pub(crate) fn peek_message(&self, c: &Consumer) -> Option<Record> {
+        let at = self.offset(c.head);
+        // SeqCst: as `try_peek` (the sleeper's second look, ordered after its arming).
+        let word = self.bytes.load_header(at, SeqCst).ok()?;
+        if word == 0 {
+            return None;
+        }
+        match self.parse(at, word).ok()? {
+            Parsed::Message { len, size } => {
+                Some(Record { payload: at + RECORD_HEADER, len, end: c.head + size })
+            }
+            Parsed::Pad { .. } => None,
         }
     }
 

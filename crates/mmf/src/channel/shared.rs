@@ -473,6 +473,23 @@ impl PeerWatch {
         PeerWatch { role, epoch: 0, calls: 0, looked: None, gone: false, token: None }
     }
 
+    /// The fast path's look: `true` if the other side was not gone at the last look and
+    /// nothing since says to look again (the epoch unchanged, the clock not due for a
+    /// read); the call is counted as [`gone`](Self::gone) with [`Look::Op`] counts it.
+    /// `false`: the general path looks (and counts).
+    #[inline(always)]
+    pub(crate) fn quiet(&mut self, inner: &Inner) -> bool {
+        if self.gone
+            || self.looked.is_none()
+            || self.calls + 1 >= CALLS_PER_CLOCK
+            || inner.epoch().load(Acquire) != self.epoch
+        {
+            return false;
+        }
+        self.calls += 1;
+        true
+    }
+
     /// Whether the other side has gone: some endpoint of it attached once, and none is
     /// attached and alive now. Looks at the endpoint table when the epoch changed or
     /// `look` says it is time; otherwise answers from the cache.
