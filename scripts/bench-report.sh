@@ -38,14 +38,26 @@ if ! command -v vmtouch >/dev/null; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq vmtouch
 fi
+# iceoryx2 in the channel bench, in a full run (issue #15 measures mmf against it in the same
+# run): its build runs bindgen, which needs libclang. MMF_REPORT_ICEORYX2=0 leaves it out.
+ice=()
+if [ -z "$quick" ] && [ "${MMF_REPORT_ICEORYX2:-1}" != 0 ]; then
+    if ! dpkg -s libclang-dev >/dev/null 2>&1; then
+        sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libclang-dev
+    fi
+    ice=(--features iceoryx2)
+fi
 cargo build --release -q -p mmf-cli -p mmf-report
 export MMF_BIN="$PWD/target/release/mmf"
 
 for bench in $benches; do
-    line="cargo bench -p mmf-bench --bench $bench${crit[*]:+ -- ${crit[*]}}"
+    features=()
+    if [ "$bench" = channel ]; then features=("${ice[@]}"); fi
+    line="cargo bench -p mmf-bench --bench $bench${features[*]:+ ${features[*]}}${crit[*]:+ -- ${crit[*]}}"
     echo "== $line"
     echo "$line" >> "$commands"
-    cargo bench -q -p mmf-bench --bench "$bench" -- "${crit[@]}"
+    cargo bench -q -p mmf-bench --bench "$bench" "${features[@]}" -- "${crit[@]}"
 done
 echo "target/release/mmf-bench-report --criterion $CRITERION_HOME --out $out${quick:+ --quick}" >> "$commands"
 target/release/mmf-bench-report --criterion "$CRITERION_HOME" --out "$out" \

@@ -32,8 +32,13 @@
 //! `MMF_BENCH_ONLY=mmf,raw` contestants by name prefix (profiling one: `strace -c -f`,
 //! `perf`), `MMF_BENCH_RTT_SAMPLES` the timed round trips per contestant (default 100,000;
 //! a criterion filter that matches nothing, `--bench nomatch`, leaves only those). The
-//! parked group's timed round trips are taken in turns of 1,000 per contestant, all alive
-//! at once (their peers sleep when idle), so that the host's changing load falls on all.
+//! timed round trips are taken in 10 turns of every contestant (the parked group's pairs
+//! all alive at once, their peers sleeping when idle; a spinning group's pairs made anew
+//! each turn), so that the host's changing placement and load fall on all of them alike;
+//! each group then prints its first contestant's (mmf's) median round trip over each
+//! other's in the same turn, median and range over the turns: on a host whose placement
+//! of the two processes changes (a nested guest here: 4x between minutes), the ratio to
+//! trust over criterion's, whose contestants run one after the other.
 //!
 //! `cargo bench -p mmf-bench --bench channel [--features iceoryx2]`, then
 //! `scripts/bench-ratios.py`.
