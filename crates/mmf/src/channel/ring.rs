@@ -99,7 +99,7 @@ pub(crate) struct Claim {
     pub payload: u64,
     pub len: u32,
     /// Where the record's header is.
-    at: u64,
+    pub at: u64,
 }
 
 /// A consumer's private state: the position of the next record.

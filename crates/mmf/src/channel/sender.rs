@@ -42,6 +42,8 @@ pub struct Sender {
     producer: Producer,
     watch: PeerWatch,
     spins: u32,
+    /// The time stamp counter at the last fast-path send ([`demote_after_a_pause`]).
+    last_send: u64,
 }
 
 /// How long a send may wait.
@@ -97,6 +99,7 @@ impl Sender {
             producer,
             watch: PeerWatch::new(Role::Receiver),
             spins: super::default_spins(),
+            last_send: 0,
         })
     }
 
@@ -163,18 +166,21 @@ impl Sender {
     /// general path's layers (`examples/chan_loop.rs` under callgrind).
     #[inline(always)]
     fn send_cached(&mut self, bytes: &[u8]) -> Option<Result<()>> {
-        let Sender { inner, producer, watch, .. } = self;
+        let Sender { inner, producer, watch, last_send, .. } = self;
         let inner: &Inner = inner;
         if inner.params.kind != Kind::Spsc || !watch.quiet(inner) {
             return None;
         }
         let len = u32::try_from(bytes.len()).ok().filter(|&l| l <= inner.params.max_message)?;
+        let start = time_stamp();
         inner.with_ring_unchecked(None, |r, park| {
             let claim = r.claim_cached(producer, len)?;
             let at = super::layout::DATA_AT + claim.payload;
             // A copy that faulted: the general path copies again and says what happened.
             inner.view().write_at(at as usize, bytes).ok()?;
-            Some(r.commit(producer, claim, park).and_then(|()| inner.intact()))
+            let committed = r.commit(producer, claim, park);
+            demote_after_a_pause(inner, start, last_send, claim);
+            Some(committed.and_then(|()| inner.intact()))
         })
     }
 
@@ -304,6 +310,43 @@ impl Sender {
     fn try_claim(&mut self, len: u32, deadline: Option<Instant>) -> Result<Option<Claim>> {
         try_claim_in(&self.inner, &mut self.producer, len, deadline)
     }
+}
+
+/// Time stamp counter ticks (~0.3 µs at 3 GHz) between the starts of two sends past which
+/// a send is taken for one a consumer waits for, not one of a stream.
+const PAUSE_TICKS: u64 = 1000;
+
+/// The largest record [`demote_after_a_pause`] demotes: a small message's round trip is
+/// its lines' latency; a large one's, its copies.
+const DEMOTE_MAX: u64 = 128;
+
+/// The time stamp counter (x86-64; 0 elsewhere, where nothing is demoted).
+#[inline(always)]
+fn time_stamp() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: RDTSC reads the time stamp counter; it has no other effect.
+    return unsafe { std::arch::x86_64::_rdtsc() };
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+/// After a send of a small record that began a pause after the last one began (`start`,
+/// `last_send`), pushes the record's lines toward the shared cache ([`Inner::demote`]): a
+/// consumer polling for it reads them from there, not from this CPU (a polled 64-byte
+/// round trip: 636–640 → 548–560 ns here). Not in a stream: a record's last line also
+/// holds the next record's header, which the next send writes, and demoting after every
+/// send made one-way throughput 2–3x slower (64 B: 87 → 205 ns a message; 4 KiB: 0.36 →
+/// 1.1 µs).
+#[inline(always)]
+fn demote_after_a_pause(inner: &Inner, start: u64, last_send: &mut u64, claim: Claim) {
+    let size = super::layout::record_size(claim.len);
+    if cfg!(target_arch = "x86_64")
+        && size <= DEMOTE_MAX
+        && start.wrapping_sub(*last_send) > PAUSE_TICKS
+    {
+        inner.demote(claim.at, size + 8);
+    }
+    *last_send = start;
 }
 
 /// [`Sender::try_claim`] on the sender's fields.

@@ -228,6 +228,37 @@ impl Inner {
         Ok(Inner { name: name.to_owned(), params, hot, lost_pages, area, _mapping: mapping })
     }
 
+    /// Asks the CPU to move the cache lines of data bytes `offset..offset + len` toward the
+    /// cache all CPUs share (`CLDEMOTE`, x86-64; a no-op elsewhere and on CPUs without it):
+    /// a consumer that polls for them then reads them from there instead of from this
+    /// CPU's own cache. For lines just written: the caller's stores reached them.
+    /// <https://www.felixcloutier.com/x86/cldemote>
+    #[inline(always)]
+    pub(crate) fn demote(&self, offset: u64, len: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let base = self.hot.data.as_ptr().cast::<u8>();
+            let end = (offset + len).min(self.hot.data.len() as u64 * 8);
+            let mut line = offset & !63;
+            while line < end {
+                // SAFETY: CLDEMOTE is a hint (in the NOP space where the CPU lacks it) that
+                // changes no memory and no register (Intel SDM, CLDEMOTE). The address lies
+                // in the ring's data, mapped while `self` lives, on a line the caller has
+                // just written (its page is there: the instruction cannot fault on it).
+                unsafe {
+                    std::arch::asm!(
+                        "cldemote [{}]",
+                        in(reg) base.wrapping_add(line as usize),
+                        options(nostack, preserves_flags, readonly)
+                    );
+                }
+                line += 64;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (offset, len);
+    }
+
     /// `Ok` unless a peer truncated the channel's object under this process: then a page
     /// of the ring reads as zeros here and this process's stores no longer reach the peers,
     /// so whatever the operation read or did is an error. A cut grown back before this
