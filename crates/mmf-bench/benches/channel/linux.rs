@@ -161,7 +161,8 @@ struct RawRingPair {
 fn raw_ring_pair() -> Box<dyn RoundTrip> {
     let path = tmp("raw-ring");
     let _ = std::fs::remove_file(&path);
-    // Leaked: the rings borrow it for the run (one small mapping per run).
+    // Leaked: the rings borrow it for the run (one small mapping per pair made: the
+    // criterion run's and one per turn).
     let view: &'static ViewMut = Box::leak(Box::new(raw_view_of(&path, 2 * RING as u64)));
     let child = spawn("raw-ring-echo", &path.display().to_string(), Stdio::null());
     let (ping, pong) = (RawRing::new(view, 0), RawRing::new(view, RING));

@@ -114,10 +114,10 @@ impl Receiver {
     /// sender that attached has closed or died; [`RecvError::Failed`] with
     /// [`Error::Corrupted`] if a peer wrote positions or records that cannot be.
     pub fn try_recv(&mut self) -> Result<Message<'_>, RecvError> {
-        // MPMC: only a look at the receive lock (another receiver may hold a message).
         if let Some(record) = peek_cached(&self.inner, &self.consumer) {
             return Ok(Message { rx: self, record, done: false });
         }
+        // MPMC: only a look at the receive lock (another receiver may hold a message).
         let now = self.mpmc().then(Instant::now);
         match self.next(now)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),

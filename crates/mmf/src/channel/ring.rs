@@ -318,7 +318,9 @@ impl<B: Bytes> Ring<'_, B> {
     /// consumer polling that very line takes it back in between, so the line crosses
     /// between the CPUs twice a message. A plain store leaves the store buffer with the
     /// payload's stores to the line, and the fence after it gives the same order for the
-    /// handshake (C++20's fence rules; loom checks it with the fence it adds anyway).
+    /// handshake (RC11 / C++20's fence rules: the fence, the load of `sleepers` after it,
+    /// the sleeper's SeqCst read-modify-write and its SeqCst load of the header form a
+    /// cycle they forbid). Loom cannot see this fence: under it `wake` adds its own.
     /// Measured with the endpoints' fast paths: a polled 64-byte round trip 733 → 673 ns
     /// (criterion, in turns, `channel_rtt_spin/mmf_spsc`).
     #[inline(always)]
@@ -413,7 +415,8 @@ impl<B: Bytes> Ring<'_, B> {
     }
 }
 
-/// The waker's half of the handshake: after a SeqCst store of a position, wakes the
+/// The waker's half of the handshake: after a record's header and a SeqCst fence, or a
+/// SeqCst store of `head`, wakes the
 /// signal's sleepers if there are any and they armed the signal since the last wake-up.
 /// `seq`'s low bit is that arming: the first waker clears it (and moves `seq` on) and makes
 /// the one system call; wakers after it, before a sleeper arms again, make none.

@@ -172,7 +172,7 @@ impl Sender {
             return None;
         }
         let len = u32::try_from(bytes.len()).ok().filter(|&l| l <= inner.params.max_message)?;
-        let start = time_stamp();
+        let start = if inner.cldemote { time_stamp() } else { 0 };
         inner.with_ring_unchecked(None, |r, park| {
             let claim = r.claim_cached(producer, len)?;
             let at = super::layout::DATA_AT + claim.payload;
@@ -312,8 +312,10 @@ impl Sender {
     }
 }
 
-/// Time stamp counter ticks (~0.3 µs at 3 GHz) between the starts of two sends past which
-/// a send is taken for one a consumer waits for, not one of a stream.
+/// Time stamp counter ticks (~0.3 µs at 3 GHz) between the starts of two fast-path sends
+/// past which a send is taken for one a consumer waits for, not one of a stream (a send
+/// through the general path, after a wait for room say, leaves the last start as it was:
+/// the next may demote, which costs speed only).
 const PAUSE_TICKS: u64 = 1000;
 
 /// The largest record [`demote_after_a_pause`] demotes: a small message's round trip is
@@ -340,10 +342,7 @@ fn time_stamp() -> u64 {
 #[inline(always)]
 fn demote_after_a_pause(inner: &Inner, start: u64, last_send: &mut u64, claim: Claim) {
     let size = super::layout::record_size(claim.len);
-    if cfg!(target_arch = "x86_64")
-        && size <= DEMOTE_MAX
-        && start.wrapping_sub(*last_send) > PAUSE_TICKS
-    {
+    if inner.cldemote && size <= DEMOTE_MAX && start.wrapping_sub(*last_send) > PAUSE_TICKS {
         inner.demote(claim.at, size + 8);
     }
     *last_send = start;

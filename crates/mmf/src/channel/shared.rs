@@ -40,6 +40,21 @@ pub(crate) struct Inner {
     lost_pages: &'static AtomicBool,
     pub area: SyncArea<'static>,
     pub _mapping: Mapping,
+    /// Whether this CPU has `CLDEMOTE` ([`has_cldemote`]): where it has not, the sender
+    /// neither demotes nor reads the time stamp counter for it.
+    pub cldemote: bool,
+}
+
+/// Whether this CPU has `CLDEMOTE` (CPUID leaf 7, ECX bit 25), read once per process.
+fn has_cldemote() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__cpuid_count, __get_cpuid_max};
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| __get_cpuid_max(0).0 >= 7 && __cpuid_count(7, 0).ecx & 1 << 25 != 0)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// References into the channel's view, which `Inner::area` owns: made once when the
@@ -225,7 +240,15 @@ impl Inner {
         mapping: Mapping,
     ) -> Result<Inner> {
         let hot = Hot::new(area.view(), &params)?;
-        Ok(Inner { name: name.to_owned(), params, hot, lost_pages, area, _mapping: mapping })
+        Ok(Inner {
+            name: name.to_owned(),
+            params,
+            hot,
+            lost_pages,
+            area,
+            _mapping: mapping,
+            cldemote: has_cldemote(),
+        })
     }
 
     /// Asks the CPU to move the cache lines of data bytes `offset..offset + len` toward the
@@ -506,8 +529,8 @@ impl PeerWatch {
 
     /// The fast path's look: `true` if the other side was not gone at the last look and
     /// nothing since says to look again (the epoch unchanged, the clock not due for a
-    /// read); the call is counted as [`gone`](Self::gone) with [`Look::Op`] counts it.
-    /// `false`: the general path looks (and counts).
+    /// read), counting the call as [`gone`](Self::gone) with [`Look::Op`] would.
+    /// `false`: the general path looks (and counts the call).
     #[inline(always)]
     pub(crate) fn quiet(&mut self, inner: &Inner) -> bool {
         if self.gone
