@@ -23,10 +23,10 @@
 //! signal's `sleepers` and arms `seq` (sets its low bit), both SeqCst, looks at the ring
 //! again, and sleeps only while `seq` is what it armed; a waker publishes (the store of a
 //! header and a SeqCst fence, or a SeqCst store of `head`) and, only if it then sees a
-//! sleeper and an armed `seq`, moves `seq` on (clearing the bit) and wakes. Either the sleeper's second look sees the
-//! record or the waker sees the armed sleeper, so no wake-up is lost; a side that does not
-//! sleep costs the other no system call, and a sleeper costs one wake-up call however many
-//! messages are committed before it runs again.
+//! sleeper and an armed `seq`, moves `seq` on (clearing the bit) and wakes. Either the
+//! sleeper's second look sees the record or the waker sees the armed sleeper, so no wake-up
+//! is lost; a side that does not sleep costs the other no system call, and a sleeper costs
+//! one wake-up call however many messages are committed before it runs again.
 
 use std::time::{Duration, Instant};
 
@@ -416,8 +416,8 @@ impl<B: Bytes> Ring<'_, B> {
 }
 
 /// The waker's half of the handshake: after a record's header and a SeqCst fence, or a
-/// SeqCst store of `head`, wakes the
-/// signal's sleepers if there are any and they armed the signal since the last wake-up.
+/// SeqCst store of `head`, wakes the signal's sleepers if there are any and they armed the
+/// signal since the last wake-up.
 /// `seq`'s low bit is that arming: the first waker clears it (and moves `seq` on) and makes
 /// the one system call; wakers after it, before a sleeper arms again, make none.
 #[inline]

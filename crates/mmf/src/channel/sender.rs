@@ -343,7 +343,7 @@ fn time_stamp() -> u64 {
 fn demote_after_a_pause(inner: &Inner, start: u64, last_send: &mut u64, claim: Claim) {
     let size = super::layout::record_size(claim.len);
     if inner.cldemote && size <= DEMOTE_MAX && start.wrapping_sub(*last_send) > PAUSE_TICKS {
-        inner.demote(claim.at, size + 8);
+        inner.demote(claim.at, size + super::layout::RECORD_HEADER); // and the next header
     }
     *last_send = start;
 }
