@@ -52,6 +52,8 @@ mod ice;
 mod linux;
 #[cfg(target_os = "linux")]
 mod nudge;
+#[cfg(target_os = "linux")]
+mod turns;
 
 #[cfg(target_os = "linux")]
 fn main() {
