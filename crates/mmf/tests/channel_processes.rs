@@ -3,7 +3,8 @@
 //! (SIGKILL / `TerminateProcess`) many times, the consumer getting every committed message
 //! and then `Disconnected`; a consumer killed while holding a message or while asleep,
 //! the producer never stalled and a successor getting the held message; an idle receiver
-//! that costs no CPU; a full `/dev/shm` at creation.
+//! that costs no CPU, also after its sender was killed and replaced; a full `/dev/shm` at
+//! creation.
 //!
 //! Knobs: `MMF_CHANNEL_MESSAGES` (per stream, default 100,000; the run is
 //! 1,000,000), `MMF_CHANNEL_KILLS` (default 200 on Linux, 40 under Windows).
@@ -131,6 +132,15 @@ fn play(role: &str, arg: &str) {
             let m = rx.recv().unwrap();
             tell(&format!("holding {}", check(&m.to_vec().unwrap()).1));
             hear();
+        }
+        // Attaches a sender; sends `wake` each time it is told to.
+        "attach" => {
+            let mut tx = ch.sender().unwrap();
+            tell("attached");
+            while hear().is_some() {
+                tx.send(b"wake").unwrap();
+                tell("sent");
+            }
         }
         // Receives everything there is, reports the seqs in order.
         "drain" => {
@@ -343,6 +353,45 @@ fn an_idle_receiver_sleeps_and_wakes_for_a_message() {
         assert!(latency < Duration::from_millis(40), "woke after {latency:?}");
         assert!(cpu < Duration::from_millis(60), "the idle receiver burned {cpu:?}");
     });
+}
+
+/// A receiver whose sender was killed and replaced while it was not waiting (it had looked
+/// at its peers before, with the dead one attached) sleeps in its next `recv` until the
+/// new sender sends. Windows: a sleeper also waits on the sender's process handle, and
+/// one that watched the dead sender's (signalled for good) would spin until a message
+/// came. (The code before 2026-12-02, which kept the token its wait began with, passed
+/// this too on both legs: it guards the behaviour, it did not catch a failure.)
+#[test]
+fn a_receiver_sleeps_when_its_sender_was_killed_and_replaced() {
+    const TEST: &str = "a_receiver_sleeps_when_its_sender_was_killed_and_replaced";
+    if let Some((role, arg)) = role() {
+        return play(&role, &arg);
+    }
+    let name = unique_name("chan-replaced");
+    let ch = channel::create(&name, &options(Kind::Spsc)).unwrap();
+    let mut rx = ch.receiver().unwrap();
+    let mut first = Peer::spawn(TEST, "attach", &name);
+    first.expect("attached");
+    // A look at the peers, which finds the first sender alive.
+    assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
+    first.kill();
+    let mut second = Peer::spawn(TEST, "attach", &name);
+    second.expect("attached");
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let cpu = thread_cpu();
+            let m = rx.recv().unwrap();
+            (m.to_vec().unwrap(), thread_cpu() - cpu)
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        second.say("send");
+        second.expect("sent");
+        let (got, cpu) = waiter.join().unwrap();
+        assert_eq!(got, b"wake");
+        eprintln!("receiver CPU {cpu:?} in ~1 s of waiting");
+        assert!(cpu < Duration::from_millis(150), "the waiting receiver burned {cpu:?}");
+    });
+    second.kill();
 }
 
 /// A full `/dev/shm` is an error at creation (a 1 MiB tmpfs mounted in a private user and

@@ -101,7 +101,7 @@ impl Park for Kernel {
     fn prepare(&self, _: Which) -> Result<()> {
         Ok(())
     }
-    fn park(&self, signal: &Signal, which: Which, expected: u32, _: Duration) -> Result<()> {
+    fn park(&self, signal: &Signal, which: Which, expected: u32, _: Duration) -> Result<bool> {
         let mut tokens = self.tokens.lock().unwrap();
         match self.wake {
             Wake::Futex => {
@@ -116,7 +116,7 @@ impl Park for Kernel {
                 tokens[slot(which)] -= 1;
             }
         }
-        Ok(())
+        Ok(false)
     }
     fn unpark(&self, _: &Signal, which: Which, n: u32) -> Result<()> {
         let mut tokens = self.tokens.lock().unwrap();

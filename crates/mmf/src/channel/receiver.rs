@@ -183,16 +183,22 @@ impl Receiver {
                 *spins,
                 deadline,
                 ready,
-                |fresh| {
+                |look| {
                     if let Some(record) = peek_cached(inner, consumer) {
                         return Ok(Some(Some(record)));
                     }
                     if let Some(record) = next_in(inner, consumer, deadline)? {
                         return Ok(Some(Some(record)));
                     }
-                    Ok(watch
-                        .gone(inner, if fresh { Look::Wake } else { Look::Op })?
-                        .then_some(None))
+                    if watch.gone(inner, look)? {
+                        return Ok(Some(None));
+                    }
+                    // The live sender as of the last look (SPSC), not the one the wait
+                    // began with.
+                    if !mpmc {
+                        park.watch(watch.token);
+                    }
+                    Ok(None)
                 },
             )
         })?;

@@ -59,12 +59,30 @@ pub(crate) enum Which {
     NotFull,
 }
 
+/// What makes an endpoint look at the peers' liveness: what came before an attempt of
+/// [`wait`] (the endpoints' `PeerWatch::gone` takes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// An operation (send, receive), a poll while spinning, or a sleep a waker ended: look
+    /// if the watch's period has passed (the clock read every so many calls).
+    Op,
+    /// A sleep that no waker ended (its slice passed, or a signal): look if the period
+    /// has passed.
+    Wake,
+    /// A sleep that the end of the watched peer's process ended (Windows): look now. The
+    /// next sleep would end at once again, on a handle signalled for good, until a look
+    /// sees the peer gone or names another to watch.
+    Now,
+}
+
 /// Sleeping and waking on a signal's `seq` word.
 pub(crate) trait Park {
     /// Called before a thread declares itself a sleeper (Windows creates the semaphore).
     fn prepare(&self, which: Which) -> Result<()>;
     /// Sleeps while `seq` holds `expected`, for at most `timeout`; may return early.
-    fn park(&self, signal: &Signal, which: Which, expected: u32, timeout: Duration) -> Result<()>;
+    /// `Ok(true)`: the peer's process it watched (Windows) has ended.
+    fn park(&self, signal: &Signal, which: Which, expected: u32, timeout: Duration)
+    -> Result<bool>;
     /// Wakes up to `n` sleepers.
     fn unpark(&self, signal: &Signal, which: Which, n: u32) -> Result<()>;
 }
@@ -448,8 +466,9 @@ const ATTEMPT_EVERY: u32 = 256;
 /// sleeping on `signal` in slices of at most [`SLICE`]; `Ok(None)` once `deadline` passes.
 /// While spinning, `ready` is the cheap probe (one load of the word the other side will
 /// store) and `attempt` runs when it says so (and every [`ATTEMPT_EVERY`] polls);
-/// `attempt(fresh)`: `fresh` is true after a sleep that no waker ended (a slice passed, or
-/// a signal: a time to look at the peers).
+/// `attempt(look)` says what came before it ([`Look::Wake`] after a sleep that no waker
+/// ended, [`Look::Now`] after one that the watched peer's end ended, [`Look::Op`]
+/// otherwise), for its look at the peers.
 pub(crate) fn wait<P: Park, R>(
     signal: &Signal,
     which: Which,
@@ -457,7 +476,7 @@ pub(crate) fn wait<P: Park, R>(
     spins: u32,
     deadline: Option<Instant>,
     ready: impl Fn() -> bool,
-    mut attempt: impl FnMut(bool) -> Result<Option<R>>,
+    mut attempt: impl FnMut(Look) -> Result<Option<R>>,
 ) -> Result<Option<R>> {
     for i in 0..spins {
         // Past the first polls (a peer that answers at once is seen before), let the peer
@@ -469,7 +488,7 @@ pub(crate) fn wait<P: Park, R>(
             std::thread::yield_now();
         }
         if ready() || i % ATTEMPT_EVERY == ATTEMPT_EVERY - 1 {
-            if let Some(r) = attempt(false)? {
+            if let Some(r) = attempt(Look::Op)? {
                 return Ok(Some(r));
             }
         }
@@ -485,13 +504,20 @@ pub(crate) fn wait<P: Park, R>(
         // Arm: the next waker will wake (and clear the bit).
         let seq = signal.seq.fetch_or(1, SeqCst) | 1;
         handshake_fence();
-        let result = match attempt(false) {
+        let mut ended = false;
+        let result = match attempt(Look::Op) {
             // No deadline: a slice, and no clock read.
             Ok(None) => match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
                 Some(left) if left.is_zero() => Some(Ok(None)),
                 left => {
                     let slice = left.map_or(SLICE, |left| left.min(SLICE));
-                    park.park(signal, which, seq, slice).err().map(Err)
+                    match park.park(signal, which, seq, slice) {
+                        Ok(peer_ended) => {
+                            ended = peer_ended;
+                            None
+                        }
+                        Err(e) => Some(Err(e)),
+                    }
                 }
             },
             other => Some(other),
@@ -503,9 +529,16 @@ pub(crate) fn wait<P: Park, R>(
         // Woken (or a slice passed): look before arming again. The waker's record is
         // usually there, and arming would cost two read-modify-writes of the line the
         // waker has just written. A waker moved `seq` on: the other side is there, so only
-        // a sleep that ended otherwise (a slice, a signal) is a time to look at the peers.
-        let woken = signal.seq.load(Relaxed) != seq;
-        if let Some(r) = attempt(!woken)? {
+        // a sleep that ended otherwise (a slice, a signal, the watched peer's end) is a time
+        // to look at the peers.
+        let look = if ended {
+            Look::Now
+        } else if signal.seq.load(Relaxed) != seq {
+            Look::Op
+        } else {
+            Look::Wake
+        };
+        if let Some(r) = attempt(look)? {
             return Ok(Some(r));
         }
     }

@@ -291,12 +291,17 @@ impl Sender {
                 *spins,
                 deadline,
                 ready,
-                |fresh| {
+                |look| {
                     if let Some(claim) = try_claim_in(inner, producer, len, deadline)? {
                         return Ok(Some(Ok(claim)));
                     }
-                    if watch.gone(inner, if fresh { Look::Wake } else { Look::Op })? {
+                    if watch.gone(inner, look)? {
                         return Ok(Some(Err(SendError::Disconnected(()))));
+                    }
+                    // The live receiver as of the last look (SPSC), not the one the wait
+                    // began with.
+                    if !mpmc {
+                        park.watch(watch.token);
                     }
                     Ok(None)
                 },

@@ -2,6 +2,7 @@
 //! area (participants, liveness, wake-ups, the side locks), the validated parameters; and
 //! the endpoint table that tells each side whether the other is there.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool; // the fault table's flag (std's, also under loom)
 use std::time::{Duration, Instant};
@@ -171,7 +172,17 @@ impl Bytes for DataWords<'_> {
 pub(crate) struct AreaPark<'a> {
     pub area: &'a SyncArea<'static>,
     #[cfg_attr(target_os = "linux", allow(dead_code, reason = "watched on Windows only"))]
-    pub owner: Option<u32>,
+    owner: Cell<Option<u32>>,
+}
+
+impl AreaPark<'_> {
+    /// Watches the endpoint of `token` while asleep from now on (a waiter sets it after
+    /// each look at its peers: the one a wait began with may have died and another
+    /// taken its place, and a dead one's handle would end every sleep at once).
+    #[inline]
+    pub(crate) fn watch(&self, token: Option<u32>) {
+        self.owner.set(token);
+    }
 }
 
 fn index(which: Which) -> u32 {
@@ -188,19 +199,25 @@ impl Park for AreaPark<'_> {
         if cfg!(windows) { self.area.prepare_word(index(which)) } else { Ok(()) }
     }
     #[inline]
-    fn park(&self, signal: &Signal, which: Which, expected: u32, timeout: Duration) -> Result<()> {
+    fn park(
+        &self,
+        signal: &Signal,
+        which: Which,
+        expected: u32,
+        timeout: Duration,
+    ) -> Result<bool> {
         // Linux: a futex with a relative timeout, straight (no lookups, no clock read:
         // this runs on every sleep). Windows: the area's parker, which also watches the
         // owner's process.
         #[cfg(target_os = "linux")]
         {
             let _ = which;
-            self.area.park_word_for(&signal.seq, expected, timeout)
+            self.area.park_word_for(&signal.seq, expected, timeout).map(|()| false)
         }
         #[cfg(not(target_os = "linux"))]
         {
             let deadline = Instant::now().checked_add(timeout);
-            self.area.park_word(&signal.seq, index(which), expected, deadline, self.owner)
+            self.area.park_word(&signal.seq, index(which), expected, deadline, self.owner.get())
         }
     }
     fn unpark(&self, signal: &Signal, which: Which, n: u32) -> Result<()> {
@@ -409,7 +426,7 @@ impl Inner {
             capacity: self.params.capacity,
             max_message: self.params.max_message,
         };
-        f(&ring, &AreaPark { area: &self.area, owner })
+        f(&ring, &AreaPark { area: &self.area, owner: Cell::new(owner) })
     }
 
     /// Takes an entry in the endpoint table for `role`: a free one, or one whose process
@@ -498,16 +515,9 @@ const LOOK_EVERY: Duration = Duration::from_millis(10);
 /// cost system calls, and a clock read per message ~20 ns.
 const CALLS_PER_CLOCK: u32 = 256;
 
-/// What makes an endpoint look at the peers' liveness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Look {
-    /// An operation (send, receive) or a poll while spinning: look if [`LOOK_EVERY`] has
-    /// passed (the clock is read every [`CALLS_PER_CLOCK`] calls).
-    Op,
-    /// A look after a sleep that no waker ended (its slice passed): look if
-    /// [`LOOK_EVERY`] has passed.
-    Wake,
-}
+// What makes an endpoint look at the peers' liveness (LOOK_EVERY is the period of `Op`
+// and `Wake`, the clock read every CALLS_PER_CLOCK `Op`s).
+pub(crate) use super::ring::Look;
 
 /// An endpoint's cached view of whether the other side is there.
 #[derive(Debug)]
@@ -558,6 +568,7 @@ impl PeerWatch {
                     self.calls >= CALLS_PER_CLOCK && self.time_to_look()
                 }
                 Look::Wake => self.time_to_look(),
+                Look::Now => true,
             };
         if !due {
             return Ok(self.gone);

@@ -326,7 +326,8 @@ impl Host for SyncArea<'_> {
         let m = self.joined_member()?;
         let deadline = polling_slice(deadline);
         let parked = m.parker.park(word, index, expected, deadline, owner);
-        self.lost_word(word, parked).map_err(Error::os(sys::PARK_CALL))
+        // An owner that ended is seen by the caller's own look at the object's state.
+        self.lost_word(word, parked).map(drop).map_err(Error::os(sys::PARK_CALL))
     }
 
     fn unpark(&self, object: &Object, index: u32, n: u32) -> Result<()> {
@@ -360,7 +361,9 @@ impl SyncArea<'_> {
     /// holds `expected`, until `deadline`, or (Windows) until the process `owner` names
     /// ends. `index` names the Windows wake semaphore: give each word its own, apart from
     /// the area's object indices. For the channel layer's sleep handshakes (on Windows;
-    /// Linux sleeps through [`park_word_for`](Self::park_word_for)).
+    /// Linux sleeps through [`park_word_for`](Self::park_word_for)). `Ok(true)`: `owner`'s
+    /// process has ended (the caller looks at its peers now: the sleep would end at once
+    /// again).
     #[cfg_attr(target_os = "linux", allow(dead_code, reason = "Linux uses park_word_for"))]
     pub(crate) fn park_word(
         &self,
@@ -369,7 +372,7 @@ impl SyncArea<'_> {
         expected: u32,
         deadline: Option<Instant>,
         owner: Option<u32>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let owner = owner.and_then(|token| self.owner_ident(token));
         let word = (word as *const crate::primitive::sync::atomic::AtomicU32).cast::<u32>();
         let m = self.joined_member()?;

@@ -312,6 +312,8 @@ impl Parker {
     /// `FUTEX_WAIT_BITSET` on `word` while it holds `expected`, until `deadline` (absolute
     /// `CLOCK_MONOTONIC`). Returns on a wake-up, a changed word, a signal or the deadline.
     /// `word` must point into a shared mapping (an invalid address is an `EFAULT` error).
+    /// Always `Ok(false)`: no owner's process is watched here (the Windows parker's
+    /// `Ok(true)` says that it ended).
     pub(crate) fn park(
         &self,
         word: *const u32,
@@ -319,12 +321,12 @@ impl Parker {
         expected: u32,
         deadline: Option<Instant>,
         _owner: Option<ProcessIdent>,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         let abs = match deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 // SAFETY: `timespec` is plain data that clock_gettime fills.
                 let mut now: libc::timespec = unsafe { std::mem::zeroed() };
@@ -358,11 +360,11 @@ impl Parker {
         if ret == -1 {
             let e = io::Error::last_os_error();
             return match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) | Some(libc::ETIMEDOUT) => Ok(()),
+                Some(libc::EAGAIN) | Some(libc::EINTR) | Some(libc::ETIMEDOUT) => Ok(false),
                 _ => Err(e),
             };
         }
-        Ok(())
+        Ok(false)
     }
 
     /// `FUTEX_WAIT` on `word` while it holds `expected`, for at most `timeout` (relative:

@@ -258,7 +258,9 @@ impl Parker {
     /// Waits for a token on the object's semaphore, for `owner`'s process to end, or for
     /// `deadline` (`WaitForMultipleObjects`). The word is not compared: tokens that a waker
     /// released before this call are still there. Without a semaphore (another user's
-    /// refused this process), it waits for the owner or the deadline only.
+    /// refused this process), it waits for the owner or the deadline only. `Ok(true)`:
+    /// `owner`'s process has ended (before the call or during it), so that the caller
+    /// looks at it at once instead of sleeping on a handle that is signalled for good.
     pub(crate) fn park(
         &self,
         _word: *const u32,
@@ -266,13 +268,13 @@ impl Parker {
         _expected: u32,
         deadline: Option<Instant>,
         owner: Option<ProcessIdent>,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         let semaphore = self.semaphore(object, true)?;
         let owner = match owner {
             Some(ident) => match open_process(ident) {
                 Ok(Some(h)) => Some(h),
-                Ok(None) => return Ok(()), // dead already: the caller looks again
-                Err(_) => None,            // access denied: wait without it
+                Ok(None) => return Ok(true), // dead already: the caller looks again
+                Err(_) => None,              // access denied: wait without it
             },
             None => None,
         };
@@ -281,23 +283,28 @@ impl Parker {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 // Rounded up, so the wait never ends before the deadline.
                 u32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(INFINITE - 1)
             }
         };
         let mut handles: Vec<HANDLE> = semaphore.iter().map(|h| h.0).collect();
+        // The owner's handle comes last: its index is the semaphore's count.
+        let owner_at = WAIT_OBJECT_0 + handles.len() as u32;
         handles.extend(owner.as_ref().map(|h| h.0));
         if handles.is_empty() {
             // Nothing to wait on but the clock (the caller's deadline is at most 50 ms on).
             std::thread::sleep(std::time::Duration::from_millis(u64::from(timeout.min(50))));
-            return Ok(());
+            return Ok(false);
         }
         // SAFETY: 1 or 2 valid handles with SYNCHRONIZE access, alive for the call.
         let r =
             unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, timeout) };
-        if r == WAIT_FAILED { Err(io::Error::last_os_error()) } else { Ok(()) }
+        if r == WAIT_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(owner.is_some() && r == owner_at)
     }
 
     /// Releases `n` tokens (`ReleaseSemaphore`); the caller has capped `n` at the number of
