@@ -207,17 +207,40 @@ impl View {
     /// ([`is_broken`](Self::is_broken)) and refuses every later copy.
     #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        let src = self.at(offset, buf.len())?;
-        let len = buf.len();
-        self.ensure_intact(offset, len)?;
-        let range = self.guarded(src, len);
         if let Ok(word) = <&mut [u8; 8]>::try_from(&mut *buf) {
-            // SAFETY: `src..src+8` is inside this live view; faults are caught.
-            if let Ok(value) = unsafe { sys::fault::load8(src, range) } {
+            if let Some(value) = self.load8(offset) {
                 *word = value;
                 return Ok(());
             }
         }
+        self.read_at_copy(offset, buf)
+    }
+
+    /// An 8-byte [`read_at`](Self::read_at) in as few instructions as it takes: `None` if
+    /// the range is not inside the view, the view is broken, or the load faulted (the
+    /// copy path then says which). A random read of a big file waits for memory, and how
+    /// many such waits a core overlaps depends on how many instructions each read takes:
+    /// the copy path's set-up, inlined into a caller's loop, made it 2.1–2.4x plain loads
+    /// (1M random reads of a cached 1 GiB file, AMD EPYC), 1.8–1.9x without it.
+    #[inline(always)]
+    fn load8(&self, offset: usize) -> Option<[u8; 8]> {
+        if offset.checked_add(8)? > self.len || self.ensure_intact(offset, 8).is_err() {
+            return None;
+        }
+        // SAFETY: offset + 8 <= self.len: the pointer and the 8 bytes after it are inside
+        // this live view.
+        let src = unsafe { self.data.add(offset) };
+        // SAFETY: `src..src+8` is inside this live view; faults are caught.
+        unsafe { sys::fault::load8(src, self.guarded(src, 8)) }.ok()
+    }
+
+    /// [`read_at`](Self::read_at) of any length, by a guarded copy.
+    #[inline(never)]
+    fn read_at_copy(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        let src = self.at(offset, buf.len())?;
+        let len = buf.len();
+        self.ensure_intact(offset, len)?;
+        let range = self.guarded(src, len);
         let dst = buf.as_mut_ptr();
         self.guarded_copy(offset, len, false, || {
             // SAFETY: `src..src+len` is inside this live view and `buf` is ours to write;
