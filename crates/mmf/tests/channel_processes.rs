@@ -133,6 +133,13 @@ fn play(role: &str, arg: &str) {
             tell(&format!("holding {}", check(&m.to_vec().unwrap()).1));
             hear();
         }
+        // Attaches a sender and closes it again, keeping the channel (and its place among
+        // the channel's processes) until killed.
+        "squat" => {
+            drop(ch.sender().unwrap());
+            tell("detached");
+            hear();
+        }
         // Attaches a sender; sends `wake` each time it is told to.
         "attach" => {
             let mut tx = ch.sender().unwrap();
@@ -358,9 +365,11 @@ fn an_idle_receiver_sleeps_and_wakes_for_a_message() {
 /// A receiver whose sender was killed and replaced while it was not waiting (it had looked
 /// at its peers before, with the dead one attached) sleeps in its next `recv` until the
 /// new sender sends. Windows: a sleeper also waits on the sender's process handle, and
-/// one that watched the dead sender's (signalled for good) would spin until a message
-/// came. (The code before 2026-12-02, which kept the token its wait began with, passed
-/// this too on both legs: it guards the behaviour, it did not catch a failure.)
+/// one that watched the dead sender's (signalled for good) spun until a message came.
+/// The replacement must not take the dead sender's place among the channel's processes
+/// (a new process takes the first place that is free or whose process died), or the dead
+/// one's token names the live replacement: a third process holds an earlier place, then
+/// dies too.
 #[test]
 fn a_receiver_sleeps_when_its_sender_was_killed_and_replaced() {
     const TEST: &str = "a_receiver_sleeps_when_its_sender_was_killed_and_replaced";
@@ -370,11 +379,15 @@ fn a_receiver_sleeps_when_its_sender_was_killed_and_replaced() {
     let name = unique_name("chan-replaced");
     let ch = channel::create(&name, &options(Kind::Spsc)).unwrap();
     let mut rx = ch.receiver().unwrap();
+    let mut squatter = Peer::spawn(TEST, "squat", &name);
+    squatter.expect("detached");
     let mut first = Peer::spawn(TEST, "attach", &name);
     first.expect("attached");
     // A look at the peers, which finds the first sender alive.
     assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
+    squatter.kill();
     first.kill();
+    // Takes the squatter's place, not the first sender's.
     let mut second = Peer::spawn(TEST, "attach", &name);
     second.expect("attached");
     std::thread::scope(|s| {

@@ -150,7 +150,8 @@ impl View {
     }
 
     /// The address of the view's byte `offset`, once `offset..offset+len` is checked to lie
-    /// inside the view: the one place where a view computes a pointer into itself.
+    /// inside the view: where a view computes a pointer into itself (the 8-byte read's
+    /// `load8` checks the same bound itself, inline).
     ///
     /// # Errors
     /// [`Error::OutOfRange`] or [`Error::Overflow`].
@@ -283,7 +284,13 @@ impl View {
         let mut tries = 0;
         loop {
             let error = self.fault_error(fault, offset, len, write);
-            if !matches!(error, Error::InPageError { .. }) || fault.cause != Cause::Unknown {
+            // Only an intact view is worth another try: where the fallback guard caught the
+            // fault (Linux other than x86-64), a private zero page now stands where the
+            // object's page was, and a second copy would "succeed" on its zeros.
+            if !matches!(error, Error::InPageError { .. })
+                || fault.cause != Cause::Unknown
+                || self.ensure_intact(offset, len).is_err()
+            {
                 return Err(error);
             }
             tries += 1;
