@@ -190,15 +190,7 @@ impl Receiver {
                     if let Some(record) = next_in(inner, consumer, deadline)? {
                         return Ok(Some(Some(record)));
                     }
-                    if watch.gone(inner, look)? {
-                        return Ok(Some(None));
-                    }
-                    // The live sender as of the last look (SPSC), not the one the wait
-                    // began with.
-                    if !mpmc {
-                        park.watch(watch.token);
-                    }
-                    Ok(None)
+                    Ok(watch.gone_while_waiting(inner, look, park, mpmc)?.then_some(None))
                 },
             )
         })?;

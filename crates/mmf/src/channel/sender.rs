@@ -295,13 +295,8 @@ impl Sender {
                     if let Some(claim) = try_claim_in(inner, producer, len, deadline)? {
                         return Ok(Some(Ok(claim)));
                     }
-                    if watch.gone(inner, look)? {
+                    if watch.gone_while_waiting(inner, look, park, mpmc)? {
                         return Ok(Some(Err(SendError::Disconnected(()))));
-                    }
-                    // The live receiver as of the last look (SPSC), not the one the wait
-                    // began with.
-                    if !mpmc {
-                        park.watch(watch.token);
                     }
                     Ok(None)
                 },

@@ -587,6 +587,24 @@ impl PeerWatch {
 }
 
 impl PeerWatch {
+    /// [`gone`](Self::gone) for a wait's attempt, which then has `park` watch the live
+    /// peer of this look while asleep (SPSC; an MPMC waiter watches no process): not the
+    /// one the wait began with, which may have died and been replaced.
+    #[inline]
+    pub(crate) fn gone_while_waiting(
+        &mut self,
+        inner: &Inner,
+        look: Look,
+        park: &AreaPark<'_>,
+        mpmc: bool,
+    ) -> Result<bool> {
+        let gone = self.gone(inner, look)?;
+        if !gone && !mpmc {
+            park.watch(self.token);
+        }
+        Ok(gone)
+    }
+
     /// Whether [`LOOK_EVERY`] has passed since the last look (or there was none).
     #[cold]
     fn time_to_look(&mut self) -> bool {
