@@ -184,6 +184,48 @@ fn a_sigbus_sent_by_kill_never_disarms_the_guard() {
     child.wait_success();
 }
 
+/// A SIGBUS sent with kill() while another thread's guarded copies fault: none of those
+/// faults may meet a disposition other than mmf's. (Forwarded to Rust's std handler, a
+/// kill() had it reset SIGBUS to the default action until mmf reinstalled its own, and a
+/// guarded fault of another thread in that window killed the process: CI, 2026-12-02.)
+/// `MMF_KILL_RAISES` sets the kills (default 20,000).
+#[test]
+#[cfg(unix)]
+fn a_sigbus_sent_by_kill_while_other_threads_fault_kills_nothing() {
+    use std::sync::atomic::AtomicBool;
+    if role().is_some() {
+        let (_dir, _path, file) = mmf_testkit::file_with(8192, |_| 1);
+        let view = Mapping::from_file(&file, Access::ReadOnly).unwrap().view(..).unwrap();
+        file.set_len(0).unwrap();
+        let raises: u64 =
+            std::env::var("MMF_KILL_RAISES").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+        let stop = AtomicBool::new(false);
+        let faults = std::thread::scope(|s| {
+            let faulter = s.spawn(|| {
+                let mut faults = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let err = view.read_at(0, &mut [0u8; 16]).unwrap_err();
+                    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+                    faults += 1;
+                }
+                faults
+            });
+            for _ in 0..raises {
+                // SAFETY: raise only sends a signal to this process.
+                unsafe { libc::raise(libc::SIGBUS) };
+            }
+            stop.store(true, Ordering::Relaxed);
+            faulter.join().unwrap()
+        });
+        tell(&format!("survived, faults {}", u64::from(faults > 0)));
+        return;
+    }
+    let test = "a_sigbus_sent_by_kill_while_other_threads_fault_kills_nothing";
+    let mut child = Peer::spawn(test, "raiser", "");
+    assert_eq!(child.expect("survived, faults"), "1");
+    child.wait_success();
+}
+
 /// A SIGBUS outside a guarded copy keeps its default action: the process dies of it.
 #[test]
 #[cfg(unix)]

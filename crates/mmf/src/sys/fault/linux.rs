@@ -6,8 +6,9 @@
 //! return the fault; otherwise the signal goes to the disposition that was in place when
 //! mmf installed its handler (Rust's std has one for stack overflows), and mmf's handler
 //! stays installed — a `kill -BUS` (or a previous handler that resets the disposition)
-//! never leaves later copies unguarded. A real fault that is not mmf's still kills the
-//! process as it would without mmf.
+//! never leaves later copies unguarded; a `kill -BUS` is not passed to std's handler at all
+//! (`sigbus.rs` says why). A real fault that is not mmf's still kills the process as it
+//! would without mmf.
 //!
 //! A fault of any other instruction inside a region of mmf's own shared structures (a
 //! channel's ring, `zero_fill.rs`) gets a zero page over the lost page instead.

@@ -7,11 +7,28 @@
 //! handler that resets the disposition, never leaves later copies unguarded. A real fault
 //! that is not mmf's kills the process, as it would without mmf. Only async-signal-safe
 //! calls (`sigaction`, `raise`, `_exit`) on data recorded before the handler was installed.
+//!
+//! One exception: a SIGBUS sent by a process (`kill`, `tkill`, `sigqueue`: not a fault) is
+//! not passed to std's stack-overflow handler. For anything but its stack overflow, that
+//! handler resets SIGBUS to the default action and returns; until mmf put its own handler
+//! back, a guarded fault of another thread met the default action and killed the process
+//! (CI, 2026-12-02; `tests/shared_access.rs`). Std's handler is told apart as the one that
+//! handles SIGSEGV too (std installs one function for both); without mmf it would have done
+//! nothing with the signal but that reset, so the signal is ignored. A handler of the
+//! program's own (the CLI's, `mmf-cli/src/sigbus.rs`) still gets every SIGBUS mmf does not
+//! claim.
 
 use std::sync::OnceLock;
 
-/// The `SIGBUS` disposition in place before mmf's, and mmf's own.
-static ACTIONS: OnceLock<(libc::sigaction, libc::sigaction)> = OnceLock::new();
+/// The `SIGBUS` disposition in place before mmf's, mmf's own, and whether the previous one
+/// is std's stack-overflow handler (see the module's docs).
+static ACTIONS: OnceLock<Actions> = OnceLock::new();
+
+struct Actions {
+    previous: libc::sigaction,
+    ours: libc::sigaction,
+    previous_is_std: bool,
+}
 
 /// The handler's signature (`SA_SIGINFO`).
 pub(super) type Handler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
@@ -21,7 +38,7 @@ pub(super) type Handler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut 
 pub(super) fn install(handler: Handler) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
-        let (_, ours) = actions(Some(handler));
+        let ours = &actions(Some(handler)).ours;
         // SAFETY: installs a handler that makes only async-signal-safe calls and defers to
         // the recorded previous disposition for every SIGBUS that is not a guarded access's.
         unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
@@ -30,12 +47,22 @@ pub(super) fn install(handler: Handler) {
 
 /// The disposition found before mmf's, and mmf's own, recorded once (by `install`, with
 /// the handler; later callers pass `None`).
-fn actions(handler: Option<Handler>) -> &'static (libc::sigaction, libc::sigaction) {
+fn actions(handler: Option<Handler>) -> &'static Actions {
     ACTIONS.get_or_init(|| {
         // SAFETY: sigaction is plain data; zeroed is "no flags, no handler".
-        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: only reads the current action into `previous`.
-        unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) };
+        let (mut previous, mut segv): (libc::sigaction, libc::sigaction) =
+            unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+        // SAFETY: only reads the current actions into `previous` and `segv`.
+        unsafe {
+            libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous);
+            libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut segv);
+        }
+        let handled = |a: &libc::sigaction| {
+            a.sa_sigaction != libc::SIG_DFL && a.sa_sigaction != libc::SIG_IGN
+        };
+        let previous_is_std = handled(&previous)
+            && previous.sa_flags & libc::SA_SIGINFO != 0
+            && segv.sa_sigaction == previous.sa_sigaction;
         // SAFETY: as above.
         let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
         let handler = handler.expect("install records the dispositions first");
@@ -43,7 +70,7 @@ fn actions(handler: Option<Handler>) -> &'static (libc::sigaction, libc::sigacti
         ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
         // SAFETY: an empty mask for our handler.
         unsafe { libc::sigemptyset(&mut ours.sa_mask) };
-        (previous, ours)
+        Actions { previous, ours, previous_is_std }
     })
 }
 
@@ -54,10 +81,12 @@ pub(super) fn forward(
     context: *mut libc::c_void,
     fault: bool,
 ) {
-    let (previous, ours) = actions(None);
+    let Actions { previous, ours, previous_is_std } = actions(None);
     let action = previous.sa_sigaction;
-    if action == libc::SIG_IGN && !fault {
-        return; // an ignored kill(): ignore it (mmf's handler stays)
+    if !fault && (action == libc::SIG_IGN || *previous_is_std) {
+        // An ignored kill(), or one std's handler would only have reset the disposition
+        // for (module docs): ignore it (mmf's handler stays).
+        return;
     }
     if action == libc::SIG_DFL || action == libc::SIG_IGN {
         // Without mmf the process would die of this signal now: it does (the fault is not
