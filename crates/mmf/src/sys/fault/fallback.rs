@@ -160,5 +160,5 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         return;
     }
     // Not ours: what the disposition before mmf's does with it.
-    sigbus::forward(signal, info, context, code > 0);
+    sigbus::forward(signal, info, context, code > 0 && code != libc::BUS_MCEERR_AO);
 }

@@ -50,5 +50,6 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             return;
         }
     }
-    sigbus::forward(signal, info, context, code > 0);
+    // A fault of an access, not a kill() (code <= 0) nor the asynchronous notice.
+    sigbus::forward(signal, info, context, code > 0 && code != libc::BUS_MCEERR_AO);
 }

@@ -16,7 +16,14 @@
 //! handles SIGSEGV too (std installs one function for both); without mmf it would have done
 //! nothing with the signal but that reset, so the signal is ignored. A handler of the
 //! program's own (the CLI's, `mmf-cli/src/sigbus.rs`) still gets every SIGBUS mmf does not
-//! claim.
+//! claim. The rule's limits: a handler that chains to std's (signal-hook's) is not std's
+//! and gets the signal, and std's reset can then open the window again; a handler of the
+//! program's that also handles SIGSEGV (a crash reporter) is taken for std's and does not
+//! see a `kill -BUS`.
+//!
+//! What no handler can help: a thread that blocks SIGBUS (`pthread_sigmask`) dies of its
+//! first guarded fault, since the kernel resets the disposition to the default for a fault
+//! signal that the faulting thread blocks.
 
 use std::sync::OnceLock;
 
@@ -81,7 +88,7 @@ pub(super) fn forward(
     context: *mut libc::c_void,
     fault: bool,
 ) {
-    let Actions { previous, ours, previous_is_std } = actions(None);
+    let Actions { previous, previous_is_std, .. } = actions(None);
     let action = previous.sa_sigaction;
     if !fault && (action == libc::SIG_IGN || *previous_is_std) {
         // An ignored kill(), or one std's handler would only have reset the disposition
@@ -94,6 +101,11 @@ pub(super) fn forward(
         // leave the process with no guard).
         die_of(signal);
     }
+    // SAFETY: sigaction is plain data that the call fills.
+    let mut before: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: only reads the current disposition (mmf's, or a handler installed after it
+    // that passed the signal on).
+    unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut before) };
     if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with SA_SIGINFO and has that signature.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
@@ -114,9 +126,11 @@ pub(super) fn forward(
         die_of(signal);
     }
     // The process lives on (a kill(), or a fault the previous handler repaired): whatever
-    // it did to the disposition, mmf's guard stays.
-    // SAFETY: reinstalls the handler installed once by `install`.
-    unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
+    // it did to the disposition, the one before it (mmf's guard) stays.
+    if now.sa_sigaction != before.sa_sigaction {
+        // SAFETY: puts back the disposition read above.
+        unsafe { libc::sigaction(libc::SIGBUS, &before, std::ptr::null_mut()) };
+    }
 }
 
 /// The default action of `signal` (SIGBUS: terminate with a core dump), now.
