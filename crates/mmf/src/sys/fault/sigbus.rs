@@ -88,7 +88,7 @@ pub(super) fn forward(
     context: *mut libc::c_void,
     fault: bool,
 ) {
-    let Actions { previous, previous_is_std, .. } = actions(None);
+    let Actions { previous, ours, previous_is_std } = actions(None);
     let action = previous.sa_sigaction;
     if !fault && (action == libc::SIG_IGN || *previous_is_std) {
         // An ignored kill(), or one std's handler would only have reset the disposition
@@ -126,10 +126,17 @@ pub(super) fn forward(
         die_of(signal);
     }
     // The process lives on (a kill(), or a fault the previous handler repaired): whatever
-    // it did to the disposition, the one before it (mmf's guard) stays.
-    if now.sa_sigaction != before.sa_sigaction {
-        // SAFETY: puts back the disposition read above.
-        unsafe { libc::sigaction(libc::SIGBUS, &before, std::ptr::null_mut()) };
+    // it did to the disposition, the one before it (mmf's guard, or a handler installed
+    // after it) stays. A default or ignore read as the one before is another thread's
+    // forward caught in its previous handler's reset: mmf's own goes back then.
+    let keep = if before.sa_sigaction == libc::SIG_DFL || before.sa_sigaction == libc::SIG_IGN {
+        ours
+    } else {
+        &before
+    };
+    if now.sa_sigaction != keep.sa_sigaction {
+        // SAFETY: puts back a disposition read above or the one `install` installed.
+        unsafe { libc::sigaction(libc::SIGBUS, keep, std::ptr::null_mut()) };
     }
 }
 
