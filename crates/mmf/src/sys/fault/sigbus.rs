@@ -64,10 +64,7 @@ fn actions(handler: Option<Handler>) -> &'static Actions {
             libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous);
             libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut segv);
         }
-        let handled = |a: &libc::sigaction| {
-            a.sa_sigaction != libc::SIG_DFL && a.sa_sigaction != libc::SIG_IGN
-        };
-        let previous_is_std = handled(&previous)
+        let previous_is_std = is_handler(&previous)
             && previous.sa_flags & libc::SA_SIGINFO != 0
             && segv.sa_sigaction == previous.sa_sigaction;
         // SAFETY: as above.
@@ -95,7 +92,7 @@ pub(super) fn forward(
         // for (module docs): ignore it (mmf's handler stays).
         return;
     }
-    if action == libc::SIG_DFL || action == libc::SIG_IGN {
+    if !is_handler(previous) {
         // Without mmf the process would die of this signal now: it does (the fault is not
         // left to re-execute, which a peer growing the file back could let pass — and
         // leave the process with no guard).
@@ -129,15 +126,16 @@ pub(super) fn forward(
     // it did to the disposition, the one before it (mmf's guard, or a handler installed
     // after it) stays. A default or ignore read as the one before is another thread's
     // forward caught in its previous handler's reset: mmf's own goes back then.
-    let keep = if before.sa_sigaction == libc::SIG_DFL || before.sa_sigaction == libc::SIG_IGN {
-        ours
-    } else {
-        &before
-    };
+    let keep = if is_handler(&before) { &before } else { ours };
     if now.sa_sigaction != keep.sa_sigaction {
         // SAFETY: puts back a disposition read above or the one `install` installed.
         unsafe { libc::sigaction(libc::SIGBUS, keep, std::ptr::null_mut()) };
     }
+}
+
+/// Whether `action` is a handler (not the default action, not ignore).
+fn is_handler(action: &libc::sigaction) -> bool {
+    action.sa_sigaction != libc::SIG_DFL && action.sa_sigaction != libc::SIG_IGN
 }
 
 /// The default action of `signal` (SIGBUS: terminate with a core dump), now.
