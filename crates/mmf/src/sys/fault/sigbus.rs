@@ -56,14 +56,7 @@ pub(super) fn install(handler: Handler) {
 /// the handler; later callers pass `None`).
 fn actions(handler: Option<Handler>) -> &'static Actions {
     ACTIONS.get_or_init(|| {
-        // SAFETY: sigaction is plain data; zeroed is "no flags, no handler".
-        let (mut previous, mut segv): (libc::sigaction, libc::sigaction) =
-            unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
-        // SAFETY: only reads the current actions into `previous` and `segv`.
-        unsafe {
-            libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous);
-            libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut segv);
-        }
+        let (previous, segv) = (current(libc::SIGBUS), current(libc::SIGSEGV));
         let previous_is_std = is_handler(&previous)
             && previous.sa_flags & libc::SA_SIGINFO != 0
             && segv.sa_sigaction == previous.sa_sigaction;
@@ -98,11 +91,8 @@ pub(super) fn forward(
         // leave the process with no guard).
         die_of(signal);
     }
-    // SAFETY: sigaction is plain data that the call fills.
-    let mut before: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: only reads the current disposition (mmf's, or a handler installed after it
-    // that passed the signal on).
-    unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut before) };
+    // mmf's, or a handler installed after it that passed the signal on.
+    let before = current(libc::SIGBUS);
     if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with SA_SIGINFO and has that signature.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
@@ -113,10 +103,7 @@ pub(super) fn forward(
         let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
         f(signal);
     }
-    // SAFETY: sigaction is plain data that the call fills.
-    let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: only reads the current disposition.
-    unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut now) };
+    let now = current(libc::SIGBUS);
     if fault && now.sa_sigaction == libc::SIG_DFL {
         // The previous handler gave the fault up to the default action (std's does, for
         // anything but a stack overflow): die of it now rather than re-execute.
@@ -131,6 +118,16 @@ pub(super) fn forward(
         // SAFETY: puts back a disposition read above or the one `install` installed.
         unsafe { libc::sigaction(libc::SIGBUS, keep, std::ptr::null_mut()) };
     }
+}
+
+/// The disposition of `signal` now (`sigaction`, async-signal-safe).
+fn current(signal: libc::c_int) -> libc::sigaction {
+    // SAFETY: sigaction is plain data; zeroed is "no flags, no handler", which the call
+    // overwrites.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: only reads the current disposition into `action`.
+    unsafe { libc::sigaction(signal, std::ptr::null(), &mut action) };
+    action
 }
 
 /// Whether `action` is a handler (not the default action, not ignore).
