@@ -148,19 +148,28 @@ impl Receiver {
         if let Some(record) = peek_cached(&self.inner, &self.consumer) {
             return Ok(Message { rx: self, record, done: false });
         }
+        let polls = self.spins.min(INLINE_POLLS);
+        if let Some(record) = poll_cached(&self.inner, &self.consumer, polls) {
+            return Ok(Message { rx: self, record, done: false });
+        }
         // MPMC: the receive lock waited for until the deadline, not past it.
         match self.next(deadline)? {
             Some(record) => Ok(Message { rx: self, record, done: false }),
-            None => self.recv_wait(deadline),
+            None => self.recv_wait(deadline, self.spins - polls),
         }
     }
 
     /// [`recv_until`](Self::recv_until) when nothing is queued: spin, then sleep.
+    /// `spins`: the polls left of the receiver's [`set_spins`](Self::set_spins).
     #[inline(never)]
-    fn recv_wait(&mut self, deadline: Option<Instant>) -> Result<Message<'_>, RecvError> {
+    fn recv_wait(
+        &mut self,
+        deadline: Option<Instant>,
+        spins: u32,
+    ) -> Result<Message<'_>, RecvError> {
         // The fields apart (not a clone of the `Arc`: two read-modify-writes per wait).
         let mpmc = self.mpmc();
-        let Receiver { inner, consumer, watch, spins, .. } = &mut *self;
+        let Receiver { inner, consumer, watch, .. } = &mut *self;
         let inner: &Inner = inner;
         let owner = if mpmc { None } else { watch.token };
         // SPSC: the header the next record will be committed through, polled alone while
@@ -180,7 +189,7 @@ impl Receiver {
                 &ring.lines.not_empty,
                 Which::NotEmpty,
                 park,
-                *spins,
+                spins,
                 deadline,
                 ready,
                 |look| {
@@ -227,6 +236,21 @@ fn peek_cached(inner: &Inner, consumer: &Consumer) -> Option<Record> {
         return None;
     }
     inner.with_ring_unchecked(None, |r, _| r.peek_message(consumer))
+}
+
+/// How many of a blocking receive's polls are made inline ([`ring::Ring::poll_message`]) before
+/// the general wait: a few microseconds of pauses, so that a peer's death is still looked
+/// at by the wait soon after.
+const INLINE_POLLS: u32 = 256;
+
+/// [`peek_cached`] after up to `polls` polls (SPSC; `None` for MPMC, whose receivers share
+/// the head under a lock).
+#[inline(always)]
+fn poll_cached(inner: &Inner, consumer: &Consumer, polls: u32) -> Option<Record> {
+    if inner.params.kind != Kind::Spsc {
+        return None;
+    }
+    inner.with_ring_unchecked(None, |r, _| r.poll_message(consumer, polls))
 }
 
 /// [`Receiver::next`] on the receiver's fields.
