@@ -148,7 +148,8 @@ impl Receiver {
         if let Some(record) = peek_cached(&self.inner, &self.consumer) {
             return Ok(Message { rx: self, record, done: false });
         }
-        let polls = self.spins.min(INLINE_POLLS);
+        // MPMC makes no inline polls (`poll_cached`), so it keeps its whole budget.
+        let polls = if self.mpmc() { 0 } else { self.spins.min(INLINE_POLLS) };
         if let Some(record) = poll_cached(&self.inner, &self.consumer, polls) {
             return Ok(Message { rx: self, record, done: false });
         }
