@@ -148,10 +148,15 @@ impl Receiver {
         if let Some(record) = peek_cached(&self.inner, &self.consumer) {
             return Ok(Message { rx: self, record, done: false });
         }
-        // MPMC makes no inline polls (`poll_cached`), so it keeps its whole budget.
+        // SPSC only: MPMC receivers share the head under a lock, and keep their whole budget.
         let polls = if self.mpmc() { 0 } else { self.spins.min(INLINE_POLLS) };
-        if let Some(record) = poll_cached(&self.inner, &self.consumer, polls) {
-            return Ok(Message { rx: self, record, done: false });
+        if polls > 0 {
+            let (inner, consumer) = (&self.inner, &self.consumer);
+            if let Some(record) =
+                inner.with_ring_unchecked(None, |r, _| r.poll_message(consumer, polls))
+            {
+                return Ok(Message { rx: self, record, done: false });
+            }
         }
         // MPMC: the receive lock waited for until the deadline, not past it.
         match self.next(deadline)? {
@@ -243,16 +248,6 @@ fn peek_cached(inner: &Inner, consumer: &Consumer) -> Option<Record> {
 /// the general wait: a few microseconds of pauses, so that a peer's death is still looked
 /// at by the wait soon after.
 const INLINE_POLLS: u32 = 256;
-
-/// [`peek_cached`] after up to `polls` polls (SPSC; `None` for MPMC, whose receivers share
-/// the head under a lock).
-#[inline(always)]
-fn poll_cached(inner: &Inner, consumer: &Consumer, polls: u32) -> Option<Record> {
-    if inner.params.kind != Kind::Spsc {
-        return None;
-    }
-    inner.with_ring_unchecked(None, |r, _| r.poll_message(consumer, polls))
-}
 
 /// [`Receiver::next`] on the receiver's fields.
 #[inline(always)]
