@@ -309,8 +309,15 @@ fn a_hostile_exclusive_lock_gives_busy_not_a_hang() {
         .unwrap();
     drop(made);
     let hostile = std::fs::File::open(shm(&name)).unwrap();
+    // A sibling test spawning a process at the moment `made` was dropped hands its child a
+    // copy of `made`'s descriptor, and with it the shared lock, until that child's `exec`:
+    // so the hostile lock is tried for a while, not once.
+    let deadline = Instant::now() + Duration::from_secs(10);
     // SAFETY: flock on our own descriptor.
-    assert_eq!(unsafe { libc::flock(hostile.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    while unsafe { libc::flock(hostile.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        assert!(Instant::now() < deadline, "{}", std::io::Error::last_os_error());
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let n = name.clone();
     let start = Instant::now();
     let err = within(20, move || Mapping::open(&n, Access::ReadOnly)).unwrap_err();
