@@ -334,6 +334,80 @@ fn corrupted_positions_and_records_are_errors_never_reads_out_of_bounds() {
     ));
 }
 
+/// A blocking receive polls the header at its head inline before its general wait: a pad
+/// there is the general wait's to step over (never a message), and a corrupted header is
+/// `Error::Corrupted` as from `try_recv`, whether it is there when the receive starts or
+/// is written while the receive polls.
+#[test]
+fn a_blocking_receive_steps_over_a_pad_and_reports_a_corrupted_header() {
+    // Capacity 64: records of 32 (24 B) and 24 (16 B) leave the head at 56, so the third
+    // record goes to 0 behind an 8-byte pad at 56, where the receiver polls.
+    let name = unique_name("chan-poll-pad");
+    let ch = channel::create(&name, &small(Kind::Spsc, 64, 24)).unwrap();
+    let (mut tx, mut rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+    tx.send([1u8; 24]).unwrap();
+    assert_eq!(rx.recv().unwrap().to_vec().unwrap(), [1u8; 24]);
+    tx.send([2u8; 16]).unwrap();
+    assert_eq!(rx.recv().unwrap().to_vec().unwrap(), [2u8; 16]);
+    tx.send([3u8; 16]).unwrap();
+    rx.set_spins(16);
+    assert_eq!(rx.recv().unwrap().to_vec().unwrap(), [3u8; 16]);
+    // And the same pad written while the receiver polls (the default budget).
+    rx.set_spins(u32::MAX);
+    for round in 0..20u8 {
+        let (mut t, r) = (tx, &mut rx);
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_micros(200));
+            for size in [24, 16, 16] {
+                t.send(vec![round; size]).unwrap();
+            }
+            t
+        });
+        for size in [24, 16, 16] {
+            let m = r.recv_timeout(Duration::from_secs(5)).unwrap();
+            assert_eq!(m.to_vec().unwrap(), vec![round; size], "round {round}");
+        }
+        tx = late.join().unwrap();
+    }
+    // Corrupted headers (as in the test above), at the head when the receive starts and
+    // written while it polls.
+    for late in [false, true] {
+        for (what, at, bytes) in [
+            ("record longer than the maximum", DATA, [0xff, 0xff, 0xff, 0].to_vec()),
+            ("record of an unknown kind", DATA + 4, b"EVIL".to_vec()),
+            ("pad not reaching the end", DATA + 4, b"PAD1".to_vec()),
+        ] {
+            let name = unique_name("chan-poll-corrupt");
+            let ch = channel::create(&name, &ChannelOptions::new()).unwrap();
+            let mut rx = ch.receiver().unwrap();
+            let _tx = ch.sender().unwrap();
+            rx.set_spins(if late { u32::MAX } else { 16 });
+            let mut writer = Some({
+                let name = name.clone();
+                std::thread::spawn(move || {
+                    if late {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    corrupt(&name, at, &bytes);
+                })
+            });
+            if !late {
+                writer.take().unwrap().join().unwrap();
+            }
+            let start = Instant::now();
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Err(RecvError::Failed(Error::Corrupted { .. })) => {}
+                Err(other) => panic!("{what} (late {late}): {other}"),
+                Ok(m) => panic!("{what} (late {late}): got a message of {} bytes", m.len()),
+            }
+            assert!(start.elapsed() < Duration::from_secs(2), "{what}: {:?}", start.elapsed());
+            if let Some(writer) = writer {
+                writer.join().unwrap();
+            }
+        }
+    }
+}
+
 /// A sender that dies between its commit (the header store) and its store of `tail` leaves
 /// a record past the stored tail: its successor steps over it instead of writing over it.
 /// (The window is a few instructions wide; the kill tests rarely hit it, so it is made
