@@ -1,7 +1,7 @@
 //! `mmf chan ...`: message channels (`mmf::channel`) from a shell, so that
 //! `producer | mmf chan send q` and `mmf chan recv q | consumer` connect two shells.
 
-use std::io::{BufRead, BufWriter, Read, Write};
+use std::io::{BufRead, Read, Write};
 
 use clap::Subcommand;
 use mmf::CreationMode;
@@ -41,7 +41,8 @@ pub enum Chan {
         after_help = "Examples:\n  producer | mmf chan send q\n  mmf chan send q --raw < image.png"
     )]
     Send {
-        /// The channel (created if it does not exist, with the defaults).
+        /// The channel (created if it does not exist, with the defaults; on Linux it then
+        /// stays until `mmf shm rm NAME`, on Windows this waits at the end for a receiver).
         name: String,
         /// Send stdin as it comes, in chunks of at most the maximum message size.
         #[arg(long)]
@@ -51,7 +52,8 @@ pub enum Chan {
     /// gone (closed or died) and the channel is empty.
     #[command(after_help = "Examples:\n  mmf chan recv q | consumer\n  mmf chan recv q --count 1")]
     Recv {
-        /// The channel (created if it does not exist, with the defaults).
+        /// The channel (created if it does not exist, with the defaults; on Linux it then
+        /// stays until `mmf shm rm NAME`).
         name: String,
         /// Write the messages' bytes as they are, without newlines.
         #[arg(long)]
@@ -117,24 +119,55 @@ fn create(
         let _keep = ch;
         crate::hold_until_interrupted()
     }
-    outln!("{what}; it stays until `mmf shm rm {name}`");
+    let dashes = if name.starts_with('-') { "-- " } else { "" };
+    outln!("{what}; it stays until `mmf shm rm {dashes}{name}`");
     Ok(())
 }
 
 /// Opens the channel, creating it with the defaults if there is none (either end of a
-/// pipeline may start first).
-fn open(name: &str) -> Result<channel::Channel, String> {
+/// pipeline may start first); whether this call created it. On Linux a channel made here
+/// stays until `mmf shm rm NAME`, as with `mmf chan create`: a sender that ends before a
+/// receiver attaches leaves its messages queued, not gone with the name.
+fn open(name: &str) -> Result<(channel::Channel, bool), String> {
     let mut options = ChannelOptions::new();
     options.creation(CreationMode::OpenOrCreate);
+    let mut name_options = NameOptions::new();
+    name_options.creation(CreationMode::OpenOrCreate).keep(!cfg!(windows));
+    options.name_options(name_options);
     match channel::open(name) {
-        Err(mmf::Error::NotFound { .. }) => channel::create(name, &options),
-        other => other,
+        Err(mmf::Error::NotFound { .. }) => channel::create(name, &options).map(|ch| (ch, true)),
+        other => other.map(|ch| (ch, false)),
     }
     .map_err(|e| format!("cannot open {name}: {e}"))
 }
 
+/// Windows removes a name with its last handle: a sender that made the channel waits at
+/// the end until a receiver holds it or has taken every message, rather than take its
+/// queued messages with it.
+fn wait_for_a_holder(ch: &channel::Channel, name: &str, created: bool) -> Result<(), String> {
+    if !cfg!(windows) || !created {
+        return Ok(());
+    }
+    let mut told = false;
+    loop {
+        let i = ch.info().map_err(|e| format!("cannot look at {name}: {e}"))?;
+        if i.receivers > 0 || i.queued_bytes == 0 {
+            return Ok(());
+        }
+        if !told {
+            eprintln!(
+                "mmf: waiting for a receiver of {name}: {} bytes queued, which Windows removes \
+                 with the channel when this ends (Ctrl-C drops them)",
+                i.queued_bytes
+            );
+            told = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn send(name: &str, raw: bool) -> Result<(), String> {
-    let ch = open(name)?;
+    let (ch, created) = open(name)?;
     let mut tx = ch.sender().map_err(|e| format!("cannot send to {name}: {e}"))?;
     let max = tx.max_message() as usize;
     let stdin = std::io::stdin();
@@ -149,7 +182,7 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
         let mut buf = vec![0u8; max];
         loop {
             let n = match input.read(&mut buf) {
-                Ok(0) => return Ok(()),
+                Ok(0) => return wait_for_a_holder(&ch, name, created),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("cannot read stdin: {e}")),
@@ -163,7 +196,7 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
         let n =
             input.read_until(b'\n', &mut line).map_err(|e| format!("cannot read stdin: {e}"))?;
         if n == 0 {
-            return Ok(());
+            return wait_for_a_holder(&ch, name, created);
         }
         if line.last() == Some(&b'\n') {
             line.pop();
@@ -181,40 +214,38 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
 }
 
 fn recv(name: &str, raw: bool, count: Option<u64>) -> Result<(), String> {
-    let ch = open(name)?;
+    let (ch, _) = open(name)?;
     let mut rx = ch.receiver().map_err(|e| format!("cannot receive from {name}: {e}"))?;
     let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = stdout.lock();
     let mut buf = Vec::new();
     let mut received = 0;
-    let mut block = false;
     while count.is_none_or(|c| received < c) {
-        let next = if block { rx.recv() } else { rx.try_recv() };
-        let m = match next {
+        let m = match rx.recv() {
             Ok(m) => m,
-            Err(RecvError::Empty) => {
-                // Nothing queued: what was printed goes out before waiting.
-                if let Err(e) = out.flush() {
-                    return crate::stdout_result(Err(e));
-                }
-                block = true;
-                continue;
-            }
             Err(RecvError::Disconnected) => break,
             Err(e) => return Err(format!("cannot receive from {name}: {e}")),
         };
-        block = false;
         buf.resize(m.len(), 0);
         m.read_at(0, &mut buf).map_err(|e| format!("cannot read a message of {name}: {e}"))?;
-        drop(m);
-        let written =
-            out.write_all(&buf).and_then(|()| if raw { Ok(()) } else { out.write_all(b"\n") });
+        if !raw {
+            buf.push(b'\n');
+        }
+        // Out of this process before the message leaves the ring: a message is released
+        // only once it is written, so a kill loses none (a buffer of printed messages
+        // died with the process), and a reader that has gone (`| head -1`) leaves the
+        // rest queued.
+        let written = out.write_all(&buf).and_then(|()| out.flush());
         if written.is_err() {
+            // Not released: the next receiver gets this message (the lock an MPMC
+            // receiver holds with it is taken back when this process ends).
+            std::mem::forget(m);
             return crate::stdout_result(written);
         }
+        drop(m);
         received += 1;
     }
-    crate::stdout_result(out.flush())
+    Ok(())
 }
 
 fn info(name: &str, json: bool) -> Result<(), String> {
@@ -224,6 +255,9 @@ fn info(name: &str, json: bool) -> Result<(), String> {
         Kind::Spsc => "spsc",
         Kind::Mpmc => "mpmc",
     };
+    // A side killed asleep stays counted in the shared sleeper count (it only costs a
+    // waker a look); no more sleep than are alive.
+    let sleeping = (i.sleepers.0.min(i.senders), i.sleepers.1.min(i.receivers));
     if json {
         let value = serde_json::json!({
             "name": name,
@@ -233,8 +267,8 @@ fn info(name: &str, json: bool) -> Result<(), String> {
             "queued_bytes": i.queued_bytes,
             "senders": i.senders,
             "receivers": i.receivers,
-            "sleeping_senders": i.sleepers.0,
-            "sleeping_receivers": i.sleepers.1,
+            "sleeping_senders": sleeping.0,
+            "sleeping_receivers": sleeping.1,
         });
         outln!("{value}");
         return Ok(());
@@ -250,7 +284,7 @@ fn info(name: &str, json: bool) -> Result<(), String> {
         i.queued_bytes,
         i.queued_bytes as f64 * 100.0 / i.capacity as f64
     );
-    outln!("senders alive: {} ({} asleep)", i.senders, i.sleepers.0);
-    outln!("receivers alive: {} ({} asleep)", i.receivers, i.sleepers.1);
+    outln!("senders alive: {} ({} asleep)", i.senders, sleeping.0);
+    outln!("receivers alive: {} ({} asleep)", i.receivers, sleeping.1);
     Ok(())
 }

@@ -78,7 +78,80 @@ fn send_and_recv_connect_two_shells_whichever_starts_first() {
         };
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(stdout(&out), input, "receiver first: {receiver_first}");
+        if receiver_first && !cfg!(windows) {
+            // The receiver made it, kept as `chan create` keeps one.
+            MMF.ok(&["shm", "rm", &name], here());
+        }
     }
+}
+
+/// A sender on a name nobody made, that ends before any receiver comes: its messages wait
+/// for the receiver (Linux keeps the channel it made; on Windows, which removes a name
+/// with its last handle, the sender waits for a receiver). They were gone with the name.
+#[test]
+fn a_sender_that_made_the_channel_and_left_first_loses_nothing() {
+    let name = unique_name("cli-chan-first");
+    let input = lines(500);
+    let mut command = Command::new(MMF.0);
+    command.args(["chan", "send", &name]).stdin(Stdio::piped());
+    let mut sender =
+        mmf_testkit::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped())).unwrap();
+    sender.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = if cfg!(windows) {
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(sender.try_wait().unwrap().is_none(), "the sender left with its messages");
+        let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
+        let sent = finish_within(sender, Duration::from_secs(60), "mmf chan send");
+        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+        assert!(String::from_utf8_lossy(&sent.stderr).contains("waiting for a receiver"));
+        out
+    } else {
+        let sent = finish_within(sender, Duration::from_secs(60), "mmf chan send");
+        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+        let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
+        MMF.ok(&["shm", "rm", &name], here());
+        out
+    };
+    assert_eq!(stdout(&out), input);
+}
+
+/// A receiver killed mid-stream: every message it took off the ring is in its output, so
+/// its output and the next receiver's join with no gap (the one message it held at the
+/// kill may be in both). A buffer of printed messages died with the process (the first
+/// receiver writes to a file, as fast as it can, so that the kill finds it mid-buffer;
+/// that failed 5 runs in 5).
+#[test]
+fn a_receiver_killed_mid_stream_loses_no_message() {
+    let name = unique_name("cli-chan-kill");
+    // All queued first: the receiver never waits, and the kill finds it mid-stream.
+    let (holder, _) = hold(&name, &["--capacity", "32MiB"]);
+    let input: String = (0..1_000_000u32).map(|i| format!("{i}\n")).collect();
+    let sent = send(&name, &[], input.as_bytes());
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("first");
+    let mut command = Command::new(MMF.0);
+    command.args(["chan", "recv", &name]);
+    command.stdout(std::fs::File::create(&file).unwrap()).stderr(Stdio::null());
+    let mut first = mmf_testkit::spawn(&mut command).unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&file).unwrap().len() < 1 << 20 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the first receiver got nothing");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let got = std::fs::read(&file).unwrap();
+    let rest = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
+    let_go(holder);
+    let text = String::from_utf8(got).unwrap();
+    let mut seen: Vec<u32> = text.lines().map(|l| l.parse().unwrap()).collect();
+    let second: Vec<u32> = stdout(&rest).lines().map(|l| l.parse().unwrap()).collect();
+    assert!(!second.is_empty(), "the kill came after the whole stream");
+    let seam = *seen.last().unwrap();
+    seen.extend(second.iter().skip_while(|&&n| n == seam));
+    let gap = seen.iter().zip(0..).find(|&(&n, i)| n != i);
+    assert!(gap.is_none(), "messages lost at {gap:?} (the first receiver's last: {seam})");
 }
 
 #[test]
@@ -150,4 +223,31 @@ fn create_without_hold_keeps_it_on_linux_and_is_refused_on_windows() {
     assert!(send(&name, &[], b"kept\n").status.success());
     assert_eq!(MMF.ok(&["chan", "recv", &name], here()), "kept\n");
     MMF.ok(&["shm", "rm", &name], here());
+}
+
+/// A receiver killed asleep stays in the channel's sleeper count (it costs a waker only a
+/// look); `info` does not show more sleeping than alive.
+#[test]
+fn info_counts_no_sleeper_among_the_dead() {
+    let name = unique_name("cli-chan-asleep");
+    let (holder, _) = hold(&name, &[]);
+    let mut rx = recv(&name, &[]);
+    let asleep = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&MMF.ok(&["chan", "info", name, "--json"], here())).unwrap()
+    };
+    let started = std::time::Instant::now();
+    while asleep(&name)["sleeping_receivers"] != 1 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the receiver never slept");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rx.kill().unwrap();
+    rx.wait().unwrap();
+    let info = asleep(&name);
+    assert_eq!(
+        (info["receivers"].as_u64(), info["sleeping_receivers"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let text = MMF.ok(&["chan", "info", &name], here());
+    assert!(text.contains("receivers alive: 0 (0 asleep)"), "{text}");
+    let_go(holder);
 }

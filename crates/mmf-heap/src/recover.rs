@@ -8,7 +8,7 @@ use crate::alloc::Allocator;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::format::{
-    BlockHeader, Extent, FREE_MAGIC, MANIFEST_MAGIC, ManifestEntry, PAGE, ROOTS_MAGIC,
+    BlockHeader, Extent, FREE_MAGIC, MAGIC, MANIFEST_MAGIC, ManifestEntry, PAGE, ROOTS_MAGIC,
     SLOT_OFFSETS, Slot, Superblock, open_block,
 };
 use crate::heap::Committed;
@@ -83,7 +83,13 @@ pub fn superblock<B: Backend>(backend: &B) -> Result<Superblock> {
 fn read_head<B: Backend>(backend: &B) -> Result<(Superblock, Vec<u8>)> {
     let len = backend.len()?;
     if len < PAGE {
-        return Err(if len < 16 {
+        // A short file is a cut-off heap only if it starts as one.
+        let mut magic = [0u8; MAGIC.len()];
+        if len < magic.len() as u64 {
+            return Err(Error::NotAHeap);
+        }
+        backend.read_at(0, &mut magic)?;
+        return Err(if magic != MAGIC {
             Error::NotAHeap
         } else {
             Error::corrupted("end of the file (shorter than a heap's first page)", len)

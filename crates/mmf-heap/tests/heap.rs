@@ -212,6 +212,18 @@ fn damage_nothing_can_fall_back_from_is_corrupted_never_a_panic() {
     assert!(matches!(reopen(magic), Err(Error::NotAHeap)));
     assert!(matches!(reopen(Vec::new()), Err(Error::NotAHeap)));
     assert!(matches!(reopen(image[..5000].to_vec()), Err(Error::Corrupted { .. })));
+    // Shorter than a page: a cut-off heap if it starts with the magic, else not a heap
+    // (a short text file is not called a damaged heap).
+    for len in [16, 100, 4095, 4096] {
+        let cut = image[..len].to_vec();
+        let e = reopen(cut).err().unwrap_or_else(|| panic!("a heap cut to {len} bytes opened"));
+        assert!(matches!(e, Error::Corrupted { .. }), "a heap cut to {len} bytes: {e}");
+    }
+    for len in [15, 16, 100, 4095] {
+        let text = b"# a text file, not a heap\n".iter().copied().cycle().take(len).collect();
+        assert!(matches!(reopen(text), Err(Error::NotAHeap)), "{len} bytes of text");
+    }
+    assert!(matches!(reopen(image[..15].to_vec()), Err(Error::NotAHeap)));
     // Every single-byte change of the first 8 KiB opens or is an error, never a panic,
     // and an open heap reads without panicking.
     for at in (0..8192).step_by(7) {
