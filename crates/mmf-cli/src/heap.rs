@@ -114,11 +114,40 @@ fn check(path: &Path) -> Result<(), String> {
     }
 }
 
+/// Says on stderr when the file holds a commit newer than the one `snap` shows that does
+/// not check out (a commit cut off by a crash, or damage), which opening passed over:
+/// `stat` and `dump` show the newest whole commit, as any reader would, but not silently.
+pub fn warn_if_newer_skipped<B: mmf_heap::Backend>(path: &Path, snap: &Snapshot<'_, B>) {
+    use mmf_heap::format::{SLOT_OFFSETS, Slot};
+    // The first page holds the superblock and both slots.
+    let mut head = vec![0u8; 4096];
+    let read = std::fs::File::open(path).and_then(|f| {
+        use std::io::Read;
+        f.take(head.len() as u64).read_exact(&mut head)
+    });
+    let newer = SLOT_OFFSETS
+        .iter()
+        .filter_map(|&at| Slot::parse(head.get(usize::try_from(at).ok()?..)?, at).ok())
+        .map(|slot| slot.txn_id)
+        .filter(|&txn| txn > snap.txn_id())
+        .max();
+    if let (Ok(()), Some(txn), Err(e)) = (read, newer, snap.verify()) {
+        eprintln!(
+            "mmf: warning: {}: the newest commit, transaction {txn}, does not check out ({e}): \
+             showing transaction {}, the last whole one (a commit cut off by a crash, or \
+             damage; `mmf heap check` says which)",
+            path.display(),
+            snap.txn_id()
+        );
+    }
+}
+
 fn stat(path: &Path, json: bool) -> Result<(), String> {
     let heap = open(path)?;
     // Before this command's own snapshot pins a commit.
     let oldest = heap.oldest_reader().map_err(|e| format!("{}: {e}", path.display()))?;
     let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
+    warn_if_newer_skipped(path, &snap);
     let stats = snap.stats();
     if json {
         return print(format!("{}\n", to_json(path, &snap, &stats, oldest)));

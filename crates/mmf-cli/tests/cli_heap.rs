@@ -93,6 +93,22 @@ fn a_damaged_block_of_the_last_commit_fails_the_check() {
     std::fs::write(&path, &bytes).unwrap();
     let out = MMF.run(&["heap", "check", path.to_str().unwrap()], dir.path());
     assert_fails(&out, 1, "corrupted");
+    // `stat` and `dump` show the last whole commit, as a reader would, and say so.
+    let file = path.to_str().unwrap();
+    for args in [&["heap", "stat", file][..], &["heap", "dump", file]] {
+        let out = MMF.run(args, dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("the newest commit, transaction 3, does not check out")
+                && err.contains("showing transaction 2"),
+            "{args:?}: {err}"
+        );
+    }
+    let good = dir.path().join("g.heap");
+    make(&good);
+    let out = MMF.run(&["heap", "stat", good.to_str().unwrap()], dir.path());
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
 }
 
 #[test]

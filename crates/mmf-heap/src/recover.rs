@@ -233,3 +233,60 @@ fn hash_range<B: Backend>(backend: &B, range: Extent) -> Result<u64> {
     }
     Ok(hasher.digest())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Heap, HeapOptions, MemoryBackend};
+
+    /// A heap of three commits, each setting a root and freeing the last value: its bytes
+    /// and its newest slot.
+    fn image() -> (Vec<u8>, Slot) {
+        let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+        for i in 0..3u64 {
+            let mut tx = heap.write().unwrap();
+            if let Some(old) = tx.root::<crate::Off<u64>>("n").unwrap() {
+                tx.free(old).unwrap();
+            }
+            let fresh = tx.alloc(&i).unwrap();
+            tx.set_root("n", &fresh).unwrap();
+            tx.commit().unwrap();
+        }
+        let bytes = heap.backend().to_bytes();
+        let slot = SLOT_OFFSETS
+            .iter()
+            .filter_map(|&at| Slot::parse(&bytes[at as usize..], at).ok())
+            .max_by_key(|s| s.txn_id)
+            .unwrap();
+        (bytes, slot)
+    }
+
+    /// Sets the `txn_id` of the system block at `off` (outside its payload's hash).
+    fn stamp(bytes: &mut [u8], off: u64, txn: u64) {
+        let at = off as usize + std::mem::offset_of!(BlockHeader, txn_id);
+        bytes[at..at + 8].copy_from_slice(&txn.to_le_bytes());
+    }
+
+    /// A commit another process published is not hashed again: the transaction stamped
+    /// on its root directory and free list is what tells a block of a later commit (space
+    /// reused after the slot was read) from the slot's own.
+    #[test]
+    fn a_published_commit_refuses_system_blocks_of_a_later_transaction() {
+        let (bytes, slot) = image();
+        assert!(!slot.roots.is_none() && !slot.free.is_none(), "{slot:?}");
+        let open = |bytes: Vec<u8>| published(&MemoryBackend::from_bytes(bytes), slot.txn_id);
+        assert!(open(bytes.clone()).unwrap().is_some());
+        for (off, what) in [(slot.roots.off, "root directory"), (slot.free.off, "free list")] {
+            let mut later = bytes.clone();
+            stamp(&mut later, off, slot.txn_id + 1);
+            match open(later) {
+                Err(Error::Corrupted { what: w, offset }) => assert_eq!((w, offset), (what, off)),
+                other => panic!("{what} of a later transaction: {other:?}"),
+            }
+            // One of an earlier transaction is the slot's (a block a commit kept).
+            let mut earlier = bytes.clone();
+            stamp(&mut earlier, off, slot.txn_id - 1);
+            assert!(open(earlier).unwrap().is_some(), "{what} of an earlier transaction");
+        }
+    }
+}
