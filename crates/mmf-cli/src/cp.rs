@@ -45,6 +45,7 @@ pub fn run(src: &Path, dst: &Path, sync: bool) -> Result<(), String> {
         builder.tempfile_in(dir).map_err(|e| format!("cannot create the copy beside {d}: {e}"))?;
     let output = temp.as_file();
     keep_owner_and_mode(output, &target);
+    remove_when_interrupted(temp.path(), dst);
 
     let stat_len = input.metadata().map_err(|e| format!("cannot stat {s}: {e}"))?.len();
     // A regular file of size 0 may still be a pseudo-file mmf does not know: read it.
@@ -62,6 +63,22 @@ pub fn run(src: &Path, dst: &Path, sync: bool) -> Result<(), String> {
             .map_err(|e| format!("cannot flush the directory of {d}: {e}"))?;
     }
     Ok(())
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP (Ctrl-C or Ctrl-Break on Windows), removes the copy made
+/// so far and exits with status 130: the default end of the process left it beside DST
+/// (3 GB of a copy of `/dev/zero` after 10 s). Once the copy is renamed over DST the file
+/// is gone from `partial`, and an interrupt only ends the process.
+fn remove_when_interrupted(partial: &Path, dst: &Path) {
+    let (partial, dst) = (partial.to_path_buf(), dst.display().to_string());
+    let handler = move || {
+        if std::fs::remove_file(&partial).is_ok() {
+            eprintln!("mmf: interrupted: the partial copy was removed, {dst} is unchanged");
+        }
+        std::process::exit(130);
+    };
+    // Without a handler (one was set already: not in this program) the default end stays.
+    let _ = ctrlc::set_handler(handler);
 }
 
 /// The file the copy replaces: DST, or the file a symlink there points to (as `cp` writes

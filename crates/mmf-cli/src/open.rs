@@ -98,8 +98,9 @@ pub fn require_mappable(path: &Path, kind: FileKind, command: &str) -> Result<()
             format!("it is a stream, not a file to map: write to it with `... > {shown}`")
         }
         _ => format!(
-            "it is a stream, with no size and no pages in the page cache; read it with \
-             `mmf dump {shown}` or `mmf cp {shown} FILE`"
+            "it is a stream, with no size and no pages in the page cache; read some of it \
+             with `mmf dump {shown} --len N`, or all of it, to its end if it has one, with \
+             `mmf cp {shown} FILE`"
         ),
     };
     Err(format!(

@@ -301,3 +301,33 @@ fn output_to_a_full_disk_is_an_error_in_every_printing_command() {
         let _ = std::fs::remove_file(format!("/dev/shm/{made}"));
     }
 }
+
+/// A copy interrupted by SIGINT or SIGTERM (here of `/dev/zero`, which has no end) removes
+/// what it copied so far and leaves DST as it was: the default end of the process left a
+/// `.mmf-cp-*` file of gigabytes beside it.
+#[test]
+#[cfg(target_os = "linux")]
+fn an_interrupted_copy_leaves_no_partial_file() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let dir = tempfile::tempdir().unwrap();
+        let dst = dir.path().join("out");
+        std::fs::write(&dst, b"old").unwrap();
+        let mut command = std::process::Command::new(MMF.0);
+        command.args(["cp", "/dev/zero", arg(&dst)]).stderr(std::process::Stdio::piped());
+        let child = mmf_testkit::spawn(&mut command).unwrap();
+        let partial = || names(dir.path()).into_iter().find(|n| n.starts_with(".mmf-cp-"));
+        let started = std::time::Instant::now();
+        while partial().is_none_or(|p| std::fs::metadata(dir.path().join(p)).unwrap().len() == 0) {
+            assert!(started.elapsed().as_secs() < 30, "no copy under way: {:?}", names(dir.path()));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: a signal to our own child, which has not been waited for (its pid is
+        // still its own).
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "signal {signal}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("partial copy was removed"));
+        assert_eq!(names(dir.path()), ["out"], "signal {signal}");
+        assert_eq!(std::fs::read(&dst).unwrap(), b"old");
+    }
+}
