@@ -420,8 +420,10 @@ impl fmt::Display for Error {
             ),
             Error::ForeignOwner { name, owner } => write!(
                 f,
-                "the object {name:?} belongs to user {owner}, not to you: refusing to use it; \
-                 allow foreign owners explicitly if you trust that user"
+                "the object {name:?} belongs to user {owner}, not to you: refusing to use it \
+                 (a program that trusts that user may allow it: \
+                 `NameOptions::allow_foreign_owner`); ask its owner to remove it, or use \
+                 another name"
             ),
             Error::TooSmall { name, size: 0, asked: _ } => write!(
                 f,

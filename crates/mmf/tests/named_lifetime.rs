@@ -434,3 +434,34 @@ fn a_named_file_mapping_takes_its_size_from_the_file() {
         .unwrap_err();
     assert!(matches!(err, Error::UntrustedFile { .. }), "{err:?}");
 }
+
+/// A directory under an object's name is not a shared-memory object (its `open` fails with
+/// `EISDIR`, which was reported as a failed `open(/dev/shm)`), and a channel object cut
+/// below its header before anyone opens it is `Corrupted` saying so (it was a view's
+/// "range 0..128 is past the end").
+#[cfg(target_os = "linux")]
+#[test]
+fn a_directory_or_a_channel_cut_below_its_header_is_named_for_what_it_is() {
+    let name = unique_name("planted-dir");
+    std::fs::create_dir(shm(&name)).unwrap();
+    let opened = Mapping::open(&name, Access::ReadWrite).map(drop);
+    let chan = mmf::channel::open(&name).map(drop);
+    std::fs::remove_dir(shm(&name)).unwrap();
+    assert!(matches!(opened, Err(Error::NotRegularFile { .. })), "{opened:?}");
+    assert!(matches!(chan, Err(Error::NotRegularFile { .. })), "{chan:?}");
+
+    let name = unique_name("cut-channel");
+    let mut options = mmf::channel::ChannelOptions::new();
+    options.name_options(mmf::named::NameOptions::new().keep(true).clone());
+    drop(mmf::channel::create(&name, &options).unwrap());
+    for len in [127, 100, 1] {
+        std::fs::OpenOptions::new().write(true).open(shm(&name)).unwrap().set_len(len).unwrap();
+        match mmf::channel::open(&name) {
+            Err(Error::Corrupted { reason }) => {
+                assert!(reason.contains(&format!("{len} bytes, shorter than")), "{reason}")
+            }
+            other => panic!("a channel cut to {len} bytes: {:?}", other.map(drop)),
+        }
+    }
+    std::fs::remove_file(shm(&name)).unwrap();
+}

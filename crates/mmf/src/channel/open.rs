@@ -179,6 +179,15 @@ fn attach(
     view: ViewMut,
 ) -> Result<Channel> {
     let start = Instant::now();
+    if view.len() < size_of::<Header>() {
+        let reason = format!(
+            "channel {name:?}: {} bytes, shorter than a channel's header ({} bytes): not a \
+             channel, or one cut short",
+            view.len(),
+            size_of::<Header>()
+        );
+        return Err(Error::Corrupted { reason });
+    }
     let params = loop {
         let values = view.get::<Header>(0)?.values();
         let formatting = values.magic == 0 || values.magic == MAGIC_INIT;

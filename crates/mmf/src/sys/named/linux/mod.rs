@@ -88,8 +88,8 @@ fn open_object(name: &str, write: bool) -> Result<(File, libc::stat)> {
     let fd =
         cvt(unsafe { libc::open(path.as_ptr(), flags) }).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) => Error::NotFound { name: name.into() },
-            // A symlink; a socket or a device without a driver behind it.
-            Some(libc::ELOOP | libc::ENXIO | libc::ENODEV) => {
+            // A symlink; a socket or a device without a driver behind it; a directory.
+            Some(libc::ELOOP | libc::ENXIO | libc::ENODEV | libc::EISDIR) => {
                 Error::NotRegularFile { name: name.into() }
             }
             // Another user's object that we may not open this way.
