@@ -41,8 +41,8 @@ pub enum Chan {
         after_help = "Examples:\n  producer | mmf chan send q\n  mmf chan send q --raw < image.png"
     )]
     Send {
-        /// The channel (created if it does not exist, with the defaults; on Linux it then
-        /// stays until `mmf shm rm NAME`, on Windows this waits at the end for a receiver).
+        /// The channel (created if it does not exist, with the defaults; then this waits
+        /// at the end of input until a receiver holds the channel or has taken everything).
         name: String,
         /// Send stdin as it comes, in chunks of at most the maximum message size.
         #[arg(long)]
@@ -52,8 +52,7 @@ pub enum Chan {
     /// gone (closed or died) and the channel is empty.
     #[command(after_help = "Examples:\n  mmf chan recv q | consumer\n  mmf chan recv q --count 1")]
     Recv {
-        /// The channel (created if it does not exist, with the defaults; on Linux it then
-        /// stays until `mmf shm rm NAME`).
+        /// The channel (created if it does not exist, with the defaults).
         name: String,
         /// Write the messages' bytes as they are, without newlines.
         #[arg(long)]
@@ -125,15 +124,13 @@ fn create(
 }
 
 /// Opens the channel, creating it with the defaults if there is none (either end of a
-/// pipeline may start first); whether this call created it. On Linux a channel made here
-/// stays until `mmf shm rm NAME`, as with `mmf chan create`: a sender that ends before a
-/// receiver attaches leaves its messages queued, not gone with the name.
+/// pipeline may start first); whether this call created it. A channel made here goes with
+/// its last holder, so that each session on a name starts afresh (a kept one would
+/// remember that a receiver had attached and gone: the next session's sender would fail at
+/// once); a sender that made it waits for a receiver at the end ([`wait_for_a_holder`]).
 fn open(name: &str) -> Result<(channel::Channel, bool), String> {
     let mut options = ChannelOptions::new();
     options.creation(CreationMode::OpenOrCreate);
-    let mut name_options = NameOptions::new();
-    name_options.creation(CreationMode::OpenOrCreate).keep(!cfg!(windows));
-    options.name_options(name_options);
     match channel::open(name) {
         Err(mmf::Error::NotFound { .. }) => channel::create(name, &options).map(|ch| (ch, true)),
         other => other.map(|ch| (ch, false)),
@@ -141,11 +138,11 @@ fn open(name: &str) -> Result<(channel::Channel, bool), String> {
     .map_err(|e| format!("cannot open {name}: {e}"))
 }
 
-/// Windows removes a name with its last handle: a sender that made the channel waits at
-/// the end until a receiver holds it or has taken every message, rather than take its
-/// queued messages with it.
+/// A channel goes with its last holder: a sender that made it waits at the end until a
+/// receiver holds it or has taken every message, as a writer of a FIFO waits for its
+/// reader, rather than take its queued messages with it (they were gone, status 0).
 fn wait_for_a_holder(ch: &channel::Channel, name: &str, created: bool) -> Result<(), String> {
-    if !cfg!(windows) || !created {
+    if !created {
         return Ok(());
     }
     let mut told = false;
@@ -156,8 +153,8 @@ fn wait_for_a_holder(ch: &channel::Channel, name: &str, created: bool) -> Result
         }
         if !told {
             eprintln!(
-                "mmf: waiting for a receiver of {name}: {} bytes queued, which Windows removes \
-                 with the channel when this ends (Ctrl-C drops them)",
+                "mmf: waiting for a receiver of {name}: {} bytes queued, which go with the \
+                 channel if this ends first (Ctrl-C drops them)",
                 i.queued_bytes
             );
             told = true;
@@ -216,6 +213,7 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
 fn recv(name: &str, raw: bool, count: Option<u64>) -> Result<(), String> {
     let (ch, _) = open(name)?;
     let mut rx = ch.receiver().map_err(|e| format!("cannot receive from {name}: {e}"))?;
+    let mpmc = ch.kind() == Kind::Mpmc;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut buf = Vec::new();
@@ -227,22 +225,27 @@ fn recv(name: &str, raw: bool, count: Option<u64>) -> Result<(), String> {
             Err(e) => return Err(format!("cannot receive from {name}: {e}")),
         };
         buf.resize(m.len(), 0);
-        m.read_at(0, &mut buf).map_err(|e| format!("cannot read a message of {name}: {e}"))?;
+        if let Err(e) = m.read_at(0, &mut buf) {
+            // Not released: it was not printed.
+            std::mem::forget(m);
+            return Err(format!("cannot read a message of {name}: {e}"));
+        }
         if !raw {
             buf.push(b'\n');
         }
-        // Out of this process before the message leaves the ring: a message is released
-        // only once it is written, so a kill loses none (a buffer of printed messages
-        // died with the process), and a reader that has gone (`| head -1`) leaves the
-        // rest queued.
+        // SPSC: out of this process before the message leaves the ring, so that a kill
+        // loses none (a buffer of printed messages died with the process; the one written
+        // but not released comes again to the next receiver). MPMC: released first, since
+        // a held message holds the receive lock, and a slow reader of this output would
+        // stall every other receiver; a kill between the two loses that one message.
+        let held = if mpmc { None } else { Some(m) };
         let written = out.write_all(&buf).and_then(|()| out.flush());
         if written.is_err() {
-            // Not released: the next receiver gets this message (the lock an MPMC
-            // receiver holds with it is taken back when this process ends).
-            std::mem::forget(m);
+            // Not released (SPSC): the next receiver gets this message.
+            std::mem::forget(held);
             return crate::stdout_result(written);
         }
-        drop(m);
+        drop(held);
         received += 1;
     }
     Ok(())

@@ -65,19 +65,26 @@ pub fn run(src: &Path, dst: &Path, sync: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// On Ctrl-C, SIGTERM or SIGHUP (Ctrl-C or Ctrl-Break on Windows), removes the copy made
-/// so far and exits with status 130: the default end of the process left it beside DST
+/// On Ctrl-C, SIGTERM or SIGHUP, removes the copy made so far and exits with status 130
+/// (Windows, Ctrl-C or Ctrl-Break: exits 130, but a file with mapped views cannot be
+/// removed there, so the partial copy of a mapped source stays): the default end of the process left it beside DST
 /// (3 GB of a copy of `/dev/zero` after 10 s). Once the copy is renamed over DST the file
 /// is gone from `partial`, and an interrupt only ends the process.
 fn remove_when_interrupted(partial: &Path, dst: &Path) {
     let (partial, dst) = (partial.to_path_buf(), dst.display().to_string());
     let handler = move || {
         if std::fs::remove_file(&partial).is_ok() {
-            eprintln!("mmf: interrupted: the partial copy was removed, {dst} is unchanged");
+            // Not `eprintln!`: a terminal that hung up fails the write, and a panic here
+            // would leave the signals caught and the copy going on.
+            let _ = writeln!(
+                std::io::stderr(),
+                "mmf: interrupted: the partial copy was removed, {dst} is unchanged"
+            );
         }
         std::process::exit(130);
     };
-    // Without a handler (one was set already: not in this program) the default end stays.
+    // Without a handler (the signals ignored, as under `nohup`, or a handler set already)
+    // an interrupt ends the process as before, the partial copy left.
     let _ = ctrlc::set_handler(handler);
 }
 
