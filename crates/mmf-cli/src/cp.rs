@@ -65,11 +65,11 @@ pub fn run(src: &Path, dst: &Path, sync: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// On Ctrl-C, SIGTERM or SIGHUP, removes the copy made so far and exits with status 130
-/// (Windows, Ctrl-C or Ctrl-Break: exits 130, but a file with mapped views cannot be
-/// removed there, so the partial copy of a mapped source stays): the default end of the process left it beside DST
-/// (3 GB of a copy of `/dev/zero` after 10 s). Once the copy is renamed over DST the file
-/// is gone from `partial`, and an interrupt only ends the process.
+/// On Ctrl-C, SIGTERM or SIGHUP, removes the copy made so far and exits with status 130:
+/// the default end of the process left it beside DST (3 GB of a copy of `/dev/zero` after
+/// 10 s). Once the copy is renamed over DST the file is gone from `partial`, and an
+/// interrupt only ends the process. Windows (Ctrl-C, Ctrl-Break): a file with mapped
+/// views cannot be removed, so the partial copy of a mapped source stays.
 fn remove_when_interrupted(partial: &Path, dst: &Path) {
     let (partial, dst) = (partial.to_path_buf(), dst.display().to_string());
     let handler = move || {

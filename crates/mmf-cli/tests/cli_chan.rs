@@ -96,17 +96,13 @@ fn a_sender_that_made_the_channel_waits_for_a_receiver() {
     sender.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     // Its word that it waits: all of stdin sent, the channel its own.
     let mut err = std::io::BufReader::new(sender.stderr.take().unwrap());
-    let said = std::thread::spawn(move || {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut line = String::new();
         let _ = err.read_line(&mut line);
-        line
+        let _ = tx.send(line);
     });
-    let started = std::time::Instant::now();
-    while !said.is_finished() {
-        assert!(started.elapsed() < Duration::from_secs(60), "the sender said nothing");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let said = said.join().unwrap();
+    let said = rx.recv_timeout(Duration::from_secs(60)).expect("the sender said nothing");
     assert!(said.contains("waiting for a receiver"), "{said:?}");
     assert!(sender.try_wait().unwrap().is_none(), "the sender left with its messages");
     let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
