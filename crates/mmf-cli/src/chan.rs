@@ -48,8 +48,9 @@ pub enum Chan {
         #[arg(long)]
         raw: bool,
     },
-    /// Print messages to stdout, one per line (or --raw bytes), until every sender has
-    /// gone (closed or died) and the channel is empty.
+    /// Print messages to stdout, one per line (or --raw bytes), until the channel is empty
+    /// and its senders have gone (closed or died): those running when this started or
+    /// started since, and those whose messages it found queued. With none, it waits for one.
     #[command(after_help = "Examples:\n  mmf chan recv q | consumer\n  mmf chan recv q --count 1")]
     Recv {
         /// The channel (created if it does not exist, with the defaults).
@@ -125,9 +126,8 @@ fn create(
 
 /// Opens the channel, creating it with the defaults if there is none (either end of a
 /// pipeline may start first); whether this call created it. A channel made here goes with
-/// its last holder, so that each session on a name starts afresh (a kept one would
-/// remember that a receiver had attached and gone: the next session's sender would fail at
-/// once); a sender that made it waits for a receiver at the end ([`wait_for_a_holder`]).
+/// its last holder, so that a name nobody created with `mmf chan create` leaves nothing
+/// behind; a sender that made it waits for a receiver at the end ([`wait_for_a_holder`]).
 fn open(name: &str) -> Result<(channel::Channel, bool), String> {
     let mut options = ChannelOptions::new();
     options.creation(CreationMode::OpenOrCreate);
@@ -152,7 +152,9 @@ fn wait_for_a_holder(ch: &channel::Channel, name: &str, created: bool) -> Result
             return Ok(());
         }
         if !told {
-            eprintln!(
+            // Not `eprintln!`: it panics on a hung-up terminal.
+            let _ = writeln!(
+                std::io::stderr(),
                 "mmf: waiting for a receiver of {name}: {} bytes queued, which go with the \
                  channel if this ends first (Ctrl-C drops them)",
                 i.queued_bytes
@@ -163,8 +165,34 @@ fn wait_for_a_holder(ch: &channel::Channel, name: &str, created: bool) -> Result
     }
 }
 
+/// Sends `bytes`, waiting for room; the first time the ring is full while no receiver
+/// runs (a kept channel between sessions), says on stderr that it waits for one.
+fn send_one<'a>(
+    tx: &mut channel::Sender,
+    ch: &channel::Channel,
+    name: &str,
+    bytes: &'a [u8],
+    told: &mut bool,
+) -> Result<(), SendError<&'a [u8]>> {
+    match tx.try_send(bytes) {
+        Err(SendError::Full(bytes)) => {
+            if !*told && ch.info().is_ok_and(|i| i.receivers == 0) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "mmf: {name} is full and no receiver runs: waiting for one (Ctrl-C stops; \
+                     what was sent stays queued)"
+                );
+                *told = true;
+            }
+            tx.send(bytes)
+        }
+        other => other,
+    }
+}
+
 fn send(name: &str, raw: bool) -> Result<(), String> {
     let (ch, created) = open(name)?;
+    let mut told = false;
     let mut tx = ch.sender().map_err(|e| format!("cannot send to {name}: {e}"))?;
     let max = tx.max_message() as usize;
     let stdin = std::io::stdin();
@@ -184,7 +212,7 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("cannot read stdin: {e}")),
             };
-            tx.send(&buf[..n]).map_err(failed)?;
+            send_one(&mut tx, &ch, name, &buf[..n], &mut told).map_err(failed)?;
         }
     }
     let mut line = Vec::new();
@@ -205,7 +233,7 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
                 line.len()
             ));
         }
-        tx.send(line.as_slice()).map_err(failed)?;
+        send_one(&mut tx, &ch, name, line.as_slice(), &mut told).map_err(failed)?;
     }
     Ok(())
 }

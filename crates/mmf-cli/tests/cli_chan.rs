@@ -38,16 +38,26 @@ fn recv(name: &str, args: &[&str]) -> std::process::Child {
 }
 
 /// `mmf chan create NAME ARGS --hold` (held on every platform: Windows cannot keep a name
-/// without a holder); kill the child to let go. Returns it and its first line.
-fn hold(name: &str, args: &[&str]) -> (std::process::Child, String) {
+/// without a holder); dropped, it lets go (also when a test fails: a holder left running
+/// kept the test harness's output pipe open). Returns it and its first line.
+fn hold(name: &str, args: &[&str]) -> (Holder, String) {
     let mut all = vec!["chan", "create", name, "--hold"];
     all.extend_from_slice(args);
-    MMF.spawn(&all, here())
+    let (child, line) = MMF.spawn(&all, here());
+    (Holder(child), line)
 }
 
-fn let_go(mut holder: std::process::Child) {
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn let_go(holder: Holder) {
+    drop(holder);
 }
 
 fn lines(n: usize) -> String {
@@ -111,6 +121,64 @@ fn a_sender_that_made_the_channel_waits_for_a_receiver() {
     assert!(sent.status.success(), "{sent:?}");
     // Gone with its holders: the next session on the name starts afresh.
     assert_fails(&MMF.run(&["chan", "info", &name], here()), 1, "no named object");
+}
+
+/// A kept channel, session after session: a sender with no receiver queues, a receiver
+/// that finds messages of a sender that has gone prints them and ends, and one that finds
+/// the channel empty waits for the next sender. (A kept channel remembered the first
+/// session's receiver: the second session's sender failed at once with "receiver has
+/// gone".)
+#[test]
+fn a_kept_channel_serves_session_after_session() {
+    let name = unique_name("cli-chan-sessions");
+    let (holder, _) = hold(&name, &[]);
+    for session in ["1\n2\n3\n", "4\n5\n6\n"] {
+        let sent = send(&name, &[], session.as_bytes());
+        assert!(sent.status.success(), "{session:?}: {}", String::from_utf8_lossy(&sent.stderr));
+        let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout(&out), session);
+    }
+    let rx = recv(&name, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut rx = rx;
+    assert!(rx.try_wait().unwrap().is_none(), "a receiver of an empty channel ended");
+    let sent = send(&name, &[], b"7\n");
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let out = finish_within(rx, Duration::from_secs(60), "mmf chan recv");
+    assert_eq!(stdout(&out), "7\n");
+    let_go(holder);
+}
+
+/// A sender on a kept channel with no receiver fills the ring, says it waits for one, and
+/// finishes once a receiver takes the rest.
+#[test]
+fn a_sender_with_no_receiver_fills_the_ring_and_says_it_waits() {
+    use std::io::BufRead;
+    let name = unique_name("cli-chan-full");
+    let (_holder, _) = hold(&name, &["--capacity", "4KiB", "--max-message", "64"]);
+    let input = lines(2_000);
+    let mut command = Command::new(MMF.0);
+    command.args(["chan", "send", &name]).stdin(Stdio::piped());
+    let mut sender =
+        mmf_testkit::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped())).unwrap();
+    let mut stdin = sender.stdin.take().unwrap();
+    let feed = input.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(feed.as_bytes()));
+    let mut err = std::io::BufReader::new(sender.stderr.take().unwrap());
+    let (tx, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = err.read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let said = said.recv_timeout(Duration::from_secs(60)).expect("the sender said nothing");
+    assert!(said.contains("is full and no receiver runs"), "{said:?}");
+    let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
+    writer.join().unwrap().unwrap();
+    let sent = finish_within(sender, Duration::from_secs(60), "mmf chan send");
+    assert!(sent.status.success(), "{sent:?}");
+    assert_eq!(stdout(&out), input);
 }
 
 /// A receiver killed mid-stream: every message it took off the ring is in its output, so

@@ -157,6 +157,50 @@ fn a_closed_sender_is_disconnected_after_every_message() {
     assert!(matches!(tx.try_send(b"x"), Err(SendError::Disconnected(_))));
 }
 
+/// A kept channel serves session after session: an endpoint is disconnected only by the
+/// peers it had (alive when it attached, attached since, or, for a receiver, the senders of
+/// what was queued), never by a session that ended before it came.
+#[test]
+fn a_kept_channel_serves_session_after_session() {
+    let name = unique_name("chan-sessions");
+    let ch = channel::create(&name, &small(Kind::Spsc, 4096, 64)).unwrap();
+    let (mut tx, mut rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+    tx.send(b"1").unwrap();
+    assert_eq!(rx.recv().unwrap().to_vec().unwrap(), b"1");
+    drop((tx, rx));
+    // A sender with no receiver yet queues, until the ring is full.
+    let mut tx = ch.sender().unwrap();
+    let mut sent = 0u32;
+    loop {
+        match tx.try_send(sent.to_le_bytes()) {
+            Ok(()) => sent += 1,
+            Err(SendError::Full(_)) => break,
+            Err(e) => panic!("a sender of a later session, message {sent}: {e}"),
+        }
+    }
+    assert!(sent > 10, "{sent} messages fit");
+    drop(tx);
+    // A receiver that finds them drains them, then ends: their sender has gone.
+    let mut rx = ch.receiver().unwrap();
+    for i in 0..sent {
+        assert_eq!(rx.recv().unwrap().to_vec().unwrap(), i.to_le_bytes());
+    }
+    assert!(matches!(rx.recv_timeout(Duration::from_secs(5)), Err(RecvError::Disconnected)));
+    drop(rx);
+    // A receiver of an empty channel waits for the next sender.
+    let mut rx = ch.receiver().unwrap();
+    assert!(matches!(rx.recv_timeout(Duration::from_millis(100)), Err(RecvError::Timeout)));
+    let mut tx = ch.sender().unwrap();
+    tx.send(b"next").unwrap();
+    drop(tx);
+    assert_eq!(rx.recv().unwrap().to_vec().unwrap(), b"next");
+    assert!(matches!(rx.recv_timeout(Duration::from_secs(5)), Err(RecvError::Disconnected)));
+    // A sender whose receiver leaves is told, as before.
+    let mut tx = ch.sender().unwrap();
+    drop(rx);
+    assert!(matches!(tx.try_send(b"x"), Err(SendError::Disconnected(_))));
+}
+
 /// Two threads, random sizes over a small ring (many wraps and pads), blocking both ways.
 fn stream_between_threads(kind: Kind) {
     let name = unique_name("chan-stream");

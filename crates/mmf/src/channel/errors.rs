@@ -54,7 +54,7 @@ impl<T> SendError<T> {
         }
     }
 
-    /// Whether the receiver has gone.
+    /// Whether the receivers this sender had have gone.
     pub fn is_disconnected(&self) -> bool {
         matches!(self, SendError::Disconnected(_))
     }
@@ -105,8 +105,9 @@ pub enum RecvError {
     Empty,
     /// Nothing came before the timeout (`recv_timeout`).
     Timeout,
-    /// Every message committed has been received and no sender is attached any more: the
-    /// last one closed or died. (A new sender may attach later.)
+    /// Every message committed has been received and the senders this receiver had are
+    /// gone: the last one closed or died. (A new sender may attach later.) A receiver that
+    /// never had a sender waits instead (`Empty`, `Timeout`).
     Disconnected,
     /// Something failed: a corrupted ring ([`Error::Corrupted`]), an OS error.
     Failed(Error),

@@ -39,9 +39,14 @@
 //!   Windows an SPSC sleeper also wakes when the peer's process ends.
 //! - **Peers** are participants of a sync area embedded in the channel ([`crate::sync`]),
 //!   whose liveness the kernel keeps however a process ends. A receiver sees
-//!   [`RecvError::Disconnected`] once every message committed has been received and no
-//!   sender is attached (closed or killed); a sender sees [`SendError::Disconnected`] once
-//!   no receiver is. Both are "for now": a restarted peer may attach again.
+//!   [`RecvError::Disconnected`] once every message committed has been received and the
+//!   senders it had are gone (closed or killed); a sender sees [`SendError::Disconnected`]
+//!   once the receivers it had are. An endpoint's peers are those alive when it attached
+//!   or attaching later, and for a receiver the senders whose messages it found queued: a
+//!   session that ended before it came does not count, so on a kept channel a sender with
+//!   no receiver yet queues (and waits when the ring is full), and a receiver of an empty
+//!   channel waits for a sender, as a FIFO's ends wait for each other. Both are "for now":
+//!   a restarted peer may attach again.
 //! - **SPSC** holds each side's robust lock for the endpoint's life (one sender, one
 //!   receiver; a killed one's successor takes over). **MPMC** takes the side's lock per
 //!   operation: any number of senders and receivers, each side one at a time, with the
@@ -61,6 +66,8 @@ mod ring;
 mod errors;
 #[cfg(not(mmf_loom))]
 mod open;
+#[cfg(not(mmf_loom))]
+mod peers;
 #[cfg(not(mmf_loom))]
 mod receiver;
 #[cfg(not(mmf_loom))]

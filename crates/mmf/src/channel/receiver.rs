@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::errors::RecvError;
 use super::layout::{DATA_AT, Kind, RECV_LOCK};
+use super::peers::{Look, PeerWatch};
 use super::ring::{self, Consumer, Record, Which};
-use super::shared::{Inner, Look, PeerWatch, Role, Shared};
+use super::shared::{Inner, Role, Shared};
 use crate::Shared as SharedType;
 use crate::error::{Error, Result};
 
@@ -73,11 +74,17 @@ impl Receiver {
                 ring::clear_sleepers(&inner.lines()?.not_empty);
             }
             let consumer = inner.with_ring(None, |r, _| r.consumer()).and_then(|c| c);
+            // Its peers: the senders alive now or attaching later, and those whose messages
+            // are queued (a consumer started after its producer ended drains, then ends).
+            let watch = consumer.and_then(|c| {
+                let queued = inner.with_ring(None, |r, _| r.queued_bytes())? > 0;
+                Ok((c, PeerWatch::attached(&inner, Role::Sender, queued)?))
+            });
             // Attached but failed (a corrupt or cut ring): the entry goes back, or peers
             // would count a receiver for as long as this process lives.
-            consumer.inspect_err(|_| inner.detach(entry, Role::Receiver)).map(|c| (entry, c))
+            watch.inspect_err(|_| inner.detach(entry, Role::Receiver)).map(|(c, w)| (entry, c, w))
         });
-        let (entry, consumer) = match attached {
+        let (entry, consumer, watch) = match attached {
             Ok(v) => v,
             Err(e) => {
                 if spsc {
@@ -86,13 +93,7 @@ impl Receiver {
                 return Err(e);
             }
         };
-        Ok(Receiver {
-            inner,
-            entry,
-            consumer,
-            watch: PeerWatch::new(Role::Sender),
-            spins: super::default_spins(),
-        })
+        Ok(Receiver { inner, entry, consumer, watch, spins: super::default_spins() })
     }
 
     /// How many times a blocked receive polls before it sleeps (default 20,000 where
@@ -111,7 +112,8 @@ impl Receiver {
     /// # Errors
     /// [`RecvError::Empty`] (MPMC: also while another receiver holds a message, and with it
     /// the receive lock); [`RecvError::Disconnected`] once the ring is empty and every
-    /// sender that attached has closed or died; [`RecvError::Failed`] with
+    /// sender this receiver had has closed or died (those alive when it attached, attached
+    /// since, or whose messages it found queued; with none, an empty ring is `Empty`); [`RecvError::Failed`] with
     /// [`Error::Corrupted`] if a peer wrote positions or records that cannot be.
     pub fn try_recv(&mut self) -> Result<Message<'_>, RecvError> {
         if let Some(record) = peek_cached(&self.inner, &self.consumer) {

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use super::errors::SendError;
 use super::layout::{Kind, SEND_LOCK};
+use super::peers::{Look, PeerWatch};
 use super::ring::{self, Claim, Producer, Which};
-use super::shared::{Inner, Look, PeerWatch, Role, Shared};
+use super::shared::{Inner, Role, Shared};
 use crate::error::{Error, Result};
 
 /// The sending end of a channel: copies (`send`, `try_send`, `send_timeout`) or writes in
@@ -80,11 +81,14 @@ impl Sender {
             let producer = inner
                 .with_ring(None, |r, _| if spsc { r.producer() } else { r.producer_unlocked() })
                 .and_then(|p| p);
+            // Its peers: the receivers alive now or attaching later.
+            let watch =
+                producer.and_then(|p| Ok((p, PeerWatch::attached(&inner, Role::Receiver, false)?)));
             // Attached but failed (a corrupt or cut ring): the entry goes back, or peers
             // would count a sender for as long as this process lives.
-            producer.inspect_err(|_| inner.detach(entry, Role::Sender)).map(|p| (entry, p))
+            watch.inspect_err(|_| inner.detach(entry, Role::Sender)).map(|(p, w)| (entry, p, w))
         });
-        let (entry, producer) = match attached {
+        let (entry, producer, watch) = match attached {
             Ok(v) => v,
             Err(e) => {
                 if spsc {
@@ -93,14 +97,7 @@ impl Sender {
                 return Err(e);
             }
         };
-        Ok(Sender {
-            inner,
-            entry,
-            producer,
-            watch: PeerWatch::new(Role::Receiver),
-            spins: super::default_spins(),
-            last_send: 0,
-        })
+        Ok(Sender { inner, entry, producer, watch, spins: super::default_spins(), last_send: 0 })
     }
 
     /// How many times a blocked send polls before it sleeps (default 20,000 where there is
@@ -119,8 +116,8 @@ impl Sender {
     ///
     /// # Errors
     /// [`SendError::Full`] (MPMC: also while another sender holds the send lock, a
-    /// reservation); [`SendError::Disconnected`] once every receiver that attached has
-    /// closed or died; [`SendError::Failed`] with [`Error::MessageTooLarge`] or
+    /// reservation); [`SendError::Disconnected`] once every receiver this sender had (alive
+    /// when it attached, or attached since) has closed or died; [`SendError::Failed`] with [`Error::MessageTooLarge`] or
     /// [`Error::Corrupted`]. Each gives the message back.
     pub fn try_send<T: AsRef<[u8]>>(&mut self, message: T) -> Result<(), SendError<T>> {
         self.send_with(message, Wait::No)
@@ -130,7 +127,9 @@ impl Sender {
     ///
     /// # Errors
     /// As [`try_send`](Self::try_send), without `Full`: a full ring whose receivers have
-    /// all gone is `Disconnected`, never a wait forever.
+    /// all gone is `Disconnected`, never a wait forever. With no receiver yet (a kept
+    /// channel whose last session ended), a full ring waits for one: bound it with
+    /// [`send_timeout`](Self::send_timeout).
     #[inline]
     pub fn send<T: AsRef<[u8]>>(&mut self, message: T) -> Result<(), SendError<T>> {
         self.send_with(message, Wait::Until(None))
