@@ -58,6 +58,9 @@ pub struct HeapOptions {
     /// The permission bits of a new file (`None`: `0o666`, as `open(2)` is asked by std).
     #[cfg(unix)]
     mode: Option<u32>,
+    /// Appended to the lock area's name (tests: a process that reaches the file through
+    /// another area, as one in another namespace or session would).
+    area_tag: String,
 }
 
 impl HeapOptions {
@@ -109,6 +112,15 @@ impl HeapOptions {
     #[cfg(unix)]
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.mode = Some(mode & 0o777);
+        self
+    }
+
+    /// Tests only: `tag` appended to the lock area's name, so that this process reaches
+    /// the file through another lock area than the others, as a process in another mount
+    /// namespace (Linux) or session (Windows) does.
+    #[doc(hidden)]
+    pub fn lock_area_tag(&mut self, tag: &str) -> &mut Self {
+        self.area_tag = tag.to_owned();
         self
     }
 }
@@ -260,7 +272,11 @@ impl Heap<FileBackend> {
     /// # Errors
     /// [`Error::NotAHeap`], [`Error::UnsupportedFormat`], [`Error::Corrupted`] (no commit
     /// checks out), [`Error::Io`] (opening, mapping, syncing the file; opening the lock
-    /// area).
+    /// area; `ResourceBusy` when processes that reach the file through another lock area
+    /// have it open: in another mount namespace with its own `/dev/shm` (a container
+    /// sharing the volume), another Windows session, or after the area's name was removed
+    /// while they held it. Two areas would be two writer locks; each process holds a
+    /// byte-range lock on the file naming its area, see `docs/heap-format.md`).
     pub unsafe fn open(path: impl AsRef<Path>, options: &HeapOptions) -> Result<Self> {
         let path = path.as_ref();
         let writable = !options.read_only;
@@ -296,7 +312,8 @@ impl Heap<FileBackend> {
         // closes the heap meanwhile, and the next commit here would overwrite its slot.
         // (The superblock, which names the area, never changes.)
         let superblock = recover::superblock(&backend)?;
-        let readers = Readers::shared(&lock::area_name(backend.file(), &superblock.file_id)?)?;
+        let name = lock::area_name(backend.file(), &superblock.file_id)? + &options.area_tag;
+        let readers = Readers::shared(&name, backend.file())?;
         let (superblock, committed) = recover::newest_commit(&backend)?;
         Heap::assemble(backend, options, superblock, committed, readers)
     }

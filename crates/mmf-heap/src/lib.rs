@@ -150,6 +150,7 @@ mod node;
 pub mod persist;
 mod phash;
 mod pmap;
+mod presence;
 mod pvec;
 mod read;
 mod recover;

@@ -18,6 +18,7 @@ use mmf::sync::{Liveness, LockError, SyncArea, SyncAreaOptions};
 use mmf::{Access, Mapping, MappingOptions, ViewMut};
 
 use crate::error::{Error, Result};
+use crate::presence::{self, Presence};
 
 /// Processes that may have one heap file open at once (participants of the area).
 pub const PARTICIPANTS: u32 = 128;
@@ -26,11 +27,12 @@ const TABLE: usize = 8192;
 /// The table's magic.
 const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"MMFHLCK1");
 /// Table words: magic, published transaction, newest durable transaction, the largest
-/// allocated end any published commit had.
+/// allocated end any published commit had, the area's nonce (`presence.rs`).
 const MAGIC_AT: usize = TABLE;
 const CURRENT_AT: usize = TABLE + 8;
 const DURABLE_AT: usize = TABLE + 16;
 const MAX_END_AT: usize = TABLE + 24;
+const NONCE_AT: usize = TABLE + 32;
 /// The reader rows: `{pid u64, txn u64}` per participant slot.
 const ROWS_AT: usize = TABLE + 64;
 const ROW: usize = 16;
@@ -119,6 +121,25 @@ impl LockArea {
             Err(TABLE_MAGIC) => Ok(lock),
             Err(_) => Err(open_err(name, "it holds something other than a heap's table")),
         }
+    }
+
+    /// This area's nonce: random, nonzero, set by the first process that asks (each
+    /// proposes one; the first to land stays).
+    fn nonce(&self) -> Result<u64> {
+        use std::hash::{BuildHasher, Hasher};
+        let word = self.word(NONCE_AT)?;
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let proposed = hasher.finish().max(1);
+        Ok(match word.compare_exchange(0, proposed, SeqCst, SeqCst) {
+            Ok(_) => proposed,
+            Err(found) => found,
+        })
     }
 
     fn word(&self, at: usize) -> Result<&AtomicU64> {
@@ -232,6 +253,10 @@ impl LockArea {
 pub(crate) struct Readers {
     /// Pinned transaction → open snapshots.
     pins: Mutex<BTreeMap<u64, usize>>,
+    /// This process's presence lock on the file, for the lock area's nonce. Before
+    /// `lock`: fields drop in order, and the lock goes before its area, or an opener
+    /// that came after the area went would find a lock naming no area.
+    _presence: Option<Presence>,
     pub lock: Option<LockArea>,
 }
 
@@ -241,19 +266,24 @@ static OPEN: Mutex<Vec<(String, Weak<Readers>)>> = Mutex::new(Vec::new());
 impl Readers {
     /// For a heap no other process sees (a backend other than a file).
     pub fn local() -> Arc<Readers> {
-        Arc::new(Readers { pins: Mutex::new(BTreeMap::new()), lock: None })
+        Arc::new(Readers { pins: Mutex::new(BTreeMap::new()), lock: None, _presence: None })
     }
 
-    /// The process's `Readers` of the heap file whose lock area is `name`.
-    pub fn shared(name: &str) -> Result<Arc<Readers>> {
+    /// The process's `Readers` of the heap file `file`, whose lock area is `name`; the
+    /// first in the process takes the file's presence lock (`presence.rs`), which fails
+    /// if processes using another lock area have the file open.
+    pub fn shared(name: &str, file: &File) -> Result<Arc<Readers>> {
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
         open.retain(|(_, r)| r.strong_count() > 0);
         if let Some(r) = open.iter().find(|(n, _)| n == name).and_then(|(_, r)| r.upgrade()) {
             return Ok(r);
         }
+        let lock = LockArea::open(name)?;
+        let presence = presence::join(file, lock.nonce()?, name)?;
         let readers = Arc::new(Readers {
             pins: Mutex::new(BTreeMap::new()),
-            lock: Some(LockArea::open(name)?),
+            lock: Some(lock),
+            _presence: Some(presence),
         });
         open.push((name.to_owned(), Arc::downgrade(&readers)));
         Ok(readers)

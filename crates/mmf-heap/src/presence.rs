@@ -1,0 +1,213 @@
+//! Which lock area the processes that have a heap file open use, told by byte-range locks
+//! on the heap file itself.
+//!
+//! The lock area is a named object (`/dev/shm` on Linux, `Local\` on Windows): processes
+//! that see different namespaces of names reach one file through different areas. That
+//! happens between containers that share a volume but not `/dev/shm`, between Windows
+//! sessions (a service and a desktop program), and when an area's name is removed while
+//! processes hold it (`mmf shm rm`): the next opener makes a new one. Two areas mean two
+//! writer locks and two reader tables, so two writers at once or space reused under a
+//! reader: a corrupted heap. File locks belong to the file, whatever the namespace.
+//!
+//! Each area carries a random nonzero nonce (its table's `NONCE_AT` word). Every process
+//! that has the heap open holds a shared lock on byte `PRESENCE + nonce % SPAN` of the
+//! heap file (far past any data; a lock past the end of a file is allowed on both
+//! systems). After taking it, an opener asks whether any other byte of
+//! `[PRESENCE, PRESENCE + SPAN)` is locked: if so, a process using another area has the
+//! file open, and opening here is refused. Two openers of different areas at the same
+//! moment both take their byte before they look, so at least one sees the other. The
+//! kernel drops the locks of a process that ends, however it ends.
+
+use std::fs::File;
+use std::io;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How many times an opener looks, a millisecond apart, before it believes another area
+/// is in use.
+const TRIES: u32 = 200;
+
+/// The first byte of the presence range: 2^61, beyond any heap file.
+const PRESENCE: u64 = 1 << 61;
+/// The range's length: one byte per possible area.
+const SPAN: u64 = 1 << 40;
+
+/// A shared lock on this area's byte of a heap file, held while it lives (through its
+/// own handle of the file, so that closing other handles keeps it).
+pub(crate) struct Presence {
+    _file: File,
+}
+
+/// Takes this area's presence lock on `file` and checks that no process using another
+/// area has the file open.
+///
+/// # Errors
+/// `Io` ("open the lock area", `ResourceBusy`) naming the area when another is in use;
+/// the OS error of a lock call that failed otherwise.
+pub(crate) fn join(file: &File, nonce: u64, area: &str) -> Result<Presence> {
+    let file = file.try_clone().map_err(|e| Error::io("duplicate the heap file's handle", e))?;
+    let mine = PRESENCE + nonce % SPAN;
+    sys::lock_shared(&file, mine).map_err(|e| Error::io("lock the heap file", e))?;
+    let look = || {
+        Ok::<_, io::Error>(
+            sys::locked_by_others(&file, PRESENCE, mine)?
+                || sys::locked_by_others(&file, mine + 1, PRESENCE + SPAN)?,
+        )
+    };
+    // Only a lock that stays counts. One may outlive its area for a moment: a process
+    // forking in another thread (to run a program) holds copies of every descriptor until
+    // its `exec`, and with them the lock of a heap just closed, whose area went with it.
+    // On Windows a look meets another opener's look (an exclusive lock held a moment).
+    let mut others = false;
+    for _ in 0..TRIES {
+        others = look().map_err(|e| Error::io("look at the heap file's locks", e))?;
+        if !others {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if others {
+        let place = if cfg!(windows) { "named section Local\\" } else { "/dev/shm/" };
+        return Err(Error::io(
+            "open the lock area",
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "processes that use another lock area have this heap open: they run in \
+                     another {} or the lock area {place}{area} was removed while they had it, \
+                     and two areas would let two writers corrupt the heap; close the heap \
+                     there first, or open it where they run",
+                    if cfg!(windows) { "session" } else { "mount namespace (a container)" },
+                ),
+            ),
+        ));
+    }
+    Ok(Presence { _file: file })
+}
+
+#[cfg(target_os = "linux")]
+mod sys {
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    fn flock(kind: libc::c_short, start: u64, len: u64) -> libc::flock {
+        // SAFETY: `flock` is plain integers; all zeros is a valid value (l_pid must be 0
+        // for the OFD commands).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_start = start as libc::off_t;
+        fl.l_len = len as libc::off_t;
+        fl
+    }
+
+    /// A shared open-file-description lock on byte `at` (`F_OFD_SETLK`, `F_RDLCK`): only
+    /// another exclusive lock conflicts, and nothing takes one there.
+    pub(super) fn lock_shared(file: &File, at: u64) -> io::Result<()> {
+        let fl = flock(libc::F_RDLCK as libc::c_short, at, 1);
+        // SAFETY: a valid descriptor and a valid `flock` the call only reads.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Whether a lock of another open file description covers a byte of `[from, to)`
+    /// (`F_OFD_GETLK` asking for an exclusive lock: any lock conflicts with it).
+    pub(super) fn locked_by_others(file: &File, from: u64, to: u64) -> io::Result<bool> {
+        if from >= to {
+            return Ok(false);
+        }
+        let mut fl = flock(libc::F_WRLCK as libc::c_short, from, to - from);
+        // SAFETY: a valid descriptor and a valid `flock` the call fills in.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+}
+
+#[cfg(windows)]
+mod sys {
+    use std::fs::File;
+    use std::io;
+    use std::os::windows::io::AsRawHandle;
+    use std::time::Duration;
+
+    use windows_sys::Win32::Foundation::ERROR_LOCK_VIOLATION;
+    use windows_sys::Win32::Storage::FileSystem::{
+        LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, UnlockFileEx,
+    };
+    use windows_sys::Win32::System::IO::OVERLAPPED;
+
+    use super::TRIES;
+
+    fn at(offset: u64) -> OVERLAPPED {
+        let mut ov = OVERLAPPED::default();
+        ov.Anonymous.Anonymous.Offset = offset as u32;
+        ov.Anonymous.Anonymous.OffsetHigh = (offset >> 32) as u32;
+        ov
+    }
+
+    /// `LockFileEx` of `[from, from + len)`, failing at once: `Ok(false)` if another lock
+    /// is in the way (`ERROR_LOCK_VIOLATION`).
+    fn try_lock(file: &File, flags: u32, from: u64, len: u64) -> io::Result<bool> {
+        let mut ov = at(from);
+        let flags = flags | LOCKFILE_FAIL_IMMEDIATELY;
+        // SAFETY: a valid handle of a file opened without FILE_FLAG_OVERLAPPED (the call
+        // completes before it returns) and an OVERLAPPED that only gives the offset.
+        let ok = unsafe {
+            LockFileEx(file.as_raw_handle(), flags, 0, len as u32, (len >> 32) as u32, &mut ov)
+        };
+        if ok != 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) { Ok(false) } else { Err(e) }
+    }
+
+    /// A shared lock on byte `at` (`LockFileEx` without `LOCKFILE_EXCLUSIVE_LOCK`).
+    pub(super) fn lock_shared(file: &File, at: u64) -> io::Result<()> {
+        for _ in 0..TRIES {
+            if try_lock(file, 0, at, 1)? {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Err(io::Error::other("another process kept the heap file's presence range locked"))
+    }
+
+    /// Whether another handle's lock covers a byte of `[from, to)`: an exclusive lock of
+    /// the range, failing at once, given back if it was taken. (A failure may be another
+    /// opener looking at the same moment: the caller looks again.)
+    pub(super) fn locked_by_others(file: &File, from: u64, to: u64) -> io::Result<bool> {
+        if from >= to {
+            return Ok(false);
+        }
+        let len = to - from;
+        if !try_lock(file, LOCKFILE_EXCLUSIVE_LOCK, from, len)? {
+            return Ok(true);
+        }
+        let mut ov = at(from);
+        // SAFETY: as in `try_lock`; the range is the one just locked.
+        unsafe { UnlockFileEx(file.as_raw_handle(), 0, len as u32, (len >> 32) as u32, &mut ov) };
+        Ok(false)
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
+mod sys {
+    //! Other systems are not supported by mmf; nothing is checked there.
+    use std::fs::File;
+    use std::io;
+
+    pub(super) fn lock_shared(_: &File, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(super) fn locked_by_others(_: &File, _: u64, _: u64) -> io::Result<bool> {
+        Ok(false)
+    }
+}
