@@ -410,3 +410,43 @@ fn a_sigbus_outside_the_guarded_copies_is_one_line_and_status_1() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("bus.heap") && stderr.contains("could not be read"), "{stderr}");
 }
+
+/// Review 42: `mmf heap check` by another user locked out the owner's writes (and failed
+/// itself while the owner had the heap open). Now another user's read-only open uses no
+/// lock area: the check passes while the owner holds the heap, and the owner writes on.
+#[cfg(target_os = "linux")]
+#[test]
+fn another_user_checks_a_heap_the_owner_has_open() {
+    use std::os::unix::fs::PermissionsExt;
+    if !mmf_testkit::root_for("mmf heap check as another user") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("shared.heap");
+    // SAFETY: only this test writes the new file.
+    let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true).mode(0o644)) }.unwrap();
+    let write = |value: u64| {
+        let mut tx = heap.write().unwrap();
+        let v = tx.alloc(&value).unwrap();
+        tx.set_root("v", &v).unwrap();
+        tx.commit().unwrap();
+    };
+    write(1);
+    let as_nobody = |args: &[&str]| {
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", MMF.0])
+            .args(args)
+            .current_dir(dir.path());
+        mmf_testkit::output(&mut command).unwrap()
+    };
+    let p = path.to_str().unwrap();
+    for args in [["heap", "check", p], ["heap", "stat", p], ["heap", "dump", p]] {
+        let out = as_nobody(&args);
+        assert!(out.status.success(), "{args:?} as nobody: {out:?}");
+        write(2);
+    }
+    let out = as_nobody(&["heap", "check", p]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: transaction 5"), "{out:?}");
+}

@@ -115,7 +115,9 @@ impl<B: Backend> Heap<B> {
     pub(crate) fn pin_newest(&self) -> Result<Arc<Committed>> {
         let start = Instant::now();
         loop {
-            let txn = self.readers.pin(|| self.state().current.slot.txn_id)?;
+            let txn = self
+                .readers
+                .pin(|| self.state().current.slot.txn_id, || recover::newest_slot(&self.backend))?;
             match self.commit_at(txn) {
                 Ok(Some(commit)) => return Ok(commit),
                 Ok(None) => {

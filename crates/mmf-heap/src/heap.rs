@@ -251,7 +251,10 @@ impl Heap<FileBackend> {
     /// A new file is built under a temporary name and linked into place, then its
     /// directory is synced: a crash during creation leaves no half-made heap at `path`.
     /// Other processes may have the file open at the same time (see the crate's
-    /// "Several processes"); this one joins the file's lock area.
+    /// "Several processes"); this one joins the file's lock area, unless it opens
+    /// read-only a file it does not own (Linux: another user's heap, or root reading a
+    /// user's): then it pins its snapshots with byte-range locks on the file instead, so
+    /// that it neither needs the owner's area nor makes one that would lock the owner out.
     /// Opening finds the newest commit whose slot, manifest and blocks check out
     /// (falling back to the one before if the newest was torn by a crash) and, read-write,
     /// syncs the file so that what it found is durable.
@@ -312,10 +315,33 @@ impl Heap<FileBackend> {
         // closes the heap meanwhile, and the next commit here would overwrite its slot.
         // (The superblock, which names the area, never changes.)
         let superblock = recover::superblock(&backend)?;
-        let name = lock::area_name(backend.file(), &superblock.file_id)? + &options.area_tag;
-        let readers = Readers::shared(&name, backend.file())?;
+        let readers = if !writable && !owned_by_this_user(backend.file())? {
+            // Another user's read-only open: joining the owner's lock area (`0600`) would
+            // fail, and making one would lock the owner out (`Readers::outside`).
+            Readers::outside(backend.file())?
+        } else {
+            let name = lock::area_name(backend.file(), &superblock.file_id)? + &options.area_tag;
+            Readers::shared(&name, backend.file())?
+        };
         let (superblock, committed) = recover::newest_commit(&backend)?;
         Heap::assemble(backend, options, superblock, committed, readers)
+    }
+}
+
+/// Whether the file belongs to the effective user (Unix). A process that reads another
+/// user's heap is an outside reader. On Windows every process uses the lock area.
+fn owned_by_this_user(file: &std::fs::File) -> Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().map_err(|e| Error::io("stat", e))?;
+        // SAFETY: geteuid takes nothing and cannot fail.
+        Ok(meta.uid() == unsafe { libc::geteuid() })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(true)
     }
 }
 
@@ -511,6 +537,9 @@ impl<B: Backend> Heap<B> {
     /// The id of the last commit, of any process (1 for a new heap, +1 per commit).
     pub fn txn_id(&self) -> u64 {
         let local = self.state().current.slot.txn_id;
+        if self.readers.is_outside() {
+            return recover::newest_slot(&self.backend).map_or(local, |t| t.max(local));
+        }
         match self.readers.lock.as_ref().map(|l| l.current()) {
             Some(Ok(t)) if t != 0 => t,
             _ => local,
@@ -518,7 +547,9 @@ impl<B: Backend> Heap<B> {
     }
 
     /// The oldest commit a snapshot of any live process has pinned (`None`: no snapshot
-    /// is open). Space freed after it is not reused while it is pinned.
+    /// is open). Space freed after it is not reused while it is pinned. A process reading
+    /// another user's heap (see [`open`](Heap::open)) sees only its own snapshots: the
+    /// owner's lock area is not open to it.
     ///
     /// # Errors
     /// [`Error::Io`] if the lock area failed (asking whether readers live).

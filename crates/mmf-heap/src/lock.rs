@@ -3,6 +3,9 @@
 //! file's identity. It holds an mmf [`SyncArea`] with the robust writer mutex, the
 //! published transaction, and a reader table with one row per participant of the area.
 //!
+//! A read-only process that does not own the file (another user's) uses no area: it pins
+//! with byte-range locks on the heap file ([`Readers::outside`], `presence.rs`).
+//!
 //! Readers pin a commit with LMDB's loop: write the transaction into the row, fence,
 //! read the published transaction again, retry if it moved. A writer reuses space freed
 //! by transaction `F` only when `F ≤` every live row; rows of processes that died are
@@ -253,6 +256,9 @@ impl LockArea {
 pub(crate) struct Readers {
     /// Pinned transaction → open snapshots.
     pins: Mutex<BTreeMap<u64, usize>>,
+    /// An outside reader's own handle of the file, where it locks the byte of its oldest
+    /// pin (`presence::pin_outside`); it has no lock area.
+    outside: Option<File>,
     /// This process's presence lock on the file, for the lock area's nonce. Before
     /// `lock`: fields drop in order, and the lock goes before its area, or an opener
     /// that came after the area went would find a lock naming no area.
@@ -266,7 +272,32 @@ static OPEN: Mutex<Vec<(String, Weak<Readers>)>> = Mutex::new(Vec::new());
 impl Readers {
     /// For a heap no other process sees (a backend other than a file).
     pub fn local() -> Arc<Readers> {
-        Arc::new(Readers { pins: Mutex::new(BTreeMap::new()), lock: None, _presence: None })
+        Arc::new(Readers {
+            pins: Mutex::new(BTreeMap::new()),
+            outside: None,
+            _presence: None,
+            lock: None,
+        })
+    }
+
+    /// For a process that reads a heap file it does not own (another user's read-only
+    /// open): no lock area (it could neither join the owner's, made `0600`, nor make one
+    /// without locking the owner out of it); its snapshots are pinned by byte-range locks
+    /// on the file, which every writer looks at (`presence.rs`).
+    pub fn outside(file: &File) -> Result<Arc<Readers>> {
+        let file =
+            file.try_clone().map_err(|e| Error::io("duplicate the heap file's handle", e))?;
+        Ok(Arc::new(Readers {
+            pins: Mutex::new(BTreeMap::new()),
+            outside: Some(file),
+            _presence: None,
+            lock: None,
+        }))
+    }
+
+    /// Whether this is an outside reader's (see [`outside`](Self::outside)).
+    pub fn is_outside(&self) -> bool {
+        self.outside.is_some()
     }
 
     /// The process's `Readers` of the heap file `file`, whose lock area is `name`; the
@@ -282,8 +313,9 @@ impl Readers {
         let presence = presence::join(file, lock.nonce()?, name)?;
         let readers = Arc::new(Readers {
             pins: Mutex::new(BTreeMap::new()),
-            lock: Some(lock),
+            outside: None,
             _presence: Some(presence),
+            lock: Some(lock),
         });
         open.push((name.to_owned(), Arc::downgrade(&readers)));
         Ok(readers)
@@ -293,10 +325,27 @@ impl Readers {
         self.pins.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Pins the newest commit: the published one, or `local()` without a lock area.
-    /// Returns its transaction; [`unpin`](Self::unpin) it when done.
-    pub fn pin(&self, local: impl Fn() -> u64) -> Result<u64> {
+    /// Pins the newest commit: the published one, or `local()` without a lock area, or
+    /// for an outside reader the newest slot's (`newest()`). Returns its transaction;
+    /// [`unpin`](Self::unpin) it when done.
+    pub fn pin(&self, local: impl Fn() -> u64, newest: impl Fn() -> Result<u64>) -> Result<u64> {
         let mut pins = self.pins();
+        if let Some(file) = &self.outside {
+            // LMDB's loop with a lock for the row: lock the byte of `t`, then look again.
+            let t = loop {
+                let t = newest()?;
+                if pins.keys().next().is_some_and(|&oldest| oldest <= t) {
+                    break t; // the locked oldest pin protects `t` too
+                }
+                presence::pin_outside(file, t)?;
+                if newest()? == t {
+                    break t;
+                }
+                presence::unpin_outside(file, t)?;
+            };
+            *pins.entry(t).or_insert(0) += 1;
+            return Ok(t);
+        }
         let Some(lock) = &self.lock else {
             let t = local();
             *pins.entry(t).or_insert(0) += 1;
@@ -323,11 +372,26 @@ impl Readers {
     /// Ends a pin of `txn`; the row then holds the oldest pin left (or none).
     pub fn unpin(&self, txn: u64) {
         let mut pins = self.pins();
+        let oldest = pins.keys().next().copied();
         if let Some(n) = pins.get_mut(&txn) {
             *n -= 1;
             if *n == 0 {
                 pins.remove(&txn);
             }
+        }
+        if let Some(file) = &self.outside {
+            // Only the oldest pin's byte is locked: the next oldest's first, then this one
+            // given back, so that the snapshots left are never unprotected.
+            let next = pins.keys().next().copied();
+            if oldest != next {
+                if let Some(next) = next {
+                    let _ = presence::pin_outside(file, next);
+                }
+                if let Some(oldest) = oldest {
+                    let _ = presence::unpin_outside(file, oldest);
+                }
+            }
+            return;
         }
         if let Some(lock) = &self.lock {
             if let Ok((_, row)) = lock.my_row() {
@@ -336,16 +400,19 @@ impl Readers {
         }
     }
 
-    /// The oldest commit any snapshot (of any process, with a lock area) has pinned.
+    /// The oldest commit any snapshot has pinned: of this process, of the processes of
+    /// the lock area, and of outside readers (their locks on the file).
     pub fn oldest(&self) -> Result<Option<u64>> {
         let local = self.pins().keys().next().copied();
         let shared = match &self.lock {
             Some(lock) => lock.oldest_row()?,
             None => None,
         };
-        Ok(match (local, shared) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        // Outside readers of other processes (other users' read-only opens).
+        let outside = match &self._presence {
+            Some(p) => presence::oldest_outside(p.file())?,
+            None => None,
+        };
+        Ok([local, shared, outside].into_iter().flatten().min())
     }
 }

@@ -36,7 +36,14 @@ const SPAN: u64 = 1 << 40;
 /// A shared lock on this area's byte of a heap file, held while it lives (through its
 /// own handle of the file, so that closing other handles keeps it).
 pub(crate) struct Presence {
-    _file: File,
+    file: File,
+}
+
+impl Presence {
+    /// The handle that holds the lock (a writer looks at the outside pins through it).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
 }
 
 /// Takes this area's presence lock on `file` and checks that no process using another
@@ -83,7 +90,43 @@ pub(crate) fn join(file: &File, nonce: u64, area: &str) -> Result<Presence> {
             ),
         ));
     }
-    Ok(Presence { _file: file })
+    Ok(Presence { file })
+}
+
+/// The first byte of the outside readers' pins: a shared lock on byte `PINS + t` of the
+/// heap file pins transaction `t` for a reader that does not use the lock area (another
+/// user's read-only open, `lock.rs`).
+const PINS: u64 = 1 << 62;
+/// Transactions above this are not pinned by byte (2^61 commits are never reached).
+const PIN_SPAN: u64 = 1 << 61;
+
+/// Locks byte `PINS + txn` shared: pins `txn` for the writers of every process.
+pub(crate) fn pin_outside(file: &File, txn: u64) -> Result<()> {
+    if txn >= PIN_SPAN {
+        return Err(Error::InvalidArgument { what: "a transaction id past 2^61" });
+    }
+    sys::lock_shared(file, PINS + txn).map_err(|e| Error::io("pin a snapshot", e))
+}
+
+/// Gives back the pin of `txn`.
+pub(crate) fn unpin_outside(file: &File, txn: u64) -> Result<()> {
+    sys::unlock(file, PINS + txn.min(PIN_SPAN)).map_err(|e| Error::io("unpin a snapshot", e))
+}
+
+/// The oldest transaction an outside reader of another process has pinned: the lowest
+/// locked byte of the pin range, narrowed down one lock at a time (a look answers with
+/// some lock in the range, not the lowest). One system call while there is none.
+pub(crate) fn oldest_outside(file: &File) -> Result<Option<u64>> {
+    let mut oldest = None;
+    let mut end = PINS + PIN_SPAN;
+    while let Some(at) =
+        sys::a_lock_in(file, PINS, end).map_err(|e| Error::io("look at the pins", e))?
+    {
+        let at = at.max(PINS);
+        oldest = Some(at - PINS);
+        end = at;
+    }
+    Ok(oldest)
 }
 
 #[cfg(target_os = "linux")]
@@ -114,18 +157,33 @@ mod sys {
         Ok(())
     }
 
-    /// Whether a lock of another open file description covers a byte of `[from, to)`
-    /// (`F_OFD_GETLK` asking for an exclusive lock: any lock conflicts with it).
-    pub(super) fn locked_by_others(file: &File, from: u64, to: u64) -> io::Result<bool> {
+    /// Gives back this description's lock on byte `at` (`F_UNLCK`).
+    pub(super) fn unlock(file: &File, at: u64) -> io::Result<()> {
+        let fl = flock(libc::F_UNLCK as libc::c_short, at, 1);
+        // SAFETY: as in `lock_shared`.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The start of some lock of another open file description that covers a byte of
+    /// `[from, to)` (`F_OFD_GETLK` asking for an exclusive lock: any lock conflicts).
+    pub(super) fn a_lock_in(file: &File, from: u64, to: u64) -> io::Result<Option<u64>> {
         if from >= to {
-            return Ok(false);
+            return Ok(None);
         }
         let mut fl = flock(libc::F_WRLCK as libc::c_short, from, to - from);
         // SAFETY: a valid descriptor and a valid `flock` the call fills in.
         if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) } == -1 {
             return Err(io::Error::last_os_error());
         }
-        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+        Ok((fl.l_type != libc::F_UNLCK as libc::c_short).then_some(fl.l_start as u64))
+    }
+
+    /// Whether a lock of another open file description covers a byte of `[from, to)`.
+    pub(super) fn locked_by_others(file: &File, from: u64, to: u64) -> io::Result<bool> {
+        Ok(a_lock_in(file, from, to)?.is_some())
     }
 }
 
@@ -166,6 +224,16 @@ mod sys {
         }
         let e = io::Error::last_os_error();
         if e.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) { Ok(false) } else { Err(e) }
+    }
+
+    /// Outside readers are not used on Windows (`lock.rs`): nothing to give back.
+    pub(super) fn unlock(_: &File, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Outside readers are not used on Windows: none to find.
+    pub(super) fn a_lock_in(_: &File, _: u64, _: u64) -> io::Result<Option<u64>> {
+        Ok(None)
     }
 
     /// A shared lock on byte `at` (`LockFileEx` without `LOCKFILE_EXCLUSIVE_LOCK`).
@@ -209,5 +277,13 @@ mod sys {
 
     pub(super) fn locked_by_others(_: &File, _: u64, _: u64) -> io::Result<bool> {
         Ok(false)
+    }
+
+    pub(super) fn unlock(_: &File, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(super) fn a_lock_in(_: &File, _: u64, _: u64) -> io::Result<Option<u64>> {
+        Ok(None)
     }
 }

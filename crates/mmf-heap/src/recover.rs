@@ -100,6 +100,22 @@ fn read_head<B: Backend>(backend: &B) -> Result<(Superblock, Vec<u8>)> {
     Ok((Superblock::parse(&head)?, head))
 }
 
+/// The newest transaction of the slots that parse (0: none), not loaded or checked
+/// further: what an outside reader (`lock.rs`) pins before it loads the commit.
+///
+/// # Errors
+/// [`Error::Io`] reading the first page.
+pub fn newest_slot<B: Backend>(backend: &B) -> Result<u64> {
+    let mut head = vec![0u8; SLOT_OFFSETS[1] as usize + size_of::<Slot>()];
+    backend.read_at(0, &mut head)?;
+    Ok(SLOT_OFFSETS
+        .iter()
+        .filter_map(|&at| Slot::parse(&head[at as usize..], at).ok())
+        .map(|slot| slot.txn_id)
+        .max()
+        .unwrap_or(0))
+}
+
 /// The commit `txn` if one of the slots holds it now (a commit another process
 /// published: written in full, so its manifest is not checked again). `None` if neither
 /// slot holds it (a later commit has overwritten it).
