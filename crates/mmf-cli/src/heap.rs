@@ -12,10 +12,17 @@ pub enum HeapCommand {
     /// Verify a heap file: the superblock, the commit slots, the checksum of every block
     /// the last commits wrote, the root directory and the free list. Exit status 1 on
     /// damage (also a newest commit that does not check out and that opening skips).
-    #[command(after_help = "Examples:\n  mmf heap check state.heap")]
+    #[command(
+        after_help = "Examples:\n  mmf heap check state.heap\n  mmf heap check state.heap --json"
+    )]
     Check {
         /// The heap file.
         path: PathBuf,
+        /// One JSON object for scripts: {"path", "ok", "txn", "roots", "allocated_end",
+        /// "collections", "pointers", "strings", "opaque_roots"}, or {"path", "ok": false,
+        /// "error"} (exit status 1 as without it).
+        #[arg(long)]
+        json: bool,
     },
     /// What a heap file holds: its length, last transaction, roots with their types, free
     /// space, the oldest commit a reader has pinned.
@@ -60,11 +67,26 @@ pub fn run(command: HeapCommand) -> Result<(), String> {
     // A file truncated under the command: one line and exit status 1, not a silent death.
     #[cfg(target_os = "linux")]
     super::sigbus::exit_on_truncation(match &command {
-        HeapCommand::Check { path } | HeapCommand::Stat { path, .. } => path,
+        HeapCommand::Check { path, .. } | HeapCommand::Stat { path, .. } => path,
         HeapCommand::Dump { path, .. } => path,
     });
     match command {
-        HeapCommand::Check { path } => check(&path),
+        HeapCommand::Check { path, json: false } => check(&path).and_then(|ok| print(ok.text)),
+        HeapCommand::Check { path, json: true } => {
+            let value = match check(&path) {
+                Ok(ok) => ok.json,
+                Err(e) => serde_json::json!({
+                    "path": path.display().to_string(),
+                    "ok": false,
+                    "error": e,
+                }),
+            };
+            print(format!("{value}\n"))?;
+            match value["ok"].as_bool() {
+                Some(true) => Ok(()),
+                _ => Err(value["error"].as_str().unwrap_or("damaged").to_owned()),
+            }
+        }
         HeapCommand::Stat { path, json } => stat(&path, json),
         HeapCommand::Dump { path, root, depth, items, bytes, json } => {
             let limits = mmf_heap::dump::Limits { depth: depth.into(), items, bytes };
@@ -81,7 +103,13 @@ pub fn open(path: &Path) -> Result<Heap, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn check(path: &Path) -> Result<(), String> {
+/// What `check` found, as text and as JSON.
+struct Checked {
+    text: String,
+    json: serde_json::Value,
+}
+
+fn check(path: &Path) -> Result<Checked, String> {
     let heap = open(path)?;
     let mut tries = 0;
     loop {
@@ -96,7 +124,7 @@ fn check(path: &Path) -> Result<(), String> {
                         " ({n} roots have no stored shape: what they point to was not followed)"
                     ),
                 };
-                return print(format!(
+                let text = format!(
                     "{}: ok: transaction {}, {} roots, {} bytes allocated; every block the last commit relies on checks out, and all the roots reach: {} collections, {} pointers, {} strings{opaque}\n",
                     path.display(),
                     stats.txn_id,
@@ -105,7 +133,19 @@ fn check(path: &Path) -> Result<(), String> {
                     reached.collections,
                     reached.pointers,
                     reached.strings,
-                ));
+                );
+                let json = serde_json::json!({
+                    "path": path.display().to_string(),
+                    "ok": true,
+                    "txn": stats.txn_id,
+                    "roots": stats.roots,
+                    "allocated_end": stats.allocated_end,
+                    "collections": reached.collections,
+                    "pointers": reached.pointers,
+                    "strings": reached.strings,
+                    "opaque_roots": reached.opaque_roots,
+                });
+                return Ok(Checked { text, json });
             }
             // A writer committed meanwhile: look again at the newer commit.
             Err(_) if heap.txn_id() != snap.txn_id() && tries < 3 => tries += 1,

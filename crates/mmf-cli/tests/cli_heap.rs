@@ -32,6 +32,10 @@ fn a_good_heap_checks_out_and_stat_shows_its_roots() {
     let p = path.to_str().unwrap();
     let out = MMF.ok(&["heap", "check", p], dir.path());
     assert!(out.contains("ok: transaction 3, 2 roots"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&MMF.ok(&["heap", "check", p, "--json"], dir.path())).unwrap();
+    assert_eq!((json["ok"].as_bool(), json["txn"].as_u64()), (Some(true), Some(3)), "{json}");
+    assert_eq!((json["roots"].as_u64(), json["strings"].as_u64()), (Some(2), Some(1)), "{json}");
 
     let text = MMF.ok(&["heap", "stat", p], dir.path());
     assert!(text.contains("transaction     3"), "{text}");
@@ -93,6 +97,11 @@ fn a_damaged_block_of_the_last_commit_fails_the_check() {
     std::fs::write(&path, &bytes).unwrap();
     let out = MMF.run(&["heap", "check", path.to_str().unwrap()], dir.path());
     assert_fails(&out, 1, "corrupted");
+    let out = MMF.run(&["heap", "check", path.to_str().unwrap(), "--json"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false, "{json}");
+    assert!(json["error"].as_str().is_some_and(|e| e.contains("corrupted")), "{json}");
     // `stat` and `dump` show the last whole commit, as a reader would, and say so.
     let file = path.to_str().unwrap();
     for args in [&["heap", "stat", file][..], &["heap", "dump", file]] {
@@ -118,6 +127,9 @@ fn a_file_that_is_not_a_heap_fails_the_check() {
     std::fs::write(&path, vec![b'x'; 8192]).unwrap();
     let out = MMF.run(&["heap", "check", path.to_str().unwrap()], dir.path());
     assert_fails(&out, 1, "not an mmf heap");
+    let out = MMF.run(&["heap", "check", path.to_str().unwrap(), "--json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), json["ok"].as_bool()), (Some(1), Some(false)), "{json}");
     let out = MMF.run(&["heap", "stat", "missing.heap"], dir.path());
     assert_fails(&out, 1, "missing.heap");
 }
