@@ -166,21 +166,26 @@ fn wait_for_a_holder(ch: &channel::Channel, name: &str, created: bool) -> Result
 }
 
 /// Sends `bytes`, waiting for room; the first time the ring is full while no receiver
-/// runs (a kept channel between sessions), says on stderr that it waits for one.
+/// runs, says on stderr that it waits for one, and what Ctrl-C would do to what is
+/// queued: it stays in a kept channel, and goes with one this command made (`created`).
 fn send_one<'a>(
     tx: &mut channel::Sender,
     ch: &channel::Channel,
-    name: &str,
+    (name, created): (&str, bool),
     bytes: &'a [u8],
     told: &mut bool,
 ) -> Result<(), SendError<&'a [u8]>> {
     match tx.try_send(bytes) {
         Err(SendError::Full(bytes)) => {
             if !*told && ch.info().is_ok_and(|i| i.receivers == 0) {
+                let fate = if created {
+                    "drops what is queued: the channel goes with this command"
+                } else {
+                    "stops; what was sent stays queued"
+                };
                 let _ = writeln!(
                     std::io::stderr(),
-                    "mmf: {name} is full and no receiver runs: waiting for one (Ctrl-C stops; \
-                     what was sent stays queued)"
+                    "mmf: {name} is full and no receiver runs: waiting for one (Ctrl-C {fate})"
                 );
                 *told = true;
             }
@@ -212,7 +217,7 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("cannot read stdin: {e}")),
             };
-            send_one(&mut tx, &ch, name, &buf[..n], &mut told).map_err(failed)?;
+            send_one(&mut tx, &ch, (name, created), &buf[..n], &mut told).map_err(failed)?;
         }
     }
     let mut line = Vec::new();
@@ -233,7 +238,7 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
                 line.len()
             ));
         }
-        send_one(&mut tx, &ch, name, line.as_slice(), &mut told).map_err(failed)?;
+        send_one(&mut tx, &ch, (name, created), line.as_slice(), &mut told).map_err(failed)?;
     }
     Ok(())
 }

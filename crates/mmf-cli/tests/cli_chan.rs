@@ -173,12 +173,31 @@ fn a_sender_with_no_receiver_fills_the_ring_and_says_it_waits() {
         let _ = tx.send(line);
     });
     let said = said.recv_timeout(Duration::from_secs(60)).expect("the sender said nothing");
-    assert!(said.contains("is full and no receiver runs"), "{said:?}");
+    assert!(
+        said.contains("is full and no receiver runs") && said.contains("stays queued"),
+        "{said:?}"
+    );
     let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
     writer.join().unwrap().unwrap();
     let sent = finish_within(sender, Duration::from_secs(60), "mmf chan send");
     assert!(sent.status.success(), "{sent:?}");
     assert_eq!(stdout(&out), input);
+    // A channel the sender made goes with it: Ctrl-C there drops what is queued, and the
+    // note says so (review 45: it said "stays queued").
+    let fresh = unique_name("cli-chan-full-fresh");
+    let mut command = Command::new(MMF.0);
+    command.args(["chan", "send", &fresh]).stdin(Stdio::piped());
+    let mut sender =
+        mmf_testkit::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped())).unwrap();
+    let mut stdin = sender.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(lines(60_000).as_bytes()));
+    let mut err = std::io::BufReader::new(sender.stderr.take().unwrap());
+    let mut said = String::new();
+    err.read_line(&mut said).unwrap();
+    assert!(said.contains("drops what is queued"), "{said:?}");
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+    let _ = writer.join();
 }
 
 /// A receiver killed mid-stream: every message it took off the ring is in its output, so

@@ -304,6 +304,9 @@ impl Readers {
     /// first in the process takes the file's presence lock (`presence.rs`), which fails
     /// if processes using another lock area have the file open.
     pub fn shared(name: &str, file: &File) -> Result<Arc<Readers>> {
+        // The list stays locked while the area is joined, so that a process has one
+        // `Readers` (one participant) per area. Joining waits up to 0.2 s when it is
+        // refused, and other opens of the process wait behind it then.
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
         open.retain(|(_, r)| r.strong_count() > 0);
         if let Some(r) = open.iter().find(|(n, _)| n == name).and_then(|(_, r)| r.upgrade()) {

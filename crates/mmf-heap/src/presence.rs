@@ -7,16 +7,21 @@
 //! sessions (a service and a desktop program), and when an area's name is removed while
 //! processes hold it (`mmf shm rm`): the next opener makes a new one. Two areas mean two
 //! writer locks and two reader tables, so two writers at once or space reused under a
-//! reader: a corrupted heap. File locks belong to the file, whatever the namespace.
+//! reader: a corrupted heap. File locks belong to the inode, whatever the mount
+//! namespace (overlayfs's merged view and its upper directory are two inodes: not told
+//! apart).
 //!
 //! Each area carries a random nonzero nonce (its table's `NONCE_AT` word). Every process
 //! that has the heap open holds a shared lock on byte `PRESENCE + nonce % SPAN` of the
 //! heap file (far past any data; a lock past the end of a file is allowed on both
 //! systems). After taking it, an opener asks whether any other byte of
 //! `[PRESENCE, PRESENCE + SPAN)` is locked: if so, a process using another area has the
-//! file open, and opening here is refused. Two openers of different areas at the same
-//! moment both take their byte before they look, so at least one sees the other. The
-//! kernel drops the locks of a process that ends, however it ends.
+//! file open, and opening here is refused once that has lasted [`TRIES`] looks (the
+//! opener gives its byte back between looks, so that it keeps nobody out while it
+//! tries). Two openers of different areas cannot both get in: the one that gets in last
+//! looked while the other held its byte for good. The kernel drops the locks of a
+//! process that ends, however it ends. Outside readers' pins (`PINS`) live in the same
+//! file, above this range.
 
 use std::fs::File;
 use std::io;
@@ -33,8 +38,10 @@ const PRESENCE: u64 = 1 << 61;
 /// The range's length: one byte per possible area.
 const SPAN: u64 = 1 << 40;
 
-/// A shared lock on this area's byte of a heap file, held while it lives (through its
-/// own handle of the file, so that closing other handles keeps it).
+/// A shared lock on this area's byte of a heap file, held while it lives (through a
+/// duplicate of the heap's handle: the lock belongs to their shared open file
+/// description, and goes when both are closed). Without the lock when the file system
+/// has no byte-range locks.
 pub(crate) struct Presence {
     file: File,
 }
@@ -46,51 +53,75 @@ impl Presence {
     }
 }
 
+/// Whether `e` says the file system takes no byte-range locks (NFS without its lock
+/// daemon, some FUSE file systems), rather than that one is in the way.
+pub(crate) fn locks_unsupported(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::ENOLCK | libc::EINVAL | libc::EOPNOTSUPP | libc::EOVERFLOW | libc::ENOSYS)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        use windows_sys::Win32::Foundation::{ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED};
+        matches!(e.raw_os_error(), Some(c) if c == ERROR_NOT_SUPPORTED as i32 || c == ERROR_INVALID_FUNCTION as i32)
+    }
+}
+
 /// Takes this area's presence lock on `file` and checks that no process using another
-/// area has the file open.
+/// area has the file open. On a file system without byte-range locks nothing can be
+/// checked, and the heap opens as before the check existed.
 ///
 /// # Errors
-/// `Io` ("open the lock area", `ResourceBusy`) naming the area when another is in use;
-/// the OS error of a lock call that failed otherwise.
+/// `Io` ("open the lock area", `ResourceBusy`) naming the area while another lock of
+/// the range stays; the OS error of a lock call that failed otherwise.
 pub(crate) fn join(file: &File, nonce: u64, area: &str) -> Result<Presence> {
     let file = file.try_clone().map_err(|e| Error::io("duplicate the heap file's handle", e))?;
     let mine = PRESENCE + nonce % SPAN;
-    sys::lock_shared(&file, mine).map_err(|e| Error::io("lock the heap file", e))?;
     let look = || {
         Ok::<_, io::Error>(
             sys::locked_by_others(&file, PRESENCE, mine)?
                 || sys::locked_by_others(&file, mine + 1, PRESENCE + SPAN)?,
         )
     };
-    // Only a lock that stays counts. One may outlive its area for a moment: a process
-    // forking in another thread (to run a program) holds copies of every descriptor until
-    // its `exec`, and with them the lock of a heap just closed, whose area went with it.
-    // On Windows a look meets another opener's look (an exclusive lock held a moment).
-    let mut others = false;
+    // Lock, then look; while another lock is there, give this one back between looks,
+    // so that an opener that is refused does not keep the other side out while it
+    // tries. (Two openers of different areas cannot both get in: the one that gets in
+    // last looked while the other held its lock for good.) Only a lock that stays
+    // counts: one may outlive its area for a moment (a process forking in another thread
+    // holds copies of every descriptor until its `exec`, and with them the lock of a heap
+    // just closed), and on Windows a look meets another opener's look.
     for _ in 0..TRIES {
-        others = look().map_err(|e| Error::io("look at the heap file's locks", e))?;
-        if !others {
-            break;
+        let locked = match sys::lock_shared(&file, mine) {
+            Err(e) if locks_unsupported(&e) => return Ok(Presence { file }),
+            other => other.map_err(|e| Error::io("lock the heap file", e))?,
+        };
+        if locked {
+            if !look().map_err(|e| Error::io("look at the heap file's locks", e))? {
+                return Ok(Presence { file });
+            }
+            sys::unlock(&file, mine).map_err(|e| Error::io("unlock the heap file", e))?;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    if others {
-        let place = if cfg!(windows) { "named section Local\\" } else { "/dev/shm/" };
-        return Err(Error::io(
-            "open the lock area",
-            io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                format!(
-                    "processes that use another lock area have this heap open: they run in \
-                     another {} or the lock area {place}{area} was removed while they had it, \
-                     and two areas would let two writers corrupt the heap; close the heap \
-                     there first, or open it where they run",
-                    if cfg!(windows) { "session" } else { "mount namespace (a container)" },
-                ),
+    let place = if cfg!(windows) { "named section Local\\" } else { "/dev/shm/" };
+    Err(Error::io(
+        "open the lock area",
+        io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!(
+                "another process holds a lock in this heap file's presence range: processes \
+                 that use another lock area have the heap open (they run in another {}, or \
+                 the lock area {place}{area} was removed while they had it), and two areas \
+                 would let two writers corrupt the heap; close the heap there first, or open \
+                 it where they run (a user who may read the file can also hold such a lock \
+                 on purpose: a heap created with mode 0o600 is its owner's alone)",
+                if cfg!(windows) { "session" } else { "mount namespace (a container)" },
             ),
-        ));
-    }
-    Ok(Presence { file })
+        ),
+    ))
 }
 
 /// The first byte of the outside readers' pins: a shared lock on byte `PINS + t` of the
@@ -105,7 +136,18 @@ pub(crate) fn pin_outside(file: &File, txn: u64) -> Result<()> {
     if txn >= PIN_SPAN {
         return Err(Error::InvalidArgument { what: "a transaction id past 2^61" });
     }
-    sys::lock_shared(file, PINS + txn).map_err(|e| Error::io("pin a snapshot", e))
+    match sys::lock_shared(file, PINS + txn) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::io(
+            "pin a snapshot",
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "another process holds an exclusive lock in this heap file's pin range, \
+                 which no mmf process takes",
+            ),
+        )),
+        Err(e) => Err(Error::io("pin a snapshot", e)),
+    }
 }
 
 /// Gives back the pin of `txn`.
@@ -119,9 +161,14 @@ pub(crate) fn unpin_outside(file: &File, txn: u64) -> Result<()> {
 pub(crate) fn oldest_outside(file: &File) -> Result<Option<u64>> {
     let mut oldest = None;
     let mut end = PINS + PIN_SPAN;
-    while let Some(at) =
-        sys::a_lock_in(file, PINS, end).map_err(|e| Error::io("look at the pins", e))?
-    {
+    loop {
+        let at = match sys::a_lock_in(file, PINS, end) {
+            Ok(Some(at)) => at,
+            Ok(None) => break,
+            // No byte-range locks here: no outside reader could pin (its open fails).
+            Err(e) if locks_unsupported(&e) => break,
+            Err(e) => return Err(Error::io("look at the pins", e)),
+        };
         let at = at.max(PINS);
         oldest = Some(at - PINS);
         end = at;
@@ -148,13 +195,18 @@ mod sys {
 
     /// A shared open-file-description lock on byte `at` (`F_OFD_SETLK`, `F_RDLCK`): only
     /// another exclusive lock conflicts, and nothing takes one there.
-    pub(super) fn lock_shared(file: &File, at: u64) -> io::Result<()> {
+    /// `Ok(false)`: an exclusive lock is in the way (`EAGAIN`/`EACCES`).
+    pub(super) fn lock_shared(file: &File, at: u64) -> io::Result<bool> {
         let fl = flock(libc::F_RDLCK as libc::c_short, at, 1);
         // SAFETY: a valid descriptor and a valid `flock` the call only reads.
         if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == -1 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN | libc::EACCES) => Ok(false),
+                _ => Err(e),
+            };
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Gives back this description's lock on byte `at` (`F_UNLCK`).
@@ -192,15 +244,12 @@ mod sys {
     use std::fs::File;
     use std::io;
     use std::os::windows::io::AsRawHandle;
-    use std::time::Duration;
 
     use windows_sys::Win32::Foundation::ERROR_LOCK_VIOLATION;
     use windows_sys::Win32::Storage::FileSystem::{
         LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, UnlockFileEx,
     };
     use windows_sys::Win32::System::IO::OVERLAPPED;
-
-    use super::TRIES;
 
     fn at(offset: u64) -> OVERLAPPED {
         let mut ov = OVERLAPPED::default();
@@ -227,7 +276,13 @@ mod sys {
     }
 
     /// Outside readers are not used on Windows (`lock.rs`): nothing to give back.
-    pub(super) fn unlock(_: &File, _: u64) -> io::Result<()> {
+    /// Gives back this handle's lock on byte `at` (`UnlockFileEx`).
+    pub(super) fn unlock(file: &File, at: u64) -> io::Result<()> {
+        let mut ov = self::at(at);
+        // SAFETY: as in `try_lock`.
+        if unsafe { UnlockFileEx(file.as_raw_handle(), 0, 1, 0, &mut ov) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(())
     }
 
@@ -237,14 +292,9 @@ mod sys {
     }
 
     /// A shared lock on byte `at` (`LockFileEx` without `LOCKFILE_EXCLUSIVE_LOCK`).
-    pub(super) fn lock_shared(file: &File, at: u64) -> io::Result<()> {
-        for _ in 0..TRIES {
-            if try_lock(file, 0, at, 1)? {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Err(io::Error::other("another process kept the heap file's presence range locked"))
+    /// `Ok(false)`: an exclusive lock is in the way (another opener's look, a moment).
+    pub(super) fn lock_shared(file: &File, at: u64) -> io::Result<bool> {
+        try_lock(file, 0, at, 1)
     }
 
     /// Whether another handle's lock covers a byte of `[from, to)`: an exclusive lock of
@@ -271,8 +321,8 @@ mod sys {
     use std::fs::File;
     use std::io;
 
-    pub(super) fn lock_shared(_: &File, _: u64) -> io::Result<()> {
-        Ok(())
+    pub(super) fn lock_shared(_: &File, _: u64) -> io::Result<bool> {
+        Ok(true)
     }
 
     pub(super) fn locked_by_others(_: &File, _: u64, _: u64) -> io::Result<bool> {

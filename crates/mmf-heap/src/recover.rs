@@ -51,12 +51,19 @@ pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed)>
 
 /// The newest commit of the slots in `head` that checks out.
 fn newest_in<B: Backend>(backend: &B, head: &[u8]) -> Result<Committed> {
-    let len = backend.len()?;
     let mut slots: Vec<(usize, Result<Slot>)> = SLOT_OFFSETS
         .iter()
         .enumerate()
         .map(|(i, &at)| (i, Slot::parse(&head[at as usize..], at)))
         .collect();
+    // A writer of another process may have grown the file since this handle mapped it
+    // (review 45: an open during growth said "the end of the file (shorter than its
+    // commit made it)"): a slot relying on more than the mapping holds looks again.
+    let wanted = slots.iter().filter_map(|(_, s)| s.as_ref().ok()).map(|s| s.file_len).max();
+    let len = match wanted {
+        Some(want) if want > backend.len()? => backend.refresh()?,
+        _ => backend.len()?,
+    };
     // Newest first; slots that do not parse last.
     slots.sort_by_key(|(_, s)| std::cmp::Reverse(s.as_ref().map_or(0, |s| s.txn_id)));
     let mut first_error = None;

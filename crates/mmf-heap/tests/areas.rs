@@ -179,3 +179,36 @@ fn a_process_in_another_mount_namespace_is_refused() {
     second.wait_success();
     drop(here);
 }
+
+/// An opener of another area that keeps trying does not keep out the processes of the
+/// area in use: a refused opener gives its lock back between looks (review 45: 3 of 20
+/// opens of the right area were refused while another area's opener retried, as each
+/// try held its lock for its 0.2 s of looks).
+#[test]
+fn a_refused_opener_that_keeps_trying_keeps_nobody_out() {
+    const TEST: &str = "a_refused_opener_that_keeps_trying_keeps_nobody_out";
+    if let Some((role, arg)) = role() {
+        if role == "intruder" {
+            let (path, tries) = arg.split_once('|').unwrap();
+            let mut refused = 0;
+            for _ in 0..tries.parse::<u32>().unwrap() {
+                // SAFETY: as in `child`.
+                let open = unsafe { Heap::open(path, HeapOptions::new().lock_area_tag("-x")) };
+                refused += u32::from(open.is_err());
+            }
+            return tell(&format!("refused {refused}"));
+        }
+        return child(&arg);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = make(dir.path());
+    // SAFETY: as in `child`.
+    let here = unsafe { Heap::open(&path, &HeapOptions::new()) }.unwrap();
+    let mut intruder = Peer::spawn(TEST, "intruder", &format!("{}|15", path.display()));
+    for i in 0..10 {
+        assert_eq!(try_open(TEST, &path, "", i % 2 == 1), "opened", "open {i} of the area in use");
+    }
+    assert_eq!(intruder.expect(""), "refused 15");
+    intruder.wait_success();
+    drop(here);
+}

@@ -290,3 +290,26 @@ fn a_commit_bigger_than_one_write_reopens_whole() {
         assert!(b.len() >= 9 << 20 && b.iter().all(|&x| x == k as u8 + 1), "string {k}");
     }
 }
+
+/// A handle that mapped the file before another writer grew it and committed: opening
+/// finds a slot relying on more than its mapping and looks at the file again (review
+/// 45: such an open, racing a writer's growth, was "the heap file is corrupted: the end
+/// of the file (shorter than its commit made it)").
+#[test]
+fn opening_after_another_writer_grew_the_file_maps_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grown.heap");
+    // SAFETY: only this test writes the file.
+    let heap = unsafe { Heap::open(&path, HeapOptions::new().create(true)) }.unwrap();
+    let small = std::fs::metadata(&path).unwrap().len();
+    let backend = mmf_heap::FileBackend::new(std::fs::File::open(&path).unwrap(), false).unwrap();
+    let mut tx = heap.write().unwrap();
+    let big = tx.bytes(&vec![7u8; 4 << 20]).unwrap();
+    tx.set_root("big", &big).unwrap();
+    tx.commit().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() > small.max(4 << 20));
+    let late = Heap::open_with(backend, HeapOptions::new().read_only(true)).unwrap();
+    let snap = late.read().unwrap();
+    let big: PBytes = snap.root("big").unwrap().unwrap();
+    assert_eq!(snap.bytes(big).unwrap().len(), 4 << 20);
+}

@@ -40,14 +40,21 @@ pub(crate) struct PeerWatch {
 
 impl PeerWatch {
     /// Watches the endpoints of `role` for an endpoint that has just attached: its peers
-    /// are the endpoints of `role` alive now or attaching later, and, if `queued` (a
-    /// receiver that found messages queued), the senders that queued them.
+    /// are the endpoints of `role` alive now or attaching later, and, if `queued()` says
+    /// so (a receiver that finds messages queued), the senders that queued them.
     ///
     /// The count is read before the scan, as in [`gone`](Self::gone): a peer attaching
-    /// meanwhile is either in the scan or counted after the base.
-    pub(crate) fn attached(inner: &Inner, role: Role, queued: bool) -> Result<PeerWatch> {
+    /// meanwhile is either in the scan or counted after the base. `queued` is asked after
+    /// the scan: a sender that closed before the scan had committed its messages by then
+    /// (asked before, a sender that sent its last message and closed in between was in
+    /// neither, and the receiver waited forever after that message: review 45).
+    pub(crate) fn attached(
+        inner: &Inner,
+        role: Role,
+        queued: impl FnOnce() -> Result<bool>,
+    ) -> Result<PeerWatch> {
         let base = inner.attaches(role)?;
-        let seen = queued || inner.live(role)?.is_some();
+        let seen = inner.live(role)?.is_some() || queued()?;
         Ok(PeerWatch {
             role,
             epoch: 0,

@@ -77,7 +77,7 @@ impl Receiver {
             // Its peers: the senders alive now or attaching later, and those whose messages
             // are queued (a consumer started after its producer ended drains, then ends).
             let watch = consumer.and_then(|c| {
-                let queued = inner.with_ring(None, |r, _| r.queued_bytes())? > 0;
+                let queued = || Ok(inner.with_ring(None, |r, _| r.queued_bytes())? > 0);
                 Ok((c, PeerWatch::attached(&inner, Role::Sender, queued)?))
             });
             // Attached but failed (a corrupt or cut ring): the entry goes back, or peers

@@ -82,8 +82,8 @@ impl Sender {
                 .with_ring(None, |r, _| if spsc { r.producer() } else { r.producer_unlocked() })
                 .and_then(|p| p);
             // Its peers: the receivers alive now or attaching later.
-            let watch =
-                producer.and_then(|p| Ok((p, PeerWatch::attached(&inner, Role::Receiver, false)?)));
+            let watch = producer
+                .and_then(|p| Ok((p, PeerWatch::attached(&inner, Role::Receiver, || Ok(false))?)));
             // Attached but failed (a corrupt or cut ring): the entry goes back, or peers
             // would count a sender for as long as this process lives.
             watch.inspect_err(|_| inner.detach(entry, Role::Sender)).map(|(p, w)| (entry, p, w))
