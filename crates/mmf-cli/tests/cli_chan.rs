@@ -91,20 +91,16 @@ fn send_and_recv_connect_two_shells_whichever_starts_first() {
     }
 }
 
-/// A sender on a name nobody made, whose input ends before any receiver comes: it waits
-/// for one, as a FIFO's writer waits for its reader (the channel goes with its last
-/// holder; it ended with status 0 and its messages went with the name).
-#[test]
-fn a_sender_that_made_the_channel_waits_for_a_receiver() {
+/// `mmf chan send NAME` fed `input` by a thread, and the first line it says on stderr
+/// (within 60 s; the sender is still running, or has ended, when it comes).
+fn sender_saying(name: &str, input: String) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let name = unique_name("cli-chan-first");
-    let input = lines(500);
     let mut command = Command::new(MMF.0);
-    command.args(["chan", "send", &name]).stdin(Stdio::piped());
+    command.args(["chan", "send", name]).stdin(Stdio::piped());
     let mut sender =
         mmf_testkit::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped())).unwrap();
-    sender.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    // Its word that it waits: all of stdin sent, the channel its own.
+    let mut stdin = sender.stdin.take().unwrap();
+    std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let mut err = std::io::BufReader::new(sender.stderr.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -113,6 +109,18 @@ fn a_sender_that_made_the_channel_waits_for_a_receiver() {
         let _ = tx.send(line);
     });
     let said = rx.recv_timeout(Duration::from_secs(60)).expect("the sender said nothing");
+    (sender, said)
+}
+
+/// A sender on a name nobody made, whose input ends before any receiver comes: it waits
+/// for one, as a FIFO's writer waits for its reader (the channel goes with its last
+/// holder; it ended with status 0 and its messages went with the name).
+#[test]
+fn a_sender_that_made_the_channel_waits_for_a_receiver() {
+    let name = unique_name("cli-chan-first");
+    let input = lines(500);
+    // Its word that it waits: all of stdin sent, the channel its own.
+    let (mut sender, said) = sender_saying(&name, input.clone());
     assert!(said.contains("waiting for a receiver"), "{said:?}");
     assert!(sender.try_wait().unwrap().is_none(), "the sender left with its messages");
     let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
@@ -154,50 +162,24 @@ fn a_kept_channel_serves_session_after_session() {
 /// finishes once a receiver takes the rest.
 #[test]
 fn a_sender_with_no_receiver_fills_the_ring_and_says_it_waits() {
-    use std::io::BufRead;
     let name = unique_name("cli-chan-full");
     let (_holder, _) = hold(&name, &["--capacity", "4KiB", "--max-message", "64"]);
     let input = lines(2_000);
-    let mut command = Command::new(MMF.0);
-    command.args(["chan", "send", &name]).stdin(Stdio::piped());
-    let mut sender =
-        mmf_testkit::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped())).unwrap();
-    let mut stdin = sender.stdin.take().unwrap();
-    let feed = input.clone();
-    let writer = std::thread::spawn(move || stdin.write_all(feed.as_bytes()));
-    let mut err = std::io::BufReader::new(sender.stderr.take().unwrap());
-    let (tx, said) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = err.read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let said = said.recv_timeout(Duration::from_secs(60)).expect("the sender said nothing");
+    let (sender, said) = sender_saying(&name, input.clone());
     assert!(
         said.contains("is full and no receiver runs") && said.contains("stays queued"),
         "{said:?}"
     );
     let out = finish_within(recv(&name, &[]), Duration::from_secs(60), "mmf chan recv");
-    writer.join().unwrap().unwrap();
     let sent = finish_within(sender, Duration::from_secs(60), "mmf chan send");
     assert!(sent.status.success(), "{sent:?}");
     assert_eq!(stdout(&out), input);
     // A channel the sender made goes with it: Ctrl-C there drops what is queued, and the
     // note says so (review 45: it said "stays queued").
-    let fresh = unique_name("cli-chan-full-fresh");
-    let mut command = Command::new(MMF.0);
-    command.args(["chan", "send", &fresh]).stdin(Stdio::piped());
-    let mut sender =
-        mmf_testkit::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped())).unwrap();
-    let mut stdin = sender.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(lines(60_000).as_bytes()));
-    let mut err = std::io::BufReader::new(sender.stderr.take().unwrap());
-    let mut said = String::new();
-    err.read_line(&mut said).unwrap();
+    let (mut sender, said) = sender_saying(&unique_name("cli-chan-full-fresh"), lines(60_000));
     assert!(said.contains("drops what is queued"), "{said:?}");
     sender.kill().unwrap();
     sender.wait().unwrap();
-    let _ = writer.join();
 }
 
 /// A receiver killed mid-stream: every message it took off the ring is in its output, so

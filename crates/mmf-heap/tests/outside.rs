@@ -7,7 +7,7 @@
 #![cfg(target_os = "linux")]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mmf_heap::{Heap, HeapOptions, Off};
 use mmf_testkit::{Peer, hear, role, tell};
@@ -42,10 +42,15 @@ fn set(heap: &Heap, value: u64) {
     tx.commit().unwrap();
 }
 
-fn shared_dir() -> tempfile::TempDir {
+/// A directory others may enter and the path of a heap in it, if this run is root.
+fn shared_heap() -> Option<(tempfile::TempDir, PathBuf)> {
+    if !mmf_testkit::root_for("a reader running as another user") {
+        return None;
+    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+    let path = dir.path().join("shared.heap");
+    Some((dir, path))
 }
 
 fn create(path: &Path) -> Heap {
@@ -61,11 +66,7 @@ fn another_user_reads_while_the_owner_writes_and_its_snapshot_holds() {
     if let Some((_, arg)) = role() {
         return reader(&arg);
     }
-    if !mmf_testkit::root_for("a reader running as another user") {
-        return;
-    }
-    let dir = shared_dir();
-    let path = dir.path().join("shared.heap");
+    let Some((_dir, path)) = shared_heap() else { return };
     let heap = create(&path);
     let mut peer = Peer::spawn_under(&NOBODY, TEST, "read", path.to_str().unwrap(), |_| {});
     let said = peer.expect("");
@@ -95,11 +96,7 @@ fn the_owner_writes_after_another_user_opened_first() {
     if let Some((_, arg)) = role() {
         return reader(&arg);
     }
-    if !mmf_testkit::root_for("a reader running as another user") {
-        return;
-    }
-    let dir = shared_dir();
-    let path = dir.path().join("shared.heap");
+    let Some((_dir, path)) = shared_heap() else { return };
     drop(create(&path));
     let mut peer = Peer::spawn_under(&NOBODY, TEST, "read", path.to_str().unwrap(), |_| {});
     assert!(peer.expect("").starts_with("pinned"), "the other user could not read");
