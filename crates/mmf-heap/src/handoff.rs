@@ -113,11 +113,12 @@ impl<B: Backend> Heap<B> {
     /// Pins the newest commit (of any process) and returns it, loading it if another
     /// process made it.
     pub(crate) fn pin_newest(&self) -> Result<Arc<Committed>> {
+        if self.readers.is_outside() {
+            return self.pin_newest_outside();
+        }
         let start = Instant::now();
         loop {
-            let txn = self
-                .readers
-                .pin(|| self.state().current.slot.txn_id, || recover::newest_slot(&self.backend))?;
+            let txn = self.readers.pin(|| self.state().current.slot.txn_id)?;
             match self.commit_at(txn) {
                 Ok(Some(commit)) => return Ok(commit),
                 Ok(None) => {
@@ -133,6 +134,35 @@ impl<B: Backend> Heap<B> {
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// An outside reader's pin (`Readers::outside`): the newest commit in the file that
+    /// checks out, as opening finds it (a slot whose blocks a crash left bad is passed
+    /// over, as the next writer will; review 46 read such a commit's bytes, which that
+    /// writer then reused), its transaction's byte locked, and the slots read again: if
+    /// they moved, again. A commit is loaded and checked once, and known again by its
+    /// slots' bytes, not its number (a failed commit's number comes again).
+    fn pin_newest_outside(&self) -> Result<Arc<Committed>> {
+        loop {
+            let head = recover::head_slots(&self.backend)?;
+            let cached = {
+                let state = self.state();
+                (state.outside_head == head).then(|| Arc::clone(&state.current))
+            };
+            let commit = match cached {
+                Some(commit) => commit,
+                None => Arc::new(recover::newest_in(&self.backend, &head)?),
+            };
+            let txn = commit.slot.txn_id;
+            self.readers.pin_outside(txn)?;
+            if recover::head_slots(&self.backend)? == head {
+                let mut state = self.state();
+                state.current = Arc::clone(&commit);
+                state.outside_head = head;
+                return Ok(commit);
+            }
+            self.readers.unpin(txn);
         }
     }
 

@@ -171,6 +171,8 @@ pub(crate) struct State {
     pub current: Arc<Committed>,
     /// What the next write transaction builds on.
     pub writer: WriterState,
+    /// An outside reader's: the slots' bytes `current` was found in (empty otherwise).
+    pub outside_head: Vec<u8>,
 }
 
 /// What the next write transaction builds on: valid while `base` is the published commit
@@ -253,8 +255,9 @@ impl Heap<FileBackend> {
     /// Other processes may have the file open at the same time (see the crate's
     /// "Several processes"); this one joins the file's lock area, unless it opens
     /// read-only a file it does not own (Linux: another user's heap, or root reading a
-    /// user's): then it pins its snapshots with byte-range locks on the file instead, so
-    /// that it neither needs the owner's area nor makes one that would lock the owner out.
+    /// user's), or read-only when another user made the area (one who may write the file):
+    /// then it pins its snapshots with byte-range locks on the file instead, so that it
+    /// neither needs that area nor makes one that would lock its owner out.
     /// Opening finds the newest commit whose slot, manifest and blocks check out
     /// (falling back to the one before if the newest was torn by a crash) and, read-write,
     /// syncs the file so that what it found is durable.
@@ -321,7 +324,17 @@ impl Heap<FileBackend> {
             Readers::outside(backend.file())?
         } else {
             let name = lock::area_name(backend.file(), &superblock.file_id)? + &options.area_tag;
-            Readers::shared(&name, backend.file())?
+            match Readers::shared(&name, backend.file()) {
+                // Another user made the area (a writer of a group-writable heap, root, or
+                // one who planted it): a read-only open reads as an outside reader, whose
+                // pins that writer respects (review 46).
+                Err(Error::Io { op: "open the lock area", source })
+                    if !writable && source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    Readers::outside(backend.file())?
+                }
+                other => other?,
+            }
         };
         let (superblock, committed) = recover::newest_commit(&backend)?;
         Heap::assemble(backend, options, superblock, committed, readers)
@@ -479,7 +492,7 @@ impl<B: Backend> Heap<B> {
             unsynced_from: 0,
             settled: None,
         };
-        let state = State { current: committed, writer };
+        let state = State { current: committed, writer, outside_head: Vec::new() };
         Ok(Heap {
             backend,
             superblock,
@@ -548,8 +561,8 @@ impl<B: Backend> Heap<B> {
 
     /// The oldest commit a snapshot of any live process has pinned (`None`: no snapshot
     /// is open). Space freed after it is not reused while it is pinned. A process reading
-    /// another user's heap (see [`open`](Heap::open)) sees only its own snapshots: the
-    /// owner's lock area is not open to it.
+    /// another user's heap (see [`open`](Heap::open)) sees its own snapshots and those of
+    /// other such readers, not the owner's processes' (their lock area is not open to it).
     ///
     /// # Errors
     /// [`Error::Io`] if the lock area failed (asking whether readers live).

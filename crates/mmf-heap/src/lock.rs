@@ -103,6 +103,35 @@ fn open_err(name: &str, why: impl std::fmt::Display) -> Error {
     )
 }
 
+/// [`open_err`] for an area another user owns (`ForeignOwner`), as `PermissionDenied`: a
+/// read-only open then reads without the area (`Heap::open`).
+fn foreign_err(name: &str, why: impl std::fmt::Display) -> Error {
+    let place = if cfg!(windows) { "named section" } else { "shared memory object /dev/shm/" };
+    Error::io(
+        "open the lock area",
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{why}; the heap's lock area is the {place}{name}, made by another user: \
+                 a process of theirs has the heap open for writing (wait for it to end), or \
+                 it was planted; once no process has the heap open, remove it (as its \
+                 owner or root: `mmf shm rm {name}`)"
+            ),
+        ),
+    )
+}
+
+/// The error of opening the area: [`foreign_err`] for another user's, else [`open_err`].
+fn area_open_err(name: &str, e: mmf::Error) -> Error {
+    match e {
+        // mmf's own advice (a `NameOptions` switch) is not one a heap's user can follow.
+        mmf::Error::ForeignOwner { owner, .. } => {
+            foreign_err(name, format!("the lock area belongs to user {owner}, not to you"))
+        }
+        e => open_err(name, e),
+    }
+}
+
 impl LockArea {
     /// Opens (or creates) the lock area `name`.
     fn open(name: &str) -> Result<LockArea> {
@@ -111,12 +140,12 @@ impl LockArea {
             .size(SIZE)
             .name(name)
             .map_anonymous()
-            .map_err(|e| open_err(name, e))?;
+            .map_err(|e| area_open_err(name, e))?;
         let options = SyncAreaOptions::new().participants(PARTICIPANTS).objects(2).clone();
         debug_assert!(options.size() <= TABLE);
         let view = mapping.view_mut(..).map_err(|e| area_err("map the lock area", e))?;
         let area =
-            SyncArea::open_or_init_owned(view, 0, &options).map_err(|e| open_err(name, e))?;
+            SyncArea::open_or_init_owned(view, 0, &options).map_err(|e| area_open_err(name, e))?;
         let table = mapping.view_mut(..).map_err(|e| area_err("map the lock area", e))?;
         let lock = LockArea { area, table, row: OnceLock::new(), _mapping: mapping };
         match lock.word(MAGIC_AT)?.compare_exchange(0, TABLE_MAGIC, SeqCst, SeqCst) {
@@ -328,27 +357,31 @@ impl Readers {
         self.pins.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Pins the newest commit: the published one, or `local()` without a lock area, or
-    /// for an outside reader the newest slot's (`newest()`). Returns its transaction;
-    /// [`unpin`](Self::unpin) it when done.
-    pub fn pin(&self, local: impl Fn() -> u64, newest: impl Fn() -> Result<u64>) -> Result<u64> {
+    /// An outside reader's pin of `txn`: the byte of every transaction it has pinned is
+    /// locked (not only the oldest's: a writer also looks for the newest, a commit it
+    /// never made; see `WriteTxn::begin`). The caller then looks at the slots again and
+    /// [`unpin`](Self::unpin)s if they moved (`Heap::pin_newest_outside`).
+    pub fn pin_outside(&self, txn: u64) -> Result<()> {
+        let Some(file) = &self.outside else {
+            return Err(Error::InvalidArgument {
+                what: "an outside pin without an outside reader",
+            });
+        };
         let mut pins = self.pins();
-        if let Some(file) = &self.outside {
-            // LMDB's loop with a lock for the row: lock the byte of `t`, then look again.
-            let t = loop {
-                let t = newest()?;
-                if pins.keys().next().is_some_and(|&oldest| oldest <= t) {
-                    break t; // the locked oldest pin protects `t` too
-                }
-                presence::pin_outside(file, t)?;
-                if newest()? == t {
-                    break t;
-                }
-                presence::unpin_outside(file, t)?;
-            };
-            *pins.entry(t).or_insert(0) += 1;
-            return Ok(t);
+        if !pins.contains_key(&txn) {
+            presence::pin_outside(file, txn)?;
         }
+        *pins.entry(txn).or_insert(0) += 1;
+        // As the area's loop fences between its row and its second look.
+        fence(SeqCst);
+        Ok(())
+    }
+
+    /// Pins the newest commit: the published one, or `local()` without a lock area.
+    /// Returns its transaction; [`unpin`](Self::unpin) it when done. (Outside readers
+    /// pin with [`pin_outside`](Self::pin_outside).)
+    pub fn pin(&self, local: impl Fn() -> u64) -> Result<u64> {
+        let mut pins = self.pins();
         let Some(lock) = &self.lock else {
             let t = local();
             *pins.entry(t).or_insert(0) += 1;
@@ -375,24 +408,20 @@ impl Readers {
     /// Ends a pin of `txn`; the row then holds the oldest pin left (or none).
     pub fn unpin(&self, txn: u64) {
         let mut pins = self.pins();
-        let oldest = pins.keys().next().copied();
+        let mut last = false;
         if let Some(n) = pins.get_mut(&txn) {
             *n -= 1;
             if *n == 0 {
                 pins.remove(&txn);
+                last = true;
             }
         }
         if let Some(file) = &self.outside {
-            // Only the oldest pin's byte is locked: the next oldest's first, then this one
-            // given back, so that the snapshots left are never unprotected.
-            let next = pins.keys().next().copied();
-            if oldest != next {
-                if let Some(next) = next {
-                    let _ = presence::pin_outside(file, next);
-                }
-                if let Some(oldest) = oldest {
-                    let _ = presence::unpin_outside(file, oldest);
-                }
+            // Its own byte: the other pins keep theirs. (If giving it back fails, the
+            // byte stays locked until the heap is closed: a pin held too long, never one
+            // missing.)
+            if last {
+                let _ = presence::unpin_outside(file, txn);
             }
             return;
         }
@@ -411,11 +440,23 @@ impl Readers {
             Some(lock) => lock.oldest_row()?,
             None => None,
         };
-        // Outside readers of other processes (other users' read-only opens).
-        let outside = match &self._presence {
-            Some(p) => presence::oldest_outside(p.file())?,
-            None => None,
+        // Outside readers of other processes (other users' read-only opens), looked at
+        // through this process's own handle (its own pins are `local`).
+        let outside = match (&self._presence, &self.outside) {
+            (Some(p), _) => presence::oldest_outside(p.file())?,
+            (None, Some(file)) => presence::oldest_outside(file)?,
+            (None, None) => None,
         };
         Ok([local, shared, outside].into_iter().flatten().min())
+    }
+
+    /// The newest transaction an outside reader of another process has pinned (a writer
+    /// compares it with the transaction it is about to make: one at or past it is a
+    /// commit this writer never made, whose space must not be reused).
+    pub fn newest_outside(&self) -> Result<Option<u64>> {
+        match &self._presence {
+            Some(p) => presence::newest_outside(p.file()),
+            None => Ok(None),
+        }
     }
 }

@@ -50,7 +50,7 @@ pub fn newest_commit<B: Backend>(backend: &B) -> Result<(Superblock, Committed)>
 }
 
 /// The newest commit of the slots in `head` that checks out.
-fn newest_in<B: Backend>(backend: &B, head: &[u8]) -> Result<Committed> {
+pub(crate) fn newest_in<B: Backend>(backend: &B, head: &[u8]) -> Result<Committed> {
     let mut slots: Vec<(usize, Result<Slot>)> = SLOT_OFFSETS
         .iter()
         .enumerate()
@@ -105,6 +105,17 @@ fn read_head<B: Backend>(backend: &B) -> Result<(Superblock, Vec<u8>)> {
     let mut head = vec![0u8; PAGE as usize];
     backend.read_at(0, &mut head)?;
     Ok((Superblock::parse(&head)?, head))
+}
+
+/// The bytes of the first page up to the end of the second slot: what tells whether a
+/// commit was made (`newest_in` takes them).
+///
+/// # Errors
+/// [`Error::Io`] reading them.
+pub(crate) fn head_slots<B: Backend>(backend: &B) -> Result<Vec<u8>> {
+    let mut head = vec![0u8; SLOT_OFFSETS[1] as usize + size_of::<Slot>()];
+    backend.read_at(0, &mut head)?;
+    Ok(head)
 }
 
 /// The newest transaction of the slots that parse (0: none), not loaded or checked

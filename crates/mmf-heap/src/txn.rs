@@ -77,14 +77,24 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
         writer: WriterGuard<'h>,
         cross: Option<mmf::sync::MutexGuard<'h>>,
     ) -> Result<Self> {
-        let (base, txn_id, reuse_limit) = {
+        let (base, mut txn_id, reuse_limit) = {
             let state = heap.state();
             (Arc::clone(&state.writer.base), state.writer.next_txn, state.writer.reuse_limit)
         };
         // Every snapshot of every process, this one's included.
         let oldest_reader = heap.readers.oldest()?.unwrap_or(u64::MAX);
         let reusable = reuse_limit.min(oldest_reader);
-        let alloc = settled(heap, reusable);
+        let mut alloc = settled(heap, reusable);
+        // An outside reader (another user's, `Readers::outside`) that pinned a commit
+        // this writer never made: one whose sync failed after its slot was written (its
+        // number comes again), or one a crash left bad that recovery passed over (review
+        // 46). As after lost commits (`handoff.rs`): number after it, allocate past the
+        // whole file, reuse nothing free now until it ends.
+        if let Some(ghost) = heap.readers.newest_outside()?.filter(|&g| g >= txn_id) {
+            let file_len = heap.backend.refresh()?;
+            alloc.quarantine(file_len.max(base.slot.alloc_end), ghost + 1)?;
+            txn_id = ghost + 1;
+        }
         let window = Window::new(&heap.backend, base.slot.alloc_end)?;
         Ok(WriteTxn {
             window,
