@@ -143,7 +143,13 @@ impl<B: Backend> Heap<B> {
     /// writer then reused), its transaction's byte locked, and the slots read again: if
     /// they moved, again. A commit is loaded and checked once, and known again by its
     /// slots' bytes, not its number (a failed commit's number comes again).
+    ///
+    /// A writer committing all the while moves the slots under each look, and a check
+    /// can then fail on blocks it is reusing (review 47): such a look is tried again, for
+    /// up to [`SLOT_PATIENCE`]; then the last error, or `Io` (`TimedOut`) if the checks
+    /// passed but the slots never stood still.
     fn pin_newest_outside(&self) -> Result<Arc<Committed>> {
+        let start = Instant::now();
         loop {
             let head = recover::head_slots(&self.backend)?;
             let cached = {
@@ -152,7 +158,18 @@ impl<B: Backend> Heap<B> {
             };
             let commit = match cached {
                 Some(commit) => commit,
-                None => Arc::new(recover::newest_in(&self.backend, &head)?),
+                None => match recover::newest_in(&self.backend, &head) {
+                    Ok(commit) => Arc::new(commit),
+                    Err(e) => {
+                        if recover::head_slots(&self.backend)? == head
+                            || start.elapsed() > SLOT_PATIENCE
+                        {
+                            return Err(e);
+                        }
+                        self.backend.refresh()?;
+                        continue;
+                    }
+                },
             };
             let txn = commit.slot.txn_id;
             self.readers.pin_outside(txn)?;
@@ -163,6 +180,16 @@ impl<B: Backend> Heap<B> {
                 return Ok(commit);
             }
             self.readers.unpin(txn);
+            if start.elapsed() > SLOT_PATIENCE {
+                return Err(Error::io(
+                    "pin a snapshot",
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "a writer committed throughout 2 s of looks: no commit stood still \
+                         long enough to be checked and pinned; try again",
+                    ),
+                ));
+            }
         }
     }
 

@@ -358,8 +358,8 @@ impl Readers {
     }
 
     /// An outside reader's pin of `txn`: the byte of every transaction it has pinned is
-    /// locked (not only the oldest's: a writer also looks for the newest, a commit it
-    /// never made; see `WriteTxn::begin`). The caller then looks at the slots again and
+    /// locked (each pin has its own byte, so giving one back never leaves another
+    /// unprotected for a moment). The caller then looks at the slots again and
     /// [`unpin`](Self::unpin)s if they moved (`Heap::pin_newest_outside`).
     pub fn pin_outside(&self, txn: u64) -> Result<()> {
         let Some(file) = &self.outside else {
@@ -448,15 +448,5 @@ impl Readers {
             (None, None) => None,
         };
         Ok([local, shared, outside].into_iter().flatten().min())
-    }
-
-    /// The newest transaction an outside reader of another process has pinned (a writer
-    /// compares it with the transaction it is about to make: one at or past it is a
-    /// commit this writer never made, whose space must not be reused).
-    pub fn newest_outside(&self) -> Result<Option<u64>> {
-        match &self._presence {
-            Some(p) => presence::newest_outside(p.file()),
-            None => Ok(None),
-        }
     }
 }

@@ -176,24 +176,6 @@ pub(crate) fn oldest_outside(file: &File) -> Result<Option<u64>> {
     Ok(oldest)
 }
 
-/// The newest transaction an outside reader of another process has pinned: the highest
-/// locked byte of the pin range, found one lock at a time upwards.
-pub(crate) fn newest_outside(file: &File) -> Result<Option<u64>> {
-    let mut newest = None;
-    let mut from = PINS;
-    loop {
-        let at = match sys::a_lock_in(file, from, PINS + PIN_SPAN) {
-            Ok(Some(at)) => at.max(from),
-            Ok(None) => break,
-            Err(e) if locks_unsupported(&e) => break,
-            Err(e) => return Err(Error::io("look at the pins", e)),
-        };
-        newest = Some(at - PINS);
-        from = at + 1;
-    }
-    Ok(newest)
-}
-
 #[cfg(target_os = "linux")]
 mod sys {
     use std::fs::File;

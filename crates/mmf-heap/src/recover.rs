@@ -118,6 +118,20 @@ pub(crate) fn head_slots<B: Backend>(backend: &B) -> Result<Vec<u8>> {
     Ok(head)
 }
 
+/// The newest slot that parses with a transaction at or past `txn` (a commit the writer
+/// that is about to make `txn` does not know), if there is one.
+///
+/// # Errors
+/// [`Error::Io`] reading the first page.
+pub(crate) fn slots_at_or_past<B: Backend>(backend: &B, txn: u64) -> Result<Option<Slot>> {
+    let head = head_slots(backend)?;
+    Ok(SLOT_OFFSETS
+        .iter()
+        .filter_map(|&at| Slot::parse(&head[at as usize..], at).ok())
+        .filter(|slot| slot.txn_id >= txn)
+        .max_by_key(|slot| slot.txn_id))
+}
+
 /// The newest transaction of the slots that parse (0: none), not loaded or checked
 /// further: what an outside reader (`lock.rs`) pins before it loads the commit.
 ///

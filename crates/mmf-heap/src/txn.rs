@@ -11,6 +11,7 @@ use crate::format::{ALIGN, DATA_START, align_up};
 use crate::heap::{Committed, Heap, WriterGuard};
 use crate::mem::Window;
 use crate::persist::{Off, PBytes, PStr, Persist};
+use crate::recover;
 use crate::roots::{self, RootDir, RootValue};
 use crate::shape::Shape;
 
@@ -85,15 +86,18 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
         let oldest_reader = heap.readers.oldest()?.unwrap_or(u64::MAX);
         let reusable = reuse_limit.min(oldest_reader);
         let mut alloc = settled(heap, reusable);
-        // An outside reader (another user's, `Readers::outside`) that pinned a commit
-        // this writer never made: one whose sync failed after its slot was written (its
-        // number comes again), or one a crash left bad that recovery passed over (review
-        // 46). As after lost commits (`handoff.rs`): number after it, allocate past the
-        // whole file, reuse nothing free now until it ends.
-        if let Some(ghost) = heap.readers.newest_outside()?.filter(|&g| g >= txn_id) {
-            let file_len = heap.backend.refresh()?;
-            alloc.quarantine(file_len.max(base.slot.alloc_end), ghost + 1)?;
-            txn_id = ghost + 1;
+        // A slot of a commit this writer's base does not know, at or past the number it
+        // is about to use: one whose sync failed after its slot was written (the writer
+        // went on from the commit before: its number and space come again), or one a
+        // crash left bad that recovery passed over. An outside reader (another user's,
+        // `Readers::outside`), which reads slots rather than the lock area, may hold it
+        // (review 46; pinned after this look too: review 47). As after lost commits
+        // (`handoff.rs`): number after it, allocate past what it reached, reuse nothing
+        // free now until snapshots of it end. Only the writer writes slots, so what is
+        // there now is all there can be; one read of the first page per transaction.
+        if let Some(ghost) = recover::slots_at_or_past(&heap.backend, txn_id)? {
+            alloc.quarantine(ghost.alloc_end.max(base.slot.alloc_end), ghost.txn_id + 1)?;
+            txn_id = ghost.txn_id + 1;
         }
         let window = Window::new(&heap.backend, base.slot.alloc_end)?;
         Ok(WriteTxn {

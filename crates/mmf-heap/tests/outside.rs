@@ -117,7 +117,8 @@ fn the_owner_writes_after_another_user_opened_first() {
 /// the slot was written: the number and the space come again; simulated by a second
 /// handle of the file that commits without the lock area). The writer must number after
 /// it and leave its space alone while the reader holds it (review 46: a `&u64` of such a
-/// snapshot changed from 66666 to 10000).
+/// snapshot changed from 66666 to 10000), also when its transaction began before the
+/// reader pinned (review 47), and without growing the file past what it needs.
 #[test]
 fn a_commit_the_writer_disowned_keeps_its_outside_readers_bytes() {
     const TEST: &str = "a_commit_the_writer_disowned_keeps_its_outside_readers_bytes";
@@ -134,8 +135,14 @@ fn a_commit_the_writer_disowned_keeps_its_outside_readers_bytes() {
     set(&rogue, 66666);
     let ghost = rogue.txn_id();
     drop(rogue);
+    // The writer's transaction begins before the reader pins (review 47: a look at the
+    // pins when it began missed this one).
+    let mut tx = heap.write().unwrap();
     let mut peer = Peer::spawn_under(&NOBODY, TEST, "read", path.to_str().unwrap(), |_| {});
     assert_eq!(peer.expect(""), format!("pinned {ghost} 66666"));
+    let first = tx.alloc(&9999u64).unwrap();
+    tx.set_root("v", &first).unwrap();
+    tx.commit().unwrap();
     for i in 0..50 {
         set(&heap, 10000 + i);
     }
@@ -144,7 +151,9 @@ fn a_commit_the_writer_disowned_keeps_its_outside_readers_bytes() {
     peer.say("go");
     peer.wait_success();
     let snap = heap.read().unwrap();
-    assert!(snap.txn_id() > ghost + 49, "numbered after the disowned commit: {}", snap.txn_id());
+    assert!(snap.txn_id() > ghost + 50, "numbered after the disowned commit: {}", snap.txn_id());
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(len <= 1 << 20, "the file grew to {len} bytes for 52 values of 8 bytes");
     let v: Off<u64> = snap.root("v").unwrap().unwrap();
     assert_eq!(snap.get(v).unwrap(), 10049);
 }
