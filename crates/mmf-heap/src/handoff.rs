@@ -20,8 +20,21 @@ use crate::lock::LockArea;
 use crate::recover;
 
 /// How long a snapshot waits for a published commit's slot to read back before calling
-/// it corrupted (a commit without a sync rewrites its slot just before publishing).
+/// it corrupted (a commit without a sync rewrites its slot just before publishing), and
+/// how long an outside reader looks for slots that stand still (`pin_newest_outside`).
 const SLOT_PATIENCE: Duration = Duration::from_secs(2);
+
+/// An outside reader's error when the slots moved under every look for [`SLOT_PATIENCE`].
+fn moving() -> Error {
+    Error::io(
+        "pin a snapshot",
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "a writer committed throughout 2 s of looks: no commit stood still long enough \
+             to be checked and pinned; try again",
+        ),
+    )
+}
 
 impl<B: Backend> Heap<B> {
     /// Takes the writer lock of the lock area (if the heap has one) and brings this
@@ -161,12 +174,14 @@ impl<B: Backend> Heap<B> {
                 None => match recover::newest_in(&self.backend, &head) {
                     Ok(commit) => Arc::new(commit),
                     Err(e) => {
-                        if recover::head_slots(&self.backend)? == head
-                            || start.elapsed() > SLOT_PATIENCE
-                        {
-                            return Err(e);
+                        if recover::head_slots(&self.backend)? == head {
+                            return Err(e); // damage that stays, not a writer moving on
+                        }
+                        if start.elapsed() > SLOT_PATIENCE {
+                            return Err(moving());
                         }
                         self.backend.refresh()?;
+                        std::thread::yield_now();
                         continue;
                     }
                 },
@@ -181,15 +196,9 @@ impl<B: Backend> Heap<B> {
             }
             self.readers.unpin(txn);
             if start.elapsed() > SLOT_PATIENCE {
-                return Err(Error::io(
-                    "pin a snapshot",
-                    std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "a writer committed throughout 2 s of looks: no commit stood still \
-                         long enough to be checked and pinned; try again",
-                    ),
-                ));
+                return Err(moving());
             }
+            std::thread::yield_now();
         }
     }
 

@@ -93,11 +93,16 @@ impl<'h, B: Backend> WriteTxn<'h, B> {
         // `Readers::outside`), which reads slots rather than the lock area, may hold it
         // (review 46; pinned after this look too: review 47). As after lost commits
         // (`handoff.rs`): number after it, allocate past what it reached, reuse nothing
-        // free now until snapshots of it end. Only the writer writes slots, so what is
-        // there now is all there can be; one read of the first page per transaction.
+        // free now until snapshots of it end. Only the writer writes slots (the contract
+        // of `Heap::open`: no other handle writes the file), so what is there now is all
+        // there can be; one read of the first page per transaction.
         if let Some(ghost) = recover::slots_at_or_past(&heap.backend, txn_id)? {
-            alloc.quarantine(ghost.alloc_end.max(base.slot.alloc_end), ghost.txn_id + 1)?;
-            txn_id = ghost.txn_id + 1;
+            let after = ghost
+                .txn_id
+                .checked_add(1)
+                .ok_or(Error::corrupted("commit slot", crate::format::SLOT_OFFSETS[0]))?;
+            alloc.quarantine(ghost.alloc_end.max(base.slot.alloc_end), after)?;
+            txn_id = after;
         }
         let window = Window::new(&heap.backend, base.slot.alloc_end)?;
         Ok(WriteTxn {
