@@ -285,8 +285,8 @@ impl LockArea {
 pub(crate) struct Readers {
     /// Pinned transaction → open snapshots.
     pins: Mutex<BTreeMap<u64, usize>>,
-    /// An outside reader's own handle of the file, where it locks the byte of its oldest
-    /// pin (`presence::pin_outside`); it has no lock area.
+    /// An outside reader's own handle of the file, where it locks the byte of each
+    /// transaction it pins (`presence::pin_outside`); it has no lock area.
     outside: Option<File>,
     /// This process's presence lock on the file, for the lock area's nonce. Before
     /// `lock`: fields drop in order, and the lock goes before its area, or an opener

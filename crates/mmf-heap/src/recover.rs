@@ -133,13 +133,12 @@ pub(crate) fn slots_at_or_past<B: Backend>(backend: &B, txn: u64) -> Result<Opti
 }
 
 /// The newest transaction of the slots that parse (0: none), not loaded or checked
-/// further: what an outside reader (`lock.rs`) pins before it loads the commit.
+/// further: an outside reader's `Heap::txn_id` (it has no lock area to ask).
 ///
 /// # Errors
 /// [`Error::Io`] reading the first page.
 pub fn newest_slot<B: Backend>(backend: &B) -> Result<u64> {
-    let mut head = vec![0u8; SLOT_OFFSETS[1] as usize + size_of::<Slot>()];
-    backend.read_at(0, &mut head)?;
+    let head = head_slots(backend)?;
     Ok(SLOT_OFFSETS
         .iter()
         .filter_map(|&at| Slot::parse(&head[at as usize..], at).ok())
