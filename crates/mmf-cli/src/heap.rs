@@ -194,11 +194,19 @@ fn stat(path: &Path, json: bool) -> Result<(), String> {
     let heap = open(path)?;
     // Before this command's own snapshot pins a commit.
     let oldest = heap.oldest_reader().map_err(|e| format!("{}: {e}", path.display()))?;
+    // Another user's heap read without its lock area: the owner's readers are not seen.
+    let partial = if heap.sees_every_reader() {
+        ""
+    } else {
+        " among the readers this user can see (the owner's processes' are not visible)"
+    };
     let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
     warn_if_newer_skipped(path, &snap);
     let stats = snap.stats();
     if json {
-        return print(format!("{}\n", to_json(path, &snap, &stats, oldest)));
+        let mut value = to_json(path, &snap, &stats, oldest);
+        value["oldest_reader_complete"] = heap.sees_every_reader().into();
+        return print(format!("{value}\n"));
     }
     let mut out = format!("heap {}\n", path.display());
     let _ = writeln!(out, "  format          {}", mmf_heap::format::FORMAT_VERSION);
@@ -211,8 +219,8 @@ fn stat(path: &Path, json: bool) -> Result<(), String> {
         stats.free_bytes, stats.free_ranges
     );
     match oldest {
-        Some(txn) => _ = writeln!(out, "  oldest reader   transaction {txn}"),
-        None => _ = writeln!(out, "  oldest reader   none"),
+        Some(txn) => _ = writeln!(out, "  oldest reader   transaction {txn}{partial}"),
+        None => _ = writeln!(out, "  oldest reader   none{partial}"),
     }
     let roots = snap.roots();
     let _ = writeln!(out, "  roots           {}", roots.len());

@@ -461,4 +461,16 @@ fn another_user_checks_a_heap_the_owner_has_open() {
     }
     let out = as_nobody(&["heap", "check", p]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok: transaction 5"), "{out:?}");
+    // The owner's snapshot is not visible to the other user, and stat says so.
+    let snap = heap.read().unwrap();
+    let out = as_nobody(&["heap", "stat", p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("oldest reader   none among the readers this user can see"), "{text}");
+    let out = as_nobody(&["heap", "stat", p, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["oldest_reader_complete"], false, "{json}");
+    drop(snap);
+    let json: serde_json::Value =
+        serde_json::from_str(&MMF.ok(&["heap", "stat", p, "--json"], dir.path())).unwrap();
+    assert_eq!(json["oldest_reader_complete"], true, "{json}");
 }

@@ -570,6 +570,13 @@ impl<B: Backend> Heap<B> {
         self.readers.oldest()
     }
 
+    /// Whether [`oldest_reader`](Self::oldest_reader) covers the snapshots of every
+    /// process: `false` for a process reading another user's heap without its lock area
+    /// (see [`open`](Heap::open)), which cannot see the owner's processes' snapshots.
+    pub fn sees_every_reader(&self) -> bool {
+        !self.readers.is_outside()
+    }
+
     /// The backend the heap runs on.
     pub fn backend(&self) -> &B {
         &self.backend
