@@ -138,13 +138,7 @@ pub(crate) fn slots_at_or_past<B: Backend>(backend: &B, txn: u64) -> Result<Opti
 /// # Errors
 /// [`Error::Io`] reading the first page.
 pub fn newest_slot<B: Backend>(backend: &B) -> Result<u64> {
-    let head = head_slots(backend)?;
-    Ok(SLOT_OFFSETS
-        .iter()
-        .filter_map(|&at| Slot::parse(&head[at as usize..], at).ok())
-        .map(|slot| slot.txn_id)
-        .max()
-        .unwrap_or(0))
+    Ok(slots_at_or_past(backend, 0)?.map_or(0, |slot| slot.txn_id))
 }
 
 /// The commit `txn` if one of the slots holds it now (a commit another process
@@ -154,8 +148,7 @@ pub fn newest_slot<B: Backend>(backend: &B) -> Result<u64> {
 /// # Errors
 /// [`Error::Corrupted`] if the slot's root directory or free list does not check out.
 pub fn published<B: Backend>(backend: &B, txn: u64) -> Result<Option<Committed>> {
-    let mut head = vec![0u8; SLOT_OFFSETS[1] as usize + size_of::<Slot>()];
-    backend.read_at(0, &mut head)?;
+    let head = head_slots(backend)?;
     for (index, &at) in SLOT_OFFSETS.iter().enumerate() {
         let Ok(slot) = Slot::parse(&head[at as usize..], at) else { continue };
         if slot.txn_id != txn {
