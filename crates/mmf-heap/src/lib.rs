@@ -147,6 +147,7 @@ mod key;
 mod lock;
 mod mem;
 mod node;
+mod opened;
 pub mod persist;
 mod phash;
 mod pmap;

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst, fence};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use mmf::sync::{Liveness, LockError, SyncArea, SyncAreaOptions};
 use mmf::{Access, Mapping, MappingOptions, ViewMut};
@@ -295,9 +295,6 @@ pub(crate) struct Readers {
     pub lock: Option<LockArea>,
 }
 
-/// The `Readers` of every heap file this process has open, by lock area name.
-static OPEN: Mutex<Vec<(String, Weak<Readers>)>> = Mutex::new(Vec::new());
-
 impl Readers {
     /// For a heap no other process sees (a backend other than a file).
     pub fn local() -> Arc<Readers> {
@@ -314,8 +311,8 @@ impl Readers {
     /// without locking the owner out of it); its snapshots are pinned by byte-range locks
     /// on the file, which every writer looks at (`presence.rs`).
     pub fn outside(file: &File) -> Result<Arc<Readers>> {
-        let file =
-            file.try_clone().map_err(|e| Error::io("duplicate the heap file's handle", e))?;
+        // Its pins last exactly as long as this handle (`presence::own_description`).
+        let file = presence::own_description(file)?;
         Ok(Arc::new(Readers {
             pins: Mutex::new(BTreeMap::new()),
             outside: Some(file),
@@ -333,24 +330,18 @@ impl Readers {
     /// first in the process takes the file's presence lock (`presence.rs`), which fails
     /// if processes using another lock area have the file open.
     pub fn shared(name: &str, file: &File) -> Result<Arc<Readers>> {
-        // The list stays locked while the area is joined, so that a process has one
-        // `Readers` (one participant) per area. Joining waits up to 0.2 s when it is
-        // refused, and other opens of the process wait behind it then.
-        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-        open.retain(|(_, r)| r.strong_count() > 0);
-        if let Some(r) = open.iter().find(|(n, _)| n == name).and_then(|(_, r)| r.upgrade()) {
-            return Ok(r);
-        }
-        let lock = LockArea::open(name)?;
-        let presence = presence::join(file, lock.nonce()?, name)?;
-        let readers = Arc::new(Readers {
-            pins: Mutex::new(BTreeMap::new()),
-            outside: None,
-            _presence: Some(presence),
-            lock: Some(lock),
-        });
-        open.push((name.to_owned(), Arc::downgrade(&readers)));
-        Ok(readers)
+        // One `Readers` (one participant, one presence lock) per area in a process;
+        // `opened.rs` keeps the list, and says what `fork` does to it.
+        crate::opened::shared(name, || {
+            let lock = LockArea::open(name)?;
+            let presence = presence::join(file, lock.nonce()?, name)?;
+            Ok(Arc::new(Readers {
+                pins: Mutex::new(BTreeMap::new()),
+                outside: None,
+                _presence: Some(presence),
+                lock: Some(lock),
+            }))
+        })
     }
 
     fn pins(&self) -> MutexGuard<'_, BTreeMap<u64, usize>> {

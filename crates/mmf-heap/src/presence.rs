@@ -39,9 +39,8 @@ const PRESENCE: u64 = 1 << 61;
 const SPAN: u64 = 1 << 40;
 
 /// A shared lock on this area's byte of a heap file, held while it lives (through a
-/// duplicate of the heap's handle: the lock belongs to their shared open file
-/// description, and goes when both are closed). Without the lock when the file system
-/// has no byte-range locks.
+/// description of the file of its own: [`own_description`]). Without the lock when the
+/// file system has no byte-range locks.
 pub(crate) struct Presence {
     file: File,
 }
@@ -51,6 +50,26 @@ impl Presence {
     pub(crate) fn file(&self) -> &File {
         &self.file
     }
+}
+
+/// A handle of `file` to hold locks on. Linux: a new open file description
+/// (`/proc/self/fd/N` opened again, read-only, close-on-exec), as OFD locks belong to the
+/// description and last while any descriptor of it is open: on a duplicate of the heap's
+/// own handle the lock would outlive the `Presence` until the heap's file closes too, and
+/// a child forked in between (by another thread) would keep it, without the lock area,
+/// for as long as it ran — the next opener of the heap, finding the area gone and a lock
+/// of another nonce, was refused (a test forking while threads open and close heaps saw
+/// it). Where `/proc` cannot be opened, and on Windows (no `fork`; a lock belongs to the
+/// handle), a duplicate.
+pub(crate) fn own_description(file: &File) -> Result<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(own) = File::open(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            return Ok(own);
+        }
+    }
+    file.try_clone().map_err(|e| Error::io("duplicate the heap file's handle", e))
 }
 
 /// Whether `e` says the file system takes no byte-range locks (NFS without its lock
@@ -78,7 +97,7 @@ pub(crate) fn locks_unsupported(e: &io::Error) -> bool {
 /// `Io` ("open the lock area", `ResourceBusy`) naming the area while another lock of
 /// the range stays; the OS error of a lock call that failed otherwise.
 pub(crate) fn join(file: &File, nonce: u64, area: &str) -> Result<Presence> {
-    let file = file.try_clone().map_err(|e| Error::io("duplicate the heap file's handle", e))?;
+    let file = own_description(file)?;
     let mine = PRESENCE + nonce % SPAN;
     let look = || {
         Ok::<_, io::Error>(

@@ -39,10 +39,13 @@ pub(super) struct Member {
 }
 
 /// Every area this process has joined, so that two views of one area share one slot.
+/// Locked, like each area's `member`, only inside the fork gate (`sys::fork_gate`): a
+/// `fork` never copies them locked into a child, which has none of the other threads.
 static MEMBERS: StdMutex<Vec<Weak<Member>>> = StdMutex::new(Vec::new());
 
 impl SyncArea<'_> {
     pub(super) fn current_member(&self) -> Option<Arc<Member>> {
+        let _gate = sys::fork_gate();
         let member = self.member.lock().unwrap_or_else(|e| e.into_inner());
         member.as_ref().filter(|m| m.fork_generation == sys::fork_generation()).cloned()
     }
@@ -66,6 +69,7 @@ impl SyncArea<'_> {
 
     #[cold]
     fn join(&self) -> Result<u32> {
+        let _gate = sys::fork_gate();
         let mut member = self.member.lock().unwrap_or_else(|e| e.into_inner());
         let generation = sys::fork_generation();
         if let Some(m) = member.as_ref().filter(|m| m.fork_generation == generation) {
@@ -169,6 +173,7 @@ impl SyncArea<'_> {
 
 impl Drop for SyncArea<'_> {
     fn drop(&mut self) {
+        let _gate = sys::fork_gate();
         let Ok(mut member) = self.member.lock() else { return };
         let Some(m) = member.take() else { return };
         if m.fork_generation != sys::fork_generation() {

@@ -63,12 +63,61 @@ fn unlock_fds() {
     FD_LOCK.store(0, Ordering::Release);
 }
 
+/// The fork gate: the sync layer's process-wide bookkeeping (the list of joined areas, an
+/// area's membership) is changed and read inside it, and `fork` waits until no thread is
+/// inside, so a child never inherits those locks held by a thread it does not have (a
+/// child forked while another thread joined an area waited for ever at its own first
+/// join). Bits 0–30 count the threads inside; [`GATE_SHUT`] is set by the fork
+/// (`fork_prepare`) once the count is 0. Threads get in while a fork waits (a thread
+/// inside may enter again: no deadlock); a fork waits only for sections that make a few
+/// system calls.
+static GATE: AtomicU32 = AtomicU32::new(0);
+const GATE_SHUT: u32 = 1 << 31;
+
+/// A thread's place inside the fork gate (see [`fork_gate`]).
+pub(crate) struct ForkGate(());
+
+/// Enters the fork gate (waits while a `fork` is under way in another thread); leaving is
+/// dropping the value.
+pub(crate) fn fork_gate() -> ForkGate {
+    register_fork_handlers();
+    loop {
+        let s = GATE.load(Ordering::Relaxed);
+        if s & GATE_SHUT == 0
+            && GATE.compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        {
+            return ForkGate(());
+        }
+        std::thread::yield_now();
+    }
+}
+
+impl Drop for ForkGate {
+    fn drop(&mut self) {
+        GATE.fetch_sub(1, Ordering::Release);
+    }
+}
+
+fn register_fork_handlers() {
+    static HANDLER: Once = Once::new();
+    HANDLER.call_once(|| {
+        // SAFETY: registers handlers that only touch atomics, yield, and close(2) (the
+        // child's, which must be async-signal-safe).
+        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
+    });
+}
+
 extern "C" fn fork_prepare() {
+    // The gate first: a thread inside it may be waiting for the descriptor lock.
+    while GATE.compare_exchange_weak(0, GATE_SHUT, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        std::thread::yield_now();
+    }
     lock_fds();
 }
 
 extern "C" fn fork_parent() {
     unlock_fds();
+    GATE.store(0, Ordering::Release);
 }
 
 extern "C" fn fork_child() {
@@ -84,8 +133,10 @@ extern "C" fn fork_child() {
     }
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
     BARRIER.store(BARRIER_UNKNOWN, Ordering::Relaxed);
-    // The parent held the lock across the fork (`fork_prepare`); the child's copy is free.
+    // The parent held the locks across the fork (`fork_prepare`); the child's copies are
+    // free (the threads that were waiting at the gate do not run here).
     unlock_fds();
+    GATE.store(0, Ordering::Release);
 }
 
 /// The byte whose lock stands for `slot` of the area at `key`.
@@ -118,14 +169,7 @@ impl Membership {
     /// A new description of `probe` (the mapping's file) to hold a slot lock on:
     /// `open("/proc/self/fd/N", O_RDWR | O_CLOEXEC)`.
     pub(crate) fn new(probe: Option<&File>) -> io::Result<Membership> {
-        static HANDLER: Once = Once::new();
-        HANDLER.call_once(|| {
-            // SAFETY: registers handlers that only touch atomics, yield, and close(2) (the
-            // child's, which must be async-signal-safe).
-            unsafe {
-                libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child))
-            };
-        });
+        register_fork_handlers();
         let probe = probe.ok_or_else(|| {
             io::Error::new(io::ErrorKind::Unsupported, "the view has no file behind it")
         })?;

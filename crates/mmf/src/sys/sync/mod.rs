@@ -9,7 +9,9 @@
 //!   `try_claim(area, slot)` takes a slot (`Ok(false)`: the slot is someone else's),
 //!   `release(area, slot)` gives it back. A `fork` child never holds its parent's claims.
 //! - `fork_generation()`: bumped in every `fork` child, so that the layer above can tell
-//!   its parent's memberships from its own.
+//!   its parent's memberships from its own. `fork_gate()`: a section no `fork` falls in
+//!   (a `fork` waits for the threads inside it), for the process-wide locks of the layer
+//!   above, which a child would otherwise inherit held by a thread it does not have.
 //! - `alive(probe, area, slot, ident) -> Liveness`: whether the process recorded in a slot
 //!   still runs (Linux: the slot's lock is held; Windows: the pid names a process with the
 //!   recorded creation time that has not exited). Doubt is [`Liveness::Unknown`], which
@@ -39,7 +41,7 @@ mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{
     Membership, PARK_CALL, PARK_FOR_CALL, Parker, UNPARK_CALL, alive, barrier_registered,
-    file_identity, fork_generation, process_barrier, process_ident,
+    file_identity, fork_gate, fork_generation, process_barrier, process_ident,
 };
 
 #[cfg(windows)]
@@ -47,7 +49,7 @@ mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{
     Membership, PARK_CALL, Parker, UNPARK_CALL, alive, barrier_registered, file_identity,
-    fork_generation, process_barrier, process_ident,
+    fork_gate, fork_generation, process_barrier, process_ident,
 };
 
 /// Where a sync area is, so that each platform can name what belongs to it.

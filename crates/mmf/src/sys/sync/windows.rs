@@ -48,6 +48,15 @@ pub(crate) fn fork_generation() -> u64 {
     0
 }
 
+/// No `fork` on Windows: the gate is always open.
+pub(crate) struct ForkGate(());
+
+/// No `fork` on Windows: the gate is always open.
+#[inline]
+pub(crate) fn fork_gate() -> ForkGate {
+    ForkGate(())
+}
+
 /// Windows has no cross-process barrier (`FlushProcessWriteBuffers` covers the calling
 /// process's threads only): areas formatted here are symmetric, and a process never takes
 /// part in an asymmetric one's plain unlocks.

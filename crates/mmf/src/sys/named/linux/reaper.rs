@@ -30,14 +30,15 @@
 // Without glibc the hook is not placed, and nothing here runs.
 #![cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use super::holds;
 use crate::sys::pal::cvt;
@@ -127,8 +128,35 @@ unsafe fn started_as_reaper(
     false
 }
 
-/// The socket to this process's reaper, once it runs.
+/// The socket to this process's reaper, once it runs. Held across `fork` by the holds'
+/// handlers ([`fork_prepare`]), so a child never inherits it locked by a thread it does
+/// not have.
 static REAPER: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+type ReaperGuard = MutexGuard<'static, Option<OwnedFd>>;
+
+thread_local! {
+    /// `REAPER`'s lock, held by this thread across a `fork` it makes.
+    static HELD_ACROSS_FORK: RefCell<Option<ReaperGuard>> = const { RefCell::new(None) };
+    /// This thread is in [`watch`], holding `REAPER` (starting a reaper forks).
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `fork`'s prepare handler for the socket (called by the holds' handler): takes its lock,
+/// unless the forking thread holds it already (starting the reaper forks).
+pub(super) fn fork_prepare() {
+    if !WATCHING.with(Cell::get) {
+        let guard = REAPER.lock().unwrap_or_else(|e| e.into_inner());
+        HELD_ACROSS_FORK.with(|h| *h.borrow_mut() = Some(guard));
+    }
+}
+
+/// `fork`'s parent and child handler for the socket: gives back what
+/// [`fork_prepare`] took (an atomic store, and a futex wake if threads of the parent
+/// waited).
+pub(super) fn fork_release() {
+    HELD_ACROSS_FORK.with(|h| drop(h.borrow_mut().take()));
+}
 /// Starting a reaper failed once: do not try again on every create.
 static CANNOT_START: AtomicBool = AtomicBool::new(false);
 
@@ -139,7 +167,10 @@ pub(super) fn watch(name: &str, object: &File) {
     if !IN_MAIN_PROGRAM.load(Ordering::Relaxed) || CANNOT_START.load(Ordering::Relaxed) {
         return;
     }
+    holds::register_fork_handlers();
     let mut reaper = REAPER.lock().unwrap_or_else(|e| e.into_inner());
+    WATCHING.with(|w| w.set(true));
+    let _watching = Watching;
     for _ in 0..2 {
         if reaper.is_none() {
             let Some(socket) = start() else {
@@ -160,6 +191,15 @@ pub(super) fn watch(name: &str, object: &File) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(_) => *reaper = None, // it died: start another
         }
+    }
+}
+
+/// Clears `WATCHING` when [`watch`] ends (before its lock goes: locals drop in reverse).
+struct Watching;
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        WATCHING.with(|w| w.set(false));
     }
 }
 

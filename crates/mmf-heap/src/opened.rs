@@ -1,0 +1,144 @@
+//! The heap files this process has open, by lock area name, so that a process has one
+//! [`Readers`] (one participant of the area, one presence lock) per heap file however
+//! many `Heap`s of it it opens.
+//!
+//! **`fork`.** A child forked (without `exec`) from a multithreaded process has only the
+//! forking thread; a lock another thread held at the fork stays locked in the child for
+//! ever. So the list's lock is held only for a look or a change of the list, never across
+//! a system call, and `pthread_atfork` handlers take it before the fork and give it back
+//! on both sides, so no fork falls inside a change. Opening a heap (joining its lock area,
+//! taking the presence lock: system calls, up to 0.2 s when refused) happens with the
+//! list unlocked, the name marked *opening* by this fork generation meanwhile; a child
+//! counts an opening left by its parent's threads as not there (those threads do not run
+//! in it), and opens the heap itself. An entry the parent had open is shared by the child,
+//! as the child shares the parent's `Heap`s. (CI once saw a child wait for ever here:
+//! the list had been locked across the whole open.)
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::lock::Readers;
+
+enum Entry {
+    /// A thread of this process, in fork generation `.0`, is opening it.
+    Opening(u64),
+    Open(Weak<Readers>),
+}
+
+type List = Vec<(String, Entry)>;
+
+static OPEN: Mutex<List> = Mutex::new(Vec::new());
+
+/// Bumped in each fork child (see the module's comment).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+fn list() -> MutexGuard<'static, List> {
+    OPEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The process's `Readers` of the lock area `name`: the one already open, else one
+/// `make` opens (with the list unlocked; a thread opening the same name meanwhile waits
+/// for it, and gets it).
+pub(crate) fn shared(
+    name: &str,
+    make: impl FnOnce() -> Result<Arc<Readers>>,
+) -> Result<Arc<Readers>> {
+    #[cfg(unix)]
+    fork::register();
+    let generation = loop {
+        let generation = GENERATION.load(Ordering::Relaxed);
+        let mut open = list();
+        open.retain(|(_, e)| match e {
+            Entry::Open(r) => r.strong_count() > 0,
+            // Left by a thread of the parent process, which does not run here.
+            Entry::Opening(g) => *g == generation,
+        });
+        match open.iter().find(|(n, _)| n == name).map(|(_, e)| e) {
+            Some(Entry::Open(r)) => {
+                if let Some(r) = r.upgrade() {
+                    return Ok(r);
+                }
+                // Its last `Heap` went after the `retain`: open it again.
+                open.retain(|(n, _)| n != name);
+            }
+            Some(Entry::Opening(_)) => {
+                drop(open);
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            None => {}
+        }
+        open.push((name.to_owned(), Entry::Opening(generation)));
+        break generation;
+    };
+    // Whatever happens (an error, a panic), the mark goes: another thread waits for it.
+    let mark = Mark { name, generation };
+    let readers = make()?;
+    let mut open = list();
+    if let Some(e) = open.iter_mut().find(|(n, e)| n == name && mark.is(e)) {
+        e.1 = Entry::Open(Arc::downgrade(&readers));
+    } else {
+        open.push((name.to_owned(), Entry::Open(Arc::downgrade(&readers))));
+    }
+    std::mem::forget(mark);
+    Ok(readers)
+}
+
+/// Removes the *opening* mark of `name` unless forgotten.
+struct Mark<'a> {
+    name: &'a str,
+    generation: u64,
+}
+
+impl Mark<'_> {
+    fn is(&self, e: &Entry) -> bool {
+        matches!(e, Entry::Opening(g) if *g == self.generation)
+    }
+}
+
+impl Drop for Mark<'_> {
+    fn drop(&mut self) {
+        list().retain(|(n, e)| !(n == self.name && self.is(e)));
+    }
+}
+
+#[cfg(unix)]
+mod fork {
+    use std::cell::RefCell;
+    use std::sync::atomic::Ordering;
+    use std::sync::{MutexGuard, Once};
+
+    use super::{GENERATION, List, list};
+
+    thread_local! {
+        /// The list's lock, held by the forking thread across `fork`.
+        static HELD: RefCell<Option<MutexGuard<'static, List>>> =
+            const { RefCell::new(None) };
+    }
+
+    pub(super) fn register() {
+        static ONCE: Once = Once::new();
+        // SAFETY: registers three `extern "C"` functions that take and give back the
+        // list's lock in the forking thread; they touch nothing else but an atomic.
+        ONCE.call_once(|| unsafe {
+            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        });
+    }
+
+    extern "C" fn prepare() {
+        let guard = list();
+        HELD.with(|h| *h.borrow_mut() = Some(guard));
+    }
+
+    extern "C" fn parent() {
+        HELD.with(|h| drop(h.borrow_mut().take()));
+    }
+
+    extern "C" fn child() {
+        GENERATION.fetch_add(1, Ordering::Relaxed);
+        // The forking thread's lock, copied into the child, given back by the same thread.
+        HELD.with(|h| drop(h.borrow_mut().take()));
+    }
+}

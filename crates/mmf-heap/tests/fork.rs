@@ -1,0 +1,145 @@
+//! A child `fork`ed (without `exec`) while other threads of its parent open and close
+//! heaps: it opens heaps of its own, commits and ends, whatever those threads held at the
+//! fork. (CI once saw such a child wait forever: the process-wide list of open heaps was
+//! locked by the parent's opening thread, which does not exist in the child.)
+//!
+//! `MMF_FORK_CHILDREN` (default 60) sets how many children each test forks.
+
+#![cfg(target_os = "linux")]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mmf_heap::{Durability, FileBackend, Heap, HeapOptions, PHashMap};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn children() -> u64 {
+    std::env::var("MMF_FORK_CHILDREN").ok().and_then(|v| v.parse().ok()).unwrap_or(60)
+}
+
+fn open(path: &Path) -> Heap<FileBackend> {
+    // SAFETY: only this test, through mmf-heap, writes the file.
+    unsafe { Heap::open(path, HeapOptions::new().create(true)) }.unwrap()
+}
+
+/// Commits 100 keys to a heap of its own and checks them (in a child).
+fn use_a_heap(path: &Path) {
+    let heap = open(path);
+    let mut tx = heap.write().unwrap();
+    let mut h: PHashMap<u64, u64> = tx.root("h").unwrap().unwrap_or_default();
+    for k in 0..100u64 {
+        h.insert(&mut tx, &k, &(k + 1)).unwrap();
+    }
+    tx.set_root("h", &h).unwrap();
+    tx.commit_with(Durability::None).unwrap();
+    let r = heap.read().unwrap();
+    let h: PHashMap<u64, u64> = r.root("h").unwrap().unwrap();
+    assert_eq!(h.get(&r, &7).unwrap(), Some(&8));
+}
+
+/// Forks `n` children while `busy` runs in two threads; each child runs `child` under a
+/// 10 s alarm. Returns (fine, hung, failed otherwise), having printed them; fails if a
+/// thread of the parent failed.
+fn fork_while(
+    dir: &Path,
+    busy: impl Fn(&Path, u64) + Send + Sync + 'static,
+    child: impl Fn(&Path, &Path),
+) -> (u64, u64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = Arc::new(busy);
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let (stop, busy, dir) = (stop.clone(), busy.clone(), dir.to_owned());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    busy(&dir.join(format!("busy{t}.heap")), i);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    // Let the threads get going.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (mut ok, mut hung, mut other) = (0, 0, 0);
+    for i in 0..children() {
+        let own = dir.join(format!("child{i}.heap"));
+        let shared = dir.join("busy0.heap");
+        // SAFETY: the child uses heaps, then leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: alarm only schedules a signal (a hang ends the child).
+            unsafe { libc::alarm(10) };
+            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                child(&own, &shared)
+            })) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            // SAFETY: leaves the child without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
+            hung += 1;
+        } else if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            ok += 1;
+        } else {
+            other += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let busy_failed = threads.into_iter().map(|t| t.join().is_err()).filter(|&e| e).count();
+    eprintln!("children: {ok} fine, {hung} hung (SIGALRM), {other} failed otherwise");
+    assert_eq!(busy_failed, 0, "a thread of the parent failed");
+    (ok, hung, other)
+}
+
+/// The parent's threads open a heap and drop it, again and again (each open joins the
+/// heap's lock area and takes its presence lock); the children open heaps of their own.
+#[test]
+fn a_child_forked_while_threads_open_heaps_opens_its_own() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, hung, other) = fork_while(
+        dir.path(),
+        |path, _| {
+            let heap = open(path);
+            drop(heap.read().unwrap());
+        },
+        |own, _| use_a_heap(own),
+    );
+    assert_eq!((hung, other), (0, 0));
+}
+
+/// The same, and each child opens the heap its parent's thread was opening at the fork,
+/// as well as one of its own.
+#[test]
+fn a_child_forked_while_threads_open_heaps_opens_theirs_too() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, hung, other) = fork_while(
+        dir.path(),
+        |path, i| {
+            let heap = open(path);
+            let mut tx = heap.write().unwrap();
+            tx.set_root("n", &i).unwrap();
+            tx.commit_with(Durability::None).unwrap();
+        },
+        |own, shared| {
+            use_a_heap(own);
+            let heap = open(shared);
+            let r = heap.read().unwrap();
+            let _: Option<u64> = r.root("n").unwrap();
+        },
+    );
+    assert_eq!((hung, other), (0, 0));
+}
