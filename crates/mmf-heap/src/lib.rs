@@ -62,6 +62,16 @@
 //! file gets `0o666` less the umask; `HeapOptions::mode` (Unix) sets other bits (`0o600`: one
 //! user's heap, whose lock area no other user can name in advance).
 //!
+//! **`fork`** (Linux): a child may open heaps, its parent's among them, whatever other
+//! threads of the parent were doing at the fork, and may use a `Heap` it inherited: it
+//! takes part as a process of its own (its own reader row and writer turn). Snapshots and
+//! transactions do not cross: a child's copies of its parent's snapshots are not
+//! protected in it (drop them; take new ones), and a `Heap` in which another thread of the
+//! parent was inside a call at the fork (a write transaction, say) may wait for ever in
+//! the child, as any Rust `Mutex` would: open the heap again in the child instead. A heap
+//! read without its lock area (another user's file, read-only) must be opened again in
+//! the child.
+//!
 //! # Collections
 //!
 //! [`PVec`], [`PMap`] (ordered: a copy-on-write B+tree) and [`PHashMap`] (extendible

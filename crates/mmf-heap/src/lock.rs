@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst, fence};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use mmf::sync::{Liveness, LockError, SyncArea, SyncAreaOptions};
 use mmf::{Access, Mapping, MappingOptions, ViewMut};
@@ -49,8 +49,10 @@ const JOIN: u32 = 1;
 pub(crate) struct LockArea {
     area: SyncArea<'static>,
     table: ViewMut,
-    /// This process's row (its participant slot), once joined.
-    row: OnceLock<u32>,
+    /// This process's row (its participant slot), once joined: `(fork generation + 1)
+    /// << 32 | slot`, 0 before. A `fork` child has a slot of its own: the parent's row,
+    /// cached here, is not its to write (`opened::generation`).
+    row: AtomicU64,
     _mapping: Mapping,
 }
 
@@ -147,7 +149,7 @@ impl LockArea {
         let area =
             SyncArea::open_or_init_owned(view, 0, &options).map_err(|e| area_open_err(name, e))?;
         let table = mapping.view_mut(..).map_err(|e| area_err("map the lock area", e))?;
-        let lock = LockArea { area, table, row: OnceLock::new(), _mapping: mapping };
+        let lock = LockArea { area, table, row: AtomicU64::new(0), _mapping: mapping };
         match lock.word(MAGIC_AT)?.compare_exchange(0, TABLE_MAGIC, SeqCst, SeqCst) {
             Ok(_) => Ok(lock),
             Err(TABLE_MAGIC) => Ok(lock),
@@ -223,29 +225,42 @@ impl LockArea {
         }
     }
 
+    /// Joins the area (this process's participant slot), if this process has not: the
+    /// system calls of a first read, made before `Readers::pin` locks its pins.
+    fn join(&self) -> Result<()> {
+        if self.area.slot().is_none() {
+            // Joining happens on a first lock: take and give back a mutex no writer uses.
+            let mutex = self.area.mutex(JOIN).map_err(|e| area_err("join", e))?;
+            match mutex.lock() {
+                Ok(_) => {}
+                Err(LockError::OwnerDied(g)) => g.mark_consistent(),
+                Err(e) => return Err(Error::io("join the lock area", e.into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// This process's reader row (of this fork generation), if it has one.
+    fn cached_row(&self) -> Option<u32> {
+        let row = self.row.load(SeqCst);
+        (row >> 32 == crate::opened::generation() + 1).then_some(row as u32)
+    }
+
     /// This process's reader row, joining the area first (and clearing what a dead
-    /// process left in the row).
+    /// process left in the row). Called with the pins locked.
     fn my_row(&self) -> Result<(&AtomicU64, &AtomicU64)> {
-        let slot = match self.row.get() {
-            Some(&slot) => slot,
+        let slot = match self.cached_row() {
+            Some(slot) => slot,
             None => {
-                if self.area.slot().is_none() {
-                    // Joining happens on a first lock: take and give back a mutex no
-                    // writer uses.
-                    let mutex = self.area.mutex(JOIN).map_err(|e| area_err("join", e))?;
-                    match mutex.lock() {
-                        Ok(_) => {}
-                        Err(LockError::OwnerDied(g)) => g.mark_consistent(),
-                        Err(e) => return Err(Error::io("join the lock area", e.into())),
-                    }
-                }
+                self.join()?;
                 let slot = self.area.slot().ok_or_else(|| {
                     Error::io("join the lock area", std::io::Error::other("no participant slot"))
                 })?;
                 let (pid, txn) = self.row_words(slot)?;
                 txn.store(0, SeqCst);
                 pid.store(u64::from(std::process::id()), SeqCst);
-                *self.row.get_or_init(|| slot)
+                self.row.store((crate::opened::generation() + 1) << 32 | u64::from(slot), SeqCst);
+                slot
             }
         };
         self.row_words(slot)
@@ -280,14 +295,26 @@ impl LockArea {
     }
 }
 
+/// This process's pins, by fork generation: a `fork` child's snapshots are its own, and
+/// those it copied from its parent are not protected in it (nor counted: a child's copy
+/// of another thread's snapshot would never be given back). Take snapshots again in the
+/// child.
+#[derive(Default)]
+struct Pins {
+    generation: u64,
+    map: BTreeMap<u64, usize>,
+}
+
 /// The snapshots one process holds on one heap file (all its `Heap`s of the file share
 /// it), and the file's lock area when it has one.
 pub(crate) struct Readers {
-    /// Pinned transaction → open snapshots.
-    pins: Mutex<BTreeMap<u64, usize>>,
+    /// Pinned transaction → open snapshots, of this process (see [`Pins`]).
+    pins: Mutex<Pins>,
     /// An outside reader's own handle of the file, where it locks the byte of each
     /// transaction it pins (`presence::pin_outside`); it has no lock area.
     outside: Option<File>,
+    /// The fork generation `outside` was opened in: a child's copy is its parent's.
+    outside_generation: u64,
     /// This process's presence lock on the file, for the lock area's nonce. Before
     /// `lock`: fields drop in order, and the lock goes before its area, or an opener
     /// that came after the area went would find a lock naming no area.
@@ -299,8 +326,9 @@ impl Readers {
     /// For a heap no other process sees (a backend other than a file).
     pub fn local() -> Arc<Readers> {
         Arc::new(Readers {
-            pins: Mutex::new(BTreeMap::new()),
+            pins: Mutex::new(Pins::default()),
             outside: None,
+            outside_generation: 0,
             _presence: None,
             lock: None,
         })
@@ -313,9 +341,11 @@ impl Readers {
     pub fn outside(file: &File) -> Result<Arc<Readers>> {
         // Its pins last exactly as long as this handle (`presence::own_description`).
         let file = presence::own_description(file)?;
+        crate::opened::register_fork_handlers();
         Ok(Arc::new(Readers {
-            pins: Mutex::new(BTreeMap::new()),
+            pins: Mutex::new(Pins::default()),
             outside: Some(file),
+            outside_generation: crate::opened::generation(),
             _presence: None,
             lock: None,
         }))
@@ -336,16 +366,40 @@ impl Readers {
             let lock = LockArea::open(name)?;
             let presence = presence::join(file, lock.nonce()?, name)?;
             Ok(Arc::new(Readers {
-                pins: Mutex::new(BTreeMap::new()),
+                pins: Mutex::new(Pins::default()),
                 outside: None,
+                outside_generation: 0,
                 _presence: Some(presence),
                 lock: Some(lock),
             }))
         })
     }
 
-    fn pins(&self) -> MutexGuard<'_, BTreeMap<u64, usize>> {
-        self.pins.lock().unwrap_or_else(|e| e.into_inner())
+    /// The pins, locked; a `fork` child's first look drops those of its parent.
+    fn pins(&self) -> MutexGuard<'_, Pins> {
+        let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = crate::opened::generation();
+        if pins.generation != generation {
+            pins.map.clear();
+            pins.generation = generation;
+        }
+        pins
+    }
+
+    /// A `fork` child's error for an outside reader's handle copied from its parent.
+    fn check_outside_generation(&self) -> Result<()> {
+        if self.outside_generation == crate::opened::generation() {
+            return Ok(());
+        }
+        Err(Error::io(
+            "pin a snapshot",
+            std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this heap was opened, read without its lock area (another user's file), \
+                 by the parent of this fork child, and its pins are locks the two processes \
+                 would share: open the heap again in the child",
+            ),
+        ))
     }
 
     /// An outside reader's pin of `txn`: the byte of every transaction it has pinned is
@@ -358,11 +412,12 @@ impl Readers {
                 what: "an outside pin without an outside reader",
             });
         };
+        self.check_outside_generation()?;
         let mut pins = self.pins();
-        if !pins.contains_key(&txn) {
+        if !pins.map.contains_key(&txn) {
             presence::pin_outside(file, txn)?;
         }
-        *pins.entry(txn).or_insert(0) += 1;
+        *pins.map.entry(txn).or_insert(0) += 1;
         // As the area's loop fences between its row and its second look.
         fence(SeqCst);
         Ok(())
@@ -372,16 +427,20 @@ impl Readers {
     /// Returns its transaction; [`unpin`](Self::unpin) it when done. (Outside readers
     /// pin with [`pin_outside`](Self::pin_outside).)
     pub fn pin(&self, local: impl Fn() -> u64) -> Result<u64> {
+        if let Some(lock) = &self.lock {
+            // The system calls of a first read, without the pins locked.
+            lock.join()?;
+        }
         let mut pins = self.pins();
         let Some(lock) = &self.lock else {
             let t = local();
-            *pins.entry(t).or_insert(0) += 1;
+            *pins.map.entry(t).or_insert(0) += 1;
             return Ok(t);
         };
         let (_, row) = lock.my_row()?;
         let t = loop {
             let t = lock.current()?;
-            if pins.keys().next().is_some_and(|&oldest| oldest <= t) {
+            if pins.map.keys().next().is_some_and(|&oldest| oldest <= t) {
                 // The row holds this process's oldest pin, older than `t`: it protects
                 // `t` too (what `t` reaches is freed by later transactions).
                 break t;
@@ -392,7 +451,7 @@ impl Readers {
                 break t;
             }
         };
-        *pins.entry(t).or_insert(0) += 1;
+        *pins.map.entry(t).or_insert(0) += 1;
         Ok(t)
     }
 
@@ -400,14 +459,17 @@ impl Readers {
     pub fn unpin(&self, txn: u64) {
         let mut pins = self.pins();
         let mut last = false;
-        if let Some(n) = pins.get_mut(&txn) {
+        if let Some(n) = pins.map.get_mut(&txn) {
             *n -= 1;
             if *n == 0 {
-                pins.remove(&txn);
+                pins.map.remove(&txn);
                 last = true;
             }
         }
         if let Some(file) = &self.outside {
+            if self.check_outside_generation().is_err() {
+                return; // the parent's pin, on the description it shares with its parent
+            }
             // Its own byte: the other pins keep theirs. (If giving it back fails, the
             // byte stays locked until the heap is closed: a pin held too long, never one
             // missing.)
@@ -417,8 +479,12 @@ impl Readers {
             return;
         }
         if let Some(lock) = &self.lock {
-            if let Ok((_, row)) = lock.my_row() {
-                row.store(pins.keys().next().copied().unwrap_or(0), SeqCst);
+            // A row of this process (a snapshot copied from a fork's parent has none to
+            // give back: the parent's row is not the child's).
+            if let Some(slot) = lock.cached_row() {
+                if let Ok((_, row)) = lock.row_words(slot) {
+                    row.store(pins.map.keys().next().copied().unwrap_or(0), SeqCst);
+                }
             }
         }
     }
@@ -426,7 +492,7 @@ impl Readers {
     /// The oldest commit any snapshot has pinned: of this process, of the processes of
     /// the lock area, and of outside readers (their locks on the file).
     pub fn oldest(&self) -> Result<Option<u64>> {
-        let local = self.pins().keys().next().copied();
+        let local = self.pins().map.keys().next().copied();
         let shared = match &self.lock {
             Some(lock) => lock.oldest_row()?,
             None => None,

@@ -34,6 +34,19 @@ static OPEN: Mutex<List> = Mutex::new(Vec::new());
 /// Bumped in each fork child (see the module's comment).
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
+/// Registers the `fork` handlers (once): before a lock area or an outside reader's
+/// handle exists, so that [`generation`] tells a child's copies of them.
+pub(crate) fn register_fork_handlers() {
+    #[cfg(unix)]
+    fork::register();
+}
+
+/// This process's fork generation, as far as heaps go: 0, plus one per `fork` since
+/// this process (or its parent) first opened a heap.
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Relaxed)
+}
+
 fn list() -> MutexGuard<'static, List> {
     OPEN.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -45,8 +58,7 @@ pub(crate) fn shared(
     name: &str,
     make: impl FnOnce() -> Result<Arc<Readers>>,
 ) -> Result<Arc<Readers>> {
-    #[cfg(unix)]
-    fork::register();
+    register_fork_handlers();
     let generation = loop {
         let generation = GENERATION.load(Ordering::Relaxed);
         let mut open = list();

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mmf_heap::{Durability, FileBackend, Heap, HeapOptions, PHashMap};
+use mmf_heap::{Durability, FileBackend, Heap, HeapOptions, Off, PHashMap};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -142,4 +142,78 @@ fn a_child_forked_while_threads_open_heaps_opens_theirs_too() {
         },
     );
     assert_eq!((hung, other), (0, 0));
+}
+
+fn set(heap: &Heap<FileBackend>, value: u64) {
+    let mut tx = heap.write().unwrap();
+    let old: Option<Off<u64>> = tx.root("v").unwrap();
+    let new = tx.alloc(&value).unwrap();
+    if let Some(old) = old {
+        tx.free(old).unwrap();
+    }
+    tx.set_root("v", &new).unwrap();
+    // Durable: space is reused only once the commits that freed it are.
+    tx.commit().unwrap();
+}
+
+/// A pipe: (read end, write end).
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: an array of two descriptors for pipe to fill.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: two new descriptors that nothing else owns.
+    unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+}
+
+/// A child reads through the heap it inherited, while its parent held a snapshot at the
+/// fork; the parent then lets its snapshot go and commits 200 times, each freeing the
+/// value the child's snapshot holds a reference to. The child's snapshot must hold: the
+/// child pins in a reader row of its own. (It pinned through its parent's row, cached in
+/// the copied handle, and not even that when the parent's snapshot, copied into the
+/// child's list of pins, was older: the value changed under the child's `&u64`.)
+#[test]
+fn a_fork_child_reading_an_inherited_heap_keeps_its_snapshot() {
+    use std::io::{Read, Write};
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let heap = open(&dir.path().join("inherited.heap"));
+    set(&heap, 1000);
+    let parents = heap.read().unwrap();
+    let (mut ready_r, mut ready_w) = pipe();
+    let (mut go_r, mut go_w) = pipe();
+    // SAFETY: the child reads the heap and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: alarm only schedules a signal (a hang ends the child).
+        unsafe { libc::alarm(20) };
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let snap = heap.read().unwrap();
+            let v: Off<u64> = snap.root("v").unwrap().unwrap();
+            let value: &u64 = snap.get_ref(v).unwrap();
+            ready_w.write_all(b"r").unwrap();
+            let mut b = [0u8];
+            go_r.read_exact(&mut b).unwrap();
+            if *value == 1000 { 0 } else { 2 }
+        }))
+        .unwrap_or(1);
+        // SAFETY: leaves the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let mut b = [0u8];
+    ready_r.read_exact(&mut b).unwrap();
+    drop(parents);
+    for i in 0..200 {
+        set(&heap, 2000 + i);
+    }
+    go_w.write_all(b"g").unwrap();
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status), "the child ended by signal: {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "2: the child's snapshot changed under it (its pin was not in any reader row)"
+    );
 }
