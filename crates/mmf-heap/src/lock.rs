@@ -14,13 +14,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst, fence};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use mmf::sync::{Liveness, LockError, SyncArea, SyncAreaOptions};
 use mmf::{Access, Mapping, MappingOptions, ViewMut};
 
 use crate::error::{Error, Result};
+use crate::opened::{GenGuard, GenLock};
 use crate::presence::{self, Presence};
 
 /// Processes that may have one heap file open at once (participants of the area).
@@ -295,21 +296,14 @@ impl LockArea {
     }
 }
 
-/// This process's pins, by fork generation: a `fork` child's snapshots are its own, and
-/// those it copied from its parent are not protected in it (nor counted: a child's copy
-/// of another thread's snapshot would never be given back). Take snapshots again in the
-/// child.
-#[derive(Default)]
-struct Pins {
-    generation: u64,
-    map: BTreeMap<u64, usize>,
-}
-
 /// The snapshots one process holds on one heap file (all its `Heap`s of the file share
 /// it), and the file's lock area when it has one.
 pub(crate) struct Readers {
-    /// Pinned transaction → open snapshots, of this process (see [`Pins`]).
-    pins: Mutex<Pins>,
+    /// Pinned transaction → open snapshots, of this process. A `fork` child starts with
+    /// none: its copies of its parent's snapshots are not protected in it (nor counted: a
+    /// child's copy of another thread's snapshot would never be given back), and the lock
+    /// may have been copied held by a thread of the parent (`GenLock`).
+    pins: GenLock<BTreeMap<u64, usize>>,
     /// An outside reader's own handle of the file, where it locks the byte of each
     /// transaction it pins (`presence::pin_outside`); it has no lock area.
     outside: Option<File>,
@@ -326,7 +320,7 @@ impl Readers {
     /// For a heap no other process sees (a backend other than a file).
     pub fn local() -> Arc<Readers> {
         Arc::new(Readers {
-            pins: Mutex::new(Pins::default()),
+            pins: GenLock::new(BTreeMap::new()),
             outside: None,
             outside_generation: 0,
             _presence: None,
@@ -343,7 +337,7 @@ impl Readers {
         let file = presence::own_description(file)?;
         crate::opened::register_fork_handlers();
         Ok(Arc::new(Readers {
-            pins: Mutex::new(Pins::default()),
+            pins: GenLock::new(BTreeMap::new()),
             outside: Some(file),
             outside_generation: crate::opened::generation(),
             _presence: None,
@@ -366,7 +360,7 @@ impl Readers {
             let lock = LockArea::open(name)?;
             let presence = presence::join(file, lock.nonce()?, name)?;
             Ok(Arc::new(Readers {
-                pins: Mutex::new(Pins::default()),
+                pins: GenLock::new(BTreeMap::new()),
                 outside: None,
                 outside_generation: 0,
                 _presence: Some(presence),
@@ -375,15 +369,9 @@ impl Readers {
         })
     }
 
-    /// The pins, locked; a `fork` child's first look drops those of its parent.
-    fn pins(&self) -> MutexGuard<'_, Pins> {
-        let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = crate::opened::generation();
-        if pins.generation != generation {
-            pins.map.clear();
-            pins.generation = generation;
-        }
-        pins
+    /// The pins, locked (a `fork` child's first look starts from none).
+    fn pins(&self) -> GenGuard<'_, BTreeMap<u64, usize>> {
+        self.pins.lock()
     }
 
     /// A `fork` child's error for an outside reader's handle copied from its parent.
@@ -414,10 +402,10 @@ impl Readers {
         };
         self.check_outside_generation()?;
         let mut pins = self.pins();
-        if !pins.map.contains_key(&txn) {
+        if !pins.contains_key(&txn) {
             presence::pin_outside(file, txn)?;
         }
-        *pins.map.entry(txn).or_insert(0) += 1;
+        *pins.entry(txn).or_insert(0) += 1;
         // As the area's loop fences between its row and its second look.
         fence(SeqCst);
         Ok(())
@@ -434,13 +422,13 @@ impl Readers {
         let mut pins = self.pins();
         let Some(lock) = &self.lock else {
             let t = local();
-            *pins.map.entry(t).or_insert(0) += 1;
+            *pins.entry(t).or_insert(0) += 1;
             return Ok(t);
         };
         let (_, row) = lock.my_row()?;
         let t = loop {
             let t = lock.current()?;
-            if pins.map.keys().next().is_some_and(|&oldest| oldest <= t) {
+            if pins.keys().next().is_some_and(|&oldest| oldest <= t) {
                 // The row holds this process's oldest pin, older than `t`: it protects
                 // `t` too (what `t` reaches is freed by later transactions).
                 break t;
@@ -451,7 +439,7 @@ impl Readers {
                 break t;
             }
         };
-        *pins.map.entry(t).or_insert(0) += 1;
+        *pins.entry(t).or_insert(0) += 1;
         Ok(t)
     }
 
@@ -459,10 +447,10 @@ impl Readers {
     pub fn unpin(&self, txn: u64) {
         let mut pins = self.pins();
         let mut last = false;
-        if let Some(n) = pins.map.get_mut(&txn) {
+        if let Some(n) = pins.get_mut(&txn) {
             *n -= 1;
             if *n == 0 {
-                pins.map.remove(&txn);
+                pins.remove(&txn);
                 last = true;
             }
         }
@@ -483,7 +471,7 @@ impl Readers {
             // give back: the parent's row is not the child's).
             if let Some(slot) = lock.cached_row() {
                 if let Ok((_, row)) = lock.row_words(slot) {
-                    row.store(pins.map.keys().next().copied().unwrap_or(0), SeqCst);
+                    row.store(pins.keys().next().copied().unwrap_or(0), SeqCst);
                 }
             }
         }
@@ -492,7 +480,7 @@ impl Readers {
     /// The oldest commit any snapshot has pinned: of this process, of the processes of
     /// the lock area, and of outside readers (their locks on the file).
     pub fn oldest(&self) -> Result<Option<u64>> {
-        let local = self.pins().map.keys().next().copied();
+        let local = self.pins().keys().next().copied();
         let shared = match &self.lock {
             Some(lock) => lock.oldest_row()?,
             None => None,

@@ -16,6 +16,14 @@ use mmf::sync::{SyncArea, SyncAreaOptions};
 use mmf::{Access, MappingOptions};
 use mmf_testkit::unique_name;
 
+/// The tests run one at a time: the second kills this process's reapers and waits until
+/// none runs, which the first's creates would keep starting.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Creates a scoped named mapping `name`, makes a sync area in it, joins it (a lock) and
 /// lets it all go.
 fn create_and_join(name: &str) {
@@ -33,6 +41,7 @@ fn create_and_join(name: &str) {
 
 #[test]
 fn a_child_forked_while_threads_create_and_join_does_both() {
+    let _s = serial();
     let children =
         std::env::var("MMF_FORK_CHILDREN").ok().and_then(|v| v.parse().ok()).unwrap_or(60u64);
     let stop = Arc::new(AtomicBool::new(false));
@@ -78,4 +87,80 @@ fn a_child_forked_while_threads_create_and_join_does_both() {
     let failed = threads.into_iter().map(|t| t.join().is_err()).filter(|&e| e).count();
     eprintln!("children: {ok} fine, {hung} hung (SIGALRM), {other} failed otherwise");
     assert_eq!((hung, other, failed), (0, 0, 0), "(hung, failed, parent's threads failed)");
+}
+
+/// The pids of this process's reapers (`mmf-reaper <creator pid>`).
+fn reapers() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let mut found = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if args.len() >= 2 && args[0] == b"mmf-reaper" && args[1] == me.as_bytes() {
+            found.extend(e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()));
+        }
+    }
+    found
+}
+
+/// A thread forks without pause while another kills the reaper and creates an object
+/// (which starts a new reaper: a fork of its own, through `Command`). A `fork` handler
+/// that waited for the reaper's socket deadlocked with the thread starting the reaper,
+/// which waited in its own fork's handlers for the first fork to end (review 49: at the
+/// 5th and the 15th restart). `MMF_FORK_CHILDREN` restarts.
+#[test]
+fn a_fork_racing_a_reaper_start_ends() {
+    let _s = serial();
+    let restarts =
+        std::env::var("MMF_FORK_CHILDREN").ok().and_then(|v| v.parse().ok()).unwrap_or(60u64);
+    create_and_join(&unique_name("fork-first"));
+    let done = Arc::new(AtomicBool::new(false));
+    {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(120));
+            if !done.load(Ordering::Relaxed) {
+                eprintln!("not done after 120 s (1 s when it works): deadlocked");
+                std::process::exit(3);
+            }
+        });
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let forker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // SAFETY: the child only calls _exit.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    // SAFETY: ends the child at once.
+                    unsafe { libc::_exit(0) };
+                }
+                let mut status = 0;
+                // SAFETY: waits for our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+            }
+        })
+    };
+    for _ in 0..restarts {
+        for pid in reapers() {
+            // SAFETY: kills a reaper of this process.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        while !reapers().is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let name = unique_name("fork-restart");
+        drop(
+            MappingOptions::new()
+                .access(Access::ReadWrite)
+                .size(4096)
+                .name(&name)
+                .map_anonymous()
+                .unwrap(),
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    forker.join().unwrap();
+    done.store(true, Ordering::Relaxed);
 }

@@ -16,9 +16,7 @@
 //!
 //! The registry is guarded by a `pthread_mutex_t`, locked across the fork by the
 //! `prepare` handler, so the child finds it consistent; the child's handler makes only
-//! async-signal-safe system calls on data prepared before the fork. The same handlers hold
-//! the socket to the process's reaper (`reaper.rs`) across the fork, taken first: a child
-//! forked while another thread started the reaper waited for ever at its first create.
+//! async-signal-safe system calls on data prepared before the fork.
 
 use std::cell::UnsafeCell;
 use std::ffi::CString;
@@ -61,7 +59,12 @@ fn with<R>(f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
 
 /// Records a hold of the object `name` on descriptor `fd`; returns its inert flag.
 pub(super) fn register(fd: RawFd, name: &str) -> Arc<AtomicBool> {
-    register_fork_handlers();
+    static HANDLERS: Once = Once::new();
+    HANDLERS.call_once(|| {
+        // SAFETY: registers handlers that lock/unlock the registry's mutex around fork and,
+        // in the child, make only async-signal-safe calls.
+        unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    });
     let inert = Arc::new(AtomicBool::new(false));
     let reopen = CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL");
     let entry = Entry {
@@ -73,17 +76,6 @@ pub(super) fn register(fd: RawFd, name: &str) -> Arc<AtomicBool> {
     };
     with(|entries| entries.push(entry));
     inert
-}
-
-/// Registers the `fork` handlers of the holds and of the reaper's socket (before either
-/// is first used).
-pub(super) fn register_fork_handlers() {
-    static HANDLERS: Once = Once::new();
-    HANDLERS.call_once(|| {
-        // SAFETY: registers handlers that lock/unlock the reaper's socket and the
-        // registry's mutex around fork and, in the child, make only async-signal-safe calls.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-    });
 }
 
 /// Forgets the hold on `fd` (before the descriptor is closed).
@@ -103,9 +95,6 @@ pub(super) fn all() -> Vec<(String, RawFd)> {
 }
 
 extern "C" fn prepare() {
-    // The reaper's socket first, as `reaper::watch` takes them: its holder may be waiting
-    // for the registry.
-    super::reaper::fork_prepare();
     // SAFETY: the registry's mutex, held across fork so that the child sees consistent
     // entries; then, for each entry, a new description of its object, locked shared
     // (open, flock, nanosleep and close on our own descriptors).
@@ -129,7 +118,6 @@ extern "C" fn parent() {
         }
         libc::pthread_mutex_unlock(REGISTRY.lock.get());
     }
-    super::reaper::fork_release();
 }
 
 extern "C" fn child() {
@@ -149,7 +137,6 @@ extern "C" fn child() {
         }
         libc::pthread_mutex_unlock(REGISTRY.lock.get());
     }
-    super::reaper::fork_release();
 }
 
 /// A new description of the entry's object, locked shared; -1 if it cannot be had.

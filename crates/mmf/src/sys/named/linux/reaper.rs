@@ -30,14 +30,13 @@
 // Without glibc the hook is not placed, and nothing here runs.
 #![cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 
-use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::holds;
@@ -128,35 +127,15 @@ unsafe fn started_as_reaper(
     false
 }
 
-/// The socket to this process's reaper, once it runs. Held across `fork` by the holds'
-/// handlers ([`fork_prepare`]), so a child never inherits it locked by a thread it does
-/// not have.
+/// The socket to this process's reaper, once it runs.
 static REAPER: Mutex<Option<OwnedFd>> = Mutex::new(None);
-
-type ReaperGuard = MutexGuard<'static, Option<OwnedFd>>;
-
-thread_local! {
-    /// `REAPER`'s lock, held by this thread across a `fork` it makes.
-    static HELD_ACROSS_FORK: RefCell<Option<ReaperGuard>> = const { RefCell::new(None) };
-    /// This thread is in [`watch`], holding `REAPER` (starting a reaper forks).
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// `fork`'s prepare handler for the socket (called by the holds' handler): takes its lock,
-/// unless the forking thread holds it already (starting the reaper forks).
-pub(super) fn fork_prepare() {
-    if !WATCHING.with(Cell::get) {
-        let guard = REAPER.lock().unwrap_or_else(|e| e.into_inner());
-        HELD_ACROSS_FORK.with(|h| *h.borrow_mut() = Some(guard));
-    }
-}
-
-/// `fork`'s parent and child handler for the socket: gives back what
-/// [`fork_prepare`] took (an atomic store, and a futex wake if threads of the parent
-/// waited).
-pub(super) fn fork_release() {
-    HELD_ACROSS_FORK.with(|h| drop(h.borrow_mut().take()));
-}
+/// The pid of the process whose thread holds `REAPER` (0: none). A `fork` child may
+/// inherit `REAPER` locked by a thread of its parent, which does not run in it: it sees
+/// another pid here and does without a reaper (a child once waited for ever here). No
+/// `fork` handler takes `REAPER`: starting the reaper forks (`Command` with `pre_exec`),
+/// which runs every handler, and one waiting for `REAPER` there deadlocked with the
+/// thread starting it (review 49).
+static REAPER_HOLDER: AtomicU32 = AtomicU32::new(0);
 /// Starting a reaper failed once: do not try again on every create.
 static CANNOT_START: AtomicBool = AtomicBool::new(false);
 
@@ -167,10 +146,9 @@ pub(super) fn watch(name: &str, object: &File) {
     if !IN_MAIN_PROGRAM.load(Ordering::Relaxed) || CANNOT_START.load(Ordering::Relaxed) {
         return;
     }
-    holds::register_fork_handlers();
-    let mut reaper = REAPER.lock().unwrap_or_else(|e| e.into_inner());
-    WATCHING.with(|w| w.set(true));
-    let _watching = Watching;
+    let Some(mut reaper) = lock_reaper() else {
+        return;
+    };
     for _ in 0..2 {
         if reaper.is_none() {
             let Some(socket) = start() else {
@@ -194,12 +172,49 @@ pub(super) fn watch(name: &str, object: &File) {
     }
 }
 
-/// Clears `WATCHING` when [`watch`] ends (before its lock goes: locals drop in reverse).
-struct Watching;
+/// `REAPER`, locked, with `REAPER_HOLDER` set while it is; `None` when a thread of the
+/// parent process holds it (this is a `fork` child, which then does without a reaper
+/// from now on), or after 15 s (a reaper's start waits 10 s at most).
+fn lock_reaper() -> Option<ReaperLock> {
+    let me = std::process::id();
+    let start = std::time::Instant::now();
+    let guard = loop {
+        match REAPER.try_lock() {
+            Ok(guard) => break guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let holder = REAPER_HOLDER.load(Ordering::Acquire);
+                if (holder != 0 && holder != me) || start.elapsed().as_secs() >= 15 {
+                    CANNOT_START.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    };
+    REAPER_HOLDER.store(me, Ordering::Release);
+    Some(ReaperLock(guard))
+}
 
-impl Drop for Watching {
+/// `REAPER` locked by [`lock_reaper`]; clears `REAPER_HOLDER` before it unlocks.
+struct ReaperLock(MutexGuard<'static, Option<OwnedFd>>);
+
+impl Drop for ReaperLock {
     fn drop(&mut self) {
-        WATCHING.with(|w| w.set(false));
+        REAPER_HOLDER.store(0, Ordering::Release);
+    }
+}
+
+impl std::ops::Deref for ReaperLock {
+    type Target = Option<OwnedFd>;
+    fn deref(&self) -> &Option<OwnedFd> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ReaperLock {
+    fn deref_mut(&mut self) -> &mut Option<OwnedFd> {
+        &mut self.0
     }
 }
 
