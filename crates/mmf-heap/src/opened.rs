@@ -195,20 +195,27 @@ impl<T: Default> GenLock<T> {
                 std::thread::yield_now();
             }
         }
-        // SAFETY: this thread holds the word, so nothing else reaches the value.
-        let value = unsafe { &mut *self.value.get() };
-        if value.0 != me {
-            // A fork child's first: the parent's value is left as it is (a thread of the
-            // parent may have been changing it), never read or dropped.
-            std::mem::forget(std::mem::take(&mut value.1));
-            value.0 = me;
+        let cell = self.value.get();
+        // SAFETY: this thread holds the word, so nothing else reaches the value; the
+        // generation is a plain integer, whole in any copy. A fork child's first lock
+        // writes a fresh value over its parent's without reading or dropping it (a thread
+        // of the parent may have been changing it: it may not be a valid `T`).
+        unsafe {
+            if (*cell).0 != me {
+                std::ptr::addr_of_mut!((*cell).1).write(T::default());
+                (*cell).0 = me;
+            }
         }
-        GenGuard { lock: self }
+        GenGuard { lock: self, _value: std::marker::PhantomData }
     }
 }
 
+/// Holds a [`GenLock`]. Never hold one across a `fork` made by the same thread: the
+/// child would take the lock over while its copy of the guard still reaches the value.
 pub(crate) struct GenGuard<'a, T: Default> {
     lock: &'a GenLock<T>,
+    /// `Sync` only where `T` is, `Send` never (as `MutexGuard`).
+    _value: std::marker::PhantomData<(&'a mut T, *const ())>,
 }
 
 impl<T: Default> std::ops::Deref for GenGuard<'_, T> {

@@ -36,6 +36,10 @@ pub struct Snapshot<'h, B: Backend> {
     pub(crate) commit: Arc<Committed>,
     /// The commit's bytes, read in place.
     pub(crate) window: Window,
+    /// The fork generation it was pinned in: a `fork` child's copy of its parent's
+    /// snapshot has no pin of the child's to give back (review 50: dropping it gave back
+    /// the child's own pin of the same commit).
+    pub(crate) generation: u64,
 }
 
 /// A named root as listed by [`Snapshot::roots`].
@@ -54,7 +58,9 @@ impl<'h, B: Backend> Snapshot<'h, B> {
     /// on an error).
     pub(crate) fn new(heap: &'h Heap<B>, commit: Arc<Committed>) -> Result<Self> {
         match Window::new(&heap.backend, commit.slot.alloc_end) {
-            Ok(window) => Ok(Snapshot { heap, commit, window }),
+            Ok(window) => {
+                Ok(Snapshot { heap, commit, window, generation: crate::opened::generation() })
+            }
             Err(e) => {
                 heap.unpin(commit.slot.txn_id);
                 Err(e)
@@ -186,7 +192,9 @@ impl<'h, B: Backend> Snapshot<'h, B> {
 
 impl<B: Backend> Drop for Snapshot<'_, B> {
     fn drop(&mut self) {
-        self.heap.unpin(self.commit.slot.txn_id);
+        if self.generation == crate::opened::generation() {
+            self.heap.unpin(self.commit.slot.txn_id);
+        }
     }
 }
 

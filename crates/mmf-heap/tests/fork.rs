@@ -186,9 +186,13 @@ fn a_fork_child_reading_an_inherited_heap_keeps_its_snapshot() {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: alarm only schedules a signal (a hang ends the child).
-        unsafe { libc::alarm(20) };
+        unsafe { libc::alarm(120) };
+        drop((ready_r, go_w));
         let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let snap = heap.read().unwrap();
+            // What the docs say to do with a parent's snapshot; its pin is not the
+            // child's to give back (review 50: it gave back the child's own).
+            drop(parents);
             let v: Off<u64> = snap.root("v").unwrap().unwrap();
             let value: &u64 = snap.get_ref(v).unwrap();
             ready_w.write_all(b"r").unwrap();
@@ -200,8 +204,10 @@ fn a_fork_child_reading_an_inherited_heap_keeps_its_snapshot() {
         // SAFETY: leaves the child without running the parent's destructors.
         unsafe { libc::_exit(code) };
     }
+    // The child's ends: a child that fails closes them, and the reads below end.
+    drop((ready_w, go_r));
     let mut b = [0u8];
-    ready_r.read_exact(&mut b).unwrap();
+    assert_eq!(ready_r.read(&mut b).unwrap(), 1, "the child failed before reading");
     drop(parents);
     for i in 0..200 {
         set(&heap, 2000 + i);

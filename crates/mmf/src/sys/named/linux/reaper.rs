@@ -174,18 +174,25 @@ pub(super) fn watch(name: &str, object: &File) {
 
 /// `REAPER`, locked, with `REAPER_HOLDER` set while it is; `None` when a thread of the
 /// parent process holds it (this is a `fork` child, which then does without a reaper
-/// from now on), or after 15 s (a reaper's start waits 10 s at most).
+/// from now on), when it stays locked with no holder named for 100 ms (a child forked
+/// just as a thread of its parent took or gave it back: this create goes without), or
+/// after 15 s (a reaper's start waits 10 s at most).
 fn lock_reaper() -> Option<ReaperLock> {
     let me = std::process::id();
     let start = std::time::Instant::now();
+    let mut unnamed = 0;
     let guard = loop {
         match REAPER.try_lock() {
             Ok(guard) => break guard,
             Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
                 let holder = REAPER_HOLDER.load(Ordering::Acquire);
-                if (holder != 0 && holder != me) || start.elapsed().as_secs() >= 15 {
+                if holder != 0 && holder != me {
                     CANNOT_START.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                unnamed = if holder == 0 { unnamed + 1 } else { 0 };
+                if unnamed >= 100 || start.elapsed().as_secs() >= 15 {
                     return None;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(1));
