@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mmf_heap::{Durability, FileBackend, Heap, HeapOptions, Off, PHashMap};
+use mmf_testkit::forked::{in_forked_child, tally};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -67,35 +68,11 @@ fn fork_while(
         .collect();
     // Let the threads get going.
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let (mut ok, mut hung, mut other) = (0, 0, 0);
-    for i in 0..children() {
+    let (ok, hung, other) = tally((0..children()).map(|i| {
         let own = dir.join(format!("child{i}.heap"));
         let shared = dir.join("busy0.heap");
-        // SAFETY: the child uses heaps, then leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: alarm only schedules a signal (a hang ends the child).
-            unsafe { libc::alarm(10) };
-            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                child(&own, &shared)
-            })) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            };
-            // SAFETY: leaves the child without running the parent's destructors.
-            unsafe { libc::_exit(code) };
-        }
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
-            hung += 1;
-        } else if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-            ok += 1;
-        } else {
-            other += 1;
-        }
-    }
+        in_forked_child(10, || child(&own, &shared))
+    }));
     stop.store(true, Ordering::Relaxed);
     let busy_failed = threads.into_iter().map(|t| t.join().is_err()).filter(|&e| e).count();
     eprintln!("children: {ok} fine, {hung} hung (SIGALRM), {other} failed otherwise");
@@ -247,33 +224,14 @@ fn a_child_forked_while_threads_read_opens_the_heap_again_and_reads() {
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let (mut ok, mut hung, mut other) = (0, 0, 0);
-    for _ in 0..children() {
-        // SAFETY: the child opens and reads the heap, then leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: alarm only schedules a signal (a hang ends the child).
-            unsafe { libc::alarm(10) };
-            let r = std::panic::catch_unwind(|| {
-                let again = open(&path);
-                let snap = again.read().unwrap();
-                let v: Off<u64> = snap.root("v").unwrap().unwrap();
-                assert_eq!(*snap.get_ref(v).unwrap(), 7);
-            });
-            // SAFETY: leaves the child without running the parent's destructors.
-            unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
-        }
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
-            hung += 1;
-        } else if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-            ok += 1;
-        } else {
-            other += 1;
-        }
-    }
+    let (ok, hung, other) = tally((0..children()).map(|_| {
+        in_forked_child(10, || {
+            let again = open(&path);
+            let snap = again.read().unwrap();
+            let v: Off<u64> = snap.root("v").unwrap().unwrap();
+            assert_eq!(*snap.get_ref(v).unwrap(), 7);
+        })
+    }));
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join().unwrap();

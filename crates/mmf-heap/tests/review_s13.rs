@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use common::sim::Rng;
 use mmf_heap::{Durability, FileBackend, Heap, HeapOptions, PHashMap, PVec};
+use mmf_testkit::forked::{in_forked_child, tally};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -220,14 +221,9 @@ fn a_child_forked_while_transactions_end_commits_and_trims() {
             }
         })
     };
-    let (mut hung, mut other, mut ok) = (0, 0, 0);
-    for i in 0..knob("MMF_REVIEW13_FORKS", 40) {
+    let (ok, hung, other) = tally((0..knob("MMF_REVIEW13_FORKS", 40)).map(|i| {
         let path = dir.path().join(format!("child{i}.heap"));
-        // SAFETY: the child uses the heap, then leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: alarm only schedules a signal (a hang ends the child).
-            unsafe { libc::alarm(10) };
+        in_forked_child(10, || {
             let heap = open(&path);
             let mut tx = heap.write().unwrap();
             let mut h: PHashMap<u64, u64> = tx.root("h").unwrap().unwrap_or_default();
@@ -237,20 +233,8 @@ fn a_child_forked_while_transactions_end_commits_and_trims() {
             tx.set_root("h", &h).unwrap();
             tx.commit().unwrap();
             let _ = mmf_heap::trim_memory();
-            // SAFETY: leaves the child without running the parent's destructors.
-            unsafe { libc::_exit(0) };
-        }
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
-            hung += 1;
-        } else if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-            ok += 1;
-        } else {
-            other += 1;
-        }
-    }
+        })
+    }));
     stop.store(true, Ordering::Relaxed);
     bg.join().unwrap();
     eprintln!("children: {ok} fine, {hung} hung (SIGALRM), {other} failed otherwise");

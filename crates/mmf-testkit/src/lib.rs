@@ -8,12 +8,15 @@
 //! - [`durability`] (Linux): where durability is decided — a file's dirty pages in the
 //!   page cache (`cachestat`) and reads past the page cache (`O_DIRECT`).
 //! - [`cli`]: running a command-line binary and checking how it fails.
+//! - [`forked`] (Linux): a child made by `fork` without `exec`, with an alarm.
 //! - [`unique_name`] and [`create_named`]: named objects no other test or run uses.
 
 pub mod cli;
 #[cfg(target_os = "linux")]
 pub mod durability;
 pub mod files;
+#[cfg(target_os = "linux")]
+pub mod forked;
 pub mod roles;
 
 #[cfg(target_os = "linux")]

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mmf::sync::{SyncArea, SyncAreaOptions};
 use mmf::{Access, MappingOptions};
+use mmf_testkit::forked::{in_forked_child, tally};
 use mmf_testkit::unique_name;
 
 /// The tests run one at a time: the second kills this process's reapers and waits until
@@ -57,32 +58,10 @@ fn a_child_forked_while_threads_create_and_join_does_both() {
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let (mut ok, mut hung, mut other) = (0, 0, 0);
-    for i in 0..children {
+    let (ok, hung, other) = tally((0..children).map(|i| {
         let own = unique_name(&format!("fork-child{i}"));
-        // SAFETY: the child makes and joins an area of its own, then leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: alarm only schedules a signal (a hang ends the child).
-            unsafe { libc::alarm(10) };
-            let code = match std::panic::catch_unwind(|| create_and_join(&own)) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            };
-            // SAFETY: leaves the child without running the parent's destructors.
-            unsafe { libc::_exit(code) };
-        }
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
-            hung += 1;
-        } else if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-            ok += 1;
-        } else {
-            other += 1;
-        }
-    }
+        in_forked_child(10, || create_and_join(&own))
+    }));
     stop.store(true, Ordering::Relaxed);
     let failed = threads.into_iter().map(|t| t.join().is_err()).filter(|&e| e).count();
     eprintln!("children: {ok} fine, {hung} hung (SIGALRM), {other} failed otherwise");
