@@ -416,8 +416,11 @@ impl Readers {
     /// pin with [`pin_outside`](Self::pin_outside).)
     pub fn pin(&self, local: impl Fn() -> u64) -> Result<u64> {
         if let Some(lock) = &self.lock {
-            // The system calls of a first read, without the pins locked.
-            lock.join()?;
+            // The system calls of a first read (of this fork generation), without the
+            // pins locked; later reads find the row cached and skip the look.
+            if lock.cached_row().is_none() {
+                lock.join()?;
+            }
         }
         let mut pins = self.pins();
         let Some(lock) = &self.lock else {
