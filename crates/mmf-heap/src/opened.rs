@@ -130,6 +130,20 @@ mod fork {
             const { RefCell::new(None) };
     }
 
+    // Registered when the program is loaded, before any of its threads can fork (as mmf's
+    // own, `sys/fork.rs` there): glibc runs no `child` handler of a handler registered
+    // while another thread is inside `fork`, and such a child kept its parent's generation.
+    // The call on first use stays, as a no-op.
+    #[cfg(target_os = "linux")]
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static REGISTER_AT_LOAD: extern "C" fn() = register_at_load;
+
+    #[cfg(target_os = "linux")]
+    extern "C" fn register_at_load() {
+        register();
+    }
+
     pub(super) fn register() {
         static ONCE: Once = Once::new();
         // SAFETY: registers three `extern "C"` functions that take and give back the
@@ -236,5 +250,48 @@ impl<T: Default> std::ops::DerefMut for GenGuard<'_, T> {
 impl<T: Default> Drop for GenGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.word.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// A fresh process that forks before it opens a heap: the child must count a new
+    /// generation, which only the `child` handler does (registered on first use, nothing
+    /// was registered yet, and the child counted 0).
+    #[test]
+    fn fork_handlers_are_registered_before_first_use() {
+        const ROLE: &str = "MMF_HEAP_TEST_FORK_AT_LOAD";
+        if std::env::var_os(ROLE).is_some() {
+            assert_eq!(super::generation(), 0);
+            // SAFETY: the child calls only async-signal-safe functions and `_exit`s.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                let code = if super::generation() == 1 { 0 } else { 1 };
+                // SAFETY: ends the child without running the parent's exit handlers.
+                unsafe { libc::_exit(code) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "status {status:#x}");
+            assert_eq!(libc::WEXITSTATUS(status), 0, "the child counted no fork");
+            return;
+        }
+        // A new process of this test alone: the binary's other tests, threads of this
+        // one, may have opened heaps already.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "opened::tests::fork_handlers_are_registered_before_first_use"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(ROLE, "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "the role ran");
     }
 }

@@ -28,6 +28,8 @@ compile_error!(
 
 pub(crate) mod cache;
 pub(crate) mod fault;
+#[cfg(target_os = "linux")]
+mod fork;
 pub(crate) mod map;
 pub(crate) mod named;
 pub(crate) mod pal;

@@ -45,6 +45,8 @@ mod x86_64;
 
 #[cfg(target_os = "linux")]
 mod sigbus;
+#[cfg(target_os = "linux")]
+pub(crate) use sigbus::wait_for_install;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;

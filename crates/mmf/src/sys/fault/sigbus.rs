@@ -26,6 +26,7 @@
 //! signal that the faulting thread blocks.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The `SIGBUS` disposition in place before mmf's, mmf's own, and whether the previous one
 /// is std's stack-overflow handler (see the module's docs).
@@ -40,16 +41,46 @@ struct Actions {
 /// The handler's signature (`SA_SIGINFO`).
 pub(super) type Handler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
 
+/// Whether the handler is installed: [`NONE`], [`INSTALLING`] (a thread is at it) or
+/// [`INSTALLED`]. Not a `Once`: a `fork` while another thread ran a `Once` left the child
+/// waiting for ever at its first guarded access (the `Once` copied as running, its runner
+/// not copied); `fork` now waits for an install under way ([`wait_for_install`], from a
+/// `prepare` handler), which makes two `sigaction` calls and waits for nothing.
+static STATE: AtomicU8 = AtomicU8::new(NONE);
+const NONE: u8 = 0;
+const INSTALLING: u8 = 1;
+const INSTALLED: u8 = 2;
+
 /// Installs `handler` for SIGBUS, once per process: the dispositions are recorded first, so
 /// the handler never runs without them.
+#[inline]
 pub(super) fn install(handler: Handler) {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let ours = &actions(Some(handler)).ours;
-        // SAFETY: installs a handler that makes only async-signal-safe calls and defers to
-        // the recorded previous disposition for every SIGBUS that is not a guarded access's.
-        unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
-    });
+    if STATE.load(Ordering::Acquire) != INSTALLED {
+        install_slow(handler);
+    }
+}
+
+#[cold]
+fn install_slow(handler: Handler) {
+    match STATE.compare_exchange(NONE, INSTALLING, Ordering::Acquire, Ordering::Acquire) {
+        Ok(_) => {
+            let ours = &actions(Some(handler)).ours;
+            // SAFETY: installs a handler that makes only async-signal-safe calls and defers
+            // to the recorded previous disposition for every SIGBUS that is not a guarded
+            // access's.
+            unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
+            STATE.store(INSTALLED, Ordering::Release);
+        }
+        Err(_) => wait_for_install(),
+    }
+}
+
+/// Waits while another thread installs the handler (a few microseconds): what `fork`'s
+/// `prepare` handler does, so that no child is copied with the install half done.
+pub(crate) fn wait_for_install() {
+    while STATE.load(Ordering::Acquire) == INSTALLING {
+        std::thread::yield_now();
+    }
 }
 
 /// The disposition found before mmf's, and mmf's own, recorded once (by `install`, with
@@ -145,5 +176,56 @@ fn die_of(signal: libc::c_int) -> ! {
         libc::sigaction(signal, &default, std::ptr::null_mut());
         libc::raise(signal);
         libc::_exit(128 + signal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::{INSTALLED, INSTALLING, STATE};
+
+    /// A fork while another thread installs the handler waits for the install
+    /// (`sys/fork.rs`'s `prepare` handler): the child is never copied with it half done.
+    /// The install is played by a thread that holds the state at `INSTALLING` for 100 ms.
+    #[test]
+    fn a_fork_waits_for_an_install_under_way() {
+        const ROLE: &str = "MMF_TEST_FORK_DURING_INSTALL";
+        if std::env::var_os(ROLE).is_some() {
+            STATE.store(INSTALLING, Ordering::Release);
+            let installer = std::thread::spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                STATE.store(INSTALLED, Ordering::Release);
+            });
+            // SAFETY: the child calls only async-signal-safe functions and `_exit`s.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                let code = if STATE.load(Ordering::Acquire) == INSTALLED { 0 } else { 1 };
+                // SAFETY: ends the child without running the parent's exit handlers.
+                unsafe { libc::_exit(code) };
+            }
+            installer.join().unwrap();
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "status {status:#x}");
+            assert_eq!(libc::WEXITSTATUS(status), 0, "the child was copied mid-install");
+            return;
+        }
+        // A process of its own: the state is the process's.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "sys::fault::sigbus::tests::a_fork_waits_for_an_install_under_way"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(ROLE, "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "the role ran");
     }
 }

@@ -23,7 +23,7 @@ use crate::sys::map::{Access, Section};
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{Hold, create, list, open, remove};
+pub(crate) use linux::{Hold, create, list, open, register_fork_handlers, remove};
 
 #[cfg(windows)]
 mod windows;

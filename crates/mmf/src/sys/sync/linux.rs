@@ -98,7 +98,9 @@ impl Drop for ForkGate {
     }
 }
 
-fn register_fork_handlers() {
+/// Registers the fork handlers, once per process: when the program is loaded
+/// (`sys/fork.rs`), and again (a no-op) on first use.
+pub(crate) fn register_fork_handlers() {
     static HANDLER: Once = Once::new();
     HANDLER.call_once(|| {
         // SAFETY: registers handlers that only touch atomics, yield, and close(2) (the

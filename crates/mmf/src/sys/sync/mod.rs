@@ -42,6 +42,7 @@ mod linux;
 pub(crate) use linux::{
     Membership, PARK_CALL, PARK_FOR_CALL, Parker, UNPARK_CALL, alive, barrier_registered,
     file_identity, fork_gate, fork_generation, process_barrier, process_ident,
+    register_fork_handlers,
 };
 
 #[cfg(windows)]

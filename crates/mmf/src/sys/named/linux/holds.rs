@@ -59,12 +59,7 @@ fn with<R>(f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
 
 /// Records a hold of the object `name` on descriptor `fd`; returns its inert flag.
 pub(super) fn register(fd: RawFd, name: &str) -> Arc<AtomicBool> {
-    static HANDLERS: Once = Once::new();
-    HANDLERS.call_once(|| {
-        // SAFETY: registers handlers that lock/unlock the registry's mutex around fork and,
-        // in the child, make only async-signal-safe calls.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-    });
+    register_fork_handlers();
     let inert = Arc::new(AtomicBool::new(false));
     let reopen = CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL");
     let entry = Entry {
@@ -76,6 +71,17 @@ pub(super) fn register(fd: RawFd, name: &str) -> Arc<AtomicBool> {
     };
     with(|entries| entries.push(entry));
     inert
+}
+
+/// Registers the fork handlers, once per process: when the program is loaded
+/// (`sys/fork.rs`), and again (a no-op) at the first hold.
+pub(crate) fn register_fork_handlers() {
+    static HANDLERS: Once = Once::new();
+    HANDLERS.call_once(|| {
+        // SAFETY: registers handlers that lock/unlock the registry's mutex around fork and,
+        // in the child, make only async-signal-safe calls.
+        unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    });
 }
 
 /// Forgets the hold on `fd` (before the descriptor is closed).

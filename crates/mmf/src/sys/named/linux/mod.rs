@@ -33,6 +33,8 @@ mod liveness;
 mod mark;
 mod reaper;
 
+pub(crate) use holds::register_fork_handlers;
+
 use liveness::Liveness;
 use mark::{FileMark, Mark};
 
