@@ -255,43 +255,25 @@ impl<T: Default> Drop for GenGuard<'_, T> {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
+    use mmf_testkit::forked::{ForkEnd, in_forked_child};
+    use mmf_testkit::roles::{plays, run_alone};
+
+    use super::generation;
+
     /// A fresh process that forks before it opens a heap: the child must count a new
     /// generation, which only the `child` handler does (registered on first use, nothing
     /// was registered yet, and the child counted 0).
     #[test]
     fn fork_handlers_are_registered_before_first_use() {
-        const ROLE: &str = "MMF_HEAP_TEST_FORK_AT_LOAD";
-        if std::env::var_os(ROLE).is_some() {
-            assert_eq!(super::generation(), 0);
-            // SAFETY: the child calls only async-signal-safe functions and `_exit`s.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-            if pid == 0 {
-                let code = if super::generation() == 1 { 0 } else { 1 };
-                // SAFETY: ends the child without running the parent's exit handlers.
-                unsafe { libc::_exit(code) };
-            }
-            let mut status = 0;
-            // SAFETY: waits for our own child.
-            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status), "status {status:#x}");
-            assert_eq!(libc::WEXITSTATUS(status), 0, "the child counted no fork");
+        if plays("heap-fork-at-load") {
+            assert_eq!(generation(), 0);
+            let end = in_forked_child(10, || assert_eq!(generation(), 1, "no fork counted"));
+            assert_eq!(end, ForkEnd::Fine, "the child counted no fork");
             return;
         }
-        // A new process of this test alone: the binary's other tests, threads of this
-        // one, may have opened heaps already.
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "opened::tests::fork_handlers_are_registered_before_first_use"])
-            .args(["--nocapture", "--test-threads=1"])
-            .env(ROLE, "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        run_alone(
+            "opened::tests::fork_handlers_are_registered_before_first_use",
+            "heap-fork-at-load",
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "the role ran");
     }
 }

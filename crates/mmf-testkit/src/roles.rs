@@ -121,3 +121,27 @@ pub fn hear() -> Option<String> {
     let n = std::io::stdin().read_line(&mut line).unwrap();
     (n > 0).then(|| line.trim_end().to_owned())
 }
+
+/// Runs the test `test` of this binary alone in a new process playing `role` (no argument),
+/// and panics with its output unless it passed: for a test about what a fresh process does
+/// (the binary's other tests, threads of this process, may have changed its state).
+pub fn run_alone(test: &str, role: &str) {
+    let out = crate::output(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(ROLE, format!("{role}:")),
+    )
+    .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} as {role}: {}\n{stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether this process plays `role` (see [`run_alone`]).
+pub fn plays(role: &str) -> bool {
+    self::role().is_some_and(|(r, _)| r == role)
+}

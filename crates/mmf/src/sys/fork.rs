@@ -38,45 +38,65 @@ extern "C" fn wait_for_install() {
     super::fault::wait_for_install();
 }
 
+/// Tests of what a fresh process does at a `fork` (mmf's unit tests cannot use
+/// mmf-testkit, which would link a second mmf: its guarded routines' symbols collide).
 #[cfg(test)]
-mod tests {
-    /// A fresh process that forks before it uses anything of mmf: the child must count a
-    /// new fork generation, which only the sync layer's `child` handler does. Registered on
-    /// first use (before `sys/fork.rs`), nothing was registered yet, and the child counted 0.
-    #[test]
-    fn fork_handlers_are_registered_before_first_use() {
-        const ROLE: &str = "MMF_TEST_FORK_AT_LOAD";
-        if std::env::var_os(ROLE).is_some() {
-            assert_eq!(crate::sys::sync::fork_generation(), 0);
-            // SAFETY: the child calls only async-signal-safe functions and `_exit`s.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-            if pid == 0 {
-                let code = if crate::sys::sync::fork_generation() == 1 { 0 } else { 1 };
-                // SAFETY: ends the child without running the parent's exit handlers.
-                unsafe { libc::_exit(code) };
-            }
-            let mut status = 0;
-            // SAFETY: waits for our own child.
-            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status), "status {status:#x}");
-            assert_eq!(libc::WEXITSTATUS(status), 0, "the child counted no fork");
-            return;
-        }
-        // A new process of this test alone: the test binary's other tests (run in threads
-        // of this one) may have used mmf already.
+pub(crate) mod tests {
+    use crate::sys::sync::fork_generation;
+
+    const ROLE: &str = "MMF_UNIT_ROLE";
+
+    /// Whether this process plays `role` (see [`run_alone`]).
+    pub(crate) fn plays(role: &str) -> bool {
+        std::env::var(ROLE).is_ok_and(|r| r == role)
+    }
+
+    /// Runs the unit test `test` alone in a new process playing `role`, and panics with its
+    /// output unless it passed.
+    pub(crate) fn run_alone(test: &str, role: &str) {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "sys::fork::tests::fork_handlers_are_registered_before_first_use"])
-            .args(["--nocapture", "--test-threads=1"])
-            .env(ROLE, "1")
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(ROLE, role)
             .output()
             .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
+            out.status.success() && stdout.contains("1 passed"),
+            "{test} as {role}: {}\n{stdout}{}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "the role ran");
+    }
+
+    /// Forks; the child exits with status 0 if `check()` holds, 1 otherwise (it calls
+    /// only what a fork child may: `check` reads atomics). Returns whether it held.
+    pub(crate) fn in_child(check: fn() -> bool) -> bool {
+        // SAFETY: the child calls `check` and `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(i32::from(!check())) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+
+    /// A fresh process that forks before it uses anything of mmf: the child must count a
+    /// new fork generation, which only the sync layer's `child` handler does. Registered on
+    /// first use (before this file), nothing was registered yet, and the child counted 0.
+    #[test]
+    fn fork_handlers_are_registered_before_first_use() {
+        if plays("fork-at-load") {
+            assert_eq!(fork_generation(), 0);
+            assert!(in_child(|| fork_generation() == 1), "the child counted no fork");
+            return;
+        }
+        run_alone(
+            "sys::fork::tests::fork_handlers_are_registered_before_first_use",
+            "fork-at-load",
+        );
     }
 }

@@ -184,48 +184,28 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::{INSTALLED, INSTALLING, STATE};
+    use crate::sys::fork::tests::{in_child, plays, run_alone};
 
     /// A fork while another thread installs the handler waits for the install
     /// (`sys/fork.rs`'s `prepare` handler): the child is never copied with it half done.
-    /// The install is played by a thread that holds the state at `INSTALLING` for 100 ms.
+    /// The install is played by a thread that holds the state at `INSTALLING` for 100 ms,
+    /// in a process of its own (the state is the process's).
     #[test]
     fn a_fork_waits_for_an_install_under_way() {
-        const ROLE: &str = "MMF_TEST_FORK_DURING_INSTALL";
-        if std::env::var_os(ROLE).is_some() {
+        if plays("fork-during-install") {
             STATE.store(INSTALLING, Ordering::Release);
             let installer = std::thread::spawn(|| {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 STATE.store(INSTALLED, Ordering::Release);
             });
-            // SAFETY: the child calls only async-signal-safe functions and `_exit`s.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-            if pid == 0 {
-                let code = if STATE.load(Ordering::Acquire) == INSTALLED { 0 } else { 1 };
-                // SAFETY: ends the child without running the parent's exit handlers.
-                unsafe { libc::_exit(code) };
-            }
+            let installed = in_child(|| STATE.load(Ordering::Acquire) == INSTALLED);
             installer.join().unwrap();
-            let mut status = 0;
-            // SAFETY: waits for our own child.
-            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status), "status {status:#x}");
-            assert_eq!(libc::WEXITSTATUS(status), 0, "the child was copied mid-install");
+            assert!(installed, "the child was copied mid-install");
             return;
         }
-        // A process of its own: the state is the process's.
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "sys::fault::sigbus::tests::a_fork_waits_for_an_install_under_way"])
-            .args(["--nocapture", "--test-threads=1"])
-            .env(ROLE, "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        run_alone(
+            "sys::fault::sigbus::tests::a_fork_waits_for_an_install_under_way",
+            "fork-during-install",
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "the role ran");
     }
 }
