@@ -41,8 +41,8 @@ pub(crate) fn register_fork_handlers() {
     fork::register();
 }
 
-/// This process's fork generation, as far as heaps go: 0, plus one per `fork` since
-/// this process (or its parent) first opened a heap.
+/// This process's fork generation, as far as heaps go: 0, plus one per `fork` since the
+/// program was loaded (the handlers are registered then, `fork::REGISTER_AT_LOAD`).
 pub(crate) fn generation() -> u64 {
     GENERATION.load(Ordering::Relaxed)
 }
@@ -118,17 +118,25 @@ impl Drop for Mark<'_> {
 
 #[cfg(unix)]
 mod fork {
-    use std::cell::RefCell;
+    use std::cell::UnsafeCell;
     use std::sync::atomic::Ordering;
     use std::sync::{MutexGuard, Once};
 
     use super::{GENERATION, List, list};
 
-    thread_local! {
-        /// The list's lock, held by the forking thread across `fork`.
-        static HELD: RefCell<Option<MutexGuard<'static, List>>> =
-            const { RefCell::new(None) };
-    }
+    /// The list's lock, held by the forking thread across `fork`: put here by `prepare`,
+    /// taken back by `parent` (or, in the child, by `child`) in the same thread. A static,
+    /// not a thread-local: a fork from a thread-local's destructor found it destroyed, and
+    /// `prepare` panicked (abort) in any program that linked mmf-heap (review 51).
+    struct Held(UnsafeCell<Option<MutexGuard<'static, List>>>);
+
+    // SAFETY: only the thread that holds `OPEN` touches the slot (`prepare` after taking
+    // the lock, `parent`/`child` before giving it back, in that thread or in the child's
+    // copy of it), so never two threads at once; the guard is dropped by the thread that
+    // took it.
+    unsafe impl Sync for Held {}
+
+    static HELD: Held = Held(UnsafeCell::new(None));
 
     // Registered when the program is loaded, before any of its threads can fork (as mmf's
     // own, `sys/fork.rs` there): glibc runs no `child` handler of a handler registered
@@ -155,17 +163,25 @@ mod fork {
 
     extern "C" fn prepare() {
         let guard = list();
-        HELD.with(|h| *h.borrow_mut() = Some(guard));
+        // SAFETY: this thread holds `OPEN` (see `Held`); the slot is empty (the last
+        // holder's `parent` or `child` emptied it before giving the lock back).
+        unsafe { *HELD.0.get() = Some(guard) };
+    }
+
+    /// Gives back the lock `prepare` put in the slot.
+    fn give_back() {
+        // SAFETY: this thread holds `OPEN` (its `prepare` ran): see `Held`.
+        drop(unsafe { (*HELD.0.get()).take() });
     }
 
     extern "C" fn parent() {
-        HELD.with(|h| drop(h.borrow_mut().take()));
+        give_back();
     }
 
     extern "C" fn child() {
         GENERATION.fetch_add(1, Ordering::Relaxed);
         // The forking thread's lock, copied into the child, given back by the same thread.
-        HELD.with(|h| drop(h.borrow_mut().take()));
+        give_back();
     }
 }
 

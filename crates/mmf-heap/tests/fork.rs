@@ -239,3 +239,36 @@ fn a_child_forked_while_threads_read_opens_the_heap_again_and_reads() {
     eprintln!("children: {ok} fine, {hung} hung (SIGALRM), {other} failed otherwise");
     assert_eq!((hung, other), (0, 0));
 }
+
+/// Forks from a thread-local's destructor, in [`a_fork_from_a_thread_local_destructor_goes_on`].
+struct ForkOnDrop;
+
+impl Drop for ForkOnDrop {
+    fn drop(&mut self) {
+        assert_eq!(in_forked_child(10, || {}), mmf_testkit::forked::ForkEnd::Fine);
+    }
+}
+
+thread_local! { static FORKS_ON_DROP: ForkOnDrop = const { ForkOnDrop }; }
+
+/// Review 51: a thread forks once (the handlers' first run in it), then again from a
+/// thread-local's destructor, after the thread's other thread-locals were destroyed. The
+/// `prepare` handler kept the lock it holds across `fork` in a thread-local: it panicked
+/// there, inside an `extern "C"` function, and the process aborted — any program that
+/// links mmf-heap, since the handlers are registered at load. The role never opens a heap.
+#[test]
+fn a_fork_from_a_thread_local_destructor_goes_on() {
+    if mmf_testkit::roles::plays("fork-in-tls-destructor") {
+        std::thread::spawn(|| {
+            FORKS_ON_DROP.with(|_| {}); // registered first, destroyed last
+            assert_eq!(in_forked_child(10, || {}), mmf_testkit::forked::ForkEnd::Fine);
+        })
+        .join()
+        .unwrap();
+        return;
+    }
+    mmf_testkit::roles::run_alone(
+        "a_fork_from_a_thread_local_destructor_goes_on",
+        "fork-in-tls-destructor",
+    );
+}

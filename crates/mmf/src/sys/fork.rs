@@ -6,21 +6,27 @@
 //!   its own in the child;
 //! - the sync layer (`sync/linux.rs`): the fork gate and the slot-lock descriptors; the
 //!   child closes them and counts a new fork generation;
-//! - the `SIGBUS` handler's installation (`fault/sigbus.rs`): a fork waits for one under way.
+//! - the `SIGBUS` handler's installation (`fault/sigbus.rs`): a fork waits for one under
+//!   way and keeps new ones from starting until it is done.
 //!
 //! They used to be registered on first use. glibc runs no `child` handler of a handler
 //! registered while another thread is inside `fork`, so a child forked at that moment
 //! kept its parent's generation (and with it the parent's sync memberships), and a child
 //! forked while another thread ran the `SIGBUS` handler's `Once` waited for ever at its
-//! first guarded access. A function in `.init_array` now registers them all before `main`
-//! (or when a shared library containing mmf is loaded), before any thread of the program
-//! exists; the calls on first use stay, as no-ops.
+//! first guarded access. A function in `.init_array` now registers them all before `main`,
+//! before the program has threads of its own. (A shared library containing mmf registers
+//! them when it is loaded: a program that `dlopen`s it while its other threads fork has
+//! the old window once, at the load.) The calls on first use stay, as no-ops.
 //!
 //! Order: `prepare` handlers run in the reverse order of registration, `parent` and
-//! `child` handlers in that order. The holds are registered first, so a fork closes the
-//! sync layer's gate (waiting for threads inside it, which may create holds) before it
-//! locks the holds' registry, and waits for a `SIGBUS` install last (it waits for nothing).
-//! mmf-heap registers its own handlers the same way.
+//! `child` handlers in that order. So the `SIGBUS` install's are registered first, the
+//! holds' next and the sync layer's last: a fork first closes the sync layer's gate
+//! (waiting for the threads inside, which may take the holds' registry or install the
+//! handler), then locks the holds' registry, then holds installs back (waiting for one
+//! under way, which waits for nothing). Held back earlier, an install by a thread inside
+//! the gate would wait for the fork, and the fork for that thread. mmf-heap registers its
+//! own handlers the same way (its `prepare` takes only its list of open heaps, which no
+//! thread holds while it waits for anything).
 
 #[used]
 #[unsafe(link_section = ".init_array")]
@@ -28,14 +34,24 @@ static REGISTER_AT_LOAD: extern "C" fn() = register_at_load;
 
 /// Registers every fork handler of mmf (see the module's docs for the order).
 extern "C" fn register_at_load() {
+    // SAFETY: registers handlers that only load and change an atomic and yield.
+    unsafe {
+        libc::pthread_atfork(Some(install_prepare), Some(install_parent), Some(install_child));
+    }
     super::named::register_fork_handlers();
     super::sync::register_fork_handlers();
-    // SAFETY: registers a `prepare` handler that only loads an atomic and yields.
-    unsafe { libc::pthread_atfork(Some(wait_for_install), None, None) };
 }
 
-extern "C" fn wait_for_install() {
-    super::fault::wait_for_install();
+extern "C" fn install_prepare() {
+    super::fault::fork_prepare();
+}
+
+extern "C" fn install_parent() {
+    super::fault::fork_parent();
+}
+
+extern "C" fn install_child() {
+    super::fault::fork_child();
 }
 
 /// Tests of what a fresh process does at a `fork` (mmf's unit tests cannot use

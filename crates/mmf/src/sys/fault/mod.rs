@@ -46,7 +46,7 @@ mod x86_64;
 #[cfg(target_os = "linux")]
 mod sigbus;
 #[cfg(target_os = "linux")]
-pub(crate) use sigbus::wait_for_install;
+pub(crate) use sigbus::{fork_child, fork_parent, fork_prepare};
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;

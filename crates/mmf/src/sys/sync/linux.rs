@@ -41,8 +41,8 @@ static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// The descriptors that hold slot locks, for the fork child handler to close (-1: empty).
 static LOCK_FDS: [AtomicI32; 1024] = [const { AtomicI32::new(-1) }; 1024];
 
-/// This process's fork generation (0 in a process that did not come from a `fork` after
-/// mmf's sync layer was used).
+/// This process's fork generation: 0, plus one per `fork` since the program was loaded
+/// (the handlers are registered then: `sys/fork.rs`).
 #[inline]
 pub(crate) fn fork_generation() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)
