@@ -42,18 +42,21 @@ struct Actions {
 pub(super) type Handler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
 
 /// Whether the handler is installed, and the forks under way, in one word: bits 0–1 are
-/// the state ([`NONE`], [`INSTALLING`]: a thread is at it, [`INSTALLED`]), the rest counts
-/// forks between their `prepare` and their `parent`/`child` handlers ([`FORK_ONE`] each).
-/// An install starts only while no fork is under way, and a fork waits for an install
-/// under way ([`fork_prepare`]), so no child is copied with the install half done. (A
-/// `Once`, before: a child forked while another thread ran it waited for ever at its first
-/// guarded access; then a look in `prepare` that did not stop an install starting after
-/// it, while the fork went on through the other handlers: review 51, 2 children in 20,000.)
+/// the state ([`NONE`]; [`WANTED`]: a thread waits for the forks under way to end, to
+/// install; [`INSTALLING`]: it is at it; [`INSTALLED`]), the rest counts forks between
+/// their `prepare` and their `parent`/`child` handlers ([`FORK_ONE`] each). An install
+/// starts only while no fork is under way, and a fork waits while an install is wanted or
+/// under way ([`fork_prepare`]): no child is copied with the install half done, and forks
+/// in a row from many threads cannot keep an install waiting for ever. (A `Once`, before:
+/// a child forked while another thread ran it waited for ever at its first guarded access;
+/// then a look in `prepare` that did not stop an install starting after it, while the fork
+/// went on through the other handlers: review 51, 2 children in 20,000.)
 static WORD: AtomicU32 = AtomicU32::new(NONE);
 const STATE: u32 = 3;
 const NONE: u32 = 0;
-const INSTALLING: u32 = 1;
-const INSTALLED: u32 = 2;
+const WANTED: u32 = 1;
+const INSTALLING: u32 = 2;
+const INSTALLED: u32 = 3;
 const FORK_ONE: u32 = 4;
 
 /// Installs `handler` for SIGBUS, once per process: the dispositions are recorded first, so
@@ -65,40 +68,45 @@ pub(super) fn install(handler: Handler) {
     }
 }
 
-/// [`install`] when it is not done yet: waits while another thread installs or a fork is
-/// under way (a fork's handlers take a few milliseconds at most).
+/// [`install`] when it is not done yet: waits while another thread installs; else says
+/// it wants to (new forks wait), waits for the forks under way to end (their handlers
+/// take milliseconds at most), and installs.
 #[cold]
 fn install_slow(handler: Handler) {
     loop {
         let word = WORD.load(Ordering::Acquire);
-        if word & STATE == INSTALLED {
-            return;
+        match word & STATE {
+            INSTALLED => return,
+            NONE => {
+                let wanted = word | WANTED;
+                if WORD.compare_exchange(word, wanted, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                {
+                    break;
+                }
+            }
+            _ => std::thread::yield_now(), // another thread's install
         }
-        // Not installed, no install nor fork under way: this thread installs.
-        if word == NONE
-            && WORD.compare_exchange(NONE, INSTALLING, Ordering::Acquire, Ordering::Relaxed).is_ok()
-        {
-            let ours = &actions(Some(handler)).ours;
-            // SAFETY: installs a handler that makes only async-signal-safe calls and defers
-            // to the recorded previous disposition for every SIGBUS that is not a guarded
-            // access's.
-            unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
-            // No fork counted itself meanwhile (`fork_prepare` waits while INSTALLING).
-            WORD.store(INSTALLED, Ordering::Release);
-            return;
-        }
+    }
+    // WANTED: no fork counts itself now, and the counted ones end.
+    while WORD.load(Ordering::Acquire) != WANTED {
         std::thread::yield_now();
     }
+    WORD.store(INSTALLING, Ordering::Relaxed);
+    let ours = &actions(Some(handler)).ours;
+    // SAFETY: installs a handler that makes only async-signal-safe calls and defers to the
+    // recorded previous disposition for every SIGBUS that is not a guarded access's.
+    unsafe { libc::sigaction(libc::SIGBUS, ours, std::ptr::null_mut()) };
+    WORD.store(INSTALLED, Ordering::Release);
 }
 
-/// `fork`'s `prepare` handler (`sys/fork.rs`; mmf's last to run): waits for an install
-/// under way (two `sigaction` calls; the installing thread waits for nothing), then counts
-/// the fork, which keeps new installs from starting until [`fork_parent`] or
-/// [`fork_child`].
+/// `fork`'s `prepare` handler (`sys/fork.rs`; mmf's last to run): waits while an install
+/// is wanted or under way (it waits only for forks counted before it, and makes two
+/// `sigaction` calls), then counts the fork, which keeps new installs from starting until
+/// [`fork_parent`] or [`fork_child`].
 pub(crate) fn fork_prepare() {
     loop {
         let word = WORD.load(Ordering::Acquire);
-        if word & STATE != INSTALLING
+        if matches!(word & STATE, NONE | INSTALLED)
             && WORD
                 .compare_exchange_weak(word, word + FORK_ONE, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
@@ -115,11 +123,12 @@ pub(crate) fn fork_parent() {
 }
 
 /// `fork`'s `child` handler: the child's only thread is the forking one, so no fork is
-/// under way in it (the parent's other threads' forks, counted in the copy, are not its);
-/// the state is `NONE` or `INSTALLED` (`fork_prepare` waited out any install).
+/// under way in it (the parent's other threads' forks, counted in the copy, are not its),
+/// nor an install (one wanted by a parent's thread is that thread's, which is not here;
+/// none was under way, as this fork was counted).
 pub(crate) fn fork_child() {
-    let word = WORD.load(Ordering::Relaxed);
-    WORD.store(word & STATE, Ordering::Release);
+    let installed = WORD.load(Ordering::Relaxed) & STATE == INSTALLED;
+    WORD.store(if installed { INSTALLED } else { NONE }, Ordering::Release);
 }
 
 /// The disposition found before mmf's, and mmf's own, recorded once (by `install`, with
@@ -219,209 +228,5 @@ fn die_of(signal: libc::c_int) -> ! {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-    use std::sync::{Arc, mpsc};
-    use std::time::Duration;
-
-    use super::{INSTALLED, INSTALLING, NONE, STATE, WORD};
-    use crate::sys::fork::tests::{in_child, plays, run_alone};
-
-    /// A fork while another thread installs the handler waits for the install: the child
-    /// is never copied with it half done. The install is played by a thread that holds the
-    /// state at `INSTALLING` for 100 ms, in a process of its own (the state is the
-    /// process's).
-    #[test]
-    fn a_fork_waits_for_an_install_under_way() {
-        if plays("fork-during-install") {
-            WORD.store(INSTALLING, Ordering::Release);
-            let installer = std::thread::spawn(|| {
-                std::thread::sleep(Duration::from_millis(100));
-                WORD.store(INSTALLED, Ordering::Release);
-            });
-            let installed = in_child(|| WORD.load(Ordering::Acquire) & STATE == INSTALLED);
-            installer.join().unwrap();
-            assert!(installed, "the child was copied mid-install");
-            return;
-        }
-        run_alone(
-            "sys::fault::sigbus::tests::a_fork_waits_for_an_install_under_way",
-            "fork-during-install",
-        );
-    }
-
-    /// Review 51: an install that starts while a fork is on its way through the other
-    /// handlers (held here at the sync layer's gate by a thread inside it) is not copied
-    /// half done: the fork keeps it from starting, or waits for it. With the first version
-    /// (a look for an install under way, made before the gate's handler), the child
-    /// waited for ever at its first guarded access.
-    #[test]
-    fn an_install_starting_while_a_fork_is_in_its_handlers_is_not_copied_half_done() {
-        if plays("install-during-fork") {
-            let (inside, leave) = (mpsc::channel(), mpsc::channel::<()>());
-            let gate = std::thread::spawn(move || {
-                let gate = crate::sys::sync::fork_gate();
-                inside.0.send(()).unwrap();
-                leave.1.recv().unwrap();
-                drop(gate);
-            });
-            inside.1.recv().unwrap();
-            // The child's first guarded access installs, under an alarm.
-            let forker = std::thread::spawn(|| {
-                in_child(|| {
-                    // SAFETY: alarm only schedules a signal (a hang ends the child).
-                    unsafe { libc::alarm(5) };
-                    crate::sys::fault::install();
-                    true
-                })
-            });
-            // The fork is in its handlers now, at the gate.
-            std::thread::sleep(Duration::from_millis(100));
-            // An install starts (or, held back by the fork, waits) and takes 200 ms.
-            let installer = std::thread::spawn(|| {
-                loop {
-                    if WORD
-                        .compare_exchange(NONE, INSTALLING, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        std::thread::sleep(Duration::from_millis(200));
-                        WORD.store(INSTALLED, Ordering::Release);
-                        return;
-                    }
-                    std::thread::yield_now();
-                }
-            });
-            std::thread::sleep(Duration::from_millis(50));
-            leave.0.send(()).unwrap();
-            gate.join().unwrap();
-            installer.join().unwrap();
-            assert!(forker.join().unwrap(), "the child hung at its first guarded access");
-            return;
-        }
-        run_alone(
-            "sys::fault::sigbus::tests::an_install_starting_while_a_fork_is_in_its_handlers_is_not_copied_half_done",
-            "install-during-fork",
-        );
-    }
-
-    /// An install waits while a fork is under way (counted by its `prepare`, not yet
-    /// uncounted by `parent`): started in that gap, the child would be copied mid-install.
-    #[test]
-    fn an_install_waits_for_a_fork_under_way() {
-        if plays("install-waits-for-fork") {
-            assert_eq!(WORD.load(Ordering::Acquire), NONE);
-            super::fork_prepare();
-            let installer = std::thread::spawn(crate::sys::fault::install);
-            std::thread::sleep(Duration::from_millis(100));
-            let during = WORD.load(Ordering::Acquire);
-            super::fork_parent();
-            installer.join().unwrap();
-            assert_eq!(during, super::FORK_ONE, "the install started during the fork");
-            assert_eq!(WORD.load(Ordering::Acquire), INSTALLED);
-            return;
-        }
-        run_alone(
-            "sys::fault::sigbus::tests::an_install_waits_for_a_fork_under_way",
-            "install-waits-for-fork",
-        );
-    }
-
-    /// A child of a process that never installed the handler installs it at its first
-    /// guarded access: the fork it came from, counted in the copy, is not under way in it.
-    #[test]
-    fn a_child_installs_although_its_own_fork_was_counted() {
-        if plays("child-installs") {
-            assert_eq!(WORD.load(Ordering::Acquire), NONE);
-            let installed = in_child(|| {
-                // SAFETY: alarm only schedules a signal (a hang ends the child).
-                unsafe { libc::alarm(5) };
-                crate::sys::fault::install();
-                WORD.load(Ordering::Acquire) == INSTALLED
-            });
-            assert!(installed, "the child's install waited for its own fork");
-            return;
-        }
-        run_alone(
-            "sys::fault::sigbus::tests::a_child_installs_although_its_own_fork_was_counted",
-            "child-installs",
-        );
-    }
-
-    /// A thread inside the sync layer's gate installs the handler while a fork waits at
-    /// the gate: the install goes through, so the thread leaves the gate and the fork goes
-    /// on. Were installs held back before the gate (the install's `prepare` run first),
-    /// each would wait for the other for ever (the role's alarm ends it).
-    #[test]
-    fn an_install_inside_the_fork_gate_does_not_wait_for_the_fork() {
-        if plays("install-inside-gate") {
-            // SAFETY: alarm only schedules a signal (a deadlock ends this process).
-            unsafe { libc::alarm(10) };
-            let (inside, go) = (mpsc::channel(), mpsc::channel::<()>());
-            let gate = std::thread::spawn(move || {
-                let gate = crate::sys::sync::fork_gate();
-                inside.0.send(()).unwrap();
-                go.1.recv().unwrap();
-                crate::sys::fault::install();
-                drop(gate);
-            });
-            inside.1.recv().unwrap();
-            let forker = std::thread::spawn(|| {
-                in_child(|| WORD.load(Ordering::Acquire) & STATE == INSTALLED)
-            });
-            // The fork is in its handlers now, at the gate.
-            std::thread::sleep(Duration::from_millis(100));
-            go.0.send(()).unwrap();
-            gate.join().unwrap();
-            assert!(forker.join().unwrap(), "the child was copied before the install");
-            return;
-        }
-        run_alone(
-            "sys::fault::sigbus::tests::an_install_inside_the_fork_gate_does_not_wait_for_the_fork",
-            "install-inside-gate",
-        );
-    }
-
-    /// Review 51: the real install racing `fork`, 3,000 rounds (each puts the state back
-    /// to `NONE` and has a thread install while this one forks); a child that sees
-    /// `INSTALLING` would wait for ever at its first guarded access. The first version:
-    /// 1–2 children in 3,000–20,000.
-    #[test]
-    fn the_real_install_racing_forks_is_never_copied_half_done() {
-        if plays("install-racing-fork") {
-            crate::sys::fault::install(); // the dispositions recorded: rounds redo the sigaction
-            let (go, stop) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicBool::new(false)));
-            let installer = {
-                let (go, stop) = (Arc::clone(&go), Arc::clone(&stop));
-                std::thread::spawn(move || {
-                    let mut seen = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        let now = go.load(Ordering::Acquire);
-                        if now != seen {
-                            seen = now;
-                            crate::sys::fault::install();
-                        }
-                        std::hint::spin_loop();
-                    }
-                })
-            };
-            let mut half_done = 0;
-            for round in 1..=3000 {
-                WORD.store(NONE, Ordering::Release);
-                go.store(round, Ordering::Release);
-                half_done +=
-                    u32::from(!in_child(|| WORD.load(Ordering::Acquire) & STATE != INSTALLING));
-                while WORD.load(Ordering::Acquire) & STATE != INSTALLED {
-                    std::hint::spin_loop();
-                }
-            }
-            stop.store(true, Ordering::Relaxed);
-            installer.join().unwrap();
-            assert_eq!(half_done, 0, "children copied with the install half done");
-            return;
-        }
-        run_alone(
-            "sys::fault::sigbus::tests::the_real_install_racing_forks_is_never_copied_half_done",
-            "install-racing-fork",
-        );
-    }
-}
+#[path = "sigbus_tests.rs"]
+mod tests;
