@@ -21,10 +21,12 @@
 //! Order: `prepare` handlers run in the reverse order of registration, `parent` and
 //! `child` handlers in that order. So the `SIGBUS` install's are registered first, the
 //! holds' next and the sync layer's last: a fork first closes the sync layer's gate
-//! (waiting for the threads inside, which may take the holds' registry or install the
-//! handler), then locks the holds' registry, then holds installs back (waiting for one
-//! under way, which waits for nothing). Held back earlier, an install by a thread inside
-//! the gate would wait for the fork, and the fork for that thread. mmf-heap registers its
+//! (waiting for the threads inside), then locks the holds' registry, then holds installs
+//! back (waiting for one under way, which waits only for forks counted before it). No
+//! thread inside the gate takes the registry or installs the handler today (only
+//! `sync/join.rs` enters it); the order keeps it so if one ever does: held back earlier,
+//! an install by a thread inside the gate would wait for the fork, and the fork for that
+//! thread (`sigbus_tests.rs` builds that case). mmf-heap registers its
 //! own handlers the same way (its `prepare` takes only its list of open heaps, which no
 //! thread holds while it waits for anything).
 
@@ -32,14 +34,24 @@
 #[unsafe(link_section = ".init_array")]
 static REGISTER_AT_LOAD: extern "C" fn() = register_at_load;
 
-/// Registers every fork handler of mmf (see the module's docs for the order).
 extern "C" fn register_at_load() {
-    // SAFETY: registers handlers that only load and change an atomic and yield.
-    unsafe {
-        libc::pthread_atfork(Some(install_prepare), Some(install_parent), Some(install_child));
-    }
-    super::named::register_fork_handlers();
-    super::sync::register_fork_handlers();
+    register();
+}
+
+/// Registers every fork handler of mmf, once (see the module's docs for the order): at
+/// load, and again (a no-op) at the SIGBUS handler's first install, in case a program's
+/// link lost the `.init_array` entry (the holds and the sync layer register on first use
+/// too).
+pub(crate) fn register() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers handlers that only load and change an atomic and yield.
+        unsafe {
+            libc::pthread_atfork(Some(install_prepare), Some(install_parent), Some(install_child));
+        }
+        super::named::register_fork_handlers();
+        super::sync::register_fork_handlers();
+    });
 }
 
 extern "C" fn install_prepare() {

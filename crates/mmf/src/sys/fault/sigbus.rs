@@ -73,6 +73,8 @@ pub(super) fn install(handler: Handler) {
 /// take milliseconds at most), and installs.
 #[cold]
 fn install_slow(handler: Handler) {
+    // Registered at load already, unless the program lost that entry: then now.
+    crate::sys::fork::register();
     loop {
         let word = WORD.load(Ordering::Acquire);
         match word & STATE {
@@ -122,12 +124,20 @@ pub(crate) fn fork_parent() {
     WORD.fetch_sub(FORK_ONE, Ordering::Release);
 }
 
+/// The word as the last fork copied it, before [`fork_child`] rewrites it: what the
+/// tests look at (review 52: the rewritten word never shows a copy made mid-install).
+#[cfg(test)]
+static COPIED: AtomicU32 = AtomicU32::new(NONE);
+
 /// `fork`'s `child` handler: the child's only thread is the forking one, so no fork is
 /// under way in it (the parent's other threads' forks, counted in the copy, are not its),
 /// nor an install (one wanted by a parent's thread is that thread's, which is not here;
 /// none was under way, as this fork was counted).
 pub(crate) fn fork_child() {
-    let installed = WORD.load(Ordering::Relaxed) & STATE == INSTALLED;
+    let copied = WORD.load(Ordering::Relaxed);
+    #[cfg(test)]
+    COPIED.store(copied, Ordering::Relaxed);
+    let installed = copied & STATE == INSTALLED;
     WORD.store(if installed { INSTALLED } else { NONE }, Ordering::Release);
 }
 
