@@ -138,7 +138,7 @@ mod fork {
 
     static HELD: Held = Held(UnsafeCell::new(None));
 
-    // Registered when the program is loaded, before any of its threads can fork (as mmf's
+    // Registered when the program is loaded, before `main` (as mmf's
     // own, `sys/fork.rs` there): glibc runs no `child` handler of a handler registered
     // while another thread is inside `fork`, and such a child kept its parent's generation.
     // The call on first use stays, as a no-op.

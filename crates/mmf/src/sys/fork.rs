@@ -16,7 +16,7 @@
 //! first guarded access. A function in `.init_array` now registers them all before `main`,
 //! before the program has threads of its own. (A shared library containing mmf registers
 //! them when it is loaded: a program that `dlopen`s it while its other threads fork has
-//! the old window once, at the load.) The calls on first use stay, as no-ops.
+//! the old window once, at the load.) The calls on first use stay (`register`), as no-ops.
 //!
 //! Order: `prepare` handlers run in the reverse order of registration, `parent` and
 //! `child` handlers in that order. So the `SIGBUS` install's are registered first, the
@@ -39,9 +39,9 @@ extern "C" fn register_at_load() {
 }
 
 /// Registers every fork handler of mmf, once (see the module's docs for the order): at
-/// load, and again (a no-op) at the SIGBUS handler's first install, in case a program's
-/// link lost the `.init_array` entry (the holds and the sync layer register on first use
-/// too).
+/// load, and again (a no-op) wherever mmf first needs them (a hold, the sync gate, a
+/// membership, the SIGBUS handler's install), in case a program's link lost the
+/// `.init_array` entry: the one place that registers, so the order holds either way.
 pub(crate) fn register() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

@@ -27,7 +27,6 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Once;
 use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -80,7 +79,7 @@ pub(crate) struct ForkGate(());
 /// Enters the fork gate (waits while a `fork` is under way in another thread); leaving is
 /// dropping the value.
 pub(crate) fn fork_gate() -> ForkGate {
-    register_fork_handlers();
+    crate::sys::fork::register();
     loop {
         let s = GATE.load(Ordering::Relaxed);
         if s & GATE_SHUT == 0
@@ -98,15 +97,12 @@ impl Drop for ForkGate {
     }
 }
 
-/// Registers the fork handlers, once per process: when the program is loaded
-/// (`sys/fork.rs`), and again (a no-op) on first use.
+/// Registers the fork handlers: only from `sys/fork.rs`'s `register`, which does it once,
+/// in its order.
 pub(crate) fn register_fork_handlers() {
-    static HANDLER: Once = Once::new();
-    HANDLER.call_once(|| {
-        // SAFETY: registers handlers that only touch atomics, yield, and close(2) (the
-        // child's, which must be async-signal-safe).
-        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
-    });
+    // SAFETY: registers handlers that only touch atomics, yield, and close(2) (the child's,
+    // which must be async-signal-safe).
+    unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
 }
 
 extern "C" fn fork_prepare() {
@@ -171,7 +167,7 @@ impl Membership {
     /// A new description of `probe` (the mapping's file) to hold a slot lock on:
     /// `open("/proc/self/fd/N", O_RDWR | O_CLOEXEC)`.
     pub(crate) fn new(probe: Option<&File>) -> io::Result<Membership> {
-        register_fork_handlers();
+        crate::sys::fork::register();
         let probe = probe.ok_or_else(|| {
             io::Error::new(io::ErrorKind::Unsupported, "the view has no file behind it")
         })?;

@@ -21,8 +21,8 @@
 use std::cell::UnsafeCell;
 use std::ffi::CString;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Once};
 
 /// One hold: its descriptor, the path to reopen it by, its name, and its inert flag.
 struct Entry {
@@ -59,7 +59,7 @@ fn with<R>(f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
 
 /// Records a hold of the object `name` on descriptor `fd`; returns its inert flag.
 pub(super) fn register(fd: RawFd, name: &str) -> Arc<AtomicBool> {
-    register_fork_handlers();
+    crate::sys::fork::register();
     let inert = Arc::new(AtomicBool::new(false));
     let reopen = CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL");
     let entry = Entry {
@@ -73,15 +73,12 @@ pub(super) fn register(fd: RawFd, name: &str) -> Arc<AtomicBool> {
     inert
 }
 
-/// Registers the fork handlers, once per process: when the program is loaded
-/// (`sys/fork.rs`), and again (a no-op) at the first hold.
+/// Registers the fork handlers: only from `sys/fork.rs`'s `register`, which does it once,
+/// in its order.
 pub(crate) fn register_fork_handlers() {
-    static HANDLERS: Once = Once::new();
-    HANDLERS.call_once(|| {
-        // SAFETY: registers handlers that lock/unlock the registry's mutex around fork and,
-        // in the child, make only async-signal-safe calls.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-    });
+    // SAFETY: registers handlers that lock/unlock the registry's mutex around fork and, in
+    // the child, make only async-signal-safe calls.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
 }
 
 /// Forgets the hold on `fd` (before the descriptor is closed).
