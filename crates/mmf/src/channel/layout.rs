@@ -5,8 +5,10 @@
 //!      0  header (128 B)   magic "MMFCHAN1", version, kind, capacity, max_message,
 //!                          endpoints, data_offset, size, epoch, sender/receiver attaches
 //!    128  endpoints        64 × u64: role << 32 | participant token (0 = free)
-//!    640  tail line (64 B)       producer-written: tail position (u64), for a successor
-//!    704  head line (64 B)       consumer-written: head position (u64)
+//!    640  tail line (64 B)       producer-written: tail position (u64), for a successor;
+//!                                at 648 the CPU a producer last sent from (u32, a hint)
+//!    704  head line (64 B)       consumer-written: head position (u64); at 712 the CPU a
+//!                                consumer last released from (u32, a hint)
 //!    768  not-empty signal (64 B) seq (u32), sleepers (u32): consumers that sleep
 //!    832  not-full signal (64 B)  seq (u32), sleepers (u32): producers that sleep
 //!   1024  sync area (mmf::sync): 64 participants, object 0 the send lock, 1 the receive lock
@@ -97,12 +99,22 @@ pub(crate) struct Header {
     pub _reserved: [AtomicU64; 8],
 }
 
-/// A cache line holding one position.
+/// A cache line holding one position, and the CPU its writer last ran on.
 #[repr(C)]
 pub(crate) struct Line {
     pub pos: AtomicU64,
-    pub _reserved: [AtomicU64; 7],
+    /// 1 + the CPU the side that writes this line ran on when it last recorded it (every
+    /// [`CPU_EVERY`] operations); 0: not known (channels made before it, or no operation
+    /// yet). Only a hint for the other side's spinning waiter (yield the CPU or not): never
+    /// trusted for anything else, any value is harmless.
+    pub cpu: AtomicU32,
+    pub _pad: AtomicU32,
+    pub _reserved: [AtomicU64; 6],
 }
+
+/// How often (in sends, or releases) an endpoint records its CPU in its line.
+#[cfg_attr(mmf_loom, allow(dead_code))]
+pub(crate) const CPU_EVERY: u32 = 64;
 
 /// A cache line holding one sleep handshake: sleepers declare themselves in `sleepers`
 /// and sleep while `seq` is what they read; a waker that sees a sleeper bumps `seq` and

@@ -18,7 +18,8 @@ use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
 use super::layout::{Line, Lines, Signal};
-use super::ring::{self, Bytes, Park, Ring, Which};
+use super::ring::{Bytes, Park, Ring, Which};
+use super::wait;
 use crate::error::Result;
 use crate::primitive::sync::atomic::Ordering::{self, Relaxed, SeqCst};
 use crate::primitive::sync::atomic::{AtomicU32, AtomicU64};
@@ -129,7 +130,12 @@ impl Park for Kernel {
 }
 
 fn line() -> Line {
-    Line { pos: AtomicU64::new(0), _reserved: std::array::from_fn(|_| AtomicU64::new(0)) }
+    Line {
+        pos: AtomicU64::new(0),
+        cpu: AtomicU32::new(0),
+        _pad: AtomicU32::new(0),
+        _reserved: std::array::from_fn(|_| AtomicU64::new(0)),
+    }
 }
 
 fn signal() -> Signal {
@@ -168,8 +174,8 @@ fn send_all(w: &World, messages: &[(u8, u32)]) {
     let ring = w.ring();
     let mut p = ring.producer().unwrap();
     for &(fill, len) in messages {
-        let claim = ring::wait(
-            &w.lines.not_full,
+        let claim = wait::wait(
+            &w.lines,
             Which::NotFull,
             &w.kernel,
             0,
@@ -192,8 +198,8 @@ fn receive_all(w: &World, messages: &[(u8, u32)]) {
     let ring = w.ring();
     let mut c = ring.consumer().unwrap();
     for &(fill, len) in messages {
-        let record = ring::wait(
-            &w.lines.not_empty,
+        let record = wait::wait(
+            &w.lines,
             Which::NotEmpty,
             &w.kernel,
             0,

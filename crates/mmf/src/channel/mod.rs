@@ -61,6 +61,7 @@
 
 mod layout;
 mod ring;
+mod wait;
 
 #[cfg(not(mmf_loom))]
 mod errors;

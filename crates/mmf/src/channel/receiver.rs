@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use super::errors::RecvError;
 use super::layout::{DATA_AT, Kind, RECV_LOCK};
 use super::peers::{Look, PeerWatch};
-use super::ring::{self, Consumer, Record, Which};
+use super::ring::{Consumer, Record, Which};
 use super::shared::{Inner, Role, Shared};
+use super::wait;
 use crate::Shared as SharedType;
 use crate::error::{Error, Result};
 
@@ -71,7 +72,7 @@ impl Receiver {
         }
         let attached = inner.attach(Role::Receiver).and_then(|entry| {
             if spsc {
-                ring::clear_sleepers(&inner.lines()?.not_empty);
+                wait::clear_sleepers(&inner.lines()?.not_empty);
             }
             let consumer = inner.with_ring(None, |r, _| r.consumer()).and_then(|c| c);
             // Its peers: the senders alive now or attaching later, and those whose messages
@@ -193,23 +194,15 @@ impl Receiver {
         // Unchecked: each attempt checks (`next_in`, `try_claim_in`), and what one found
         // holds the MPMC side's lock.
         let waited = inner.with_ring_unchecked(owner, |ring, park| {
-            ring::wait(
-                &ring.lines.not_empty,
-                Which::NotEmpty,
-                park,
-                spins,
-                deadline,
-                ready,
-                |look| {
-                    if let Some(record) = peek_cached(inner, consumer) {
-                        return Ok(Some(Some(record)));
-                    }
-                    if let Some(record) = next_in(inner, consumer, deadline)? {
-                        return Ok(Some(Some(record)));
-                    }
-                    Ok(watch.gone_while_waiting(inner, look, park, mpmc)?.then_some(None))
-                },
-            )
+            wait::wait(ring.lines, Which::NotEmpty, park, spins, deadline, ready, |look| {
+                if let Some(record) = peek_cached(inner, consumer) {
+                    return Ok(Some(Some(record)));
+                }
+                if let Some(record) = next_in(inner, consumer, deadline)? {
+                    return Ok(Some(Some(record)));
+                }
+                Ok(watch.gone_while_waiting(inner, look, park, mpmc)?.then_some(None))
+            })
         })?;
         match waited {
             Some(Some(record)) => Ok(Message { rx: self, record, done: false }),
@@ -246,7 +239,7 @@ fn peek_cached(inner: &Inner, consumer: &Consumer) -> Option<Record> {
     inner.with_ring_unchecked(None, |r, _| r.peek_message(consumer))
 }
 
-/// How many of a blocking receive's polls are made inline ([`ring::Ring::poll_message`]) before
+/// How many of a blocking receive's polls are made inline ([`Ring::poll_message`](super::ring::Ring::poll_message)) before
 /// the general wait: a few microseconds of pauses, so that a peer's death is still looked
 /// at by the wait soon after.
 const INLINE_POLLS: u32 = 256;

@@ -28,21 +28,14 @@
 //! is lost; a side that does not sleep costs the other no system call, and a sleeper costs
 //! one wake-up call however many messages are committed before it runs again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::layout::{Lines, MSG, PAD, RECORD_HEADER, Signal, header_word, record_size};
+use super::wait::{record_cpu, wake};
 use crate::error::{Error, Result};
 use crate::primitive::spin_loop;
 use crate::primitive::sync::atomic::Ordering::{self, Acquire, Relaxed, Release, SeqCst};
 use crate::primitive::sync::atomic::fence;
-
-/// The handshake's order point under loom, which models SeqCst accesses as
-/// acquire/release only (as in `sync::protocol`).
-#[inline(always)]
-fn handshake_fence() {
-    #[cfg(mmf_loom)]
-    fence(SeqCst);
-}
 
 /// The ring's data as the ring itself touches it: record headers, atomic words at
 /// 8-aligned offsets (relative to the data's start, inside the capacity). Payloads are
@@ -109,6 +102,8 @@ pub(crate) struct Producer {
     tail: u64,
     /// The consumer's head as last read.
     pub head_cache: u64,
+    /// Records published, for [`record_cpu`]'s rationing.
+    ops: u32,
 }
 
 /// Space claimed for one record: its payload starts at data offset `payload`.
@@ -124,6 +119,8 @@ pub(crate) struct Claim {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Consumer {
     pub head: u64,
+    /// Records released, for [`record_cpu`]'s rationing.
+    ops: u32,
 }
 
 /// A committed record in place: payload at data offset `payload`.
@@ -206,13 +203,13 @@ impl<B: Bytes> Ring<'_, B> {
         }
         let head = self.lines.head.pos.load(Acquire);
         self.check(head, tail, "positions")?;
-        Ok(Producer { tail, head_cache: head })
+        Ok(Producer { tail, head_cache: head, ops: 0 })
     }
 
     /// A consumer starting from the released head.
     pub(crate) fn consumer(&self) -> Result<Consumer> {
         let (head, _) = self.positions()?;
-        Ok(Consumer { head })
+        Ok(Consumer { head, ops: 0 })
     }
 
     /// A producer's start for an MPMC sender attaching without the send lock: other
@@ -225,7 +222,7 @@ impl<B: Bytes> Ring<'_, B> {
     /// failed once in a full test run on 2 CPUs).
     pub(crate) fn producer_unlocked(&self) -> Result<Producer> {
         let (head, tail) = self.positions()?;
-        Ok(Producer { tail, head_cache: head })
+        Ok(Producer { tail, head_cache: head, ops: 0 })
     }
 
     /// `head` and `tail` as a pair that held at one moment — `tail` read while `head` did
@@ -356,6 +353,7 @@ impl<B: Bytes> Ring<'_, B> {
         fence(SeqCst);
         p.tail = end;
         self.lines.tail.pos.store(end, Release);
+        record_cpu(&self.lines.tail.cpu, &mut p.ops);
         wake(&self.lines.not_empty, Which::NotEmpty, park)
     }
 
@@ -454,6 +452,7 @@ impl<B: Bytes> Ring<'_, B> {
     #[inline]
     pub(crate) fn release<P: Park>(&self, c: &mut Consumer, r: Record, park: &P) -> Result<()> {
         c.head = r.end;
+        record_cpu(&self.lines.head.cpu, &mut c.ops);
         self.publish_head(r.end, park)
     }
 
@@ -475,121 +474,4 @@ impl<B: Bytes> Ring<'_, B> {
         let tail = self.lines.tail.pos.load(Acquire);
         tail.saturating_sub(head).min(self.capacity)
     }
-}
-
-/// The waker's half of the handshake: after a record's header and a SeqCst fence, or a
-/// SeqCst store of `head`, wakes the signal's sleepers if there are any and they armed the
-/// signal since the last wake-up.
-/// `seq`'s low bit is that arming: the first waker clears it (and moves `seq` on) and makes
-/// the one system call; wakers after it, before a sleeper arms again, make none.
-#[inline]
-fn wake<P: Park>(signal: &Signal, which: Which, park: &P) -> Result<()> {
-    handshake_fence();
-    let sleepers = signal.sleepers.load(SeqCst);
-    if sleepers == 0 {
-        return Ok(());
-    }
-    let mut seq = signal.seq.load(SeqCst);
-    while seq & 1 == 1 {
-        match signal.seq.compare_exchange(seq, seq.wrapping_add(1), SeqCst, SeqCst) {
-            Ok(_) => return park.unpark(signal, which, sleepers),
-            Err(now) => seq = now,
-        }
-    }
-    Ok(())
-}
-
-/// The longest a sleeper sleeps before `attempt` looks again (peer liveness).
-pub(crate) const SLICE: Duration = Duration::from_millis(50);
-
-/// How often a spinning waiter calls `attempt` although `ready` says nothing changed:
-/// its look at the peers' liveness.
-const ATTEMPT_EVERY: u32 = 256;
-
-/// Waits until `attempt` gives a result (`Ok(Some)`), spinning `spins` times first, then
-/// sleeping on `signal` in slices of at most [`SLICE`]; `Ok(None)` once `deadline` passes.
-/// While spinning, `ready` is the cheap probe (one load of the word the other side will
-/// store) and `attempt` runs when it says so (and every [`ATTEMPT_EVERY`] polls);
-/// `attempt(look)` says what came before it ([`Look::Wake`] after a sleep that no waker
-/// ended, [`Look::Now`] after one that the watched peer's end ended, [`Look::Op`]
-/// otherwise), for its look at the peers.
-pub(crate) fn wait<P: Park, R>(
-    signal: &Signal,
-    which: Which,
-    park: &P,
-    spins: u32,
-    deadline: Option<Instant>,
-    ready: impl Fn() -> bool,
-    mut attempt: impl FnMut(Look) -> Result<Option<R>>,
-) -> Result<Option<R>> {
-    for i in 0..spins {
-        // Past the first polls (a peer that answers at once is seen before), let the peer
-        // run if it shares this CPU (more runnable processes than CPUs): a poll that only
-        // spins would hold the CPU the peer needs. Rarely: a yield on a CPU that other
-        // programs keep busy costs a time slice.
-        #[cfg(not(mmf_loom))]
-        if i >= 4096 && i % 1024 == 0 {
-            std::thread::yield_now();
-        }
-        if ready() || i % ATTEMPT_EVERY == ATTEMPT_EVERY - 1 {
-            if let Some(r) = attempt(Look::Op)? {
-                return Ok(Some(r));
-            }
-        }
-        spin_loop();
-    }
-    park.prepare(which)?;
-    // Not a time to look at the peers before the first sleep: a look costs a clock read
-    // (every sleep of a ping-pong would pay it), and a sleep lasts at most a slice, after
-    // which the look comes. (A spinning wait counted a `Look::Op` every `ATTEMPT_EVERY`
-    // polls.)
-    loop {
-        signal.sleepers.fetch_add(1, SeqCst);
-        // Arm: the next waker will wake (and clear the bit).
-        let seq = signal.seq.fetch_or(1, SeqCst) | 1;
-        handshake_fence();
-        let mut ended = false;
-        let result = match attempt(Look::Op) {
-            // No deadline: a slice, and no clock read.
-            Ok(None) => match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
-                Some(left) if left.is_zero() => Some(Ok(None)),
-                left => {
-                    let slice = left.map_or(SLICE, |left| left.min(SLICE));
-                    match park.park(signal, which, seq, slice) {
-                        Ok(peer_ended) => {
-                            ended = peer_ended;
-                            None
-                        }
-                        Err(e) => Some(Err(e)),
-                    }
-                }
-            },
-            other => Some(other),
-        };
-        signal.sleepers.fetch_sub(1, SeqCst);
-        if let Some(result) = result {
-            return result;
-        }
-        // Woken (or a slice passed): look before arming again. The waker's record is
-        // usually there, and arming would cost two read-modify-writes of the line the
-        // waker has just written. A waker moved `seq` on: the other side is there, so only
-        // a sleep that ended otherwise (a slice, a signal, the watched peer's end) is a time
-        // to look at the peers.
-        let look = if ended {
-            Look::Now
-        } else if signal.seq.load(Relaxed) != seq {
-            Look::Op
-        } else {
-            Look::Wake
-        };
-        if let Some(r) = attempt(look)? {
-            return Ok(Some(r));
-        }
-    }
-}
-
-/// Clears a signal's sleeper count left by a side that died asleep (trap 7), when the
-/// caller knows it is the only possible sleeper (an SPSC endpoint taking over).
-pub(crate) fn clear_sleepers(signal: &Signal) {
-    signal.sleepers.store(0, Relaxed);
 }

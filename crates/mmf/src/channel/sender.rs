@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use super::errors::SendError;
 use super::layout::{Kind, SEND_LOCK};
 use super::peers::{Look, PeerWatch};
-use super::ring::{self, Claim, Producer, Which};
+use super::ring::{Claim, Producer, Which};
 use super::shared::{Inner, Role, Shared};
+use super::wait;
 use crate::error::{Error, Result};
 
 /// The sending end of a channel: copies (`send`, `try_send`, `send_timeout`) or writes in
@@ -74,7 +75,7 @@ impl Sender {
         let attached = inner.attach(Role::Sender).and_then(|entry| {
             if spsc {
                 // Any sleeper count left is a dead sender's (trap 7): only one sender sleeps.
-                ring::clear_sleepers(&inner.lines()?.not_full);
+                wait::clear_sleepers(&inner.lines()?.not_full);
             }
             // An MPMC sender starts from `producer()` under the send lock before each claim;
             // here the positions only have to check out.
@@ -283,23 +284,15 @@ impl Sender {
         let waited = inner.with_ring_unchecked(owner, |ring, park| {
             let head = &ring.lines.head.pos;
             let ready = || mpmc || head.load(Relaxed) != seen;
-            ring::wait(
-                &ring.lines.not_full,
-                Which::NotFull,
-                park,
-                *spins,
-                deadline,
-                ready,
-                |look| {
-                    if let Some(claim) = try_claim_in(inner, producer, len, deadline)? {
-                        return Ok(Some(Ok(claim)));
-                    }
-                    if watch.gone_while_waiting(inner, look, park, mpmc)? {
-                        return Ok(Some(Err(SendError::Disconnected(()))));
-                    }
-                    Ok(None)
-                },
-            )
+            wait::wait(ring.lines, Which::NotFull, park, *spins, deadline, ready, |look| {
+                if let Some(claim) = try_claim_in(inner, producer, len, deadline)? {
+                    return Ok(Some(Ok(claim)));
+                }
+                if watch.gone_while_waiting(inner, look, park, mpmc)? {
+                    return Ok(Some(Err(SendError::Disconnected(()))));
+                }
+                Ok(None)
+            })
         })?;
         waited.unwrap_or(Err(SendError::Timeout(())))
     }

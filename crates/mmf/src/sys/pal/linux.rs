@@ -43,3 +43,13 @@ pub(crate) fn page_size() -> usize {
         usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
     })
 }
+
+/// The CPU the calling thread runs on now (`sched_getcpu(3)`; glibc 2.35 and later read it
+/// from the thread's `rseq` area, a load, else the vDSO's `getcpu`). `None` when the call
+/// fails (no `getcpu` in a sandbox). A hint: the thread may move at once.
+#[inline]
+pub(crate) fn current_cpu() -> Option<u32> {
+    // SAFETY: sched_getcpu takes no arguments and touches no memory of ours.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).ok()
+}

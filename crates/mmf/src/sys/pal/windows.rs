@@ -130,3 +130,11 @@ impl OwnerOnly {
         unsafe { (*self._user.as_ptr().cast::<TOKEN_USER>()).User.Sid }
     }
 }
+
+/// The processor the calling thread runs on now, within its processor group
+/// (`GetCurrentProcessorNumber`). A hint: the thread may move at once.
+#[inline]
+pub(crate) fn current_cpu() -> Option<u32> {
+    // SAFETY: GetCurrentProcessorNumber takes no arguments and cannot fail.
+    Some(unsafe { windows_sys::Win32::System::Threading::GetCurrentProcessorNumber() })
+}
