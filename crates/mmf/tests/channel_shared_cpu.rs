@@ -1,10 +1,11 @@
 //! Two processes pinned to one CPU, both spinning without end (`set_spins(u32::MAX)`),
-//! still play ping-pong briskly: a spinning waiter yields its CPU when its peer last ran on
-//! that CPU. Without the yield each half of a round trip waits until the scheduler
-//! preempts the spinner (a time slice, milliseconds). The waiter does *not* yield to a
-//! peer on another CPU (a yield there gives the CPU away for a slice and helps nobody:
-//! the unit test `a_waiter_yields_only_to_a_peer_that_last_ran_on_its_cpu_or_an_unknown_one`
-//! and the channel benchmark's tail latency).
+//! still play ping-pong briskly: a waiter spinning past a time slice yields its CPU when
+//! its peer last ran on that CPU. Without the yield each half of a round trip waits until
+//! the scheduler preempts the spinner (a time slice, milliseconds: 8 ms a round trip
+//! measured). The waiter does *not* yield to a peer on another CPU, nor with a budget that
+//! ends in a sleep soon (unit tests `a_waiter_yields_only_to_a_peer_that_last_ran_on_its_cpu_or_an_unknown_one`
+//! and `only_a_spin_longer_than_a_time_slice_yields_and_only_now_and_then`; the channel
+//! benchmark's tail latency, design notes).
 //!
 //! Linux only: the processes pin themselves with `sched_setaffinity`.
 //! Knob: `MMF_SHARED_CPU_ROUNDS` (default 2,000 round trips).

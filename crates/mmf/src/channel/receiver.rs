@@ -99,6 +99,12 @@ impl Receiver {
 
     /// How many times a blocked receive polls before it sleeps (default 20,000 where
     /// there is more than one CPU, else 0).
+    ///
+    /// A budget past 131,072 polls (about a time slice; `u32::MAX` never sleeps) gives the
+    /// CPU up now and then (`sched_yield` / `SwitchToThread`) when the other side last ran
+    /// on this CPU, so that two spinning processes sharing a CPU take turns without
+    /// waiting for the scheduler to preempt one. A shorter budget never yields: its sleep
+    /// hands the CPU over.
     pub fn set_spins(&mut self, spins: u32) {
         self.spins = spins;
     }
