@@ -553,3 +553,32 @@ fn fuzzed_shared_state_never_panics_or_hangs() {
     eprintln!("{rounds} rounds: {corrupted} corruption errors");
     assert!(corrupted > 0, "the fuzzing never hit anything");
 }
+
+#[test]
+fn a_timeout_holds_while_spinning_without_end() {
+    // A waiter told to spin for ever (`u32::MAX` polls, a day) still looks at its deadline:
+    // before, `recv_timeout(10 ms)` spun on for the whole budget. In a thread, so that a
+    // waiter that spins on fails the test instead of hanging it.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for kind in [Kind::Spsc, Kind::Mpmc] {
+            let name = unique_name("chan-spin-timeout");
+            let ch = channel::create(&name, &small(kind, 64, 16)).unwrap();
+            let (mut tx, mut rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+            tx.set_spins(u32::MAX);
+            rx.set_spins(u32::MAX);
+            let start = Instant::now();
+            let got = rx.recv_timeout(Duration::from_millis(10));
+            assert!(matches!(got, Err(RecvError::Timeout)), "{kind:?}");
+            assert!(start.elapsed() >= Duration::from_millis(10), "{kind:?}");
+            while tx.try_send([1u8; 8]).is_ok() {}
+            let start = Instant::now();
+            let sent = tx.send_timeout([1u8; 8], Duration::from_millis(10));
+            assert!(matches!(sent, Err(SendError::Timeout(_))), "{kind:?}");
+            assert!(start.elapsed() >= Duration::from_millis(10), "{kind:?}");
+        }
+        done.send(()).unwrap();
+    });
+    let waited = finished.recv_timeout(Duration::from_secs(10));
+    assert!(waited.is_ok(), "10 ms timeouts did not end within 10 s (or the thread panicked)");
+}

@@ -100,11 +100,11 @@ impl Receiver {
     /// How many times a blocked receive polls before it sleeps (default 20,000 where
     /// there is more than one CPU, else 0).
     ///
-    /// A budget past 131,072 polls (about a time slice; `u32::MAX` never sleeps) gives the
-    /// CPU up now and then (`sched_yield` / `SwitchToThread`) when the other side last ran
-    /// on this CPU, so that two spinning processes sharing a CPU take turns without
-    /// waiting for the scheduler to preempt one. A shorter budget never yields: its sleep
-    /// hands the CPU over.
+    /// Past 4,096 polls a waiter gives the CPU up now and then (`sched_yield` /
+    /// `SwitchToThread`) when the other side last ran on this CPU, so that two spinning
+    /// processes sharing a CPU take turns without waiting for the scheduler to preempt one
+    /// (and every 65,536 polls regardless). A deadline (`*_timeout`) is looked at while
+    /// spinning too. `u32::MAX` polls last about a day: in effect, never sleep.
     pub fn set_spins(&mut self, spins: u32) {
         self.spins = spins;
     }
@@ -245,9 +245,9 @@ fn peek_cached(inner: &Inner, consumer: &Consumer) -> Option<Record> {
     inner.with_ring_unchecked(None, |r, _| r.peek_message(consumer))
 }
 
-/// How many of a blocking receive's polls are made inline ([`Ring::poll_message`](super::ring::Ring::poll_message)) before
-/// the general wait: a few microseconds of pauses, so that a peer's death is still looked
-/// at by the wait soon after.
+/// How many of a blocking receive's polls are made inline
+/// ([`Ring::poll_message`](super::ring::Ring::poll_message)) before the general wait: a few
+/// microseconds of pauses, so that a peer's death is still looked at by the wait soon after.
 const INLINE_POLLS: u32 = 256;
 
 /// [`Receiver::next`] on the receiver's fields.
@@ -258,7 +258,12 @@ fn next_in(
     deadline: Option<Instant>,
 ) -> Result<Option<Record>> {
     let mpmc = inner.params.kind == Kind::Mpmc;
-    if mpmc && !inner.lock_side(RECV_LOCK, deadline, consumer, |r| r.consumer())? {
+    let was = *consumer;
+    if mpmc
+        && !inner.lock_side(RECV_LOCK, deadline, consumer, |r| {
+            r.consumer().map(|c| c.counting_on(&was))
+        })?
+    {
         return Ok(None);
     }
     // A record found was read from a page still there (a lost one reads as zeros: no

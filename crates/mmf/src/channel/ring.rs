@@ -53,7 +53,7 @@ pub(crate) enum Which {
 }
 
 /// What makes an endpoint look at the peers' liveness: what came before an attempt of
-/// [`wait`] (the endpoints' `PeerWatch::gone` takes it).
+/// [`wait`](super::wait::wait) (the endpoints' `PeerWatch::gone` takes it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Look {
     /// An operation (send, receive), a poll while spinning, or a sleep a waker ended: look
@@ -106,6 +106,15 @@ pub(crate) struct Producer {
     ops: u32,
 }
 
+impl Producer {
+    /// This producer with `from`'s count of records published: an MPMC sender loads its
+    /// producer afresh for each operation (under the send lock), and the count keeps
+    /// [`record_cpu`] to every 64th.
+    pub(crate) fn counting_on(self, from: &Producer) -> Producer {
+        Producer { ops: from.ops, ..self }
+    }
+}
+
 /// Space claimed for one record: its payload starts at data offset `payload`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Claim {
@@ -121,6 +130,14 @@ pub(crate) struct Consumer {
     pub head: u64,
     /// Records released, for [`record_cpu`]'s rationing.
     ops: u32,
+}
+
+impl Consumer {
+    /// This consumer with `from`'s count of records released (as
+    /// [`Producer::counting_on`]).
+    pub(crate) fn counting_on(self, from: &Consumer) -> Consumer {
+        Consumer { ops: from.ops, ..self }
+    }
 }
 
 /// A committed record in place: payload at data offset `payload`.
@@ -410,10 +427,10 @@ impl<B: Bytes> Ring<'_, B> {
     /// polls run out or the header is not a message (a pad, a header that does not check
     /// out), for the general wait to take over.
     ///
-    /// The general wait ([`wait`]) detects a record as quickly, but hands it back through
-    /// its attempt closure, a `Result` in memory and three frames; on the critical path of
-    /// a ping-pong that cost 30 ns of a 260 ns polled round trip (AMD EPYC guest, `mmf_spsc`
-    /// of `channel_rtt_spin` against the same code without this step, same run). Polls
+    /// The general wait ([`wait`](super::wait::wait)) detects a record as quickly, but hands it
+    /// back through its attempt closure, a `Result` in memory and three frames; on the critical
+    /// path of a ping-pong that cost 30 ns of a 260 ns polled round trip (AMD EPYC guest,
+    /// `mmf_spsc` of `channel_rtt_spin` against the same code without this step, same run). Polls
     /// are bounded so that a waiter still reaches the general wait's look at the peers.
     #[inline(always)]
     pub(crate) fn poll_message(&self, c: &Consumer, polls: u32) -> Option<Record> {

@@ -105,11 +105,11 @@ impl Sender {
     /// more than one CPU, else 0): what a send waiting for room costs in CPU against how
     /// soon it notices room.
     ///
-    /// A budget past 131,072 polls (about a time slice; `u32::MAX` never sleeps) gives the
-    /// CPU up now and then (`sched_yield` / `SwitchToThread`) when the other side last ran
-    /// on this CPU, so that two spinning processes sharing a CPU take turns without
-    /// waiting for the scheduler to preempt one. A shorter budget never yields: its sleep
-    /// hands the CPU over.
+    /// Past 4,096 polls a waiter gives the CPU up now and then (`sched_yield` /
+    /// `SwitchToThread`) when the other side last ran on this CPU, so that two spinning
+    /// processes sharing a CPU take turns without waiting for the scheduler to preempt one
+    /// (and every 65,536 polls regardless). A deadline (`*_timeout`) is looked at while
+    /// spinning too. `u32::MAX` polls last about a day: in effect, never sleep.
     pub fn set_spins(&mut self, spins: u32) {
         self.spins = spins;
     }
@@ -355,7 +355,12 @@ fn try_claim_in(
     deadline: Option<Instant>,
 ) -> Result<Option<Claim>> {
     let mpmc = inner.params.kind == Kind::Mpmc;
-    if mpmc && !inner.lock_side(SEND_LOCK, deadline, producer, |r| r.producer())? {
+    let was = *producer;
+    if mpmc
+        && !inner.lock_side(SEND_LOCK, deadline, producer, |r| {
+            r.producer().map(|p| p.counting_on(&was))
+        })?
+    {
         return Ok(None);
     }
     // A claim is written by a guarded copy and published by `commit`, which checks; "full"

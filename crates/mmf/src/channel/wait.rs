@@ -50,31 +50,39 @@ pub(crate) const SLICE: Duration = Duration::from_millis(50);
 /// its look at the peers' liveness.
 const ATTEMPT_EVERY: u32 = 256;
 
-/// The spin budget (polls) above which a spinning waiter may yield ([`should_yield`]):
-/// about a scheduler time slice of polls (26 ns each on this host's EPYC, 3.4 ms). A
-/// shorter budget ends in a sleep soon enough, and the sleep hands the CPU over. Yields
-/// there measured worse: with yields to a peer on the waiter's CPU, the default-budget
-/// round trip's p99.9 was 221–244 µs in 10 of 10 runs (32 µs yielding from 256 polls),
-/// without them 0.8–1.6 µs in 10 of 10 (design notes).
-const YIELD_BUDGET: u32 = 1 << 17;
-
-/// How many polls a spinning waiter makes before it may yield: ~110 µs. A waiter that
-/// yielded to a peer on its CPU from 256 polls on gave the spinning round trip a p99.9 of
-/// 25–32 µs in 6 of 10 runs (0.7–6.4 µs in 10 of 10 from 4,096); two processes pinned to
-/// one CPU take 0.36 ms a round trip this way (8 ms when the waiter never yields).
+/// How many polls a spinning waiter makes before it may yield: ~110 µs (26 ns a `pause`
+/// on this host's EPYC). A waiter that yielded to a peer on its CPU from 256 polls on gave
+/// the spinning round trip a p99.9 of 25–32 µs in 6 of 10 runs (0.7–6.4 µs in 10 of 10
+/// from 4,096); two processes pinned to one CPU take 0.36 ms a round trip this way (8 ms
+/// when the waiter never yields).
 const YIELD_FROM: u32 = 4096;
 
 /// How often, past [`YIELD_FROM`], a spinning waiter may yield.
 const YIELD_EVERY: u32 = 1024;
 
-/// Whether a waiter with a budget of `spins` polls may yield at poll `i` (if
-/// [`should_yield`] says so too): only past [`YIELD_BUDGET`], from [`YIELD_FROM`], every
-/// [`YIELD_EVERY`].
+/// How often, past [`YIELD_FROM`], a spinning waiter yields whatever the hint says:
+/// every 65,536 polls (~1.7 ms here). A hint is stale when the peer moved to this CPU
+/// since it last recorded, and only the peer's next operation refreshes it; under
+/// `SCHED_FIFO`, which never preempts a spinner for a peer of the same priority, a waiter
+/// that trusted it would never let the peer run. The default budget (20,000 polls) sleeps
+/// before.
+const YIELD_ANYWAY: u32 = 1 << 16;
+
+/// Whether a spinning waiter yields at poll `i`, given the peer's CPU word `peer` and the
+/// CPU it runs on `mine` ([`should_yield`]): from [`YIELD_FROM`] polls on, every
+/// [`YIELD_EVERY`] if the peer may share its CPU, every [`YIELD_ANYWAY`] regardless.
+/// `peer` is read only at those polls.
 #[inline(always)]
 #[cfg_attr(mmf_loom, allow(dead_code))]
-fn may_yield(spins: u32, i: u32) -> bool {
-    spins > YIELD_BUDGET && i >= YIELD_FROM && i % YIELD_EVERY == 0
+fn yields_at(i: u32, peer: impl FnOnce() -> u32, mine: impl FnOnce() -> Option<u32>) -> bool {
+    i >= YIELD_FROM
+        && i % YIELD_EVERY == 0
+        && (i % YIELD_ANYWAY == 0 || should_yield(peer(), mine()))
 }
+
+/// How often a spinning waiter with a deadline reads the clock: every 1,024 polls (~26 µs
+/// here, a `clock_gettime` of ~20 ns).
+const DEADLINE_EVERY: u32 = 1024;
 
 /// Records the CPU this thread runs on in `word` (1 + its number) every
 /// [`CPU_EVERY`](super::layout::CPU_EVERY)
@@ -114,9 +122,10 @@ pub(crate) fn should_yield(peer: u32, mine: Option<u32>) -> bool {
 
 /// Waits until `attempt` gives a result (`Ok(Some)`), spinning `spins` times first, then
 /// sleeping on `which` signal of `lines` in slices of at most [`SLICE`]; `Ok(None)` once
-/// `deadline` passes. A waiter with a spin budget past [`YIELD_BUDGET`] yields now and
-/// then, but only when [`should_yield`] says the peer may need its CPU (the other side's
-/// line's CPU word).
+/// `deadline` passes (looked at every [`DEADLINE_EVERY`] polls while spinning). A
+/// spinning waiter yields now and then, but only when [`should_yield`] says the peer may
+/// need its CPU (the other side's line's CPU word), and rarely regardless
+/// ([`yields_at`]).
 /// While spinning, `ready` is the cheap probe (one load of the word the other side will
 /// store) and `attempt` runs when it says so (and every [`ATTEMPT_EVERY`] polls);
 /// `attempt(look)` says what came before it ([`Look::Wake`] after a sleep that no waker
@@ -140,17 +149,18 @@ pub(crate) fn wait<P: Park, R>(
     #[cfg(mmf_loom)]
     let _ = peer_cpu;
     for i in 0..spins {
-        // A long spin (a budget past a time slice) lets the peer run if it shares this
-        // CPU (more runnable processes than CPUs), past the first polls and then every
-        // `YIELD_EVERY`: else each half of a round trip would wait for the scheduler to
-        // preempt the spinner. Never when the peer ran elsewhere (a yield on a CPU that
-        // other programs keep busy costs a time slice) or when the spin will end in a
-        // sleep soon.
+        // Past the first polls (a peer that answers at once is seen before), let the peer
+        // run if it shares this CPU (more runnable processes than CPUs): a poll that only
+        // spins would hold the CPU the peer needs. Not when it ran elsewhere: a yield on a
+        // CPU that other programs keep busy costs a time slice and helps nobody.
         #[cfg(not(mmf_loom))]
-        if may_yield(spins, i)
-            && should_yield(peer_cpu.load(Relaxed), crate::sys::pal::current_cpu())
-        {
+        if yields_at(i, || peer_cpu.load(Relaxed), crate::sys::pal::current_cpu) {
             std::thread::yield_now();
+        }
+        if let Some(deadline) = deadline {
+            if i % DEADLINE_EVERY == DEADLINE_EVERY - 1 && Instant::now() >= deadline {
+                return attempt(Look::Op);
+            }
         }
         if ready() || i % ATTEMPT_EVERY == ATTEMPT_EVERY - 1 {
             if let Some(r) = attempt(Look::Op)? {
@@ -217,18 +227,21 @@ pub(crate) fn clear_sleepers(signal: &Signal) {
 
 #[cfg(all(test, not(mmf_loom)))]
 mod tests {
-    use super::{may_yield, should_yield};
+    use super::{should_yield, yields_at};
 
     #[test]
-    fn only_a_spin_longer_than_a_time_slice_yields_and_only_now_and_then() {
-        assert!(!may_yield(20_000, 4096), "the default budget sleeps instead");
-        assert!(!may_yield(1 << 17, 4096), "a budget of a time slice sleeps instead");
-        assert!(may_yield((1 << 17) + 1, 4096));
-        assert!(may_yield(u32::MAX, 4096));
-        assert!(may_yield(u32::MAX, 5120));
-        assert!(!may_yield(u32::MAX, 0), "a peer that answers at once is seen first");
-        assert!(!may_yield(u32::MAX, 3072), "not before 4,096 polls");
-        assert!(!may_yield(u32::MAX, 5000), "every 1,024 polls only");
+    fn a_waiter_yields_from_4096_polls_every_1024_to_a_peer_here_and_every_65536_anyway() {
+        let (here, there) = (|| 4, || 6);
+        let mine = || Some(3);
+        assert!(yields_at(4096, here, mine), "the peer last ran on this CPU");
+        assert!(yields_at(5120, here, mine));
+        assert!(!yields_at(4096, there, mine), "the peer last ran on CPU 5");
+        assert!(!yields_at(0, here, mine), "a peer that answers at once is seen first");
+        assert!(!yields_at(3072, here, mine), "not before 4,096 polls");
+        assert!(!yields_at(5000, here, mine), "every 1,024 polls only");
+        assert!(yields_at(65_536, there, mine), "a stale hint is not trusted for ever");
+        assert!(yields_at(131_072, there, mine));
+        assert!(!yields_at(65_536 + 1024, there, mine));
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub(crate) fn page_size() -> usize {
 /// from the thread's `rseq` area, a load, else the vDSO's `getcpu`). `None` when the call
 /// fails (no `getcpu` in a sandbox). A hint: the thread may move at once.
 #[inline]
+#[cfg_attr(mmf_loom, allow(dead_code))]
 pub(crate) fn current_cpu() -> Option<u32> {
     // SAFETY: sched_getcpu takes no arguments and touches no memory of ours.
     let cpu = unsafe { libc::sched_getcpu() };

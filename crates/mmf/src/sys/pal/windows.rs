@@ -134,6 +134,7 @@ impl OwnerOnly {
 /// The processor the calling thread runs on now, within its processor group
 /// (`GetCurrentProcessorNumber`). A hint: the thread may move at once.
 #[inline]
+#[cfg_attr(mmf_loom, allow(dead_code))]
 pub(crate) fn current_cpu() -> Option<u32> {
     // SAFETY: GetCurrentProcessorNumber takes no arguments and cannot fail.
     Some(unsafe { windows_sys::Win32::System::Threading::GetCurrentProcessorNumber() })
