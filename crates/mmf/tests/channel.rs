@@ -556,7 +556,7 @@ fn fuzzed_shared_state_never_panics_or_hangs() {
 
 #[test]
 fn a_timeout_holds_while_spinning_without_end() {
-    // A waiter told to spin for ever (`u32::MAX` polls, a day) still looks at its deadline:
+    // A waiter told to spin for ever (`u32::MAX` polls, minutes) still looks at its deadline:
     // before, `recv_timeout(10 ms)` spun on for the whole budget. In a thread, so that a
     // waiter that spins on fails the test instead of hanging it.
     let (done, finished) = std::sync::mpsc::channel();

@@ -104,7 +104,7 @@ impl Receiver {
     /// `SwitchToThread`) when the other side last ran on this CPU, so that two spinning
     /// processes sharing a CPU take turns without waiting for the scheduler to preempt one
     /// (and every 65,536 polls regardless). A deadline (`*_timeout`) is looked at while
-    /// spinning too. `u32::MAX` polls last about a day: in effect, never sleep.
+    /// spinning too. `u32::MAX` polls last about 2 minutes (SPSC; ~6 MPMC) on a 2025 AMD EPYC.
     pub fn set_spins(&mut self, spins: u32) {
         self.spins = spins;
     }
