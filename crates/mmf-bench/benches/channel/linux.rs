@@ -492,6 +492,10 @@ pub fn benches() {
             vec![
                 ("mmf_spsc", Box::new(|| mmf_pair(HYBRID))),
                 ("raw_hybrid", Box::new(|| raw_pair(HYBRID))),
+                // Issue #15's second hybrid goal is against iceoryx2's blocking round trip:
+                // measured here too, so that the two come from one group and one turn.
+                #[cfg(feature = "iceoryx2")]
+                ("iceoryx2_blocking", Box::new(|| crate::ice::pair(true))),
             ],
             false,
         ));

@@ -122,11 +122,13 @@ fn print_turn_ratios(group: &str, contestants: &[(&str, Make)], turns: &mut [Vec
         let ratios = sorted(&first.iter().zip(other).map(|(a, b)| a / b).collect::<Vec<_>>());
         let (Some(lo), Some(hi)) = (ratios.first(), ratios.last()) else { continue };
         println!(
-            "{group}: {} / {} in the same turn: median {:.2}x (turns {lo:.2}x to {hi:.2}x; \
+            "{group}: {} / {} in the same turn: median {}x (turns {}x to {}x; \
              median round trips {:.0} ns / {:.0} ns)",
             contestants[0].0,
             contestants[i + 1].0,
-            ratios[ratios.len() / 2],
+            ratio(ratios[ratios.len() / 2]),
+            ratio(*lo),
+            ratio(*hi),
             sorted(first)[first.len() / 2],
             sorted(other)[other.len() / 2],
         );
@@ -139,4 +141,15 @@ pub(crate) fn write_percentiles(all: &[(String, Vec<u64>)]) {
     let title = "64-byte round trips between two processes";
     mmf_bench::write_percentiles(&criterion, "channel", title, &mut rows)
         .expect("write the percentiles");
+}
+
+/// A ratio with two decimals, or two significant digits below 0.1 (mmf's spin-then-park
+/// round trip over iceoryx2's blocking one is ~0.005).
+fn ratio(x: f64) -> String {
+    if x >= 0.1 || x == 0.0 {
+        format!("{x:.2}")
+    } else {
+        let decimals = (1 - x.log10().floor() as i32).clamp(2, 9) as usize;
+        format!("{x:.decimals$}")
+    }
 }
