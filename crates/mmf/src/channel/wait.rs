@@ -110,7 +110,7 @@ pub(super) fn record_cpu(word: &AtomicU32, ops: &mut u32) {
 /// CPU (it may be waiting for this very CPU) or when either is not known (as if it did);
 /// no when it last ran on another CPU, where a yield cannot help it and would give this
 /// CPU to any other runnable thread for a time slice (measured: a spin-then-park round
-/// trip's p99.9 of 239–297 µs with a yield in every long wait, 0.7–3.8 µs without).
+/// trip's p99.9 of 221–297 µs in most runs with a yield in every long wait, 0.7–3.8 µs without).
 #[inline]
 #[cfg_attr(mmf_loom, allow(dead_code))]
 pub(crate) fn should_yield(peer: u32, mine: Option<u32>) -> bool {
