@@ -44,7 +44,7 @@ cp "$shim" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
 #    and clippy-driver (rustup's 1.95 ones reject a std built by rustc 1.96).
 export RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$wine
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$root/scripts/windows/run.sh $wine"
 wcargo() { PATH=/usr/bin:$PATH /usr/bin/cargo "$1" -Zbuild-std --target "$target" --target-dir "$target_dir" "${@:2}"; }
 
 echo "== Windows: clippy -D warnings =="
