@@ -230,7 +230,7 @@ impl<K: Key, V: Persist> PHashMap<K, V> {
                     slots::prefetch_line(b.as_ptr().wrapping_add(HDR + 8 * slot(h, level)));
                 } else {
                     let used = 8 * level as u32 + guess as u32;
-                    slots::prefetch(b.as_ptr(), &Self::S.leaf, slots::tag(h), used);
+                    slots::prefetch_write(b.as_ptr(), &Self::S.leaf, slots::tag(h), used);
                 }
             };
             // One look-up per node: copied (or found made by this transaction), checked
