@@ -244,11 +244,12 @@ fn send(name: &str, raw: bool) -> Result<(), String> {
 }
 
 fn recv(name: &str, raw: bool, count: Option<u64>) -> Result<(), String> {
+    // Not `std::io::stdout()`: it takes a write to a closed output for a success, and each
+    // message printed is released. Unbuffered: every message is written before it leaves.
+    let mut out = crate::stdout_file()?;
     let (ch, _) = open(name)?;
     let mut rx = ch.receiver().map_err(|e| format!("cannot receive from {name}: {e}"))?;
     let mpmc = ch.kind() == Kind::Mpmc;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     let mut buf = Vec::new();
     let mut received = 0;
     while count.is_none_or(|c| received < c) {
@@ -272,7 +273,7 @@ fn recv(name: &str, raw: bool, count: Option<u64>) -> Result<(), String> {
         // a held message holds the receive lock, and a slow reader of this output would
         // stall every other receiver; a kill between the two loses that one message.
         let held = if mpmc { None } else { Some(m) };
-        let written = out.write_all(&buf).and_then(|()| out.flush());
+        let written = out.write_all(&buf);
         if written.is_err() {
             // Not released (SPSC): the next receiver gets this message.
             std::mem::forget(held);

@@ -201,6 +201,60 @@ fn stdout_result(result: std::io::Result<()>) -> Result<(), String> {
     }
 }
 
+/// Standard output as a file of its own (a duplicate of its descriptor or handle), whose
+/// writes report every error; refused when standard output was closed. A closed standard
+/// output must not pass for an output: `mmf chan recv q >&-` released every message it
+/// "printed" and exited 0 (review 55). On Linux, Rust's runtime puts `/dev/null` on a
+/// closed standard descriptor before `main` (read-write; a shell's `> /dev/null` is
+/// write-only); on Windows, std's `Stdout` takes writes to a missing handle for
+/// successes, and the handle does not duplicate.
+///
+/// # Errors
+/// Standard output is not open, or was closed when the process started.
+fn stdout_file() -> Result<std::fs::File, String> {
+    let closed = |why: String| {
+        format!(
+            "standard output is {why}: give the command somewhere to write, e.g. `> FILE` or \
+             `| consumer` (`> /dev/null` to discard what it receives)"
+        )
+    };
+    #[cfg(unix)]
+    let owned = {
+        use std::os::fd::AsFd;
+        std::io::stdout().as_fd().try_clone_to_owned()
+    };
+    #[cfg(windows)]
+    let owned = {
+        use std::os::windows::io::AsHandle;
+        std::io::stdout().as_handle().try_clone_to_owned()
+    };
+    let file = std::fs::File::from(owned.map_err(|e| closed(format!("not open ({e})")))?);
+    #[cfg(target_os = "linux")]
+    if null_put_for_closed(&file) {
+        return Err(closed("closed".into()));
+    }
+    Ok(file)
+}
+
+/// Whether standard output (`file`, a duplicate of descriptor 1) is what Rust's runtime
+/// opens for a closed descriptor: `/dev/null`, opened read-write.
+#[cfg(target_os = "linux")]
+fn null_put_for_closed(file: &std::fs::File) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (Ok(out), Ok(null)) = (file.metadata(), std::fs::metadata("/dev/null")) else {
+        return false;
+    };
+    if !out.file_type().is_char_device() || out.rdev() != null.rdev() {
+        return false;
+    }
+    // The access mode of descriptor 1's open file: `flags:` in octal, O_RDWR is 2.
+    let Ok(info) = std::fs::read_to_string("/proc/self/fdinfo/1") else { return false };
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & libc::O_ACCMODE as u32 == libc::O_RDWR as u32)
+}
+
 /// Waits until the process is interrupted (Ctrl-C / SIGTERM end it, releasing what it holds).
 fn hold_until_interrupted() -> ! {
     use std::io::Write;

@@ -319,3 +319,36 @@ fn info_counts_no_sleeper_among_the_dead() {
     assert!(text.contains("receivers alive: 0 (0 asleep)"), "{text}");
     let_go(holder);
 }
+
+/// A receiver whose standard output is closed prints nowhere: it must fail and leave every
+/// message queued, not release them as printed (review 55: `mmf chan recv q >&-` exited 0
+/// with the queue emptied, since Rust's runtime puts /dev/null on a closed descriptor).
+/// `> /dev/null`, asked for, still discards.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_receiver_with_stdout_closed_fails_and_leaves_the_messages() {
+    let name = unique_name("cli-chan-closed-out");
+    let (holder, _) = hold(&name, &[]);
+    let sent = send(&name, &[], b"1\n2\n3\n");
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let shell = |redirect: &str| {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", &format!("exec \"$0\" chan recv \"$1\" {redirect}")])
+            .args([MMF.0, name.as_str()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        finish_within(mmf_testkit::spawn(&mut command).unwrap(), Duration::from_secs(60), "recv")
+    };
+    let closed = shell("--count 3 >&-");
+    let said = String::from_utf8_lossy(&closed.stderr);
+    assert!(!closed.status.success(), "a receiver printing nowhere succeeded: {said}");
+    assert!(said.contains("standard output is closed"), "{said}");
+    let out = finish_within(recv(&name, &["--count", "3"]), Duration::from_secs(60), "recv");
+    assert_eq!(stdout(&out), "1\n2\n3\n", "messages lost to a closed output");
+    let sent = send(&name, &[], b"4\n");
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let discarded = shell("--count 1 > /dev/null");
+    assert!(discarded.status.success(), "{}", String::from_utf8_lossy(&discarded.stderr));
+    let_go(holder);
+}
