@@ -26,7 +26,7 @@ pub enum Chan {
         /// The ring's size: a power of two, 64 bytes to 1 TiB (default 1MiB).
         #[arg(long, default_value = "1MiB", value_parser = size::parse_nonzero)]
         capacity: u64,
-        /// The largest message (default: capacity / 8; at most capacity / 2 - 8).
+        /// The largest message (default: capacity / 8; at most capacity / 2 - 8 and 4 GiB - 8).
         #[arg(long, value_parser = size::parse_nonzero)]
         max_message: Option<u64>,
         /// Any number of senders and receivers (default: one of each at a time).

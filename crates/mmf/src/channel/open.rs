@@ -62,8 +62,8 @@ impl ChannelOptions {
         self
     }
 
-    /// The largest message in bytes, at most `capacity / 2 - 8` (default `capacity / 8`,
-    /// Agrona's bound, which keeps a wrap's padding small).
+    /// The largest message in bytes, at most `capacity / 2 - 8` and 4 GiB - 8 (default
+    /// `capacity / 8`, Agrona's bound, which keeps a wrap's padding small, within those).
     pub fn max_message(&mut self, bytes: u32) -> &mut Self {
         self.max_message = Some(bytes);
         self
@@ -88,7 +88,10 @@ impl ChannelOptions {
     }
 
     fn max(&self) -> u64 {
-        self.max_message.map_or((self.capacity / 8).max(1), u64::from)
+        // The default within the limit: a ring of 32 GiB or more would otherwise default to
+        // 4 GiB, past a message length's 32 bits, and refuse its own default (review 55).
+        let default = (self.capacity / 8).max(1).min(layout::max_message_limit(self.capacity));
+        self.max_message.map_or(default, u64::from)
     }
 }
 
@@ -255,5 +258,24 @@ impl Channel {
                 lines.not_empty.sleepers.load(Relaxed),
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default maximum message is one every allowed capacity accepts (review 55: from
+    /// 32 GiB on it was capacity / 8 = 4 GiB, which does not fit a message's length).
+    #[test]
+    fn the_default_maximum_message_fits_every_capacity() {
+        for shift in 6..=40 {
+            let capacity = 1u64 << shift;
+            let max = ChannelOptions::new().capacity(capacity).max();
+            assert_eq!(layout::check_params(capacity, max), Ok(()), "capacity {capacity}");
+            if shift <= 34 {
+                assert_eq!(max, capacity / 8, "below 32 GiB the default is capacity / 8");
+            }
+        }
     }
 }
