@@ -39,7 +39,8 @@ pub enum HeapCommand {
     /// What a heap's roots hold, walked by the shapes the heap stores with them: structs
     /// by field, strings as text, bytes in hex, pointers followed, collections checked in
     /// full (every node's checksum) and their first entries shown. Without ROOT, every
-    /// root's top level. Exit status 1 on damage, naming its offset.
+    /// root's top level, checked to the depth shown (`mmf heap check` checks everything).
+    /// Exit status 1 on damage, naming its offset.
     #[command(
         after_help = "Examples:\n  mmf heap dump state.heap\n  mmf heap dump state.heap inventory --items 100\n  mmf heap dump state.heap inventory --json"
     )]
@@ -48,12 +49,12 @@ pub enum HeapCommand {
         path: PathBuf,
         /// The root to show in depth.
         root: Option<String>,
-        /// Levels of nesting shown (1 to 64).
-        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64))]
-        depth: u16,
-        /// Entries shown per collection.
-        #[arg(long, default_value_t = 20)]
-        items: usize,
+        /// Levels of nesting shown (1 to 64; default 6, or 1 without ROOT).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        depth: Option<u16>,
+        /// Entries shown per collection (default 20, or 3 without ROOT).
+        #[arg(long)]
+        items: Option<usize>,
         /// Bytes shown per string or byte string.
         #[arg(long, default_value_t = 64)]
         bytes: usize,
@@ -89,7 +90,14 @@ pub fn run(command: HeapCommand) -> Result<(), String> {
         }
         HeapCommand::Stat { path, json } => stat(&path, json),
         HeapCommand::Dump { path, root, depth, items, bytes, json } => {
-            let limits = mmf_heap::dump::Limits { depth: depth.into(), items, bytes };
+            // Without a root, each root's top level unless asked for more (review 55: an
+            // explicit --items was ignored there).
+            let (d, i) = if root.is_some() { (6, 20) } else { (1, 3) };
+            let limits = mmf_heap::dump::Limits {
+                depth: depth.map_or(d, usize::from),
+                items: items.unwrap_or(i),
+                bytes,
+            };
             super::heap_dump::run(&path, root.as_deref(), limits, json)
         }
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use mmf_heap::dump::{Limits, RootDump, Value};
 use serde_json::json;
 
-/// Runs the dump of `root` (all roots, one level deep, if `None`).
+/// Runs the dump of `root` (all roots if `None`) to `limits`.
 pub fn run(path: &Path, root: Option<&str>, limits: Limits, json: bool) -> Result<(), String> {
     let heap = super::heap::open(path)?;
     let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
@@ -17,8 +17,6 @@ pub fn run(path: &Path, root: Option<&str>, limits: Limits, json: bool) -> Resul
         Some(name) => vec![name.to_owned()],
         None => snap.roots().into_iter().map(|r| r.name).collect(),
     };
-    // Without a root, each root's top level only.
-    let limits = if root.is_some() { limits } else { Limits { depth: 1, items: 3, ..limits } };
     let mut dumps = Vec::new();
     for name in &names {
         match snap.dump(name, limits) {

@@ -257,6 +257,10 @@ mod dump {
         assert!(all.contains("shelves: PMap<PStr, PVec<Item>> = (2 entries)"), "{all}");
         assert!(all.contains("blobs: PHashMap<u32, PBytes> = (1 entries, hash order)"), "{all}");
         assert!(all.contains("answer: Off<i64> = → 0x"), "{all}");
+        assert!(!all.contains("(30 elements)") && !all.contains("more"), "{all}");
+        // Without ROOT, --items and --depth still count (review 55: --items was ignored).
+        let some = MMF.ok(&["heap", "dump", p, "--items", "1", "--depth", "2"], dir.path());
+        assert!(some.contains("… 1 more") && some.contains("(30 elements)"), "{some}");
 
         let text = MMF.ok(&["heap", "dump", p, "shelves", "--items", "2"], dir.path());
         assert!(text.contains("\"left\": (30 elements)"), "{text}");
