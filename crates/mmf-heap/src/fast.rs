@@ -203,3 +203,16 @@ impl<'r> Nodes<'r> for Fast<'r> {
         self.commit.dirs.entry(off).store(CheckedDirs::tag(off, level), Ordering::Relaxed);
     }
 }
+
+/// Asks for the cache line of `at` (a hint: nothing on targets other than x86-64).
+#[inline(always)]
+pub(crate) fn prefetch_line(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint with no effect the program can observe: it does not
+    // fault on any address and reads nothing into the program's state.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}

@@ -21,6 +21,7 @@ use crate::format::{BlockHeader, ManifestEntry, SLOT_OFFSETS, Slot, Superblock};
 use crate::heap::{Durability, Heap, HeapOptions, INITIAL_LEN};
 use crate::persist::{Off, PBytes, PStr};
 use crate::phash::PHashMap;
+use crate::pmap::PMap;
 use crate::snapshot::Snapshot;
 
 /// Knob bit: recompute the image's checksums before opening it.
@@ -168,6 +169,16 @@ fn walk_root<B: Backend>(snap: &Snapshot<'_, B>, name: &str, value: &[u8]) {
     // the checks of directories it has checked before) answers as the checked path.
     if let Ok(Some(map)) = snap.root::<PHashMap<u64, u8>>(name) {
         for k in (0..300u64).chain([u64::MAX, 1 << 40]) {
+            match map.get_both(snap, &k) {
+                (Some(fast), Ok(checked)) => assert_eq!(fast, checked, "key {k}"),
+                (None, Err(_)) => {}
+                (fast, checked) => panic!("key {k}: hot path {fast:?}, checked {checked:?}"),
+            }
+        }
+    }
+    // And an ordered map's: the hot path checks each node's header words itself.
+    if let Ok(Some(map)) = snap.root::<PMap<u64, u8>>(name) {
+        for k in (0..1200u64).step_by(7).chain([u64::MAX, 1 << 40]) {
             match map.get_both(snap, &k) {
                 (Some(fast), Ok(checked)) => assert_eq!(fast, checked, "key {k}"),
                 (None, Err(_)) => {}

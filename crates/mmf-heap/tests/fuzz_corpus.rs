@@ -191,6 +191,19 @@ fn write_seeds() {
     drop(snap);
     write("collections", 0x00, &image);
     write("collections-reseal", 0x04 | RESEAL, &image);
+    // An ordered map of two levels, which the walk looks up by both paths (hot and
+    // checked) as the type the fuzz entry points know, `PMap<u64, u8>`.
+    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut map: mmf_heap::PMap<u64, u8> = mmf_heap::PMap::new();
+    for k in 0..1200u64 {
+        map.insert(&mut tx, &k, &(k as u8)).unwrap();
+    }
+    tx.set_root("ordered", &map).unwrap();
+    tx.commit().unwrap();
+    let image = heap.backend().to_bytes();
+    write("ordered", 0x00, &image);
+    write("ordered-reseal", 0x04 | RESEAL, &image);
 }
 
 /// A hash map with a directory over two buckets and an ordered map of a vector, then a

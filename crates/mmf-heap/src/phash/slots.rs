@@ -10,6 +10,7 @@
 
 use crate::entries::{Entries, KeyMode, Layout};
 use crate::error::{Error, Result};
+pub(crate) use crate::fast::prefetch_line;
 use crate::key::MAX_KEY;
 use crate::node::{self, HDR, WHAT};
 
@@ -78,19 +79,6 @@ pub fn prefetch_write(at: *const u8, l: &Layout, ord: u64, used: u32) {
             line += 64;
         }
     }
-}
-
-/// Asks for the cache line of `at` (a hint: nothing on targets other than x86-64).
-#[inline(always)]
-pub fn prefetch_line(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint with no effect the program can observe: it does not
-    // fault on any address and reads nothing into the program's state.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 /// Where a look-up ended: the entry's slot, or where it would go (the first slot of the

@@ -19,6 +19,8 @@ use crate::txn::WriteTxn;
 
 mod iter;
 mod spec;
+#[cfg(test)]
+mod tests;
 
 pub use iter::Iter;
 pub(crate) use iter::RawIter;
@@ -109,21 +111,40 @@ impl<K: Key, V: Persist> PMap<K, V> {
     /// # Errors
     /// [`Error::Corrupted`] if a node on the way does not check out.
     pub fn get<'r>(&self, r: &'r impl Reader, key: &K::Query) -> Result<Option<&'r V>> {
+        if self.h.root == 0 {
+            return Ok(None);
+        }
         let mut buf = [0u8; 8];
         let key = K::encode(key, &mut buf);
         let p = prefix(key);
-        let mut off = self.h.root;
-        if off == 0 {
-            return Ok(None);
+        match Self::get_hot(r, self.h.root, key, p) {
+            Some(found) => Ok(found),
+            // Something did not check out: the same look-up, checked step by step, says what.
+            None => Self::get_checked(r, self.h.root, key, p),
         }
+    }
+
+    /// [`MapSpec::get_fast`] through a snapshot's reads gathered once (`Fast`), else
+    /// through the reader's own; `None` where it gave up.
+    #[inline(always)]
+    fn get_hot<'r>(r: &'r impl Reader, root: u64, key: &[u8], p: u64) -> Option<Option<&'r V>> {
+        let found = match r.fast() {
+            Some(f) => Self::S.get_fast(f, root, key, p),
+            None => Self::S.get_fast(r, root, key, p),
+        }?;
+        match found {
+            Some(v) => V::ref_from_bytes(v).ok().map(Some),
+            None => Some(None),
+        }
+    }
+
+    /// [`get`](Self::get) of `key` (encoded; `p` its prefix), every step checked with its
+    /// own error.
+    #[cold]
+    fn get_checked<'r>(r: &'r impl Reader, root: u64, key: &[u8], p: u64) -> Result<Option<&'r V>> {
+        let mut off = root;
         let mut level = None;
         loop {
-            if level == Some(0) {
-                let bytes = r.block(off, Self::S.size, 16, node::WHAT)?;
-                // Not a byte of free space read (node::read checks, after the touch).
-                crate::read::not_freed(r, off, Self::S.size as u64)?;
-                entries::touch_ords(bytes, &Self::S.leaf);
-            }
             let (b, k, lv) = Self::S.node(r, off)?;
             if level.is_some_and(|l| l != lv) {
                 return Err(Error::corrupted(node::WHAT, off));
@@ -140,6 +161,23 @@ impl<K: Key, V: Persist> PMap<K, V> {
             off = e.child(e.child_for(key, p)?);
             level = Some(lv - 1);
         }
+    }
+
+    /// Both look-ups of `key`, for the fuzz targets and tests: the hot path (`None` where
+    /// it gave up) and the checked one. They must agree: the same answer, or `None` and
+    /// an error.
+    pub(crate) fn get_both<'r>(
+        &self,
+        r: &'r impl Reader,
+        key: &K::Query,
+    ) -> (Option<Option<&'r V>>, Result<Option<&'r V>>) {
+        if self.h.root == 0 {
+            return (Some(None), Ok(None));
+        }
+        let mut buf = [0u8; 8];
+        let key = K::encode(key, &mut buf);
+        let p = prefix(key);
+        (Self::get_hot(r, self.h.root, key, p), Self::get_checked(r, self.h.root, key, p))
     }
 
     /// Whether the map holds `key`.

@@ -1,10 +1,11 @@
 //! [`MapSpec`]: the layout of a map's nodes as runtime values (constants for the typed
 //! API, built from a stored shape by `mmf heap dump`), and the check of a whole tree.
 
-use crate::entries::{Entries, KeyMode, Layout};
+use crate::entries::{self, Entries, KeyMode, Layout};
 use crate::error::{Error, Result};
+use crate::fast::{Nodes, prefetch_line};
 use crate::key::prefix;
-use crate::node::{self, kind};
+use crate::node::{self, HDR, kind};
 use crate::read::private::Source;
 
 use super::Handle;
@@ -51,6 +52,70 @@ impl MapSpec {
             return Err(Error::corrupted(node::WHAT, off));
         }
         Ok(e)
+    }
+
+    /// The value bytes of `key` (encoded; `p` its prefix) in the tree at `root`, through
+    /// a look-up's hot path: `Some(None)` where the map has no such key, `None` where
+    /// anything on the way does not check out (the checked path, `PMap::get`, then says
+    /// what). The same checks as [`node`](Self::node) and [`entries`](Self::entries)
+    /// make, on the header's words, with no error to build; a leaf's header and `ord`
+    /// lines are asked for from its address before any of its bytes is checked (a
+    /// branch's are mostly cached: a map of 1M keys has ~150).
+    #[inline(always)]
+    pub(crate) fn get_fast<'r>(
+        &self,
+        r: impl Nodes<'r>,
+        root: u64,
+        key: &[u8],
+        p: u64,
+    ) -> Option<Option<&'r [u8]>> {
+        let mut off = root;
+        let mut level = None;
+        loop {
+            let at = if level == Some(0) { r.address(off) } else { None };
+            if let Some(at) = at {
+                let mut line = 0;
+                while line < HDR + 8 * self.leaf.cap {
+                    prefetch_line(at.wrapping_add(line));
+                    line += 64;
+                }
+            }
+            let (b, w) = node::read_words(r, off, self.size)?;
+            if level == Some(0) && at.is_none() {
+                entries::touch_ords(b, &self.leaf);
+            }
+            let lv = (w[0] >> 40) as u8;
+            let (k, l) = match lv {
+                0 => (kind::MAP_LEAF, &self.leaf),
+                _ => (kind::MAP_BRANCH, &self.branch),
+            };
+            // Kind and level, the size, and the key heap within it (`node::read`); the
+            // rest (count, key heap, width) is `search_words`'s.
+            if w[0] & node::WORD0_MASK != node::word0(k, lv)
+                || level.is_some_and(|l| l != lv)
+                || w[1] as u32 as usize != self.size
+                || w[2] as u32 as usize > self.size
+            {
+                return None;
+            }
+            if lv == 0 {
+                return match entries::search_words(b, w, l, key, p, 0)? {
+                    Ok(i) => Some(Some(b.get(l.val_pos(i)..)?.get(..l.vsize)?)),
+                    Err(_) => Some(None),
+                };
+            }
+            // A branch's child: as `Entries::child_for`.
+            if w[1] >> 32 == 0 {
+                return None;
+            }
+            let i = match entries::search_words(b, w, l, key, p, 1)? {
+                Ok(i) => i,
+                Err(i) => i - 1,
+            };
+            let child = b.get(l.val_pos(i)..)?.first_chunk::<8>()?;
+            off = u64::from_le_bytes(*child);
+            level = Some(lv - 1);
+        }
     }
 
     /// Checks every node of the map `handle`.

@@ -1,0 +1,163 @@
+//! The hot look-up (`MapSpec::get_fast`) against the checked one (`get_checked`): with
+//! any bit of a branch's or a leaf's header damaged, the hot path answers exactly where
+//! the checked one answers, with the same value, and leaves every error to it.
+
+use super::*;
+use crate::node::HDR;
+use crate::read::private::Source;
+use crate::{Heap, HeapOptions, MemoryBackend, PStr};
+
+/// A heap with a `PMap<u64, [u64; 25]>` ("n", keys in the `ord` words, three levels) and
+/// a `PMap<PStr, u64>` ("s", keys in the key heap, runs of equal prefixes), committed one
+/// transaction before the last.
+fn image() -> Vec<u8> {
+    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut n: PMap<u64, [u64; 25]> = PMap::new();
+    let mut s: PMap<PStr, u64> = PMap::new();
+    for k in 0..6000u64 {
+        // Scattered, so that splits leave nodes part full, as random inserts do.
+        let k = k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20;
+        n.insert(&mut tx, &k, &[k; 25]).unwrap();
+    }
+    for k in 0..1500u64 {
+        s.insert(&mut tx, &format!("key {k}"), &(k * 7 + 1)).unwrap();
+    }
+    assert_eq!(MapSpec::node(&PMap::<u64, [u64; 25]>::S, &tx, n.h.root).unwrap().2, 2);
+    tx.set_root("n", &n).unwrap();
+    tx.set_root("s", &s).unwrap();
+    tx.commit().unwrap();
+    let mut tx = heap.write().unwrap();
+    tx.set_root("unrelated", &1u64).unwrap();
+    tx.commit().unwrap();
+    heap.backend().to_bytes()
+}
+
+/// The keys looked up: every 9th of the inserted ones and as many absent ones.
+fn ints() -> impl Iterator<Item = u64> {
+    (0..6000u64)
+        .step_by(9)
+        .map(|k| k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20)
+        .flat_map(|k| [k, k + 1])
+}
+
+fn strs() -> impl Iterator<Item = String> {
+    (0..1600u64).step_by(3).map(|k| format!("key {k}"))
+}
+
+/// A map's root, its first child and the first leaf under them (the nodes a look-up of
+/// the smallest key reads).
+fn path<K: Key, V: Persist>(heap: &Heap<MemoryBackend>, name: &str) -> Vec<usize> {
+    let snap = heap.read().unwrap();
+    let map: PMap<K, V> = snap.root(name).unwrap().unwrap();
+    let mut off = map.h.root;
+    let mut out = vec![off as usize];
+    loop {
+        let (b, k, _) = PMap::<K, V>::S.node(&snap, off).unwrap();
+        if k == kind::MAP_LEAF {
+            return out;
+        }
+        off = PMap::<K, V>::S.entries(b, k, off).unwrap().child(0);
+        out.push(off as usize);
+    }
+}
+
+/// Both look-ups of `keys` in the map `name` of `heap`: the number of keys the hot path
+/// left to the checked one (which erred on each).
+fn compare<K: Key, V: Persist + PartialEq + std::fmt::Debug, Q: AsRef<K::Query>>(
+    heap: &Heap<MemoryBackend>,
+    name: &str,
+    keys: impl Iterator<Item = Q>,
+) -> usize {
+    let snap = heap.read().unwrap();
+    let Ok(Some(map)) = snap.root::<PMap<K, V>>(name) else { panic!("root {name}") };
+    let mut left = 0;
+    for q in keys {
+        let mut buf = [0u8; 8];
+        let key = K::encode(q.as_ref(), &mut buf);
+        let p = prefix(key);
+        let generic = PMap::<K, V>::S.get_fast(&snap, map.h.root, key, p);
+        // The snapshot's own reads (prefetching, one bit test for free space) answer as
+        // the generic ones.
+        let lean = snap.fast().expect("a snapshot has its fast reads");
+        assert_eq!(PMap::<K, V>::S.get_fast(lean, map.h.root, key, p), generic, "{name}");
+        let (hot, checked) = map.get_both(&snap, q.as_ref());
+        assert_eq!(hot.is_some(), generic.is_some());
+        match (hot, checked) {
+            (Some(f), Ok(c)) => assert_eq!(f, c, "{name}: both answered, differently"),
+            (None, Err(_)) => left += 1,
+            (Some(f), Err(e)) => {
+                panic!("{name}: the hot path answered {f:?} where the checked one says {e}")
+            }
+            (None, Ok(c)) => {
+                panic!("{name}: the hot path gave up where the checked one answered {c:?}")
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn the_hot_get_answers_exactly_where_the_checked_one_does() {
+    let image = image();
+    let heap =
+        Heap::open_with(MemoryBackend::from_bytes(image.clone()), &HeapOptions::new()).unwrap();
+    // Undamaged: the hot path answers every key, and finds the ones inserted.
+    assert_eq!(compare::<u64, [u64; 25], _>(&heap, "n", ints().map(Box::new)), 0);
+    assert_eq!(compare::<PStr, u64, _>(&heap, "s", strs()), 0);
+    let snap = heap.read().unwrap();
+    let n: PMap<u64, [u64; 25]> = snap.root("n").unwrap().unwrap();
+    let found = ints().filter(|k| n.get(&snap, k).unwrap() == Some(&[*k; 25])).count();
+    assert_eq!(found, ints().count() / 2);
+    let s: PMap<PStr, u64> = snap.root("s").unwrap().unwrap();
+    assert_eq!(s.get(&snap, "key 1234").unwrap(), Some(&(1234 * 7 + 1)));
+    assert_eq!(s.get(&snap, "key 12345").unwrap(), None);
+    drop(snap);
+    let nodes = [("n", path::<u64, [u64; 25]>(&heap, "n")), ("s", path::<PStr, u64>(&heap, "s"))];
+    assert_eq!(nodes[0].1.len(), 3, "root, branch, leaf");
+    let mut left = 0;
+    for (map, path) in nodes {
+        for node in path {
+            for byte in 0..HDR {
+                for flip in [0x01u8, 0x80] {
+                    let mut bad = image.clone();
+                    bad[node + byte] ^= flip;
+                    let heap = Heap::open_with(MemoryBackend::from_bytes(bad), &HeapOptions::new())
+                        .expect("opening reads no collection node");
+                    left += match map {
+                        "n" => compare::<u64, [u64; 25], _>(&heap, map, ints().map(Box::new)),
+                        _ => compare::<PStr, u64, _>(&heap, map, strs()),
+                    };
+                }
+            }
+        }
+    }
+    // Each header field the checks cover was damaged: many look-ups fell back.
+    assert!(left > 10_000, "{left} look-ups left to the checked path");
+}
+
+/// A handle kept from before a commit that rewrote the map: its nodes are free space in
+/// the newer commit, which both look-ups refuse (a use after free), the hot one by
+/// leaving it to the checked one.
+#[test]
+fn the_hot_get_refuses_a_stale_handles_freed_nodes() {
+    let heap = Heap::create_with(MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut map: PMap<u64, u64> = PMap::new();
+    for k in 0..3000u64 {
+        map.insert(&mut tx, &k, &k).unwrap();
+    }
+    tx.set_root("m", &map).unwrap();
+    tx.commit().unwrap();
+    let stale = map;
+    let mut tx = heap.write().unwrap();
+    let mut map = stale;
+    map.insert(&mut tx, &7, &8).unwrap();
+    tx.set_root("m", &map).unwrap();
+    tx.commit().unwrap();
+    let snap = heap.read().unwrap();
+    let (hot, checked) = stale.get_both(&snap, &7);
+    assert!(hot.is_none(), "{hot:?}");
+    assert!(matches!(checked, Err(Error::InvalidArgument { .. })), "{checked:?}");
+    assert_eq!(map.get(&snap, &7).unwrap(), Some(&8));
+}
