@@ -10,8 +10,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::backend::Backend;
 use crate::entries::{self, Entries};
 use crate::error::{Error, Result};
+use crate::fast::prefetch_line;
 use crate::key::{Key, MAX_KEY, prefix};
-use crate::node::{self, kind};
+use crate::node::{self, HDR, kind};
 use crate::persist::{Persist, type_hash};
 use crate::read::Reader;
 use crate::shape::{Shape, shape_of};
@@ -270,17 +271,18 @@ impl<K: Key, V: Persist> PMap<K, V> {
         p: u64,
         value: &V,
     ) -> Result<(Option<V>, Option<Split>)> {
-        let (b, k, lv) = Self::S.node(tx, off)?;
+        // This transaction's node, checked when it was made or copied (`node::read`'s
+        // checks): one look-up of it here, its kind and level checked.
+        let b = tx.node_mut(off).ok_or_else(|| Error::corrupted(node::WHAT, off))?;
+        let (k, lv) = MapSpec::kind_level(b, off)?;
         if lv != level {
             return Err(Error::corrupted(node::WHAT, off));
         }
         let e = Self::S.entries(b, k, off)?;
         if k == kind::MAP_LEAF {
-            let found = e.search(key, p)?;
-            let b = tx.node_mut(off).expect("copied on write");
-            return match found {
+            return match e.search(key, p)? {
                 Ok(i) => {
-                    let old = V::read_from_bytes(Entries::new(b, Self::S.leaf, off)?.val(i))
+                    let old = V::read_from_bytes(e.val(i))
                         .map_err(|_| Error::corrupted(node::WHAT, off))?;
                     entries::set_val(b, &Self::S.leaf, i, value.as_bytes());
                     Ok((Some(old), None))
@@ -293,7 +295,18 @@ impl<K: Key, V: Persist> PMap<K, V> {
         }
         let i = e.child_for(key, p)?;
         let child = e.child(i);
-        let copied = tx.node_cow(child, Self::S.size)?;
+        // A leaf this transaction holds: its header's and `ord` words' lines asked for
+        // together, before the checks read the first of them.
+        let leaf = Self::S.leaf;
+        let copied = tx.node_cow_hinted(child, Self::S.size, |b| {
+            if level == 1 {
+                let mut line = 0;
+                while line < HDR + 8 * leaf.cap {
+                    prefetch_line(b.as_ptr().wrapping_add(line));
+                    line += 64;
+                }
+            }
+        })?;
         if copied != child {
             let b = tx.node_mut(off).expect("copied on write");
             entries::set_val(b, &Self::S.branch, i, &copied.to_le_bytes());

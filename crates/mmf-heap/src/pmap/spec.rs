@@ -38,9 +38,16 @@ impl MapSpec {
         off: u64,
     ) -> Result<(&'r [u8], u8, u8)> {
         let b = node::read(r, off, self.size)?;
-        let h = node::header(b)?;
+        let (k, level) = Self::kind_level(b, off)?;
+        Ok((b, k, level))
+    }
+
+    /// The kind and level of the node bytes `b` at `off` (which `node::read` or a copy on
+    /// write checked), if they are a map's.
+    pub(crate) fn kind_level(b: &[u8], off: u64) -> Result<(u8, u8)> {
+        let h = node::header(b).map_err(|_| Error::corrupted(node::WHAT, off))?;
         match (h.kind, h.level) {
-            (kind::MAP_LEAF, 0) | (kind::MAP_BRANCH, 1..) => Ok((b, h.kind, h.level)),
+            (kind::MAP_LEAF, 0) | (kind::MAP_BRANCH, 1..) => Ok((h.kind, h.level)),
             _ => Err(Error::corrupted(node::WHAT, off)),
         }
     }
