@@ -575,13 +575,13 @@ mod tests {
         b
     }
 
-    /// The search in rounds finds what a binary search finds, for every length up to a
-    /// node's and every probe between, on and around the words; unsorted words give an
-    /// index in range, never a panic.
+    /// The search in rounds finds what a binary search finds, for every length up to past
+    /// the most entries a node holds (504, zero-sized values) and every probe between, on
+    /// and around the words; unsorted words give an index in range, never a panic.
     #[test]
     fn lower_bound_is_a_binary_search() {
         let words = |v: &[u64]| v.iter().map(|&w| U64::<BigEndian>::new(w)).collect::<Vec<_>>();
-        for n in 0..300u64 {
+        for n in 0..520u64 {
             let ords = words(&(0..n).map(|i| 10 * i + 5).collect::<Vec<_>>());
             for p in (0..10 * n + 10).step_by(5) {
                 assert_eq!(

@@ -216,3 +216,16 @@ pub(crate) fn prefetch_line(at: *const u8) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
 }
+
+/// Asks for every cache line that holds a byte of `at..at + len` (hints, as
+/// [`prefetch_line`]).
+#[inline(always)]
+pub(crate) fn prefetch_range(at: *const u8, len: usize) {
+    // From the line `at` is in: a node is 16-aligned, not always 64-aligned.
+    let skew = at as usize % 64;
+    let mut line = 0;
+    while line < skew + len {
+        prefetch_line(at.wrapping_sub(skew).wrapping_add(line));
+        line += 64;
+    }
+}

@@ -10,7 +10,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::backend::Backend;
 use crate::entries::{self, Entries};
 use crate::error::{Error, Result};
-use crate::fast::prefetch_line;
+use crate::fast::prefetch_range;
 use crate::key::{Key, MAX_KEY, prefix};
 use crate::node::{self, HDR, kind};
 use crate::persist::{Persist, type_hash};
@@ -300,11 +300,7 @@ impl<K: Key, V: Persist> PMap<K, V> {
         let leaf = Self::S.leaf;
         let copied = tx.node_cow_hinted(child, Self::S.size, |b| {
             if level == 1 {
-                let mut line = 0;
-                while line < HDR + 8 * leaf.cap {
-                    prefetch_line(b.as_ptr().wrapping_add(line));
-                    line += 64;
-                }
+                prefetch_range(b.as_ptr(), HDR + 8 * leaf.cap);
             }
         })?;
         if copied != child {

@@ -3,7 +3,7 @@
 
 use crate::entries::{self, Entries, KeyMode, Layout};
 use crate::error::{Error, Result};
-use crate::fast::{Nodes, prefetch_line};
+use crate::fast::{Nodes, prefetch_range};
 use crate::key::prefix;
 use crate::node::{self, HDR, kind};
 use crate::read::private::Source;
@@ -81,11 +81,7 @@ impl MapSpec {
         loop {
             let at = if level == Some(0) { r.address(off) } else { None };
             if let Some(at) = at {
-                let mut line = 0;
-                while line < HDR + 8 * self.leaf.cap {
-                    prefetch_line(at.wrapping_add(line));
-                    line += 64;
-                }
+                prefetch_range(at, HDR + 8 * self.leaf.cap);
             }
             let (b, w) = node::read_words(r, off, self.size)?;
             if level == Some(0) && at.is_none() {

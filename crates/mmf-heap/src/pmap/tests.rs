@@ -161,3 +161,55 @@ fn the_hot_get_refuses_a_stale_handles_freed_nodes() {
     assert!(matches!(checked, Err(Error::InvalidArgument { .. })), "{checked:?}");
     assert_eq!(map.get(&snap, &7).unwrap(), Some(&8));
 }
+
+/// Header fields set to the values at the edges of what the checks allow, in the root, a
+/// branch and a leaf: where a value is refused, the hot path leaves the keys whose path
+/// crosses the node to the checked path (which errs); where it is allowed, both answer
+/// alike (and where a field lets garbage through, both refuse it alike). (Single-bit flips do not reach these values: an empty branch, a key heap one
+/// byte into the values, a writer one transaction too new.)
+#[test]
+fn header_fields_at_their_limits_are_checked_by_the_hot_get() {
+    type N = PMap<u64, [u64; 25]>;
+    let image = image();
+    let heap =
+        Heap::open_with(MemoryBackend::from_bytes(image.clone()), &HeapOptions::new()).unwrap();
+    let newest = heap.read().unwrap().txn_id();
+    let nodes = path::<u64, [u64; 25]>(&heap, "n");
+    // Key 0 goes to each node's first child: through every node of the path.
+    let keys = || ints().chain([0]).map(Box::new);
+    let set = |node: usize, at: usize, value: &[u8]| {
+        let mut bad = image.clone();
+        bad[node + at..node + at + value.len()].copy_from_slice(value);
+        Heap::open_with(MemoryBackend::from_bytes(bad), &HeapOptions::new()).unwrap()
+    };
+    for (depth, &node) in nodes.iter().enumerate() {
+        let l = if depth == 2 { N::S.leaf } else { N::S.branch };
+        let u32s = |v: usize| (v as u32).to_le_bytes().to_vec();
+        let mut cases = vec![
+            ("size - 16", 8, u32s(l.size - 16), Some(true)),
+            ("count cap + 1", 12, u32s(l.cap + 1), Some(true)),
+            // Entries past the real ones: zeros, children at offset 0 (refused by both paths).
+            ("count cap", 12, u32s(l.cap), None),
+            ("heap below heap_min", 16, u32s(l.heap_min() - 1), Some(true)),
+            ("heap past size", 16, u32s(l.size + 16), Some(true)),
+            ("heap at heap_min", 16, u32s(l.heap_min()), Some(false)),
+            ("width + 1", 20, u32s(l.vsize + 1), Some(true)),
+            ("txn 0", 24, 0u64.to_le_bytes().to_vec(), Some(true)),
+            ("txn newest + 1", 24, (newest + 1).to_le_bytes().to_vec(), Some(true)),
+            ("txn newest", 24, newest.to_le_bytes().to_vec(), Some(false)),
+        ];
+        // An empty branch routes nothing (an empty leaf is a map with no keys there).
+        cases.push(("count 0", 12, u32s(0), Some(depth < 2)));
+        for (field, at, value, refused) in cases {
+            let heap = set(node, at, &value);
+            let left = compare::<u64, [u64; 25], _>(&heap, "n", keys());
+            if let Some(refused) = refused {
+                assert_eq!(
+                    left > 0,
+                    refused,
+                    "node {depth} {field}: {left} left to the checked path"
+                );
+            }
+        }
+    }
+}
