@@ -169,21 +169,15 @@ fn walk_root<B: Backend>(snap: &Snapshot<'_, B>, name: &str, value: &[u8]) {
     // the checks of directories it has checked before) answers as the checked path.
     if let Ok(Some(map)) = snap.root::<PHashMap<u64, u8>>(name) {
         for k in (0..300u64).chain([u64::MAX, 1 << 40]) {
-            match map.get_both(snap, &k) {
-                (Some(fast), Ok(checked)) => assert_eq!(fast, checked, "key {k}"),
-                (None, Err(_)) => {}
-                (fast, checked) => panic!("key {k}: hot path {fast:?}, checked {checked:?}"),
-            }
+            let (hot, checked) = map.get_both(snap, &k);
+            paths_agree(format_args!("key {k}"), hot, checked);
         }
     }
     // And an ordered map's: the hot path checks each node's header words itself.
     if let Ok(Some(map)) = snap.root::<PMap<u64, u8>>(name) {
         for k in (0..1200u64).step_by(7).chain([u64::MAX, 1 << 40]) {
-            match map.get_both(snap, &k) {
-                (Some(fast), Ok(checked)) => assert_eq!(fast, checked, "key {k}"),
-                (None, Err(_)) => {}
-                (fast, checked) => panic!("key {k}: hot path {fast:?}, checked {checked:?}"),
-            }
+            let (hot, checked) = map.get_both(snap, &k);
+            paths_agree(format_args!("key {k}"), hot, checked);
         }
     }
     for pair in root_words(value).windows(2) {
@@ -191,6 +185,30 @@ fn walk_root<B: Backend>(snap: &Snapshot<'_, B>, name: &str, value: &[u8]) {
         let _ = snap.get(Off::<u8>::from_raw(pair[0]));
         let _ = snap.bytes(PBytes { off: pair[0], len: pair[1] });
         let _ = snap.str(PStr { bytes: PBytes { off: pair[0], len: pair[1] } });
+    }
+}
+
+/// Whether a look-up's two paths agree — its hot path (`None` where it gave up) and its
+/// checked one: the same answer, or the hot path gave up where the checked one errs.
+/// Returns whether the hot path gave up; panics, naming `what`, where they disagree (the
+/// fuzz targets' finding, and the tests' failure).
+pub(crate) fn paths_agree<T: PartialEq + std::fmt::Debug, E: std::fmt::Display>(
+    what: impl std::fmt::Display,
+    hot: Option<T>,
+    checked: std::result::Result<T, E>,
+) -> bool {
+    match (hot, checked) {
+        (Some(f), Ok(c)) => {
+            assert_eq!(f, c, "{what}: both paths answered, differently");
+            false
+        }
+        (None, Err(_)) => true,
+        (Some(f), Err(e)) => {
+            panic!("{what}: the hot path answered {f:?} where the checked one says {e}")
+        }
+        (None, Ok(c)) => {
+            panic!("{what}: the hot path gave up where the checked one answered {c:?}")
+        }
     }
 }
 
