@@ -204,3 +204,38 @@ fn header_fields_at_their_limits_are_checked_by_the_hot_get() {
         }
     }
 }
+
+/// Damage in a branch's body, not its header: `ord` words out of order, and child pointers
+/// to nothing, to the branch itself, to the root, to a leaf a level too low or to a
+/// misaligned offset. Both paths search with the same function and follow the same child,
+/// so they must agree on every key: the same answer, or the hot one leaves the error to the
+/// checked one. (A child pointing at its own branch is what the level check ends: without
+/// it the hot path loops for ever here, as tried.)
+#[test]
+fn damage_in_a_branchs_entries_leaves_both_paths_agreeing() {
+    type N = PMap<u64, [u64; 25]>;
+    let image = image();
+    let heap =
+        Heap::open_with(MemoryBackend::from_bytes(image.clone()), &HeapOptions::new()).unwrap();
+    let nodes = path::<u64, [u64; 25]>(&heap, "n");
+    let (root, branch, leaf) = (nodes[0], nodes[1], nodes[2]);
+    let keys = || ints().take(300).chain([0]).map(Box::new);
+    let l = N::S.branch;
+    let mut left = 0;
+    for node in [root, branch] {
+        for i in 0..6 {
+            let ords = [0, u64::MAX, 1 << 63].map(|w| (l.ord_pos(i), w.to_be_bytes()));
+            let children = [0, node, root, leaf, branch + 8, 1 << 40]
+                .map(|c| (l.val_pos(i), (c as u64).to_le_bytes()));
+            for (at, word) in ords.into_iter().chain(children) {
+                let mut bad = image.clone();
+                bad[node + at..node + at + 8].copy_from_slice(&word);
+                let heap = Heap::open_with(MemoryBackend::from_bytes(bad), &HeapOptions::new())
+                    .expect("opening reads no collection node");
+                left += compare::<u64, [u64; 25], _>(&heap, "n", keys());
+            }
+        }
+    }
+    // Children that lead nowhere sound were followed and refused.
+    assert!(left > 1_000, "{left} look-ups left to the checked path");
+}
