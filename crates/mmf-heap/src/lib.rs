@@ -166,6 +166,7 @@ mod pvec;
 mod read;
 mod recover;
 mod roots;
+mod search;
 pub mod shape;
 mod snapshot;
 mod spare;
