@@ -202,11 +202,13 @@ fn stat(path: &Path, json: bool) -> Result<(), String> {
     let heap = open(path)?;
     // Before this command's own snapshot pins a commit.
     let oldest = heap.oldest_reader().map_err(|e| format!("{}: {e}", path.display()))?;
-    // Another user's heap read without its lock area: the owner's readers are not seen.
+    // Read without the heap's lock area (another user's heap, a full /dev/shm): the
+    // readers that use the area are not seen.
     let partial = if heap.sees_every_reader() {
         ""
     } else {
-        " among the readers this user can see (the owner's processes' are not visible)"
+        " among the readers this command can see (read without the heap's lock area, it \
+         does not see the snapshots of processes that use it)"
     };
     let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
     warn_if_newer_skipped(path, &snap);

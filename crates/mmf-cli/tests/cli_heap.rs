@@ -469,7 +469,7 @@ fn another_user_checks_a_heap_the_owner_has_open() {
     let snap = heap.read().unwrap();
     let out = as_nobody(&["heap", "stat", p]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("oldest reader   none among the readers this user can see"), "{text}");
+    assert!(text.contains("oldest reader   none among the readers this command can see"), "{text}");
     let out = as_nobody(&["heap", "stat", p, "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["oldest_reader_complete"], false, "{json}");

@@ -255,8 +255,8 @@ impl Heap<FileBackend> {
     /// Other processes may have the file open at the same time (see the crate's
     /// "Several processes"); this one joins the file's lock area, unless it opens
     /// read-only a file it does not own (Linux: another user's heap, or root reading a
-    /// user's), or read-only when another user made the area (one who may write the file):
-    /// then it pins its snapshots with byte-range locks on the file instead, so that it
+    /// user's), or read-only when another user made the area (one who may write the file)
+    /// or when there is no room to make it (a full `/dev/shm`): then it pins its snapshots with byte-range locks on the file instead, so that it
     /// neither needs that area nor makes one that would lock its owner out.
     /// Opening finds the newest commit whose slot, manifest and blocks check out
     /// (falling back to the one before if the newest was torn by a crash) and, read-write,
@@ -278,7 +278,8 @@ impl Heap<FileBackend> {
     /// # Errors
     /// [`Error::NotAHeap`], [`Error::UnsupportedFormat`], [`Error::Corrupted`] (no commit
     /// checks out), [`Error::Io`] (opening, mapping, syncing the file; opening the lock
-    /// area; `ResourceBusy` when processes that reach the file through another lock area
+    /// area: `StorageFull` when there is no room to make it, for a writable open;
+    /// `ResourceBusy` when processes that reach the file through another lock area
     /// have it open: in another mount namespace with its own `/dev/shm` (a container
     /// sharing the volume), another Windows session, or after the area's name was removed
     /// while they held it. Two areas would be two writer locks; each process holds a
@@ -327,9 +328,15 @@ impl Heap<FileBackend> {
             match Readers::shared(&name, backend.file()) {
                 // Another user made the area (a writer of a group-writable heap, root, or
                 // one who planted it): a read-only open reads as an outside reader, whose
-                // pins that writer respects (review 46).
+                // pins that writer respects (review 46). Or no room to make the area (a
+                // full `/dev/shm`; review 55): then no process has it, and a writer that
+                // makes it later respects this reader's pins all the same.
                 Err(Error::Io { op: "open the lock area", source })
-                    if !writable && source.kind() == std::io::ErrorKind::PermissionDenied =>
+                    if !writable
+                        && matches!(
+                            source.kind(),
+                            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::StorageFull
+                        ) =>
                 {
                     Readers::outside(backend.file())?
                 }
@@ -571,8 +578,9 @@ impl<B: Backend> Heap<B> {
     }
 
     /// Whether [`oldest_reader`](Self::oldest_reader) covers the snapshots of every
-    /// process: `false` for a process reading another user's heap without its lock area
-    /// (see [`open`](Heap::open)), which cannot see the owner's processes' snapshots.
+    /// process: `false` for a process reading without the heap's lock area (another
+    /// user's heap, or a full `/dev/shm`; see [`open`](Heap::open)), which cannot see the
+    /// snapshots of processes that use the area.
     pub fn sees_every_reader(&self) -> bool {
         !self.readers.is_outside()
     }

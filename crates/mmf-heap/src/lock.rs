@@ -131,7 +131,26 @@ fn area_open_err(name: &str, e: mmf::Error) -> Error {
         mmf::Error::ForeignOwner { owner, .. } => {
             foreign_err(name, format!("the lock area belongs to user {owner}, not to you"))
         }
+        // No room for a new area (an existing one needs none): removing it is no advice.
+        e if e.kind() == std::io::ErrorKind::StorageFull => full_err(name, e),
         e => open_err(name, e),
+    }
+}
+
+/// The area could not be made for want of room (a full `/dev/shm`), as `StorageFull`
+/// kept in an [`Error::Io`] with its name: a read-only open then reads without the area
+/// (`Heap::open`); a writer needs it.
+fn full_err(name: &str, why: impl std::fmt::Display) -> Error {
+    let place = if cfg!(windows) { "named section" } else { "shared memory object /dev/shm/" };
+    Error::Io {
+        op: "open the lock area",
+        source: std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!(
+                "{why}; the heap's lock area, the {place}{name}, could not be made: writers \
+                 need it (free space there and try again); read-only opens read without it"
+            ),
+        ),
     }
 }
 
