@@ -19,8 +19,10 @@ pub enum HeapCommand {
         /// The heap file.
         path: PathBuf,
         /// One JSON object for scripts: {"path", "ok", "txn", "roots", "allocated_end",
-        /// "collections", "pointers", "strings", "opaque_roots"}, or {"path", "ok": false,
-        /// "error"} (exit status 1 as without it).
+        /// "collections", "pointers", "strings", "opaque_roots", "passed_over"}, or
+        /// {"path", "ok": false, "error"} (exit status 1 as without it). "passed_over":
+        /// null, or {"offset", "txn", "error"} for a commit slot that does not check out
+        /// (a commit cut off by a crash, or damage), also said on stderr.
         #[arg(long)]
         json: bool,
     },
@@ -124,6 +126,9 @@ fn check(path: &Path) -> Result<Checked, String> {
         let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
         match snap.verify().and_then(|()| snap.verify_reachable()) {
             Ok(reached) => {
+                // A slot that does not check out itself (what a crash mid-commit leaves,
+                // or damage): not a failure, but said (verify failed on any other).
+                let passed_over = warn_if_passed_over(path, &snap);
                 let stats = snap.stats();
                 let opaque = match reached.opaque_roots {
                     0 => String::new(),
@@ -152,6 +157,7 @@ fn check(path: &Path) -> Result<Checked, String> {
                     "pointers": reached.pointers,
                     "strings": reached.strings,
                     "opaque_roots": reached.opaque_roots,
+                    "passed_over": passed_over,
                 });
                 return Ok(Checked { text, json });
             }
@@ -162,40 +168,38 @@ fn check(path: &Path) -> Result<Checked, String> {
     }
 }
 
-/// Says on stderr when the file holds a commit newer than the one `snap` shows that does
-/// not check out (a commit cut off by a crash, or damage), which opening passed over:
-/// `stat` and `dump` show the newest whole commit, as any reader would, but not silently.
-pub fn warn_if_newer_skipped<B: mmf_heap::Backend>(path: &Path, snap: &Snapshot<'_, B>) {
-    use mmf_heap::format::{PAGE, SLOT_OFFSETS, Slot};
-    // The first page: the superblock and both slots.
-    let head = || -> Option<Vec<u8>> {
-        use std::io::Read;
-        let mut head = vec![0u8; usize::try_from(PAGE).ok()?];
-        std::fs::File::open(path).ok()?.take(PAGE).read_exact(&mut head).ok()?;
-        Some(head)
+/// The commit slot opening passed over ([`Snapshot::passed_over`]), said on stderr —
+/// `check`, `stat` and `dump` show the newest whole commit, as any reader would, but not
+/// silently (review 55: a damaged newest slot made `check` say ok with no word of it) —
+/// and given back for `--json` (`null` when there is none).
+pub fn warn_if_passed_over<B: mmf_heap::Backend>(
+    path: &Path,
+    snap: &Snapshot<'_, B>,
+) -> serde_json::Value {
+    let Ok(Some(passed)) = snap.passed_over() else { return serde_json::Value::Null };
+    let (offset, txn) = (passed.offset, snap.txn_id());
+    let what = match passed.txn_id {
+        Some(newer) => format!(
+            "the newest commit, transaction {newer} (slot at byte {offset}), does not check \
+             out ({}): a commit cut off by a crash before it was durable, or damage",
+            passed.error
+        ),
+        // (Its error says no more than this.)
+        None => format!(
+            "the commit slot at byte {offset} does not check out: a newer commit cut off by \
+             a crash while its slot was written (never acknowledged: nothing is lost), or \
+             damage to the slot (if it held the newest commit, that commit is lost)"
+        ),
     };
-    let Some(before) = head() else { return };
-    let newer = SLOT_OFFSETS
-        .iter()
-        .filter_map(|&at| Slot::parse(before.get(usize::try_from(at).ok()?..)?, at).ok())
-        .map(|slot| slot.txn_id)
-        .filter(|&txn| txn > snap.txn_id())
-        .max();
-    // Checked only when there is a newer slot (a check hashes what a commit wrote), and
-    // said only if no writer changed the slots meanwhile (a commit made during the check
-    // can fail it).
-    let Some(txn) = newer else { return };
-    if let Err(e) = snap.verify() {
-        if head().is_some_and(|after| after == before) {
-            eprintln!(
-                "mmf: warning: {}: the newest commit, transaction {txn}, does not check out \
-                 ({e}): showing transaction {}, the last whole one (a commit cut off by a \
-                 crash, or damage; `mmf heap check` says which)",
-                path.display(),
-                snap.txn_id()
-            );
-        }
-    }
+    eprintln!(
+        "mmf: warning: {}: {what}; transaction {txn} checks out and is shown",
+        path.display()
+    );
+    serde_json::json!({
+        "offset": offset,
+        "txn": passed.txn_id,
+        "error": passed.error.to_string(),
+    })
 }
 
 fn stat(path: &Path, json: bool) -> Result<(), String> {
@@ -211,11 +215,12 @@ fn stat(path: &Path, json: bool) -> Result<(), String> {
          does not see the snapshots of processes that use it)"
     };
     let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
-    warn_if_newer_skipped(path, &snap);
+    let passed_over = warn_if_passed_over(path, &snap);
     let stats = snap.stats();
     if json {
         let mut value = to_json(path, &snap, &stats, oldest);
         value["oldest_reader_complete"] = heap.sees_every_reader().into();
+        value["passed_over"] = passed_over;
         return print(format!("{value}\n"));
     }
     let mut out = format!("heap {}\n", path.display());

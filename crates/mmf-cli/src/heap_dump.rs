@@ -12,7 +12,7 @@ use serde_json::json;
 pub fn run(path: &Path, root: Option<&str>, limits: Limits, json: bool) -> Result<(), String> {
     let heap = super::heap::open(path)?;
     let snap = heap.read().map_err(|e| format!("{}: {e}", path.display()))?;
-    super::heap::warn_if_newer_skipped(path, &snap);
+    super::heap::warn_if_passed_over(path, &snap);
     let names: Vec<String> = match root {
         Some(name) => vec![name.to_owned()],
         None => snap.roots().into_iter().map(|r| r.name).collect(),

@@ -151,6 +151,7 @@ fn walk<B: Backend>(heap: &Heap<B>) {
     // What `mmf heap check` runs: the last commit's blocks, then everything the roots
     // reach by their stored shapes (collections, pointers, strings).
     let _ = snap.verify();
+    let _ = snap.passed_over();
     let _ = snap.verify_reachable();
     let _ = snap.stats();
     // The roots' raw values: the snapshot's commit is the heap's newest (no other

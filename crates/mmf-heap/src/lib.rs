@@ -186,7 +186,7 @@ pub use pvec::{Iter as PVecIter, PVec};
 pub use read::Reader;
 pub use roots::{MAX_NAME, MAX_VALUE};
 pub use shape::Shape;
-pub use snapshot::{RootInfo, Snapshot, Stats};
+pub use snapshot::{PassedOver, RootInfo, Snapshot, Stats};
 pub use spare::{SPARE_MAX, trim_memory};
 pub use txn::WriteTxn;
 /// zerocopy, whose derives prove a [`Persist`] type's layout

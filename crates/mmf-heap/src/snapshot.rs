@@ -176,6 +176,71 @@ impl<'h, B: Backend> Snapshot<'h, B> {
         }
     }
 
+    /// The commit slot that opening passed over, if any: the slot this snapshot's commit
+    /// is not in, when it holds neither an older commit that checks out, nor a newer one
+    /// that does (made since), nor nothing ever written (a heap's first commit). Either a
+    /// commit was cut off by a crash while its slot or blocks were written — never
+    /// acknowledged, so nothing is lost — or the slot or the blocks it names were damaged
+    /// since: the file alone cannot tell which (a damaged newest slot loses its commit).
+    /// [`verify`](Self::verify) fails on a newer slot whose blocks do not check out
+    /// ([`PassedOver::txn_id`] is `Some`); a slot that does not check out itself passes
+    /// it, as a crash can leave one. `mmf heap check`, `stat` and `dump` warn of it.
+    ///
+    /// Slots that change while they are read (a writer committing) are read again, up to
+    /// three times; if they keep changing, `None` (the writer replaces them).
+    ///
+    /// ```
+    /// use mmf_heap::{Heap, MemoryBackend};
+    ///
+    /// let heap = Heap::create_with(MemoryBackend::new(), &Default::default())?;
+    /// let mut tx = heap.write()?;
+    /// tx.set_root("n", &1u64)?;
+    /// tx.commit()?;
+    /// assert!(heap.read()?.passed_over()?.is_none());
+    /// # Ok::<(), mmf_heap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] reading the slots; [`Error::Corrupted`] for the superblock.
+    pub fn passed_over(&self) -> Result<Option<PassedOver>> {
+        let backend = &self.heap.backend;
+        let head = || -> Result<Vec<u8>> {
+            let mut head = vec![0u8; PAGE as usize];
+            backend.read_at(0, &mut head)?;
+            Ok(head)
+        };
+        for _ in 0..3 {
+            let len = backend.refresh()?;
+            let before = head()?;
+            Superblock::parse(&before)?;
+            let slots = SLOT_OFFSETS.map(|at| Slot::parse(&before[at as usize..], at));
+            let newest = slots.iter().flatten().map(|s| s.txn_id).max().unwrap_or(0);
+            let mut found = None;
+            for (index, (&at, slot)) in SLOT_OFFSETS.iter().zip(slots).enumerate() {
+                found = match slot {
+                    Ok(slot) if slot.txn_id > self.txn_id() => {
+                        match recover::load(backend, slot, len, index, true) {
+                            Ok(_) => continue,
+                            Err(error) => {
+                                Some(PassedOver { offset: at, txn_id: Some(slot.txn_id), error })
+                            }
+                        }
+                    }
+                    Ok(_) => continue,
+                    // Never written: the other slot of a heap that has made one commit.
+                    Err(_) if newest <= 1 && before[slot_bytes(at)].iter().all(|&b| b == 0) => {
+                        continue;
+                    }
+                    Err(error) => Some(PassedOver { offset: at, txn_id: None, error }),
+                };
+            }
+            if head()? == before {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
     /// Statistics of the commit: allocated area, free space, file length.
     pub fn stats(&self) -> Stats {
         let slot = &self.commit.slot;
@@ -196,6 +261,25 @@ impl<B: Backend> Drop for Snapshot<'_, B> {
             self.heap.unpin(self.commit.slot.txn_id);
         }
     }
+}
+
+/// The bytes of the commit slot at `at` in the file's first page.
+fn slot_bytes(at: u64) -> std::ops::Range<usize> {
+    at as usize..at as usize + size_of::<Slot>()
+}
+
+/// A commit slot that opening passed over ([`Snapshot::passed_over`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PassedOver {
+    /// The slot's byte offset in the file (512 or 1024).
+    pub offset: u64,
+    /// The transaction the slot names when the slot itself checks out (then the blocks
+    /// its commit wrote do not); `None` when the slot does not check out (a slot written
+    /// when a crash came, or damaged).
+    pub txn_id: Option<u64>,
+    /// What failed its check.
+    pub error: Error,
 }
 
 /// What [`Snapshot::stats`] reports; sizes in bytes.

@@ -187,13 +187,58 @@ fn a_damaged_newest_commit_falls_back_to_the_one_before() {
         let (txn, state) = seen(&heap).unwrap();
         assert_eq!(txn, 3, "damaged {what}: falls back to step 2");
         assert!(state == expected(2), "{what}");
+        // Not silently (review 55): the slot passed over is named, and a slot that
+        // checks out whose commit does not fails `verify`; a torn slot (what a crash
+        // leaves too) passes it.
+        let snap = heap.read().unwrap();
+        let passed = snap.passed_over().unwrap().unwrap_or_else(|| panic!("{what}: none"));
+        assert_eq!(passed.offset, SLOT_OFFSETS[i], "{what}");
+        if what == "slot" {
+            assert_eq!(passed.txn_id, None);
+            assert!(matches!(passed.error, Error::Corrupted { what: "commit slot", .. }));
+            snap.verify().unwrap();
+        } else {
+            assert_eq!(passed.txn_id, Some(4), "{what}");
+            assert!(snap.verify().is_err(), "{what}");
+        }
     }
+    // A slot wiped to zeros after two commits: passed over too (only a heap's first
+    // commit leaves the other slot unwritten).
+    let mut wiped = image.clone();
+    wiped[SLOT_OFFSETS[i] as usize..][..size_of::<Slot>()].fill(0);
+    let heap = reopen(wiped).unwrap();
+    assert_eq!(
+        heap.read().unwrap().passed_over().unwrap().map(|p| p.offset),
+        Some(SLOT_OFFSETS[i])
+    );
+    // The older slot damaged: also named (the file alone cannot tell it from a newer
+    // commit's torn slot), and the newest commit opens.
+    let mut older = image.clone();
+    older[SLOT_OFFSETS[1 - i] as usize + 20] ^= 0x40;
+    let heap = reopen(older).unwrap();
+    assert_eq!(heap.txn_id(), 4);
+    let passed = heap.read().unwrap().passed_over().unwrap().map(|p| (p.offset, p.txn_id));
+    assert_eq!(passed, Some((SLOT_OFFSETS[1 - i], None)));
+    // Nothing passed over in a sound heap, nor in a new one (one slot never written).
+    assert!(reopen(image.clone()).unwrap().read().unwrap().passed_over().unwrap().is_none());
+    let new = memory_heap();
+    assert!(new.read().unwrap().passed_over().unwrap().is_none());
+    // ... but a new heap's unwritten slot with bytes in it is named.
+    let mut scribbled = new.backend().to_bytes();
+    let other = SLOT_OFFSETS.iter().find(|&&at| scribbled[at as usize..][..8] == [0; 8]);
+    let other = *other.expect("a new heap has an unwritten slot");
+    scribbled[other as usize + 9] = 1;
+    let passed = reopen(scribbled).unwrap().read().unwrap().passed_over().unwrap();
+    assert_eq!(passed.map(|p| p.offset), Some(other));
     // A block the manifest lists (step 3's new node), damaged: also back to step 2.
     let heap = reopen(image.clone()).unwrap();
     let ring: common::Ring = heap.read().unwrap().root("ring").unwrap().unwrap();
     let mut bad = image.clone();
     bad[ring[3].raw() as usize] ^= 1;
-    assert_eq!(reopen(bad).unwrap().txn_id(), 3);
+    let heap = reopen(bad).unwrap();
+    assert_eq!(heap.txn_id(), 3);
+    let passed = heap.read().unwrap().passed_over().unwrap().map(|p| (p.offset, p.txn_id));
+    assert_eq!(passed, Some((SLOT_OFFSETS[i], Some(4))));
 }
 
 #[test]
