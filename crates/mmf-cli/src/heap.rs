@@ -34,7 +34,7 @@ pub enum HeapCommand {
     Stat {
         /// The heap file.
         path: PathBuf,
-        /// JSON for scripts.
+        /// JSON for scripts; on an error, {"path", "ok": false, "error"} (exit status 1).
         #[arg(long)]
         json: bool,
     },
@@ -60,7 +60,7 @@ pub enum HeapCommand {
         /// Bytes shown per string or byte string.
         #[arg(long, default_value_t = 64)]
         bytes: usize,
-        /// JSON for scripts.
+        /// JSON for scripts; on an error, {"path", "ok": false, "error"} (exit status 1).
         #[arg(long)]
         json: bool,
     },
@@ -78,19 +78,14 @@ pub fn run(command: HeapCommand) -> Result<(), String> {
         HeapCommand::Check { path, json: true } => {
             let value = match check(&path) {
                 Ok(ok) => ok.json,
-                Err(e) => serde_json::json!({
-                    "path": path.display().to_string(),
-                    "ok": false,
-                    "error": e,
-                }),
+                Err(e) => return json_error(&path, e),
             };
-            print(format!("{value}\n"))?;
-            match value["ok"].as_bool() {
-                Some(true) => Ok(()),
-                _ => Err(value["error"].as_str().unwrap_or("damaged").to_owned()),
-            }
+            print(format!("{value}\n"))
         }
-        HeapCommand::Stat { path, json } => stat(&path, json),
+        HeapCommand::Stat { path, json: true } => {
+            stat(&path, true).or_else(|e| json_error(&path, e))
+        }
+        HeapCommand::Stat { path, json: false } => stat(&path, false),
         HeapCommand::Dump { path, root, depth, items, bytes, json } => {
             // Without a root, each root's top level unless asked for more (review 55: an
             // explicit --items was ignored there).
@@ -100,9 +95,24 @@ pub fn run(command: HeapCommand) -> Result<(), String> {
                 items: items.unwrap_or(i),
                 bytes,
             };
-            super::heap_dump::run(&path, root.as_deref(), limits, json)
+            let dumped = super::heap_dump::run(&path, root.as_deref(), limits, json);
+            if json { dumped.or_else(|e| json_error(&path, e)) } else { dumped }
         }
     }
+}
+
+/// The error of a `--json` command: one object on stdout, {"path", "ok": false, "error"}
+/// (review 55: `stat` and `dump` printed none, so a script parsing stdout met nothing),
+/// and the error as without `--json` (one line on stderr, exit status 1). Nothing else is
+/// on stdout then: the commands print only once everything succeeded.
+fn json_error(path: &Path, error: String) -> Result<(), String> {
+    let value = serde_json::json!({
+        "path": path.display().to_string(),
+        "ok": false,
+        "error": error,
+    });
+    print(format!("{value}\n"))?;
+    Err(error)
 }
 
 #[allow(unsafe_code, reason = "Heap::open's contract is the file's user's to keep")]

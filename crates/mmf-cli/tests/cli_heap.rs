@@ -78,12 +78,19 @@ fn a_format_1_heap_is_refused_by_every_command() {
     for args in [
         &["heap", "check", p][..],
         &["heap", "stat", p],
-        &["heap", "stat", p, "--json"],
         &["heap", "dump", p],
         &["heap", "dump", p, "name"],
     ] {
         let out = MMF.run(args, dir.path());
         assert_fails(&out, 1, "format version 1, written by an older mmf-heap");
+    }
+    // With `--json`, the error is also the one object on stdout.
+    for command in ["check", "stat", "dump"] {
+        let out = MMF.run(&["heap", command, p, "--json"], dir.path());
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((out.status.code(), json["ok"].as_bool()), (Some(1), Some(false)), "{json}");
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(error.contains("format version 1, written by an older"), "{command}: {json}");
     }
 }
 
@@ -172,9 +179,18 @@ fn a_file_that_is_not_a_heap_fails_the_check() {
     std::fs::write(&path, vec![b'x'; 8192]).unwrap();
     let out = MMF.run(&["heap", "check", path.to_str().unwrap()], dir.path());
     assert_fails(&out, 1, "not an mmf heap");
-    let out = MMF.run(&["heap", "check", path.to_str().unwrap(), "--json"], dir.path());
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((out.status.code(), json["ok"].as_bool()), (Some(1), Some(false)), "{json}");
+    // Every `--json` command: one object on stdout with the error, the same error on
+    // stderr, exit status 1 (review 55: `stat` and `dump` printed no JSON).
+    let file = path.to_str().unwrap();
+    for command in ["check", "stat", "dump"] {
+        let out = MMF.run(&["heap", command, file, "--json"], dir.path());
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{command}: {e}: {out:?}"));
+        assert_eq!((out.status.code(), json["ok"].as_bool()), (Some(1), Some(false)), "{json}");
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(error.contains("not an mmf heap"), "{command}: {json}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(error), "{command}: {out:?}");
+    }
     let out = MMF.run(&["heap", "stat", "missing.heap"], dir.path());
     assert_fails(&out, 1, "missing.heap");
 }
