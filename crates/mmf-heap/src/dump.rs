@@ -7,6 +7,7 @@ use std::ops::Bound;
 
 use zerocopy::FromBytes;
 
+use crate::PBytes;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::phash::{self, HashSpec};
@@ -17,7 +18,6 @@ use crate::roots::SHAPES_ROOT;
 use crate::shape::{self, Stored, Table};
 use crate::snapshot::Snapshot;
 use crate::txn::root_value;
-use crate::{PBytes, PStr};
 
 mod reach;
 pub use reach::Reached;
@@ -134,7 +134,60 @@ fn bad_shape() -> Error {
     Error::corrupted("shape registry", 0)
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    /// The bytes the string or byte-string handle `field` points to (the text checked
+    /// when `text`); a bad pointer is damage where it is stored ([`stored_pointer`]).
+    ///
+    /// [`stored_pointer`]: crate::read::stored_pointer
+    fn string(&self, field: &[u8], text: bool) -> Result<(PBytes, &'a [u8])> {
+        let b = PBytes::read_from_bytes(field.get(..16).ok_or_else(bad_shape)?)
+            .map_err(|_| bad_shape())?;
+        let what = if text {
+            ["pointer to a string", "pointer to a string in freed space"]
+        } else {
+            ["pointer to a byte string", "pointer to a byte string in freed space"]
+        };
+        let bytes = crate::read::bytes_ref(self.r, b)
+            .map_err(|e| crate::read::stored_pointer(self.r, field, what, b.off, e))?;
+        if text && std::str::from_utf8(bytes).is_err() {
+            return Err(Error::corrupted("string", b.off));
+        }
+        Ok((b, bytes))
+    }
+
+    /// The bytes of the object of type `t` the pointer `field` holds (`None`: null); a
+    /// bad pointer is damage where it is stored.
+    fn object(&self, field: &[u8], t: u32) -> Result<Option<(u64, &'a [u8])>> {
+        let off = u64::from_le_bytes(
+            field.get(..8).ok_or_else(bad_shape)?.try_into().map_err(|_| bad_shape())?,
+        );
+        if off == 0 {
+            return Ok(None);
+        }
+        let size = self.size(t)?;
+        let align = crate::shape::align(self.table, t);
+        let what = ["object pointer", "object pointer into freed space"];
+        let at = self
+            .r
+            .block(off, size, align, "object pointer")
+            .and_then(|at| crate::read::not_freed(self.r, off, size as u64).map(|()| at))
+            .map_err(|e| crate::read::stored_pointer(self.r, field, what, off, e))?;
+        Ok(Some((off, at)))
+    }
+
+    /// An error checking the collection whose handle is stored in `handle`: a node in
+    /// space the commit holds free (`InvalidArgument` from `node::read`, which a stale
+    /// handle passed by a program gets) is damage of the collection, named where its
+    /// handle is stored; other errors already name the node that failed.
+    fn collection_err(&self, handle: &[u8], e: Error) -> Error {
+        match (e, self.r.offset_of(handle)) {
+            (Error::InvalidArgument { .. }, Some(at)) => {
+                Error::corrupted("collection handle reaching freed space", at)
+            }
+            (e, _) => e,
+        }
+    }
+
     /// A type's size from the shape registry, which is data a peer may have written: at
     /// most 4 GiB, so that the layouts computed from it (`4 × width + header`) and the
     /// ranges (`at + size`) cannot overflow; a bigger one is a bad shape.
@@ -167,27 +220,18 @@ impl Walker<'_> {
             Stored::Float(4) => Value::Float(f32::from_bits(word(4)? as u32) as f64),
             Stored::Float(_) => Value::Float(f64::from_bits(word(8)?)),
             Stored::Str => {
-                let s = PStr::read_from_bytes(bytes.get(..16).ok_or_else(bad_shape)?)
-                    .map_err(|_| bad_shape())?;
-                self.text(crate::read::str_ref(self.r, s)?)
+                let (_, text) = self.string(bytes, true)?;
+                // Checked as UTF-8 by `string`.
+                self.text(std::str::from_utf8(text).map_err(|_| bad_shape())?)
             }
-            Stored::Bytes => {
-                let b = PBytes::read_from_bytes(bytes.get(..16).ok_or_else(bad_shape)?)
-                    .map_err(|_| bad_shape())?;
-                self.bytes(crate::read::bytes_ref(self.r, b)?)
-            }
+            Stored::Bytes => self.bytes(self.string(bytes, false)?.1),
             Stored::Opaque(_) => self.bytes(bytes),
             _ if depth == 0 => Value::Deeper,
             Stored::Off(t) => {
                 let off = word(8)?;
-                let target = if off == 0 {
-                    None
-                } else {
-                    let size = self.size(*t)?;
-                    let align = crate::shape::align(self.table, *t);
-                    let at = self.r.block(off, size, align, "object pointer")?;
-                    crate::read::not_freed(self.r, off, size as u64)?;
-                    Some(Box::new(self.value(*t, at, depth - 1)?))
+                let target = match self.object(bytes, *t)? {
+                    None => None,
+                    Some((_, at)) => Some(Box::new(self.value(*t, at, depth - 1)?)),
                 };
                 Value::Off { off, target }
             }
@@ -227,7 +271,7 @@ impl Walker<'_> {
             }
             Stored::Vec(t) => {
                 let (h, spec) = (handle()?, VecSpec::new(self.size(*t)?));
-                spec.verify(self.r, h)?;
+                spec.verify(self.r, h).map_err(|e| self.collection_err(bytes, e))?;
                 let items = pvec::RawIter::new(self.r, spec, h)
                     .take(self.limits.items)
                     .map(|e| self.value(*t, e?.0, depth - 1))
@@ -237,7 +281,7 @@ impl Walker<'_> {
             Stored::Map(k, v) => {
                 let h = handle()?;
                 let spec = MapSpec::new(self.key_width(*k)?, self.size(*v)?, self.key_check(*k));
-                spec.verify(self.r, h)?;
+                spec.verify(self.r, h).map_err(|e| self.collection_err(bytes, e))?;
                 let entries =
                     pmap::RawIter::new(self.r, spec, h, Bound::Unbounded, Bound::Unbounded)
                         .take(self.limits.items)
@@ -248,7 +292,7 @@ impl Walker<'_> {
             Stored::HashMap(k, v) => {
                 let h = handle()?;
                 let spec = HashSpec::new(self.key_width(*k)?, self.size(*v)?, self.key_check(*k));
-                spec.verify(self.r, h)?;
+                spec.verify(self.r, h).map_err(|e| self.collection_err(bytes, e))?;
                 let entries = phash::RawIter::new(self.r, spec, h)
                     .take(self.limits.items)
                     .map(|e| self.entry_of(e?, *k, *v, depth))
@@ -344,7 +388,7 @@ impl<B: Backend> Snapshot<'_, B> {
     ///
     /// # Errors
     /// [`Error::Corrupted`] naming the first structure that fails its check (a node, a
-    /// string, the shape registry).
+    /// string, the shape registry; a bad pointer or handle where it is stored).
     pub fn dump(&self, name: &str, limits: Limits) -> Result<Option<RootDump>> {
         let Some(root) = self.commit.roots.get(name) else { return Ok(None) };
         let table =

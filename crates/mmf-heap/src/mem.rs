@@ -163,6 +163,21 @@ impl Window {
         Some((bytes, self.end))
     }
 
+    /// The file offset of `bytes` when they lie in this window's bytes (a slice it gave
+    /// out), for naming where damage is stored; `None` otherwise.
+    pub fn offset_of(&self, bytes: &[u8]) -> Option<u64> {
+        let (base, len) = match &self.mapped {
+            Some(mapped) => (mapped.base(), mapped.len()),
+            None => {
+                let copy = self.copy.get()?.as_bytes();
+                (copy.as_ptr(), copy.len())
+            }
+        };
+        // Addresses compared as numbers: no pointer into another allocation is made.
+        let at = (bytes.as_ptr() as usize).checked_sub(base as usize)?;
+        (at.checked_add(bytes.len())? <= len).then_some(at as u64)
+    }
+
     /// The copy of `0..end`, made on first use.
     #[cold]
     fn copied<B: Backend>(&self, backend: &B) -> Result<&[u8]> {

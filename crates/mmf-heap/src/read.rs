@@ -29,6 +29,11 @@ pub(crate) mod private {
         fn freed(&self, _off: u64, _len: u64) -> bool {
             false
         }
+        /// The file offset of `bytes`, a slice this reader gave out, where it can tell
+        /// (a snapshot's): to name where damage is stored.
+        fn offset_of(&self, _bytes: &[u8]) -> Option<u64> {
+            None
+        }
         /// The reader's reads gathered for a look-up's hot path, if it has them (a
         /// snapshot): [`Fast`](crate::fast::Fast).
         #[inline(always)]
@@ -65,6 +70,10 @@ impl<B: Backend> Source for Snapshot<'_, B> {
     #[inline]
     fn freed(&self, off: u64, len: u64) -> bool {
         self.commit.overlaps_free(off, len)
+    }
+
+    fn offset_of(&self, bytes: &[u8]) -> Option<u64> {
+        self.window.offset_of(bytes)
     }
 
     #[inline(always)]
@@ -112,6 +121,26 @@ pub(crate) fn not_freed<R: Source + ?Sized>(r: &R, off: u64, len: u64) -> Result
         });
     }
     Ok(())
+}
+
+/// An error following a pointer (an `Off`, a string's or byte string's) whose bytes are
+/// `stored`: damage at the place the pointer is stored, when the reader can tell where
+/// that is (review 55: a pointer into freed space was "invalid argument" with no offset,
+/// other bad pointers were named by the offset they point at). `what` names it, its
+/// second name when its target was freed. I/O errors pass through.
+pub(crate) fn stored_pointer<R: Source + ?Sized>(
+    r: &R,
+    stored: &[u8],
+    what: [&'static str; 2],
+    target: u64,
+    e: Error,
+) -> Error {
+    let [what, freed] = what;
+    let what = if matches!(e, Error::InvalidArgument { .. }) { freed } else { what };
+    match e {
+        Error::Io { .. } | Error::StorageFull => e,
+        _ => Error::corrupted(what, r.offset_of(stored).unwrap_or(target)),
+    }
 }
 
 /// `&T` at `off`, checked.

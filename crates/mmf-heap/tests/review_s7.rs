@@ -221,3 +221,143 @@ mod reach {
         assert!(dumped.is_err(), "dump: {dumped:?}");
     }
 }
+
+/// A struct whose pointers `verify_reachable` and `dump` follow.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    mmf_heap::zerocopy::FromBytes,
+    mmf_heap::zerocopy::IntoBytes,
+    mmf_heap::zerocopy::Immutable,
+    mmf_heap::zerocopy::KnownLayout,
+)]
+#[zerocopy(crate = "mmf_heap::zerocopy")]
+#[repr(C)]
+struct Holder {
+    id: u64,
+    p: mmf_heap::Off<u64>,
+    s: mmf_heap::PStr,
+}
+mmf_heap::persist!(Holder { id: u64, p: mmf_heap::Off<u64>, s: mmf_heap::PStr });
+
+/// The three ways a holder's pointer goes bad, and what the error names.
+const BAD_POINTERS: [(&str, u64); 3] = [
+    ("object pointer into freed space", 8),
+    ("pointer to a string in freed space", 16),
+    ("object pointer", 8),
+];
+
+/// Commits a holder, then damage `case` of [`BAD_POINTERS`]; checks that
+/// `verify_reachable` and `dump` name the field where the bad pointer is stored.
+fn bad_pointer<B: mmf_heap::Backend>(heap: &Heap<B>, case: usize, backend: &str) {
+    use mmf_heap::Off;
+    use mmf_heap::zerocopy::FromBytes;
+    let mut tx = heap.write().unwrap();
+    let target: Off<u64> = tx.alloc(&5).unwrap();
+    let s = tx.str("text").unwrap();
+    let mut holder = tx.alloc(&Holder { id: 1, p: target, s }).unwrap();
+    tx.set_root("h", &holder).unwrap();
+    tx.commit().unwrap();
+    heap.read().unwrap().verify_reachable().unwrap();
+    let mut tx = heap.write().unwrap();
+    match case {
+        0 => tx.free(target).unwrap(),
+        1 => tx.free_str(s).unwrap(),
+        _ => {
+            // A pointer past the end of the file (a peer's bytes; safe code can make one).
+            let wild = Off::<u64>::read_from_bytes(&(1u64 << 40).to_le_bytes()).unwrap();
+            holder = tx.alloc(&Holder { id: 2, p: wild, s }).unwrap();
+            tx.set_root("h", &holder).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    let (named, field) = BAD_POINTERS[case];
+    let snap = heap.read().unwrap();
+    let errors = [
+        ("verify_reachable", snap.verify_reachable().map(|_| ()).unwrap_err()),
+        ("dump", snap.dump("h", mmf_heap::dump::Limits::default()).map(|_| ()).unwrap_err()),
+    ];
+    for (how, err) in errors {
+        match err {
+            Error::Corrupted { what, offset } => {
+                assert_eq!((what, offset), (named, holder.raw() + field), "{backend}, {how}");
+            }
+            other => panic!("{backend}, {how}, {named}: {other:?}"),
+        }
+    }
+}
+
+/// Review 55: a pointer stored in the heap whose target was freed (or that points out of
+/// bounds) was reported by `check` and `dump` as "invalid argument" with no offset, or
+/// with the offset it points at. It is damage where the pointer is stored: `Corrupted`
+/// naming the holder's field, on a mapped file and on a backend read by copy.
+#[test]
+fn a_bad_pointer_is_damage_where_it_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in 0..BAD_POINTERS.len() {
+        let memory =
+            Heap::create_with(mmf_heap::MemoryBackend::new(), &HeapOptions::new()).unwrap();
+        bad_pointer(&memory, case, "memory");
+        let path = dir.path().join(format!("bad-{case}.heap"));
+        // SAFETY: only this test, through mmf-heap, writes the new file.
+        let file = unsafe { Heap::open(&path, HeapOptions::new().create(true)) }.unwrap();
+        bad_pointer(&file, case, "file");
+    }
+}
+
+/// A struct holding a collection.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    mmf_heap::zerocopy::FromBytes,
+    mmf_heap::zerocopy::IntoBytes,
+    mmf_heap::zerocopy::Immutable,
+    mmf_heap::zerocopy::KnownLayout,
+)]
+#[zerocopy(crate = "mmf_heap::zerocopy")]
+#[repr(C)]
+struct MapHolder {
+    id: u64,
+    m: PMap<u64, u64>,
+}
+mmf_heap::persist!(MapHolder { id: u64, m: PMap<u64, u64> });
+
+/// Review 55, as above for a collection: a stored handle whose nodes a later commit
+/// freed (a stale handle written back) is damage where the handle is stored, not
+/// "invalid argument" (what a program passing a stale handle gets).
+#[test]
+fn a_stored_handle_into_freed_nodes_is_damage_where_it_is_stored() {
+    let heap = Heap::create_with(mmf_heap::MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut m: PMap<u64, u64> = PMap::default();
+    m.insert(&mut tx, &1, &1).unwrap();
+    let holder = tx.alloc(&MapHolder { id: 1, m }).unwrap();
+    tx.set_root("h", &holder).unwrap();
+    tx.commit().unwrap();
+    let mut tx = heap.write().unwrap();
+    let stale = m;
+    m.insert(&mut tx, &2, &2).unwrap();
+    // The new map kept under another root; the holder rewritten with the stale handle.
+    tx.set_root("m", &m).unwrap();
+    let holder = tx.alloc(&MapHolder { id: 2, m: stale }).unwrap();
+    tx.set_root("h", &holder).unwrap();
+    tx.commit().unwrap();
+    let snap = heap.read().unwrap();
+    // A program reading through the stale handle: its argument is wrong.
+    assert!(matches!(stale.get(&snap, &1), Err(Error::InvalidArgument { .. })));
+    let errors = [
+        snap.verify_reachable().map(|_| ()).unwrap_err(),
+        snap.dump("h", mmf_heap::dump::Limits::default()).map(|_| ()).unwrap_err(),
+    ];
+    for err in errors {
+        match err {
+            Error::Corrupted { what, offset } => assert_eq!(
+                (what, offset),
+                ("collection handle reaching freed space", holder.raw() + 8)
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -15,6 +15,7 @@ use rustc_hash::FxHashSet;
 use zerocopy::FromBytes;
 
 use super::{Limits, Walker, bad_shape};
+use crate::PBytes;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::phash::{self, HashSpec};
@@ -24,7 +25,6 @@ use crate::read::private::Source;
 use crate::roots::is_hidden;
 use crate::shape::{self, Stored};
 use crate::snapshot::Snapshot;
-use crate::{PBytes, PStr};
 
 /// What [`Snapshot::verify_reachable`] walked: each distinct thing once.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -183,23 +183,17 @@ impl<'a> Walker<'a> {
                 let text = matches!(self.entry(i)?, Stored::Str);
                 if w.strings.insert((b.off, b.len, text)) {
                     w.spend(b.len / 64)?;
-                    if text {
-                        crate::read::str_ref(self.r, PStr { bytes: b })?;
-                    } else {
-                        crate::read::bytes_ref(self.r, b)?;
-                    }
+                    self.string(field(0, 16)?, text)?;
                     w.counts.strings += 1;
                 }
             }
             Stored::Off(t) => {
                 let off = u64::from_le_bytes(field(0, 8)?.try_into().map_err(|_| bad_shape())?);
                 if off != 0 && w.pointers.insert(off) {
-                    let size = self.size(*t)?;
-                    let align = crate::shape::align(self.table, *t);
-                    let at = self.r.block(off, size, align, "object pointer")?;
-                    crate::read::not_freed(self.r, off, size as u64)?;
-                    w.pending.push((*t, at));
-                    w.counts.pointers += 1;
+                    if let Some((_, at)) = self.object(field(0, 8)?, *t)? {
+                        w.pending.push((*t, at));
+                        w.counts.pointers += 1;
+                    }
                 }
             }
             Stored::Array(t, n) => {
@@ -217,7 +211,7 @@ impl<'a> Walker<'a> {
             Stored::Vec(t) => {
                 let (h, spec) = (handle()?, VecSpec::new(self.size(*t)?));
                 if first(w, h)? {
-                    spec.verify(self.r, h)?;
+                    spec.verify(self.r, h).map_err(|e| self.collection_err(bytes, e))?;
                     if self.needs(*t, w)? {
                         for e in pvec::RawIter::new(self.r, spec, h) {
                             self.element(*t, e?.0, w, depth)?;
@@ -230,7 +224,7 @@ impl<'a> Walker<'a> {
                 if first(w, h)? {
                     let spec =
                         MapSpec::new(self.key_width(*k)?, self.size(*v)?, self.key_check(*k));
-                    spec.verify(self.r, h)?;
+                    spec.verify(self.r, h).map_err(|e| self.collection_err(bytes, e))?;
                     if self.needs(*v, w)? {
                         let all = (Bound::Unbounded, Bound::Unbounded);
                         for e in pmap::RawIter::new(self.r, spec, h, all.0, all.1) {
@@ -244,7 +238,7 @@ impl<'a> Walker<'a> {
                 if first(w, h)? {
                     let spec =
                         HashSpec::new(self.key_width(*k)?, self.size(*v)?, self.key_check(*k));
-                    spec.verify(self.r, h)?;
+                    spec.verify(self.r, h).map_err(|e| self.collection_err(bytes, e))?;
                     if self.needs(*v, w)? {
                         for e in phash::RawIter::new(self.r, spec, h) {
                             self.element(*v, e?.1, w, depth)?;
@@ -288,7 +282,9 @@ impl<B: Backend> Snapshot<'_, B> {
     /// [`Error::Corrupted`] naming the first structure that fails (a node, a string, a
     /// pointer, the shape registry — also when its shapes would make the walk far larger
     /// than the heap: fields laid over each other, a value nested more than 64 deep in
-    /// itself); [`Error::InvalidArgument`] for a pointer into space the commit holds free.
+    /// itself). A bad pointer or collection handle (out of bounds, misaligned, into space
+    /// the commit holds free) is named where it is stored ("object pointer into freed
+    /// space", "collection handle reaching freed space", ...).
     pub fn verify_reachable(&self) -> Result<Reached> {
         let registry = self.shapes()?;
         let tables: HashMap<(&str, u64), &shape::Table> =
