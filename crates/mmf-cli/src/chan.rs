@@ -107,7 +107,8 @@ fn create(
     let mut name_options = NameOptions::new();
     name_options.creation(CreationMode::CreateNew).keep(!hold);
     options.name_options(name_options);
-    let ch = channel::create(name, &options).map_err(|e| format!("cannot create {name}: {e}"))?;
+    let ch = channel::create(name, &options)
+        .map_err(|e| format!("cannot create {name}: {}", crate::said(&e)))?;
     let what = format!(
         "created {name} ({}, capacity {}, messages up to {} bytes)",
         if mpmc { "MPMC" } else { "SPSC" },
@@ -135,7 +136,7 @@ fn open(name: &str) -> Result<(channel::Channel, bool), String> {
         Err(mmf::Error::NotFound { .. }) => channel::create(name, &options).map(|ch| (ch, true)),
         other => other.map(|ch| (ch, false)),
     }
-    .map_err(|e| format!("cannot open {name}: {e}"))
+    .map_err(|e| format!("cannot open {name}: {}", crate::said(&e)))
 }
 
 /// A channel goes with its last holder: a sender that made it waits at the end until a
@@ -147,7 +148,7 @@ fn wait_for_a_holder(ch: &channel::Channel, name: &str, created: bool) -> Result
     }
     let mut told = false;
     loop {
-        let i = ch.info().map_err(|e| format!("cannot look at {name}: {e}"))?;
+        let i = ch.info().map_err(|e| format!("cannot look at {name}: {}", crate::said(&e)))?;
         if i.receivers > 0 || i.queued_bytes == 0 {
             return Ok(());
         }
@@ -198,7 +199,7 @@ fn send_one<'a>(
 fn send(name: &str, raw: bool) -> Result<(), String> {
     let (ch, created) = open(name)?;
     let mut told = false;
-    let mut tx = ch.sender().map_err(|e| format!("cannot send to {name}: {e}"))?;
+    let mut tx = ch.sender().map_err(|e| format!("cannot send to {name}: {}", crate::said(&e)))?;
     let max = tx.max_message() as usize;
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
@@ -248,7 +249,8 @@ fn recv(name: &str, raw: bool, count: Option<u64>) -> Result<(), String> {
     // message printed is released. Unbuffered: every message is written before it leaves.
     let mut out = crate::stdout_file()?;
     let (ch, _) = open(name)?;
-    let mut rx = ch.receiver().map_err(|e| format!("cannot receive from {name}: {e}"))?;
+    let mut rx =
+        ch.receiver().map_err(|e| format!("cannot receive from {name}: {}", crate::said(&e)))?;
     let mpmc = ch.kind() == Kind::Mpmc;
     let mut buf = Vec::new();
     let mut received = 0;
@@ -286,8 +288,8 @@ fn recv(name: &str, raw: bool, count: Option<u64>) -> Result<(), String> {
 }
 
 fn info(name: &str, json: bool) -> Result<(), String> {
-    let ch = channel::open(name).map_err(|e| format!("cannot open {name}: {e}"))?;
-    let i = ch.info().map_err(|e| format!("cannot look at {name}: {e}"))?;
+    let ch = channel::open(name).map_err(|e| format!("cannot open {name}: {}", crate::said(&e)))?;
+    let i = ch.info().map_err(|e| format!("cannot look at {name}: {}", crate::said(&e)))?;
     let kind = match i.kind {
         Kind::Spsc => "spsc",
         Kind::Mpmc => "mpmc",

@@ -193,6 +193,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// An mmf error as a shell user reads it: the library's words, except where they name
+/// the library's API as the way out (review 55: `NameOptions::allow_foreign_owner` was
+/// advice to CLI users, who have no such switch but in `mmf shm info`).
+pub fn said(e: &mmf::Error) -> String {
+    match e {
+        mmf::Error::ForeignOwner { name, owner } => format!(
+            "the object {name:?} belongs to user {owner}, not to you: refusing to use it (an \
+             object another user made may be planted to mislead this command); ask its owner \
+             or root to remove it (`mmf shm rm {name}`), or use another name"
+        ),
+        e => e.to_string(),
+    }
+}
+
 /// Writing to stdout: a closed pipe (`mmf dump big | head`) ends the output quietly.
 fn stdout_result(result: std::io::Result<()>) -> Result<(), String> {
     match result {

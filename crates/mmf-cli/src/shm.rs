@@ -120,7 +120,8 @@ pub fn run(command: Shm) -> Result<(), String> {
             crate::shm_info::info(&name, offset, json, allow_foreign_owner)
         }
         Shm::Rm { name } => {
-            mmf::named::remove(&name).map_err(|e| format!("cannot remove {name}: {e}"))?;
+            mmf::named::remove(&name)
+                .map_err(|e| format!("cannot remove {name}: {}", crate::said(&e)))?;
             outln!("removed {name}");
             Ok(())
         }
@@ -128,7 +129,8 @@ pub fn run(command: Shm) -> Result<(), String> {
 }
 
 fn create(name: &str, size: u64, hold: bool, mode: u32) -> Result<(), String> {
-    mmf::named::validate_name(name).map_err(|e| format!("cannot create {name}: {e}"))?;
+    mmf::named::validate_name(name)
+        .map_err(|e| format!("cannot create {name}: {}", crate::said(&e)))?;
     if !hold && cfg!(windows) {
         return Err(format!(
             "Windows removes a name with its last handle, so {name} would vanish when this \
@@ -143,7 +145,7 @@ fn create(name: &str, size: u64, hold: bool, mode: u32) -> Result<(), String> {
         .permissions(mode)
         .keep(!hold)
         .map_anonymous()
-        .map_err(|e| format!("cannot create {name}: {e}"))?;
+        .map_err(|e| format!("cannot create {name}: {}", crate::said(&e)))?;
     if hold {
         outln!("created {name} ({size} bytes); holding it until interrupted (Ctrl-C)");
         let _keep = mapping;
@@ -158,8 +160,8 @@ fn write(name: &str, offset: u64, data: &[u8]) -> Result<(), String> {
     if data.is_empty() {
         return Err("nothing to write: the input is empty".into());
     }
-    let mapping =
-        Mapping::open(name, Access::ReadWrite).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let mapping = Mapping::open(name, Access::ReadWrite)
+        .map_err(|e| format!("cannot open {name}: {}", crate::said(&e)))?;
     let end = offset.saturating_add(data.len() as u64);
     if end > mapping.size() {
         return Err(format!(
@@ -176,8 +178,8 @@ fn write(name: &str, offset: u64, data: &[u8]) -> Result<(), String> {
 }
 
 fn dump(name: &str, offset: u64, len: Option<u64>, json: bool) -> Result<(), String> {
-    let mapping =
-        Mapping::open(name, Access::ReadOnly).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let mapping = Mapping::open(name, Access::ReadOnly)
+        .map_err(|e| format!("cannot open {name}: {}", crate::said(&e)))?;
     let size = mapping.size();
     if offset >= size {
         return Err(format!(

@@ -12,8 +12,9 @@ pub fn info(name: &str, offset: u64, json: bool, allow_foreign_owner: bool) -> R
         .open_named(name)
         .map_err(|e| match e {
             mmf::Error::ForeignOwner { .. } => format!(
-                "cannot open {name}: {e} (to inspect it anyway, read-only: \
-                 --allow-foreign-owner)"
+                "cannot open {name}: {} (to inspect it anyway, read-only: \
+                 --allow-foreign-owner)",
+                crate::said(&e)
             ),
             e => format!("cannot open {name}: {e}"),
         })?;

@@ -273,7 +273,11 @@ fn errors_are_one_line() {
     assert_fails(&long, 1, "line 2 is 38 bytes, more than");
     let plain = unique_name("cli-chan-plain");
     let _m = mmf_testkit::create_named(&plain, 8192).unwrap();
-    assert_fails(&MMF.run(&["chan", "info", &plain], here()), 1, "no channel here");
+    let plain_info = MMF.run(&["chan", "info", &plain], here());
+    assert_fails(&plain_info, 1, "no channel here");
+    // A peer's bytes are escaped, not printed raw (review 55).
+    assert!(String::from_utf8_lossy(&plain_info.stderr).contains(r#""\x00\x00"#), "{plain_info:?}");
+    assert!(!plain_info.stderr.contains(&0), "{plain_info:?}");
     let_go(holder);
 }
 

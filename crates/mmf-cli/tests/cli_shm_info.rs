@@ -112,6 +112,19 @@ fn info_of_another_users_object_needs_allow_foreign_owner() {
     maker.wait_success();
     let refused = MMF.run(&["shm", "info", &name], Path::new("."));
     assert_fails(&refused, 1, "--allow-foreign-owner");
+    // Every command that opens it refuses it in the shell's words, not the library's
+    // (review 55: `NameOptions::allow_foreign_owner` was the advice).
+    for args in [&["shm", "info", &name][..], &["shm", "dump", &name], &["chan", "info", &name]] {
+        let out = MMF.run(args, Path::new("."));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success()
+                && err.contains("belongs to user 65534")
+                && err.contains(&format!("`mmf shm rm {name}`"))
+                && !err.contains("NameOptions"),
+            "{args:?}: {err}"
+        );
+    }
     let out = MMF.ok(&["shm", "info", &name, "--allow-foreign-owner"], Path::new("."));
     assert!(out.contains("0 of 64 participant slots in use"), "{out}");
     assert!(out.contains("mutex                free; 0 waiting"), "{out}");

@@ -237,9 +237,10 @@ impl Header {
 /// Checks a header a peer wrote: the channel's parameters, or what is wrong.
 pub(crate) fn check_header(h: HeaderValues, available: u64) -> Result<Params, String> {
     if h.magic != MAGIC {
+        // Escaped: a peer's bytes are not printed raw to a terminal (review 55).
         return Err(format!(
-            "no channel here: magic {:?}, expected \"MMFCHAN1\"",
-            String::from_utf8_lossy(&h.magic.to_le_bytes())
+            "no channel here: its first bytes are \"{}\", not \"MMFCHAN1\"",
+            h.magic.to_le_bytes().escape_ascii()
         ));
     }
     if h.version != VERSION {

@@ -137,6 +137,21 @@ fn truncated(name: &str) -> Error {
     }
 }
 
+/// The header's magic is gone while this process uses the channel: a truncation grown
+/// back before this process touched a lost page (zeros), or another program writing the
+/// object (review 55: that was reported as a truncation alone).
+#[cold]
+fn overwritten(name: &str) -> Error {
+    Error::Channel {
+        name: name.to_owned(),
+        reason: "its header was overwritten under this process (the magic at byte 0 is gone): \
+                 another program wrote the channel's shared-memory object, or truncated it and \
+                 grew it back; queued messages cannot be trusted: close every endpoint and \
+                 create the channel again"
+            .into(),
+    }
+}
+
 /// The record headers as words of the ring's data (`offset`: 8-aligned, inside the
 /// capacity: the ring masks every position; anything else is `Corrupted`, never a
 /// wild access).
@@ -310,10 +325,10 @@ impl Inner {
         // thread's access that faulted): keep the compiler from loading it before the
         // operation's accesses (`atomic_signal_fence`; no instruction).
         std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
-        if self.lost_pages.load(std::sync::atomic::Ordering::Relaxed)
-            || self.hot.magic.load(Relaxed) != layout::MAGIC
-        {
+        if self.lost_pages.load(std::sync::atomic::Ordering::Relaxed) {
             Err(truncated(&self.name))
+        } else if self.hot.magic.load(Relaxed) != layout::MAGIC {
+            Err(overwritten(&self.name))
         } else {
             Ok(())
         }
