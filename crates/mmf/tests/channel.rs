@@ -554,6 +554,51 @@ fn fuzzed_shared_state_never_panics_or_hangs() {
     assert!(corrupted > 0, "the fuzzing never hit anything");
 }
 
+/// The endpoint table (64 words at byte 128: `role << 32 | token`, see
+/// `channel/layout.rs`).
+const ENDPOINT_TABLE: usize = 128;
+
+/// Review 55: random bytes over the endpoint table made the sender say the receiver had
+/// gone and the receiver end without error with part of the stream. An entry that names
+/// neither a sender nor a receiver is `Corrupted` on both sides, and for `info`.
+#[test]
+fn random_bytes_over_the_endpoint_table_are_corrupted_not_a_peer_gone() {
+    let mut rng = Rng(0x0bad_5eed_1234_5678);
+    for kind in [Kind::Spsc, Kind::Mpmc] {
+        let name = unique_name("chan-endpoints");
+        let ch = channel::create(&name, &small(kind, 256, 64)).unwrap();
+        let (mut tx, mut rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        tx.try_send(message(1, 40)).unwrap();
+        let bytes: Vec<u8> = (0..64 * 8).map(|_| rng.next() as u8).collect();
+        corrupt(&name, ENDPOINT_TABLE, &bytes);
+        // The sides look at the table when the epoch changes or their clock says so:
+        // within a second or two, every operation.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (mut sent, mut received) = (None, None);
+        while Instant::now() < deadline && (sent.is_none() || received.is_none()) {
+            match tx.send_timeout(message(2, 40), Duration::from_millis(20)) {
+                Err(SendError::Failed { error, .. }) => sent = Some(error),
+                Err(SendError::Disconnected(_)) => panic!("{kind:?}: the sender said disconnected"),
+                _ => {}
+            }
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Err(RecvError::Failed(error)) => received = Some(error),
+                Err(RecvError::Disconnected) => panic!("{kind:?}: the receiver said disconnected"),
+                _ => {}
+            }
+        }
+        for (side, error) in [("sender", sent), ("receiver", received)] {
+            match error {
+                Some(Error::Corrupted { reason }) => {
+                    assert!(reason.contains("endpoint table entry"), "{kind:?} {side}: {reason}");
+                }
+                other => panic!("{kind:?} {side}: {other:?}"),
+            }
+        }
+        assert!(matches!(ch.info(), Err(Error::Corrupted { .. })), "{kind:?}: info");
+    }
+}
+
 #[test]
 fn a_timeout_holds_while_spinning_without_end() {
     // A waiter told to spin for ever (`u32::MAX` polls, minutes) still looks at its deadline:

@@ -453,6 +453,7 @@ impl Inner {
         for i in 0..ENDPOINTS {
             let e = self.entry(i)?;
             let found = e.load(Acquire);
+            self.role_in(i, found)?;
             if found != 0 && !self.entry_dead(found)? {
                 continue;
             }
@@ -488,11 +489,30 @@ impl Inner {
         self.area.owner_dead(entry as u32)
     }
 
+    /// The role in entry `i`, which holds `found` (`0`: free), checked: an entry is free
+    /// or names a sender or a receiver; anything else is a peer's bytes over the table,
+    /// `Error::Corrupted` (review 55: random bytes there made the sender say the receiver
+    /// had gone and the receiver end without error with part of the stream).
+    fn role_in(&self, i: usize, found: u64) -> Result<u64> {
+        let role = found >> 32;
+        if found == 0 || role == Role::Sender as u64 || role == Role::Receiver as u64 {
+            return Ok(role);
+        }
+        Err(Error::Corrupted {
+            reason: format!(
+                "channel {:?}: endpoint table entry {i} holds {found:#018x}, which names no \
+                 sender or receiver (another program wrote over the channel's table); close \
+                 every endpoint and create the channel again",
+                self.name
+            ),
+        })
+    }
+
     /// The token of a live endpoint of `role`, if there is one.
     pub(crate) fn live(&self, role: Role) -> Result<Option<u32>> {
         for i in 0..ENDPOINTS {
             let found = self.entry(i)?.load(Acquire);
-            if found >> 32 == role as u64 && !self.entry_dead(found)? {
+            if self.role_in(i, found)? == role as u64 && !self.entry_dead(found)? {
                 return Ok(Some(found as u32));
             }
         }
@@ -504,7 +524,7 @@ impl Inner {
         let mut n = 0;
         for i in 0..ENDPOINTS {
             let found = self.entry(i)?.load(Acquire);
-            if found >> 32 == role as u64 && !self.entry_dead(found)? {
+            if self.role_in(i, found)? == role as u64 && !self.entry_dead(found)? {
                 n += 1;
             }
         }
