@@ -1,6 +1,7 @@
 //! The hostile review of issue #16, round 7 (2026-12-01): a stale collection handle read
 //! through a newer snapshot; a lock area planted in `/dev/shm`.
 
+use mmf_heap::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use mmf_heap::{Error, Heap, HeapOptions, PMap};
 
 /// A `PMap` handle kept from before a transaction that replaced its nodes (copy-on-write
@@ -223,15 +224,7 @@ mod reach {
 }
 
 /// A struct whose pointers `verify_reachable` and `dump` follow.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    mmf_heap::zerocopy::FromBytes,
-    mmf_heap::zerocopy::IntoBytes,
-    mmf_heap::zerocopy::Immutable,
-    mmf_heap::zerocopy::KnownLayout,
-)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[zerocopy(crate = "mmf_heap::zerocopy")]
 #[repr(C)]
 struct Holder {
@@ -252,7 +245,6 @@ const BAD_POINTERS: [(&str, u64); 3] = [
 /// `verify_reachable` and `dump` name the field where the bad pointer is stored.
 fn bad_pointer<B: mmf_heap::Backend>(heap: &Heap<B>, case: usize, backend: &str) {
     use mmf_heap::Off;
-    use mmf_heap::zerocopy::FromBytes;
     let mut tx = heap.write().unwrap();
     let target: Off<u64> = tx.alloc(&5).unwrap();
     let s = tx.str("text").unwrap();
@@ -307,15 +299,7 @@ fn a_bad_pointer_is_damage_where_it_is_stored() {
 }
 
 /// A struct holding a collection.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    mmf_heap::zerocopy::FromBytes,
-    mmf_heap::zerocopy::IntoBytes,
-    mmf_heap::zerocopy::Immutable,
-    mmf_heap::zerocopy::KnownLayout,
-)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[zerocopy(crate = "mmf_heap::zerocopy")]
 #[repr(C)]
 struct MapHolder {
