@@ -11,7 +11,9 @@ use mmf_heap::{Heap, HeapOptions, Snapshot, Stats};
 pub enum HeapCommand {
     /// Verify a heap file: the superblock, the commit slots, the checksum of every block
     /// the last commits wrote, the root directory and the free list. Exit status 1 on
-    /// damage (also a newest commit that does not check out and that opening skips).
+    /// damage (also a newest commit whose slot checks out but whose blocks do not; a slot
+    /// that does not check out itself, which a crash while it was written leaves too, is
+    /// a warning on stderr, exit status 0).
     #[command(
         after_help = "Examples:\n  mmf heap check state.heap\n  mmf heap check state.heap --json"
     )]

@@ -256,8 +256,9 @@ impl Heap<FileBackend> {
     /// "Several processes"); this one joins the file's lock area, unless it opens
     /// read-only a file it does not own (Linux: another user's heap, or root reading a
     /// user's), or read-only when another user made the area (one who may write the file)
-    /// or when there is no room to make it (a full `/dev/shm`): then it pins its snapshots with byte-range locks on the file instead, so that it
-    /// neither needs that area nor makes one that would lock its owner out.
+    /// or when it cannot be made (a full, read-only or missing `/dev/shm`): then it pins
+    /// its snapshots with byte-range locks on the file instead, so that it neither needs
+    /// that area nor makes one that would lock its owner out.
     /// Opening finds the newest commit whose slot, manifest and blocks check out
     /// (falling back to the one before if the newest was torn by a crash) and, read-write,
     /// syncs the file so that what it found is durable.
@@ -278,7 +279,8 @@ impl Heap<FileBackend> {
     /// # Errors
     /// [`Error::NotAHeap`], [`Error::UnsupportedFormat`], [`Error::Corrupted`] (no commit
     /// checks out), [`Error::Io`] (opening, mapping, syncing the file; opening the lock
-    /// area: `StorageFull` when there is no room to make it, for a writable open;
+    /// area: `StorageFull`, `ReadOnlyFilesystem` or `NotFound` when it cannot be made, for
+    /// a writable open;
     /// `ResourceBusy` when processes that reach the file through another lock area
     /// have it open: in another mount namespace with its own `/dev/shm` (a container
     /// sharing the volume), another Windows session, or after the area's name was removed
@@ -328,14 +330,18 @@ impl Heap<FileBackend> {
             match Readers::shared(&name, backend.file()) {
                 // Another user made the area (a writer of a group-writable heap, root, or
                 // one who planted it): a read-only open reads as an outside reader, whose
-                // pins that writer respects (review 46). Or no room to make the area (a
-                // full `/dev/shm`; review 55): then no process has it, and a writer that
-                // makes it later respects this reader's pins all the same.
+                // pins that writer respects (review 46). Or no room or place to make the
+                // area (a full, read-only or missing `/dev/shm`; reviews 55, 57): then no
+                // process has it, and a writer that makes it later respects this reader's
+                // pins all the same.
                 Err(Error::Io { op: "open the lock area", source })
                     if !writable
                         && matches!(
                             source.kind(),
-                            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::StorageFull
+                            std::io::ErrorKind::PermissionDenied
+                                | std::io::ErrorKind::StorageFull
+                                | std::io::ErrorKind::ReadOnlyFilesystem
+                                | std::io::ErrorKind::NotFound
                         ) =>
                 {
                     Readers::outside(backend.file())?

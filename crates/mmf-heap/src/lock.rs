@@ -132,23 +132,43 @@ fn area_open_err(name: &str, e: mmf::Error) -> Error {
             foreign_err(name, format!("the lock area belongs to user {owner}, not to you"))
         }
         // No room for a new area (an existing one needs none): removing it is no advice.
-        e if e.kind() == std::io::ErrorKind::StorageFull => full_err(name, e),
+        mmf::Error::NoSpace { size, available } => unmade_err(
+            name,
+            std::io::ErrorKind::StorageFull,
+            format!("no space in /dev/shm for it ({size} bytes; {available} free)"),
+            "free space there",
+        ),
+        // No place to make it: /dev/shm read-only or missing (review 57).
+        e if matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull
+                | std::io::ErrorKind::ReadOnlyFilesystem
+                | std::io::ErrorKind::NotFound
+        ) =>
+        {
+            unmade_err(name, e.kind(), e, "make /dev/shm a writable tmpfs")
+        }
         e => open_err(name, e),
     }
 }
 
-/// The area could not be made for want of room (a full `/dev/shm`), as `StorageFull`
-/// kept in an [`Error::Io`] with its name: a read-only open then reads without the area
-/// (`Heap::open`); a writer needs it.
-fn full_err(name: &str, why: impl std::fmt::Display) -> Error {
+/// The area could not be made (a full, read-only or missing `/dev/shm`): an
+/// [`Error::Io`] of `kind` naming it: a read-only open then reads without the area
+/// (`Heap::open`); a writer needs it, and is told `fix`.
+fn unmade_err(
+    name: &str,
+    kind: std::io::ErrorKind,
+    why: impl std::fmt::Display,
+    fix: &str,
+) -> Error {
     let place = if cfg!(windows) { "named section" } else { "shared memory object /dev/shm/" };
     Error::Io {
         op: "open the lock area",
         source: std::io::Error::new(
-            std::io::ErrorKind::StorageFull,
+            kind,
             format!(
-                "{why}; the heap's lock area, the {place}{name}, could not be made: writers \
-                 need it (free space there and try again); read-only opens read without it"
+                "the heap's lock area, the {place}{name}, could not be made: {why}; writers \
+                 need it ({fix} and try again); read-only opens read without it"
             ),
         ),
     }

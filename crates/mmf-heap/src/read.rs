@@ -73,7 +73,17 @@ impl<B: Backend> Source for Snapshot<'_, B> {
     }
 
     fn offset_of(&self, bytes: &[u8]) -> Option<u64> {
-        self.window.offset_of(bytes)
+        self.window.offset_of(bytes).or_else(|| {
+            // A root's value: a copy of its bytes, which the root directory block holds
+            // (review 57: a collection handle held by a root had no offset).
+            let (at, len) = (bytes.as_ptr() as usize, bytes.len());
+            let holds = |v: &[u8]| {
+                let start = v.as_ptr() as usize;
+                at >= start && at - start + len <= v.len()
+            };
+            let roots = &self.commit.roots;
+            roots.values().any(|v| holds(&v.bytes)).then_some(self.commit.slot.roots.off)
+        })
     }
 
     #[inline(always)]

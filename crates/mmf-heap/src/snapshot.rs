@@ -210,11 +210,20 @@ impl<'h, B: Backend> Snapshot<'h, B> {
             Ok(head)
         };
         for _ in 0..3 {
-            let len = backend.refresh()?;
             let before = head()?;
+            // The length after the slots: a writer that grew the file and wrote its slot
+            // in between would otherwise fail its check here (review 57).
+            let len = backend.refresh()?;
             Superblock::parse(&before)?;
             let slots = SLOT_OFFSETS.map(|at| Slot::parse(&before[at as usize..], at));
-            let newest = slots.iter().flatten().map(|s| s.txn_id).max().unwrap_or(0);
+            let newest = slots.iter().flatten().max_by_key(|s| s.txn_id);
+            // Only the first commit leaves the other slot unwritten, and nothing written
+            // past its allocated end (review 57: the zeroed slot of a heap's second commit
+            // was taken for one never written, and that commit was lost in silence).
+            let first_only = match newest {
+                Some(slot) if slot.txn_id <= 1 => self.nothing_past(slot.alloc_end, len)?,
+                _ => false,
+            };
             let mut found = None;
             for (index, (&at, slot)) in SLOT_OFFSETS.iter().zip(slots).enumerate() {
                 found = match slot {
@@ -228,7 +237,7 @@ impl<'h, B: Backend> Snapshot<'h, B> {
                     }
                     Ok(_) => continue,
                     // Never written: the other slot of a heap that has made one commit.
-                    Err(_) if newest <= 1 && before[slot_bytes(at)].iter().all(|&b| b == 0) => {
+                    Err(_) if first_only && before[slot_bytes(at)].iter().all(|&b| b == 0) => {
                         continue;
                     }
                     Err(error) => Some(PassedOver { offset: at, txn_id: None, error }),
@@ -239,6 +248,24 @@ impl<'h, B: Backend> Snapshot<'h, B> {
             }
         }
         Ok(None)
+    }
+
+    /// Whether the file's bytes from `end` (a commit's allocated end) up to `len` (at most
+    /// the first MiB of them: a commit after the first writes its blocks there) are all
+    /// zero.
+    fn nothing_past(&self, end: u64, len: u64) -> Result<bool> {
+        let stop = len.min(end.saturating_add(1 << 20));
+        let mut buf = vec![0u8; 64 << 10];
+        let mut at = end;
+        while at < stop {
+            let n = (stop - at).min(buf.len() as u64) as usize;
+            self.heap.backend.read_at(at, &mut buf[..n])?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
     }
 
     /// Statistics of the commit: allocated area, free space, file length.

@@ -223,7 +223,22 @@ fn a_damaged_newest_commit_falls_back_to_the_one_before() {
     assert!(reopen(image.clone()).unwrap().read().unwrap().passed_over().unwrap().is_none());
     let new = memory_heap();
     assert!(new.read().unwrap().passed_over().unwrap().is_none());
-    // ... but a new heap's unwritten slot with bytes in it is named.
+    // A heap's second commit with its slot zeroed: not taken for a slot never written
+    // (review 57: that commit was lost in silence).
+    let second = memory_heap();
+    let mut tx = second.write().unwrap();
+    tx.set_root("n", &1u64).unwrap();
+    tx.commit().unwrap();
+    let mut zeroed = second.backend().to_bytes();
+    let at = *SLOT_OFFSETS
+        .iter()
+        .find(|&&at| Slot::parse(&zeroed[at as usize..], at).is_ok_and(|s| s.txn_id == 2))
+        .unwrap();
+    zeroed[at as usize..][..size_of::<Slot>()].fill(0);
+    let reopened = reopen(zeroed).unwrap();
+    assert_eq!(reopened.txn_id(), 1);
+    assert_eq!(reopened.read().unwrap().passed_over().unwrap().map(|p| p.offset), Some(at));
+    // ... and a new heap's unwritten slot with bytes in it is named.
     let mut scribbled = new.backend().to_bytes();
     let other = SLOT_OFFSETS.iter().find(|&&at| scribbled[at as usize..][..8] == [0; 8]);
     let other = *other.expect("a new heap has an unwritten slot");

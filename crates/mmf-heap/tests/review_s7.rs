@@ -345,3 +345,43 @@ fn a_stored_handle_into_freed_nodes_is_damage_where_it_is_stored() {
         }
     }
 }
+
+/// Review 57: a stale handle held by a root itself (roots are copies of the root
+/// directory's bytes) still gave "invalid argument" with no offset: it is damage in the
+/// root directory block, named by its offset.
+#[test]
+fn a_root_holding_a_handle_into_freed_nodes_names_the_root_directory() {
+    use mmf_heap::format::{SLOT_OFFSETS, Slot};
+    let heap = Heap::create_with(mmf_heap::MemoryBackend::new(), &HeapOptions::new()).unwrap();
+    let mut tx = heap.write().unwrap();
+    let mut m: PMap<u64, u64> = PMap::default();
+    m.insert(&mut tx, &1, &1).unwrap();
+    tx.set_root("m", &m).unwrap();
+    tx.commit().unwrap();
+    let stale = m;
+    let mut tx = heap.write().unwrap();
+    m.insert(&mut tx, &2, &2).unwrap();
+    tx.set_root("m", &stale).unwrap();
+    tx.set_root("new", &m).unwrap();
+    tx.commit().unwrap();
+    let image = heap.backend().to_bytes();
+    let slot = SLOT_OFFSETS
+        .iter()
+        .filter_map(|&at| Slot::parse(&image[at as usize..], at).ok())
+        .max_by_key(|s| s.txn_id)
+        .unwrap();
+    let snap = heap.read().unwrap();
+    let errors = [
+        snap.verify_reachable().map(|_| ()).unwrap_err(),
+        snap.dump("m", mmf_heap::dump::Limits::default()).map(|_| ()).unwrap_err(),
+    ];
+    for err in errors {
+        match err {
+            Error::Corrupted { what, offset } => assert_eq!(
+                (what, offset),
+                ("collection handle reaching freed space", slot.roots.off)
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}
