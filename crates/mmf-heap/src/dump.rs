@@ -135,11 +135,12 @@ fn bad_shape() -> Error {
 }
 
 impl<'a> Walker<'a> {
-    /// The bytes the string or byte-string handle `field` points to (the text checked
-    /// when `text`); a bad pointer is damage where it is stored ([`stored_pointer`]).
+    /// The bytes the string or byte-string handle `field` points to (`text`: a string's,
+    /// as the error names it); a bad pointer is damage where it is stored
+    /// ([`stored_pointer`]).
     ///
     /// [`stored_pointer`]: crate::read::stored_pointer
-    fn string(&self, field: &[u8], text: bool) -> Result<(PBytes, &'a [u8])> {
+    fn string(&self, field: &[u8], text: bool) -> Result<&'a [u8]> {
         let b = PBytes::read_from_bytes(field.get(..16).ok_or_else(bad_shape)?)
             .map_err(|_| bad_shape())?;
         let what = if text {
@@ -147,17 +148,24 @@ impl<'a> Walker<'a> {
         } else {
             ["pointer to a byte string", "pointer to a byte string in freed space"]
         };
-        let bytes = crate::read::bytes_ref(self.r, b)
-            .map_err(|e| crate::read::stored_pointer(self.r, field, what, b.off, e))?;
-        if text && std::str::from_utf8(bytes).is_err() {
-            return Err(Error::corrupted("string", b.off));
-        }
-        Ok((b, bytes))
+        crate::read::bytes_ref(self.r, b)
+            .map_err(|e| crate::read::stored_pointer(self.r, field, what, b.off, e))
+    }
+
+    /// The text of the string handle `field`: [`string`](Self::string), then UTF-8.
+    fn str_at(&self, field: &[u8]) -> Result<&'a str> {
+        let bytes = self.string(field, true)?;
+        std::str::from_utf8(bytes).map_err(|_| {
+            // The handle `string` read: the text's offset.
+            let handle = field.get(..16).and_then(|f| PBytes::read_from_bytes(f).ok());
+            let off = handle.map_or(0, |b| b.off);
+            Error::corrupted("string", off)
+        })
     }
 
     /// The bytes of the object of type `t` the pointer `field` holds (`None`: null); a
     /// bad pointer is damage where it is stored.
-    fn object(&self, field: &[u8], t: u32) -> Result<Option<(u64, &'a [u8])>> {
+    fn object(&self, field: &[u8], t: u32) -> Result<Option<&'a [u8]>> {
         let off = u64::from_le_bytes(
             field.get(..8).ok_or_else(bad_shape)?.try_into().map_err(|_| bad_shape())?,
         );
@@ -167,12 +175,10 @@ impl<'a> Walker<'a> {
         let size = self.size(t)?;
         let align = crate::shape::align(self.table, t);
         let what = ["object pointer", "object pointer into freed space"];
-        let at = self
-            .r
+        self.r
             .block(off, size, align, "object pointer")
-            .and_then(|at| crate::read::not_freed(self.r, off, size as u64).map(|()| at))
-            .map_err(|e| crate::read::stored_pointer(self.r, field, what, off, e))?;
-        Ok(Some((off, at)))
+            .and_then(|at| crate::read::not_freed(self.r, off, size as u64).map(|()| Some(at)))
+            .map_err(|e| crate::read::stored_pointer(self.r, field, what, off, e))
     }
 
     /// An error checking the collection whose handle is stored in `handle`: a node in
@@ -219,19 +225,15 @@ impl<'a> Walker<'a> {
             }
             Stored::Float(4) => Value::Float(f32::from_bits(word(4)? as u32) as f64),
             Stored::Float(_) => Value::Float(f64::from_bits(word(8)?)),
-            Stored::Str => {
-                let (_, text) = self.string(bytes, true)?;
-                // Checked as UTF-8 by `string`.
-                self.text(std::str::from_utf8(text).map_err(|_| bad_shape())?)
-            }
-            Stored::Bytes => self.bytes(self.string(bytes, false)?.1),
+            Stored::Str => self.text(self.str_at(bytes)?),
+            Stored::Bytes => self.bytes(self.string(bytes, false)?),
             Stored::Opaque(_) => self.bytes(bytes),
             _ if depth == 0 => Value::Deeper,
             Stored::Off(t) => {
                 let off = word(8)?;
                 let target = match self.object(bytes, *t)? {
                     None => None,
-                    Some((_, at)) => Some(Box::new(self.value(*t, at, depth - 1)?)),
+                    Some(at) => Some(Box::new(self.value(*t, at, depth - 1)?)),
                 };
                 Value::Off { off, target }
             }

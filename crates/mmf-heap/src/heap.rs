@@ -336,13 +336,8 @@ impl Heap<FileBackend> {
                 // pins all the same.
                 Err(Error::Io { op: "open the lock area", source })
                     if !writable
-                        && matches!(
-                            source.kind(),
-                            std::io::ErrorKind::PermissionDenied
-                                | std::io::ErrorKind::StorageFull
-                                | std::io::ErrorKind::ReadOnlyFilesystem
-                                | std::io::ErrorKind::NotFound
-                        ) =>
+                        && (source.kind() == std::io::ErrorKind::PermissionDenied
+                            || lock::unmade(source.kind())) =>
                 {
                     Readers::outside(backend.file())?
                 }

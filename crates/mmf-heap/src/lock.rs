@@ -88,6 +88,18 @@ fn file_identity(file: &File) -> Result<String> {
     Ok(format!("{:x}-{index:x}", info.dwVolumeSerialNumber))
 }
 
+/// What the lock area is, before its name, in messages.
+const AREA_PLACE: &str =
+    if cfg!(windows) { "named section " } else { "shared memory object /dev/shm/" };
+
+/// Whether an error of `kind` opening the lock area says it could not be made: no room
+/// or no place for it (a full, read-only or missing `/dev/shm`). A read-only open then
+/// reads without it (`Heap::open`).
+pub(crate) fn unmade(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(kind, K::StorageFull | K::ReadOnlyFilesystem | K::NotFound)
+}
+
 fn area_err(op: &'static str, e: mmf::Error) -> Error {
     Error::io(op, std::io::Error::other(e))
 }
@@ -96,11 +108,10 @@ fn area_err(op: &'static str, e: mmf::Error) -> Error {
 /// object anyone may have made (another user who can read the heap file can work out its
 /// name), and only removing it helps.
 fn open_err(name: &str, why: impl std::fmt::Display) -> Error {
-    let place = if cfg!(windows) { "named section" } else { "shared memory object /dev/shm/" };
     Error::io(
         "open the lock area",
         std::io::Error::other(format!(
-            "{why}; the heap's lock area is the {place}{name}: if no process has this heap \
+            "{why}; the heap's lock area is the {AREA_PLACE}{name}: if no process has this heap \
              open, remove it (as its owner or root: `mmf shm rm {name}`) and open the heap again"
         )),
     )
@@ -109,13 +120,12 @@ fn open_err(name: &str, why: impl std::fmt::Display) -> Error {
 /// [`open_err`] for an area another user owns (`ForeignOwner`), as `PermissionDenied`: a
 /// read-only open then reads without the area (`Heap::open`).
 fn foreign_err(name: &str, why: impl std::fmt::Display) -> Error {
-    let place = if cfg!(windows) { "named section" } else { "shared memory object /dev/shm/" };
     Error::io(
         "open the lock area",
         std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
             format!(
-                "{why}; the heap's lock area is the {place}{name}, made by another user: \
+                "{why}; the heap's lock area is the {AREA_PLACE}{name}, made by another user: \
                  a process of theirs has the heap open for writing (wait for it to end), or \
                  it was planted; once no process has the heap open, remove it (as its \
                  owner or root: `mmf shm rm {name}`)"
@@ -139,15 +149,7 @@ fn area_open_err(name: &str, e: mmf::Error) -> Error {
             "free space there",
         ),
         // No place to make it: /dev/shm read-only or missing (review 57).
-        e if matches!(
-            e.kind(),
-            std::io::ErrorKind::StorageFull
-                | std::io::ErrorKind::ReadOnlyFilesystem
-                | std::io::ErrorKind::NotFound
-        ) =>
-        {
-            unmade_err(name, e.kind(), e, "make /dev/shm a writable tmpfs")
-        }
+        e if unmade(e.kind()) => unmade_err(name, e.kind(), e, "make /dev/shm a writable tmpfs"),
         e => open_err(name, e),
     }
 }
@@ -161,13 +163,12 @@ fn unmade_err(
     why: impl std::fmt::Display,
     fix: &str,
 ) -> Error {
-    let place = if cfg!(windows) { "named section" } else { "shared memory object /dev/shm/" };
     Error::Io {
         op: "open the lock area",
         source: std::io::Error::new(
             kind,
             format!(
-                "the heap's lock area, the {place}{name}, could not be made: {why}; writers \
+                "the heap's lock area, the {AREA_PLACE}{name}, could not be made: {why}; writers \
                  need it ({fix} and try again); read-only opens read without it"
             ),
         ),

@@ -183,14 +183,18 @@ impl<'a> Walker<'a> {
                 let text = matches!(self.entry(i)?, Stored::Str);
                 if w.strings.insert((b.off, b.len, text)) {
                     w.spend(b.len / 64)?;
-                    self.string(field(0, 16)?, text)?;
+                    if text {
+                        self.str_at(field(0, 16)?)?;
+                    } else {
+                        self.string(field(0, 16)?, false)?;
+                    }
                     w.counts.strings += 1;
                 }
             }
             Stored::Off(t) => {
                 let off = u64::from_le_bytes(field(0, 8)?.try_into().map_err(|_| bad_shape())?);
                 if off != 0 && w.pointers.insert(off) {
-                    if let Some((_, at)) = self.object(field(0, 8)?, *t)? {
+                    if let Some(at) = self.object(field(0, 8)?, *t)? {
                         w.pending.push((*t, at));
                         w.counts.pointers += 1;
                     }
